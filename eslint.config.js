@@ -1,0 +1,3 @@
+import config from '@ccat/eslint-config';
+
+export default config;

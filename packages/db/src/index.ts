@@ -1,0 +1,45 @@
+export * from './operation-types.js';
+export type * from './schema.js';
+export type { OperationSnapshot } from './snapshot.js';
+export type {
+  ErrorInfo,
+  EventDetails,
+  NotificationInput,
+  OperationEventKind,
+  TransitionOptions,
+} from './events.js';
+export {
+  assertSchemaName,
+  createDatabase,
+  type CcatDatabase,
+  type DatabaseOptions,
+  type PoolLike,
+} from './pool.js';
+export { appliedMigrations, migrateToLatest, type MigrateResult } from './migrate.js';
+export {
+  claim,
+  complete,
+  dispatch,
+  dispatchDue,
+  lockInProgress,
+  manualRetry,
+  markFailed,
+  readOperation,
+  recoverStalled,
+  release,
+  resetForRetry,
+  touchScheduled,
+  updateProgress,
+  type FencedWriteResult,
+  type TransitionResult,
+} from './transitions.js';
+export {
+  countsByTypeAndStatus,
+  duePending,
+  FAILURE_EVENTS,
+  failuresByErrorCode,
+  staleInProgress,
+  staleScheduled,
+  type FailureGroup,
+  type StatusCount,
+} from './queries.js';

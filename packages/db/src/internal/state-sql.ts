@@ -1,0 +1,85 @@
+// SQL for the state columns of an operation type, under their logical names.
+import { sql, type RawBuilder } from 'kysely';
+import { OPERATION_TABLES, type OperationStatus, type OperationType } from '../operation-types.js';
+import type { OperationSnapshot } from '../snapshot.js';
+
+export interface RawSnapshot {
+  id: string;
+  status: OperationStatus;
+  attempt: number;
+  retry_count: number;
+  max_retries: number | null;
+  next_attempt_at: Date;
+  scheduled_at: Date | null;
+  claimed_by: string | null;
+  started_at: Date | null;
+  finished_at: Date | null;
+  last_seen_at: Date | null;
+  progress_bytes: string;
+  last_error_code: string | null;
+  last_error_message: string | null;
+  event_id?: string | null;
+  notification_id?: string | null;
+}
+
+export const STATE_COLUMNS = [
+  'status',
+  'attempt',
+  'retry_count',
+  'max_retries',
+  'next_attempt_at',
+  'scheduled_at',
+  'claimed_by',
+  'started_at',
+  'finished_at',
+  'last_seen_at',
+  'progress_bytes',
+  'last_error_code',
+  'last_error_message',
+] as const;
+export type StateColumn = (typeof STATE_COLUMNS)[number];
+
+// Built once: these fragments are immutable and the transitions are a hot path.
+const refs = new Map<string, RawBuilder<unknown>>();
+const snapshots = new Map<OperationType, RawBuilder<unknown>>();
+
+/** A state column of a type, by its logical name (`attempt` → `unpack_attempt` for unpack). */
+export function stateColumn(type: OperationType, name: StateColumn): RawBuilder<unknown> {
+  const column = `${OPERATION_TABLES[type].prefix}${name}`;
+  let ref = refs.get(column);
+  if (ref === undefined) refs.set(column, (ref = sql.ref(column)));
+  return ref;
+}
+
+/** `id, <prefix>status AS status, ...`: a type's state under logical names. */
+export function snapshotColumns(type: OperationType): RawBuilder<unknown> {
+  let cols = snapshots.get(type);
+  if (cols === undefined) {
+    cols = sql.join([
+      sql.ref('id'),
+      ...STATE_COLUMNS.map((c) => sql`${stateColumn(type, c)} AS ${sql.id(c)}`),
+    ]);
+    snapshots.set(type, cols);
+  }
+  return cols;
+}
+
+export function toSnapshot(type: OperationType, r: RawSnapshot): OperationSnapshot {
+  return {
+    type,
+    id: String(r.id),
+    status: r.status,
+    attempt: r.attempt,
+    retryCount: r.retry_count,
+    maxRetries: r.max_retries,
+    nextAttemptAt: r.next_attempt_at,
+    scheduledAt: r.scheduled_at,
+    claimedBy: r.claimed_by,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    lastSeenAt: r.last_seen_at,
+    progressBytes: String(r.progress_bytes),
+    lastErrorCode: r.last_error_code,
+    lastErrorMessage: r.last_error_message,
+  };
+}

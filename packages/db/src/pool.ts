@@ -1,0 +1,76 @@
+import { ConfigurationError } from '@ccat/errors';
+import { Kysely, PostgresDialect, type PostgresPool } from 'kysely';
+import pg from 'pg';
+import type { Database } from './schema.js';
+
+/** What we need of a pg pool: kysely's own small interface, plus error events when we own it. */
+export type PoolLike = PostgresPool;
+
+export type DatabaseOptions =
+  | {
+      /** A pool the caller owns: used as is, never ended by `close()`. Its search_path rules. */
+      readonly pool: PoolLike;
+    }
+  | {
+      /** `postgres://user@host:port/db`. */
+      readonly connectionString: string;
+      /** Schema for every table (search_path); default `public`. Tests use one schema per file. */
+      readonly schema?: string;
+      /** Pool size (default 10). */
+      readonly max?: number;
+      /** Shown in pg_stat_activity. */
+      readonly applicationName?: string;
+      /** Per-statement timeout in ms (default none). */
+      readonly statementTimeoutMs?: number;
+      /** Called with errors of idle clients (a restarted server); without it they would crash the process. */
+      readonly onError?: (error: Error) => void;
+    };
+
+/** A database handle: the kysely instance and the pool; `close()` ends only what it created. */
+export interface CcatDatabase extends AsyncDisposable {
+  readonly db: Kysely<Database>;
+  /** The schema tables live in (as configured; `public` for a caller's pool). */
+  readonly schema: string;
+  close(): Promise<void>;
+}
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/** Validates a schema name (lower-case identifier): it is interpolated into DDL and search_path. */
+export function assertSchemaName(schema: string): string {
+  if (!SCHEMA_NAME.test(schema)) {
+    throw new ConfigurationError(
+      `invalid schema name ${JSON.stringify(schema.slice(0, 100))}: expected [a-z_][a-z0-9_]*`,
+    );
+  }
+  return schema;
+}
+
+/** Builds the kysely instance over a URL (own pool) or a caller's pool. */
+export function createDatabase(options: DatabaseOptions): CcatDatabase {
+  let pool: PoolLike;
+  let schema = 'public';
+  if ('pool' in options) {
+    const callerPool = options.pool;
+    // kysely ends its pool on destroy(); a caller's pool is theirs to end.
+    pool = { connect: () => callerPool.connect(), end: () => Promise.resolve() };
+  } else {
+    schema = assertSchemaName(options.schema ?? 'public');
+    const pgOptions = [`-c search_path=${schema}`];
+    if (options.statementTimeoutMs !== undefined)
+      pgOptions.push(`-c statement_timeout=${Math.floor(options.statementTimeoutMs)}`);
+    const own = new pg.Pool({
+      connectionString: options.connectionString,
+      max: options.max ?? 10,
+      application_name: options.applicationName ?? 'ccat-recovery',
+      options: pgOptions.join(' '),
+    });
+    const onError = options.onError ?? (() => undefined);
+    own.on('error', onError);
+    pool = own;
+  }
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => (closing ??= db.destroy());
+  return { db, schema, close, [Symbol.asyncDispose]: close };
+}

@@ -1,0 +1,20 @@
+import type { OperationStatus, OperationType } from './operation-types.js';
+
+/** An operation's state as a transition left it (or as read). */
+export interface OperationSnapshot {
+  readonly type: OperationType;
+  readonly id: string;
+  readonly status: OperationStatus;
+  readonly attempt: number;
+  readonly retryCount: number;
+  readonly maxRetries: number | null;
+  readonly nextAttemptAt: Date;
+  readonly scheduledAt: Date | null;
+  readonly claimedBy: string | null;
+  readonly startedAt: Date | null;
+  readonly finishedAt: Date | null;
+  readonly lastSeenAt: Date | null;
+  readonly progressBytes: string;
+  readonly lastErrorCode: string | null;
+  readonly lastErrorMessage: string | null;
+}

@@ -1,0 +1,12 @@
+export { CCATDataOperationError, isCcatError, type CcatErrorClass, type CcatErrorOptions } from './base.js';
+export * from './errors.js';
+export { classifyError, isRetryable } from './classify.js';
+export { serializeError, type SerializedError, type SerializeOptions } from './serialize.js';
+export { deserializeError, type DeserializeOptions } from './deserialize.js';
+export {
+  describe as describeThrown,
+  toSafeJson,
+  truncate,
+  type JsonValue,
+  type SafeJsonLimits,
+} from './internal/safe.js';
