@@ -1,0 +1,117 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { createTestSchema, type TestSchema } from '@ccat/test-support';
+import { sql } from 'kysely';
+import { afterAll, describe, expect, it } from 'vitest';
+import { appliedMigrations, createDatabase, migrateToLatest } from '../src/index.js';
+
+const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+const schemas: TestSchema[] = [];
+afterAll(async () => {
+  await Promise.all(schemas.map((s) => s.drop()));
+});
+
+async function freshSchema(label: string): Promise<TestSchema> {
+  const s = await createTestSchema(label);
+  // createTestSchema makes the schema; migrations must also work when it does not exist yet.
+  schemas.push(s);
+  return s;
+}
+
+function runCli(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env } });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, out, err }));
+  });
+}
+
+describe('migrations', () => {
+  it('run from empty (creating the schema), then re-run as a no-op', async () => {
+    const s = await freshSchema('mig_empty');
+    const schema = `${s.schema}_new`;
+    const db = createDatabase({ connectionString: s.url, schema, max: 2 });
+    try {
+      expect(await appliedMigrations(db.db, { schema })).toEqual([]);
+      const first = await migrateToLatest(db.db, { schema });
+      expect(first.applied).toEqual(first.known);
+      expect(first.applied[0]).toBe('0001-initial');
+      const tables = await sql<{
+        table_name: string;
+      }>`SELECT table_name FROM information_schema.tables WHERE table_schema = ${schema}`.execute(db.db);
+      const names = tables.rows.map((r) => r.table_name);
+      for (const t of [
+        'sites',
+        'data_locations',
+        'raw_data_files',
+        'raw_data_packages',
+        'data_transfer_packages',
+        'data_transfers',
+        'long_term_archive_transfers',
+        'physical_copies',
+        'operation_events',
+        'notifications',
+      ]) {
+        expect(names).toContain(t);
+      }
+      const second = await migrateToLatest(db.db, { schema });
+      expect(second.applied).toEqual([]);
+      expect(await appliedMigrations(db.db, { schema })).toEqual(first.known);
+    } finally {
+      await sql`DROP SCHEMA IF EXISTS ${sql.id(schema)} CASCADE`.execute(db.db);
+      await db.close();
+    }
+  });
+
+  it('are safe from several pools at once: one applies, the others find nothing to do', async () => {
+    const s = await freshSchema('mig_concurrent');
+    const dbs = Array.from({ length: 4 }, () =>
+      createDatabase({ connectionString: s.url, schema: s.schema, max: 1 }),
+    );
+    try {
+      const results = await Promise.all(dbs.map((d) => migrateToLatest(d.db, { schema: s.schema })));
+      const appliedCounts = results.map((r) => r.applied.length).sort();
+      expect(appliedCounts.slice(0, 3)).toEqual([0, 0, 0]);
+      expect(appliedCounts[3]).toBe(results[0]!.known.length);
+    } finally {
+      await Promise.all(dbs.map((d) => d.close()));
+    }
+  });
+
+  it('are safe from two processes at once (ccat-db migrate)', async () => {
+    const s = await freshSchema('mig_processes');
+    const env = { DATABASE_URL: s.url, DATABASE_SCHEMA: s.schema };
+    const [a, b] = await Promise.all([runCli(['migrate'], env), runCli(['migrate'], env)]);
+    expect(a.err + b.err).toBe('');
+    expect([a.code, b.code]).toEqual([0, 0]);
+    const outs = [a.out, b.out].join('\n');
+    expect(outs).toMatch(/migrations: applied 0001-initial/);
+    expect(outs).toMatch(/migrations: already at the latest/);
+    expect(outs).toMatch(/status: schema "t_mig_processes_\w+" .* 0 operations/);
+  });
+
+  it('ccat-db: clear errors and exit codes for bad arguments, an unmigrated schema and an unreachable server', async () => {
+    const s = await freshSchema('mig_cli');
+    const env = { DATABASE_URL: s.url, DATABASE_SCHEMA: s.schema };
+    const bad = await runCli(['frobnicate'], env);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/unknown command "frobnicate"/);
+    const status = await runCli(['status'], env);
+    expect(status.code).toBe(1);
+    expect(status.out).toMatch(/no migrations applied; run ccat-db migrate/);
+    const down = await runCli(['status'], { DATABASE_URL: 'postgres://postgres:secret@127.0.0.1:1/nope' });
+    expect(down.code).toBe(1);
+    expect(down.err).toMatch(/CONNECTION_REFUSED/);
+    expect(down.err).not.toMatch(/secret/);
+    const badSchema = await runCli(['migrate', '--schema', 'Robert"; DROP'], env);
+    expect(badSchema.code).toBe(1);
+    expect(badSchema.err).toMatch(/invalid schema name/);
+  });
+});
