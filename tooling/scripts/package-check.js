@@ -72,7 +72,13 @@ function moduleExports(file) {
   }));
 }
 
+// Bins and deliberate subpath entries (package.json "ccat.subpaths") are entry points of their own.
 const bins = new Set(['main.ts', 'cli.ts']);
+for (const sub of pkg.ccat?.subpaths ?? []) {
+  const target = pkg.exports?.[sub];
+  const js = typeof target === 'string' ? target : (target?.import ?? target?.default);
+  if (typeof js === 'string') bins.add(js.replace(/^\.\/dist\//, '').replace(/\.js$/, '.ts'));
+}
 if (!isApp) {
   const index = join(srcDir, 'index.ts');
   const publicTargets = new Set(moduleExports(index).map((e) => e.target));

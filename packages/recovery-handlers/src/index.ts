@@ -1,1 +1,41 @@
-export {};
+export type {
+  CleanupContext,
+  CleanupResult,
+  Executor,
+  OperationOutput,
+  RecoveryHandler,
+  TaskRef,
+} from './handler.js';
+export {
+  backoffDelayMs,
+  decideFailure,
+  decideStall,
+  effectiveMaxRetries,
+  recoveryPolicySchema,
+  type DecisionReason,
+  type FailureDecision,
+  type RecoveryPolicyConfig,
+  type RecoveryPolicyInput,
+  type RowRetryState,
+} from './policy.js';
+export { partialPath, removePartials } from './partial-files.js';
+export { locationPath, resolveOperationOutputs, unpackDirectory } from './outputs.js';
+export { createTableHandler } from './table-handler.js';
+export { builtinHandlers, createHandlerRegistry, type HandlerRegistry } from './registry.js';
+export {
+  buildNotification,
+  dedupKey,
+  EVENT_LEVELS,
+  RUNBOOK_HINTS,
+  runbookHint,
+  type NotificationFacts,
+  type RecoveryEventKind,
+} from './notifications.js';
+export {
+  applyFailure,
+  applyStallRecovery,
+  type FailureOutcome,
+  type RecoveryDeps,
+  type StallOutcome,
+  type StallReason,
+} from './apply.js';

@@ -1,0 +1,203 @@
+import {
+  ChecksumVerificationError,
+  NetworkError,
+  PackageError,
+  StorageError,
+  UnknownError,
+} from '@ccat/errors';
+import { describe, expect, it } from 'vitest';
+import {
+  backoffDelayMs,
+  decideFailure,
+  decideStall,
+  effectiveMaxRetries,
+  recoveryPolicySchema,
+  type FailureDecision,
+} from '../src/index.js';
+
+const config = recoveryPolicySchema.parse({
+  defaultMaxRetries: 3,
+  backoff: { baseMs: 1000, capMs: 60_000 },
+  operationTypes: {
+    data_transfer: { maxRetries: 5, backoffBaseMs: 2000, backoffCapMs: 10_000 },
+    unpack: { maxRetries: 0 },
+  },
+});
+const row = (retryCount: number, maxRetries: number | null = null) => ({ retryCount, maxRetries });
+const retryable = new NetworkError('reset');
+const permanent = new PackageError('bad file', { retryable: false, code: 'BAD_INPUT' });
+
+describe('effectiveMaxRetries: the error, else the row, else the type, else the default', () => {
+  it.each([
+    ['error wins over everything', 'data_transfer', row(0, 9), 2, 2],
+    ['row wins over type', 'data_transfer', row(0, 9), undefined, 9],
+    ['type wins over default', 'data_transfer', row(0), undefined, 5],
+    ['type can forbid retries', 'unpack', row(0), undefined, 0],
+    ['default', 'deletion', row(0), undefined, 3],
+    ['row may say zero', 'deletion', row(0, 0), undefined, 0],
+  ] as const)('%s', (_l, type, r, errMax, expected) => {
+    expect(effectiveMaxRetries(config, type, r, errMax)).toBe(expected);
+  });
+});
+
+describe('decideFailure', () => {
+  const cases: [
+    string,
+    string,
+    { retryCount: number; maxRetries: number | null },
+    Parameters<typeof decideFailure>[0]['error'],
+    Partial<FailureDecision>,
+  ][] = [
+    [
+      'non-retryable fails at once',
+      'deletion',
+      row(0),
+      permanent,
+      { kind: 'fail', code: 'BAD_INPUT', reason: 'non_retryable' },
+    ],
+    [
+      'non-retryable fails even with retries left',
+      'data_transfer',
+      row(0, 10),
+      permanent,
+      { kind: 'fail', reason: 'non_retryable' },
+    ],
+    [
+      'retryable with retries left retries',
+      'deletion',
+      row(0),
+      retryable,
+      { kind: 'retry', retryNumber: 1, maxRetries: 3, reason: 'retryable' },
+    ],
+    ['last retry still retries', 'deletion', row(2), retryable, { kind: 'retry', retryNumber: 3 }],
+    [
+      'exhausted fails with the error code',
+      'deletion',
+      row(3),
+      retryable,
+      { kind: 'fail', code: 'NETWORK_ERROR', reason: 'retries_exhausted' },
+    ],
+    [
+      'the type allows more',
+      'data_transfer',
+      row(4),
+      retryable,
+      { kind: 'retry', retryNumber: 5, maxRetries: 5 },
+    ],
+    [
+      'the type allows none',
+      'unpack',
+      row(0),
+      retryable,
+      { kind: 'fail', reason: 'retries_exhausted', maxRetries: 0 },
+    ],
+    [
+      'the error limits (checksum: 2)',
+      'data_transfer',
+      row(2),
+      new ChecksumVerificationError('x'),
+      { kind: 'fail', code: 'CHECKSUM_MISMATCH', maxRetries: 2 },
+    ],
+    [
+      'unknown errors are retried once',
+      'deletion',
+      row(0),
+      new UnknownError('odd'),
+      { kind: 'retry', maxRetries: 1 },
+    ],
+    [
+      'unknown errors then fail',
+      'deletion',
+      row(1),
+      new UnknownError('odd'),
+      { kind: 'fail', reason: 'retries_exhausted' },
+    ],
+    [
+      'disk full retried up to 5',
+      'raw_data_package',
+      row(4),
+      new StorageError('full', { code: 'STORAGE_FULL', maxRetries: 5 }),
+      { kind: 'retry', retryNumber: 5 },
+    ],
+    [
+      'retry counts beyond the limit (after an admin lowered it) fail',
+      'deletion',
+      row(7),
+      retryable,
+      { kind: 'fail', reason: 'retries_exhausted' },
+    ],
+  ];
+  it.each(cases)('%s', (_l, type, r, error, expected) => {
+    expect(decideFailure({ config, operationType: type, row: r, error, random: () => 0.5 })).toMatchObject(
+      expected,
+    );
+  });
+});
+
+describe('decideStall: stalls count toward the same limit', () => {
+  it.each([
+    ['first stall', 'deletion', row(0), { kind: 'retry', reason: 'stalled', retryNumber: 1 }],
+    ['stall after retries', 'deletion', row(2), { kind: 'retry', retryNumber: 3 }],
+    [
+      'exhausted',
+      'deletion',
+      row(3),
+      { kind: 'fail', code: 'STALLED_TOO_OFTEN', reason: 'stalled_too_often' },
+    ],
+    ['row override', 'deletion', row(1, 1), { kind: 'fail', code: 'STALLED_TOO_OFTEN' }],
+    ['type limit', 'data_transfer', row(4), { kind: 'retry', maxRetries: 5 }],
+  ] as const)('%s', (_l, type, r, expected) => {
+    expect(decideStall({ config, operationType: type, row: r, random: () => 0 })).toMatchObject(expected);
+  });
+});
+
+describe('backoff: exponential with full jitter, capped', () => {
+  it('stays within [0, min(cap, base·2^n)] for every retry count and draw', () => {
+    for (let n = 0; n < 40; n++) {
+      for (const r of [0, 0.001, 0.25, 0.5, 0.999, 1]) {
+        const d = backoffDelayMs(config, 'deletion', n, () => r);
+        expect(d).toBeGreaterThanOrEqual(0);
+        expect(d).toBeLessThanOrEqual(Math.min(60_000, 1000 * 2 ** n));
+        expect(Number.isInteger(d)).toBe(true);
+      }
+    }
+  });
+
+  it('doubles the ceiling each retry until the cap', () => {
+    const top = (n: number, type = 'deletion') => backoffDelayMs(config, type, n, () => 1);
+    expect([0, 1, 2, 3, 4, 5, 6, 7].map((n) => top(n))).toEqual([
+      1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000,
+    ]);
+    expect([0, 1, 2, 3].map((n) => top(n, 'data_transfer'))).toEqual([2000, 4000, 8000, 10000]);
+    expect(top(10_000)).toBe(60_000);
+  });
+
+  it('uses the draw (full jitter), clamped to [0, 1]', () => {
+    expect(backoffDelayMs(config, 'deletion', 2, () => 0)).toBe(0);
+    expect(backoffDelayMs(config, 'deletion', 2, () => 0.5)).toBe(2000);
+    expect(backoffDelayMs(config, 'deletion', 2, () => -5)).toBe(0);
+    expect(backoffDelayMs(config, 'deletion', 2, () => 7)).toBe(4000);
+    const draws = new Set(Array.from({ length: 50 }, () => backoffDelayMs(config, 'deletion', 5)));
+    expect(draws.size).toBeGreaterThan(10);
+  });
+});
+
+describe('recoveryPolicySchema', () => {
+  it('has the documented defaults', () => {
+    expect(recoveryPolicySchema.parse({})).toEqual({
+      defaultMaxRetries: 3,
+      backoff: { baseMs: 30_000, capMs: 3_600_000 },
+      operationTypes: {},
+    });
+  });
+  it.each([
+    [{ defaultMaxRetries: -1 }],
+    [{ defaultMaxRetries: 1.5 }],
+    [{ backoff: { baseMs: 10, capMs: 5 } }],
+    [{ operationTypes: { data_transfer: { maxRetries: 'x' } } }],
+    [{ operationTypes: { data_transfer: { retries: 3 } } }],
+    [{ unknownKey: 1 }],
+  ])('rejects %j', (input) => {
+    expect(recoveryPolicySchema.safeParse(input).success).toBe(false);
+  });
+});
