@@ -10,3 +10,11 @@ export {
   type JsonValue,
   type SafeJsonLimits,
 } from './internal/safe.js';
+export {
+  configFromEnv,
+  formatConfigIssues,
+  mergeConfig,
+  resolveConfig,
+  type ConfigSources,
+  type SafeParseSchema,
+} from './config.js';

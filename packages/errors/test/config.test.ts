@@ -1,0 +1,86 @@
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { configFromEnv, ConfigurationError, mergeConfig, resolveConfig } from '../src/index.js';
+
+const schema = z.strictObject({
+  database: z
+    .strictObject({
+      url: z.string().default('postgres://127.0.0.1/x'),
+      poolSize: z.number().int().min(1).default(10),
+    })
+    .default({ url: 'postgres://127.0.0.1/x', poolSize: 10 }),
+  concurrency: z.number().int().min(1).default(4),
+  serve: z
+    .union([z.literal('all'), z.array(z.strictObject({ site: z.string(), location: z.string() }))])
+    .default('all'),
+  log: z
+    .strictObject({ level: z.enum(['debug', 'info', 'warn']).default('info') })
+    .default({ level: 'info' }),
+});
+
+describe('resolveConfig: defaults → file → environment, later wins', () => {
+  it('uses the defaults', () => {
+    expect(resolveConfig(schema)).toEqual({
+      database: { url: 'postgres://127.0.0.1/x', poolSize: 10 },
+      concurrency: 4,
+      serve: 'all',
+      log: { level: 'info' },
+    });
+  });
+
+  it('layers a file and the environment, parsing JSON values, and freezes the result', () => {
+    const c = resolveConfig(schema, {
+      file: { database: { poolSize: 3 }, concurrency: 2, log: { level: 'debug' } },
+      env: {
+        CCAT_CONCURRENCY: '8',
+        CCAT_SERVE: '[{"site":"cha","location":"buffer"}]',
+        DATABASE_URL: 'postgres://u@h/db',
+        CCAT_CONFIG: '/etc/ccat.json',
+        OTHER: 'x',
+      },
+      aliases: { DATABASE_URL: 'database.url' },
+      ignore: ['CCAT_CONFIG'],
+    });
+    expect(c).toEqual({
+      database: { url: 'postgres://u@h/db', poolSize: 3 },
+      concurrency: 8,
+      serve: [{ site: 'cha', location: 'buffer' }],
+      log: { level: 'debug' },
+    });
+    expect(Object.isFrozen(c.database)).toBe(true);
+  });
+
+  it('maps nested variables with __ and camel-cases keys', () => {
+    expect(configFromEnv({ env: { CCAT_DATABASE__POOL_SIZE: '5', CCAT_LOG__LEVEL: 'warn' } })).toEqual({
+      database: { poolSize: 5 },
+      log: { level: 'warn' },
+    });
+  });
+
+  it('refuses bad configuration with one line per problem: path, expected, got', () => {
+    let err: unknown;
+    try {
+      resolveConfig(schema, {
+        file: { concurrency: 0, database: { poolSize: 'ten' }, bogus: 1 },
+        fileName: 'ccat.json',
+        env: { CCAT_LOG__LEVEL: 'loud' },
+      });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigurationError);
+    const lines = (err as ConfigurationError).message.split('\n');
+    expect(lines[0]).toBe('invalid configuration (file ccat.json and environment):');
+    expect(lines.some((l) => l.includes('concurrency:') && l.includes('0'))).toBe(true);
+    expect(lines.some((l) => l.includes('database.poolSize:') && l.includes('number'))).toBe(true);
+    expect(lines.some((l) => l.includes('log.level:') && l.includes('loud'))).toBe(true);
+    expect(lines.some((l) => l.includes('bogus'))).toBe(true);
+  });
+
+  it('mergeConfig replaces arrays and scalars, merges objects', () => {
+    expect(mergeConfig({ a: { b: 1, c: [1, 2] }, d: 1 }, { a: { c: [3] }, d: undefined })).toEqual({
+      a: { b: 1, c: [3] },
+      d: 1,
+    });
+  });
+});
