@@ -1,0 +1,83 @@
+// The public shapes of the emitter: what `track` returns, what a beat reports, its options.
+import type { CCATDataOperationError } from '@ccat/errors';
+import type { Logger } from 'pino';
+import type { HeartbeatLostError } from './errors.js';
+import type { HeartbeatOptions } from './options.js';
+import type { RedisClient } from './redis-client.js';
+import type { ProgressValue } from './task-info.js';
+
+/** Per-task options for `track`; anything left out comes from the emitter's options. */
+export interface TrackOptions {
+  /** This task's heartbeat timeout (default: the emitter's `timeoutMs`); at least 2 × intervalMs. */
+  readonly timeoutMs?: number;
+  /** This task's progress timeout; `null`: not watched, even when the emitter has a default. */
+  readonly progressTimeoutMs?: number | null;
+  /** Shown in details and listings. */
+  readonly queue?: string;
+  /** Up to 20 small facts shown in details and listings. */
+  readonly attributes?: Readonly<Record<string, string | number | boolean>>;
+  /** The initial progress value (default `null`); the progress clock starts at registration. */
+  readonly progress?: ProgressValue;
+}
+
+/** Why a beat no longer tracks a task. */
+export type LostReason = 'missing' | 'expired';
+
+/** A tracked task: its registration's AbortSignal and shortcuts bound to this registration. */
+export interface TrackedTask {
+  readonly taskId: string;
+  /**
+   * Aborts with a HeartbeatLostError when a beat finds this member missing or past its deadline. A
+   * report, not proof of recovery: check the fenced row; if it is still yours, `track` again.
+   */
+  readonly signal: AbortSignal;
+  /** Records progress for the next beat; false once this registration is no longer tracked. */
+  progress(value: ProgressValue): boolean;
+  /** Like `emitter.untrack`, unless a newer registration of the same id is live (then a no-op). */
+  untrack(): Promise<void>;
+}
+
+/** A task a beat found no longer tracked. */
+export interface LostTask {
+  readonly taskId: string;
+  /** `missing`: no member (recovered elsewhere, or Redis lost data); `expired`: deadline passed. */
+  readonly reason: LostReason;
+  readonly serverTime: number;
+  readonly error: HeartbeatLostError;
+}
+
+export interface BeatReport {
+  /** Redis time of the beat; undefined when there was nothing to send. */
+  readonly serverTime: number | undefined;
+  readonly rttMs: number;
+  readonly beaten: number;
+  readonly removed: number;
+  readonly lost: readonly LostTask[];
+  /** Consecutive failed beats before this one: > 0 right after Redis came back. */
+  readonly failedBefore: number;
+}
+
+export interface EmitterStats {
+  readonly tracked: number;
+  readonly beats: number;
+  readonly beatFailures: number;
+  readonly consecutiveFailures: number;
+  readonly lost: number;
+  readonly lastRttMs: number | undefined;
+}
+
+export type HeartbeatEmitterOptions = HeartbeatOptions & {
+  readonly redis: RedisClient;
+  readonly logger?: Logger;
+  /** Identifies this process in the details; default `${host}:${random}`. */
+  readonly emitterId?: string;
+  readonly workerId?: string;
+  readonly host?: string;
+  readonly pid?: number;
+  /** Called once per lost task (after its signal aborted). May be async; failures are logged. */
+  readonly onLost?: (lost: LostTask) => void | Promise<void>;
+  /** Called after every successful beat (metrics: round-trip time). */
+  readonly onBeat?: (report: BeatReport) => void;
+  /** Called for every failed beat, with the classified error. */
+  readonly onError?: (error: CCATDataOperationError) => void;
+};

@@ -1,0 +1,381 @@
+// Worker side: one emitter per process beats for all its in-flight tasks in one round trip per
+// interval. Deadlines are computed inside Redis from TIME; this process's clock is never consulted.
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { classifyError } from '@ccat/errors';
+import type { Logger } from 'pino';
+import { HeartbeatClosedError, HeartbeatLostError } from './errors.js';
+import type {
+  BeatReport,
+  EmitterStats,
+  HeartbeatEmitterOptions,
+  LostReason,
+  LostTask,
+  TrackedTask,
+  TrackOptions,
+} from './emitter-types.js';
+import { decodeReplies, encodeOps, removeOp, type BeatOp, type BeatReply } from './internal/beat-ops.js';
+import { EmitterHooks } from './internal/emitter-hooks.js';
+import { keysFor } from './internal/keys-for.js';
+import { parseOptions } from './internal/parse-options.js';
+import { runScriptsPipelined } from './internal/scripts.js';
+import { silentLogger } from './internal/silent-logger.js';
+import { TickBatcher } from './internal/tick-batcher.js';
+import { withTimeout } from './internal/timeout.js';
+import { encodeDetails, encodeProgress, resolveTrack } from './internal/track-input.js';
+import type { HeartbeatKeys } from './keys.js';
+import { heartbeatOptionsSchema } from './options.js';
+import type { RedisClient } from './redis-client.js';
+import { assertTaskId } from './task-id.js';
+import type { ProgressValue } from './task-info.js';
+import type { z } from 'zod';
+
+interface Entry {
+  readonly taskId: string;
+  readonly timeoutMs: number;
+  readonly progressTimeoutMs: number;
+  readonly details: string;
+  progressJson: string;
+  progressDirty: boolean;
+  registered: boolean;
+  readonly controller: AbortController;
+  readonly handle: TrackedTask;
+}
+
+/** The worker-side heartbeat resource: `start()`, `track`, `progress`, `untrack`, `close()`. */
+export class HeartbeatEmitter implements AsyncDisposable {
+  readonly emitterId: string;
+  readonly #redis: RedisClient;
+  readonly #log: Logger;
+  readonly #opts: z.output<typeof heartbeatOptionsSchema>;
+  readonly #keys: HeartbeatKeys;
+  readonly #detailsBase: Record<string, unknown>;
+  readonly #hooks: EmitterHooks;
+  readonly #entries = new Map<string, Entry>();
+  /** Removals that failed; retried with the next beat. Value: a sequence number, see #beatOnce. */
+  readonly #pendingDeletes = new Map<string, number>();
+  readonly #inflight = new Set<Promise<unknown>>();
+  #deleteSeq = 0;
+  readonly #registrations = new TickBatcher<Entry>((entries) => this.#flushRegistrations(entries));
+  #beatChain: Promise<unknown> = Promise.resolve();
+  #timer: NodeJS.Timeout | undefined;
+  #started = false;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  #failures = 0;
+  #lastOkAt = performance.now();
+  #stats = { beats: 0, beatFailures: 0, lost: 0, lastRttMs: undefined as number | undefined };
+
+  constructor(options: HeartbeatEmitterOptions) {
+    const { redis, logger, emitterId, workerId, host, pid, onLost, onBeat, onError, ...config } = options;
+    this.#opts = parseOptions(heartbeatOptionsSchema, config, 'heartbeat');
+    this.#redis = redis;
+    this.#keys = keysFor(this.#opts.keyPrefix, this.#opts.hashTag);
+    const h = host ?? hostname();
+    this.emitterId = assertTaskId(emitterId ?? `${h}:${randomBytes(4).toString('hex')}`, 'emitter id');
+    this.#log = (logger ?? silentLogger()).child({
+      component: 'heartbeat-emitter',
+      emitterId: this.emitterId,
+    });
+    this.#detailsBase = { emitterId: this.emitterId, workerId, host: h, pid };
+    this.#hooks = new EmitterHooks(this.#log, {
+      ...(onLost && { onLost }),
+      ...(onBeat && { onBeat }),
+      ...(onError && { onError }),
+    });
+  }
+
+  /** Arms the beat timer. Idempotent. */
+  start(): Promise<void> {
+    if (this.#closed) return Promise.reject(new HeartbeatClosedError('heartbeat emitter is closed'));
+    if (!this.#started) {
+      this.#started = true;
+      this.#schedule(this.#opts.intervalMs);
+    }
+    return Promise.resolve();
+  }
+
+  /**
+   * Registers a task (one round trip, coalesced with other `track` calls of the same tick) and beats
+   * for it from then on. Calling it again for the same id re-registers (new deadline, progress clock
+   * reset, new handle). Rejects with InvalidTaskIdError/ValidationError for bad input,
+   * HeartbeatClosedError after close, and the classified Redis error when the registration failed
+   * (the task is then not tracked).
+   */
+  async track(taskId: string, options: TrackOptions = {}): Promise<TrackedTask> {
+    assertTaskId(taskId);
+    if (this.#closed) throw new HeartbeatClosedError(`cannot track ${taskId}: heartbeat emitter is closed`);
+    const t = resolveTrack(options, this.#opts);
+    const details = encodeDetails({
+      ...this.#detailsBase,
+      queue: t.queue,
+      timeoutMs: t.timeoutMs,
+      progressTimeoutMs: t.progressTimeoutMs === 0 ? undefined : t.progressTimeoutMs,
+      attributes: t.attributes,
+    });
+    const controller = new AbortController();
+    const entry: Entry = {
+      taskId,
+      timeoutMs: t.timeoutMs,
+      progressTimeoutMs: t.progressTimeoutMs,
+      details,
+      progressJson: t.progressJson,
+      progressDirty: false,
+      registered: false,
+      controller,
+      handle: {
+        taskId,
+        signal: controller.signal,
+        progress: (value) => this.#entries.get(taskId) === entry && this.progress(taskId, value),
+        untrack: () => {
+          const live = this.#entries.get(taskId);
+          return live !== undefined && live !== entry ? Promise.resolve() : this.untrack(taskId);
+        },
+      },
+    };
+    this.#pendingDeletes.delete(taskId);
+    this.#entries.set(taskId, entry);
+    try {
+      await this.#register(entry);
+    } catch (e) {
+      if (this.#entries.get(taskId) === entry) this.#entries.delete(taskId);
+      throw classifyError(e);
+    }
+    return entry.handle;
+  }
+
+  /** Records progress (any JSON value, ≤ 1 KiB); sent with the next beat. False when not tracked. */
+  progress(taskId: string, value: ProgressValue): boolean {
+    const entry = this.#entries.get(taskId);
+    if (entry === undefined) return false;
+    const json = encodeProgress(value);
+    if (json !== entry.progressJson) {
+      entry.progressJson = json;
+      entry.progressDirty = true;
+    }
+    return true;
+  }
+
+  /**
+   * Stops beating for a task and removes its member, details and progress now. Never rejects for a
+   * Redis failure: the removal is then retried with the next beat (and once more at close).
+   */
+  async untrack(taskId: string): Promise<void> {
+    assertTaskId(taskId);
+    this.#entries.delete(taskId);
+    try {
+      await this.#hold(this.#send([removeOp(taskId)], 'heartbeat untrack'));
+    } catch (e) {
+      if (!this.#entries.has(taskId)) this.#pendingDeletes.set(taskId, ++this.#deleteSeq);
+      this.#log.warn(
+        { err: classifyError(e), taskId },
+        'heartbeat removal failed; retried with the next beat',
+      );
+    }
+  }
+
+  /** Ids of the tasks this emitter beats for (registered or registering). */
+  trackedIds(): string[] {
+    return [...this.#entries.keys()];
+  }
+
+  stats(): EmitterStats {
+    return { ...this.#stats, tracked: this.#entries.size, consecutiveFailures: this.#failures };
+  }
+
+  /**
+   * One beat now, serialized with the timer's beats. Resolves with what it found; rejects with the
+   * classified error after logging it and calling `onError`.
+   */
+  beatNow(): Promise<BeatReport> {
+    const run = this.#beatChain.then(() => this.#beatRecorded());
+    this.#beatChain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Stops beating. Members not untracked stay and expire (the monitor recovers them). Never rejects. */
+  close(): Promise<void> {
+    return (this.#closing ??= this.#shutdown());
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  async #shutdown(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    // Every call these wait for is bounded by commandTimeoutMs.
+    await Promise.allSettled([...this.#inflight, this.#beatChain]);
+    if (this.#pendingDeletes.size > 0) {
+      const ops = [...this.#pendingDeletes.keys()].map(removeOp);
+      try {
+        await this.#send(ops, 'heartbeat close');
+        this.#pendingDeletes.clear();
+      } catch (e) {
+        this.#log.warn(
+          { err: classifyError(e), pending: ops.length },
+          'heartbeat removals still failing at close; those members will expire',
+        );
+      }
+    }
+    this.#log.debug({ tracked: this.#entries.size }, 'heartbeat emitter closed');
+  }
+
+  #schedule(delayMs: number): void {
+    if (this.#closed) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      void this.#tick();
+    }, delayMs);
+    // The tasks keep the process alive, not their heartbeat.
+    this.#timer.unref();
+  }
+
+  async #tick(): Promise<void> {
+    const started = performance.now();
+    // beatNow logs and reports failures; the timer only has to keep going.
+    await this.beatNow().catch(() => undefined);
+    this.#schedule(Math.max(0, this.#opts.intervalMs - (performance.now() - started)));
+  }
+
+  /** Adds a promise to the set close() waits for. */
+  #hold<T>(p: Promise<T>): Promise<T> {
+    this.#inflight.add(p);
+    void p.finally(() => this.#inflight.delete(p)).catch(() => undefined);
+    return p;
+  }
+
+  /** Registrations made in the same tick share one script call. */
+  #register(entry: Entry): Promise<void> {
+    return this.#hold(this.#registrations.add(entry));
+  }
+
+  async #flushRegistrations(entries: readonly Entry[]): Promise<void> {
+    const current = entries.filter((e) => this.#entries.get(e.taskId) === e);
+    if (current.length === 0) return;
+    const ops = current.map((e): BeatOp => ({
+      op: 'r',
+      id: e.taskId,
+      timeoutMs: e.timeoutMs,
+      progressTimeoutMs: e.progressTimeoutMs,
+      progress: e.progressJson,
+      details: e.details,
+    }));
+    const sent = current.map((e) => e.progressJson);
+    try {
+      await this.#send(ops, 'heartbeat registration');
+    } catch (e) {
+      // Classified once for the whole batch; every waiting `track` rethrows this same error.
+      throw classifyError(e);
+    }
+    current.forEach((e, i) => {
+      e.registered = true;
+      if (e.progressJson !== sent[i]) e.progressDirty = true;
+    });
+  }
+
+  async #send(ops: readonly BeatOp[], what: string): Promise<BeatReply> {
+    const keys = [
+      this.#keys.deadlines,
+      this.#keys.progressDeadlines,
+      this.#keys.details,
+      this.#keys.progress,
+    ];
+    const argLists = encodeOps(ops, this.#opts.maxTasksPerScript);
+    const replies = await withTimeout(
+      runScriptsPipelined(this.#redis, 'beat', keys, argLists),
+      this.#opts.commandTimeoutMs,
+      what,
+    );
+    return decodeReplies(replies);
+  }
+
+  async #beatRecorded(): Promise<BeatReport> {
+    try {
+      const report = await this.#hold(this.#beatOnce());
+      if (report.serverTime !== undefined) {
+        if (this.#failures > 0) {
+          this.#log.info(
+            { failedBeats: this.#failures, withoutBeatMs: Math.round(performance.now() - this.#lastOkAt) },
+            'heartbeat restored',
+          );
+        }
+        this.#failures = 0;
+        this.#lastOkAt = performance.now();
+        this.#stats.beats++;
+        this.#stats.lastRttMs = report.rttMs;
+      }
+      this.#hooks.beat(report);
+      return report;
+    } catch (e) {
+      const error = classifyError(e);
+      this.#failures++;
+      this.#stats.beatFailures++;
+      this.#log.warn({ err: error, consecutiveFailures: this.#failures }, 'heartbeat beat failed');
+      this.#hooks.error(error);
+      throw error;
+    }
+  }
+
+  async #beatOnce(): Promise<BeatReport> {
+    const failedBefore = this.#failures;
+    const beating = [...this.#entries.values()].filter((e) => e.registered);
+    const deletes = [...this.#pendingDeletes];
+    if (beating.length === 0 && deletes.length === 0) {
+      return { serverTime: undefined, rttMs: 0, beaten: 0, removed: 0, lost: [], failedBefore };
+    }
+    const sentProgress = beating.map((e) => (e.progressDirty ? e.progressJson : ''));
+    const ops: BeatOp[] = beating.map((e, i) => ({
+      op: 'b',
+      id: e.taskId,
+      timeoutMs: e.timeoutMs,
+      progressTimeoutMs: e.progressTimeoutMs,
+      progress: sentProgress[i]!,
+      details: '',
+    }));
+    for (const [id] of deletes) ops.push(removeOp(id));
+    const started = performance.now();
+    const reply = await this.#send(ops, 'heartbeat beat');
+    const rttMs = performance.now() - started;
+    // A removal queued again after this beat was sent has a newer sequence number: keep it.
+    for (const [id, seq] of deletes)
+      if (this.#pendingDeletes.get(id) === seq) this.#pendingDeletes.delete(id);
+    const lost: LostTask[] = [];
+    beating.forEach((entry, i) => {
+      // A newer registration of the same id (or an untrack) since this beat was sent: not ours to judge.
+      if (this.#entries.get(entry.taskId) !== entry) return;
+      const reason = reply.problems.get(entry.taskId);
+      if (reason === undefined) {
+        if (sentProgress[i] !== '' && entry.progressJson === sentProgress[i]) entry.progressDirty = false;
+        return;
+      }
+      this.#entries.delete(entry.taskId);
+      lost.push(this.#reportLost(entry, reason, reply.now));
+    });
+    return {
+      serverTime: reply.now,
+      rttMs,
+      beaten: beating.length,
+      removed: deletes.length,
+      lost,
+      failedBefore,
+    };
+  }
+
+  #reportLost(entry: Entry, reason: LostReason, serverTime: number): LostTask {
+    const error = new HeartbeatLostError(
+      reason === 'missing'
+        ? `heartbeat of ${entry.taskId} is no longer in Redis (recovered elsewhere, or Redis lost data)`
+        : `heartbeat of ${entry.taskId} was past its deadline (the monitor may be recovering it)`,
+      { context: { taskId: entry.taskId, reason, emitterId: this.emitterId } },
+    );
+    this.#stats.lost++;
+    this.#log.warn({ taskId: entry.taskId, reason }, 'heartbeat lost');
+    entry.controller.abort(error);
+    const lost: LostTask = { taskId: entry.taskId, reason, serverTime, error };
+    this.#hooks.lost(lost);
+    return lost;
+  }
+}

@@ -1,0 +1,21 @@
+// The errors this package raises. They extend the CCAT hierarchy so classifyError passes them through.
+import { OperationAbortedError, ValidationError } from '@ccat/errors';
+
+/** A task id (sorted-set member) that is empty, too long or has characters outside the allowed set. */
+export class InvalidTaskIdError extends ValidationError {
+  static override readonly defaultCode: string = 'INVALID_TASK_ID';
+}
+
+/**
+ * The reason a tracked task's AbortSignal fires: its heartbeat member was missing or past its deadline
+ * at a beat. A report, not a verdict: Redis may have lost data. Check the fenced row; if it is still
+ * yours, call `track` again. `context.reason` is `missing` or `expired`.
+ */
+export class HeartbeatLostError extends OperationAbortedError {
+  static override readonly defaultCode: string = 'HEARTBEAT_LOST';
+}
+
+/** `track` on an emitter that is closing or closed. Retryable: the operation can run on another worker. */
+export class HeartbeatClosedError extends OperationAbortedError {
+  static override readonly defaultCode: string = 'HEARTBEAT_CLOSED';
+}

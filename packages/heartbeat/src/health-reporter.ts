@@ -1,0 +1,183 @@
+// A service's liveness key: `${namespace}health:${serviceType}:${serviceName}` with a TTL, refreshed
+// on a timer, plus a registry entry that outlives it so a dead service is still listed.
+import { hostname } from 'node:os';
+import { classifyError, type CCATDataOperationError } from '@ccat/errors';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { HeartbeatClosedError } from './errors.js';
+import { keysFor } from './internal/keys-for.js';
+import { parseOptions } from './internal/parse-options.js';
+import { runScript } from './internal/scripts.js';
+import { serviceField, serviceNameSchema, serviceTypeSchema } from './internal/service-id.js';
+import { silentLogger } from './internal/silent-logger.js';
+import { withTimeout } from './internal/timeout.js';
+import { healthOptionsSchema, type HealthOptions } from './options.js';
+import type { RedisClient } from './redis-client.js';
+
+export type ServiceHealthReporterOptions = HealthOptions & {
+  readonly redis: RedisClient;
+  readonly logger?: Logger;
+  readonly serviceType: string;
+  readonly serviceName: string;
+  readonly host?: string;
+  readonly pid?: number;
+  /** Small facts shown by readers (version, queues). */
+  readonly info?: Readonly<Record<string, string | number | boolean>>;
+  /** Delete the key at close so readers see the service stopped at once (default true). */
+  readonly deleteOnClose?: boolean;
+  /** Called for every failed refresh, with the classified error. */
+  readonly onError?: (error: CCATDataOperationError) => void;
+};
+
+const identitySchema = z.strictObject({
+  serviceType: serviceTypeSchema,
+  serviceName: serviceNameSchema,
+  host: z.string().max(255).optional(),
+  pid: z.number().int().nonnegative().optional(),
+  info: z.record(z.string().max(64), z.union([z.string().max(500), z.number(), z.boolean()])).optional(),
+  deleteOnClose: z.boolean().default(true),
+});
+
+/** Keeps one service's health key alive: `start()` writes it and refreshes it every `refreshMs`. */
+export class ServiceHealthReporter implements AsyncDisposable {
+  /** The health key this reporter refreshes. */
+  readonly key: string;
+  readonly #redis: RedisClient;
+  readonly #log: Logger;
+  readonly #opts: z.output<typeof healthOptionsSchema>;
+  readonly #services: string;
+  readonly #field: string;
+  readonly #info: string;
+  readonly #deleteOnClose: boolean;
+  readonly #onError: ((error: CCATDataOperationError) => void) | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #starting: Promise<void> | undefined;
+  #started = false;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  #inflight: Promise<unknown> = Promise.resolve();
+
+  constructor(options: ServiceHealthReporterOptions) {
+    const { redis, logger, onError, serviceType, serviceName, host, pid, info, deleteOnClose, ...config } =
+      options;
+    this.#opts = parseOptions(healthOptionsSchema, config, 'health');
+    const id = parseOptions(
+      identitySchema,
+      { serviceType, serviceName, host, pid, info, deleteOnClose },
+      'health',
+    );
+    this.#redis = redis;
+    this.#onError = onError;
+    this.#deleteOnClose = id.deleteOnClose;
+    const keys = keysFor(this.#opts.keyPrefix, this.#opts.hashTag);
+    this.key = keys.health(id.serviceType, id.serviceName);
+    this.#services = keys.services;
+    this.#field = serviceField(id.serviceType, id.serviceName);
+    this.#info = JSON.stringify({
+      serviceType: id.serviceType,
+      serviceName: id.serviceName,
+      host: id.host ?? hostname(),
+      pid: id.pid,
+      info: id.info,
+    });
+    this.#log = (logger ?? silentLogger()).child({
+      component: 'service-health',
+      serviceType: id.serviceType,
+      serviceName: id.serviceName,
+    });
+  }
+
+  /** Writes the key now, then refreshes it on a timer. Rejects (classified) if the first write fails. */
+  start(): Promise<void> {
+    return (this.#starting ??= this.#start().catch((e: unknown) => {
+      this.#starting = undefined;
+      throw classifyError(e);
+    }));
+  }
+
+  /** One refresh now. Rejects with the classified error. */
+  beat(): Promise<void> {
+    const run = this.#inflight.then(() => this.#write());
+    this.#inflight = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Stops refreshing and records the stop (deleting the key unless deleteOnClose is false). Never rejects. */
+  close(): Promise<void> {
+    return (this.#closing ??= this.#shutdown());
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  async #start(): Promise<void> {
+    if (this.#closed) throw new HeartbeatClosedError('service health reporter is closed');
+    await this.beat();
+    if (this.#closed) return;
+    this.#started = true;
+    this.#schedule();
+  }
+
+  async #write(): Promise<void> {
+    await withTimeout(
+      runScript(
+        this.#redis,
+        'healthBeat',
+        [this.key, this.#services],
+        [this.#field, this.#opts.ttlMs, this.#info],
+      ),
+      this.#opts.commandTimeoutMs,
+      'service health refresh',
+    );
+  }
+
+  #schedule(): void {
+    if (this.#closed) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      void this.#tick();
+    }, this.#opts.refreshMs);
+    this.#timer.unref();
+  }
+
+  async #tick(): Promise<void> {
+    try {
+      await this.beat();
+    } catch (e) {
+      const error = classifyError(e);
+      this.#log.warn({ err: error }, 'service health refresh failed');
+      try {
+        this.#onError?.(error);
+      } catch (hookError) {
+        this.#log.error({ err: classifyError(hookError) }, 'onError hook threw');
+      }
+    }
+    this.#schedule();
+  }
+
+  async #shutdown(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    await Promise.allSettled([this.#inflight, this.#starting]);
+    if (!this.#started) return;
+    try {
+      await withTimeout(
+        runScript(
+          this.#redis,
+          'healthStop',
+          [this.key, this.#services],
+          [this.#field, this.#opts.ttlMs, this.#info, this.#deleteOnClose ? '1' : '0'],
+        ),
+        this.#opts.commandTimeoutMs,
+        'service health stop',
+      );
+    } catch (e) {
+      this.#log.warn(
+        { err: classifyError(e) },
+        'could not record the stop; the health key expires by its TTL',
+      );
+    }
+  }
+}

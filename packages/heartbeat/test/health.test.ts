@@ -1,0 +1,127 @@
+import {
+  connectTestRedis,
+  deleteKeysWithPrefix,
+  testRedisUrl,
+  uniquePrefix,
+  waitFor,
+} from '@ccat/test-support';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { heartbeatKeys, ServiceHealthReader, ServiceHealthReporter } from '../src/index.js';
+import { serverTime } from './support.js';
+
+const prefix = uniquePrefix('hb_health');
+let redis: Redis;
+
+beforeAll(async () => {
+  redis = await connectTestRedis();
+});
+afterAll(async () => {
+  await deleteKeysWithPrefix(redis, prefix);
+  await redis.quit();
+});
+
+describe('service health keys', () => {
+  it('keeps a TTL key alive, and lists services alive, dead (with last seen) and stopped', async () => {
+    const keys = heartbeatKeys({ keyPrefix: prefix });
+    const reader = new ServiceHealthReader({ redis, keyPrefix: prefix });
+    const common = { keyPrefix: prefix, ttlMs: 1_000, refreshMs: 100 };
+
+    const alive = new ServiceHealthReporter({
+      redis,
+      serviceType: 'monitor',
+      serviceName: 'cologne-1',
+      pid: 4242,
+      info: { version: '0.1.0' },
+      ...common,
+    });
+    // A service whose process dies: its own connection goes away and nothing refreshes its key.
+    const doomedClient = new Redis(testRedisUrl(), { maxRetriesPerRequest: 0, retryStrategy: () => null });
+    doomedClient.on('error', () => undefined);
+    const doomed = new ServiceHealthReporter({
+      redis: doomedClient,
+      serviceType: 'worker',
+      serviceName: 'cha-worker-2',
+      commandTimeoutMs: 200,
+      ...common,
+    });
+    const stopped = new ServiceHealthReporter({
+      redis,
+      serviceType: 'worker',
+      serviceName: 'cha-worker-1',
+      ...common,
+    });
+    try {
+      await Promise.all([alive.start(), doomed.start(), stopped.start()]);
+      expect(alive.key).toBe(keys.health('monitor', 'cologne-1'));
+      expect(await redis.pttl(alive.key)).toBeGreaterThan(0);
+      expect(await redis.pttl(alive.key)).toBeLessThanOrEqual(1_000);
+      expect((await reader.list()).services.map((s) => s.status)).toEqual(['alive', 'alive', 'alive']);
+
+      const lastSeenBeforeDeath = await serverTime(redis);
+      doomedClient.disconnect();
+      await stopped.close();
+      expect(await redis.exists(stopped.key)).toBe(0); // deleted at once on a graceful stop
+
+      const listing = await waitFor(async () => {
+        const l = await reader.list();
+        return l.services.find((s) => s.serviceName === 'cha-worker-2')?.status === 'dead' ? l : undefined;
+      });
+      const byName = new Map(listing.services.map((s) => [s.serviceName, s]));
+      expect(byName.get('cologne-1')).toMatchObject({
+        serviceType: 'monitor',
+        status: 'alive',
+        alive: true,
+        pid: 4242,
+        info: { version: '0.1.0' },
+        ttlMs: 1_000,
+      });
+      expect(byName.get('cologne-1')!.lastSeenAgoMs).toBeLessThan(1_000);
+      expect(byName.get('cologne-1')!.expiresInMs).toBeGreaterThan(0);
+      const dead = byName.get('cha-worker-2')!;
+      expect(dead).toMatchObject({
+        status: 'dead',
+        alive: false,
+        expiresInMs: undefined,
+        stoppedAt: undefined,
+      });
+      expect(dead.lastSeenAt).toBeLessThanOrEqual(lastSeenBeforeDeath + 5);
+      expect(dead.lastSeenAgoMs).toBeGreaterThanOrEqual(1_000);
+      expect(byName.get('cha-worker-1')).toMatchObject({ status: 'stopped', alive: false });
+      expect(byName.get('cha-worker-1')!.stoppedAt).toBeGreaterThan(0);
+
+      // A corrupt registry entry is listed as such, the rest still read.
+      await redis.hset(keys.services, 'worker:junk', 'not json');
+      const withJunk = await reader.list();
+      expect(withJunk.corrupt).toEqual([{ field: 'worker:junk', raw: 'not json' }]);
+      expect(withJunk.services).toHaveLength(3);
+      expect(await reader.forgetField('worker:junk')).toBe(true);
+      expect(await reader.forget('worker', 'cha-worker-1')).toBe(true);
+      expect((await reader.list()).services).toHaveLength(2);
+    } finally {
+      await Promise.all([alive.close(), doomed.close(), stopped.close()]);
+    }
+    // close is idempotent and, for a reporter whose connection is gone, bounded and quiet.
+    await doomed.close();
+    expect((await reader.list()).services.find((s) => s.serviceName === 'cologne-1')?.status).toBe('stopped');
+  });
+
+  it('start rejects with a classified error when the first write fails, and can be retried', async () => {
+    // Not connected and no offline queue: the first write fails at once (and starts the connection).
+    const c = new Redis(testRedisUrl(), { lazyConnect: true, enableOfflineQueue: false });
+    c.on('error', () => undefined);
+    const reporter = new ServiceHealthReporter({
+      redis: c,
+      keyPrefix: prefix,
+      serviceType: 'worker',
+      serviceName: 'offline',
+      commandTimeoutMs: 200,
+    });
+    await expect(reporter.start()).rejects.toMatchObject({ retryable: true });
+    await waitFor(() => c.status === 'ready');
+    await reporter.start();
+    expect(await redis.exists(reporter.key)).toBe(1);
+    await reporter.close();
+    await c.quit();
+  });
+});
