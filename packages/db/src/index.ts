@@ -43,3 +43,4 @@ export {
   type FailureGroup,
   type StatusCount,
 } from './queries.js';
+export * from './outbox-store.js';

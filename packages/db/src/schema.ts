@@ -160,6 +160,10 @@ export interface NotificationsTable {
   sent_at: NullableTimestamp;
   last_error: string | null;
   digest_id: Int8 | null;
+  /** Set on the first row of a dedup key: alike rows until then are digested (migration 0002). */
+  window_until: NullableTimestamp;
+  /** Set on a digest row: the first row of the window it summarises (migration 0002). */
+  digest_of: Int8 | null;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
 }

@@ -1,0 +1,170 @@
+// Email through nodemailer's SMTP transport: plain text, one mail per message to all its recipients.
+import nodemailer, { type SendMailOptions } from 'nodemailer';
+import { pino, type Logger } from 'pino';
+import type { z } from 'zod';
+import type { Channel, ContentOptions, DeliveryReceipt, OutboundMessage } from './channel.js';
+import { emailChannelConfigSchema } from './config.js';
+import { NotificationDeliveryError } from './delivery-error.js';
+import { parseOptions } from './internal/parse.js';
+import { renderFacts, contentPolicy } from './internal/render.js';
+import { renderEmail } from './internal/render-email.js';
+import { cut, singleLine } from './internal/text.js';
+import { createRedactor, type Redactor } from './redact.js';
+
+export type EmailChannelConfigInput = z.input<typeof emailChannelConfigSchema>;
+
+/** The part of a nodemailer transporter the channel uses. */
+export interface MailTransport {
+  sendMail(mail: SendMailOptions): Promise<{
+    readonly messageId?: string;
+    readonly accepted?: readonly unknown[];
+    readonly rejected?: readonly unknown[];
+  }>;
+  close?(): void;
+}
+
+export interface EmailChannelOptions {
+  /** SMTP settings; with `transport` given, only `from`, `subjectPrefix` and the content limits are used. */
+  readonly config: EmailChannelConfigInput;
+  /** A transporter the caller owns (never closed here). Default: one made from `config`. */
+  readonly transport?: MailTransport;
+  readonly content?: ContentOptions;
+  readonly logger?: Logger;
+}
+
+/** SMTP replies that say the credentials are wrong or missing: waiting does not fix them. */
+const AUTH_REPLIES = new Set([530, 534, 535, 538]);
+const NETWORK_CODES = new Set([
+  'ECONNECTION',
+  'ESOCKET',
+  'ETIMEDOUT',
+  'EDNS',
+  'ETLS',
+  'EPROTOCOL',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+]);
+
+const prop = (e: unknown, key: string): unknown =>
+  typeof e === 'object' && e !== null ? (e as Record<string, unknown>)[key] : undefined;
+
+/** Maps what nodemailer throws to a NotificationDeliveryError that says whether retrying may help. */
+export function classifySmtpError(
+  error: unknown,
+  redact: Redactor = createRedactor(),
+): NotificationDeliveryError {
+  const code = typeof prop(error, 'code') === 'string' ? (prop(error, 'code') as string) : undefined;
+  const reply =
+    typeof prop(error, 'responseCode') === 'number' ? (prop(error, 'responseCode') as number) : undefined;
+  const permanent = prop(error, 'permanent') === true;
+  const raw = error instanceof Error ? error.message : String(error);
+  const detail = cut(singleLine(redact(raw)), 500);
+  const make = (why: string, ccatCode: string, retryable: boolean) =>
+    new NotificationDeliveryError(
+      `email: ${why} (${[code, reply].filter((x) => x !== undefined).join(' ') || 'no code'}: ${detail}); ${retryable ? 'will retry' : 'not retried'}`,
+      {
+        channel: 'email',
+        target: 'email',
+        code: ccatCode,
+        retryable,
+        context: {
+          ...(code !== undefined && { smtpCode: code }),
+          ...(reply !== undefined && { smtpReply: reply }),
+        },
+        cause: error,
+      },
+    );
+  if (code === 'EAUTH' || code === 'ENOAUTH' || (reply !== undefined && AUTH_REPLIES.has(reply)))
+    return make('SMTP authentication failed, the credentials are wrong', 'NOTIFY_AUTH_FAILED', false);
+  if (code === 'ECONFIG') return make('the mail transport is misconfigured', 'NOTIFY_MISCONFIGURED', false);
+  if (permanent || (reply !== undefined && reply >= 500 && reply !== 503))
+    return make('the SMTP server rejected the message for good', 'NOTIFY_REJECTED', false);
+  if (reply !== undefined && reply >= 400)
+    return make('the SMTP server deferred the message', 'NOTIFY_DEFERRED', true);
+  if (code !== undefined && NETWORK_CODES.has(code))
+    return make('the SMTP server is unreachable', 'NOTIFY_UNAVAILABLE', true);
+  return make('sending failed', 'NOTIFY_DELIVERY_FAILED', true);
+}
+
+/** A channel that mails each message, as plain text, to its recipients. */
+export function createEmailChannel(options: EmailChannelOptions): Channel {
+  const config = parseOptions(emailChannelConfigSchema, options.config, 'email');
+  const logger = options.logger ?? pino({ level: 'silent' });
+  const redact =
+    options.content?.redact ??
+    createRedactor({ secrets: config.auth === undefined ? [] : [config.auth.pass] });
+  const policy = contentPolicy({ ...options.content, redact });
+  const own = options.transport === undefined;
+  const transport: MailTransport =
+    options.transport ??
+    nodemailer.createTransport({
+      host: config.host,
+      port: config.port,
+      secure: config.secure,
+      requireTLS: config.requireTLS,
+      ignoreTLS: config.ignoreTLS,
+      tls: { rejectUnauthorized: config.tlsRejectUnauthorized },
+      ...(config.auth !== undefined && { auth: { user: config.auth.user, pass: config.auth.pass } }),
+      connectionTimeout: config.connectionTimeoutMs,
+      greetingTimeout: config.greetingTimeoutMs,
+      socketTimeout: config.socketTimeoutMs,
+      disableFileAccess: true,
+      disableUrlAccess: true,
+      logger: false,
+      debug: false,
+    });
+  let closed = false;
+
+  return {
+    kind: 'email',
+    async deliver(message: OutboundMessage, recipients: readonly string[]): Promise<DeliveryReceipt> {
+      if (closed)
+        throw new NotificationDeliveryError('email: channel closed', { channel: 'email', retryable: true });
+      if (recipients.length === 0)
+        throw new NotificationDeliveryError('email: no recipients', { channel: 'email', retryable: false });
+      const facts = renderFacts(message, policy);
+      const mail = renderEmail(facts, {
+        subjectPrefix: config.subjectPrefix,
+        maxSubjectLength: policy.maxSubjectLength,
+      });
+      const n = message.notification;
+      const headers: Record<string, string> = {
+        'X-CCAT-Level': n.level,
+        'X-CCAT-Event': cut(singleLine(n.eventKind), 100),
+      };
+      if (n.id !== undefined) headers['X-CCAT-Notification-Id'] = cut(singleLine(n.id), 40);
+      let info: Awaited<ReturnType<MailTransport['sendMail']>>;
+      try {
+        info = await transport.sendMail({
+          from: config.from,
+          to: [...recipients],
+          subject: mail.subject,
+          text: mail.text,
+          headers,
+        });
+      } catch (e) {
+        throw classifySmtpError(e, redact);
+      }
+      const rejected = info.rejected ?? [];
+      if (rejected.length > 0) {
+        if ((info.accepted ?? []).length === 0)
+          throw new NotificationDeliveryError(`email: every recipient was rejected; not retried`, {
+            channel: 'email',
+            target: 'email',
+            code: 'NOTIFY_REJECTED',
+            retryable: false,
+          });
+        logger.warn({ channel: 'email', rejected: rejected.length }, 'some mail recipients were rejected');
+      }
+      return info.messageId === undefined ? {} : { id: info.messageId };
+    },
+    close(): Promise<void> {
+      if (!closed) {
+        closed = true;
+        if (own) transport.close?.();
+      }
+      return Promise.resolve();
+    },
+  };
+}

@@ -1,0 +1,54 @@
+// The log as a channel: every notification is logged (ERROR → error, WARNING → warn, INFO → info),
+// redacted like any other channel's text. INFO that no route takes ends here.
+import type { Logger } from 'pino';
+import type { Channel, ContentOptions, DeliveryReceipt, OutboundMessage } from './channel.js';
+import { contentPolicy, renderFacts } from './internal/render.js';
+import { redactContext } from './redact.js';
+
+export interface LogChannelOptions {
+  readonly logger: Logger;
+  readonly content?: ContentOptions;
+}
+
+/** A channel that writes each message to the pino log. Never fails. */
+export function createLogChannel(options: LogChannelOptions): Channel {
+  const policy = contentPolicy(options.content);
+  const logger = options.logger;
+  return {
+    kind: 'log',
+    deliver(message: OutboundMessage): Promise<DeliveryReceipt> {
+      const n = message.notification;
+      const facts = renderFacts(message, policy);
+      const record = {
+        notification: {
+          ...(n.id !== undefined && { id: n.id }),
+          level: n.level,
+          eventKind: facts.eventKind,
+          ...(n.dedupKey !== undefined && { dedupKey: n.dedupKey }),
+          ...(n.operation !== undefined && {
+            operationType: n.operation.type,
+            operationId: n.operation.id,
+            ...(n.operation.attempt !== undefined && { attempt: n.operation.attempt }),
+          }),
+          time: facts.time,
+          ...(message.digest !== undefined && { digestCount: message.digest.count }),
+        },
+        body: facts.body,
+        context: redactContext(n.context, policy.redact),
+      };
+      switch (n.level) {
+        case 'ERROR':
+          logger.error(record, facts.title);
+          break;
+        case 'WARNING':
+          logger.warn(record, facts.title);
+          break;
+        case 'INFO':
+          logger.info(record, facts.title);
+          break;
+      }
+      return Promise.resolve({});
+    },
+    close: () => Promise.resolve(),
+  };
+}

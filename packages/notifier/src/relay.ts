@@ -1,0 +1,282 @@
+// The outbox relay: claims due rows, delivers each to its routed targets, records every target's
+// result as soon as it is known (a mail sent is never sent again because Slack failed), and retries
+// with backoff. A channel outage delays notifications; it never loses one or holds up the others.
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { describeThrown } from '@ccat/errors';
+import { pino, type Logger } from 'pino';
+import { backoffDelay } from './backoff.js';
+import type { NotifierConfig } from './config.js';
+import { forEachLimit } from './internal/for-each-limit.js';
+import { sleep } from './internal/sleep.js';
+import type { Notifier } from './notifier.js';
+import type { ChannelResult, ClaimedNotification, OutboxStore, Settlement } from './outbox-store.js';
+
+export interface OutboxRelayOptions {
+  readonly store: OutboxStore;
+  /** Routes and channels; not closed by the relay. */
+  readonly notifier: Notifier;
+  /** Default: silent. */
+  readonly logger?: Logger;
+  /** Names this relay in leases (default `relay-<host>-<pid>-<random>`). */
+  readonly relayId?: string;
+  /** Overrides of the notifier config's `relay`, `retry` and `dedup` sections. */
+  readonly relay?: Partial<NotifierConfig['relay']>;
+  readonly retry?: Partial<NotifierConfig['retry']>;
+  readonly dedup?: Partial<NotifierConfig['dedup']>;
+  /** For jitter (tests). */
+  readonly random?: () => number;
+}
+
+/** What one pass did. */
+export interface RelayPassResult {
+  readonly claimed: number;
+  /** Rows folded into digests by this pass's claim. */
+  readonly digested: number;
+  readonly sent: number;
+  readonly failed: number;
+  readonly retried: number;
+  /** Rows given back unattempted (rate limit, shutdown, lease nearly over). */
+  readonly deferred: number;
+  /** Rows another relay took over before this one settled them. */
+  readonly leaseLost: number;
+  /** The claim failed (store unreachable); the error is logged. */
+  readonly claimFailed: boolean;
+}
+
+export interface OutboxRelay extends AsyncDisposable {
+  readonly id: string;
+  /** Starts the polling loop (idempotent; nothing after close). */
+  start(): void;
+  /** One pass now, after any pass in progress. Never throws. After close it does nothing. */
+  runOnce(): Promise<RelayPassResult>;
+  /** Stops polling, lets the pass in progress finish within shutdownTimeoutMs (safe twice). */
+  close(): Promise<void>;
+}
+
+type Counters = { -readonly [K in keyof RelayPassResult]: RelayPassResult[K] };
+const empty = (): Counters => ({
+  claimed: 0,
+  digested: 0,
+  sent: 0,
+  failed: 0,
+  retried: 0,
+  deferred: 0,
+  leaseLost: 0,
+  claimFailed: false,
+});
+
+/** Creates a relay over an outbox store. Call start() for the loop, or runOnce() for one pass. */
+export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
+  const { store, notifier } = options;
+  const relayCfg = { ...notifier.config.relay, ...options.relay };
+  const retryCfg = { ...notifier.config.retry, ...options.retry };
+  const dedupCfg = { ...notifier.config.dedup, ...options.dedup };
+  const id = options.relayId ?? `relay-${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  const logger = (options.logger ?? pino({ level: 'silent' })).child({ relayId: id });
+  const random = options.random ?? Math.random;
+  const stop = new AbortController();
+
+  let started = false;
+  let closing: Promise<void> | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let chain: Promise<unknown> = Promise.resolve();
+
+  async function settle(row: ClaimedNotification, s: Settlement, stats: Counters): Promise<void> {
+    if (!(await store.settle(row.lease, s))) {
+      stats.leaseLost++;
+      logger.warn(
+        { notificationId: row.notification.id },
+        'outbox lease lost before settling; another relay has the row',
+      );
+      return;
+    }
+    switch (s.kind) {
+      case 'sent':
+        stats.sent++;
+        break;
+      case 'failed':
+        stats.failed++;
+        break;
+      case 'retry':
+        stats.retried++;
+        break;
+      case 'release':
+        stats.deferred++;
+        break;
+    }
+  }
+
+  async function deliverRow(row: ClaimedNotification, claimedAt: number, stats: Counters): Promise<void> {
+    const n = row.notification;
+    const log = logger.child({ notificationId: n.id, eventKind: n.eventKind });
+    try {
+      const message =
+        row.digest === undefined ? { notification: n } : { notification: n, digest: row.digest };
+      const results: Record<string, ChannelResult> = { ...row.channelResults };
+      const retryErrors: string[] = [];
+      let retryAfterMs = 0;
+      let deferMs: number | undefined;
+      const targets = notifier.targets(n);
+      for (const target of targets) {
+        const before = results[target.key];
+        if (before?.status === 'sent' || before?.status === 'failed') continue;
+        // Stop before the lease can lapse: a row another relay re-claims must not be sent twice.
+        if (stop.signal.aborted || Date.now() - claimedAt > relayCfg.leaseMs * 0.8) {
+          deferMs = 0;
+          break;
+        }
+        const outcome = await notifier.deliverTo(target, message, { wait: false, signal: stop.signal });
+        if (outcome.status === 'deferred') {
+          deferMs = Math.min(deferMs ?? Infinity, outcome.retryAfterMs);
+          continue;
+        }
+        const result: ChannelResult = {
+          status: outcome.status === 'sent' ? 'sent' : outcome.status === 'failed' ? 'failed' : 'retrying',
+          at: new Date().toISOString(),
+          attempts: (before?.attempts ?? 0) + 1,
+          ...(outcome.status !== 'sent' && {
+            error: outcome.error.message.slice(0, 1000),
+            code: outcome.error.code,
+          }),
+        };
+        results[target.key] = result;
+        if (!(await store.recordChannel(row.lease, target.key, result))) {
+          stats.leaseLost++;
+          log.warn('outbox lease lost during delivery; another relay has the row');
+          return;
+        }
+        if (outcome.status === 'retry') {
+          retryErrors.push(outcome.error.message);
+          retryAfterMs = Math.max(retryAfterMs, outcome.retryAfterMs ?? 0);
+          log.warn(
+            { target: target.key, code: outcome.error.code, attempt: row.attempts },
+            outcome.error.message,
+          );
+        } else if (outcome.status === 'failed') {
+          log.error({ target: target.key, code: outcome.error.code }, outcome.error.message);
+        }
+      }
+
+      if (retryErrors.length > 0) {
+        const error = retryErrors.join('; ').slice(0, 2000);
+        if (row.attempts >= retryCfg.maxAttempts) {
+          log.error(
+            { attempts: row.attempts, targets: summarize(results) },
+            `notification undeliverable after ${row.attempts} attempts; marked failed`,
+          );
+          await settle(row, { kind: 'failed', error }, stats);
+        } else {
+          const delayMs = Math.max(backoffDelay(row.attempts, retryCfg, random), retryAfterMs);
+          await settle(row, { kind: 'retry', delayMs, error }, stats);
+        }
+      } else if (deferMs !== undefined) {
+        await settle(row, { kind: 'release', delayMs: deferMs }, stats);
+      } else {
+        // Only today's targets count: a target the routes no longer name is not waited for.
+        const failed = targets.filter((t) => results[t.key]?.status === 'failed');
+        if (failed.length === 0) await settle(row, { kind: 'sent' }, stats);
+        else {
+          const error = failed
+            .map((t) => `${t.key}: ${results[t.key]?.error ?? 'failed'}`)
+            .join('; ')
+            .slice(0, 2000);
+          log.error(
+            { targets: summarize(results) },
+            'notification could not be delivered to every target; marked failed',
+          );
+          await settle(row, { kind: 'failed', error }, stats);
+        }
+      }
+    } catch (e) {
+      // The store is unreachable: the lease lapses and the row comes back; nothing is lost.
+      log.error({ err: describeThrown(e, 500) }, 'outbox write failed; the row is retried after its lease');
+    }
+  }
+
+  async function pass(): Promise<RelayPassResult> {
+    const stats = empty();
+    if (closing !== undefined) return stats;
+    let claimed: readonly ClaimedNotification[];
+    try {
+      const result = await store.claim({
+        owner: id,
+        limit: relayCfg.batchSize,
+        leaseMs: relayCfg.leaseMs,
+        dedupWindowMs: dedupCfg.windowMs,
+        maxExamples: dedupCfg.maxExamples,
+      });
+      claimed = result.claimed;
+      stats.claimed = claimed.length;
+      stats.digested = result.digested;
+    } catch (e) {
+      logger.error({ err: describeThrown(e, 500) }, 'outbox claim failed; trying again next poll');
+      stats.claimFailed = true;
+      return stats;
+    }
+    const claimedAt = Date.now();
+    await forEachLimit(claimed, relayCfg.concurrency, (row) => deliverRow(row, claimedAt, stats));
+    if (stats.claimed > 0 || stats.digested > 0) logger.debug(stats, 'outbox pass');
+    return stats;
+  }
+
+  function runOnce(): Promise<RelayPassResult> {
+    const next = chain.then(pass, pass);
+    chain = next;
+    return next;
+  }
+
+  function schedule(delayMs: number): void {
+    if (closing !== undefined) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      void tick();
+    }, delayMs);
+  }
+
+  async function tick(): Promise<void> {
+    let delay = relayCfg.pollIntervalMs;
+    try {
+      const r = await runOnce();
+      // A full batch (delivered or folded into digests) means more is due: go again at once.
+      if (r.claimed + r.digested >= relayCfg.batchSize) delay = 0;
+    } catch (e) {
+      logger.error({ err: describeThrown(e, 500) }, 'outbox relay pass failed');
+    }
+    schedule(delay);
+  }
+
+  const close = (): Promise<void> =>
+    (closing ??= (async () => {
+      if (timer !== undefined) clearTimeout(timer);
+      timer = undefined;
+      stop.abort();
+      const finished = chain.then(() => true);
+      const timeout = new AbortController();
+      const done = await Promise.race([
+        finished,
+        sleep(relayCfg.shutdownTimeoutMs, timeout.signal).then(() => false),
+      ]);
+      timeout.abort();
+      if (!done)
+        logger.warn(
+          'outbox relay closed with a pass still running; its rows come back when their leases lapse',
+        );
+    })());
+
+  return {
+    id,
+    start() {
+      if (started || closing !== undefined) return;
+      started = true;
+      schedule(0);
+    },
+    runOnce,
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
+
+function summarize(results: Readonly<Record<string, ChannelResult>>): Record<string, string> {
+  return Object.fromEntries(Object.entries(results).map(([k, r]) => [k, r.status]));
+}

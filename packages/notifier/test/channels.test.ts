@@ -1,0 +1,227 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  NotificationDeliveryError,
+  createEmailChannel,
+  createSlackChannel,
+  notificationFor,
+  type Channel,
+  type Notification,
+} from '../src/index.js';
+import { startFakeSlack, type FakeSlack } from './support/slack.js';
+import { startSmtp, type TestSmtp } from './support/smtp.js';
+
+const AUTH = { user: 'ccat', pass: 'smtp-secret-pw' };
+const TOKEN = 'xoxb-test-token-123456';
+
+const notification: Notification = {
+  ...notificationFor({
+    eventKind: 'permanent_failure',
+    subject: 'data_transfer 17 failed: checksum mismatch',
+    body: 'The copy at col-buffer does not match its source.',
+    operation: { type: 'data_transfer', id: '17', attempt: 3 },
+    error: { code: 'CHECKSUM_MISMATCH', message: 'sha256 abc != def' },
+    context: { where: 'cha-buffer → col-buffer' },
+  }),
+  id: '501',
+};
+
+async function deliveryError(p: Promise<unknown>): Promise<NotificationDeliveryError> {
+  try {
+    await p;
+  } catch (e) {
+    expect(e).toBeInstanceOf(NotificationDeliveryError);
+    return e as NotificationDeliveryError;
+  }
+  throw new Error('expected a NotificationDeliveryError');
+}
+
+describe('email channel (real SMTP server)', () => {
+  let smtp: TestSmtp;
+  let channel: Channel;
+  const config = (over: object = {}) => ({
+    host: '127.0.0.1',
+    port: smtp.port,
+    ignoreTLS: true,
+    from: 'CCAT Recovery <ccat@example.org>',
+    auth: AUTH,
+    connectionTimeoutMs: 2000,
+    greetingTimeoutMs: 2000,
+    socketTimeoutMs: 5000,
+    ...over,
+  });
+  beforeAll(async () => {
+    smtp = await startSmtp({ auth: AUTH });
+    channel = createEmailChannel({ config: config() });
+  });
+  afterAll(async () => {
+    await channel?.close();
+    await smtp?.close();
+  });
+  beforeEach(() => {
+    smtp.mails.length = 0;
+  });
+
+  it('mails the recipients a plain-text message that says what failed, where, and what to do', async () => {
+    const receipt = await channel.deliver({ notification }, ['ops@example.org', 'archive@example.org']);
+    expect(receipt.id).toMatch(/@/);
+    expect(smtp.mails).toHaveLength(1);
+    const mail = smtp.mails[0]!;
+    expect(mail.envelopeFrom).toBe('ccat@example.org');
+    expect(mail.envelopeTo.sort()).toEqual(['archive@example.org', 'ops@example.org']);
+    expect(mail.headers.get('to')).toBe('ops@example.org, archive@example.org');
+    expect(mail.subject).toBe('[CCAT] ERROR: data_transfer 17 failed: checksum mismatch');
+    expect(mail.headers.get('content-type')).toMatch(/^text\/plain/);
+    expect(mail.headers.get('x-ccat-notification-id')).toBe('501');
+    expect(mail.headers.get('x-ccat-level')).toBe('ERROR');
+    expect(mail.text).toContain('What failed:   data_transfer 17');
+    expect(mail.text).toContain('Where:         cha-buffer → col-buffer');
+    expect(mail.text).toContain('Error:         CHECKSUM_MISMATCH: sha256 abc != def');
+    expect(mail.text).toContain('Attempt:       3');
+    expect(mail.text).toContain('What was done: Marked FAILED');
+    expect(mail.text).toContain('The copy at col-buffer does not match its source.');
+  });
+
+  it('hostile text cannot add headers or recipients, and secrets do not leave', async () => {
+    const hostile: Notification = {
+      ...notification,
+      subject: `failed\r\nBcc: thief@example.net\r\nX-Evil: 1 ${AUTH.pass}`,
+      body: `dsn postgres://ccat:db-pw-77@db/ops\r\n.\r\nMAIL FROM:<x@y>\n${'z'.repeat(30_000)}`,
+    };
+    await channel.deliver({ notification: hostile }, ['ops@example.org']);
+    const mail = smtp.mails[0]!;
+    expect(mail.envelopeTo).toEqual(['ops@example.org']);
+    expect(mail.headers.has('bcc')).toBe(false);
+    expect(mail.headers.has('x-evil')).toBe(false);
+    expect(mail.subject).toContain('Bcc: thief@example.net');
+    expect(mail.raw).not.toContain(AUTH.pass);
+    expect(mail.raw).not.toContain('db-pw-77');
+    expect(mail.text).toContain('postgres://ccat:[REDACTED]@db/ops');
+    expect(mail.text).toMatch(/…\[truncated \d+ chars\]/);
+    expect(mail.text.length).toBeLessThan(12_000);
+  });
+
+  it('bad credentials (535) fail for good and say so', async () => {
+    const wrong = createEmailChannel({ config: config({ auth: { user: 'ccat', pass: 'wrong-password' } }) });
+    try {
+      const e = await deliveryError(wrong.deliver({ notification }, ['ops@example.org']));
+      expect(e).toMatchObject({ channel: 'email', retryable: false, code: 'NOTIFY_AUTH_FAILED' });
+      expect(e.message).toMatch(/^email: SMTP authentication failed.*535.*not retried$/);
+      expect(e.message).not.toContain('wrong-password');
+      expect(smtp.mails).toHaveLength(0);
+    } finally {
+      await wrong.close();
+    }
+  });
+
+  it('a server that is down is worth retrying', async () => {
+    const down = await startSmtp();
+    const port = down.port;
+    await down.close();
+    const c = createEmailChannel({ config: config({ port, auth: undefined }) });
+    try {
+      const e = await deliveryError(c.deliver({ notification }, ['ops@example.org']));
+      expect(e).toMatchObject({ channel: 'email', retryable: true, code: 'NOTIFY_UNAVAILABLE' });
+      expect(e.message).toMatch(/^email: the SMTP server is unreachable/);
+    } finally {
+      await c.close();
+    }
+  });
+});
+
+describe('Slack channel (local Web API)', () => {
+  let slack: FakeSlack;
+  let channel: Channel;
+  beforeAll(async () => {
+    slack = await startFakeSlack();
+    channel = createSlackChannel({ config: { token: TOKEN, apiUrl: slack.url, timeoutMs: 2000 } });
+  });
+  afterAll(async () => {
+    await channel?.close();
+    await slack?.close();
+  });
+  beforeEach(() => {
+    slack.calls.length = 0;
+    slack.posted.length = 0;
+    slack.behave = () => ({ kind: 'ok' });
+  });
+
+  it('posts readable blocks to the channel with chat.postMessage', async () => {
+    const receipt = await channel.deliver({ notification }, ['#ccat-alerts']);
+    expect(receipt.id).toMatch(/^\d+\.\d+$/);
+    expect(slack.calls).toHaveLength(1);
+    const call = slack.calls[0]!;
+    expect(call.method).toBe('chat.postMessage');
+    expect(call.authorization).toBe(`Bearer ${TOKEN}`);
+    expect(call.channel).toBe('#ccat-alerts');
+    expect(call.params).toMatchObject({ unfurl_links: 'false', unfurl_media: 'false', parse: 'none' });
+    expect(call.text).toBe('ERROR: data_transfer 17 failed: checksum mismatch');
+    const text = JSON.stringify(call.blocks);
+    for (const part of [
+      '*What failed*\\ndata_transfer 17',
+      '*Where*\\ncha-buffer → col-buffer',
+      '*Error*\\nCHECKSUM_MISMATCH: sha256 abc != def',
+      '*Attempt*\\n3',
+      '*What was done*',
+      '*What to do*',
+    ])
+      expect(text).toContain(part);
+  });
+
+  it('429 with Retry-After: one request, retryable, and says how long to wait', async () => {
+    slack.behave = () => ({ kind: 'rate_limited', retryAfterS: 7 });
+    const e = await deliveryError(channel.deliver({ notification }, ['#ccat-alerts']));
+    expect(e).toMatchObject({
+      channel: 'slack',
+      retryable: true,
+      retryAfterMs: 7000,
+      code: 'NOTIFY_RATE_LIMITED',
+    });
+    expect(slack.calls).toHaveLength(1);
+  });
+
+  it('invalid_auth is bad credentials: not retried', async () => {
+    slack.behave = () => ({ kind: 'error', error: 'invalid_auth' });
+    const e = await deliveryError(channel.deliver({ notification }, ['#ccat-alerts']));
+    expect(e).toMatchObject({ channel: 'slack', retryable: false, code: 'NOTIFY_AUTH_FAILED' });
+    expect(e.message).toBe(
+      'slack (slack:#ccat-alerts): invalid_auth: the token is wrong or lacks rights; not retried',
+    );
+    expect(slack.calls).toHaveLength(1);
+  });
+
+  it('channel_not_found is not retried; a 503 and fatal_error are', async () => {
+    slack.behave = () => ({ kind: 'error', error: 'channel_not_found' });
+    expect((await deliveryError(channel.deliver({ notification }, ['#nope']))).retryable).toBe(false);
+    slack.behave = () => ({ kind: 'http', status: 503 });
+    expect((await deliveryError(channel.deliver({ notification }, ['#ops']))).retryable).toBe(true);
+    slack.behave = () => ({ kind: 'error', error: 'fatal_error' });
+    expect((await deliveryError(channel.deliver({ notification }, ['#ops']))).retryable).toBe(true);
+    expect(slack.calls).toHaveLength(3);
+  });
+
+  it('an unreachable API is worth retrying', async () => {
+    const gone = await startFakeSlack();
+    await gone.close();
+    const c = createSlackChannel({ config: { token: TOKEN, apiUrl: gone.url, timeoutMs: 2000 } });
+    const e = await deliveryError(c.deliver({ notification }, ['#ops']));
+    expect(e).toMatchObject({ channel: 'slack', retryable: true, code: 'NOTIFY_UNAVAILABLE' });
+  });
+
+  it('hostile content arrives inert: no broadcast, mention or link, no secret', async () => {
+    const hostile: Notification = {
+      ...notification,
+      subject: `<!channel> wake up <@U0123ABC> ${TOKEN}`,
+      body: '<!here> see <https://evil.example|the fix> ``` escape ``` @everyone postgres://u:pw9@h',
+      context: { errorMessage: '<!subteam^S123> & api_key=abc123', password: 'p' },
+    };
+    await channel.deliver({ notification: hostile }, ['#ccat-alerts']);
+    const raw = decodeURIComponent(slack.calls[0]!.rawBody.replace(/\+/g, ' '));
+    expect(raw).not.toMatch(/<!|<@|<#|<https?:/);
+    expect(raw).not.toMatch(/@(here|channel|everyone)/);
+    expect(raw).not.toContain(TOKEN);
+    expect(raw).not.toContain('pw9');
+    expect(raw).not.toContain('abc123');
+    expect(raw).toContain('&lt;!channel&gt;');
+    expect(raw).not.toMatch(/``` escape ```/);
+  });
+});

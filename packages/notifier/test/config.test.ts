@@ -1,0 +1,82 @@
+import { ConfigurationError } from '@ccat/errors';
+import { describe, expect, it } from 'vitest';
+import { createNotifier, notifierConfigSchema, parseNotifierConfig } from '../src/index.js';
+
+const email = {
+  host: 'smtp.example.org',
+  from: 'CCAT <ccat@example.org>',
+  auth: { user: 'ccat', pass: 'pw-1234' },
+};
+
+function problems(input: unknown): string[] {
+  try {
+    parseNotifierConfig(input);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigurationError);
+    return (e as ConfigurationError).message.split('\n').slice(1);
+  }
+  throw new Error('expected a ConfigurationError');
+}
+
+describe('notifier configuration', () => {
+  it('fills in defaults and freezes the result', () => {
+    const c = parseNotifierConfig({ email, routes: [{ levels: ['ERROR'], email: ['ops@example.org'] }] });
+    expect(c.email).toMatchObject({ port: 587, secure: false, maxPerMinute: 30, subjectPrefix: '[CCAT]' });
+    expect(c.dedup).toEqual({ windowMs: 600_000, maxExamples: 5 });
+    expect(c.retry).toMatchObject({ maxAttempts: 12, baseDelayMs: 1000, jitter: 0.2 });
+    expect(c.relay).toMatchObject({ pollIntervalMs: 1000, leaseMs: 120_000 });
+    expect(Object.isFrozen(c) && Object.isFrozen(c.routes[0])).toBe(true);
+    expect(parseNotifierConfig({})).toMatchObject({ routes: [] });
+  });
+
+  it('is one schema that apps can compose', () => {
+    expect(notifierConfigSchema.safeParse({ routes: [] }).success).toBe(true);
+  });
+
+  it('says, per problem, the path, what was expected and what was given', () => {
+    const lines = problems({
+      email: { ...email, port: 'abc' },
+      routes: [{ levels: ['FATAL'], email: ['not-an-address'] }, { slack: ['#ops'] }, { levels: ['ERROR'] }],
+      retry: { jitter: 2 },
+      surprise: true,
+    });
+    expect(lines).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^notifier\.email\.port: .*expected number.*; got "abc"$/),
+        expect.stringMatching(/^notifier\.routes\.0\.levels\.0: .*; got "FATAL"$/),
+        expect.stringMatching(
+          /^notifier\.routes\.0\.email\.0: expected an email address.*; got "not-an-address"$/,
+        ),
+        expect.stringMatching(/^notifier\.routes\.2: expected at least one of "email" or "slack"/),
+        expect.stringMatching(/^notifier\.retry\.jitter: .*; got 2$/),
+        expect.stringMatching(/^notifier: .*surprise/),
+      ]),
+    );
+  });
+
+  it('names a route that points at a channel that is not configured', () => {
+    expect(problems({ routes: [{ slack: ['#ops'] }] })).toEqual([
+      'notifier.routes.0.slack: routes to Slack here, but the "slack" channel is not configured; got an array of 1',
+    ]);
+  });
+
+  it('never shows a secret', () => {
+    const lines = problems({
+      email: { ...email, auth: { user: 'u', pass: 12345 } },
+      slack: { token: 98765 },
+    });
+    expect(lines.join('\n')).not.toMatch(/12345|98765/);
+    expect(lines).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^notifier\.email\.auth\.pass: .*; got \[REDACTED\]$/),
+        expect.stringMatching(/^notifier\.slack\.token: .*; got \[REDACTED\]$/),
+      ]),
+    );
+  });
+
+  it('createNotifier refuses invalid options with the same error', () => {
+    expect(() => createNotifier({ config: { routes: [{ email: ['ops@example.org'] }] } })).toThrow(
+      ConfigurationError,
+    );
+  });
+});

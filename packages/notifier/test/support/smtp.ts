@@ -1,0 +1,142 @@
+// A real SMTP server in this process (smtp-server), on 127.0.0.1, that keeps what it receives and
+// can be stopped and started again on the same port (an outage).
+import type { AddressInfo } from 'node:net';
+import { SMTPServer } from 'smtp-server';
+
+export interface ReceivedMail {
+  readonly envelopeFrom: string;
+  readonly envelopeTo: string[];
+  readonly raw: string;
+  /** Header names lower-cased; unfolded and decoded. */
+  readonly headers: Map<string, string>;
+  readonly headerLines: string[];
+  readonly subject: string;
+  readonly text: string;
+}
+
+export interface TestSmtp {
+  readonly port: number;
+  readonly mails: ReceivedMail[];
+  /** Stops listening (connections refused) until start(). */
+  stop(): Promise<void>;
+  start(): Promise<void>;
+  close(): Promise<void>;
+}
+
+function decodeWords(value: string): string {
+  return value
+    .replace(/\?=\s+=\?/g, '?==?')
+    .replace(/=\?([^?]+)\?([QqBb])\?([^?]*)\?=/g, (_m, _charset: string, enc: string, data: string) =>
+      enc.toUpperCase() === 'B'
+        ? Buffer.from(data, 'base64').toString('utf8')
+        : Buffer.from(
+            data
+              .replace(/_/g, ' ')
+              .replace(/=([0-9A-Fa-f]{2})/g, (_x, h: string) => String.fromCharCode(parseInt(h, 16))),
+            'latin1',
+          ).toString('utf8'),
+    );
+}
+
+function decodeQp(body: string): string {
+  const bytes = body
+    .replace(/=\r?\n/g, '')
+    .replace(/=([0-9A-Fa-f]{2})/g, (_x, h: string) => String.fromCharCode(parseInt(h, 16)));
+  return Buffer.from(bytes, 'latin1').toString('utf8');
+}
+
+export function parseMail(raw: string, envelopeFrom = '', envelopeTo: string[] = []): ReceivedMail {
+  const split = raw.indexOf('\r\n\r\n');
+  const head = raw.slice(0, split);
+  const bodyRaw = raw.slice(split + 4);
+  const headerLines = head.split(/\r\n(?![ \t])/);
+  const headers = new Map<string, string>();
+  for (const line of headerLines) {
+    const i = line.indexOf(':');
+    headers.set(
+      line.slice(0, i).toLowerCase(),
+      decodeWords(
+        line
+          .slice(i + 1)
+          .replace(/\r\n[ \t]+/g, ' ')
+          .trim(),
+      ),
+    );
+  }
+  const cte = (headers.get('content-transfer-encoding') ?? '7bit').toLowerCase();
+  const text =
+    cte === 'quoted-printable'
+      ? decodeQp(bodyRaw)
+      : cte === 'base64'
+        ? Buffer.from(bodyRaw, 'base64').toString('utf8')
+        : bodyRaw;
+  return {
+    envelopeFrom,
+    envelopeTo,
+    raw,
+    headers,
+    headerLines,
+    subject: headers.get('subject') ?? '',
+    text: text.replace(/\r\n/g, '\n'),
+  };
+}
+
+/** Starts the server on a random port; with `auth`, only those credentials are accepted (else 535). */
+export async function startSmtp(options: { auth?: { user: string; pass: string } } = {}): Promise<TestSmtp> {
+  const mails: ReceivedMail[] = [];
+  let server: SMTPServer | undefined;
+  let port = 0;
+
+  const listen = async (): Promise<void> => {
+    const s = new SMTPServer({
+      secure: false,
+      disabledCommands: options.auth === undefined ? ['STARTTLS', 'AUTH'] : ['STARTTLS'],
+      authOptional: options.auth === undefined,
+      allowInsecureAuth: true,
+      logger: false,
+      closeTimeout: 500,
+      onAuth(auth, _session, callback) {
+        if (auth.username === options.auth?.user && auth.password === options.auth?.pass)
+          callback(null, { user: auth.username });
+        else callback(Object.assign(new Error('Invalid username or password'), { responseCode: 535 }));
+      },
+      onData(stream, session, callback) {
+        const chunks: Buffer[] = [];
+        stream.on('data', (c: Buffer) => chunks.push(c));
+        stream.on('end', () => {
+          const env = session.envelope;
+          mails.push(
+            parseMail(
+              Buffer.concat(chunks).toString('utf8'),
+              env.mailFrom === false ? '' : env.mailFrom.address,
+              env.rcptTo.map((r) => r.address),
+            ),
+          );
+          callback();
+        });
+      },
+    });
+    s.on('error', () => undefined);
+    await new Promise<void>((resolve, reject) => {
+      s.server.once('error', reject);
+      s.listen(port, '127.0.0.1', () => resolve());
+    });
+    port = (s.server.address() as AddressInfo).port;
+    server = s;
+  };
+  const stop = async (): Promise<void> => {
+    const s = server;
+    server = undefined;
+    if (s !== undefined) await new Promise<void>((resolve) => s.close(() => resolve()));
+  };
+  await listen();
+  return {
+    get port() {
+      return port;
+    },
+    mails,
+    stop,
+    start: listen,
+    close: stop,
+  };
+}
