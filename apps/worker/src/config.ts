@@ -1,0 +1,138 @@
+// The worker's configuration: one schema composed of the packages' own (DESIGN §8). Sources, later
+// wins: defaults → JSON file (--config / CCAT_CONFIG) → environment (CCAT_…, DATABASE_URL, REDIS_URL).
+import { OPERATION_TYPES } from '@ccat/db';
+import { resolveConfig } from '@ccat/errors';
+import { recoveryPolicySchema } from '@ccat/recovery-handlers';
+import { z } from 'zod';
+import { faultsSchema } from './faults.js';
+
+const ms = (dflt: number, min = 1) => z.number().int().min(min).default(dflt);
+const operationType = z.enum(OPERATION_TYPES);
+
+const timeoutsSchema = z.strictObject({
+  /** A task with no beat for this long is stalled (DESIGN default 3600 s). */
+  timeoutMs: z.number().int().min(20).optional(),
+  /** A task whose progress has not changed for this long is stalled even while it beats. */
+  progressTimeoutMs: z.number().int().min(20).optional(),
+});
+
+export const workerConfigSchema = z.strictObject({
+  /** Names this process in rows (claimed_by), events and logs. Default `<host>-<pid>`. */
+  workerId: z.string().min(1).max(200).optional(),
+  database: z
+    .strictObject({
+      url: z.string().min(1).default('postgres://postgres@127.0.0.1:5432/postgres'),
+      schema: z.string().default('public'),
+      poolSize: z.number().int().min(1).max(100).default(10),
+      /** Run migrations at start. */
+      migrate: z.boolean().default(false),
+    })
+    .prefault({}),
+  redis: z.strictObject({ url: z.string().min(1).default('redis://127.0.0.1:6379') }).prefault({}),
+  /** Prefix of every Redis key (heartbeats, health keys, BullMQ queues), so Redis can be shared. */
+  keyPrefix: z
+    .string()
+    .min(1)
+    .max(100)
+    .regex(/^[^{}\s]+$/)
+    .default('ccat:'),
+  /** The data locations this worker can reach: 'all', or a list of { site, location } (site short names). */
+  serve: z
+    .union([z.literal('all'), z.array(z.strictObject({ site: z.string(), location: z.string() })).min(1)])
+    .default('all'),
+  /** Only these operation types (default: all six). */
+  operationTypes: z
+    .array(operationType)
+    .min(1)
+    .default([...OPERATION_TYPES]),
+  /** Jobs run at once per queue. */
+  concurrency: z.number().int().min(1).max(1000).default(4),
+  heartbeat: z
+    .strictObject({
+      intervalMs: ms(10_000, 10),
+      timeoutMs: ms(3_600_000, 20),
+      progressTimeoutMs: ms(3_600_000, 20),
+      /** Per operation type overrides. */
+      operationTypes: z.partialRecord(operationType, timeoutsSchema).default({}),
+    })
+    .prefault({}),
+  /** How often a running task also writes a sign of life to PostgreSQL (survives a Redis loss). */
+  progressWriteIntervalMs: ms(30_000, 10),
+  recovery: recoveryPolicySchema.prefault({}),
+  dispatcher: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      intervalMs: ms(5_000, 10),
+      batchSize: z.number().int().min(1).max(10_000).default(500),
+      /** A scheduled row not claimed for this long has its job checked and re-created if it vanished. */
+      scheduleTimeoutMs: ms(300_000, 10),
+      /** Raw data packages per transfer package, and how long a partial bundle may wait. */
+      bundleSize: z.number().int().min(1).max(10_000).default(10),
+      bundleMaxWaitMs: ms(600_000, 0),
+    })
+    .prefault({}),
+  shutdown: z
+    .strictObject({
+      /** Running tasks get this long to finish after SIGTERM; then they are aborted and released. */
+      graceMs: ms(30_000, 0),
+      /** Releasing aborted tasks and closing connections may take this long before the process exits anyway. */
+      closeTimeoutMs: ms(15_000, 100),
+    })
+    .prefault({}),
+  http: z
+    .strictObject({
+      host: z.string().default('127.0.0.1'),
+      /** /metrics and /healthz; 0 picks a free port, null turns the server off. */
+      port: z.number().int().min(0).max(65535).nullable().default(9464),
+    })
+    .prefault({}),
+  transport: z
+    .discriminatedUnion('kind', [
+      z.strictObject({ kind: z.literal('local') }),
+      z.strictObject({
+        kind: z.literal('command'),
+        command: z.array(z.string()).min(3),
+        nonRetryableExitCodes: z.array(z.number().int()).default([]),
+      }),
+    ])
+    .default({ kind: 'local' }),
+  faults: faultsSchema.prefault({}),
+  log: z
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      /** Human-readable lines; 'auto' = when stdout is a terminal. */
+      pretty: z.union([z.boolean(), z.literal('auto')]).default('auto'),
+    })
+    .prefault({}),
+});
+
+export type WorkerConfig = z.output<typeof workerConfigSchema>;
+export type WorkerConfigInput = z.input<typeof workerConfigSchema>;
+
+/** Well-known variables (DESIGN §8). */
+export const ENV_ALIASES = {
+  DATABASE_URL: 'database.url',
+  DATABASE_SCHEMA: 'database.schema',
+  REDIS_URL: 'redis.url',
+} as const;
+
+/** Validates configuration from its sources; throws ConfigurationError with one line per problem. */
+export function loadWorkerConfig(sources: {
+  file?: unknown;
+  fileName?: string;
+  env?: Record<string, string | undefined>;
+}): Readonly<WorkerConfig> {
+  return resolveConfig(workerConfigSchema, { ...sources, aliases: ENV_ALIASES, ignore: ['CCAT_CONFIG'] });
+}
+
+/** Heartbeat and progress timeouts for an operation type. */
+export function timeoutsFor(
+  config: WorkerConfig,
+  type: (typeof OPERATION_TYPES)[number],
+): { timeoutMs: number; progressTimeoutMs: number } {
+  const t = config.heartbeat.operationTypes[type];
+  return {
+    timeoutMs: t?.timeoutMs ?? config.heartbeat.timeoutMs,
+    progressTimeoutMs: t?.progressTimeoutMs ?? config.heartbeat.progressTimeoutMs,
+  };
+}

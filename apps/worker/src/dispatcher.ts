@@ -1,0 +1,208 @@
+// The dispatcher: due pending rows → scheduled + a job with the deterministic id; scheduled rows whose
+// job vanished (Redis flushed) → the same job again; completed raw data packages → transfer bundles.
+// Safe with several processes running it, by design: rows are taken with SKIP LOCKED, job ids are
+// deterministic (BullMQ keeps one job per id), and a duplicate job's claim is refused.
+import {
+  dispatchDue,
+  OPERATION_TYPES,
+  staleScheduled,
+  touchScheduled,
+  type Database,
+  type OperationRef,
+  type OperationType,
+} from '@ccat/db';
+import { classifyError } from '@ccat/errors';
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import type { WorkerMetrics } from './metrics.js';
+import { bundleRawPackages } from './pipeline.js';
+import { jobId, queuesFor, type JobPayload } from './queues.js';
+
+export interface DispatcherOptions {
+  readonly intervalMs: number;
+  readonly batchSize: number;
+  readonly scheduleTimeoutMs: number;
+  readonly bundleSize: number;
+  readonly bundleMaxWaitMs: number;
+  readonly operationTypes?: readonly OperationType[];
+}
+
+export interface DispatcherDeps {
+  readonly db: Kysely<Database>;
+  /** A connection for the queues (BullMQ needs maxRetriesPerRequest: null). */
+  readonly connection: Redis;
+  /** BullMQ key prefix. */
+  readonly bullPrefix: string;
+  readonly logger: Logger;
+  readonly metrics?: WorkerMetrics;
+}
+
+export interface PassResult {
+  readonly dispatched: number;
+  readonly redispatched: number;
+  readonly bundled: number;
+}
+
+/** Jobs live only to be delivered: PostgreSQL keeps the history. A few failed ones stay for inspection. */
+export const JOB_OPTIONS = { attempts: 1, removeOnComplete: true, removeOnFail: { count: 1000 } } as const;
+
+export class Dispatcher implements AsyncDisposable {
+  readonly #d: DispatcherDeps;
+  readonly #o: DispatcherOptions;
+  readonly #queues = new Map<string, Queue>();
+  #timer: NodeJS.Timeout | undefined;
+  #pass: Promise<unknown> = Promise.resolve();
+  #closed = false;
+  #closing: Promise<void> | undefined;
+
+  constructor(deps: DispatcherDeps, options: DispatcherOptions) {
+    this.#d = deps;
+    this.#o = options;
+  }
+
+  start(): void {
+    if (this.#closed || this.#timer !== undefined) return;
+    this.#schedule(0);
+  }
+
+  #schedule(delay: number): void {
+    if (this.#closed) return;
+    this.#timer = setTimeout(() => {
+      this.#pass = this.runOnce()
+        .catch((e: unknown) =>
+          this.#d.logger.warn(
+            { err: classifyError(e).message },
+            'dispatcher pass failed; trying again next interval',
+          ),
+        )
+        .finally(() => this.#schedule(this.#o.intervalMs));
+    }, delay);
+  }
+
+  /** The queue object for a name (created once). */
+  queue(name: string): Queue {
+    let q = this.#queues.get(name);
+    if (q === undefined) {
+      q = new Queue(name, {
+        connection: this.#d.connection,
+        prefix: this.#d.bullPrefix,
+        defaultJobOptions: JOB_OPTIONS,
+      });
+      q.on('error', (e) =>
+        this.#d.logger.warn({ queue: name, err: classifyError(e).message }, 'queue connection error'),
+      );
+      this.#queues.set(name, q);
+    }
+    return q;
+  }
+
+  async #addJobs(type: OperationType, refs: readonly OperationRef[]): Promise<number> {
+    if (refs.length === 0) return 0;
+    const names = await queuesFor(
+      this.#d.db,
+      type,
+      refs.map((r) => r.id),
+    );
+    const byQueue = new Map<string, OperationRef[]>();
+    for (const ref of refs) {
+      const name = names.get(ref.id);
+      if (name !== undefined) byQueue.set(name, [...(byQueue.get(name) ?? []), ref]);
+    }
+    let added = 0;
+    for (const [name, batch] of byQueue) {
+      // One round trip per queue. If it fails (Redis down), the rows stay scheduled and the
+      // schedule-timeout check re-adds their jobs.
+      await this.queue(name).addBulk(
+        batch.map((ref) => ({
+          name: type,
+          data: { operationType: ref.type, operationId: ref.id, attempt: ref.attempt } satisfies JobPayload,
+          opts: { ...JOB_OPTIONS, jobId: jobId(ref) },
+        })),
+      );
+      added += batch.length;
+    }
+    return added;
+  }
+
+  /**
+   * Whether the job of a scheduled attempt can no longer deliver it: vanished (Redis flushed), or
+   * finished without a claim (failed by BullMQ's stall check when its worker died before claiming).
+   * A finished job is removed so the same id can be added again.
+   */
+  async #jobGone(queueName: string, ref: OperationRef): Promise<boolean> {
+    const job = await this.queue(queueName).getJob(jobId(ref));
+    if (job === undefined) return true;
+    const state = await job.getState();
+    if (state !== 'failed' && state !== 'completed' && state !== 'unknown') return false;
+    await job.remove().catch(() => undefined);
+    return true;
+  }
+
+  /** One pass over every operation type. */
+  async runOnce(): Promise<PassResult> {
+    let dispatched = 0;
+    let redispatched = 0;
+    const bundled = await bundleRawPackages(this.#d.db, {
+      bundleSize: this.#o.bundleSize,
+      bundleMaxWaitMs: this.#o.bundleMaxWaitMs,
+      flush: true,
+    });
+    for (const type of this.#o.operationTypes ?? OPERATION_TYPES) {
+      if (this.#closed) break;
+      const due = await dispatchDue(this.#d.db, type, { limit: this.#o.batchSize });
+      const n = await this.#addJobs(type, due);
+      dispatched += n;
+      this.#d.metrics?.dispatched.inc({ operation_type: type }, n);
+      const stale = await staleScheduled(this.#d.db, type, {
+        olderThanMs: this.#o.scheduleTimeoutMs,
+        limit: this.#o.batchSize,
+      });
+      if (stale.length === 0) continue;
+      const names = await queuesFor(
+        this.#d.db,
+        type,
+        stale.map((s) => s.id),
+      );
+      const vanished: OperationRef[] = [];
+      for (const s of stale) {
+        const ref = { type, id: s.id, attempt: s.attempt };
+        const name = names.get(s.id);
+        if (name === undefined || !(await this.#jobGone(name, ref))) continue;
+        const touched = await touchScheduled(this.#d.db, ref, {
+          event: { context: { queue: name, reason: 'job vanished' } },
+        });
+        if (touched.applied) vanished.push(ref);
+      }
+      const r = await this.#addJobs(type, vanished);
+      redispatched += r;
+      this.#d.metrics?.redispatched.inc({ operation_type: type }, r);
+      if (r > 0)
+        this.#d.logger.warn(
+          { operationType: type, count: r },
+          're-dispatched scheduled operations whose job vanished',
+        );
+    }
+    if (dispatched + redispatched + bundled > 0)
+      this.#d.logger.debug({ dispatched, redispatched, bundled }, 'dispatcher pass');
+    return { dispatched, redispatched, bundled };
+  }
+
+  /** Stops the loop, lets the current pass finish, closes the queues. Safe twice. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#closed = true;
+      clearTimeout(this.#timer);
+      await this.#pass.catch(() => undefined);
+      const errors: unknown[] = [];
+      for (const q of this.#queues.values()) await q.close().catch((e: unknown) => errors.push(e));
+      if (errors.length > 0) throw new AggregateError(errors, 'closing dispatcher queues failed');
+    })();
+    return this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}

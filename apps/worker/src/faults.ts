@@ -1,0 +1,111 @@
+// Fault injection, off by default: make chosen operations throw, crash the process, freeze the event
+// loop, or hang without progress. The demo and the tests use it to show every recovery path.
+import { createHash } from 'node:crypto';
+import { NonRetryableError, OperationAbortedError, RetryableError } from '@ccat/errors';
+import type { OperationRef } from '@ccat/db';
+import { OPERATION_TYPES } from '@ccat/db';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+
+export const FAULT_KINDS = ['retryable', 'non_retryable', 'crash', 'freeze', 'hang'] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+const ruleSchema = z.strictObject({
+  kind: z.enum(FAULT_KINDS),
+  /** Share of matching attempts hit, chosen deterministically from the seed and the attempt. */
+  fraction: z.number().min(0).max(1).default(1),
+  operationTypes: z.array(z.enum(OPERATION_TYPES)).optional(),
+  /** Only these operation ids ("one named operation"). */
+  operationIds: z.array(z.string()).optional(),
+  /** Only these attempts (default: the first, so a retry gets through). */
+  attempts: z.array(z.number().int().min(0)).default([0]),
+  /** Where in the operation: before any work, or after writing partial output. */
+  stage: z.enum(['start', 'middle']).default('middle'),
+  /** freeze: how long the event loop stops; hang: how long progress stops (aborting ends it early). */
+  durationMs: z.number().int().min(0).default(60_000),
+});
+
+export const faultsSchema = z.strictObject({
+  enabled: z.boolean().default(false),
+  seed: z.string().default('ccat'),
+  rules: z.array(ruleSchema).default([]),
+});
+export type FaultsConfig = z.output<typeof faultsSchema>;
+export type FaultRule = z.output<typeof ruleSchema>;
+
+/** Whether `rule` (number `index`) hits this attempt: a stable draw, the same in every process. */
+export function faultHits(
+  config: FaultsConfig,
+  index: number,
+  rule: FaultRule,
+  ref: OperationRef,
+  stage: 'start' | 'middle',
+): boolean {
+  if (!config.enabled || rule.stage !== stage) return false;
+  if (rule.operationTypes && !rule.operationTypes.includes(ref.type)) return false;
+  if (rule.operationIds && !rule.operationIds.includes(ref.id)) return false;
+  if (!rule.attempts.includes(ref.attempt)) return false;
+  if (rule.fraction >= 1) return true;
+  const digest = createHash('sha256')
+    .update(`${config.seed}|${index}|${ref.type}|${ref.id}|${ref.attempt}`)
+    .digest();
+  return digest.readUInt32BE(0) / 0x1_0000_0000 < rule.fraction;
+}
+
+/** Stops this thread (and so the event loop, timers and heartbeats) for `ms`. */
+function freezeEventLoop(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+export interface FaultInjector {
+  checkpoint(ref: OperationRef, stage: 'start' | 'middle', signal: AbortSignal): Promise<void>;
+}
+
+export function createFaultInjector(
+  config: FaultsConfig,
+  logger: Logger,
+  exit: (signal: 'SIGKILL') => void,
+): FaultInjector {
+  return {
+    async checkpoint(ref, stage, signal) {
+      if (!config.enabled) return;
+      for (const [i, rule] of config.rules.entries()) {
+        if (!faultHits(config, i, rule, ref, stage)) continue;
+        const log = logger.child({
+          operationType: ref.type,
+          operationId: ref.id,
+          attempt: ref.attempt,
+          fault: rule.kind,
+          stage,
+        });
+        log.warn('injecting fault');
+        switch (rule.kind) {
+          case 'retryable':
+            throw new RetryableError('injected retryable fault', { code: 'INJECTED_FAULT' });
+          case 'non_retryable':
+            throw new NonRetryableError('injected permanent fault', { code: 'INJECTED_PERMANENT_FAULT' });
+          case 'crash':
+            log.flush?.();
+            exit('SIGKILL');
+            return;
+          case 'freeze':
+            freezeEventLoop(rule.durationMs);
+            break;
+          case 'hang':
+            await new Promise<void>((resolve, reject) => {
+              const t = setTimeout(resolve, rule.durationMs);
+              signal.addEventListener(
+                'abort',
+                () => {
+                  clearTimeout(t);
+                  reject(new OperationAbortedError('hang interrupted', { cause: signal.reason }));
+                },
+                { once: true },
+              );
+            });
+            break;
+        }
+      }
+    },
+  };
+}

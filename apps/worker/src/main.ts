@@ -1,0 +1,155 @@
+#!/usr/bin/env node
+// ccat-worker: the only module that touches the process. Reads configuration, builds the pool, the
+// Redis clients and the logger, wires createWorker, and owns the signals: the first SIGTERM/SIGINT
+// shuts down gracefully (bounded), a second one forces.
+import { readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import { createDatabase, migrateToLatest } from '@ccat/db';
+import { classifyError } from '@ccat/errors';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { loadWorkerConfig, type WorkerConfig } from './config.js';
+import { createWorker } from './worker.js';
+
+const USAGE = `usage: ccat-worker [--config file.json]
+Runs BullMQ workers for the CCAT pipeline operations and the dispatcher.
+Configuration: defaults → the JSON file (--config or CCAT_CONFIG) → environment (CCAT_…, DATABASE_URL, REDIS_URL).`;
+
+function createLogger(config: WorkerConfig['log'], workerId: string) {
+  const pretty = config.pretty === 'auto' ? process.stdout.isTTY : config.pretty;
+  const options = {
+    level: config.level,
+    base: { service: 'ccat-worker', workerId, pid: process.pid },
+    redact: {
+      paths: ['password', '*.password', 'pass', '*.pass', 'token', '*.token', 'url', '*.url'],
+      censor: '[redacted]',
+    },
+  };
+  return pretty
+    ? pino(options, pino.transport({ target: 'pino-pretty', options: { colorize: true } }))
+    : pino(options);
+}
+
+async function readConfig(): Promise<{ config: WorkerConfig } | { exitCode: number }> {
+  let args;
+  try {
+    args = parseArgs({ options: { config: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+  } catch (e) {
+    console.error(`ccat-worker: ${(e as Error).message}\n${USAGE}`);
+    return { exitCode: 2 };
+  }
+  if (args.values.help === true) {
+    console.log(USAGE);
+    return { exitCode: 0 };
+  }
+  const fileName = args.values.config ?? process.env['CCAT_CONFIG'];
+  let file: unknown;
+  if (fileName !== undefined) {
+    try {
+      file = JSON.parse(await readFile(fileName, 'utf8'));
+    } catch (e) {
+      console.error(`ccat-worker: cannot read the config file ${fileName}: ${(e as Error).message}`);
+      return { exitCode: 2 };
+    }
+  }
+  try {
+    return {
+      config: loadWorkerConfig({ file, ...(fileName !== undefined && { fileName }), env: process.env }),
+    };
+  } catch (e) {
+    console.error(`ccat-worker: ${(e as Error).message}`);
+    return { exitCode: 2 };
+  }
+}
+
+async function main(): Promise<void> {
+  const loaded = await readConfig();
+  if ('exitCode' in loaded) {
+    process.exitCode = loaded.exitCode;
+    return;
+  }
+  const { config } = loaded;
+  const workerId = config.workerId ?? `${hostname()}-${process.pid}`;
+  const logger = createLogger(config.log, workerId);
+  const database = createDatabase({
+    connectionString: config.database.url,
+    schema: config.database.schema,
+    max: config.database.poolSize,
+    applicationName: `ccat-worker ${workerId}`.slice(0, 63),
+    onError: (e) =>
+      logger.warn(
+        { err: classifyError(e).message },
+        'idle PostgreSQL connection failed; the pool replaces it',
+      ),
+  });
+  const redis = new Redis(config.redis.url, {
+    maxRetriesPerRequest: 1,
+    connectionName: `ccat-worker:${workerId}`,
+  });
+  const bullConnection = new Redis(config.redis.url, {
+    maxRetriesPerRequest: null,
+    connectionName: `ccat-worker-bull:${workerId}`,
+  });
+  for (const [name, client] of [
+    ['redis', redis],
+    ['bull', bullConnection],
+  ] as const) {
+    client.on('error', (e) =>
+      logger.warn({ client: name, err: classifyError(e).message }, 'Redis connection error; reconnecting'),
+    );
+  }
+  const closeConnections = async () => {
+    await Promise.allSettled([database.close(), redis.quit(), bullConnection.quit()]);
+  };
+  const app = createWorker({
+    config,
+    workerId,
+    db: database.db,
+    redis,
+    bullConnection,
+    logger,
+    exit: (signal) => process.kill(process.pid, signal),
+    pid: process.pid,
+  });
+  try {
+    if (config.database.migrate) await migrateToLatest(database.db, { schema: config.database.schema });
+    await app.start();
+  } catch (e) {
+    const err = classifyError(e);
+    logger.fatal({ err: err.message, errorCode: err.code }, 'worker could not start');
+    console.error(`ccat-worker: could not start: ${err.message} [${err.code}]`);
+    await app.close().catch(() => undefined);
+    await closeConnections();
+    process.exitCode = 1;
+    return;
+  }
+
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++;
+    if (signals === 1) {
+      logger.info({ signal }, 'signal received: shutting down gracefully (send it again to force)');
+      // The whole shutdown is bounded: grace + release/close time + a margin, then exit anyway.
+      const limit = setTimeout(
+        () => {
+          logger.error('shutdown took too long; exiting');
+          process.exit(1);
+        },
+        config.shutdown.graceMs + config.shutdown.closeTimeoutMs + 5_000,
+      );
+      limit.unref();
+      app
+        .close()
+        .catch((e: unknown) => logger.error({ err: classifyError(e).message }, 'shutdown had failures'))
+        .finally(() => void closeConnections().finally(() => process.exit(0)));
+    } else {
+      logger.warn({ signal }, 'second signal: forcing shutdown');
+      void app.forceClose().finally(() => void closeConnections().finally(() => process.exit(130)));
+    }
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+await main();

@@ -1,0 +1,67 @@
+// long_term_archive_transfer: copy a raw data package to the LONG_TERM_ARCHIVE location, verify the
+// copy by reading it back, record verified_at. Deletion later trusts only this.
+import { join } from 'node:path';
+import { ArchiveError, ChecksumVerificationError } from '@ccat/errors';
+import { locationPath, partialPath, unpackDirectory } from '@ccat/recovery-handlers';
+import { sql } from 'kysely';
+import { rm } from 'node:fs/promises';
+import { copyFile, fileMatches, hashFile, moveIntoPlace } from './files.js';
+import { locationRoot, required } from './locations.js';
+import type { Operation } from './types.js';
+
+export const longTermArchiveTransfer: Operation = {
+  async run(ctx) {
+    const { db, ref, signal } = ctx;
+    const a = required(
+      await db
+        .selectFrom('long_term_archive_transfers as a')
+        .innerJoin('raw_data_packages as r', 'r.id', 'a.raw_data_package_id')
+        .leftJoin('data_transfer_packages as p', 'p.id', 'r.data_transfer_package_id')
+        .select([
+          'a.relative_path',
+          'a.origin_location_id',
+          'a.destination_location_id',
+          'r.name',
+          'r.relative_path as package_path',
+          'r.sha256',
+          'p.name as transfer_package',
+        ])
+        .where('a.id', '=', ref.id)
+        .executeTakeFirst(),
+      `long_term_archive_transfer ${ref.id}`,
+    );
+    if (a.sha256 === null || a.transfer_package === null) {
+      throw new ArchiveError(`raw data package ${a.name} has no checksum or transfer package yet`, {
+        retryable: false,
+      });
+    }
+    const source = join(
+      unpackDirectory(await locationRoot(db, a.origin_location_id), a.transfer_package),
+      a.package_path,
+    );
+    const final = locationPath(await locationRoot(db, a.destination_location_id), a.relative_path);
+    const markVerified = async (trx: typeof db) => {
+      await trx
+        .updateTable('long_term_archive_transfers')
+        .set({ verified_at: sql<Date>`now()` })
+        .where('id', '=', ref.id)
+        .execute();
+    };
+    if (await fileMatches(final, a.sha256, signal)) return { bytes: 0, finalize: markVerified };
+    await ctx.checkpoint('start');
+    const partial = partialPath(final, ref.attempt);
+    const read = await copyFile(source, partial, { signal, onBytes: (n) => ctx.progress(n) });
+    await ctx.checkpoint('middle');
+    // Verify what the archive holds, not what we sent: read the copy back.
+    const written = await hashFile(partial, { signal, onBytes: (n) => ctx.progress(read.size + n) });
+    if (read.sha256 !== a.sha256 || written.sha256 !== a.sha256) {
+      await rm(partial, { force: true });
+      throw new ChecksumVerificationError(`archive copy of ${a.name} does not match its sha256`, {
+        context: { package: a.name, expected: a.sha256, read: read.sha256, written: written.sha256 },
+      });
+    }
+    await ctx.assertLease();
+    await moveIntoPlace(partial, final);
+    return { bytes: read.size, finalize: markVerified };
+  },
+};

@@ -1,0 +1,50 @@
+// data_transfer: move a transfer package from one site's BUFFER to another's through the transport,
+// then verify the checksum of what arrived.
+import { rm } from 'node:fs/promises';
+import { ChecksumVerificationError, PackageError } from '@ccat/errors';
+import { locationPath, partialPath } from '@ccat/recovery-handlers';
+import { fileMatches, hashFile, moveIntoPlace } from './files.js';
+import { locationRoot, required } from './locations.js';
+import type { Operation } from './types.js';
+
+export const dataTransfer: Operation = {
+  async run(ctx) {
+    const { db, ref, signal } = ctx;
+    const t = required(
+      await db
+        .selectFrom('data_transfers as t')
+        .innerJoin('data_transfer_packages as p', 'p.id', 't.data_transfer_package_id')
+        .select([
+          'p.name',
+          'p.relative_path',
+          'p.sha256',
+          'p.status',
+          't.origin_location_id',
+          't.destination_location_id',
+        ])
+        .where('t.id', '=', ref.id)
+        .executeTakeFirst(),
+      `data_transfer ${ref.id}`,
+    );
+    if (t.status !== 'completed' || t.sha256 === null) {
+      throw new PackageError(`transfer package ${t.name} is not finished`, { retryable: false });
+    }
+    const source = locationPath(await locationRoot(db, t.origin_location_id), t.relative_path);
+    const final = locationPath(await locationRoot(db, t.destination_location_id), t.relative_path);
+    if (await fileMatches(final, t.sha256, signal)) return { bytes: 0 };
+    await ctx.checkpoint('start');
+    const partial = partialPath(final, ref.attempt);
+    await ctx.transport.copy(source, partial, { signal, onBytes: (n) => ctx.progress(n) });
+    await ctx.checkpoint('middle');
+    const arrived = await hashFile(partial, { signal });
+    if (arrived.sha256 !== t.sha256) {
+      await rm(partial, { force: true });
+      throw new ChecksumVerificationError(`transfer of ${t.name} arrived with a different sha256`, {
+        context: { package: t.name, expected: t.sha256, got: arrived.sha256, transport: ctx.transport.name },
+      });
+    }
+    await ctx.assertLease();
+    await moveIntoPlace(partial, final);
+    return { bytes: arrived.size };
+  },
+};

@@ -1,0 +1,38 @@
+import type { Database, OperationRef } from '@ccat/db';
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import type { Transport } from '../transports.js';
+
+/** What a running operation gets from the task runner. */
+export interface OperationContext {
+  readonly ref: OperationRef;
+  readonly db: Kysely<Database>;
+  /** Aborted on lease loss (the monitor recovered this attempt) or at the end of the shutdown grace. */
+  readonly signal: AbortSignal;
+  readonly logger: Logger;
+  readonly transport: Transport;
+  /** Bytes done so far: heartbeat progress in Redis, and (throttled) a fenced sign of life in PostgreSQL. */
+  progress(bytesDone: number): void;
+  /**
+   * Fenced check that attempt k is still in progress; throws LeaseLostError otherwise. Call it right
+   * before renaming a partial output into place.
+   */
+  assertLease(): Promise<void>;
+  /** Fault-injection hook: a no-op unless configured (see faults.ts). */
+  checkpoint(stage: 'start' | 'middle'): Promise<void>;
+}
+
+export interface OperationResult {
+  /** Bytes moved, for logs and metrics. */
+  readonly bytes: number;
+  /**
+   * Extra writes that belong to the completion (checksums, verified_at, deleted_at). Runs inside the
+   * completion transaction, after the fenced complete() applied: it is fenced by that.
+   */
+  readonly finalize?: (trx: Kysely<Database>) => Promise<void>;
+}
+
+/** One pipeline operation. `run` is idempotent over whatever an interrupted run of it left. */
+export interface Operation {
+  run(ctx: OperationContext): Promise<OperationResult>;
+}

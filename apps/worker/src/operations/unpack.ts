@@ -1,0 +1,110 @@
+// unpack: extract a transferred package at the destination and verify every file's checksum: each
+// raw data package archive against its recorded sha256, then each raw file inside it against
+// raw_data_files. Everything happens in a partial directory renamed into place at the end.
+import { join } from 'node:path';
+import { ChecksumVerificationError, PackageError } from '@ccat/errors';
+import { locationPath, partialPath, unpackDirectory } from '@ccat/recovery-handlers';
+import { rm } from 'node:fs/promises';
+import { exists, extractTar, hashFile, moveIntoPlace } from './files.js';
+import { locationRoot, required } from './locations.js';
+import type { OperationContext, Operation } from './types.js';
+
+/** The raw files of a transfer package, with where they were unpacked and what they must hash to. */
+async function expectedFiles(ctx: OperationContext, transferPackageId: string) {
+  const packages = await ctx.db
+    .selectFrom('raw_data_packages')
+    .select(['id', 'name', 'relative_path', 'sha256'])
+    .where('data_transfer_package_id', '=', transferPackageId)
+    .orderBy('id')
+    .execute();
+  const files = await ctx.db
+    .selectFrom('raw_data_files')
+    .select(['raw_data_package_id', 'relative_path', 'sha256'])
+    .where(
+      'raw_data_package_id',
+      'in',
+      packages.map((p) => p.id),
+    )
+    .orderBy('relative_path')
+    .execute();
+  return { packages, files };
+}
+
+/** Verifies every archive and raw file under `dir`; throws ChecksumVerificationError naming the first bad one. */
+async function verifyTree(
+  ctx: OperationContext,
+  dir: string,
+  exp: Awaited<ReturnType<typeof expectedFiles>>,
+  onBytes: (n: number) => void,
+): Promise<number> {
+  let bytes = 0;
+  const check = async (path: string, sha256: string | null, what: string) => {
+    const h = await hashFile(path, { signal: ctx.signal });
+    bytes += h.size;
+    onBytes(bytes);
+    if (h.sha256 !== sha256) {
+      throw new ChecksumVerificationError(`${what} does not match its recorded sha256 after unpacking`, {
+        context: { file: what, expected: sha256, got: h.sha256 },
+      });
+    }
+  };
+  for (const p of exp.packages) await check(join(dir, p.relative_path), p.sha256, p.relative_path);
+  for (const f of exp.files) await check(join(dir, 'files', f.relative_path), f.sha256, f.relative_path);
+  return bytes;
+}
+
+export const unpack: Operation = {
+  async run(ctx) {
+    const { db, ref, signal } = ctx;
+    const t = required(
+      await db
+        .selectFrom('data_transfers as t')
+        .innerJoin('data_transfer_packages as p', 'p.id', 't.data_transfer_package_id')
+        .select([
+          'p.id as package_id',
+          'p.name',
+          'p.relative_path',
+          'p.sha256',
+          't.status',
+          't.destination_location_id',
+        ])
+        .where('t.id', '=', ref.id)
+        .executeTakeFirst(),
+      `data_transfer ${ref.id} (unpack)`,
+    );
+    if (t.status !== 'completed')
+      throw new PackageError(`transfer ${ref.id} has not arrived yet`, { retryable: false });
+    const root = await locationRoot(db, t.destination_location_id);
+    const archive = locationPath(root, t.relative_path);
+    const final = unpackDirectory(root, t.name);
+    const exp = await expectedFiles(ctx, t.package_id);
+    // An earlier attempt unpacked and verified everything but did not record it: verify and finish.
+    if (await exists(final)) {
+      try {
+        return { bytes: await verifyTree(ctx, final, exp, (n) => ctx.progress(n)) };
+      } catch {
+        await rm(final, { recursive: true, force: true });
+      }
+    }
+    await ctx.checkpoint('start');
+    const arrived = await hashFile(archive, { signal, onBytes: (n) => ctx.progress(n) });
+    if (arrived.sha256 !== t.sha256) {
+      throw new ChecksumVerificationError(
+        `transfer package ${t.name} at the destination does not match its sha256`,
+        {
+          context: { package: t.name, expected: t.sha256, got: arrived.sha256 },
+        },
+      );
+    }
+    const partial = partialPath(final, ref.attempt);
+    await rm(partial, { recursive: true, force: true });
+    await extractTar(archive, partial, { signal, onBytes: (n) => ctx.progress(n) });
+    for (const p of exp.packages)
+      await extractTar(join(partial, p.relative_path), join(partial, 'files'), { signal });
+    await ctx.checkpoint('middle');
+    const bytes = await verifyTree(ctx, partial, exp, (n) => ctx.progress(arrived.size + n));
+    await ctx.assertLease();
+    await moveIntoPlace(partial, final);
+    return { bytes: arrived.size + bytes };
+  },
+};

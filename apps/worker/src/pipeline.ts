@@ -1,0 +1,138 @@
+// The CCAT "managers": what comes after each completed operation, created in the same transaction
+// as the completion (so exactly once), and the bundling of packaged raw data into transfer packages.
+import type { Database, OperationRef, OperationType } from '@ccat/db';
+import { sql, type Kysely } from 'kysely';
+
+export interface PipelineOptions {
+  /** Raw data packages per transfer package. */
+  readonly bundleSize: number;
+  /** A partial bundle is sent anyway once its oldest member has waited this long. */
+  readonly bundleMaxWaitMs: number;
+}
+
+/**
+ * Bundles completed, unbundled raw data packages at each buffer into transfer packages: full bundles
+ * always, partial ones when `flushOlderThanMs` is given and the oldest member waited that long. Rows
+ * are taken with SKIP LOCKED, so concurrent dispatchers never put a package in two bundles.
+ */
+export async function bundleRawPackages(
+  db: Kysely<Database>,
+  options: PipelineOptions & { flush: boolean },
+): Promise<number> {
+  const buffers = await sql<{ buffer_location_id: number; waiting: number; oldest_ms: number }>`
+    SELECT buffer_location_id, count(*)::int AS waiting,
+      (extract(epoch FROM now() - min(finished_at)) * 1000)::float8 AS oldest_ms
+    FROM raw_data_packages WHERE status = 'completed' AND data_transfer_package_id IS NULL
+    GROUP BY buffer_location_id`.execute(db);
+  let created = 0;
+  for (const b of buffers.rows) {
+    let waiting = b.waiting;
+    // A partial bundle only when flushing and its oldest member waited long enough.
+    const allowPartial = options.flush && b.oldest_ms >= options.bundleMaxWaitMs;
+    while (waiting >= options.bundleSize || (allowPartial && waiting > 0)) {
+      const made = await db.transaction().execute(async (trx) => {
+        const picked = await sql<{ id: string }>`
+          SELECT id::text AS id FROM raw_data_packages
+          WHERE status = 'completed' AND data_transfer_package_id IS NULL AND buffer_location_id = ${b.buffer_location_id}
+          ORDER BY id LIMIT ${options.bundleSize} FOR UPDATE SKIP LOCKED`.execute(trx);
+        const ids = picked.rows.map((r) => r.id);
+        // Fewer than a bundle (another dispatcher holds the rest): leave them, unless flushing.
+        if (ids.length === 0 || (ids.length < options.bundleSize && !allowPartial)) return 0;
+        const name = `tp-${b.buffer_location_id}-${ids[0]}-${ids.length}`;
+        const pkg = await trx
+          .insertInto('data_transfer_packages')
+          .values({ name, buffer_location_id: b.buffer_location_id, relative_path: `transfer/${name}.tar` })
+          .returning('id')
+          .executeTakeFirstOrThrow();
+        await trx
+          .updateTable('raw_data_packages')
+          .set({ data_transfer_package_id: pkg.id })
+          .where('id', 'in', ids)
+          .execute();
+        return ids.length;
+      });
+      if (made === 0) break;
+      created++;
+      waiting -= made;
+    }
+  }
+  return created;
+}
+
+/** The types whose completion creates further operations (the others need no transaction for it). */
+export const HAS_NEXT_STAGE: ReadonlySet<OperationType> = new Set([
+  'data_transfer_package',
+  'data_transfer',
+  'unpack',
+  'long_term_archive_transfer',
+]);
+
+/** Creates the operations that follow a completed one. Runs inside the completion transaction. */
+export async function createNextStage(trx: Kysely<Database>, ref: OperationRef): Promise<void> {
+  switch (ref.type) {
+    case 'raw_data_package':
+      // Bundling is done by the dispatcher (it needs several completed packages).
+      return;
+    case 'data_transfer_package':
+      // To every buffer at another site that has a long-term archive.
+      await sql`
+        INSERT INTO data_transfers (data_transfer_package_id, origin_location_id, destination_location_id)
+        SELECT p.id, p.buffer_location_id, b.id
+        FROM data_transfer_packages p
+        JOIN data_locations o ON o.id = p.buffer_location_id
+        JOIN data_locations b ON b.location_type = 'buffer' AND b.active AND b.site_id <> o.site_id
+        WHERE p.id = ${ref.id}
+          AND EXISTS (SELECT 1 FROM data_locations a WHERE a.site_id = b.site_id AND a.location_type = 'long_term_archive' AND a.active)
+        ON CONFLICT (data_transfer_package_id, destination_location_id) DO NOTHING`.execute(trx);
+      return;
+    case 'data_transfer':
+      await sql`UPDATE data_transfers SET unpack_status = 'pending', unpack_next_attempt_at = now(), updated_at = now()
+        WHERE id = ${ref.id} AND unpack_status IS NULL`.execute(trx);
+      return;
+    case 'unpack':
+      // Every raw data package of the transfer, to every long-term archive at the destination's site.
+      await sql`
+        INSERT INTO long_term_archive_transfers (raw_data_package_id, origin_location_id, destination_location_id, relative_path)
+        SELECT r.id, t.destination_location_id, a.id, 'archive/' || r.name || '.tar'
+        FROM data_transfers t
+        JOIN raw_data_packages r ON r.data_transfer_package_id = t.data_transfer_package_id
+        JOIN data_locations d ON d.id = t.destination_location_id
+        JOIN data_locations a ON a.site_id = d.site_id AND a.location_type = 'long_term_archive' AND a.active
+        WHERE t.id = ${ref.id}
+        ON CONFLICT (raw_data_package_id, destination_location_id) DO NOTHING`.execute(trx);
+      return;
+    case 'long_term_archive_transfer':
+      // The package is archived and verified: its source copies may go.
+      await sql`
+        INSERT INTO physical_copies (raw_data_package_id, location_id, relative_path, copy_kind)
+        SELECT r.id, r.source_location_id, r.name, 'raw_files' FROM long_term_archive_transfers a
+          JOIN raw_data_packages r ON r.id = a.raw_data_package_id WHERE a.id = ${ref.id}
+        UNION ALL
+        SELECT r.id, r.buffer_location_id, r.relative_path, 'raw_data_package' FROM long_term_archive_transfers a
+          JOIN raw_data_packages r ON r.id = a.raw_data_package_id WHERE a.id = ${ref.id}
+        ON CONFLICT (location_id, relative_path) DO NOTHING`.execute(trx);
+      // And the transfer package at the source buffer, once every package in it is archived. The
+      // package row lock serialises the last two archive completions of one bundle, so the second
+      // sees the first and the copy is created exactly once.
+      await sql`SELECT p.id FROM data_transfer_packages p JOIN raw_data_packages r ON r.data_transfer_package_id = p.id
+        JOIN long_term_archive_transfers a ON a.raw_data_package_id = r.id WHERE a.id = ${ref.id} FOR UPDATE OF p`.execute(
+        trx,
+      );
+      await sql`
+        INSERT INTO physical_copies (data_transfer_package_id, location_id, relative_path, copy_kind)
+        SELECT p.id, p.buffer_location_id, p.relative_path, 'data_transfer_package'
+        FROM long_term_archive_transfers a
+        JOIN raw_data_packages r ON r.id = a.raw_data_package_id
+        JOIN data_transfer_packages p ON p.id = r.data_transfer_package_id
+        WHERE a.id = ${ref.id}
+          AND NOT EXISTS (
+            SELECT 1 FROM raw_data_packages r2
+            WHERE r2.data_transfer_package_id = p.id
+              AND NOT EXISTS (SELECT 1 FROM long_term_archive_transfers a2
+                WHERE a2.raw_data_package_id = r2.id AND a2.status = 'completed' AND a2.verified_at IS NOT NULL))
+        ON CONFLICT (location_id, relative_path) DO NOTHING`.execute(trx);
+      return;
+    case 'deletion':
+      return;
+  }
+}

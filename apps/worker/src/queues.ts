@@ -1,0 +1,99 @@
+// Queues are named `${site}_${location}_${operationType}` (as in CCAT): a worker serves only the
+// locations it can reach. Each operation type runs at one "home" location of its row.
+import {
+  OPERATION_TABLES,
+  type Database,
+  type LocationType,
+  type OperationRef,
+  type OperationType,
+} from '@ccat/db';
+import { ValidationError } from '@ccat/errors';
+import { sql, type Kysely } from 'kysely';
+import { z } from 'zod';
+
+/** The column of each operation's table that names the location where it runs. */
+export const HOME_LOCATION_COLUMN: Readonly<Record<OperationType, string>> = {
+  raw_data_package: 'source_location_id',
+  data_transfer_package: 'buffer_location_id',
+  data_transfer: 'origin_location_id',
+  unpack: 'destination_location_id',
+  long_term_archive_transfer: 'destination_location_id',
+  deletion: 'location_id',
+};
+
+/** Which operation types run at a location of each kind. */
+export const TYPES_AT_LOCATION: Readonly<Record<LocationType, readonly OperationType[]>> = {
+  source: ['raw_data_package', 'deletion'],
+  buffer: ['data_transfer_package', 'data_transfer', 'unpack', 'deletion'],
+  long_term_archive: ['long_term_archive_transfer'],
+  processing: [],
+};
+
+export function queueName(site: string, location: string, type: OperationType): string {
+  return `${site}_${location}_${type}`;
+}
+
+/** The job a queue carries: which attempt of which operation. BullMQ delivers; PostgreSQL decides. */
+export const jobPayloadSchema = z.strictObject({
+  operationType: z.enum(Object.keys(OPERATION_TABLES) as [OperationType, ...OperationType[]]),
+  operationId: z.string().regex(/^[1-9][0-9]{0,18}$/, 'a positive integer as a string'),
+  attempt: z.number().int().min(0).max(2_147_483_647),
+});
+export type JobPayload = z.infer<typeof jobPayloadSchema>;
+
+/** The deterministic job id of an attempt (DESIGN §4): re-dispatching the same attempt never duplicates it. */
+export function jobId(ref: OperationRef): string {
+  return `${ref.type}:${ref.id}:${ref.attempt}`;
+}
+
+/** The queue of each given operation (one query per call, joined to its home location and site). */
+export async function queuesFor(
+  db: Kysely<Database>,
+  type: OperationType,
+  ids: readonly string[],
+): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  if (ids.length === 0) return out;
+  const { rows } = await sql<{ id: string; site: string; location: string }>`
+    SELECT o.id::text AS id, s.short_name AS site, l.name AS location
+    FROM ${sql.table(OPERATION_TABLES[type].table)} o
+    JOIN data_locations l ON l.id = o.${sql.ref(HOME_LOCATION_COLUMN[type])}
+    JOIN sites s ON s.id = l.site_id
+    WHERE o.id = ANY(${[...ids]}::bigint[])`.execute(db);
+  for (const r of rows) out.set(r.id, queueName(r.site, r.location, type));
+  return out;
+}
+
+export interface ServedLocation {
+  readonly site: string;
+  readonly location: string;
+}
+
+/** The queues a worker serving `served` ('all' = every active location) listens on. */
+export async function servedQueues(
+  db: Kysely<Database>,
+  served: 'all' | readonly ServedLocation[],
+): Promise<{ name: string; type: OperationType }[]> {
+  const rows = await db
+    .selectFrom('data_locations as l')
+    .innerJoin('sites as s', 's.id', 'l.site_id')
+    .select(['s.short_name as site', 'l.name as location', 'l.location_type'])
+    .where('l.active', '=', true)
+    .execute();
+  const wanted =
+    served === 'all'
+      ? rows
+      : rows.filter((r) => served.some((s) => s.site === r.site && s.location === r.location));
+  if (served !== 'all') {
+    for (const s of served) {
+      if (!rows.some((r) => r.site === s.site && r.location === s.location)) {
+        throw new ValidationError(
+          `configured location ${s.site}/${s.location} is not an active data location`,
+        );
+      }
+    }
+  }
+  return wanted.flatMap((r) =>
+    TYPES_AT_LOCATION[r.location_type].map((type) => ({ name: queueName(r.site, r.location, type), type })),
+  );
+}

@@ -1,0 +1,335 @@
+// Runs one job: validate the payload, claim the attempt (fenced), heartbeat while it runs, clean
+// what earlier attempts left, run the operation, then complete (with the next stage, in one
+// transaction) or hand the failure to the recovery policy. A task told its heartbeat was lost
+// checks its row; if the attempt really moved on it aborts, cleans its partial output, logs
+// lease_lost and never marks anything completed.
+import {
+  claim,
+  complete,
+  readOperation,
+  release,
+  updateProgress,
+  type Database,
+  type OperationRef,
+  type OperationType,
+} from '@ccat/db';
+import { LeaseLostError, OperationAbortedError, ValidationError, classifyError } from '@ccat/errors';
+import type { HeartbeatEmitter, TrackedTask } from '@ccat/heartbeat';
+import { applyFailure, type RecoveryDeps } from '@ccat/recovery-handlers';
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import type { WorkerConfig } from './config.js';
+import { timeoutsFor } from './config.js';
+import type { FaultInjector } from './faults.js';
+import type { WorkerMetrics } from './metrics.js';
+import { OPERATIONS } from './operations/index.js';
+import type { Operation, OperationContext } from './operations/types.js';
+import { createNextStage, HAS_NEXT_STAGE } from './pipeline.js';
+import { jobId, jobPayloadSchema } from './queues.js';
+import type { Transport } from './transports.js';
+
+export interface TaskRunnerDeps {
+  readonly db: Kysely<Database>;
+  readonly heartbeat: HeartbeatEmitter;
+  readonly recovery: RecoveryDeps;
+  readonly logger: Logger;
+  readonly workerId: string;
+  readonly transport: Transport;
+  readonly faults: FaultInjector;
+  readonly metrics: WorkerMetrics;
+  readonly config: WorkerConfig;
+  /** The operations by type (default: the six pipeline operations; benchmarks pass no-ops). */
+  readonly operations?: Readonly<Record<OperationType, Operation>>;
+}
+
+export type TaskOutcome =
+  | 'completed'
+  | 'retry_scheduled'
+  | 'permanent_failure'
+  | 'lease_lost'
+  | 'released'
+  | 'claim_refused'
+  | 'recovery_deferred';
+
+/** Why a running task was told to stop. */
+class ShutdownAbort extends OperationAbortedError {
+  static override readonly defaultCode: string = 'SHUTDOWN';
+}
+
+interface Running {
+  readonly ref: OperationRef;
+  readonly controller: AbortController;
+  readonly done: Promise<TaskOutcome>;
+}
+
+export class TaskRunner {
+  readonly #d: TaskRunnerDeps;
+  readonly #running = new Map<string, Running>();
+
+  constructor(deps: TaskRunnerDeps) {
+    this.#d = deps;
+  }
+
+  get inFlight(): number {
+    return this.#running.size;
+  }
+
+  /** Handles one job. Resolves with the outcome; rejects only for a malformed payload (the job fails). */
+  run(data: unknown, bullJobId: string | undefined, queue: string): Promise<TaskOutcome> {
+    const parsed = jobPayloadSchema.safeParse(data);
+    const ref = parsed.success
+      ? { type: parsed.data.operationType, id: parsed.data.operationId, attempt: parsed.data.attempt }
+      : undefined;
+    if (!parsed.success || ref === undefined || (bullJobId !== undefined && bullJobId !== jobId(ref))) {
+      const problems = parsed.success
+        ? [`job id ${bullJobId} does not match its payload (${jobId(ref!)})`]
+        : parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
+      this.#d.metrics.malformedJobs.inc();
+      this.#d.logger.error(
+        { jobId: bullJobId, queue, problems },
+        'malformed job payload: failing the job, no operation touched',
+      );
+      return Promise.reject(
+        new ValidationError(`malformed job ${bullJobId ?? '(no id)'}: ${problems.join('; ')}`, {
+          context: { problems },
+        }),
+      );
+    }
+    const controller = new AbortController();
+    const done = this.#runClaimed(ref, queue, controller).finally(() => this.#running.delete(jobId(ref)));
+    this.#running.set(jobId(ref), { ref, controller, done });
+    return done;
+  }
+
+  /** Aborts every running task (they release their attempts) and waits for them, up to `timeoutMs`. */
+  async abortAll(reason: string, timeoutMs: number): Promise<void> {
+    for (const r of this.#running.values()) r.controller.abort(new ShutdownAbort(reason));
+    await this.drain(timeoutMs);
+  }
+
+  /** Waits until no task runs, or `timeoutMs` passed; true when drained. */
+  async drain(timeoutMs: number): Promise<boolean> {
+    const all = Promise.allSettled([...this.#running.values()].map((r) => r.done));
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>(
+      (resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)),
+    );
+    const result = await Promise.race([all.then(() => 'drained' as const), timeout]);
+    clearTimeout(timer);
+    return result === 'drained';
+  }
+
+  async #runClaimed(ref: OperationRef, queue: string, controller: AbortController): Promise<TaskOutcome> {
+    const d = this.#d;
+    const log = d.logger.child({
+      operationType: ref.type,
+      operationId: ref.id,
+      attempt: ref.attempt,
+      workerId: d.workerId,
+    });
+    const claimed = await claim(d.db, ref, { workerId: d.workerId });
+    if (!claimed.applied) {
+      log.info(
+        { decision: 'claim_refused' },
+        'claim refused: this attempt is not scheduled (duplicate or late job)',
+      );
+      d.metrics.jobs.inc({ operation_type: ref.type, outcome: 'claim_refused' });
+      return 'claim_refused';
+    }
+    const started = performance.now();
+    d.metrics.inFlight.inc({ operation_type: ref.type });
+    let tracked: TrackedTask | undefined;
+    let bytesDone = 0;
+    let lastDbWrite = Date.now();
+    const ctx: OperationContext = {
+      ref,
+      db: d.db,
+      signal: controller.signal,
+      logger: log,
+      transport: d.transport,
+      progress: (n) => {
+        bytesDone = n;
+        tracked?.progress({ bytes: n });
+        // A throttled, fenced sign of life in PostgreSQL, for when Redis loses the heartbeats.
+        if (Date.now() - lastDbWrite >= d.config.progressWriteIntervalMs) {
+          lastDbWrite = Date.now();
+          updateProgress(d.db, ref, { bytesDone: n }).then(
+            (r) => {
+              if (!r.applied)
+                controller.abort(new LeaseLostError('progress write refused: the attempt moved on'));
+            },
+            (e: unknown) => log.warn({ err: classifyError(e).message }, 'progress write failed'),
+          );
+        }
+      },
+      assertLease: async () => {
+        const r = await updateProgress(d.db, ref, { bytesDone });
+        if (!r.applied) {
+          const e = new LeaseLostError('fenced check refused: the attempt moved on');
+          controller.abort(e);
+          throw e;
+        }
+        controller.signal.throwIfAborted();
+      },
+      checkpoint: (stage) => d.faults.checkpoint(ref, stage, controller.signal),
+    };
+    let outcome: TaskOutcome;
+    try {
+      tracked = await this.#track(ref, queue, controller, log);
+      // What interrupted earlier attempts left (attempt 0 has no earlier attempts).
+      if (ref.attempt > 0) {
+        await d.recovery.registry
+          .get(ref.type)
+          .cleanup({ db: d.db, ref: { ...ref, attempt: ref.attempt - 1 }, logger: log });
+      }
+      const result = await (d.operations ?? OPERATIONS)[ref.type].run(ctx);
+      controller.signal.throwIfAborted();
+      const event = {
+        event: {
+          workerId: d.workerId,
+          context: { bytes: result.bytes, durationMs: Math.round(performance.now() - started) },
+        },
+      };
+      // Completion, its bookkeeping and the next stage commit together; with nothing but the
+      // completion to write, the single fenced statement is already atomic.
+      const applied =
+        result.finalize === undefined && !HAS_NEXT_STAGE.has(ref.type)
+          ? (await complete(d.db, ref, event)).applied
+          : await d.db.transaction().execute(async (trx) => {
+              const c = await complete(trx, ref, event);
+              if (!c.applied) return false;
+              await result.finalize?.(trx);
+              await createNextStage(trx, ref);
+              return true;
+            });
+      if (!applied) throw new LeaseLostError('completion refused: the attempt moved on');
+      d.metrics.bytes.inc({ operation_type: ref.type }, result.bytes);
+      log.info(
+        { decision: 'completed', bytes: result.bytes, durationMs: Math.round(performance.now() - started) },
+        'operation completed',
+      );
+      outcome = 'completed';
+    } catch (thrown) {
+      outcome = await this.#handleFailure(ref, thrown, controller, log);
+    } finally {
+      d.metrics.inFlight.dec({ operation_type: ref.type });
+      if (tracked)
+        await tracked
+          .untrack()
+          .catch((e: unknown) => log.warn({ err: classifyError(e).message }, 'untrack failed'));
+    }
+    d.metrics.jobs.inc({ operation_type: ref.type, outcome });
+    d.metrics.duration.observe({ operation_type: ref.type, outcome }, (performance.now() - started) / 1000);
+    return outcome;
+  }
+
+  /** Registers the heartbeat; on "lost", checks the fenced row and either re-registers or aborts. */
+  async #track(
+    ref: OperationRef,
+    queue: string,
+    controller: AbortController,
+    log: Logger,
+  ): Promise<TrackedTask | undefined> {
+    const d = this.#d;
+    const { timeoutMs, progressTimeoutMs } = timeoutsFor(d.config, ref.type);
+    const register = async (): Promise<TrackedTask | undefined> => {
+      try {
+        const t = await d.heartbeat.track(jobId(ref), {
+          timeoutMs,
+          progressTimeoutMs,
+          queue,
+          attributes: { workerId: d.workerId },
+        });
+        t.signal.addEventListener('abort', () => void onLost(), { once: true });
+        return t;
+      } catch (e) {
+        // Without a heartbeat the database sign of life (progress writes) still lets the monitor reconcile.
+        log.warn(
+          { err: classifyError(e).message },
+          'heartbeat registration failed; relying on database progress writes',
+        );
+        return undefined;
+      }
+    };
+    const onLost = async () => {
+      if (controller.signal.aborted) return;
+      try {
+        const row = await readOperation(d.db, ref.type, ref.id);
+        if (row?.status === 'in_progress' && row.attempt === ref.attempt) {
+          log.warn(
+            'heartbeat member missing but the attempt is still ours (Redis lost data): re-registering',
+          );
+          await register();
+          return;
+        }
+        controller.abort(
+          new LeaseLostError(
+            `attempt ${ref.attempt} moved on (now ${row?.status ?? 'gone'} at attempt ${row?.attempt ?? '?'})`,
+          ),
+        );
+      } catch (e) {
+        log.warn(
+          { err: classifyError(e).message },
+          'could not check the row after a lost heartbeat; will check at the next fenced write',
+        );
+      }
+    };
+    return register();
+  }
+
+  async #handleFailure(
+    ref: OperationRef,
+    thrown: unknown,
+    controller: AbortController,
+    log: Logger,
+  ): Promise<TaskOutcome> {
+    const d = this.#d;
+    const reason: unknown = controller.signal.aborted ? controller.signal.reason : undefined;
+    const cleanup = () =>
+      d.recovery.registry
+        .get(ref.type)
+        .cleanup({ db: d.db, ref, logger: log })
+        .catch((e: unknown) =>
+          log.warn({ err: classifyError(e).message }, 'cleanup of partial output failed'),
+        );
+    try {
+      if (reason instanceof ShutdownAbort) {
+        const r = await release(d.db, ref, {
+          event: { workerId: d.workerId, context: { reason: reason.message } },
+        });
+        await cleanup();
+        log.info(
+          { decision: r.applied ? 'released' : 'lease_lost' },
+          r.applied
+            ? 'released on shutdown: pending again, no retry counted'
+            : 'lease_lost while shutting down',
+        );
+        return r.applied ? 'released' : 'lease_lost';
+      }
+      const error = reason instanceof LeaseLostError ? reason : thrown;
+      const outcome = await applyFailure(d.recovery, { ref, error, workerId: d.workerId });
+      await cleanup();
+      const e = outcome.error;
+      d.metrics.failures.inc({ operation_type: ref.type, error_code: e.code });
+      switch (outcome.kind) {
+        case 'retry_scheduled':
+          d.metrics.retriesScheduled.inc({ operation_type: ref.type });
+          return 'retry_scheduled';
+        case 'permanent_failure':
+          d.metrics.permanentFailures.inc({ operation_type: ref.type });
+          return 'permanent_failure';
+        case 'lease_lost':
+          d.metrics.leaseLost.inc({ operation_type: ref.type });
+          return 'lease_lost';
+      }
+    } catch (e) {
+      // PostgreSQL is unreachable: the attempt stays in progress; the monitor recovers it when its
+      // heartbeat (untracked now) and its database sign of life are both older than the timeout.
+      log.error(
+        { err: classifyError(e).message, cause: classifyError(thrown).message },
+        'could not record the failure; leaving it to the monitor',
+      );
+      return 'recovery_deferred';
+    }
+  }
+}

@@ -1,0 +1,198 @@
+// createWorker: composes the packages into one worker process (BullMQ workers on the served queues,
+// the task runner, heartbeats, service health, the dispatcher, /metrics). Owns no process state:
+// main.ts passes the connections and the logger and owns the signals.
+import type { Database } from '@ccat/db';
+import { classifyError } from '@ccat/errors';
+import { HeartbeatEmitter, ServiceHealthReporter } from '@ccat/heartbeat';
+import { createHandlerRegistry, type HandlerRegistry } from '@ccat/recovery-handlers';
+import { Worker as BullWorker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import type { WorkerConfig } from './config.js';
+import { Dispatcher } from './dispatcher.js';
+import { createFaultInjector } from './faults.js';
+import { startHttpServer, type HttpServer } from './http.js';
+import { createWorkerMetrics, type WorkerMetrics } from './metrics.js';
+import { servedQueues } from './queues.js';
+import { TaskRunner } from './task-runner.js';
+import { createCommandTransport, createLocalCopyTransport } from './transports.js';
+
+export interface WorkerDeps {
+  readonly config: WorkerConfig;
+  readonly workerId: string;
+  readonly db: Kysely<Database>;
+  /** For heartbeats and the health key. */
+  readonly redis: Redis;
+  /** For BullMQ (created with maxRetriesPerRequest: null). */
+  readonly bullConnection: Redis;
+  readonly logger: Logger;
+  /** How the crash fault ends the process (main passes process.kill of its own pid). */
+  readonly exit: (signal: 'SIGKILL') => void;
+  /** This process's pid, shown in heartbeat details and the health key. */
+  readonly pid?: number;
+  readonly registry?: HandlerRegistry;
+}
+
+export interface WorkerApp extends AsyncDisposable {
+  readonly metrics: WorkerMetrics;
+  readonly runner: TaskRunner;
+  readonly dispatcher: Dispatcher | undefined;
+  /** The /metrics port, once started (undefined when off). */
+  readonly httpPort: number | undefined;
+  readonly queues: readonly string[];
+  start(): Promise<void>;
+  /** Graceful: stop fetching, give running tasks the grace period, then abort and release them. */
+  close(): Promise<void>;
+  /** Second signal: abort and release everything now. */
+  forceClose(): Promise<void>;
+}
+
+export function createWorker(deps: WorkerDeps): WorkerApp {
+  const { config, logger, workerId } = deps;
+  const log = logger.child({ workerId });
+  const metrics = createWorkerMetrics();
+  const bullPrefix = `${config.keyPrefix}bull`;
+  const heartbeat = new HeartbeatEmitter({
+    redis: deps.redis,
+    keyPrefix: config.keyPrefix,
+    intervalMs: config.heartbeat.intervalMs,
+    timeoutMs: config.heartbeat.timeoutMs,
+    progressTimeoutMs: config.heartbeat.progressTimeoutMs,
+    workerId,
+    ...(deps.pid !== undefined && { pid: deps.pid }),
+    logger: log,
+    onBeat: (r) => metrics.heartbeatRtt.observe(r.rttMs / 1000),
+    onError: () => metrics.heartbeatFailures.inc(),
+  });
+  const health = new ServiceHealthReporter({
+    redis: deps.redis,
+    keyPrefix: config.keyPrefix,
+    serviceType: 'worker',
+    serviceName: workerId,
+    logger: log,
+    ...(deps.pid !== undefined && { pid: deps.pid }),
+  });
+  const registry = deps.registry ?? createHandlerRegistry();
+  const runner = new TaskRunner({
+    db: deps.db,
+    heartbeat,
+    recovery: { db: deps.db, registry, policy: config.recovery, logger: log },
+    logger: log,
+    workerId,
+    transport:
+      config.transport.kind === 'local'
+        ? createLocalCopyTransport()
+        : createCommandTransport(config.transport),
+    faults: createFaultInjector(config.faults, log, deps.exit),
+    metrics,
+    config,
+  });
+  const dispatcher = config.dispatcher.enabled
+    ? new Dispatcher(
+        {
+          db: deps.db,
+          connection: deps.bullConnection,
+          bullPrefix,
+          logger: log.child({ component: 'dispatcher' }),
+          metrics,
+        },
+        { ...config.dispatcher, operationTypes: config.operationTypes },
+      )
+    : undefined;
+  const bullWorkers: BullWorker[] = [];
+  const queues: string[] = [];
+  let http: HttpServer | undefined;
+  let closing: Promise<void> | undefined;
+
+  const app: WorkerApp = {
+    metrics,
+    runner,
+    dispatcher,
+    get httpPort() {
+      return http?.port;
+    },
+    queues,
+    async start() {
+      await heartbeat.start();
+      await health.start();
+      const served = (await servedQueues(deps.db, config.serve)).filter((q) =>
+        config.operationTypes.includes(q.type),
+      );
+      for (const q of served) {
+        const w = new BullWorker(q.name, (job) => runner.run(job.data, job.id, q.name), {
+          connection: deps.bullConnection,
+          prefix: bullPrefix,
+          concurrency: config.concurrency,
+          // BullMQ delivers, PostgreSQL decides (DESIGN §4): no BullMQ retries, no stalled re-runs.
+          maxStalledCount: 0,
+          removeOnComplete: { count: 0 },
+          removeOnFail: { count: 1000 },
+          name: workerId,
+        });
+        w.on('error', (e) =>
+          log.warn({ queue: q.name, err: classifyError(e).message }, 'queue worker error'),
+        );
+        bullWorkers.push(w);
+        queues.push(q.name);
+      }
+      dispatcher?.start();
+      if (config.http.port !== null) {
+        http = await startHttpServer(config.http.host, config.http.port, {
+          registry: metrics.registry,
+          healthz: () => ({
+            ok: true,
+            details: { workerId, inFlight: runner.inFlight, queues: queues.length },
+          }),
+          readyz: () => ({ ok: deps.redis.status === 'ready', details: { redis: deps.redis.status } }),
+        });
+      }
+      log.info(
+        {
+          queues: queues.length,
+          concurrency: config.concurrency,
+          dispatcher: dispatcher !== undefined,
+          httpPort: http?.port,
+        },
+        'worker started',
+      );
+    },
+    close() {
+      return (closing ??= (async () => {
+        const errors: unknown[] = [];
+        const step = async (what: string, f: () => Promise<unknown>) => {
+          try {
+            await f();
+          } catch (e) {
+            errors.push(e);
+            log.warn({ step: what, err: classifyError(e).message }, 'shutdown step failed');
+          }
+        };
+        log.info(
+          { graceMs: config.shutdown.graceMs, inFlight: runner.inFlight },
+          'shutting down: no new jobs',
+        );
+        await step('pause workers', () => Promise.all(bullWorkers.map((w) => w.pause(true))));
+        await step('dispatcher', async () => dispatcher?.close());
+        if (!(await runner.drain(config.shutdown.graceMs))) {
+          log.warn({ inFlight: runner.inFlight }, 'grace period over: aborting and releasing running tasks');
+          await runner.abortAll('worker shutting down', config.shutdown.closeTimeoutMs);
+        }
+        await step('queue workers', () => Promise.all(bullWorkers.map((w) => w.close())));
+        await step('heartbeat', () => heartbeat.close());
+        await step('health key', () => health.close());
+        await step('http', async () => http?.close());
+        log.info('worker stopped');
+        if (errors.length > 0) throw new AggregateError(errors, 'worker shutdown had failures');
+      })());
+    },
+    async forceClose() {
+      log.warn({ inFlight: runner.inFlight }, 'forced shutdown: aborting and releasing running tasks now');
+      await runner.abortAll('worker forced to stop', Math.min(5_000, config.shutdown.closeTimeoutMs));
+    },
+    [Symbol.asyncDispose]() {
+      return app.close();
+    },
+  };
+  return app;
+}

@@ -1,0 +1,275 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readOperation, type CcatDatabase } from '@ccat/db';
+import { migratedDatabase } from '@ccat/db/testing';
+import { HeartbeatScanner } from '@ccat/heartbeat';
+import {
+  applyStallRecovery,
+  createHandlerRegistry,
+  partialPath,
+  recoveryPolicySchema,
+  resolveOperationOutputs,
+} from '@ccat/recovery-handlers';
+import {
+  connectTestRedis,
+  createTestSchema,
+  deleteKeysWithPrefix,
+  testRedisUrl,
+  uniquePrefix,
+  waitFor,
+  type TestSchema,
+} from '@ccat/test-support';
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { seedRawPackages, seedSites, type SeededLocations } from '../src/seed.js';
+import { startWorker, WORKER_MAIN, type WorkerProcess } from './process.js';
+
+let schema: TestSchema;
+let database: CcatDatabase;
+let redis: Redis;
+let root: string;
+let locations: SeededLocations;
+const started: WorkerProcess[] = [];
+const prefixes: string[] = [];
+
+beforeAll(async () => {
+  schema = await createTestSchema('worker_proc');
+  database = await migratedDatabase({ url: schema.url, schema: schema.schema });
+  redis = await connectTestRedis();
+  root = await mkdtemp(join(tmpdir(), 'ccat-proc-'));
+  locations = await seedSites(database.db, root);
+});
+afterEach(async () => {
+  for (const w of started.splice(0)) {
+    w.signal('SIGKILL');
+    await w.exited;
+  }
+});
+afterAll(async () => {
+  for (const p of prefixes) await deleteKeysWithPrefix(redis, p);
+  redis?.disconnect();
+  await database?.close();
+  await schema?.drop();
+  await rm(root, { recursive: true, force: true });
+});
+
+let n = 0;
+const seedOne = async () =>
+  (
+    await seedRawPackages(database.db, locations, {
+      packages: 1,
+      filesPerPackage: 3,
+      minFileBytes: 1000,
+      maxFileBytes: 50_000,
+      source: 'cha/primecam-raw',
+      buffer: 'cha/cha-buffer',
+      prefix: `proc-${++n}`,
+    })
+  )[0]!;
+
+function config(prefix: string, extra: object = {}) {
+  return {
+    database: { url: schema.url, schema: schema.schema, poolSize: 3 },
+    redis: { url: testRedisUrl() },
+    keyPrefix: prefix,
+    operationTypes: ['raw_data_package'],
+    concurrency: 2,
+    heartbeat: { intervalMs: 100, timeoutMs: 1000, progressTimeoutMs: 1000 },
+    progressWriteIntervalMs: 100,
+    recovery: { backoff: { baseMs: 10, capMs: 20 } },
+    dispatcher: { intervalMs: 100, scheduleTimeoutMs: 60_000 },
+    shutdown: { graceMs: 300, closeTimeoutMs: 3000 },
+    http: { port: 0 },
+    log: { level: 'debug', pretty: false },
+    ...extra,
+  };
+}
+
+async function launch(name: string, extra: object = {}): Promise<{ w: WorkerProcess; prefix: string }> {
+  const prefix = uniquePrefix(name);
+  prefixes.push(prefix);
+  const w = await startWorker(root, name, config(prefix, extra));
+  started.push(w);
+  return { w, prefix };
+}
+
+const hang = (durationMs: number) => ({
+  faults: {
+    enabled: true,
+    rules: [
+      { kind: 'hang', operationTypes: ['raw_data_package'], attempts: [0], stage: 'middle', durationMs },
+    ],
+  },
+});
+const partialOf = async (id: string, attempt: number) =>
+  partialPath((await resolveOperationOutputs(database.db, 'raw_data_package', id))[0]!.path, attempt);
+const fileExists = (p: string) =>
+  stat(p).then(
+    () => true,
+    () => false,
+  );
+const events = (id: string) =>
+  database.db
+    .selectFrom('operation_events')
+    .select(['event', 'attempt'])
+    .where('operation_type', '=', 'raw_data_package')
+    .where('operation_id', '=', id)
+    .orderBy('id')
+    .execute();
+
+describe('a real worker process', () => {
+  it('frozen with SIGSTOP past its timeout is recovered; after SIGCONT its late work changes nothing and its partial output is gone', async () => {
+    const { w, prefix } = await launch('sigstop', hang(2500));
+    const id = await seedOne();
+    const partial0 = await partialOf(id, 0);
+    await waitFor(() => fileExists(partial0), { message: 'attempt 0 wrote its partial output' });
+    w.signal('SIGSTOP');
+    const frozenAt = Date.now();
+    // The monitor's part: find the expired heartbeat, recover the stall, drop the member.
+    const scanner = new HeartbeatScanner({ redis, keyPrefix: prefix });
+    const member = `raw_data_package:${id}:0`;
+    const expired = await waitFor(
+      async () => (await scanner.scanExpired()).tasks.find((e) => e.taskId === member),
+      { timeoutMs: 5000, message: 'heartbeat expired' },
+    );
+    const deps = {
+      db: database.db,
+      registry: createHandlerRegistry(),
+      policy: recoveryPolicySchema.parse({ backoff: { baseMs: 10, capMs: 20 } }),
+      logger: pino({ level: 'silent' }),
+    };
+    expect(
+      await applyStallRecovery(deps, {
+        ref: { type: 'raw_data_package', id, attempt: 0 },
+        reason: 'heartbeat_expired',
+        detectedBy: 'test-monitor',
+      }),
+    ).toMatchObject({ kind: 'stall_recovered' });
+    await scanner.remove([expired]);
+    const detectedMs = Date.now() - frozenAt;
+    console.log(
+      `frozen worker detected and recovered ${detectedMs} ms after SIGSTOP (heartbeat timeout 1000 ms)`,
+    );
+    w.signal('SIGCONT');
+    // The woken worker notices, cleans up, and the recovered attempt 1 completes (this worker's dispatcher runs it).
+    await waitFor(
+      async () => (await readOperation(database.db, 'raw_data_package', id))?.status === 'completed',
+      { timeoutMs: 15_000, message: 'attempt 1 completed' },
+    );
+    await w.waitForLine(
+      (l) => l['attempt'] === 0 && l['decision'] === 'lease_lost' && l['operationId'] === id,
+      10_000,
+      'lease_lost logged by attempt 0',
+    );
+    expect(await readOperation(database.db, 'raw_data_package', id)).toMatchObject({
+      status: 'completed',
+      attempt: 1,
+      retryCount: 1,
+    });
+    const evs = await events(id);
+    expect(evs.filter((e) => e.event === 'completed')).toEqual([{ event: 'completed', attempt: 1 }]);
+    expect(evs).toContainEqual({ event: 'stall_recovered', attempt: 0 });
+    expect(evs).toContainEqual({ event: 'lease_lost', attempt: 0 });
+    expect(await fileExists(partial0)).toBe(false);
+    w.signal('SIGTERM');
+    expect(await w.exited).toBe(0);
+  }, 60_000);
+
+  it('SIGTERM mid-task: released to pending, no retry counted, exits 0', async () => {
+    const { w } = await launch('sigterm', hang(60_000));
+    const id = await seedOne();
+    await waitFor(() => partialOf(id, 0).then(fileExists), { message: 'attempt 0 running' });
+    w.signal('SIGTERM');
+    expect(await w.exited).toBe(0);
+    expect(await readOperation(database.db, 'raw_data_package', id)).toMatchObject({
+      status: 'pending',
+      attempt: 1,
+      retryCount: 0,
+      claimedBy: null,
+    });
+    expect(await events(id)).toEqual([{ event: 'released', attempt: 0 }]);
+    expect(await fileExists(await partialOf(id, 0))).toBe(false);
+    expect(w.lines.find((l) => l['decision'] === 'released')).toMatchObject({ operationId: id, attempt: 0 });
+  }, 60_000);
+
+  it('a second signal forces the shutdown (exit 130) and still releases', async () => {
+    const { w } = await launch('force', {
+      ...hang(60_000),
+      shutdown: { graceMs: 30_000, closeTimeoutMs: 3000 },
+    });
+    const id = await seedOne();
+    await waitFor(() => partialOf(id, 0).then(fileExists), { message: 'attempt 0 running' });
+    w.signal('SIGTERM');
+    await w.waitForLine((l) => typeof l['msg'] === 'string' && l['msg'].startsWith('shutting down'));
+    w.signal('SIGINT');
+    expect(await w.exited).toBe(130);
+    expect(await readOperation(database.db, 'raw_data_package', id)).toMatchObject({
+      status: 'pending',
+      attempt: 1,
+      retryCount: 0,
+    });
+  }, 60_000);
+
+  it('a malformed job fails with a clear log line and touches no row', async () => {
+    const { w, prefix } = await launch('malformed', { dispatcher: { enabled: false } });
+    const id = await seedOne();
+    const queue = new Queue('cha_primecam-raw_raw_data_package', {
+      connection: redis,
+      prefix: `${prefix}bull`,
+    });
+    const before = await readOperation(database.db, 'raw_data_package', id);
+    // A real row, a broken attempt: nothing may be claimed.
+    await queue.add(
+      'raw_data_package',
+      { operationType: 'raw_data_package', operationId: id, attempt: 'zero' },
+      { jobId: 'bogus-1', attempts: 1 },
+    );
+    const line = await w.waitForLine(
+      (l) => l['msg'] === 'malformed job payload: failing the job, no operation touched',
+    );
+    expect(line).toMatchObject({ jobId: 'bogus-1', queue: 'cha_primecam-raw_raw_data_package' });
+    expect(String((line['problems'] as string[])[0])).toMatch(/^attempt: /);
+    await waitFor(async () => (await (await queue.getJob('bogus-1'))?.getState()) === 'failed', {
+      message: 'job failed in BullMQ',
+    });
+    expect(await readOperation(database.db, 'raw_data_package', id)).toEqual(before);
+    expect(await events(id)).toEqual([]);
+    await queue.close();
+  }, 60_000);
+
+  it('serves /metrics and /healthz', async () => {
+    const { w } = await launch('http', { dispatcher: { enabled: false } });
+    const port = w.lines.find((l) => l['msg'] === 'worker started')!['httpPort'] as number;
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(metrics).toContain('ccat_jobs_total');
+    expect(metrics).toContain('ccat_heartbeat_rtt_seconds');
+    const health = (await (await fetch(`http://127.0.0.1:${port}/healthz`)).json()) as Record<
+      string,
+      unknown
+    >;
+    expect(health).toMatchObject({ status: 'ok', inFlight: 0 });
+  }, 30_000);
+
+  it('refuses invalid configuration at start with one line per problem (exit 2)', async () => {
+    const child = spawn(process.execPath, [WORKER_MAIN], {
+      env: {
+        ...process.env,
+        CCAT_CONCURRENCY: '0',
+        CCAT_HEARTBEAT__INTERVAL_MS: '"soon"',
+        CCAT_SERVE: 'everything',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const code = await new Promise((r) => child.on('exit', r));
+    expect(code).toBe(2);
+    expect(err).toMatch(/concurrency: .*got 0/);
+    expect(err).toMatch(/heartbeat\.intervalMs: .*got "soon"/);
+    expect(err).toMatch(/serve: .*got "everything"/);
+  });
+});
