@@ -3,7 +3,12 @@
 // main.ts passes the connections and the logger and owns the signals.
 import type { Database } from '@ccat/db';
 import { classifyError } from '@ccat/errors';
-import { HeartbeatEmitter, ServiceHealthReporter } from '@ccat/heartbeat';
+import {
+  HeartbeatEmitter,
+  ServiceHealthReporter,
+  startHealthServer,
+  type HealthServer,
+} from '@ccat/heartbeat';
 import { createHandlerRegistry, type HandlerRegistry } from '@ccat/recovery-handlers';
 import { Worker as BullWorker } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -12,7 +17,7 @@ import type { Logger } from 'pino';
 import type { WorkerConfig } from './config.js';
 import { Dispatcher } from './dispatcher.js';
 import { createFaultInjector } from './faults.js';
-import { startHttpServer, type HttpServer } from './http.js';
+
 import { createWorkerMetrics, type WorkerMetrics } from './metrics.js';
 import { servedQueues } from './queues.js';
 import { TaskRunner } from './task-runner.js';
@@ -102,7 +107,7 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
     : undefined;
   const bullWorkers: BullWorker[] = [];
   const queues: string[] = [];
-  let http: HttpServer | undefined;
+  let http: HealthServer | undefined;
   let closing: Promise<void> | undefined;
 
   const app: WorkerApp = {
@@ -138,7 +143,7 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
       }
       dispatcher?.start();
       if (config.http.port !== null) {
-        http = await startHttpServer(config.http.host, config.http.port, {
+        http = await startHealthServer(config.http.host, config.http.port, {
           registry: metrics.registry,
           healthz: () => ({
             ok: true,

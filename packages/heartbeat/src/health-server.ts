@@ -1,30 +1,36 @@
-// /metrics (Prometheus text), /healthz (alive) and /readyz (connected) on a configurable port.
+// A service's health over HTTP: /metrics (Prometheus text), /healthz (alive) and /readyz (its
+// connections work), the HTTP face of the health keys this package keeps in Redis.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Registry } from 'prom-client';
+
+/** What /metrics needs of a metrics registry (prom-client's Registry fits). */
+export interface MetricsSource {
+  readonly contentType: string;
+  metrics(): Promise<string>;
+}
 
 export interface HealthCheck {
   readonly ok: boolean;
   readonly details: Readonly<Record<string, unknown>>;
 }
 
-export interface HttpEndpoints {
-  readonly registry: Registry;
+export interface HealthEndpoints {
+  readonly registry: MetricsSource;
   readonly healthz: () => HealthCheck | Promise<HealthCheck>;
   readonly readyz?: () => HealthCheck | Promise<HealthCheck>;
 }
 
-export interface HttpServer extends AsyncDisposable {
+export interface HealthServer extends AsyncDisposable {
   readonly port: number;
   close(): Promise<void>;
 }
 
-/** Starts the server on host:port (0: a free port). */
-export async function startHttpServer(
+/** Starts the server on host:port (0: a free port); `close()` is bounded and safe twice. */
+export async function startHealthServer(
   host: string,
   port: number,
-  endpoints: HttpEndpoints,
-): Promise<HttpServer> {
+  endpoints: HealthEndpoints,
+): Promise<HealthServer> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     const send = (status: number, type: string, body: string) => {
