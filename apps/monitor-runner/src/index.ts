@@ -1,1 +1,12 @@
-export {};
+// @ccat/monitor-runner as a library, for the demo, the benchmarks and services that embed a monitor.
+export { createMonitorRunner, type MonitorRunner, type MonitorRunnerDeps } from './runner.js';
+export { Monitor, type MonitorDeps, type PassReport } from './monitor.js';
+export {
+  loadMonitorConfig,
+  monitorConfigSchema,
+  monitorTimingFor,
+  MONITOR_ENV_ALIASES,
+  type MonitorConfig,
+  type MonitorConfigInput,
+} from './config.js';
+export { createMonitorMetrics, type MonitorMetrics } from './metrics.js';

@@ -26,6 +26,8 @@ export interface OutboxRelayOptions {
   readonly dedup?: Partial<NotifierConfig['dedup']>;
   /** For jitter (tests). */
   readonly random?: () => number;
+  /** Called after every pass with what it did (metrics). Must not throw; errors are logged. */
+  readonly onPass?: (result: RelayPassResult) => void;
 }
 
 /** What one pass did. */
@@ -212,12 +214,22 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     } catch (e) {
       logger.error({ err: describeThrown(e, 500) }, 'outbox claim failed; trying again next poll');
       stats.claimFailed = true;
+      report(stats);
       return stats;
     }
     const claimedAt = Date.now();
     await forEachLimit(claimed, relayCfg.concurrency, (row) => deliverRow(row, claimedAt, stats));
     if (stats.claimed > 0 || stats.digested > 0) logger.debug(stats, 'outbox pass');
+    report(stats);
     return stats;
+  }
+
+  function report(stats: RelayPassResult): void {
+    try {
+      options.onPass?.(stats);
+    } catch (e) {
+      logger.warn({ err: describeThrown(e, 500) }, 'onPass hook failed');
+    }
   }
 
   function runOnce(): Promise<RelayPassResult> {

@@ -264,3 +264,33 @@ describe('outbox relay (memory store)', () => {
     expect(smtp.mails).toHaveLength(1);
   });
 });
+
+describe('onPass', () => {
+  it('reports every pass, and a throwing hook breaks nothing', async () => {
+    const { createMemoryOutboxStore, createNotifier, createOutboxRelay } = await import('../src/index.js');
+    const store = createMemoryOutboxStore();
+    const notifier = createNotifier({ config: {} });
+    const seen: number[] = [];
+    const relay = createOutboxRelay({
+      store,
+      notifier,
+      onPass: (r) => {
+        seen.push(r.sent);
+        throw new Error('metrics down');
+      },
+    });
+    await store.enqueue({
+      level: 'ERROR',
+      eventKind: 'permanent_failure',
+      subject: 's',
+      body: 'b',
+      context: {},
+      time: new Date(),
+    });
+    const r = await relay.runOnce();
+    expect(r.sent).toBe(1);
+    expect(seen).toEqual([1]);
+    await relay.close();
+    await notifier.close();
+  });
+});

@@ -1,0 +1,117 @@
+// The monitor-runner's configuration: the monitor loop, reconciliation, the notification relay,
+// metrics. Sources, later wins (DESIGN §8): defaults → JSON file (--config / CCAT_CONFIG) →
+// environment (CCAT_…, DATABASE_URL, REDIS_URL, SMTP_PASSWORD, SLACK_TOKEN).
+import { OPERATION_TYPES, type OperationType } from '@ccat/db';
+import { resolveConfig } from '@ccat/errors';
+import { notifierConfigSchema } from '@ccat/notifier';
+import { recoveryPolicySchema } from '@ccat/recovery-handlers';
+import { z } from 'zod';
+
+const ms = (dflt: number, min = 1) => z.number().int().min(min).default(dflt);
+const operationType = z.enum(OPERATION_TYPES);
+
+export const monitorConfigSchema = z.strictObject({
+  /** Names this replica in events, logs and its health key. Default `<host>-<pid>`. */
+  monitorId: z.string().min(1).max(200).optional(),
+  database: z
+    .strictObject({
+      url: z.string().min(1).default('postgres://postgres@127.0.0.1:5432/postgres'),
+      schema: z.string().default('public'),
+      poolSize: z.number().int().min(1).max(100).default(5),
+      migrate: z.boolean().default(false),
+    })
+    .prefault({}),
+  redis: z.strictObject({ url: z.string().min(1).default('redis://127.0.0.1:6379') }).prefault({}),
+  /** Must match the workers' keyPrefix: the heartbeats and health keys live under it. */
+  keyPrefix: z
+    .string()
+    .min(1)
+    .max(100)
+    .regex(/^[^{}\s]+$/)
+    .default('ccat:'),
+  monitor: z
+    .strictObject({
+      /** DESIGN default 3600 s. Deadlines are set by the workers; this one drives reconciliation. */
+      heartbeatTimeoutMs: ms(3_600_000, 20),
+      /** The loop wakes at the earlier of the next heartbeat deadline and this (DESIGN default 300 s). */
+      loopIntervalMs: ms(300_000, 10),
+      /** Members handled per scan. */
+      batchSize: z.number().int().min(1).max(10_000).default(500),
+      /** Recoveries in flight at once (each a short transaction; keep below database.poolSize). */
+      recoveryConcurrency: z.number().int().min(1).max(64).default(4),
+      /** Also recover tasks whose progress stopped while their process beats. */
+      progressStalls: z.boolean().default(true),
+      /** Per operation type: heartbeat timeout and reconciliation interval. */
+      operationTypes: z
+        .partialRecord(
+          operationType,
+          z.strictObject({
+            heartbeatTimeoutMs: z.number().int().min(20).optional(),
+            loopIntervalMs: z.number().int().min(10).optional(),
+          }),
+        )
+        .default({}),
+      /** Replicas take a short Redis lease per pass so they do not repeat the same scan. */
+      leaseMs: ms(10_000, 100),
+      /** Remove partial output after a stall recovery (only where this host sees the data locations). */
+      cleanupPartials: z.boolean().default(false),
+      /** Report scheduled rows unclaimed for this long (their re-dispatch belongs to the workers' dispatcher). */
+      scheduleTimeoutMs: ms(600_000, 10),
+    })
+    .prefault({}),
+  recovery: recoveryPolicySchema.prefault({}),
+  notifier: notifierConfigSchema.prefault({}),
+  /** Run the outbox relay in this process. */
+  relay: z.strictObject({ enabled: z.boolean().default(true) }).prefault({}),
+  http: z
+    .strictObject({
+      host: z.string().default('127.0.0.1'),
+      /** /metrics, /healthz, /readyz; 0 picks a free port, null turns it off. */
+      port: z.number().int().min(0).max(65535).nullable().default(9465),
+    })
+    .prefault({}),
+  shutdown: z.strictObject({ timeoutMs: ms(15_000, 100) }).prefault({}),
+  log: z
+    .strictObject({
+      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      pretty: z.union([z.boolean(), z.literal('auto')]).default('auto'),
+    })
+    .prefault({}),
+});
+
+export type MonitorConfig = z.output<typeof monitorConfigSchema>;
+export type MonitorConfigInput = z.input<typeof monitorConfigSchema>;
+
+/** Well-known variables (DESIGN §8); secrets have their own so they never sit in a file. */
+export const MONITOR_ENV_ALIASES = {
+  DATABASE_URL: 'database.url',
+  DATABASE_SCHEMA: 'database.schema',
+  REDIS_URL: 'redis.url',
+  SMTP_PASSWORD: 'notifier.email.auth.pass',
+  SLACK_TOKEN: 'notifier.slack.token',
+} as const;
+
+/** Validates configuration from its sources; throws ConfigurationError with one line per problem. */
+export function loadMonitorConfig(sources: {
+  file?: unknown;
+  fileName?: string;
+  env?: Record<string, string | undefined>;
+}): Readonly<MonitorConfig> {
+  return resolveConfig(monitorConfigSchema, {
+    ...sources,
+    aliases: MONITOR_ENV_ALIASES,
+    ignore: ['CCAT_CONFIG'],
+  });
+}
+
+/** Heartbeat timeout and reconciliation interval of one operation type. */
+export function monitorTimingFor(
+  config: MonitorConfig,
+  type: OperationType,
+): { heartbeatTimeoutMs: number; loopIntervalMs: number } {
+  const t = config.monitor.operationTypes[type];
+  return {
+    heartbeatTimeoutMs: t?.heartbeatTimeoutMs ?? config.monitor.heartbeatTimeoutMs,
+    loopIntervalMs: t?.loopIntervalMs ?? config.monitor.loopIntervalMs,
+  };
+}

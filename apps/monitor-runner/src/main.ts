@@ -1,0 +1,135 @@
+#!/usr/bin/env node
+// ccat-monitor: the only module of the monitor that touches the process. Reads configuration,
+// builds the pool, the Redis client and the logger, wires createMonitorRunner, and owns the
+// signals: SIGTERM/SIGINT finish the current pass and close (bounded); a second one exits at once.
+import { readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import { createDatabase, migrateToLatest } from '@ccat/db';
+import { classifyError } from '@ccat/errors';
+import { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { loadMonitorConfig, type MonitorConfig } from './config.js';
+import { createMonitorRunner } from './runner.js';
+
+const USAGE = `usage: ccat-monitor [--config file.json]
+Runs the stalled-task monitor and the notification outbox relay, and serves /metrics, /healthz, /readyz.
+Configuration: defaults → the JSON file (--config or CCAT_CONFIG) → environment (CCAT_…, DATABASE_URL,
+REDIS_URL, SMTP_PASSWORD, SLACK_TOKEN; SMTP_PASSWORD_FILE / SLACK_TOKEN_FILE read a secret from a file).`;
+
+async function readConfig(): Promise<{ config: MonitorConfig } | { exitCode: number }> {
+  let args;
+  try {
+    args = parseArgs({ options: { config: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+  } catch (e) {
+    console.error(`ccat-monitor: ${(e as Error).message}\n${USAGE}`);
+    return { exitCode: 2 };
+  }
+  if (args.values.help === true) {
+    console.log(USAGE);
+    return { exitCode: 0 };
+  }
+  const fileName = args.values.config ?? (process.env['CCAT_CONFIG'] || undefined);
+  const env: Record<string, string | undefined> = { ...process.env };
+  try {
+    // Secrets may come from files (Docker/Kubernetes secrets): NAME_FILE=/run/secrets/name.
+    for (const name of ['SMTP_PASSWORD', 'SLACK_TOKEN']) {
+      const path = env[`${name}_FILE`];
+      if (path !== undefined && env[name] === undefined) env[name] = (await readFile(path, 'utf8')).trim();
+    }
+  } catch (e) {
+    console.error(`ccat-monitor: cannot read a secret file: ${(e as Error).message}`);
+    return { exitCode: 2 };
+  }
+  let file: unknown;
+  if (fileName !== undefined) {
+    try {
+      file = JSON.parse(await readFile(fileName, 'utf8'));
+    } catch (e) {
+      console.error(`ccat-monitor: cannot read the config file ${fileName}: ${(e as Error).message}`);
+      return { exitCode: 2 };
+    }
+  }
+  try {
+    return { config: loadMonitorConfig({ file, ...(fileName !== undefined && { fileName }), env }) };
+  } catch (e) {
+    console.error(`ccat-monitor: ${(e as Error).message}`);
+    return { exitCode: 2 };
+  }
+}
+
+async function main(): Promise<void> {
+  const loaded = await readConfig();
+  if ('exitCode' in loaded) {
+    process.exitCode = loaded.exitCode;
+    return;
+  }
+  const { config } = loaded;
+  const monitorId = config.monitorId ?? `${hostname()}-${process.pid}`;
+  const pretty = config.log.pretty === 'auto' ? process.stdout.isTTY : config.log.pretty;
+  const options = {
+    level: config.log.level,
+    base: { service: 'ccat-monitor', monitorId, pid: process.pid },
+    redact: {
+      paths: ['password', '*.password', 'pass', '*.pass', 'token', '*.token', 'url', '*.url'],
+      censor: '[redacted]',
+    },
+  };
+  const logger = pretty
+    ? pino(options, pino.transport({ target: 'pino-pretty', options: { colorize: true } }))
+    : pino(options);
+  const database = createDatabase({
+    connectionString: config.database.url,
+    schema: config.database.schema,
+    max: config.database.poolSize,
+    applicationName: `ccat-monitor ${monitorId}`.slice(0, 63),
+    onError: (e) =>
+      logger.warn(
+        { err: classifyError(e).message },
+        'idle PostgreSQL connection failed; the pool replaces it',
+      ),
+  });
+  const redis = new Redis(config.redis.url, {
+    maxRetriesPerRequest: 1,
+    connectionName: `ccat-monitor:${monitorId}`,
+  });
+  redis.on('error', (e) =>
+    logger.warn({ err: classifyError(e).message }, 'Redis connection error; reconnecting'),
+  );
+  const closeConnections = async () => {
+    await Promise.allSettled([database.close(), redis.quit()]);
+  };
+  const runner = createMonitorRunner({ config, monitorId, db: database.db, redis, logger, pid: process.pid });
+  try {
+    if (config.database.migrate) await migrateToLatest(database.db, { schema: config.database.schema });
+    await runner.start();
+  } catch (e) {
+    const err = classifyError(e);
+    logger.fatal({ err: err.message, errorCode: err.code }, 'monitor could not start');
+    console.error(`ccat-monitor: could not start: ${err.message} [${err.code}]`);
+    await runner.close().catch(() => undefined);
+    await closeConnections();
+    process.exitCode = 1;
+    return;
+  }
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (++signals > 1) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(130);
+    }
+    logger.info({ signal }, 'signal received: finishing the current pass (send it again to exit at once)');
+    setTimeout(() => {
+      logger.error('shutdown took too long; exiting');
+      process.exit(1);
+    }, config.shutdown.timeoutMs).unref();
+    runner
+      .close()
+      .catch((e: unknown) => logger.error({ err: classifyError(e).message }, 'shutdown had failures'))
+      .finally(() => void closeConnections().finally(() => process.exit(0)));
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+await main();

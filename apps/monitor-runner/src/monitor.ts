@@ -1,0 +1,326 @@
+// The monitor loop (DESIGN §6). Each pass: recover expired heartbeats and progress stalls through
+// the operation type's handler (one transaction each: state, event, outbox), then compare-and-delete
+// the member; reconcile what Redis may have lost; report scheduled rows nobody claimed. It sleeps
+// until the earlier of the next deadline and the loop interval, so a stall is found close to its
+// timeout. Several replicas are safe (conditional updates); a short Redis lease keeps them from
+// repeating one scan.
+import { randomBytes } from 'node:crypto';
+import {
+  OPERATION_TYPES,
+  parseOperationKey,
+  staleInProgress,
+  staleScheduled,
+  type Database,
+  type OperationRef,
+} from '@ccat/db';
+import { classifyError } from '@ccat/errors';
+import { HeartbeatScanner, type ExpiredTask, type StalledTask } from '@ccat/heartbeat';
+import { applyStallRecovery, type RecoveryDeps, type StallReason } from '@ccat/recovery-handlers';
+import type { Redis } from 'ioredis';
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import { monitorTimingFor, type MonitorConfig } from './config.js';
+import type { MonitorMetrics } from './metrics.js';
+
+export interface MonitorDeps {
+  readonly db: Kysely<Database>;
+  readonly redis: Redis;
+  readonly logger: Logger;
+  readonly config: MonitorConfig;
+  readonly monitorId: string;
+  readonly recovery: RecoveryDeps;
+  readonly metrics: MonitorMetrics;
+}
+
+export interface PassReport {
+  readonly ran: boolean;
+  readonly recovered: number;
+  readonly exhausted: number;
+  readonly reconciled: number;
+  readonly staleScheduled: number;
+  readonly corrupt: number;
+  /** How long the loop sleeps after this pass. */
+  readonly sleepMs: number;
+}
+
+const RELEASE_LEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+const MIN_SLEEP_MS = 20;
+
+export class Monitor implements AsyncDisposable {
+  readonly #d: MonitorDeps;
+  readonly #scanner: HeartbeatScanner;
+  readonly #leaseKey: string;
+  readonly #log: Logger;
+  readonly #nextReconcile = new Map<string, number>();
+  #loop: Promise<void> | undefined;
+  #closed = false;
+  #wake: (() => void) | undefined;
+  #closing: Promise<void> | undefined;
+  #failures = 0;
+  readonly #minTimeoutMs: number;
+
+  constructor(deps: MonitorDeps) {
+    this.#d = deps;
+    this.#minTimeoutMs = Math.min(...OPERATION_TYPES.map((t) => monitorTimingFor(deps.config, t).heartbeatTimeoutMs));
+    this.#log = deps.logger.child({ component: 'monitor', monitorId: deps.monitorId });
+    this.#scanner = new HeartbeatScanner({
+      redis: deps.redis,
+      keyPrefix: deps.config.keyPrefix,
+      batchSize: deps.config.monitor.batchSize,
+      logger: this.#log,
+    });
+    this.#leaseKey = `${deps.config.keyPrefix}monitor:lease`;
+  }
+
+  start(): void {
+    if (this.#loop === undefined && !this.#closed) this.#loop = this.#run();
+  }
+
+  async #run(): Promise<void> {
+    while (!this.#closed) {
+      let sleepMs: number;
+      try {
+        sleepMs = (await this.runPass()).sleepMs;
+        this.#failures = 0;
+      } catch (e) {
+        this.#failures++;
+        this.#d.metrics.passes.inc({ result: 'failed' });
+        // Backs off to the loop interval; the next pass retries everything that was not done.
+        sleepMs = Math.min(this.#d.config.monitor.loopIntervalMs, 250 * 2 ** Math.min(this.#failures, 10));
+        this.#log.warn({ err: classifyError(e).message, retryInMs: sleepMs }, 'monitor pass failed');
+      }
+      await this.#sleep(sleepMs);
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.#wake = undefined;
+        resolve();
+      }, ms);
+      this.#wake = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    });
+  }
+
+  /** One pass (also what tests and the benchmark call). Throws when Redis or PostgreSQL fail. */
+  async runPass(): Promise<PassReport> {
+    const { config, metrics } = this.#d;
+    const token = `${this.#d.monitorId}:${randomBytes(6).toString('hex')}`;
+    const got = await this.#d.redis.set(this.#leaseKey, token, 'PX', config.monitor.leaseMs, 'NX');
+    if (got !== 'OK') {
+      metrics.passes.inc({ result: 'lease_busy' });
+      return {
+        ran: false,
+        recovered: 0,
+        exhausted: 0,
+        reconciled: 0,
+        staleScheduled: 0,
+        corrupt: 0,
+        sleepMs: await this.#sleepFor(),
+      };
+    }
+    const stop = metrics.passDuration.startTimer();
+    try {
+      const counts = { recovered: 0, exhausted: 0, reconciled: 0, staleScheduled: 0, corrupt: 0 };
+      await this.#drain('heartbeat_expired', counts);
+      if (config.monitor.progressStalls) await this.#drain('progress_stalled', counts);
+      await this.#reconcile(counts);
+      metrics.passes.inc({ result: 'ran' });
+      return { ran: true, ...counts, sleepMs: await this.#sleepFor() };
+    } finally {
+      stop();
+      await this.#d.redis.eval(RELEASE_LEASE, 1, this.#leaseKey, token).catch(() => undefined);
+    }
+  }
+
+  /** Until the earlier of the next deadline, the next reconciliation and the loop interval. */
+  async #sleepFor(): Promise<number> {
+    const { config } = this.#d;
+    // A member registered after this pass cannot expire sooner than the shortest heartbeat timeout
+    // from now: never sleep longer than that, or a task started meanwhile would be found late.
+    let ms = Math.min(config.monitor.loopIntervalMs, this.#minTimeoutMs);
+    const next = await this.#scanner.nextDeadline();
+    if (next !== undefined && (next.kind === 'deadline' || config.monitor.progressStalls))
+      ms = Math.min(ms, next.inMs);
+    const now = Date.now();
+    for (const at of this.#nextReconcile.values()) ms = Math.min(ms, at - now);
+    return Math.max(MIN_SLEEP_MS, ms);
+  }
+
+  /** Recovers every due member of one kind, batch by batch. */
+  async #drain(
+    reason: 'heartbeat_expired' | 'progress_stalled',
+    counts: Record<string, number>,
+  ): Promise<void> {
+    for (let batch = 0; batch < 1000 && !this.#closed; batch++) {
+      const scan =
+        reason === 'heartbeat_expired'
+          ? await this.#scanner.scanExpired()
+          : await this.#scanner.scanStalled();
+      for (const c of scan.corrupt) {
+        this.#d.metrics.corruptEntries.inc({ kind: c.reason });
+        counts['corrupt'] = (counts['corrupt'] ?? 0) + 1;
+      }
+      if (scan.corrupt.length > 0)
+        this.#log.error(
+          { corrupt: scan.corrupt.slice(0, 10), count: scan.corrupt.length },
+          'corrupt heartbeat entries quarantined (see ccat-recovery status)',
+        );
+      if (scan.tasks.length === 0) return;
+      const done: (ExpiredTask | StalledTask)[] = [];
+      // Each recovery is its own short transaction; a few run at once (bounded by the pool).
+      let next = 0;
+      const lanes = Array.from({ length: Math.min(this.#d.config.monitor.recoveryConcurrency, scan.tasks.length) }, async () => {
+        while (next < scan.tasks.length && !this.#closed) {
+          const task = scan.tasks[next++]!;
+          if (await this.#recoverOne(task, reason, counts)) done.push(task);
+        }
+      });
+      await Promise.all(lanes);
+      if (done.length > 0) await this.#scanner.remove(done);
+      // A batch where nothing could be recovered would come back unchanged: stop until next pass.
+      if (done.length === 0 || scan.tasks.length < this.#d.config.monitor.batchSize) return;
+    }
+  }
+
+  /** True when the member may be removed (recovered, or not ours to recover). */
+  async #recoverOne(
+    task: ExpiredTask | StalledTask,
+    reason: StallReason,
+    counts: Record<string, number>,
+  ): Promise<boolean> {
+    const { metrics } = this.#d;
+    let ref: OperationRef;
+    try {
+      ref = parseOperationKey(task.taskId);
+    } catch (e) {
+      // A member no operation of ours has (another service's, or garbage): said loudly, then dropped.
+      metrics.corruptEntries.inc({ kind: 'foreign-member' });
+      counts['corrupt'] = (counts['corrupt'] ?? 0) + 1;
+      this.#log.error(
+        { member: task.taskId, err: classifyError(e).message, details: task.details },
+        'heartbeat member is not an operation key; removing it',
+      );
+      return true;
+    }
+    metrics.stallsDetected.inc({ reason });
+    const overdueMs = task.kind === 'expired' ? task.overdueMs : (task.stalledForMs ?? 0);
+    try {
+      const outcome = await applyStallRecovery(this.#d.recovery, {
+        ref,
+        reason,
+        detectedBy: this.#d.monitorId,
+        details: { overdueMs, worker: task.details?.workerId ?? null, host: task.details?.host ?? null },
+      });
+      metrics.recoveries.inc({ outcome: outcome.kind, operation_type: ref.type });
+      if (outcome.kind !== 'not_in_progress') {
+        metrics.detectionLatency.observe({ reason }, Math.max(0, overdueMs) / 1000);
+        if (outcome.kind === 'stall_recovered') counts['recovered'] = (counts['recovered'] ?? 0) + 1;
+        else counts['exhausted'] = (counts['exhausted'] ?? 0) + 1;
+        await this.#cleanup(ref);
+      }
+      return true;
+    } catch (e) {
+      metrics.recoveryFailures.inc();
+      this.#log.warn(
+        { operationType: ref.type, operationId: ref.id, attempt: ref.attempt, err: classifyError(e).message },
+        'stall recovery failed; retrying next pass',
+      );
+      return false;
+    }
+  }
+
+  async #cleanup(ref: OperationRef): Promise<void> {
+    if (!this.#d.config.monitor.cleanupPartials) return;
+    try {
+      await this.#d.recovery.registry.get(ref.type).cleanup({ db: this.#d.db, ref, logger: this.#log });
+    } catch (e) {
+      this.#log.warn(
+        { operationType: ref.type, operationId: ref.id, err: classifyError(e).message },
+        'partial output cleanup failed; the next attempt cleans it',
+      );
+    }
+  }
+
+  /**
+   * For when Redis lost data: in-progress rows with no heartbeat member and no sign of life in the
+   * database for their timeout are recovered the same way. Scheduled rows nobody claimed are
+   * reported; re-creating their job is the workers' dispatcher's (one owner, no double dispatch).
+   */
+  async #reconcile(counts: Record<string, number>): Promise<void> {
+    const { config, db, metrics } = this.#d;
+    const now = Date.now();
+    for (const type of OPERATION_TYPES) {
+      if ((this.#nextReconcile.get(type) ?? 0) > now) continue;
+      const timing = monitorTimingFor(config, type);
+      this.#nextReconcile.set(type, now + timing.loopIntervalMs);
+      const stale = await staleInProgress(db, type, {
+        olderThanMs: timing.heartbeatTimeoutMs,
+        limit: config.monitor.batchSize,
+      });
+      for (const row of stale) {
+        const member = `${type}:${row.id}:${row.attempt}`;
+        let tracked = false;
+        try {
+          tracked = (await this.#d.redis.zscore(this.#scanner.keys.deadlines, member)) !== null;
+        } catch (e) {
+          this.#log.warn(
+            { err: classifyError(e).message },
+            'cannot check heartbeats; reconciling by the database alone',
+          );
+        }
+        if (tracked) continue;
+        const outcome = await applyStallRecovery(this.#d.recovery, {
+          ref: { type, id: row.id, attempt: row.attempt },
+          reason: 'no_heartbeat',
+          detectedBy: this.#d.monitorId,
+        });
+        metrics.recoveries.inc({ outcome: outcome.kind, operation_type: type });
+        if (outcome.kind !== 'not_in_progress') {
+          counts['reconciled'] = (counts['reconciled'] ?? 0) + 1;
+          metrics.stallsDetected.inc({ reason: 'no_heartbeat' });
+          await this.#cleanup({ type, id: row.id, attempt: row.attempt });
+        }
+      }
+      const scheduled = await staleScheduled(db, type, {
+        olderThanMs: config.monitor.scheduleTimeoutMs,
+        limit: config.monitor.batchSize,
+      });
+      metrics.staleScheduled.set({ operation_type: type }, scheduled.length);
+      if (scheduled.length > 0) {
+        counts['staleScheduled'] = (counts['staleScheduled'] ?? 0) + scheduled.length;
+        this.#log.warn(
+          {
+            operationType: type,
+            count: scheduled.length,
+            examples: scheduled.slice(0, 5).map((s) => `${type}:${s.id}:${s.attempt}`),
+          },
+          "scheduled operations not claimed within the schedule timeout; the workers' dispatcher re-creates vanished jobs (is a worker serving their queue?)",
+        );
+      }
+    }
+    try {
+      this.#d.metrics.inFlight.set((await this.#scanner.counts()).inFlight);
+    } catch {
+      // metrics only
+    }
+  }
+
+  /** Stops the loop after the current pass (bounded by the caller's shutdown timeout). Safe twice. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#closed = true;
+      this.#wake?.();
+      await this.#loop;
+    })();
+    return this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
