@@ -44,7 +44,7 @@ export default tseslint.config(
   },
   {
     // Entry points (bins) talk to a terminal.
-    files: ['**/src/cli.ts', '**/src/main.ts', '**/src/cli/**'],
+    files: ['**/src/cli.ts', '**/src/**/main.ts', '**/src/cli/**'],
     rules: { 'no-console': 'off' },
   },
   {

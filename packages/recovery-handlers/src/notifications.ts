@@ -107,7 +107,8 @@ export function buildNotification(f: NotificationFacts): NotificationInput {
   return {
     level: EVENT_LEVELS[f.kind],
     eventKind: f.kind,
-    subject: `[CCAT ${EVENT_LEVELS[f.kind]}] ${headline[f.kind]}`,
+    // The notifier prefixes the level and the deployment's tag; the subject says what happened.
+    subject: headline[f.kind],
     body: lines.join('\n'),
     context: {
       operationType: ref.type,

@@ -14,8 +14,11 @@ const backoffSchema = z
 
 const perTypeSchema = z
   .object({
+    /** This type's retry limit; an error's own limit and a row's max_retries come first. */
     maxRetries: z.number().int().min(0).max(1000).optional(),
+    /** This type's backoff base, instead of backoff.baseMs. */
     backoffBaseMs: z.number().int().min(0).optional(),
+    /** This type's backoff cap, instead of backoff.capMs. */
     backoffCapMs: z.number().int().min(0).optional(),
   })
   .strict();
@@ -25,6 +28,7 @@ export const recoveryPolicySchema = z
   .object({
     /** Used when neither the error, the row nor the operation type sets a limit. */
     defaultMaxRetries: z.number().int().min(0).max(1000).default(3),
+    /** Exponential backoff with full jitter between retries. */
     backoff: backoffSchema.default({ baseMs: 30_000, capMs: 3_600_000 }),
     /** Per operation type: `{ data_transfer: { maxRetries: 5, backoffBaseMs: 60000 } }`. */
     operationTypes: z.record(z.string(), perTypeSchema).default({}),

@@ -127,7 +127,7 @@ describe('applyFailure', () => {
     const ns = await notes(id, 'raw_data_package');
     expect(ns).toHaveLength(1);
     expect(ns[0]).toMatchObject({ level: 'ERROR', event_kind: 'permanent_failure' });
-    expect(ns[0]!.subject).toBe(`[CCAT ERROR] raw_data_package ${id} FAILED: ARCHIVE_CORRUPT`);
+    expect(ns[0]!.subject).toBe(`raw_data_package ${id} FAILED: ARCHIVE_CORRUPT`);
     expect(ns[0]!.body).toContain(`ccat-recovery retry raw_data_package ${id}`);
     expect(ns[0]!.body).toContain('Re-create the package');
     expect(

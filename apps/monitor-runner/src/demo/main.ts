@@ -1,0 +1,94 @@
+#!/usr/bin/env node
+// ccat-demo: `pnpm demo` (and, with --chaos, `pnpm soak`). The only demo module that touches the process.
+import { parseArgs } from 'node:util';
+import { classifyError } from '@ccat/errors';
+import { runDemo } from './run.js';
+
+const USAGE = `usage: ccat-demo [--packages 50] [--files 4] [--workers 3] [--chaos] [--timeout 240] [--seed s] [--keep]
+A synthetic night of observations through the whole pipeline, with faults injected and recovered.
+  --chaos     also kill and freeze workers, restart a private Redis, stop the SMTP server and drop
+              PostgreSQL connections; then assert nothing was lost or done twice (the CI soak)
+  --keep      keep the demo database, keys and files (printed) for inspection
+environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres; the demo creates and drops a
+database of its own next to it), REDIS_URL (default redis://127.0.0.1:6379; a key prefix of its own),
+SLACK_TOKEN and CCAT_DEMO_SLACK_CHANNEL to also alert a Slack channel.`;
+
+async function main(): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({
+      options: {
+        packages: { type: 'string', default: '50' },
+        files: { type: 'string', default: '4' },
+        workers: { type: 'string', default: '3' },
+        timeout: { type: 'string' },
+        seed: { type: 'string' },
+        chaos: { type: 'boolean', default: false },
+        keep: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (e) {
+    console.error(`ccat-demo: ${(e as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  const v = args.values;
+  if (v.help === true) {
+    console.log(USAGE);
+    return 0;
+  }
+  const int = (name: string, raw: string | undefined, min: number, max: number): number => {
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max)
+      throw new Error(`--${name} must be an integer from ${min} to ${max}, got ${raw}`);
+    return n;
+  };
+  let options;
+  try {
+    options = {
+      packages: int('packages', v.packages, 1, 10_000),
+      filesPerPackage: int('files', v.files, 1, 1000),
+      workers: int('workers', v.workers, 1, 32),
+      timeoutMs: int('timeout', v.timeout ?? (v.chaos ? '270' : '240'), 10, 86_400) * 1000,
+    };
+  } catch (e) {
+    console.error(`ccat-demo: ${(e as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  const abort = new AbortController();
+  let interrupts = 0;
+  process.on('SIGINT', () => {
+    if (++interrupts > 1) process.exit(130);
+    console.error(
+      '\nccat-demo: interrupted; stopping and cleaning up (Ctrl-C again to leave everything as it is)',
+    );
+    abort.abort();
+  });
+  const slackChannel = process.env['SLACK_TOKEN']
+    ? (process.env['CCAT_DEMO_SLACK_CHANNEL'] ?? '#ccat-demo')
+    : undefined;
+  try {
+    const code = await runDemo({
+      ...options,
+      chaos: v.chaos === true,
+      keep: v.keep === true,
+      seed: v.seed ?? Math.random().toString(36).slice(2, 10),
+      databaseUrl: process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres',
+      redisUrl: process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379',
+      ...(slackChannel !== undefined && { slackChannel }),
+      out: process.stdout,
+      signal: abort.signal,
+    });
+    return abort.signal.aborted ? 130 : code;
+  } catch (e) {
+    const err = classifyError(e);
+    console.error(`ccat-demo: ${err.message} [${err.code}]`);
+    if (['CONNECTION_REFUSED', 'DB_CONNECTION', 'REDIS_UNAVAILABLE'].includes(err.code)) {
+      console.error('is PostgreSQL/Redis running? see the README for how to start them');
+      return 3;
+    }
+    return 1;
+  }
+}
+
+process.exitCode = await main();

@@ -1,0 +1,148 @@
+// Runs the demo's worker and monitor processes the way systemd would: real child processes, their
+// logs in files, a worker that dies (an injected crash, a chaos SIGKILL) restarted after a moment.
+// Only processes started here are ever signalled, by their PID.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export interface Managed {
+  readonly name: string;
+  readonly kind: 'worker' | 'monitor';
+  child: ChildProcess;
+  restarts: number;
+  stopped: boolean;
+  frozen: boolean;
+}
+
+export interface SupervisorOptions {
+  readonly dir: string;
+  readonly workerScript: string;
+  readonly monitorScript: string;
+  readonly restartDelayMs: number;
+  readonly onEvent?: (text: string) => void;
+}
+
+export class Supervisor {
+  readonly processes: Managed[] = [];
+  readonly #o: SupervisorOptions;
+  #closing = false;
+
+  constructor(options: SupervisorOptions) {
+    this.#o = options;
+  }
+
+  get restarts(): number {
+    return this.processes.reduce((n, p) => n + p.restarts, 0);
+  }
+
+  get alive(): number {
+    return this.processes.filter((p) => p.child.exitCode === null && p.child.signalCode === null).length;
+  }
+
+  async start(name: string, kind: 'worker' | 'monitor', config: object): Promise<Managed> {
+    const file = join(this.#o.dir, `${name}.json`);
+    await writeFile(file, JSON.stringify(config, null, 2));
+    const m: Managed = {
+      name,
+      kind,
+      child: this.#spawn(name, kind, file),
+      restarts: 0,
+      stopped: false,
+      frozen: false,
+    };
+    this.#watch(m, file);
+    this.processes.push(m);
+    return m;
+  }
+
+  #spawn(name: string, kind: 'worker' | 'monitor', file: string): ChildProcess {
+    const log = createWriteStream(join(this.#o.dir, `${name}.log`), { flags: 'a' });
+    const child = spawn(
+      process.execPath,
+      [kind === 'worker' ? this.#o.workerScript : this.#o.monitorScript, '--config', file],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, CCAT_CONFIG: '' },
+      },
+    );
+    child.stdout.pipe(log);
+    child.stderr.pipe(log);
+    return child;
+  }
+
+  #watch(m: Managed, file: string): void {
+    m.child.once('exit', (code, signal) => {
+      if (this.#closing || m.stopped) return;
+      if (code === 2) {
+        // Exit 2 is a configuration error: restarting cannot fix it (see its log).
+        m.stopped = true;
+        this.#o.onEvent?.(
+          `${m.name} refused its configuration (exit 2); not restarting it, see ${m.name}.log`,
+        );
+        return;
+      }
+      this.#o.onEvent?.(`${m.name} exited (${signal ?? code}); restarting`);
+      setTimeout(() => {
+        if (this.#closing || m.stopped) return;
+        m.child = this.#spawn(m.name, m.kind, file);
+        m.restarts++;
+        m.frozen = false;
+        this.#watch(m, file);
+      }, this.#o.restartDelayMs);
+    });
+  }
+
+  #pick(kind: 'worker' | 'monitor'): Managed | undefined {
+    const candidates = this.processes.filter(
+      (p) => p.kind === kind && !p.frozen && p.child.exitCode === null && p.child.signalCode === null,
+    );
+    return candidates[Math.floor(Math.random() * candidates.length)];
+  }
+
+  /** SIGKILL to a random running worker (it is restarted). */
+  killRandomWorker(): string | undefined {
+    const m = this.#pick('worker');
+    if (!m) return undefined;
+    m.child.kill('SIGKILL');
+    return m.name;
+  }
+
+  /** SIGSTOP to a random running worker, SIGCONT after `ms`. */
+  freezeRandomWorker(ms: number): string | undefined {
+    const m = this.#pick('worker');
+    if (!m) return undefined;
+    const child = m.child;
+    m.frozen = true;
+    child.kill('SIGSTOP');
+    setTimeout(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGCONT');
+      m.frozen = false;
+    }, ms);
+    return m.name;
+  }
+
+  /** SIGTERM to every process of a kind (graceful), SIGKILL after `timeoutMs`. */
+  async stop(kind: 'worker' | 'monitor', timeoutMs: number): Promise<void> {
+    const running = this.processes.filter((p) => p.kind === kind);
+    await Promise.all(
+      running.map(async (m) => {
+        m.stopped = true;
+        const c = m.child;
+        if (c.exitCode !== null || c.signalCode !== null) return;
+        const exited = new Promise((r) => c.once('exit', r));
+        c.kill('SIGCONT');
+        c.kill('SIGTERM');
+        const t = setTimeout(() => c.kill('SIGKILL'), timeoutMs);
+        await exited;
+        clearTimeout(t);
+      }),
+    );
+  }
+
+  async close(timeoutMs: number): Promise<void> {
+    this.#closing = true;
+    await this.stop('worker', timeoutMs);
+    await this.stop('monitor', timeoutMs);
+  }
+}
