@@ -57,6 +57,8 @@ export class HeartbeatEmitter implements AsyncDisposable {
   readonly #inflight = new Set<Promise<unknown>>();
   #deleteSeq = 0;
   readonly #registrations = new TickBatcher<Entry>((entries) => this.#flushRegistrations(entries));
+  /** Removals of one tick share a round trip too (a busy worker finishes many tasks at once). */
+  readonly #removals = new TickBatcher<string>((ids) => this.#flushRemovals(ids));
   #beatChain: Promise<unknown> = Promise.resolve();
   #timer: NodeJS.Timeout | undefined;
   #started = false;
@@ -164,7 +166,7 @@ export class HeartbeatEmitter implements AsyncDisposable {
     assertTaskId(taskId);
     this.#entries.delete(taskId);
     try {
-      await this.#hold(this.#send([removeOp(taskId)], 'heartbeat untrack'));
+      await this.#hold(this.#removals.add(taskId));
     } catch (e) {
       if (!this.#entries.has(taskId)) this.#pendingDeletes.set(taskId, ++this.#deleteSeq);
       this.#log.warn(
@@ -248,6 +250,12 @@ export class HeartbeatEmitter implements AsyncDisposable {
   }
 
   /** Registrations made in the same tick share one script call. */
+  async #flushRemovals(ids: readonly string[]): Promise<void> {
+    // A task tracked again since its untrack keeps its new member.
+    const gone = [...new Set(ids)].filter((id) => !this.#entries.has(id));
+    if (gone.length > 0) await this.#send(gone.map(removeOp), 'heartbeat untrack');
+  }
+
   #register(entry: Entry): Promise<void> {
     return this.#hold(this.#registrations.add(entry));
   }
