@@ -61,7 +61,9 @@ export class Monitor implements AsyncDisposable {
 
   constructor(deps: MonitorDeps) {
     this.#d = deps;
-    this.#minTimeoutMs = Math.min(...OPERATION_TYPES.map((t) => monitorTimingFor(deps.config, t).heartbeatTimeoutMs));
+    this.#minTimeoutMs = Math.min(
+      ...OPERATION_TYPES.map((t) => monitorTimingFor(deps.config, t).heartbeatTimeoutMs),
+    );
     this.#log = deps.logger.child({ component: 'monitor', monitorId: deps.monitorId });
     this.#scanner = new HeartbeatScanner({
       redis: deps.redis,
@@ -174,12 +176,15 @@ export class Monitor implements AsyncDisposable {
       const done: (ExpiredTask | StalledTask)[] = [];
       // Each recovery is its own short transaction; a few run at once (bounded by the pool).
       let next = 0;
-      const lanes = Array.from({ length: Math.min(this.#d.config.monitor.recoveryConcurrency, scan.tasks.length) }, async () => {
-        while (next < scan.tasks.length && !this.#closed) {
-          const task = scan.tasks[next++]!;
-          if (await this.#recoverOne(task, reason, counts)) done.push(task);
-        }
-      });
+      const lanes = Array.from(
+        { length: Math.min(this.#d.config.monitor.recoveryConcurrency, scan.tasks.length) },
+        async () => {
+          while (next < scan.tasks.length && !this.#closed) {
+            const task = scan.tasks[next++]!;
+            if (await this.#recoverOne(task, reason, counts)) done.push(task);
+          }
+        },
+      );
       await Promise.all(lanes);
       if (done.length > 0) await this.#scanner.remove(done);
       // A batch where nothing could be recovered would come back unchanged: stop until next pass.

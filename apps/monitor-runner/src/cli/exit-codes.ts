@@ -1,0 +1,68 @@
+// Exit codes of ccat-recovery and the errors that carry them. Scripts branch on the code, so each
+// code means one thing and every path out of the CLI ends in exactly one of them.
+
+export const EXIT = {
+  /** Done. */
+  ok: 0,
+  /** Something unexpected failed (a bug, or a service failing mid-command in an unexpected way). */
+  failure: 1,
+  /** Bad arguments or bad configuration: nothing was attempted. */
+  usage: 2,
+  /** PostgreSQL or Redis cannot be reached. */
+  unreachable: 3,
+  /** Refused: the operation was not in a state that allows the request; nothing changed. */
+  refused: 4,
+} as const;
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
+
+/** An error the CLI reports as one message and one exit code, without a stack trace. */
+export class CliError extends Error {
+  readonly exitCode: ExitCode;
+
+  constructor(message: string, exitCode: ExitCode, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+    this.exitCode = exitCode;
+  }
+}
+
+/** Bad arguments. `usage` is the usage text of the command concerned, printed after the message. */
+export class UsageError extends CliError {
+  readonly usage: string | undefined;
+
+  constructor(message: string, usage?: string) {
+    super(message, EXIT.usage);
+    this.usage = usage;
+  }
+}
+
+/** Bad configuration (file, environment, or a schema that was never migrated). */
+export class ConfigProblem extends CliError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, EXIT.usage, options);
+  }
+}
+
+export type ServiceName = 'PostgreSQL' | 'Redis';
+
+/** A service the command needs cannot be reached. `where` is already redacted. */
+export class ServiceUnreachableError extends CliError {
+  readonly service: ServiceName;
+  readonly where: string;
+  /** What the caught error said (classified; never carries the URL's password). */
+  readonly reason: string;
+  /** How to start the service. */
+  readonly hint: string;
+
+  constructor(args: { service: ServiceName; where: string; reason: string; hint: string; cause?: unknown }) {
+    super(
+      `${args.service} is not reachable at ${args.where}: ${args.reason}`,
+      EXIT.unreachable,
+      args.cause === undefined ? undefined : { cause: args.cause },
+    );
+    this.service = args.service;
+    this.where = args.where;
+    this.reason = args.reason;
+    this.hint = args.hint;
+  }
+}

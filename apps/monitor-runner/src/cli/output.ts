@@ -1,0 +1,33 @@
+// Where commands write. Commands never touch process.stdout: cli.ts hands them an Output, tests
+// hand them one that collects the text.
+import { scrubSecrets } from './redact.js';
+
+export interface Output {
+  /** Writes lines to stdout (a newline is added): the command's result. */
+  out(text: string): void;
+  /** Writes lines to stderr (a newline is added): errors, warnings, hints. */
+  err(text: string): void;
+}
+
+/** What every command takes besides its connections. */
+export interface CommandIo {
+  readonly out: Output;
+  /** One JSON document on stdout instead of tables; nothing else on stdout. */
+  readonly json: boolean;
+}
+
+/** Writes the command's one JSON document (Dates as ISO strings); `command` names its shape. */
+export function writeJson<T extends { readonly command: string }>(out: Output, document: T): void {
+  out.out(JSON.stringify(document, null, 2));
+}
+
+/**
+ * An Output that replaces every known secret before it reaches the terminal: a last line of defence.
+ * `secrets` is read at each write, so secrets learnt later (from the config file) count too.
+ */
+export function scrubbingOutput(inner: Output, secrets: readonly string[]): Output {
+  return {
+    out: (text) => inner.out(scrubSecrets(text, secrets)),
+    err: (text) => inner.err(scrubSecrets(text, secrets)),
+  };
+}

@@ -1,0 +1,71 @@
+// The text form of `report`: the headline figures, warnings, a table by operation type, the events
+// of the window, and what each figure means.
+import { formatPercent, formatRatio, formatTime } from './format.js';
+import type { RecoveryReport } from './report-figures.js';
+import { formatTable, type Column } from './table.js';
+
+const right = (title: string): Column => ({ title, align: 'right' });
+
+export function renderReport(r: RecoveryReport): string {
+  const s = r.recoverySuccessRate;
+  const rp = r.retriesPerCompletedOperation;
+  const n = r.notifications;
+  const lines = [
+    `Recovery report for the last ${r.since} (${formatTime(r.windowStart)} to ${formatTime(r.windowEnd)})`,
+    '',
+    `Recovery success rate:            ${formatPercent(s.value)}  (${s.completed} of ${s.affected} operations with a failure or stall in the window are now completed; ${s.failed} failed, ${s.inFlight} in flight${s.missing > 0 ? `, ${s.missing} no longer present` : ''})`,
+    `Retries per completed operation:  ${formatRatio(rp.value)}  (${rp.retries} automatic retries of operations now completed / ${rp.completedInWindow} operations completed in the window)`,
+    `Stalls recovered:                 ${r.stalls.recovered}`,
+    `Stalls exhausted:                 ${r.stalls.exhausted}`,
+    `Notifications:                    ${n.sent} sent, ${n.failed} failed, ${n.digested} digested, ${n.pending} pending`,
+    ...r.warnings,
+    '',
+    'By operation type',
+    formatTable(
+      [
+        { title: 'TYPE' },
+        right('AFFECTED'),
+        right('COMPLETED'),
+        right('FAILED'),
+        right('IN FLIGHT'),
+        right('SUCCESS'),
+        right('DONE IN WINDOW'),
+        right('RETRIES'),
+        right('RETRIES/DONE'),
+      ],
+      r.byType.map((t) => [
+        t.type,
+        String(t.affected),
+        String(t.completed),
+        String(t.failed),
+        String(t.inFlight),
+        formatPercent(t.recoverySuccessRate),
+        String(t.completedInWindow),
+        String(t.retriesOfCompleted),
+        formatRatio(t.retriesPerCompletedOperation),
+      ]),
+    ),
+    '',
+  ];
+  const events = Object.entries(r.events);
+  if (events.length === 0) lines.push('Events in the window: none');
+  else
+    lines.push(
+      'Events in the window',
+      formatTable(
+        [{ title: 'EVENT' }, right('COUNT')],
+        events.map(([event, count]) => [event, String(count)]),
+      ),
+    );
+  const d = r.definitions;
+  lines.push(
+    '',
+    'What the figures mean',
+    `  recovery success rate: ${d.recoverySuccessRate}`,
+    `  retries per completed operation: ${d.retriesPerCompletedOperation}`,
+    `  stalls recovered: ${d.stallsRecovered}`,
+    `  stalls exhausted: ${d.stallsExhausted}`,
+    `  notifications: ${d.notifications}`,
+  );
+  return lines.join('\n');
+}

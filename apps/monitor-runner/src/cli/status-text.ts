@@ -1,0 +1,119 @@
+// The text form of `status`: four sections, each a table or one line saying why it is empty.
+import { OPERATION_STATUSES } from '@ccat/db';
+import { formatDuration } from './duration.js';
+import { compactJson, plural } from './format.js';
+import type { StatusCounts, StatusReport } from './status-report.js';
+import { formatTable, type Column } from './table.js';
+
+const age = (ms: number | null) => (ms === null ? '-' : formatDuration(ms));
+const right = (title: string): Column => ({ title, align: 'right' });
+
+function countsSection(counts: NonNullable<StatusReport['counts']>): string {
+  const columns: Column[] = [
+    { title: 'TYPE' },
+    ...OPERATION_STATUSES.map((s) => right(s.toUpperCase())),
+    right('TOTAL'),
+  ];
+  const row = (name: string, c: StatusCounts) => [
+    name,
+    ...OPERATION_STATUSES.map((s) => String(c[s])),
+    String(c.total),
+  ];
+  return [
+    'Operations by type and status',
+    formatTable(columns, [...counts.byType.map((c) => row(c.type, c)), row('all', counts.all)]),
+  ].join('\n');
+}
+
+function inFlightSection(inFlight: NonNullable<StatusReport['inFlight']>, limit: number): string {
+  if (inFlight.total === 0) return 'In-flight tasks: none tracked in Redis';
+  const shown = inFlight.tasks.length;
+  const title = `In-flight tasks: ${inFlight.total} tracked in Redis${shown < inFlight.total ? `, the ${shown} nearest their deadline shown (--limit ${limit})` : ''}`;
+  const table = formatTable(
+    [
+      { title: 'TASK' },
+      { title: 'WORKER', maxWidth: 32 },
+      right('BEAT AGE'),
+      right('DEADLINE IN'),
+      { title: 'PROGRESS', maxWidth: 40 },
+      right('PROGRESS AGE'),
+    ],
+    inFlight.tasks.map((t) => [
+      t.corrupt === null ? t.taskId : `${t.taskId} (${t.corrupt})`,
+      t.workerId ?? '-',
+      age(t.heartbeatAgeMs),
+      t.deadlineInMs === null
+        ? '-'
+        : t.deadlineInMs < 0
+          ? `overdue ${formatDuration(-t.deadlineInMs)}`
+          : formatDuration(t.deadlineInMs),
+      compactJson(t.progress ?? undefined),
+      age(t.progressAgeMs),
+    ]),
+  );
+  return `${title}\n${table}`;
+}
+
+function stalledSection(stalled: NonNullable<StatusReport['stalledNow']>): string {
+  const head = `Stalled now: ${stalled.expiredTotal} heartbeat expired, ${stalled.progressStalledTotal} progress stalled`;
+  const corrupt =
+    stalled.corrupt > 0
+      ? `\n  ${plural(stalled.corrupt, 'unreadable heartbeat entry', 'unreadable heartbeat entries')} (see the monitor's log)`
+      : '';
+  if (stalled.tasks.length === 0) return `${head}${corrupt}`;
+  const table = formatTable(
+    [
+      { title: 'KIND' },
+      { title: 'TASK' },
+      { title: 'WORKER', maxWidth: 32 },
+      right('FOR'),
+      { title: 'PROGRESS', maxWidth: 40 },
+    ],
+    stalled.tasks.map((t) => [
+      t.kind,
+      t.taskId,
+      t.workerId ?? '-',
+      age(t.forMs),
+      compactJson(t.progress ?? undefined),
+    ]),
+  );
+  return `${head} (a running monitor recovers them on its next pass)\n${table}${corrupt}`;
+}
+
+function servicesSection(services: NonNullable<StatusReport['services']>): string {
+  if (services.length === 0) return 'Services: none registered';
+  return [
+    'Services',
+    formatTable(
+      [
+        { title: 'TYPE' },
+        { title: 'NAME' },
+        { title: 'STATUS' },
+        right('LAST SEEN'),
+        { title: 'HOST' },
+        right('PID'),
+      ],
+      services.map((s) => [
+        s.serviceType,
+        s.serviceName,
+        s.status,
+        `${formatDuration(s.lastSeenAgoMs)} ago`,
+        s.host ?? '-',
+        s.pid === null ? '-' : String(s.pid),
+      ]),
+    ),
+  ].join('\n');
+}
+
+/** The whole status as text; a section whose service was unreachable says so in one line. */
+export function renderStatus(report: StatusReport, limit: number): string {
+  const down = (service: string) => `not available (${service} unreachable)`;
+  return [
+    report.counts === null
+      ? `Operations by type and status: ${down('PostgreSQL')}`
+      : countsSection(report.counts),
+    report.inFlight === null ? `In-flight tasks: ${down('Redis')}` : inFlightSection(report.inFlight, limit),
+    report.stalledNow === null ? `Stalled now: ${down('Redis')}` : stalledSection(report.stalledNow),
+    report.services === null ? `Services: ${down('Redis')}` : servicesSection(report.services),
+  ].join('\n\n');
+}

@@ -1,0 +1,127 @@
+// The CLI's pure parts: durations, tables, redaction, the command line, the report's arithmetic.
+import { describe, expect, it } from 'vitest';
+import { parseCommandLine } from '../src/cli/args.js';
+import { formatDuration, parseDuration } from '../src/cli/duration.js';
+import { UsageError } from '../src/cli/exit-codes.js';
+import { buildReport } from '../src/cli/report-figures.js';
+import type { ReportData } from '../src/cli/report-queries.js';
+import { redactUrl, scrubSecrets, urlSecrets } from '../src/cli/redact.js';
+import { cleanCell, formatTable } from '../src/cli/table.js';
+
+describe('durations', () => {
+  it('parses units and compounds, and refuses everything else with the flag named', () => {
+    expect(parseDuration('30m', '--since')).toBe(1_800_000);
+    expect(parseDuration('24h', '--since')).toBe(86_400_000);
+    expect(parseDuration('7d', '--since')).toBe(604_800_000);
+    expect(parseDuration('2w', '--since')).toBe(1_209_600_000);
+    expect(parseDuration('1h30m', '--since')).toBe(5_400_000);
+    expect(parseDuration('500ms', '--since')).toBe(500);
+    for (const bad of ['', '24', 'h', '1.5h', '-1h', '1 h', '1H', '1y', '0m', '3651d']) {
+      expect(() => parseDuration(bad, '--since'), bad).toThrow(UsageError);
+    }
+    expect(() => parseDuration('3x', '--since')).toThrow(/invalid duration "3x" for --since/);
+  });
+
+  it('formats for people', () => {
+    expect(formatDuration(850)).toBe('850ms');
+    expect(formatDuration(4_250)).toBe('4.2s');
+    expect(formatDuration(42_000)).toBe('42s');
+    expect(formatDuration(185_000)).toBe('3m 05s');
+    expect(formatDuration(7_620_000)).toBe('2h 07m');
+    expect(formatDuration(273_600_000)).toBe('3d 04h');
+    expect(formatDuration(-2_000)).toBe('-2.0s');
+    expect(formatDuration(Number.NaN)).toBe('?');
+  });
+});
+
+describe('tables', () => {
+  it('pads columns, right-aligns numbers, cuts long cells and cleans control characters', () => {
+    const t = formatTable(
+      [{ title: 'NAME' }, { title: 'N', align: 'right' }, { title: 'NOTE', maxWidth: 8 }],
+      [
+        ['alpha', '1', 'short'],
+        ['b', '1234', 'a much longer note'],
+      ],
+    );
+    expect(t.split('\n')).toEqual(['NAME      N  NOTE', 'alpha     1  short', 'b      1234  a much …']);
+    expect(cleanCell('line one\nline two\t\u001b[31mred\u001b[0m')).toBe('line one line two red');
+  });
+});
+
+describe('redaction', () => {
+  it('hides passwords and password-like parameters, and scrubs them from any text', () => {
+    expect(redactUrl('postgres://postgres:secret@127.0.0.1:1/x')).toBe(
+      'postgres://postgres:***@127.0.0.1:1/x',
+    );
+    expect(redactUrl('redis://:secret@127.0.0.1:1')).toBe('redis://:***@127.0.0.1:1');
+    expect(redactUrl('postgres://u@h/db?password=hunter2&sslmode=require')).toBe(
+      'postgres://u@h/db?password=***&sslmode=require',
+    );
+    expect(redactUrl('not a url with secret')).toBe('(unparseable URL)');
+    expect(urlSecrets('postgres://u:p%40ss@h/db')).toEqual(['p%40ss', 'p@ss']);
+    expect(scrubSecrets('failed: p@ss rejected', urlSecrets('postgres://u:p%40ss@h/db'))).toBe(
+      'failed: *** rejected',
+    );
+  });
+});
+
+describe('command line', () => {
+  it('finds the command among global flags and keeps the command’s own arguments', () => {
+    expect(parseCommandLine(['--json', 'retry', 'unpack', '12'])).toMatchObject({
+      kind: 'run',
+      command: 'retry',
+      positionals: ['unpack', '12'],
+      json: true,
+    });
+    expect(parseCommandLine(['--config', 'c.json', 'status', '--limit', '5'])).toMatchObject({
+      command: 'status',
+      config: 'c.json',
+      values: { limit: '5' },
+    });
+    expect(parseCommandLine(['status', '--bogus', '--help'])).toEqual({ kind: 'help', command: 'status' });
+    expect(parseCommandLine(['help'])).toEqual({ kind: 'help', command: undefined });
+    expect(() => parseCommandLine(['retry', '--since'])).toThrow(/argument missing/);
+  });
+});
+
+describe('report figures', () => {
+  const data = (over: Partial<ReportData['byType'][number]>): ReportData => ({
+    windowStart: new Date(0),
+    windowEnd: new Date(1),
+    byType: [
+      {
+        type: 'unpack',
+        affected: 0,
+        completed: 0,
+        failed: 0,
+        inFlight: 0,
+        missing: 0,
+        retriesOfCompleted: 0,
+        completedInWindow: 0,
+        ...over,
+      },
+    ],
+    events: {},
+    notifications: { sent: 0, failed: 0, digested: 0, pending: 0 },
+    failedNotifications: [],
+  });
+  it('divides what it defines, and says n/a (null) rather than 0 or NaN for an empty denominator', () => {
+    const empty = buildReport({ since: '24h', sinceMs: 1 }, data({}));
+    expect(empty.recoverySuccessRate.value).toBeNull();
+    expect(empty.retriesPerCompletedOperation.value).toBeNull();
+    expect(empty.warnings).toEqual([]);
+    const some = buildReport(
+      { since: '24h', sinceMs: 1 },
+      {
+        ...data({ affected: 4, completed: 3, failed: 1, retriesOfCompleted: 5, completedInWindow: 10 }),
+        notifications: { sent: 0, failed: 2, digested: 0, pending: 0 },
+        failedNotifications: [{ id: '9', eventKind: 'permanent_failure' }],
+      },
+    );
+    expect(some.recoverySuccessRate.value).toBe(0.75);
+    expect(some.retriesPerCompletedOperation.value).toBe(0.5);
+    expect(some.warnings).toEqual([
+      'WARNING: 2 notifications failed delivery in the window (#9 permanent_failure, …); see notifications.last_error',
+    ]);
+  });
+});

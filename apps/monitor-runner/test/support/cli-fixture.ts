@@ -1,0 +1,131 @@
+// A seeded schema and a Redis key prefix of their own for one CLI test file, with the helpers that
+// run the CLI against them. With `heartbeats`, three tasks are tracked under the prefix:
+//   deletion:I:0               beats, progress {"bytesDone":1024}
+//   data_transfer_package:K:0  beats, progress never changes (progress-stalled after 100 ms)
+//   unpack:N:0                 its emitter closed: the member stays and expires after 30 ms
+// and a service `monitor/cli-test` reports itself alive.
+import { readOperation, type CcatDatabase, type OperationType } from '@ccat/db';
+import { migratedDatabase } from '@ccat/db/testing';
+import { HeartbeatEmitter, HeartbeatScanner, ServiceHealthReporter } from '@ccat/heartbeat';
+import {
+  connectTestRedis,
+  createTestSchema,
+  deleteKeysWithPrefix,
+  testRedisUrl,
+  uniquePrefix,
+  waitFor,
+} from '@ccat/test-support';
+import type { Redis } from 'ioredis';
+import { runCliInProcess, runCliProcess, type CliRun } from './cli-process.js';
+import { seedCliDatabase, type Seeded } from './cli-seed.js';
+
+export type Letter = keyof Seeded['ids'];
+
+export interface CliFixture {
+  /** DATABASE_URL, DATABASE_SCHEMA, REDIS_URL, CCAT_KEY_PREFIX of this file's schema and prefix. */
+  readonly env: Record<string, string>;
+  readonly database: CcatDatabase;
+  readonly redis: Redis;
+  readonly prefix: string;
+  id(letter: Letter): string;
+  row(type: OperationType, letter: Letter): ReturnType<typeof readOperation>;
+  /** `node dist/cli.js …` as a process. */
+  cli(...args: string[]): Promise<CliRun>;
+  cliWith(extra: Record<string, string>, ...args: string[]): Promise<CliRun>;
+  /** The same through runCli in this process: for variants of what a process run already showed. */
+  inProcess(...args: string[]): Promise<CliRun>;
+  inProcessWith(extra: Record<string, string>, ...args: string[]): Promise<CliRun>;
+  close(): Promise<void>;
+}
+
+export async function createCliFixture(label: string, options: { heartbeats: boolean }): Promise<CliFixture> {
+  const closers: (() => Promise<unknown>)[] = [];
+  const close = async () => {
+    for (const c of closers.reverse()) await c().catch(() => undefined);
+  };
+  try {
+    const schema = await createTestSchema(label);
+    closers.push(() => schema.drop());
+    const database = await migratedDatabase({ url: schema.url, schema: schema.schema });
+    closers.push(() => database.close());
+    const { ids } = await seedCliDatabase(database.db);
+    const redis = await connectTestRedis();
+    const prefix = uniquePrefix(label);
+    closers.push(async () => {
+      await deleteKeysWithPrefix(redis, prefix);
+      redis.disconnect();
+    });
+    if (options.heartbeats) await trackHeartbeats(redis, prefix, ids, closers);
+    const env = {
+      DATABASE_URL: schema.url,
+      DATABASE_SCHEMA: schema.schema,
+      REDIS_URL: testRedisUrl(),
+      CCAT_KEY_PREFIX: prefix,
+    };
+    return {
+      env,
+      database,
+      redis,
+      prefix,
+      id: (letter) => ids[letter],
+      row: (type, letter) => readOperation(database.db, type, ids[letter]),
+      cli: (...args) => runCliProcess(args, env),
+      cliWith: (extra, ...args) => runCliProcess(args, { ...env, ...extra }),
+      inProcess: (...args) => runCliInProcess(args, env),
+      inProcessWith: (extra, ...args) => runCliInProcess(args, { ...env, ...extra }),
+      close,
+    };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
+
+async function trackHeartbeats(
+  redis: Redis,
+  prefix: string,
+  ids: Seeded['ids'],
+  closers: (() => Promise<unknown>)[],
+): Promise<void> {
+  const live = new HeartbeatEmitter({
+    redis,
+    keyPrefix: prefix,
+    intervalMs: 40,
+    timeoutMs: 60_000,
+    workerId: 'worker-live',
+  });
+  closers.push(() => live.close());
+  await live.start();
+  await live.track(`deletion:${ids.I}:0`, { progress: { bytesDone: 1024 } });
+  await live.track(`data_transfer_package:${ids.K}:0`, {
+    progressTimeoutMs: 100,
+    progress: { bytesDone: 0 },
+  });
+  const dead = new HeartbeatEmitter({
+    redis,
+    keyPrefix: prefix,
+    intervalMs: 10,
+    timeoutMs: 30,
+    workerId: 'worker-dead',
+  });
+  await dead.track(`unpack:${ids.N}:0`);
+  await dead.close();
+  const health = new ServiceHealthReporter({
+    redis,
+    keyPrefix: prefix,
+    serviceType: 'monitor',
+    serviceName: 'cli-test',
+    ttlMs: 60_000,
+    refreshMs: 30_000,
+  });
+  closers.push(() => health.close());
+  await health.start();
+  const scanner = new HeartbeatScanner({ redis, keyPrefix: prefix });
+  await waitFor(
+    async () => {
+      const c = await scanner.counts();
+      return c.inFlight === 3 && c.expiredDue === 1 && c.stalledDue === 1;
+    },
+    { timeoutMs: 5_000, message: 'one expired and one progress-stalled heartbeat' },
+  );
+}
