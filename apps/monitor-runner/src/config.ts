@@ -13,15 +13,26 @@ const operationType = z.enum(OPERATION_TYPES);
 export const monitorConfigSchema = z.strictObject({
   /** Names this replica in events, logs and its health key. Default `<host>-<pid>`. */
   monitorId: z.string().min(1).max(200).optional(),
+  /** PostgreSQL: the operation tables, their events and the notification outbox. */
   database: z
     .strictObject({
+      /** PostgreSQL connection URL, `postgres://user:password@host:port/database`. */
       url: z.string().min(1).default('postgres://postgres@127.0.0.1:5432/postgres'),
+      /** Schema holding the tables (the connection's search_path); a lower-case identifier, checked at start. */
       schema: z.string().default('public'),
+      /** Connections in this process's PostgreSQL pool. */
       poolSize: z.number().int().min(1).max(100).default(5),
+      /** Run migrations at start. */
       migrate: z.boolean().default(false),
     })
     .prefault({}),
-  redis: z.strictObject({ url: z.string().min(1).default('redis://127.0.0.1:6379') }).prefault({}),
+  /** Redis: the heartbeats the workers write, service health keys, the monitors' lease. */
+  redis: z
+    .strictObject({
+      /** Redis connection URL, `redis://[:password@]host:port[/db]`. */
+      url: z.string().min(1).default('redis://127.0.0.1:6379'),
+    })
+    .prefault({}),
   /** Must match the workers' keyPrefix: the heartbeats and health keys live under it. */
   keyPrefix: z
     .string()
@@ -29,6 +40,7 @@ export const monitorConfigSchema = z.strictObject({
     .max(100)
     .regex(/^[^{}\s]+$/)
     .default('ccat:'),
+  /** The stalled-task monitor loop and the reconciliation against the database. */
   monitor: z
     .strictObject({
       /** DESIGN default 3600 s. Deadlines are set by the workers; this one drives reconciliation. */
@@ -46,7 +58,9 @@ export const monitorConfigSchema = z.strictObject({
         .partialRecord(
           operationType,
           z.strictObject({
+            /** This type's heartbeat timeout for reconciliation: the workers' heartbeat timeout for it. */
             heartbeatTimeoutMs: z.number().int().min(20).optional(),
+            /** How often this type's rows are reconciled against the heartbeats. */
             loopIntervalMs: z.number().int().min(10).optional(),
           }),
         )
@@ -59,21 +73,38 @@ export const monitorConfigSchema = z.strictObject({
       scheduleTimeoutMs: ms(600_000, 10),
     })
     .prefault({}),
+  /** Retry limits and backoff of stall recoveries: use the same values as the workers. */
   recovery: recoveryPolicySchema.prefault({}),
+  /** Notification channels, routing, dedup and the outbox relay. */
   notifier: notifierConfigSchema.prefault({}),
   /** Run the outbox relay in this process. */
-  relay: z.strictObject({ enabled: z.boolean().default(true) }).prefault({}),
+  relay: z
+    .strictObject({
+      /** Run the notification outbox relay in this process; several relays may share the outbox. */
+      enabled: z.boolean().default(true),
+    })
+    .prefault({}),
+  /** The HTTP server for /metrics (Prometheus), /healthz and /readyz. */
   http: z
     .strictObject({
+      /** Address the HTTP server listens on. */
       host: z.string().default('127.0.0.1'),
       /** /metrics, /healthz, /readyz; 0 picks a free port, null turns it off. */
       port: z.number().int().min(0).max(65535).nullable().default(9465),
     })
     .prefault({}),
-  shutdown: z.strictObject({ timeoutMs: ms(15_000, 100) }).prefault({}),
+  shutdown: z
+    .strictObject({
+      /** After SIGTERM/SIGINT the current pass finishes; the process exits anyway after this long. */
+      timeoutMs: ms(15_000, 100),
+    })
+    .prefault({}),
+  /** Logging (pino JSON lines on stdout). */
   log: z
     .strictObject({
+      /** Lowest level logged. */
       level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+      /** Human-readable lines; 'auto' = when stdout is a terminal. */
       pretty: z.union([z.boolean(), z.literal('auto')]).default('auto'),
     })
     .prefault({}),

@@ -11,9 +11,11 @@ export const FAULT_KINDS = ['retryable', 'non_retryable', 'crash', 'freeze', 'ha
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 const ruleSchema = z.strictObject({
+  /** `retryable` / `non_retryable`: throw (INJECTED_FAULT / INJECTED_PERMANENT_FAULT); `crash`: SIGKILL the worker process; `freeze`: block its event loop; `hang`: stop progress while heartbeats go on. */
   kind: z.enum(FAULT_KINDS),
   /** Share of matching attempts hit, chosen deterministically from the seed and the attempt. */
   fraction: z.number().min(0).max(1).default(1),
+  /** Only these operation types (default: all). */
   operationTypes: z.array(z.enum(OPERATION_TYPES)).optional(),
   /** Only these operation ids ("one named operation"). */
   operationIds: z.array(z.string()).optional(),
@@ -26,8 +28,11 @@ const ruleSchema = z.strictObject({
 });
 
 export const faultsSchema = z.strictObject({
+  /** Inject the faults of `rules`; off by default. */
   enabled: z.boolean().default(false),
+  /** Seed of the deterministic draw behind `fraction`, so every process picks the same attempts. */
   seed: z.string().default('ccat'),
+  /** Faults to inject, each matching operations by type, id, attempt and stage. */
   rules: z.array(ruleSchema).default([]),
 });
 export type FaultsConfig = z.output<typeof faultsSchema>;

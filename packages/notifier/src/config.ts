@@ -30,7 +30,9 @@ const regexSource = z.string().refine(
 
 export const emailChannelConfigSchema = z
   .object({
+    /** SMTP server host name. */
     host: z.string().min(1),
+    /** SMTP port (587: submission with STARTTLS; 465 with `secure`). */
     port: z.number().int().min(1).max(65_535).default(587),
     /** TLS from the first byte (port 465). Otherwise STARTTLS is used when the server offers it. */
     secure: z.boolean().default(false),
@@ -40,25 +42,40 @@ export const emailChannelConfigSchema = z
     ignoreTLS: z.boolean().default(false),
     /** Verify the server certificate (default true). */
     tlsRejectUnauthorized: z.boolean().default(true),
+    /** SMTP login; leave it out for a relay that needs none. */
     auth: z
-      .object({ user: z.string().min(1), pass: z.string().min(1) })
+      .object({
+        /** SMTP user name. */
+        user: z.string().min(1),
+        /** SMTP password; give it as SMTP_PASSWORD (or SMTP_PASSWORD_FILE), not in a file. */
+        pass: z.string().min(1),
+      })
       .strict()
       .optional(),
+    /** Sender: `address@host` or `Name <address@host>`. */
     from: fromAddress,
+    /** Put in front of every mail subject. */
     subjectPrefix: z.string().max(50).default('[CCAT]'),
+    /** Mails per minute at most; more wait for a free slot (deferred, never dropped). */
     maxPerMinute: perMinute(30),
+    /** How long to wait for the TCP connection to the SMTP server. */
     connectionTimeoutMs: ms(10_000, 1),
+    /** How long to wait for the server's greeting once connected. */
     greetingTimeoutMs: ms(10_000, 1),
+    /** How long the SMTP connection may stay idle. */
     socketTimeoutMs: ms(30_000, 1),
   })
   .strict();
 
 export const slackChannelConfigSchema = z
   .object({
+    /** Bot token (xoxb-…) allowed to post to the routed channels; give it as SLACK_TOKEN, not in a file. */
     token: z.string().min(1),
     /** Web API base URL (default Slack's); a proxy or a test server. */
     apiUrl: z.url().optional(),
+    /** Slack messages per minute at most; more wait for a free slot (deferred, never dropped). */
     maxPerMinute: perMinute(20),
+    /** Timeout of one Slack Web API call. */
     timeoutMs: ms(10_000, 1),
   })
   .strict();
@@ -81,10 +98,13 @@ export const routeConfigSchema = z
 
 export const notifierConfigSchema = z
   .object({
+    /** The SMTP mail channel (nodemailer); absent: no mail is sent. */
     email: emailChannelConfigSchema.optional(),
+    /** The Slack channel (Web API `chat.postMessage`); absent: nothing goes to Slack. */
     slack: slackChannelConfigSchema.optional(),
     /** Every notification is logged; INFO goes nowhere else unless a route takes it. */
     routes: z.array(routeConfigSchema).default([]),
+    /** Dedup windows: alike notifications become one digest. */
     dedup: z
       .object({
         /** Alike events (same dedup key) after the first, within this window, become one digest. 0: off. */
@@ -94,32 +114,42 @@ export const notifierConfigSchema = z
       })
       .strict()
       .prefault({}),
+    /** Delivery retries of an outbox row (exponential backoff with jitter). */
     retry: z
       .object({
         /** Delivery attempts of one outbox row before it is marked failed. */
         maxAttempts: z.number().int().min(1).max(1000).default(12),
+        /** Wait before the second delivery attempt; it doubles with each attempt. */
         baseDelayMs: ms(1_000, 1),
+        /** No wait between delivery attempts is longer than this. */
         maxDelayMs: ms(900_000, 1),
         /** Fraction of each delay that is random (0..1). */
         jitter: z.number().min(0).max(1).default(0.2),
       })
       .strict()
       .prefault({}),
+    /** The outbox relay that delivers the notifications rows. */
     relay: z
       .object({
+        /** Pause between relay passes; a pass that found a full batch is followed at once. */
         pollIntervalMs: ms(1_000, 1),
+        /** Outbox rows claimed per pass. */
         batchSize: z.number().int().min(1).max(10_000).default(100),
         /** How long a claimed row is ours; a crashed relay's rows come back after it. */
         leaseMs: ms(120_000, 100),
         /** Rows delivered in parallel. */
         concurrency: z.number().int().min(1).max(64).default(4),
+        /** On close, how long the pass in progress may take to finish. */
         shutdownTimeoutMs: ms(10_000),
       })
       .strict()
       .prefault({}),
+    /** Limits and redaction applied to every message. */
     content: z
       .object({
+        /** Longest subject or title; longer ones are cut with a marker. */
         maxSubjectLength: z.number().int().min(20).max(998).default(200),
+        /** Longest body; longer ones are cut with a marker. */
         maxBodyLength: z.number().int().min(100).max(1_000_000).default(10_000),
         /** Extra secret patterns (regular expression sources, matched case-insensitive). */
         secretPatterns: z.array(regexSource).default([]),
