@@ -2,6 +2,7 @@
 // metrics. Sources, later wins (DESIGN §8): defaults → JSON file (--config / CCAT_CONFIG) →
 // environment (CCAT_…, DATABASE_URL, REDIS_URL, SMTP_PASSWORD, SLACK_TOKEN).
 import { OPERATION_TYPES, type OperationType } from '@ccat/db';
+import { checkOperationTypeKeys } from '@ccat/worker';
 import { resolveConfig } from '@ccat/errors';
 import { notifierConfigSchema } from '@ccat/notifier';
 import { recoveryPolicySchema } from '@ccat/recovery-handlers';
@@ -10,105 +11,110 @@ import { z } from 'zod';
 const ms = (dflt: number, min = 1) => z.number().int().min(min).default(dflt);
 const operationType = z.enum(OPERATION_TYPES);
 
-export const monitorConfigSchema = z.strictObject({
-  /** Names this replica in events, logs and its health key. Default `<host>-<pid>`. */
-  monitorId: z.string().min(1).max(200).optional(),
-  /** PostgreSQL: the operation tables, their events and the notification outbox. */
-  database: z
-    .strictObject({
-      /** PostgreSQL connection URL, `postgres://user:password@host:port/database`. */
-      url: z.string().min(1).default('postgres://postgres@127.0.0.1:5432/postgres'),
-      /** Schema holding the tables (the connection's search_path); a lower-case identifier, checked at start. */
-      schema: z.string().default('public'),
-      /** Connections in this process's PostgreSQL pool. */
-      poolSize: z.number().int().min(1).max(100).default(5),
-      /** Run migrations at start. */
-      migrate: z.boolean().default(false),
-    })
-    .prefault({}),
-  /** Redis: the heartbeats the workers write, service health keys, the monitors' lease. */
-  redis: z
-    .strictObject({
-      /** Redis connection URL, `redis://[:password@]host:port[/db]`. */
-      url: z.string().min(1).default('redis://127.0.0.1:6379'),
-    })
-    .prefault({}),
-  /** Must match the workers' keyPrefix: the heartbeats and health keys live under it. */
-  keyPrefix: z
-    .string()
-    .min(1)
-    .max(100)
-    .regex(/^[^{}\s]+$/)
-    .default('ccat:'),
-  /** The stalled-task monitor loop and the reconciliation against the database. */
-  monitor: z
-    .strictObject({
-      /** DESIGN default 3600 s. Deadlines are set by the workers; this one drives reconciliation. */
-      heartbeatTimeoutMs: ms(3_600_000, 20),
-      /** The loop wakes at the earlier of the next heartbeat deadline and this (DESIGN default 300 s). */
-      loopIntervalMs: ms(300_000, 10),
-      /** Members handled per scan. */
-      batchSize: z.number().int().min(1).max(10_000).default(500),
-      /** Recoveries in flight at once (each a short transaction; keep below database.poolSize). */
-      recoveryConcurrency: z.number().int().min(1).max(64).default(4),
-      /** Also recover tasks whose progress stopped while their process beats. */
-      progressStalls: z.boolean().default(true),
-      /** Per operation type: heartbeat timeout and reconciliation interval. */
-      operationTypes: z
-        .partialRecord(
-          operationType,
-          z.strictObject({
-            /** This type's heartbeat timeout for reconciliation: the workers' heartbeat timeout for it. */
-            heartbeatTimeoutMs: z.number().int().min(20).optional(),
-            /** How often this type's rows are reconciled against the heartbeats. */
-            loopIntervalMs: z.number().int().min(10).optional(),
-          }),
-        )
-        .default({}),
-      /** Replicas take a short Redis lease per pass so they do not repeat the same scan. */
-      leaseMs: ms(10_000, 100),
-      /** Remove partial output after a stall recovery (only where this host sees the data locations). */
-      cleanupPartials: z.boolean().default(false),
-      /** Report scheduled rows unclaimed for this long (their re-dispatch belongs to the workers' dispatcher). */
-      scheduleTimeoutMs: ms(600_000, 10),
-    })
-    .prefault({}),
-  /** Retry limits and backoff of stall recoveries: use the same values as the workers. */
-  recovery: recoveryPolicySchema.prefault({}),
-  /** Notification channels, routing, dedup and the outbox relay. */
-  notifier: notifierConfigSchema.prefault({}),
-  /** Run the outbox relay in this process. */
-  relay: z
-    .strictObject({
-      /** Run the notification outbox relay in this process; several relays may share the outbox. */
-      enabled: z.boolean().default(true),
-    })
-    .prefault({}),
-  /** The HTTP server for /metrics (Prometheus), /healthz and /readyz. */
-  http: z
-    .strictObject({
-      /** Address the HTTP server listens on. */
-      host: z.string().default('127.0.0.1'),
-      /** /metrics, /healthz, /readyz; 0 picks a free port, null turns it off. */
-      port: z.number().int().min(0).max(65535).nullable().default(9465),
-    })
-    .prefault({}),
-  shutdown: z
-    .strictObject({
-      /** After SIGTERM/SIGINT the current pass finishes; the process exits anyway after this long. */
-      timeoutMs: ms(15_000, 100),
-    })
-    .prefault({}),
-  /** Logging (pino JSON lines on stdout). */
-  log: z
-    .strictObject({
-      /** Lowest level logged. */
-      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-      /** Human-readable lines; 'auto' = when stdout is a terminal. */
-      pretty: z.union([z.boolean(), z.literal('auto')]).default('auto'),
-    })
-    .prefault({}),
-});
+export const monitorConfigSchema = z
+  .strictObject({
+    /** Names this replica in events, logs and its health key. Default `<host>-<pid>`. */
+    monitorId: z.string().min(1).max(200).optional(),
+    /** PostgreSQL: the operation tables, their events and the notification outbox. */
+    database: z
+      .strictObject({
+        /** PostgreSQL connection URL, `postgres://user:password@host:port/database`. */
+        url: z.string().min(1).default('postgres://postgres@127.0.0.1:5432/postgres'),
+        /** Schema holding the tables (the connection's search_path); a lower-case identifier, checked at start. */
+        schema: z.string().default('public'),
+        /** Connections in this process's PostgreSQL pool. */
+        poolSize: z.number().int().min(1).max(100).default(5),
+        /** Run migrations at start. */
+        migrate: z.boolean().default(false),
+      })
+      .prefault({}),
+    /** Redis: the heartbeats the workers write, service health keys, the monitors' lease. */
+    redis: z
+      .strictObject({
+        /** Redis connection URL, `redis://[:password@]host:port[/db]`. */
+        url: z.string().min(1).default('redis://127.0.0.1:6379'),
+      })
+      .prefault({}),
+    /** Must match the workers' keyPrefix: the heartbeats and health keys live under it. */
+    keyPrefix: z
+      .string()
+      .min(1)
+      .max(100)
+      .regex(/^[^{}\s]+$/)
+      .default('ccat:'),
+    /** The stalled-task monitor loop and the reconciliation against the database. */
+    monitor: z
+      .strictObject({
+        /** DESIGN default 3600 s. Deadlines are set by the workers; this one drives reconciliation. */
+        heartbeatTimeoutMs: ms(3_600_000, 20),
+        /** The loop wakes at the earlier of the next heartbeat deadline and this (DESIGN default 300 s). */
+        loopIntervalMs: ms(300_000, 10),
+        /** Members handled per scan. */
+        batchSize: z.number().int().min(1).max(10_000).default(500),
+        /** Recoveries in flight at once (each a short transaction; keep below database.poolSize). */
+        recoveryConcurrency: z.number().int().min(1).max(64).default(4),
+        /** Also recover tasks whose progress stopped while their process beats. */
+        progressStalls: z.boolean().default(true),
+        /** Per operation type: heartbeat timeout and reconciliation interval. */
+        operationTypes: z
+          .partialRecord(
+            operationType,
+            z.strictObject({
+              /** This type's heartbeat timeout for reconciliation: the workers' heartbeat timeout for it. */
+              heartbeatTimeoutMs: z.number().int().min(20).optional(),
+              /** How often this type's rows are reconciled against the heartbeats. */
+              loopIntervalMs: z.number().int().min(10).optional(),
+            }),
+          )
+          .default({}),
+        /** Replicas take a short Redis lease per pass so they do not repeat the same scan. */
+        leaseMs: ms(10_000, 100),
+        /** Remove partial output after a stall recovery (only where this host sees the data locations). */
+        cleanupPartials: z.boolean().default(false),
+        /** Report scheduled rows unclaimed for this long (their re-dispatch belongs to the workers' dispatcher). */
+        scheduleTimeoutMs: ms(600_000, 10),
+      })
+      .prefault({}),
+    /** Retry limits and backoff of stall recoveries: use the same values as the workers. */
+    recovery: recoveryPolicySchema.prefault({}),
+    /** Notification channels, routing, dedup and the outbox relay. */
+    notifier: notifierConfigSchema.prefault({}),
+    /** Run the outbox relay in this process. */
+    relay: z
+      .strictObject({
+        /** Run the notification outbox relay in this process; several relays may share the outbox. */
+        enabled: z.boolean().default(true),
+      })
+      .prefault({}),
+    /** The HTTP server for /metrics (Prometheus), /healthz and /readyz. */
+    http: z
+      .strictObject({
+        /** Address the HTTP server listens on. */
+        host: z.string().default('127.0.0.1'),
+        /** /metrics, /healthz, /readyz; 0 picks a free port, null turns it off. */
+        port: z.number().int().min(0).max(65535).nullable().default(9465),
+      })
+      .prefault({}),
+    shutdown: z
+      .strictObject({
+        /** After SIGTERM/SIGINT the current pass finishes; the process exits anyway after this long. */
+        timeoutMs: ms(15_000, 100),
+      })
+      .prefault({}),
+    /** Logging (pino JSON lines on stdout). */
+    log: z
+      .strictObject({
+        /** Lowest level logged. */
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+        /** Human-readable lines; 'auto' = when stdout is a terminal. */
+        pretty: z.union([z.boolean(), z.literal('auto')]).default('auto'),
+      })
+      .prefault({}),
+  })
+  // Per-type settings for a type this system does not run are a typo.
+  .superRefine((c, ctx) =>
+    checkOperationTypeKeys(c.recovery.operationTypes, ['recovery', 'operationTypes'], ctx),
+  );
 
 export type MonitorConfig = z.output<typeof monitorConfigSchema>;
 export type MonitorConfigInput = z.input<typeof monitorConfigSchema>;

@@ -109,7 +109,8 @@ async function main(): Promise<void> {
     console.error(`ccat-monitor: could not start: ${err.message} [${err.code}]`);
     await runner.close().catch(() => undefined);
     await closeConnections();
-    process.exitCode = 1;
+    // A configuration the schema could not catch (e.g. rejected by a package) is still exit 2.
+    process.exitCode = err.code === 'CONFIGURATION_ERROR' ? 2 : 1;
     return;
   }
   let signals = 0;

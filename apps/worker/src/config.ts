@@ -1,6 +1,6 @@
 // The worker's configuration: one schema composed of the packages' own (DESIGN §8). Sources, later
 // wins: defaults → JSON file (--config / CCAT_CONFIG) → environment (CCAT_…, DATABASE_URL, REDIS_URL).
-import { OPERATION_TYPES } from '@ccat/db';
+import { OPERATION_TYPES, isOperationType } from '@ccat/db';
 import { resolveConfig } from '@ccat/errors';
 import { recoveryPolicySchema } from '@ccat/recovery-handlers';
 import { z } from 'zod';
@@ -16,140 +16,162 @@ const timeoutsSchema = z.strictObject({
   progressTimeoutMs: z.number().int().min(20).optional(),
 });
 
-export const workerConfigSchema = z.strictObject({
-  /** Names this process in rows (claimed_by), events and logs. Default `<host>-<pid>`. */
-  workerId: z.string().min(1).max(200).optional(),
-  /** PostgreSQL: the operation tables, their events and the notification outbox. */
-  database: z
-    .strictObject({
-      /** PostgreSQL connection URL, `postgres://user:password@host:port/database`. */
-      url: z.string().min(1).default('postgres://postgres@127.0.0.1:5432/postgres'),
-      /** Schema holding the tables (the connection's search_path); a lower-case identifier, checked at start. */
-      schema: z.string().default('public'),
-      /** Connections in this process's PostgreSQL pool. */
-      poolSize: z.number().int().min(1).max(100).default(10),
-      /** Run migrations at start. */
-      migrate: z.boolean().default(false),
-    })
-    .prefault({}),
-  /** Redis: heartbeats, service health keys and the BullMQ queues. */
-  redis: z
-    .strictObject({
-      /** Redis connection URL, `redis://[:password@]host:port[/db]`. */
-      url: z.string().min(1).default('redis://127.0.0.1:6379'),
-    })
-    .prefault({}),
-  /** Prefix of every Redis key (heartbeats, health keys, BullMQ queues), so Redis can be shared. */
-  keyPrefix: z
-    .string()
-    .min(1)
-    .max(100)
-    .regex(/^[^{}\s]+$/)
-    .default('ccat:'),
-  /** The data locations this worker can reach: 'all', or a list of { site, location } (site short names). */
-  serve: z
-    .union([
-      z.literal('all'),
-      z
-        .array(
-          z.strictObject({
-            /** A site's short name (sites.short_name). */
-            site: z.string(),
-            /** The name of an active data location at that site (data_locations.name). */
-            location: z.string(),
-          }),
-        )
-        .min(1),
-    ])
-    .default('all'),
-  /** Only these operation types (default: all six). */
-  operationTypes: z
-    .array(operationType)
-    .min(1)
-    .default([...OPERATION_TYPES]),
-  /** Jobs run at once per queue. */
-  concurrency: z.number().int().min(1).max(1000).default(4),
-  /** Heartbeats to Redis while tasks run: one round trip per interval for all of this process's tasks. */
-  heartbeat: z
-    .strictObject({
-      /** One beat, for every task this process runs, per interval. The timeouts must be at least twice this. */
-      intervalMs: ms(10_000, 10),
-      /** A task with no beat for this long is stalled: the monitor recovers it (DESIGN default 3600 s). */
-      timeoutMs: ms(3_600_000, 20),
-      /** A task whose progress has not changed for this long is stalled even while it beats (hung I/O). */
-      progressTimeoutMs: ms(3_600_000, 20),
-      /** Per operation type overrides. */
-      operationTypes: z.partialRecord(operationType, timeoutsSchema).default({}),
-    })
-    .prefault({}),
-  /** How often a running task also writes a sign of life to PostgreSQL (survives a Redis loss). */
-  progressWriteIntervalMs: ms(30_000, 10),
-  /** Retry limits and backoff for failures in this worker (the monitor's own `recovery` governs stalls). */
-  recovery: recoveryPolicySchema.prefault({}),
-  /** The dispatcher: due pending rows become scheduled rows with a BullMQ job, vanished jobs are re-created, completed raw data packages are bundled. Safe in several processes at once. */
-  dispatcher: z
-    .strictObject({
-      /** Run the dispatcher in this process. */
-      enabled: z.boolean().default(true),
-      /** Pause between dispatcher passes. */
-      intervalMs: ms(5_000, 10),
-      /** Rows per operation type per pass: due pending rows dispatched, and scheduled rows checked. */
-      batchSize: z.number().int().min(1).max(10_000).default(500),
-      /** A scheduled row not claimed for this long has its job checked and re-created if it vanished. */
-      scheduleTimeoutMs: ms(300_000, 10),
-      /** Raw data packages per transfer package, and how long a partial bundle may wait. */
-      bundleSize: z.number().int().min(1).max(10_000).default(10),
-      /** A partial bundle is made anyway once its oldest raw data package has waited this long. */
-      bundleMaxWaitMs: ms(600_000, 0),
-    })
-    .prefault({}),
-  /** Graceful shutdown on SIGTERM/SIGINT (a second signal forces it). */
-  shutdown: z
-    .strictObject({
-      /** Running tasks get this long to finish after SIGTERM; then they are aborted and released. */
-      graceMs: ms(30_000, 0),
-      /** Releasing aborted tasks and closing connections may take this long before the process exits anyway. */
-      closeTimeoutMs: ms(15_000, 100),
-    })
-    .prefault({}),
-  /** The HTTP server for /metrics (Prometheus), /healthz and /readyz. */
-  http: z
-    .strictObject({
-      /** Address the HTTP server listens on. */
-      host: z.string().default('127.0.0.1'),
-      /** /metrics and /healthz; 0 picks a free port, null turns the server off. */
-      port: z.number().int().min(0).max(65535).nullable().default(9464),
-    })
-    .prefault({}),
-  /** How data_transfer copies bytes between sites; either way the checksum of what arrived is verified. */
-  transport: z
-    .discriminatedUnion('kind', [
-      z.strictObject({
-        /** `local`: a file copy on this host (both sites' locations mounted here). */
-        kind: z.literal('local'),
-      }),
-      z.strictObject({
-        /** `command`: run an external copy command (rsync, bbcp…). */
-        kind: z.literal('command'),
-        /** argv of the copy command; `{source}` and `{destination}` are replaced, e.g. `["rsync", "--partial", "{source}", "{destination}"]`. */
-        command: z.array(z.string()).min(3),
-        /** Exit codes a retry will not fix (the operation fails at once); other failures are retried. */
-        nonRetryableExitCodes: z.array(z.number().int()).default([]),
-      }),
-    ])
-    .default({ kind: 'local' }),
-  /** Fault injection for tests and the demo; off by default. */
-  faults: faultsSchema.prefault({}),
-  /** Logging (pino JSON lines on stdout). */
-  log: z
-    .strictObject({
-      /** Lowest level logged. */
-      level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-      /** Human-readable lines; 'auto' = when stdout is a terminal. */
-      pretty: z.union([z.boolean(), z.literal('auto')]).default('auto'),
-    })
-    .prefault({}),
-});
+export const workerConfigSchema = z
+  .strictObject({
+    /** Names this process in rows (claimed_by), events and logs. Default `<host>-<pid>`. */
+    workerId: z.string().min(1).max(200).optional(),
+    /** PostgreSQL: the operation tables, their events and the notification outbox. */
+    database: z
+      .strictObject({
+        /** PostgreSQL connection URL, `postgres://user:password@host:port/database`. */
+        url: z.string().min(1).default('postgres://postgres@127.0.0.1:5432/postgres'),
+        /** Schema holding the tables (the connection's search_path); a lower-case identifier, checked at start. */
+        schema: z.string().default('public'),
+        /** Connections in this process's PostgreSQL pool. */
+        poolSize: z.number().int().min(1).max(100).default(10),
+        /** Run migrations at start. */
+        migrate: z.boolean().default(false),
+      })
+      .prefault({}),
+    /** Redis: heartbeats, service health keys and the BullMQ queues. */
+    redis: z
+      .strictObject({
+        /** Redis connection URL, `redis://[:password@]host:port[/db]`. */
+        url: z.string().min(1).default('redis://127.0.0.1:6379'),
+      })
+      .prefault({}),
+    /** Prefix of every Redis key (heartbeats, health keys, BullMQ queues), so Redis can be shared. */
+    keyPrefix: z
+      .string()
+      .min(1)
+      .max(100)
+      .regex(/^[^{}\s]+$/)
+      .default('ccat:'),
+    /** The data locations this worker can reach: 'all', or a list of { site, location } (site short names). */
+    serve: z
+      .union([
+        z.literal('all'),
+        z
+          .array(
+            z.strictObject({
+              /** A site's short name (sites.short_name). */
+              site: z.string(),
+              /** The name of an active data location at that site (data_locations.name). */
+              location: z.string(),
+            }),
+          )
+          .min(1),
+      ])
+      .default('all'),
+    /** Only these operation types (default: all six). */
+    operationTypes: z
+      .array(operationType)
+      .min(1)
+      .default([...OPERATION_TYPES]),
+    /** Jobs run at once per queue. */
+    concurrency: z.number().int().min(1).max(1000).default(4),
+    /** Heartbeats to Redis while tasks run: one round trip per interval for all of this process's tasks. */
+    heartbeat: z
+      .strictObject({
+        /** One beat, for every task this process runs, per interval. The timeouts must be at least twice this. */
+        intervalMs: ms(10_000, 10),
+        /** A task with no beat for this long is stalled: the monitor recovers it (DESIGN default 3600 s). */
+        timeoutMs: ms(3_600_000, 20),
+        /** A task whose progress has not changed for this long is stalled even while it beats (hung I/O). */
+        progressTimeoutMs: ms(3_600_000, 20),
+        /** Per operation type overrides. */
+        operationTypes: z.partialRecord(operationType, timeoutsSchema).default({}),
+      })
+      .prefault({}),
+    /** How often a running task also writes a sign of life to PostgreSQL (survives a Redis loss). */
+    progressWriteIntervalMs: ms(30_000, 10),
+    /** Retry limits and backoff for failures in this worker (the monitor's own `recovery` governs stalls). */
+    recovery: recoveryPolicySchema.prefault({}),
+    /** The dispatcher: due pending rows become scheduled rows with a BullMQ job, vanished jobs are re-created, completed raw data packages are bundled. Safe in several processes at once. */
+    dispatcher: z
+      .strictObject({
+        /** Run the dispatcher in this process. */
+        enabled: z.boolean().default(true),
+        /** Pause between dispatcher passes. */
+        intervalMs: ms(5_000, 10),
+        /** Rows per operation type per pass: due pending rows dispatched, and scheduled rows checked. */
+        batchSize: z.number().int().min(1).max(10_000).default(500),
+        /** A scheduled row not claimed for this long has its job checked and re-created if it vanished. */
+        scheduleTimeoutMs: ms(300_000, 10),
+        /** Raw data packages per transfer package, and how long a partial bundle may wait. */
+        bundleSize: z.number().int().min(1).max(10_000).default(10),
+        /** A partial bundle is made anyway once its oldest raw data package has waited this long. */
+        bundleMaxWaitMs: ms(600_000, 0),
+      })
+      .prefault({}),
+    /** Graceful shutdown on SIGTERM/SIGINT (a second signal forces it). */
+    shutdown: z
+      .strictObject({
+        /** Running tasks get this long to finish after SIGTERM; then they are aborted and released. */
+        graceMs: ms(30_000, 0),
+        /** Releasing aborted tasks and closing connections may take this long before the process exits anyway. */
+        closeTimeoutMs: ms(15_000, 100),
+      })
+      .prefault({}),
+    /** The HTTP server for /metrics (Prometheus), /healthz and /readyz. */
+    http: z
+      .strictObject({
+        /** Address the HTTP server listens on. */
+        host: z.string().default('127.0.0.1'),
+        /** /metrics and /healthz; 0 picks a free port, null turns the server off. */
+        port: z.number().int().min(0).max(65535).nullable().default(9464),
+      })
+      .prefault({}),
+    /** How data_transfer copies bytes between sites; either way the checksum of what arrived is verified. */
+    transport: z
+      .discriminatedUnion('kind', [
+        z.strictObject({
+          /** `local`: a file copy on this host (both sites' locations mounted here). */
+          kind: z.literal('local'),
+        }),
+        z.strictObject({
+          /** `command`: run an external copy command (rsync, bbcp…). */
+          kind: z.literal('command'),
+          /** argv of the copy command; `{source}` and `{destination}` are replaced, e.g. `["rsync", "--partial", "{source}", "{destination}"]`. */
+          command: z.array(z.string()).min(3),
+          /** Exit codes a retry will not fix (the operation fails at once); other failures are retried. */
+          nonRetryableExitCodes: z.array(z.number().int()).default([]),
+        }),
+      ])
+      .default({ kind: 'local' }),
+    /** Fault injection for tests and the demo; off by default. */
+    faults: faultsSchema.prefault({}),
+    /** Logging (pino JSON lines on stdout). */
+    log: z
+      .strictObject({
+        /** Lowest level logged. */
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+        /** Human-readable lines; 'auto' = when stdout is a terminal. */
+        pretty: z.union([z.boolean(), z.literal('auto')]).default('auto'),
+      })
+      .prefault({}),
+  })
+  .superRefine((c, ctx) => {
+    // Every heartbeat timeout must leave room for two beats, or registration fails at run time.
+    const min = 2 * c.heartbeat.intervalMs;
+    const check = (value: number | undefined, path: (string | number)[]) => {
+      if (value !== undefined && value < min) {
+        ctx.addIssue({
+          code: 'custom',
+          path,
+          message: `must be at least 2 × heartbeat.intervalMs (${min})`,
+          input: value,
+        });
+      }
+    };
+    check(c.heartbeat.timeoutMs, ['heartbeat', 'timeoutMs']);
+    check(c.heartbeat.progressTimeoutMs, ['heartbeat', 'progressTimeoutMs']);
+    for (const [type, t] of Object.entries(c.heartbeat.operationTypes)) {
+      check(t?.timeoutMs, ['heartbeat', 'operationTypes', type, 'timeoutMs']);
+      check(t?.progressTimeoutMs, ['heartbeat', 'operationTypes', type, 'progressTimeoutMs']);
+    }
+    checkOperationTypeKeys(c.recovery.operationTypes, ['recovery', 'operationTypes'], ctx);
+  });
 
 export type WorkerConfig = z.output<typeof workerConfigSchema>;
 export type WorkerConfigInput = z.input<typeof workerConfigSchema>;
@@ -180,4 +202,22 @@ export function timeoutsFor(
     timeoutMs: t?.timeoutMs ?? config.heartbeat.timeoutMs,
     progressTimeoutMs: t?.progressTimeoutMs ?? config.heartbeat.progressTimeoutMs,
   };
+}
+
+/** Per-type settings for a type this system does not run are a typo: refuse them, naming the known ones. */
+export function checkOperationTypeKeys(
+  record: Readonly<Record<string, unknown>>,
+  path: string[],
+  ctx: z.RefinementCtx,
+): void {
+  for (const key of Object.keys(record)) {
+    if (!isOperationType(key)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [...path, key],
+        message: `unknown operation type; expected one of ${OPERATION_TYPES.join(', ')}`,
+        input: key,
+      });
+    }
+  }
 }

@@ -1,6 +1,7 @@
 // @ccat/worker as a library, for the demo, the benchmarks and services that embed a worker.
 export { createWorker, type WorkerApp, type WorkerDeps } from './worker.js';
 export {
+  checkOperationTypeKeys,
   loadWorkerConfig,
   timeoutsFor,
   workerConfigSchema,

@@ -102,28 +102,31 @@ async function main(): Promise<void> {
   const closeConnections = async () => {
     await Promise.allSettled([database.close(), redis.quit(), bullConnection.quit()]);
   };
-  const app = createWorker({
-    config,
-    workerId,
-    db: database.db,
-    redis,
-    bullConnection,
-    logger,
-    exit: (signal) => process.kill(process.pid, signal),
-    pid: process.pid,
-  });
+  let app: ReturnType<typeof createWorker> | undefined;
   try {
+    app = createWorker({
+      config,
+      workerId,
+      db: database.db,
+      redis,
+      bullConnection,
+      logger,
+      exit: (signal) => process.kill(process.pid, signal),
+      pid: process.pid,
+    });
     if (config.database.migrate) await migrateToLatest(database.db, { schema: config.database.schema });
     await app.start();
   } catch (e) {
     const err = classifyError(e);
     logger.fatal({ err: err.message, errorCode: err.code }, 'worker could not start');
     console.error(`ccat-worker: could not start: ${err.message} [${err.code}]`);
-    await app.close().catch(() => undefined);
+    await app?.close().catch(() => undefined);
     await closeConnections();
-    process.exitCode = 1;
+    // A configuration the schema could not catch (e.g. rejected by a package) is still exit 2.
+    process.exitCode = err.code === 'CONFIGURATION_ERROR' ? 2 : 1;
     return;
   }
+  const running = app;
 
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -139,13 +142,13 @@ async function main(): Promise<void> {
         config.shutdown.graceMs + config.shutdown.closeTimeoutMs + 5_000,
       );
       limit.unref();
-      app
+      running
         .close()
         .catch((e: unknown) => logger.error({ err: classifyError(e).message }, 'shutdown had failures'))
         .finally(() => void closeConnections().finally(() => process.exit(0)));
     } else {
       logger.warn({ signal }, 'second signal: forcing shutdown');
-      void app.forceClose().finally(() => void closeConnections().finally(() => process.exit(130)));
+      void running.forceClose().finally(() => void closeConnections().finally(() => process.exit(130)));
     }
   };
   process.on('SIGTERM', onSignal);

@@ -59,6 +59,12 @@ function envValue(raw: string): unknown {
 
 /** The configuration tree the environment describes. */
 export function configFromEnv(sources: ConfigSources): Tree {
+  return envTree(sources).tree;
+}
+
+/** The tree, and which variable set each dotted path (for messages). */
+function envTree(sources: ConfigSources): { tree: Tree; origins: Map<string, string> } {
+  const origins = new Map<string, string>();
   const env = sources.env ?? {};
   const prefix = sources.envPrefix ?? 'CCAT_';
   const ignore = new Set(sources.ignore ?? []);
@@ -66,13 +72,19 @@ export function configFromEnv(sources: ConfigSources): Tree {
   for (const [name, raw] of Object.entries(env)) {
     if (raw === undefined || ignore.has(name) || !name.startsWith(prefix)) continue;
     const path = name.slice(prefix.length).split('__').filter(Boolean).map(camel);
-    if (path.length > 0) setPath(tree, path, envValue(raw));
+    if (path.length > 0) {
+      setPath(tree, path, envValue(raw));
+      origins.set(path.join('.'), name);
+    }
   }
   for (const [name, path] of Object.entries(sources.aliases ?? {})) {
     const raw = env[name];
-    if (raw !== undefined) setPath(tree, path.split('.'), raw);
+    if (raw !== undefined) {
+      setPath(tree, path.split('.'), raw);
+      origins.set(path, name);
+    }
   }
-  return tree;
+  return { tree, origins };
 }
 
 function valueAt(input: unknown, path: readonly unknown[]): unknown {
@@ -82,7 +94,11 @@ function valueAt(input: unknown, path: readonly unknown[]): unknown {
 }
 
 /** One line per zod issue: `path: message, got <value>` (the value looked up in `input` when the issue lacks it). */
-export function formatConfigIssues(error: unknown, input?: unknown): string[] {
+export function formatConfigIssues(
+  error: unknown,
+  input?: unknown,
+  origins?: ReadonlyMap<string, string>,
+): string[] {
   const issues = safeGet(error, 'issues');
   if (!Array.isArray(issues)) return [describe(error, 500)];
   return issues.slice(0, 50).map((issue: unknown) => {
@@ -99,7 +115,17 @@ export function formatConfigIssues(error: unknown, input?: unknown): string[] {
           ? 'nothing'
           : undefined
         : truncate(typeof value === 'string' ? JSON.stringify(value) : describe(value, 80), 80);
-    return `${where}: ${message}${expected !== undefined && !message.includes(expected) ? ` (expected ${expected})` : ''}${got !== undefined ? `, got ${got}` : ''}`;
+    // Name the variable a value (or an unknown key) came from: a stray CCAT_… variable is otherwise hard to find.
+    const keys = safeGet(issue, 'keys');
+    const pathKeys = Array.isArray(path) ? path.map((p) => String(p)) : [];
+    const candidates = Array.isArray(keys)
+      ? keys.map((k) => [...pathKeys, String(k)].join('.'))
+      : [pathKeys.join('.')];
+    const vars = [...(origins ?? new Map<string, string>())]
+      .filter(([p]) => candidates.some((c) => p === c || p.startsWith(`${c}.`) || c.startsWith(`${p}.`)))
+      .map(([, v]) => v);
+    const from = vars.length > 0 ? ` (from ${vars.slice(0, 3).join(', ')})` : '';
+    return `${where}: ${message}${expected !== undefined && !message.includes(expected) ? ` (expected ${expected})` : ''}${got !== undefined ? `, got ${got}` : ''}${from}`;
   });
 }
 
@@ -108,10 +134,11 @@ export function formatConfigIssues(error: unknown, input?: unknown): string[] {
  * ConfigurationError whose message has one line per problem.
  */
 export function resolveConfig<T>(schema: SafeParseSchema<T>, sources: ConfigSources = {}): Readonly<T> {
-  const merged = mergeConfig(mergeConfig({}, sources.file ?? {}), configFromEnv(sources));
+  const fromEnv = envTree(sources);
+  const merged = mergeConfig(mergeConfig({}, sources.file ?? {}), fromEnv.tree);
   const result = schema.safeParse(merged);
   if (!result.success) {
-    const lines = formatConfigIssues(result.error, merged);
+    const lines = formatConfigIssues(result.error, merged, fromEnv.origins);
     throw new ConfigurationError(
       `invalid configuration${sources.fileName ? ` (file ${sources.fileName} and environment)` : ''}:\n  ${lines.join('\n  ')}`,
       {

@@ -77,6 +77,17 @@ describe('resolveConfig: defaults → file → environment, later wins', () => {
     expect(lines.some((l) => l.includes('bogus'))).toBe(true);
   });
 
+  it('names the variable behind a bad value or an unknown key', () => {
+    let message = '';
+    try {
+      resolveConfig(schema, { env: { CCAT_WORKER__CONCURRENCY: '4', CCAT_CONCURRENCY: '-1' } });
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).toMatch(/concurrency: .*got -1 \(from CCAT_CONCURRENCY\)/);
+    expect(message).toMatch(/Unrecognized key: "worker".*\(from CCAT_WORKER__CONCURRENCY\)/);
+  });
+
   it('mergeConfig replaces arrays and scalars, merges objects', () => {
     expect(mergeConfig({ a: { b: 1, c: [1, 2] }, d: 1 }, { a: { c: [3] }, d: undefined })).toEqual({
       a: { b: 1, c: [3] },

@@ -4,7 +4,7 @@ import type { CCATDataOperationError } from '@ccat/errors';
 import { z } from 'zod';
 
 const backoffSchema = z
-  .object({
+  .strictObject({
     /** First retry waits up to this long (full jitter: a uniform draw in [0, base·2^n]). */
     baseMs: z.number().int().min(0).default(30_000),
     /** No wait is longer than this. */

@@ -1,0 +1,73 @@
+import { ConfigurationError } from '@ccat/errors';
+import { describe, expect, it } from 'vitest';
+import { loadWorkerConfig } from '../src/config.js';
+
+const problems = (sources: Parameters<typeof loadWorkerConfig>[0]): string[] => {
+  try {
+    loadWorkerConfig(sources);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigurationError);
+    return (e as Error).message
+      .split('\n')
+      .slice(1)
+      .map((l) => l.trim());
+  }
+  return [];
+};
+
+describe('worker configuration', () => {
+  it('has working defaults and takes the usual variables', () => {
+    const c = loadWorkerConfig({
+      env: { DATABASE_URL: 'postgres://u@db/x', REDIS_URL: 'redis://r:6379', CCAT_CONCURRENCY: '8' },
+    });
+    expect(c).toMatchObject({
+      database: { url: 'postgres://u@db/x', schema: 'public' },
+      redis: { url: 'redis://r:6379' },
+      concurrency: 8,
+      keyPrefix: 'ccat:',
+    });
+    expect(c.heartbeat).toMatchObject({ intervalMs: 10_000, timeoutMs: 3_600_000 });
+  });
+
+  it('refuses heartbeat timeouts that leave no room for two beats, also per type', () => {
+    expect(
+      problems({
+        file: {
+          heartbeat: {
+            intervalMs: 1000,
+            timeoutMs: 1500,
+            operationTypes: { unpack: { progressTimeoutMs: 100 } },
+          },
+        },
+      }),
+    ).toEqual([
+      'heartbeat.timeoutMs: must be at least 2 × heartbeat.intervalMs (2000), got 1500',
+      'heartbeat.operationTypes.unpack.progressTimeoutMs: must be at least 2 × heartbeat.intervalMs (2000), got 100',
+    ]);
+  });
+
+  it('refuses per-type settings for unknown operation types (typos)', () => {
+    const p = problems({
+      file: { recovery: { operationTypes: { data_transfers: { maxRetries: 5 } } } },
+      fileName: 'w.json',
+    });
+    expect(p).toHaveLength(1);
+    expect(p[0]).toMatch(
+      /^recovery\.operationTypes\.data_transfers: unknown operation type; expected one of raw_data_package, /,
+    );
+    expect(problems({ file: { recovery: { backoff: { baseMs: 1, capMs: 2, jitter: 1 } } } })[0]).toMatch(
+      /Unrecognized key: "jitter"/,
+    );
+  });
+
+  it('refuses fault rules and transports it cannot run', () => {
+    const p = problems({
+      file: {
+        faults: { enabled: true, rules: [{ kind: 'explode' }] },
+        transport: { kind: 'command', command: ['rsync'] },
+      },
+    });
+    expect(p.some((l) => l.startsWith('faults.rules.0.kind:'))).toBe(true);
+    expect(p.some((l) => l.startsWith('transport.command:'))).toBe(true);
+  });
+});
