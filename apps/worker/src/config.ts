@@ -31,6 +31,12 @@ export const workerConfigSchema = z
         poolSize: z.number().int().min(1).max(100).default(10),
         /** Run migrations at start. */
         migrate: z.boolean().default(false),
+        /**
+         * Prepare each statement once per connection (server-side named statements): the hot
+         * transitions skip parsing and planning. Turn off behind a pooler that cannot keep them
+         * (PgBouncer in transaction mode before 1.21, or without max_prepared_statements).
+         */
+        preparedStatements: z.boolean().default(true),
       })
       .prefault({}),
     /** Redis: heartbeats, service health keys and the BullMQ queues. */

@@ -76,6 +76,7 @@ async function main(): Promise<void> {
     connectionString: config.database.url,
     schema: config.database.schema,
     max: config.database.poolSize,
+    preparedStatements: config.database.preparedStatements,
     applicationName: `ccat-worker ${workerId}`.slice(0, 63),
     onError: (e) =>
       logger.warn(

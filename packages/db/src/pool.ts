@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { ConfigurationError } from '@ccat/errors';
 import { Kysely, PostgresDialect, type PostgresPool } from 'kysely';
 import pg from 'pg';
@@ -24,6 +25,12 @@ export type DatabaseOptions =
       readonly statementTimeoutMs?: number;
       /** Called with errors of idle clients (a restarted server); without it they would crash the process. */
       readonly onError?: (error: Error) => void;
+      /**
+       * Prepare each distinct statement once per connection (server-side named statements; default
+       * true): the hot transitions then skip parsing and planning, which is most of their cost.
+       * Turn off behind a transaction-mode connection pooler that cannot keep prepared statements.
+       */
+      readonly preparedStatements?: boolean;
     };
 
 /** A database handle: the kysely instance and the pool; `close()` ends only what it created. */
@@ -44,6 +51,40 @@ export function assertSchemaName(schema: string): string {
     );
   }
   return schema;
+}
+
+/** Distinct statements prepared per connection; the rest (rare, dynamic ones) run unprepared. */
+const MAX_PREPARED_PER_CONNECTION = 256;
+const prepared = new WeakMap<object, Set<string>>();
+
+/**
+ * A pool whose clients prepare each parameterised statement the first time they run it (a named
+ * statement, reused on that connection), up to a bound per connection.
+ */
+function preparingPool(pool: pg.Pool): PoolLike {
+  return {
+    async connect() {
+      const client = await pool.connect();
+      if (!prepared.has(client)) {
+        const names = new Set<string>();
+        prepared.set(client, names);
+        const original = client.query.bind(client) as (...args: unknown[]) => unknown;
+        (client as { query: unknown }).query = (...args: unknown[]) => {
+          const [text, values] = args;
+          if (typeof text !== 'string' || !Array.isArray(values) || args.length !== 2)
+            return original(...args);
+          const name = `ccat_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`;
+          if (names.has(name) || names.size < MAX_PREPARED_PER_CONNECTION) {
+            names.add(name);
+            return original({ name, text, values });
+          }
+          return original(text, values);
+        };
+      }
+      return client;
+    },
+    end: () => pool.end(),
+  };
 }
 
 /** Builds the kysely instance over a URL (own pool) or a caller's pool. */
@@ -67,7 +108,7 @@ export function createDatabase(options: DatabaseOptions): CcatDatabase {
     });
     const onError = options.onError ?? (() => undefined);
     own.on('error', onError);
-    pool = own;
+    pool = options.preparedStatements === false ? own : preparingPool(own);
   }
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   let closing: Promise<void> | undefined;
