@@ -80,6 +80,8 @@ async function main(): Promise<void> {
       timeoutMs: 60_000,
       workerId: 'bench',
       logger,
+      // As the worker app runs it: a finished task's removal rides on the next beat.
+      removeOnNextBeat: true,
     });
     await heartbeat.start();
     const noop: Operation = { run: () => Promise.resolve({ bytes: 0 }) };

@@ -64,6 +64,8 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
     intervalMs: config.heartbeat.intervalMs,
     timeoutMs: config.heartbeat.timeoutMs,
     progressTimeoutMs: config.heartbeat.progressTimeoutMs,
+    // A finished task's removal rides on the next beat: one round trip less per task.
+    removeOnNextBeat: true,
     workerId,
     ...(deps.pid !== undefined && { pid: deps.pid }),
     logger: log,

@@ -159,12 +159,17 @@ export class HeartbeatEmitter implements AsyncDisposable {
   }
 
   /**
-   * Stops beating for a task and removes its member, details and progress now. Never rejects for a
+   * Stops beating for a task and removes its member, details and progress now (or with the next
+   * beat, with `removeOnNextBeat`). Never rejects for a
    * Redis failure: the removal is then retried with the next beat (and once more at close).
    */
   async untrack(taskId: string): Promise<void> {
     assertTaskId(taskId);
     this.#entries.delete(taskId);
+    if (this.#opts.removeOnNextBeat && !this.#closed) {
+      this.#pendingDeletes.set(taskId, ++this.#deleteSeq);
+      return;
+    }
     try {
       await this.#hold(this.#removals.add(taskId));
     } catch (e) {

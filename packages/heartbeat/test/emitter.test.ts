@@ -71,6 +71,34 @@ describe('HeartbeatEmitter', () => {
     expect(emitter.trackedIds()).toEqual([]);
   });
 
+  it('untracks of one tick share a round trip; with removeOnNextBeat they ride on the next beat', async () => {
+    const { emitter, keys } = setup();
+    await Promise.all(Array.from({ length: 20 }, (_, i) => emitter.track(`unpack:${i}:0`)));
+    const send = vi.spyOn(redis, 'sendCommand');
+    await Promise.all(Array.from({ length: 20 }, (_, i) => emitter.untrack(`unpack:${i}:0`)));
+    expect(send.mock.calls.length).toBe(1);
+    expect(await redis.zcard(keys.deadlines)).toBe(0);
+    send.mockRestore();
+
+    const deferred = setup({ removeOnNextBeat: true, intervalMs: 100, timeoutMs: 1000 });
+    await deferred.emitter.track('deletion:1:0');
+    await deferred.emitter.track('deletion:2:0');
+    const spy = vi.spyOn(redis, 'sendCommand');
+    await deferred.emitter.untrack('deletion:1:0');
+    // No round trip yet: the member stays until the next beat, which removes it (long before it could expire).
+    expect(spy.mock.calls.length).toBe(0);
+    expect(await redis.zscore(deferred.keys.deadlines, 'deletion:1:0')).not.toBeNull();
+    await deferred.emitter.start();
+    await waitFor(async () => (await redis.zscore(deferred.keys.deadlines, 'deletion:1:0')) === null, {
+      message: 'removed by the next beat',
+    });
+    expect(await redis.zscore(deferred.keys.deadlines, 'deletion:2:0')).not.toBeNull();
+    // A removal still pending at close is sent then.
+    await deferred.emitter.untrack('deletion:2:0');
+    await deferred.emitter.close();
+    expect(await redis.zcard(deferred.keys.deadlines)).toBe(0);
+  });
+
   it('beats for all its tasks in one Redis command per interval, and coalesces registrations', async () => {
     const { emitter, keys } = setup();
     const send = vi.spyOn(redis, 'sendCommand');
