@@ -31,6 +31,7 @@ describe('options', () => {
       timeoutMs: 3_600_000,
       commandTimeoutMs: 5_000,
       maxTasksPerScript: 5_000,
+      removeOnNextBeat: false,
     });
     expect(scannerOptionsSchema.parse({})).toMatchObject({ keyPrefix: 'ccat:', batchSize: 1_000 });
     expect(healthOptionsSchema.parse({})).toMatchObject({ ttlMs: 90_000, refreshMs: 30_000 });
