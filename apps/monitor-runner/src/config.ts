@@ -2,7 +2,13 @@
 // metrics. Sources, later wins (DESIGN §8): defaults → JSON file (--config / CCAT_CONFIG) →
 // environment (CCAT_…, DATABASE_URL, REDIS_URL, SMTP_PASSWORD, SLACK_TOKEN).
 import { OPERATION_TYPES, type OperationType } from '@ccat/db';
-import { checkOperationTypeKeys } from '@ccat/worker';
+import {
+  checkOperationTypeKeys,
+  databaseConfigSchema,
+  keyPrefixSchema,
+  logConfigSchema,
+  redisConfigSchema,
+} from '@ccat/worker';
 import { resolveConfig } from '@ccat/errors';
 import { notifierConfigSchema } from '@ccat/notifier';
 import { recoveryPolicySchema } from '@ccat/recovery-handlers';
@@ -16,38 +22,11 @@ export const monitorConfigSchema = z
     /** Names this replica in events, logs and its health key. Default `<host>-<pid>`. */
     monitorId: z.string().min(1).max(200).optional(),
     /** PostgreSQL: the operation tables, their events and the notification outbox. */
-    database: z
-      .strictObject({
-        /** PostgreSQL connection URL, `postgres://user:password@host:port/database`. */
-        url: z.string().min(1).default('postgres://postgres@127.0.0.1:5432/postgres'),
-        /** Schema holding the tables (the connection's search_path); a lower-case identifier, checked at start. */
-        schema: z.string().default('public'),
-        /** Connections in this process's PostgreSQL pool. */
-        poolSize: z.number().int().min(1).max(100).default(5),
-        /** Run migrations at start. */
-        migrate: z.boolean().default(false),
-        /**
-         * Prepare each statement once per connection (server-side named statements): the hot
-         * transitions skip parsing and planning. Turn off behind a pooler that cannot keep them
-         * (PgBouncer in transaction mode before 1.21, or without max_prepared_statements).
-         */
-        preparedStatements: z.boolean().default(true),
-      })
-      .prefault({}),
+    database: databaseConfigSchema,
     /** Redis: the heartbeats the workers write, service health keys, the monitors' lease. */
-    redis: z
-      .strictObject({
-        /** Redis connection URL, `redis://[:password@]host:port[/db]`. */
-        url: z.string().min(1).default('redis://127.0.0.1:6379'),
-      })
-      .prefault({}),
+    redis: redisConfigSchema,
     /** Must match the workers' keyPrefix: the heartbeats and health keys live under it. */
-    keyPrefix: z
-      .string()
-      .min(1)
-      .max(100)
-      .regex(/^[^{}\s]+$/)
-      .default('ccat:'),
+    keyPrefix: keyPrefixSchema,
     /** The stalled-task monitor loop and the reconciliation against the database. */
     monitor: z
       .strictObject({
@@ -108,14 +87,7 @@ export const monitorConfigSchema = z
       })
       .prefault({}),
     /** Logging (pino JSON lines on stdout). */
-    log: z
-      .strictObject({
-        /** Lowest level logged. */
-        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-        /** Human-readable lines; 'auto' = when stdout is a terminal. */
-        pretty: z.union([z.boolean(), z.literal('auto')]).default('auto'),
-      })
-      .prefault({}),
+    log: logConfigSchema,
   })
   // Per-type settings for a type this system does not run are a typo.
   .superRefine((c, ctx) =>

@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { createDatabase, migrateToLatest } from '@ccat/db';
 import { classifyError } from '@ccat/errors';
 import { Redis } from 'ioredis';
-import { pino } from 'pino';
+import { createServiceLogger } from '@ccat/worker';
 import { loadMonitorConfig, type MonitorConfig } from './config.js';
 import { createMonitorRunner } from './runner.js';
 
@@ -66,18 +66,11 @@ async function main(): Promise<void> {
   }
   const { config } = loaded;
   const monitorId = config.monitorId ?? `${hostname()}-${process.pid}`;
-  const pretty = config.log.pretty === 'auto' ? process.stdout.isTTY : config.log.pretty;
-  const options = {
-    level: config.log.level,
-    base: { service: 'ccat-monitor', monitorId, pid: process.pid },
-    redact: {
-      paths: ['password', '*.password', 'pass', '*.pass', 'token', '*.token', 'url', '*.url'],
-      censor: '[redacted]',
-    },
-  };
-  const logger = pretty
-    ? pino(options, pino.transport({ target: 'pino-pretty', options: { colorize: true } }))
-    : pino(options);
+  const logger = createServiceLogger(
+    config.log,
+    { service: 'ccat-monitor', monitorId, pid: process.pid },
+    process.stdout.isTTY,
+  );
   const database = createDatabase({
     connectionString: config.database.url,
     schema: config.database.schema,

@@ -2,10 +2,10 @@
 // /metrics, composed from the packages. Owns no process state: main.ts passes the connections and
 // the logger and owns the signals.
 import { createPgOutboxStore, type Database } from '@ccat/db';
-import { classifyError } from '@ccat/errors';
 import { ServiceHealthReporter, startHealthServer, type HealthServer } from '@ccat/heartbeat';
 import { createNotifier, createOutboxRelay, type OutboxRelay } from '@ccat/notifier';
 import { createHandlerRegistry, type HandlerRegistry } from '@ccat/recovery-handlers';
+import { shutdownSteps } from '@ccat/worker';
 import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import { Counter } from 'prom-client';
@@ -120,24 +120,13 @@ export function createMonitorRunner(deps: MonitorRunnerDeps): MonitorRunner {
       );
     },
     close() {
-      return (closing ??= (async () => {
-        const errors: unknown[] = [];
-        const step = async (what: string, f: () => Promise<unknown>) => {
-          try {
-            await f();
-          } catch (e) {
-            errors.push(e);
-            log.warn({ step: what, err: classifyError(e).message }, 'shutdown step failed');
-          }
-        };
-        await step('monitor', () => monitor.close());
-        await step('relay', async () => relay?.close());
-        await step('notifier', () => notifier.close());
-        await step('health key', () => health.close());
-        await step('http', async () => http?.close());
-        log.info('monitor stopped');
-        if (errors.length > 0) throw new AggregateError(errors, 'monitor shutdown had failures');
-      })());
+      return (closing ??= shutdownSteps(log, [
+        ['monitor', () => monitor.close()],
+        ['relay', async () => relay?.close()],
+        ['notifier', () => notifier.close()],
+        ['health key', () => health.close()],
+        ['http', async () => http?.close()],
+      ]).finally(() => log.info('monitor stopped')));
     },
     [Symbol.asyncDispose]() {
       return runner.close();

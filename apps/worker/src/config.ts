@@ -5,6 +5,7 @@ import { resolveConfig } from '@ccat/errors';
 import { recoveryPolicySchema } from '@ccat/recovery-handlers';
 import { z } from 'zod';
 import { faultsSchema } from './faults.js';
+import { databaseConfigSchema, keyPrefixSchema, logConfigSchema, redisConfigSchema } from './service.js';
 
 const ms = (dflt: number, min = 1) => z.number().int().min(min).default(dflt);
 const operationType = z.enum(OPERATION_TYPES);
@@ -21,38 +22,11 @@ export const workerConfigSchema = z
     /** Names this process in rows (claimed_by), events and logs. Default `<host>-<pid>`. */
     workerId: z.string().min(1).max(200).optional(),
     /** PostgreSQL: the operation tables, their events and the notification outbox. */
-    database: z
-      .strictObject({
-        /** PostgreSQL connection URL, `postgres://user:password@host:port/database`. */
-        url: z.string().min(1).default('postgres://postgres@127.0.0.1:5432/postgres'),
-        /** Schema holding the tables (the connection's search_path); a lower-case identifier, checked at start. */
-        schema: z.string().default('public'),
-        /** Connections in this process's PostgreSQL pool. */
-        poolSize: z.number().int().min(1).max(100).default(10),
-        /** Run migrations at start. */
-        migrate: z.boolean().default(false),
-        /**
-         * Prepare each statement once per connection (server-side named statements): the hot
-         * transitions skip parsing and planning. Turn off behind a pooler that cannot keep them
-         * (PgBouncer in transaction mode before 1.21, or without max_prepared_statements).
-         */
-        preparedStatements: z.boolean().default(true),
-      })
-      .prefault({}),
+    database: databaseConfigSchema,
     /** Redis: heartbeats, service health keys and the BullMQ queues. */
-    redis: z
-      .strictObject({
-        /** Redis connection URL, `redis://[:password@]host:port[/db]`. */
-        url: z.string().min(1).default('redis://127.0.0.1:6379'),
-      })
-      .prefault({}),
+    redis: redisConfigSchema,
     /** Prefix of every Redis key (heartbeats, health keys, BullMQ queues), so Redis can be shared. */
-    keyPrefix: z
-      .string()
-      .min(1)
-      .max(100)
-      .regex(/^[^{}\s]+$/)
-      .default('ccat:'),
+    keyPrefix: keyPrefixSchema,
     /** The data locations this worker can reach: 'all', or a list of { site, location } (site short names). */
     serve: z
       .union([
@@ -148,14 +122,7 @@ export const workerConfigSchema = z
     /** Fault injection for tests and the demo; off by default. */
     faults: faultsSchema.prefault({}),
     /** Logging (pino JSON lines on stdout). */
-    log: z
-      .strictObject({
-        /** Lowest level logged. */
-        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-        /** Human-readable lines; 'auto' = when stdout is a terminal. */
-        pretty: z.union([z.boolean(), z.literal('auto')]).default('auto'),
-      })
-      .prefault({}),
+    log: logConfigSchema,
   })
   .superRefine((c, ctx) => {
     // Every heartbeat timeout must leave room for two beats, or registration fails at run time.

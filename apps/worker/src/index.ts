@@ -55,3 +55,12 @@ export {
   type Transport,
 } from './transports.js';
 export { hashFile, type HashResult } from './operations/files.js';
+export {
+  createServiceLogger,
+  databaseConfigSchema,
+  keyPrefixSchema,
+  logConfigSchema,
+  redisConfigSchema,
+  shutdownSteps,
+  type LogConfig,
+} from './service.js';

@@ -8,28 +8,13 @@ import { parseArgs } from 'node:util';
 import { createDatabase, migrateToLatest } from '@ccat/db';
 import { classifyError } from '@ccat/errors';
 import { Redis } from 'ioredis';
-import { pino } from 'pino';
 import { loadWorkerConfig, type WorkerConfig } from './config.js';
+import { createServiceLogger } from './service.js';
 import { createWorker } from './worker.js';
 
 const USAGE = `usage: ccat-worker [--config file.json]
 Runs BullMQ workers for the CCAT pipeline operations and the dispatcher.
 Configuration: defaults → the JSON file (--config or CCAT_CONFIG) → environment (CCAT_…, DATABASE_URL, REDIS_URL).`;
-
-function createLogger(config: WorkerConfig['log'], workerId: string) {
-  const pretty = config.pretty === 'auto' ? process.stdout.isTTY : config.pretty;
-  const options = {
-    level: config.level,
-    base: { service: 'ccat-worker', workerId, pid: process.pid },
-    redact: {
-      paths: ['password', '*.password', 'pass', '*.pass', 'token', '*.token', 'url', '*.url'],
-      censor: '[redacted]',
-    },
-  };
-  return pretty
-    ? pino(options, pino.transport({ target: 'pino-pretty', options: { colorize: true } }))
-    : pino(options);
-}
 
 async function readConfig(): Promise<{ config: WorkerConfig } | { exitCode: number }> {
   let args;
@@ -71,7 +56,11 @@ async function main(): Promise<void> {
   }
   const { config } = loaded;
   const workerId = config.workerId ?? `${hostname()}-${process.pid}`;
-  const logger = createLogger(config.log, workerId);
+  const logger = createServiceLogger(
+    config.log,
+    { service: 'ccat-worker', workerId, pid: process.pid },
+    process.stdout.isTTY,
+  );
   const database = createDatabase({
     connectionString: config.database.url,
     schema: config.database.schema,

@@ -20,6 +20,7 @@ import { createFaultInjector } from './faults.js';
 
 import { createWorkerMetrics, type WorkerMetrics } from './metrics.js';
 import { servedQueues } from './queues.js';
+import { shutdownSteps } from './service.js';
 import { TaskRunner } from './task-runner.js';
 import { createCommandTransport, createLocalCopyTransport } from './transports.js';
 
@@ -166,31 +167,30 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
     },
     close() {
       return (closing ??= (async () => {
-        const errors: unknown[] = [];
-        const step = async (what: string, f: () => Promise<unknown>) => {
-          try {
-            await f();
-          } catch (e) {
-            errors.push(e);
-            log.warn({ step: what, err: classifyError(e).message }, 'shutdown step failed');
-          }
-        };
         log.info(
           { graceMs: config.shutdown.graceMs, inFlight: runner.inFlight },
           'shutting down: no new jobs',
         );
-        await step('pause workers', () => Promise.all(bullWorkers.map((w) => w.pause(true))));
-        await step('dispatcher', async () => dispatcher?.close());
-        if (!(await runner.drain(config.shutdown.graceMs))) {
-          log.warn({ inFlight: runner.inFlight }, 'grace period over: aborting and releasing running tasks');
-          await runner.abortAll('worker shutting down', config.shutdown.closeTimeoutMs);
-        }
-        await step('queue workers', () => Promise.all(bullWorkers.map((w) => w.close())));
-        await step('heartbeat', () => heartbeat.close());
-        await step('health key', () => health.close());
-        await step('http', async () => http?.close());
-        log.info('worker stopped');
-        if (errors.length > 0) throw new AggregateError(errors, 'worker shutdown had failures');
+        await shutdownSteps(log, [
+          ['pause workers', () => Promise.all(bullWorkers.map((w) => w.pause(true)))],
+          ['dispatcher', async () => dispatcher?.close()],
+          [
+            'running tasks',
+            async () => {
+              if (!(await runner.drain(config.shutdown.graceMs))) {
+                log.warn(
+                  { inFlight: runner.inFlight },
+                  'grace period over: aborting and releasing running tasks',
+                );
+                await runner.abortAll('worker shutting down', config.shutdown.closeTimeoutMs);
+              }
+            },
+          ],
+          ['queue workers', () => Promise.all(bullWorkers.map((w) => w.close()))],
+          ['heartbeat', () => heartbeat.close()],
+          ['health key', () => health.close()],
+          ['http', async () => http?.close()],
+        ]).finally(() => log.info('worker stopped'));
       })());
     },
     async forceClose() {
