@@ -2,14 +2,12 @@
 // ccat-monitor: the only module of the monitor that touches the process. Reads configuration,
 // builds the pool, the Redis client and the logger, wires createMonitorRunner, and owns the
 // signals: SIGTERM/SIGINT finish the current pass and close (bounded); a second one exits at once.
-import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { parseArgs } from 'node:util';
-import { createDatabase, migrateToLatest } from '@ccat/db';
+import { migrateToLatest } from '@ccat/db';
 import { classifyError } from '@ccat/errors';
 import { Redis } from 'ioredis';
-import { createServiceLogger } from '@ccat/worker';
-import { loadMonitorConfig, type MonitorConfig } from './config.js';
+import { createServiceLogger, openServiceDatabase, readServiceConfig } from '@ccat/worker';
+import { loadMonitorConfig } from './config.js';
 import { createMonitorRunner } from './runner.js';
 
 const USAGE = `usage: ccat-monitor [--config file.json]
@@ -17,50 +15,19 @@ Runs the stalled-task monitor and the notification outbox relay, and serves /met
 Configuration: defaults → the JSON file (--config or CCAT_CONFIG) → environment (CCAT_…, DATABASE_URL,
 REDIS_URL, SMTP_PASSWORD, SLACK_TOKEN; SMTP_PASSWORD_FILE / SLACK_TOKEN_FILE read a secret from a file).`;
 
-async function readConfig(): Promise<{ config: MonitorConfig } | { exitCode: number }> {
-  let args;
-  try {
-    args = parseArgs({ options: { config: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
-  } catch (e) {
-    console.error(`ccat-monitor: ${(e as Error).message}\n${USAGE}`);
-    return { exitCode: 2 };
-  }
-  if (args.values.help === true) {
-    console.log(USAGE);
-    return { exitCode: 0 };
-  }
-  const fileName = args.values.config ?? (process.env['CCAT_CONFIG'] || undefined);
-  const env: Record<string, string | undefined> = { ...process.env };
-  try {
-    // Secrets may come from files (Docker/Kubernetes secrets): NAME_FILE=/run/secrets/name.
-    for (const name of ['SMTP_PASSWORD', 'SLACK_TOKEN']) {
-      const path = env[`${name}_FILE`];
-      if (path !== undefined && env[name] === undefined) env[name] = (await readFile(path, 'utf8')).trim();
-    }
-  } catch (e) {
-    console.error(`ccat-monitor: cannot read a secret file: ${(e as Error).message}`);
-    return { exitCode: 2 };
-  }
-  let file: unknown;
-  if (fileName !== undefined) {
-    try {
-      file = JSON.parse(await readFile(fileName, 'utf8'));
-    } catch (e) {
-      console.error(`ccat-monitor: cannot read the config file ${fileName}: ${(e as Error).message}`);
-      return { exitCode: 2 };
-    }
-  }
-  try {
-    return { config: loadMonitorConfig({ file, ...(fileName !== undefined && { fileName }), env }) };
-  } catch (e) {
-    console.error(`ccat-monitor: ${(e as Error).message}`);
-    return { exitCode: 2 };
-  }
-}
-
 async function main(): Promise<void> {
-  const loaded = await readConfig();
+  const loaded = await readServiceConfig({
+    name: 'ccat-monitor',
+    usage: USAGE,
+    argv: process.argv.slice(2),
+    env: process.env,
+    load: loadMonitorConfig,
+    // Secrets may come from files (Docker/Kubernetes secrets): NAME_FILE=/run/secrets/name.
+    secretFiles: ['SMTP_PASSWORD', 'SLACK_TOKEN'],
+  });
   if ('exitCode' in loaded) {
+    if (loaded.stdout !== undefined) console.log(loaded.stdout);
+    if (loaded.stderr !== undefined) console.error(loaded.stderr);
     process.exitCode = loaded.exitCode;
     return;
   }
@@ -71,18 +38,7 @@ async function main(): Promise<void> {
     { service: 'ccat-monitor', monitorId, pid: process.pid },
     process.stdout.isTTY,
   );
-  const database = createDatabase({
-    connectionString: config.database.url,
-    schema: config.database.schema,
-    max: config.database.poolSize,
-    preparedStatements: config.database.preparedStatements,
-    applicationName: `ccat-monitor ${monitorId}`.slice(0, 63),
-    onError: (e) =>
-      logger.warn(
-        { err: classifyError(e).message },
-        'idle PostgreSQL connection failed; the pool replaces it',
-      ),
-  });
+  const database = openServiceDatabase(config.database, `ccat-monitor ${monitorId}`, logger);
   const redis = new Redis(config.redis.url, {
     maxRetriesPerRequest: 1,
     connectionName: `ccat-monitor:${monitorId}`,

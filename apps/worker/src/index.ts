@@ -60,7 +60,10 @@ export {
   databaseConfigSchema,
   keyPrefixSchema,
   logConfigSchema,
+  openServiceDatabase,
+  readServiceConfig,
   redisConfigSchema,
   shutdownSteps,
+  type ConfigOutcome,
   type LogConfig,
 } from './service.js';

@@ -2,55 +2,29 @@
 // ccat-worker: the only module that touches the process. Reads configuration, builds the pool, the
 // Redis clients and the logger, wires createWorker, and owns the signals: the first SIGTERM/SIGINT
 // shuts down gracefully (bounded), a second one forces.
-import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { parseArgs } from 'node:util';
-import { createDatabase, migrateToLatest } from '@ccat/db';
+import { migrateToLatest } from '@ccat/db';
 import { classifyError } from '@ccat/errors';
 import { Redis } from 'ioredis';
-import { loadWorkerConfig, type WorkerConfig } from './config.js';
-import { createServiceLogger } from './service.js';
+import { loadWorkerConfig } from './config.js';
+import { createServiceLogger, openServiceDatabase, readServiceConfig } from './service.js';
 import { createWorker } from './worker.js';
 
 const USAGE = `usage: ccat-worker [--config file.json]
 Runs BullMQ workers for the CCAT pipeline operations and the dispatcher.
 Configuration: defaults → the JSON file (--config or CCAT_CONFIG) → environment (CCAT_…, DATABASE_URL, REDIS_URL).`;
 
-async function readConfig(): Promise<{ config: WorkerConfig } | { exitCode: number }> {
-  let args;
-  try {
-    args = parseArgs({ options: { config: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
-  } catch (e) {
-    console.error(`ccat-worker: ${(e as Error).message}\n${USAGE}`);
-    return { exitCode: 2 };
-  }
-  if (args.values.help === true) {
-    console.log(USAGE);
-    return { exitCode: 0 };
-  }
-  const fileName = args.values.config ?? process.env['CCAT_CONFIG'];
-  let file: unknown;
-  if (fileName !== undefined) {
-    try {
-      file = JSON.parse(await readFile(fileName, 'utf8'));
-    } catch (e) {
-      console.error(`ccat-worker: cannot read the config file ${fileName}: ${(e as Error).message}`);
-      return { exitCode: 2 };
-    }
-  }
-  try {
-    return {
-      config: loadWorkerConfig({ file, ...(fileName !== undefined && { fileName }), env: process.env }),
-    };
-  } catch (e) {
-    console.error(`ccat-worker: ${(e as Error).message}`);
-    return { exitCode: 2 };
-  }
-}
-
 async function main(): Promise<void> {
-  const loaded = await readConfig();
+  const loaded = await readServiceConfig({
+    name: 'ccat-worker',
+    usage: USAGE,
+    argv: process.argv.slice(2),
+    env: process.env,
+    load: loadWorkerConfig,
+  });
   if ('exitCode' in loaded) {
+    if (loaded.stdout !== undefined) console.log(loaded.stdout);
+    if (loaded.stderr !== undefined) console.error(loaded.stderr);
     process.exitCode = loaded.exitCode;
     return;
   }
@@ -61,18 +35,7 @@ async function main(): Promise<void> {
     { service: 'ccat-worker', workerId, pid: process.pid },
     process.stdout.isTTY,
   );
-  const database = createDatabase({
-    connectionString: config.database.url,
-    schema: config.database.schema,
-    max: config.database.poolSize,
-    preparedStatements: config.database.preparedStatements,
-    applicationName: `ccat-worker ${workerId}`.slice(0, 63),
-    onError: (e) =>
-      logger.warn(
-        { err: classifyError(e).message },
-        'idle PostgreSQL connection failed; the pool replaces it',
-      ),
-  });
+  const database = openServiceDatabase(config.database, `ccat-worker ${workerId}`, logger);
   const redis = new Redis(config.redis.url, {
     maxRetriesPerRequest: 1,
     connectionName: `ccat-worker:${workerId}`,

@@ -1,6 +1,9 @@
 // What every CCAT service process shares (the worker here, the monitor-runner through this app's
 // exports): its connection and logging configuration sections, its logger, and an ordered
 // shutdown in which every step runs even when one fails.
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { createDatabase, type CcatDatabase } from '@ccat/db';
 import { classifyError } from '@ccat/errors';
 import { pino, type Logger } from 'pino';
 import { z } from 'zod';
@@ -91,4 +94,83 @@ export async function shutdownSteps(
     }
   }
   if (errors.length > 0) throw new AggregateError(errors, 'shutdown had failures');
+}
+
+/** What a service's command line and configuration sources came to: a configuration, or an exit. */
+export type ConfigOutcome<C> =
+  { readonly config: C } | { readonly exitCode: number; readonly stdout?: string; readonly stderr?: string };
+
+/**
+ * Reads `--config file.json` (or CCAT_CONFIG) and the environment into a validated configuration.
+ * Secrets named in `secretFiles` may come from files (`NAME_FILE=/run/secrets/name`). Bad arguments,
+ * an unreadable file or invalid configuration come back as exit 2 with the message to print.
+ */
+export async function readServiceConfig<C>(o: {
+  readonly name: string;
+  readonly usage: string;
+  readonly argv: readonly string[];
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly load: (sources: {
+    file?: unknown;
+    fileName?: string;
+    env: Record<string, string | undefined>;
+  }) => C;
+  readonly secretFiles?: readonly string[];
+}): Promise<ConfigOutcome<C>> {
+  let args;
+  try {
+    args = parseArgs({
+      args: [...o.argv],
+      options: { config: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    });
+  } catch (e) {
+    return { exitCode: 2, stderr: `${o.name}: ${(e as Error).message}\n${o.usage}` };
+  }
+  if (args.values.help === true) return { exitCode: 0, stdout: o.usage };
+  const fileName = args.values.config ?? (o.env['CCAT_CONFIG'] || undefined);
+  const env: Record<string, string | undefined> = { ...o.env };
+  try {
+    for (const name of o.secretFiles ?? []) {
+      const path = env[`${name}_FILE`];
+      if (path !== undefined && env[name] === undefined) env[name] = (await readFile(path, 'utf8')).trim();
+    }
+  } catch (e) {
+    return { exitCode: 2, stderr: `${o.name}: cannot read a secret file: ${(e as Error).message}` };
+  }
+  let file: unknown;
+  if (fileName !== undefined) {
+    try {
+      file = JSON.parse(await readFile(fileName, 'utf8'));
+    } catch (e) {
+      return {
+        exitCode: 2,
+        stderr: `${o.name}: cannot read the config file ${fileName}: ${(e as Error).message}`,
+      };
+    }
+  }
+  try {
+    return { config: o.load({ file, ...(fileName !== undefined && { fileName }), env }) };
+  } catch (e) {
+    return { exitCode: 2, stderr: `${o.name}: ${(e as Error).message}` };
+  }
+}
+
+/** The process's PostgreSQL pool from its `database` section; idle-connection errors are logged, not fatal. */
+export function openServiceDatabase(
+  config: z.output<typeof databaseConfigSchema>,
+  applicationName: string,
+  logger: Logger,
+): CcatDatabase {
+  return createDatabase({
+    connectionString: config.url,
+    schema: config.schema,
+    max: config.poolSize,
+    preparedStatements: config.preparedStatements,
+    applicationName: applicationName.slice(0, 63),
+    onError: (e) =>
+      logger.warn(
+        { err: classifyError(e).message },
+        'idle PostgreSQL connection failed; the pool replaces it',
+      ),
+  });
 }

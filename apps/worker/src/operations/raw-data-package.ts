@@ -1,9 +1,9 @@
 // raw_data_package: tar the package's raw files at the SOURCE into one archive at the BUFFER.
-import { stat } from 'node:fs/promises';
-import { DataCorruptionError, PackageError } from '@ccat/errors';
-import { locationPath, partialPath } from '@ccat/recovery-handlers';
-import { createTar, fileMatches, moveIntoPlace } from './files.js';
+import { PackageError } from '@ccat/errors';
+import { locationPath } from '@ccat/recovery-handlers';
+import { fileMatches } from './files.js';
 import { locationRoot, required } from './locations.js';
+import { writeTarPackage } from './tar-package.js';
 import type { Operation } from './types.js';
 
 export const rawDataPackage: Operation = {
@@ -30,27 +30,17 @@ export const rawDataPackage: Operation = {
     // An earlier attempt finished the archive but not the bookkeeping: nothing to redo.
     if (await fileMatches(final, pkg.sha256, signal)) return { bytes: 0 };
     await ctx.checkpoint('start');
-    for (const f of files) {
-      const s = await stat(locationPath(sourceRoot, f.relative_path));
-      if (s.size !== Number(f.size_bytes)) {
-        throw new DataCorruptionError(
-          `raw file ${f.relative_path} is ${s.size} bytes, the database says ${f.size_bytes}`,
-          {
-            context: { file: f.relative_path, expected: Number(f.size_bytes), got: s.size },
-          },
-        );
-      }
-    }
-    const partial = partialPath(final, ref.attempt);
-    const tarred = await createTar(
+    const tarred = await writeTarPackage(
+      ctx,
       sourceRoot,
-      files.map((f) => f.relative_path),
-      partial,
-      { signal, onBytes: (n) => ctx.progress(n) },
+      files.map((f) => ({
+        relativePath: f.relative_path,
+        expectedBytes: Number(f.size_bytes),
+        mismatch: (got) => `raw file ${f.relative_path} is ${got} bytes`,
+        context: { file: f.relative_path },
+      })),
+      final,
     );
-    await ctx.checkpoint('middle');
-    await ctx.assertLease();
-    await moveIntoPlace(partial, final);
     return {
       bytes: tarred.size,
       finalize: async (trx) => {

@@ -1,9 +1,9 @@
 // data_transfer_package: bundle several raw data packages into one transfer archive at the BUFFER.
-import { stat } from 'node:fs/promises';
-import { DataCorruptionError, PackageError } from '@ccat/errors';
-import { locationPath, partialPath } from '@ccat/recovery-handlers';
-import { createTar, fileMatches, moveIntoPlace } from './files.js';
+import { PackageError } from '@ccat/errors';
+import { locationPath } from '@ccat/recovery-handlers';
+import { fileMatches } from './files.js';
 import { locationRoot, required } from './locations.js';
+import { writeTarPackage } from './tar-package.js';
 import type { Operation } from './types.js';
 
 export const dataTransferPackage: Operation = {
@@ -42,27 +42,17 @@ export const dataTransferPackage: Operation = {
     const final = locationPath(bufferRoot, pkg.relative_path);
     if (await fileMatches(final, pkg.sha256, signal)) return { bytes: 0 };
     await ctx.checkpoint('start');
-    for (const m of members) {
-      const s = await stat(locationPath(bufferRoot, m.relative_path));
-      if (s.size !== Number(m.size_bytes)) {
-        throw new DataCorruptionError(
-          `raw data package ${m.name} is ${s.size} bytes at the buffer, the database says ${m.size_bytes}`,
-          {
-            context: { package: m.name, expected: Number(m.size_bytes), got: s.size },
-          },
-        );
-      }
-    }
-    const partial = partialPath(final, ref.attempt);
-    const tarred = await createTar(
+    const tarred = await writeTarPackage(
+      ctx,
       bufferRoot,
-      members.map((m) => m.relative_path),
-      partial,
-      { signal, onBytes: (n) => ctx.progress(n) },
+      members.map((m) => ({
+        relativePath: m.relative_path,
+        expectedBytes: Number(m.size_bytes),
+        mismatch: (got) => `raw data package ${m.name} is ${got} bytes at the buffer`,
+        context: { package: m.name },
+      })),
+      final,
     );
-    await ctx.checkpoint('middle');
-    await ctx.assertLease();
-    await moveIntoPlace(partial, final);
     return {
       bytes: tarred.size,
       finalize: async (trx) => {
