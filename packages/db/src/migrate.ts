@@ -26,7 +26,7 @@ export async function migrateToLatest<DB>(
     try {
       await sql`CREATE SCHEMA IF NOT EXISTS ${sql.id(schema)}`.execute(conn);
       const migrator = new Migrator({
-        db: conn,
+        db: scopedIntrospection(conn, schema),
         provider: { getMigrations: () => Promise.resolve(migrations) },
         migrationTableSchema: schema,
       });
@@ -35,14 +35,45 @@ export async function migrateToLatest<DB>(
         .filter((r: MigrationResult) => r.status === 'Success')
         .map((r) => r.migrationName);
       if (error !== undefined) {
-        const failed = (results ?? []).find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+        const failed = (results ?? []).find((r) => r.status === 'Error')?.migrationName;
         const e = classifyError(error);
-        throw Object.assign(e, { message: `migration ${failed} failed: ${e.message}` });
+        throw Object.assign(e, {
+          message: `${failed === undefined ? 'preparing the migrations' : `migration ${failed}`} failed: ${e.message}`,
+        });
       }
       return { applied, known: Object.keys(migrations) };
     } finally {
       await sql`SELECT pg_advisory_unlock(hashtext(${lockKey}))`.execute(conn);
     }
+  });
+}
+
+/**
+ * The Migrator asks `introspection` whether its schema and tables exist; kysely's introspector lists
+ * the tables of every schema, which is slow on a busy server and fails when another schema is dropped
+ * meanwhile. This one looks at our schema only.
+ */
+function scopedIntrospection<DB>(conn: Kysely<DB>, schema: string): Kysely<DB> {
+  const introspection = {
+    async getSchemas() {
+      const { rows } = await sql<{
+        name: string;
+      }>`SELECT nspname AS name FROM pg_namespace WHERE nspname = ${schema}`.execute(conn);
+      return rows;
+    },
+    async getTables() {
+      const { rows } = await sql<{ name: string; schema: string }>`
+        SELECT c.relname AS name, n.nspname AS schema FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = ${schema} AND c.relkind IN ('r', 'p')`.execute(conn);
+      return rows.map((r) => ({ ...r, isView: false, columns: [] }));
+    },
+  };
+  return new Proxy(conn, {
+    get(target, prop) {
+      if (prop === 'introspection') return introspection;
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
   });
 }
 

@@ -85,6 +85,34 @@ describe('migrations', () => {
     }
   });
 
+  it('are not disturbed by other schemas being dropped meanwhile (a shared server, parallel test files)', async () => {
+    const s = await freshSchema('mig_neighbours');
+    const admin = createDatabase({ connectionString: s.url, max: 4 });
+    try {
+      for (let round = 0; round < 3; round++) {
+        const others = Array.from({ length: 15 }, (_, i) => `${s.schema}_x${round}_${i}`);
+        for (const o of others) {
+          await sql`CREATE SCHEMA ${sql.id(o)}`.execute(admin.db);
+          await sql`CREATE TABLE ${sql.id(o, 't')} (id int)`.execute(admin.db);
+        }
+        const target = `${s.schema}_r${round}`;
+        const db = createDatabase({ connectionString: s.url, schema: target, max: 1 });
+        try {
+          const [result] = await Promise.all([
+            migrateToLatest(db.db, { schema: target }),
+            ...others.map((o) => sql`DROP SCHEMA ${sql.id(o)} CASCADE`.execute(admin.db)),
+          ]);
+          expect(result.applied).toEqual(result.known);
+        } finally {
+          await sql`DROP SCHEMA IF EXISTS ${sql.id(target)} CASCADE`.execute(admin.db);
+          await db.close();
+        }
+      }
+    } finally {
+      await admin.close();
+    }
+  });
+
   it('are safe from two processes at once (ccat-db migrate)', async () => {
     const s = await freshSchema('mig_processes');
     const env = { DATABASE_URL: s.url, DATABASE_SCHEMA: s.schema };
