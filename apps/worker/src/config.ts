@@ -65,6 +65,15 @@ export const workerConfigSchema = z
       .prefault({}),
     /** How often a running task also writes a sign of life to PostgreSQL (survives a Redis loss). */
     progressWriteIntervalMs: ms(30_000, 10),
+    /** Group commit: claims (and completions) of one operation type waiting at the same moment share one statement, each row still fenced on its own status and attempt. */
+    transitions: z
+      .strictObject({
+        /** Most rows in one statement; 1 sends every claim and completion alone. */
+        maxBatch: z.number().int().min(1).max(10_000).default(100),
+        /** Statements in flight at once per operation type and transition; calls beyond wait and ride together. */
+        maxInFlight: z.number().int().min(1).max(1000).default(2),
+      })
+      .prefault({}),
     /** Retry limits and backoff for failures in this worker (the monitor's own `recovery` governs stalls). */
     recovery: recoveryPolicySchema.prefault({}),
     /** The dispatcher: due pending rows become scheduled rows with a BullMQ job, vanished jobs are re-created, completed raw data packages are bundled. Safe in several processes at once. */

@@ -4,10 +4,10 @@
 // checks its row; if the attempt really moved on it aborts, cleans its partial output, logs
 // lease_lost and never marks anything completed.
 import {
-  claim,
   complete,
   readOperation,
   release,
+  TransitionBatcher,
   updateProgress,
   type Database,
   type OperationRef,
@@ -65,9 +65,12 @@ interface Running {
 export class TaskRunner {
   readonly #d: TaskRunnerDeps;
   readonly #running = new Map<string, Running>();
+  /** Claims and plain completions of concurrent tasks share statements (group commit). */
+  readonly #transitions: TransitionBatcher;
 
   constructor(deps: TaskRunnerDeps) {
     this.#d = deps;
+    this.#transitions = new TransitionBatcher(deps.db, deps.config.transitions);
   }
 
   get inFlight(): number {
@@ -127,7 +130,7 @@ export class TaskRunner {
       attempt: ref.attempt,
       workerId: d.workerId,
     });
-    const claimed = await claim(d.db, ref, { workerId: d.workerId });
+    const claimed = await this.#transitions.claim(ref, { workerId: d.workerId });
     if (!claimed.applied) {
       log.info(
         { decision: 'claim_refused' },
@@ -194,7 +197,7 @@ export class TaskRunner {
       // completion to write, the single fenced statement is already atomic.
       const applied =
         result.finalize === undefined && !HAS_NEXT_STAGE.has(ref.type)
-          ? (await complete(d.db, ref, event)).applied
+          ? (await this.#transitions.complete(ref, event)).applied
           : await d.db.transaction().execute(async (trx) => {
               const c = await complete(trx, ref, event);
               if (!c.applied) return false;

@@ -44,3 +44,4 @@ export {
   type StatusCount,
 } from './queries.js';
 export * from './outbox-store.js';
+export { TransitionBatcher, type TransitionBatcherOptions } from './batcher.js';

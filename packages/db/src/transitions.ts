@@ -2,7 +2,7 @@
 // operation_events row and outbox notification in the same statement (data-modifying CTEs), so it
 // applies whole or not at all. "Applied: false" means the row was not in the expected state or the
 // attempt moved on: the caller's lease is gone and it must not write anything else.
-import { classifyError, toSafeJson, truncate } from '@ccat/errors';
+import { classifyError, truncate } from '@ccat/errors';
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { ErrorInfo, OperationEventKind, TransitionOptions } from './events.js';
 import {
@@ -23,6 +23,7 @@ import {
   type RawSnapshot,
   type StateColumn,
 } from './internal/state-sql.js';
+import { checkRef, json, MAX_MESSAGE } from './internal/fenced.js';
 
 /** What a hot-path transition (claim, progress, complete, touch) answers: it returns no row, to stay cheap. */
 export interface FencedWriteResult {
@@ -38,11 +39,6 @@ export interface TransitionResult extends FencedWriteResult {
 }
 
 type Db = Kysely<Database>;
-
-/** Longest error message stored on a row or event; the full text belongs in logs. */
-const MAX_MESSAGE = 4000;
-
-const json = (value: unknown): string => JSON.stringify(toSafeJson(value ?? {}));
 
 interface UpdateSpec {
   readonly type: OperationType;
@@ -110,14 +106,6 @@ async function fencedUpdate(db: Db, spec: UpdateSpec, options: TransitionOptions
     ...(spec.snapshot && { operation: toSnapshot(spec.type, row) }),
     ...(row.event_id != null && { eventId: String(row.event_id) }),
     ...(row.notification_id != null && { notificationId: String(row.notification_id) }),
-  };
-}
-
-function checkRef(ref: OperationRef): OperationRef {
-  return {
-    type: parseOperationType(ref.type),
-    id: parseOperationId(ref.id),
-    attempt: parseAttempt(ref.attempt),
   };
 }
 

@@ -1,0 +1,217 @@
+// Group commit for the hot path. A worker running many short operations at once claims and
+// completes them one row at a time; each is a round trip, a transaction and a WAL flush, and on a
+// loaded machine those (not the SQL) are the cost. The batcher sends the claims (and completions)
+// of one operation type that wait at the same moment as ONE statement over arrays: every row is
+// still fenced on its own status and attempt, every completion still commits with its event row,
+// and each caller learns whether its own row applied. A call that finds nothing in flight goes
+// out at once, so at low load nothing waits; under load the waiting calls ride together.
+import { classifyError, truncate } from '@ccat/errors';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
+import type { EventDetails, TransitionOptions } from './events.js';
+import { checkRef, json, MAX_MESSAGE } from './internal/fenced.js';
+import { stateColumn, type StateColumn } from './internal/state-sql.js';
+import { OPERATION_TABLES, type OperationRef, type OperationType } from './operation-types.js';
+import type { Database } from './schema.js';
+import { claim, complete, type FencedWriteResult } from './transitions.js';
+
+export interface TransitionBatcherOptions {
+  /** Most rows in one statement (default 100). 1 turns batching off: every call is its own statement. */
+  readonly maxBatch?: number;
+  /** Statements in flight at once per operation type and transition (default 2). */
+  readonly maxInFlight?: number;
+}
+
+type Kind = 'claim' | 'complete';
+
+interface Item {
+  readonly ref: OperationRef;
+  readonly claimedBy: string | null;
+  readonly event: EventDetails | undefined;
+  readonly resolve: (r: FencedWriteResult) => void;
+  readonly reject: (e: unknown) => void;
+}
+
+interface Lane {
+  readonly kind: Kind;
+  readonly type: OperationType;
+  readonly waiting: Item[];
+  inFlight: number;
+  scheduled: boolean;
+}
+
+/** SQLSTATE classes where the server rolled the statement back: nothing applied, a retry is safe. */
+function rejectedByServer(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !code.startsWith('08');
+}
+
+/**
+ * Batches `claim` and `complete` (the two transitions every job makes) per operation type. Results
+ * are those of the single-row functions: `applied` per row, `eventId` when an event was written.
+ * Calls with a notification take the single-row path. Rows are fenced exactly as there; a row
+ * appears at most once per statement (a second call for the same id waits for the next one).
+ * When a statement of several rows fails on the server (a constraint, a deadlock), each row is
+ * retried alone, so one row's error is only that row's. A connection error fails the whole batch,
+ * as it would each single statement.
+ */
+export class TransitionBatcher {
+  readonly #db: Kysely<Database>;
+  readonly #maxBatch: number;
+  readonly #maxInFlight: number;
+  readonly #lanes = new Map<string, Lane>();
+
+  constructor(db: Kysely<Database>, options: TransitionBatcherOptions = {}) {
+    const maxBatch = options.maxBatch ?? 100;
+    const maxInFlight = options.maxInFlight ?? 2;
+    if (!Number.isInteger(maxBatch) || maxBatch < 1 || maxBatch > 10_000)
+      throw classifyError(new RangeError(`maxBatch must be an integer in 1..10000, got ${maxBatch}`));
+    if (!Number.isInteger(maxInFlight) || maxInFlight < 1 || maxInFlight > 1000)
+      throw classifyError(new RangeError(`maxInFlight must be an integer in 1..1000, got ${maxInFlight}`));
+    this.#db = db;
+    this.#maxBatch = maxBatch;
+    this.#maxInFlight = maxInFlight;
+  }
+
+  /** Statements in flight or waiting rows, for shutdown checks and metrics. */
+  get pending(): number {
+    let n = 0;
+    for (const lane of this.#lanes.values()) n += lane.waiting.length + lane.inFlight;
+    return n;
+  }
+
+  /** scheduled(k) → in_progress(k), as `claim`. */
+  claim(
+    ref: OperationRef,
+    claimer: { workerId: string },
+    options: TransitionOptions = {},
+  ): Promise<FencedWriteResult> {
+    if (this.#maxBatch === 1 || options.notification !== undefined)
+      return claim(this.#db, ref, claimer, options);
+    return this.#enqueue('claim', ref, truncate(claimer.workerId, 200), options.event);
+  }
+
+  /** in_progress(k) → completed, as `complete`. */
+  complete(ref: OperationRef, options: TransitionOptions = {}): Promise<FencedWriteResult> {
+    if (this.#maxBatch === 1 || options.notification !== undefined) return complete(this.#db, ref, options);
+    return this.#enqueue('complete', ref, null, options.event);
+  }
+
+  #enqueue(kind: Kind, ref: OperationRef, claimedBy: string | null, event: EventDetails | undefined) {
+    let r: OperationRef;
+    try {
+      r = checkRef(ref);
+    } catch (e) {
+      return Promise.reject(e instanceof Error ? e : classifyError(e));
+    }
+    const key = `${kind}:${r.type}`;
+    let lane = this.#lanes.get(key);
+    if (lane === undefined) {
+      lane = { kind, type: r.type, waiting: [], inFlight: 0, scheduled: false };
+      this.#lanes.set(key, lane);
+    }
+    const l = lane;
+    return new Promise<FencedWriteResult>((resolve, reject) => {
+      l.waiting.push({ ref: r, claimedBy, event, resolve, reject });
+      // Calls made in the same tick go together; later ones wait for a free flight.
+      if (!l.scheduled) {
+        l.scheduled = true;
+        queueMicrotask(() => {
+          l.scheduled = false;
+          this.#pump(l);
+        });
+      }
+    });
+  }
+
+  #pump(lane: Lane): void {
+    while (lane.inFlight < this.#maxInFlight && lane.waiting.length > 0) {
+      const batch: Item[] = [];
+      const ids = new Set<string>();
+      const rest: Item[] = [];
+      for (const item of lane.waiting) {
+        if (batch.length < this.#maxBatch && !ids.has(item.ref.id)) {
+          ids.add(item.ref.id);
+          batch.push(item);
+        } else rest.push(item);
+      }
+      lane.waiting.splice(0, lane.waiting.length, ...rest);
+      lane.inFlight++;
+      void this.#send(lane, batch).finally(() => {
+        lane.inFlight--;
+        this.#pump(lane);
+      });
+    }
+  }
+
+  async #send(lane: Lane, batch: readonly Item[]): Promise<void> {
+    try {
+      const applied = await this.#execute(lane, batch);
+      for (const item of batch) {
+        const eventId = applied.get(item.ref.id);
+        item.resolve(
+          eventId === undefined
+            ? { applied: false }
+            : { applied: true, ...(eventId !== null && { eventId }) },
+        );
+      }
+    } catch (e) {
+      if (batch.length > 1 && rejectedByServer(e)) {
+        // Nothing applied; each row alone, so a row's own error stays with it.
+        await Promise.all(batch.map((item) => this.#send(lane, [item])));
+        return;
+      }
+      const error = classifyError(e);
+      for (const item of batch) item.reject(error);
+    }
+  }
+
+  /** One statement for the batch; the ids that applied, each with its event id (or null). */
+  async #execute(lane: Lane, batch: readonly Item[]): Promise<Map<string, string | null>> {
+    const { table } = OPERATION_TABLES[lane.type];
+    const col = (n: StateColumn) => stateColumn(lane.type, n);
+    const t = (n: StateColumn) => sql`t.${col(n)}`;
+    const set =
+      lane.kind === 'claim'
+        ? [
+            sql`${col('status')} = 'in_progress'`,
+            sql`${col('claimed_by')} = v.claimed_by`,
+            sql`${col('started_at')} = now()`,
+            sql`${col('last_seen_at')} = now()`,
+            sql`${col('finished_at')} = NULL`,
+            sql`${col('progress_bytes')} = 0`,
+          ]
+        : [
+            sql`${col('status')} = 'completed'`,
+            sql`${col('finished_at')} = now()`,
+            sql`${col('last_seen_at')} = now()`,
+          ];
+    const from = lane.kind === 'claim' ? 'scheduled' : 'in_progress';
+    const defaultEvent = lane.kind === 'claim' ? 'claimed' : 'completed';
+    const column = <T>(f: (item: Item) => T): T[] => batch.map(f);
+    const ev = (f: (e: EventDetails) => unknown) =>
+      column((i) => (i.event === undefined ? null : f(i.event)));
+    const query: RawBuilder<{ id: string; event_id: string | null }> = sql`
+      WITH v AS (
+        SELECT * FROM unnest(
+          ${column((i) => i.ref.id)}::bigint[], ${column((i) => i.ref.attempt)}::int[],
+          ${column((i) => i.claimedBy)}::text[], ${column((i) => i.event !== undefined)}::bool[],
+          ${ev((e) => e.event ?? defaultEvent)}::text[], ${ev((e) => e.errorCode ?? null)}::text[],
+          ${ev((e) => e.errorClass ?? null)}::text[],
+          ${ev((e) => (e.message === undefined ? null : truncate(e.message, MAX_MESSAGE)))}::text[],
+          ${ev((e) => e.retryable ?? null)}::bool[], ${ev((e) => json(e.context))}::jsonb[],
+          ${ev((e) => e.workerId ?? null)}::text[]
+        ) AS v(id, attempt, claimed_by, with_event, event, error_code, error_class, message, retryable, context, worker_id)
+      ), u AS (
+        UPDATE ${sql.table(table)} AS t SET ${sql.join([...set, sql`updated_at = now()`])}
+        FROM v WHERE t.id = v.id AND ${t('status')} = ${from} AND ${t('attempt')} = v.attempt
+        RETURNING t.id, v.attempt, v.with_event, v.event, v.error_code, v.error_class, v.message, v.retryable, v.context, v.worker_id
+      ), e AS (
+        INSERT INTO operation_events (operation_type, operation_id, attempt, event, error_code, error_class, message, retryable, context, worker_id)
+        SELECT ${lane.type}, u.id, u.attempt, u.event, u.error_code, u.error_class, u.message, u.retryable, u.context, u.worker_id
+        FROM u WHERE u.with_event RETURNING id, operation_id
+      )
+      SELECT u.id::text AS id, e.id::text AS event_id FROM u LEFT JOIN e ON e.operation_id = u.id`;
+    const rows = (await query.execute(this.#db)).rows;
+    return new Map(rows.map((r) => [r.id, r.event_id]));
+  }
+}

@@ -1,0 +1,206 @@
+import { ValidationError } from '@ccat/errors';
+import { sql, type KyselyPlugin } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  OPERATION_TYPES,
+  readOperation,
+  TransitionBatcher,
+  type OperationRef,
+  type OperationType,
+} from '../src/index.js';
+import { seedOperation, setupDb, sideCounts, type TestDb } from './support.js';
+
+let t: TestDb;
+beforeAll(async () => {
+  t = await setupDb('db_batcher', 6);
+});
+afterAll(async () => {
+  await t?.teardown();
+});
+
+/** The database seen through a counter of the statements sent. */
+function counted() {
+  const counter = { statements: 0 };
+  const plugin: KyselyPlugin = {
+    transformQuery: (args) => {
+      counter.statements++;
+      return args.node;
+    },
+    transformResult: (args) => Promise.resolve(args.result),
+  };
+  return { db: t.db.withPlugin(plugin), counter };
+}
+
+const seed = (type: OperationType, n: number, state: Parameters<typeof seedOperation>[3]) =>
+  Promise.all(Array.from({ length: n }, () => seedOperation(t.db, t.locations, type, state)));
+
+describe('TransitionBatcher', () => {
+  it.each(OPERATION_TYPES)(
+    '%s: concurrent claims and completions share statements, each fenced on its own row',
+    async (type) => {
+      const { db, counter } = counted();
+      const batcher = new TransitionBatcher(db, { maxInFlight: 1 });
+      const ids = await seed(type, 10, { status: 'scheduled', attempt: 2 });
+      const [movedOn] = await seed(type, 1, { status: 'scheduled', attempt: 3 });
+      const [pending] = await seed(type, 1, { status: 'pending', attempt: 2 });
+      const refs: OperationRef[] = ids.map((id) => ({ type, id, attempt: 2 }));
+      const before = await sideCounts(t.db);
+
+      const claims = await Promise.all([
+        ...refs.map((r) => batcher.claim(r, { workerId: `w-${r.id}` })),
+        batcher.claim({ type, id: movedOn!, attempt: 2 }, { workerId: 'late' }),
+        batcher.claim({ type, id: pending!, attempt: 2 }, { workerId: 'late' }),
+      ]);
+      expect(claims.map((c) => c.applied)).toEqual([...refs.map(() => true), false, false]);
+      expect(counter.statements).toBe(1);
+      for (const r of refs) {
+        expect(await readOperation(t.db, type, r.id)).toMatchObject({
+          status: 'in_progress',
+          attempt: 2,
+          claimedBy: `w-${r.id}`,
+          progressBytes: '0',
+          finishedAt: null,
+        });
+      }
+      expect(await readOperation(t.db, type, movedOn!)).toMatchObject({ status: 'scheduled', attempt: 3 });
+      expect(await readOperation(t.db, type, pending!)).toMatchObject({ status: 'pending', claimedBy: null });
+      expect(await sideCounts(t.db)).toEqual(before);
+
+      counter.statements = 0;
+      const done = await Promise.all([
+        ...refs.map((r, i) =>
+          batcher.complete(r, {
+            event: { workerId: 'w', context: { bytes: i, note: 'a "quoted" \\ value' } },
+          }),
+        ),
+        batcher.complete({ type, id: movedOn!, attempt: 2 }, { event: { workerId: 'zombie' } }),
+      ]);
+      expect(done.map((d) => d.applied)).toEqual([...refs.map(() => true), false]);
+      expect(counter.statements).toBe(1);
+      const eventIds = done.slice(0, refs.length).map((d) => d.eventId);
+      expect(new Set(eventIds).size).toBe(refs.length);
+      const events = await t.db
+        .selectFrom('operation_events')
+        .select(['id', 'operation_id', 'attempt', 'event', 'worker_id', 'context', 'error_code', 'message'])
+        .where('operation_type', '=', type)
+        .where('id', 'in', eventIds as string[])
+        .orderBy('id')
+        .execute();
+      expect(events).toHaveLength(refs.length);
+      for (const e of events) {
+        const i = ids.indexOf(String(e.operation_id));
+        expect(done[i]!.eventId).toBe(String(e.id));
+        expect(e).toMatchObject({
+          attempt: 2,
+          event: 'completed',
+          worker_id: 'w',
+          error_code: null,
+          message: null,
+        });
+        expect(e.context).toEqual({ bytes: i, note: 'a "quoted" \\ value' });
+      }
+      for (const r of refs)
+        expect(await readOperation(t.db, type, r.id)).toMatchObject({ status: 'completed' });
+    },
+  );
+
+  it('calls that wait for a flight ride together; the same row twice never shares a statement', async () => {
+    const { db, counter } = counted();
+    const batcher = new TransitionBatcher(db, { maxInFlight: 1, maxBatch: 4 });
+    const ids = await seed('deletion', 9, { status: 'scheduled' });
+    const first = batcher.claim({ type: 'deletion', id: ids[0]!, attempt: 0 }, { workerId: 'a' });
+    // The next tick: the first statement is in flight, so these wait and go out in batches of 4.
+    await new Promise((r) => setImmediate(r));
+    const rest = ids
+      .slice(1)
+      .map((id) => batcher.claim({ type: 'deletion', id, attempt: 0 }, { workerId: 'b' }));
+    // Row 8 claimed twice more by this process (duplicate jobs): of the three, exactly one wins.
+    const twice = [0, 1].map(() =>
+      batcher.claim({ type: 'deletion', id: ids[8]!, attempt: 0 }, { workerId: 'c' }),
+    );
+    const results = await Promise.all([first, ...rest, ...twice]);
+    expect(results.slice(0, 8).every((r) => r.applied)).toBe(true);
+    expect(results.slice(8).filter((r) => r.applied)).toHaveLength(1);
+    // The first alone, then [1-4], [5-8], and each repeat of row 8 in a statement of its own.
+    expect(counter.statements).toBe(5);
+    expect(batcher.pending).toBe(0);
+  });
+
+  it('a row the server rejects fails alone; the others in its statement apply', async () => {
+    const ids = await seed('unpack', 5, { status: 'scheduled' });
+    const bad = ids[2]!;
+    await sql
+      .raw(
+        `CREATE FUNCTION reject_one() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN IF NEW.id = ${Number(bad)} THEN RAISE EXCEPTION 'row % refused by policy', NEW.id; END IF; RETURN NEW; END $$`,
+      )
+      .execute(t.db);
+    await sql
+      .raw(
+        'CREATE TRIGGER reject_one BEFORE UPDATE ON data_transfers FOR EACH ROW EXECUTE FUNCTION reject_one()',
+      )
+      .execute(t.db);
+    try {
+      const batcher = new TransitionBatcher(t.db);
+      const results = await Promise.allSettled(
+        ids.map((id) => batcher.claim({ type: 'unpack', id, attempt: 0 }, { workerId: 'w' })),
+      );
+      results.forEach((r, i) => {
+        if (ids[i] === bad) {
+          expect(r.status).toBe('rejected');
+          expect(String((r as PromiseRejectedResult).reason.message)).toMatch(/refused by policy/);
+        } else expect(r).toEqual({ status: 'fulfilled', value: { applied: true } });
+      });
+      expect(await readOperation(t.db, 'unpack', bad)).toMatchObject({ status: 'scheduled' });
+    } finally {
+      await sql.raw('DROP TRIGGER reject_one ON data_transfers').execute(t.db);
+      await sql.raw('DROP FUNCTION reject_one()').execute(t.db);
+    }
+  });
+
+  it('bad input is refused before it joins a statement; the calls beside it still apply', async () => {
+    const batcher = new TransitionBatcher(t.db);
+    const [id] = await seed('raw_data_package', 1, { status: 'scheduled' });
+    const [bad, good, unknown] = await Promise.allSettled([
+      batcher.claim({ type: 'raw_data_package', id: id!, attempt: -1 }, { workerId: 'w' }),
+      batcher.claim({ type: 'raw_data_package', id: id!, attempt: 0 }, { workerId: 'w' }),
+      batcher.complete({ type: 'nope' as OperationType, id: '1', attempt: 0 }),
+    ]);
+    expect(bad.status === 'rejected' && bad.reason).toBeInstanceOf(ValidationError);
+    expect(good).toEqual({ status: 'fulfilled', value: { applied: true } });
+    expect(unknown.status === 'rejected' && unknown.reason).toBeInstanceOf(ValidationError);
+    expect(() => new TransitionBatcher(t.db, { maxBatch: 0 })).toThrow(/maxBatch/);
+    expect(() => new TransitionBatcher(t.db, { maxInFlight: 1.5 })).toThrow(/maxInFlight/);
+  });
+
+  it('maxBatch 1 sends each call alone; a notification takes the single-row path', async () => {
+    const { db, counter } = counted();
+    const rows = await seed('long_term_archive_transfer', 3, { status: 'scheduled' });
+    const single = new TransitionBatcher(db, { maxBatch: 1 });
+    await Promise.all(
+      rows.map((id) =>
+        single.claim({ type: 'long_term_archive_transfer', id, attempt: 0 }, { workerId: 'w' }),
+      ),
+    );
+    expect(counter.statements).toBe(3);
+
+    const batcher = new TransitionBatcher(t.db);
+    const before = await sideCounts(t.db);
+    const r = await batcher.complete(
+      { type: 'long_term_archive_transfer', id: rows[0]!, attempt: 0 },
+      {
+        event: { workerId: 'w' },
+        notification: { level: 'INFO', eventKind: 'completed', subject: 'done', body: 'done' },
+      },
+    );
+    expect(r).toMatchObject({
+      applied: true,
+      eventId: expect.any(String),
+      notificationId: expect.any(String),
+    });
+    expect(await sideCounts(t.db)).toEqual({
+      events: before.events + 1,
+      notifications: before.notifications + 1,
+    });
+  });
+});
