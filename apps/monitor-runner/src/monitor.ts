@@ -1,17 +1,20 @@
 // The monitor loop (DESIGN §6). Each pass: recover expired heartbeats and progress stalls through
 // the operation type's handler (one transaction each: state, event, outbox), then compare-and-delete
-// the member; reconcile what Redis may have lost; report scheduled rows nobody claimed. It sleeps
-// until the earlier of the next deadline and the loop interval, so a stall is found close to its
-// timeout. Several replicas are safe (conditional updates); a short Redis lease keeps them from
+// the member; reconcile what Redis may have lost (and tasks that died before their first beat);
+// report scheduled rows nobody claimed. It sleeps until the earliest of the next heartbeat deadline,
+// the next in-progress row's database deadline and the loop interval, so a stall is found close
+// to its timeout. Several replicas are safe (conditional updates); a short Redis lease keeps them from
 // repeating one scan.
 import { randomBytes } from 'node:crypto';
 import {
+  nextStaleInProgressInMs,
   OPERATION_TYPES,
   parseOperationKey,
   staleInProgress,
   staleScheduled,
   type Database,
   type OperationRef,
+  type OperationType,
 } from '@ccat/db';
 import { classifyError } from '@ccat/errors';
 import { HeartbeatScanner, type ExpiredTask, type StalledTask } from '@ccat/heartbeat';
@@ -52,6 +55,8 @@ export class Monitor implements AsyncDisposable {
   readonly #leaseKey: string;
   readonly #log: Logger;
   readonly #nextReconcile = new Map<string, number>();
+  /** Per type: when the next in-progress row's database sign of life reaches its timeout. */
+  readonly #nextStale = new Map<string, number>();
   #loop: Promise<void> | undefined;
   #closed = false;
   #wake: (() => void) | undefined;
@@ -150,6 +155,7 @@ export class Monitor implements AsyncDisposable {
       ms = Math.min(ms, next.inMs);
     const now = Date.now();
     for (const at of this.#nextReconcile.values()) ms = Math.min(ms, at - now);
+    for (const at of this.#nextStale.values()) ms = Math.min(ms, at - now);
     return Math.max(MIN_SLEEP_MS, ms);
   }
 
@@ -257,61 +263,80 @@ export class Monitor implements AsyncDisposable {
    * reported; re-creating their job is the workers' dispatcher's (one owner, no double dispatch).
    */
   async #reconcile(counts: Record<string, number>): Promise<void> {
-    const { config, db, metrics } = this.#d;
+    const { config, db } = this.#d;
     const now = Date.now();
     for (const type of OPERATION_TYPES) {
-      if ((this.#nextReconcile.get(type) ?? 0) > now) continue;
       const timing = monitorTimingFor(config, type);
-      this.#nextReconcile.set(type, now + timing.loopIntervalMs);
-      const stale = await staleInProgress(db, type, {
-        olderThanMs: timing.heartbeatTimeoutMs,
-        limit: config.monitor.batchSize,
-      });
-      for (const row of stale) {
-        const member = `${type}:${row.id}:${row.attempt}`;
-        let tracked = false;
-        try {
-          tracked = (await this.#d.redis.zscore(this.#scanner.keys.deadlines, member)) !== null;
-        } catch (e) {
-          this.#log.warn(
-            { err: classifyError(e).message },
-            'cannot check heartbeats; reconciling by the database alone',
-          );
-        }
-        if (tracked) continue;
-        const outcome = await applyStallRecovery(this.#d.recovery, {
-          ref: { type, id: row.id, attempt: row.attempt },
-          reason: 'no_heartbeat',
-          detectedBy: this.#d.monitorId,
-        });
-        metrics.recoveries.inc({ outcome: outcome.kind, operation_type: type });
-        if (outcome.kind !== 'not_in_progress') {
-          counts['reconciled'] = (counts['reconciled'] ?? 0) + 1;
-          metrics.stallsDetected.inc({ reason: 'no_heartbeat' });
-          await this.#cleanup({ type, id: row.id, attempt: row.attempt });
-        }
+      // Due by the loop interval, or because an in-progress row's database sign of life reached its
+      // timeout: workers register a task's heartbeat with their next beat, so a task whose process
+      // dies first leaves only that, and it is found as soon as a missed deadline would be.
+      const dueAt = Math.min(this.#nextReconcile.get(type) ?? 0, this.#nextStale.get(type) ?? Infinity);
+      if (dueAt <= now) {
+        this.#nextReconcile.set(type, now + timing.loopIntervalMs);
+        await this.#reconcileType(type, timing.heartbeatTimeoutMs, counts);
       }
-      const scheduled = await staleScheduled(db, type, {
-        olderThanMs: config.monitor.scheduleTimeoutMs,
-        limit: config.monitor.batchSize,
-      });
-      metrics.staleScheduled.set({ operation_type: type }, scheduled.length);
-      if (scheduled.length > 0) {
-        counts['staleScheduled'] = (counts['staleScheduled'] ?? 0) + scheduled.length;
-        this.#log.warn(
-          {
-            operationType: type,
-            count: scheduled.length,
-            examples: scheduled.slice(0, 5).map((s) => `${type}:${s.id}:${s.attempt}`),
-          },
-          "scheduled operations not claimed within the schedule timeout; the workers' dispatcher re-creates vanished jobs (is a worker serving their queue?)",
-        );
-      }
+      // One index probe per type and pass (a task claimed later goes stale no sooner than a
+      // heartbeat timeout from now, and the loop never sleeps longer than that).
+      const inMs = await nextStaleInProgressInMs(db, type, { olderThanMs: timing.heartbeatTimeoutMs });
+      if (inMs === undefined) this.#nextStale.delete(type);
+      else this.#nextStale.set(type, Date.now() + inMs + 10);
     }
     try {
       this.#d.metrics.inFlight.set((await this.#scanner.counts()).inFlight);
     } catch {
       // metrics only
+    }
+  }
+
+  async #reconcileType(
+    type: OperationType,
+    heartbeatTimeoutMs: number,
+    counts: Record<string, number>,
+  ): Promise<void> {
+    const { config, db, metrics } = this.#d;
+    const stale = await staleInProgress(db, type, {
+      olderThanMs: heartbeatTimeoutMs,
+      limit: config.monitor.batchSize,
+    });
+    for (const row of stale) {
+      const member = `${type}:${row.id}:${row.attempt}`;
+      let tracked = false;
+      try {
+        tracked = (await this.#d.redis.zscore(this.#scanner.keys.deadlines, member)) !== null;
+      } catch (e) {
+        this.#log.warn(
+          { err: classifyError(e).message },
+          'cannot check heartbeats; reconciling by the database alone',
+        );
+      }
+      if (tracked) continue;
+      const outcome = await applyStallRecovery(this.#d.recovery, {
+        ref: { type, id: row.id, attempt: row.attempt },
+        reason: 'no_heartbeat',
+        detectedBy: this.#d.monitorId,
+      });
+      metrics.recoveries.inc({ outcome: outcome.kind, operation_type: type });
+      if (outcome.kind !== 'not_in_progress') {
+        counts['reconciled'] = (counts['reconciled'] ?? 0) + 1;
+        metrics.stallsDetected.inc({ reason: 'no_heartbeat' });
+        await this.#cleanup({ type, id: row.id, attempt: row.attempt });
+      }
+    }
+    const scheduled = await staleScheduled(db, type, {
+      olderThanMs: config.monitor.scheduleTimeoutMs,
+      limit: config.monitor.batchSize,
+    });
+    metrics.staleScheduled.set({ operation_type: type }, scheduled.length);
+    if (scheduled.length > 0) {
+      counts['staleScheduled'] = (counts['staleScheduled'] ?? 0) + scheduled.length;
+      this.#log.warn(
+        {
+          operationType: type,
+          count: scheduled.length,
+          examples: scheduled.slice(0, 5).map((s) => `${type}:${s.id}:${s.attempt}`),
+        },
+        "scheduled operations not claimed within the schedule timeout; the workers' dispatcher re-creates vanished jobs (is a worker serving their queue?)",
+      );
     }
   }
 

@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { readOperation } from '@ccat/db';
 import { partialPath, resolveOperationOutputs } from '@ccat/recovery-handlers';
+import { HeartbeatScanner } from '@ccat/heartbeat';
 import { deleteKeysWithPrefix, waitFor } from '@ccat/test-support';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -87,6 +88,42 @@ describe('the monitor, with real worker processes', () => {
         )?.status === 'sent',
       { message: 'notification sent' },
     );
+  }, 60_000);
+
+  it("a worker that dies before its task's first beat is found by reconciliation as soon as a missed deadline would be", async () => {
+    // The first beat comes a second after the worker starts; the task crashes right after its
+    // claim, so its heartbeat was never registered: only its database sign of life is left.
+    const timeoutMs = 2000;
+    e = await createE2E('mon_prebeat');
+    await e.monitor('monitor-1', { monitor: { heartbeatTimeoutMs: timeoutMs } });
+    const victim = await e.worker('victim', {
+      heartbeat: { intervalMs: 1000, timeoutMs },
+      faults: {
+        enabled: true,
+        rules: [{ kind: 'crash', operationTypes: ['raw_data_package'], attempts: [0], stage: 'start' }],
+      },
+    });
+    const [id] = await e.seed(1);
+    expect(await victim.exited).toBe('SIGKILL');
+    const claimed = await row(id!);
+    expect(claimed).toMatchObject({ status: 'in_progress', attempt: 0, claimedBy: 'victim' });
+    const scanner = new HeartbeatScanner({ redis: e.redis, keyPrefix: e.prefix });
+    expect(await e.redis.zscore(scanner.keys.deadlines, `raw_data_package:${id!}:0`)).toBeNull();
+    const recovered = await waitFor(
+      async () => (await events(id!)).find((x) => x.event === 'stall_recovered'),
+      { timeoutMs: timeoutMs + 5000, message: 'stall recovered' },
+    );
+    // Both times are the database's: from the last sign of life to the recovery.
+    const latencyMs = recovered.created_at.getTime() - claimed!.lastSeenAt!.getTime();
+    console.log(
+      `died before its first beat → stall_recovered ${latencyMs} ms after its last sign of life (timeout ${timeoutMs} ms, loopInterval 60 000 ms)`,
+    );
+    expect(latencyMs).toBeGreaterThanOrEqual(timeoutMs);
+    expect(latencyMs).toBeLessThanOrEqual(timeoutMs + 1000);
+    expect(recovered.context).toMatchObject({ reason: 'no_heartbeat' });
+    await e.worker('rescuer');
+    await completed(id!);
+    expect((await events(id!)).filter((x) => x.event === 'completed').map((x) => x.attempt)).toEqual([1]);
   }, 60_000);
 
   it('a worker frozen with SIGSTOP is recovered; after SIGCONT its late writes change nothing', async () => {

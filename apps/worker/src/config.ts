@@ -59,6 +59,8 @@ export const workerConfigSchema = z
         timeoutMs: ms(3_600_000, 20),
         /** A task whose progress has not changed for this long is stalled even while it beats (hung I/O). */
         progressTimeoutMs: ms(3_600_000, 20),
+        /** Register a task with the next beat rather than at its claim, so a task shorter than one interval never touches Redis. A process that dies before its task's first beat is found by the monitor's reconciliation, which wakes when that task's database sign of life reaches the timeout. */
+        registerOnNextBeat: z.boolean().default(true),
         /** Per operation type overrides. */
         operationTypes: z.partialRecord(operationType, timeoutsSchema).default({}),
       })

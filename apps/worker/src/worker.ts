@@ -67,6 +67,7 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
     progressTimeoutMs: config.heartbeat.progressTimeoutMs,
     // A finished task's removal rides on the next beat: one round trip less per task.
     removeOnNextBeat: true,
+    registerOnNextBeat: config.heartbeat.registerOnNextBeat,
     workerId,
     ...(deps.pid !== undefined && { pid: deps.pid }),
     logger: log,

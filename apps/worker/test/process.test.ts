@@ -127,11 +127,16 @@ describe('a real worker process', () => {
     const id = await seedOne();
     const partial0 = await partialOf(id, 0);
     await waitFor(() => fileExists(partial0), { message: 'attempt 0 wrote its partial output' });
+    const scanner = new HeartbeatScanner({ redis, keyPrefix: prefix });
+    const member = `raw_data_package:${id}:0`;
+    // The registration rides on the worker's next beat (a freeze before it is the monitor's
+    // reconciliation's to find; the monitor-runner tests cover that).
+    await waitFor(async () => (await redis.zscore(scanner.keys.deadlines, member)) !== null, {
+      message: 'heartbeat registered',
+    });
     w.signal('SIGSTOP');
     const frozenAt = Date.now();
     // The monitor's part: find the expired heartbeat, recover the stall, drop the member.
-    const scanner = new HeartbeatScanner({ redis, keyPrefix: prefix });
-    const member = `raw_data_package:${id}:0`;
     const expired = await waitFor(
       async () => (await scanner.scanExpired()).tasks.find((e) => e.taskId === member),
       { timeoutMs: 5000, message: 'heartbeat expired' },

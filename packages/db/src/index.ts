@@ -38,6 +38,7 @@ export {
   duePending,
   FAILURE_EVENTS,
   failuresByErrorCode,
+  nextStaleInProgressInMs,
   staleInProgress,
   staleScheduled,
   type FailureGroup,

@@ -63,6 +63,30 @@ export function staleInProgress(
   });
 }
 
+/**
+ * When the next in-progress row that still shows a sign of life will have shown none for
+ * `olderThanMs`: milliseconds from now (database time), or undefined when no row is on its way.
+ * Rows already that old are left out (staleInProgress lists them). One index probe.
+ */
+export function nextStaleInProgressInMs(
+  db: Db,
+  type: OperationType,
+  options: { olderThanMs: number },
+): Promise<number | undefined> {
+  const t = parseOperationType(type);
+  return run(async () => {
+    const seen = stateColumn(t, 'last_seen_at');
+    const { rows } = await sql<{ in_ms: number | null }>`
+      SELECT (extract(epoch FROM min(${seen}) + ${interval(options.olderThanMs)} - now()) * 1000)::float8 AS in_ms
+      FROM ${sql.table(OPERATION_TABLES[t].table)}
+      WHERE ${stateColumn(t, 'status')} = 'in_progress' AND ${seen} >= now() - ${interval(options.olderThanMs)}`.execute(
+      db,
+    );
+    const ms = rows[0]?.in_ms;
+    return ms === null || ms === undefined ? undefined : Math.max(0, Math.ceil(ms));
+  });
+}
+
 /** scheduled rows not claimed for `olderThanMs`: their job may have vanished (Redis flushed). */
 export function staleScheduled(
   db: Db,

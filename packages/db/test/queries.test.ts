@@ -6,6 +6,7 @@ import {
   failuresByErrorCode,
   markFailed,
   resetForRetry,
+  nextStaleInProgressInMs,
   staleInProgress,
   staleScheduled,
 } from '../src/index.js';
@@ -43,6 +44,29 @@ describe('query helpers', () => {
     expect(due.map((r) => r.id)).toEqual([b, a]);
     expect(due[1]).toEqual({ type: 'long_term_archive_transfer', id: a, attempt: 2 });
     expect(await duePending(t.db, 'long_term_archive_transfer', { limit: 1 })).toHaveLength(1);
+  });
+
+  it('nextStaleInProgressInMs: when the next live in-progress row reaches its timeout', async () => {
+    const opts = { olderThanMs: 60_000 };
+    expect(await nextStaleInProgressInMs(t.db, 'data_transfer_package', opts)).toBeUndefined();
+    // Already stale (staleInProgress lists it), pending, and one 20 s into its minute.
+    await seedOperation(t.db, t.locations, 'data_transfer_package', {
+      status: 'in_progress',
+      lastSeenAgoS: 600,
+    });
+    await seedOperation(t.db, t.locations, 'data_transfer_package', { status: 'pending', lastSeenAgoS: 50 });
+    expect(await nextStaleInProgressInMs(t.db, 'data_transfer_package', opts)).toBeUndefined();
+    await seedOperation(t.db, t.locations, 'data_transfer_package', {
+      status: 'in_progress',
+      lastSeenAgoS: 20,
+    });
+    await seedOperation(t.db, t.locations, 'data_transfer_package', {
+      status: 'in_progress',
+      lastSeenAgoS: 5,
+    });
+    const inMs = await nextStaleInProgressInMs(t.db, 'data_transfer_package', opts);
+    expect(inMs).toBeGreaterThan(39_000);
+    expect(inMs).toBeLessThanOrEqual(40_000);
   });
 
   it('staleInProgress and staleScheduled: by the database clock, with a duration', async () => {

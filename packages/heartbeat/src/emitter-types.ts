@@ -51,6 +51,8 @@ export interface BeatReport {
   readonly serverTime: number | undefined;
   readonly rttMs: number;
   readonly beaten: number;
+  /** Tasks whose registration rode on this beat (registerOnNextBeat). */
+  readonly registered: number;
   readonly removed: number;
   readonly lost: readonly LostTask[];
   /** Consecutive failed beats before this one: > 0 right after Redis came back. */

@@ -38,6 +38,8 @@ interface Entry {
   progressJson: string;
   progressDirty: boolean;
   registered: boolean;
+  /** A registration for this id was sent (by this entry or one it replaced): a member may exist. */
+  mayExist: boolean;
   readonly controller: AbortController;
   readonly handle: TrackedTask;
 }
@@ -102,7 +104,8 @@ export class HeartbeatEmitter implements AsyncDisposable {
    * for it from then on. Calling it again for the same id re-registers (new deadline, progress clock
    * reset, new handle). Rejects with InvalidTaskIdError/ValidationError for bad input,
    * HeartbeatClosedError after close, and the classified Redis error when the registration failed
-   * (the task is then not tracked).
+   * (the task is then not tracked). With `registerOnNextBeat` it resolves at once and the
+   * registration rides on the next beat (a beat that fails carries it again with the one after).
    */
   async track(taskId: string, options: TrackOptions = {}): Promise<TrackedTask> {
     assertTaskId(taskId);
@@ -116,6 +119,7 @@ export class HeartbeatEmitter implements AsyncDisposable {
       attributes: t.attributes,
     });
     const controller = new AbortController();
+    const previous = this.#entries.get(taskId);
     const entry: Entry = {
       taskId,
       timeoutMs: t.timeoutMs,
@@ -124,6 +128,8 @@ export class HeartbeatEmitter implements AsyncDisposable {
       progressJson: t.progressJson,
       progressDirty: false,
       registered: false,
+      // A member written for an earlier entry of this id, and not yet removed, is this entry's to remove.
+      mayExist: previous?.mayExist === true || this.#pendingDeletes.has(taskId),
       controller,
       handle: {
         taskId,
@@ -137,6 +143,7 @@ export class HeartbeatEmitter implements AsyncDisposable {
     };
     this.#pendingDeletes.delete(taskId);
     this.#entries.set(taskId, entry);
+    if (this.#opts.registerOnNextBeat) return entry.handle;
     try {
       await this.#register(entry);
     } catch (e) {
@@ -165,7 +172,10 @@ export class HeartbeatEmitter implements AsyncDisposable {
    */
   async untrack(taskId: string): Promise<void> {
     assertTaskId(taskId);
+    const entry = this.#entries.get(taskId);
     this.#entries.delete(taskId);
+    // Never sent (it ended before its registration's beat or flush): there is nothing to remove.
+    if (entry !== undefined && !entry.mayExist) return;
     if (this.#opts.removeOnNextBeat && !this.#closed) {
       this.#pendingDeletes.set(taskId, ++this.#deleteSeq);
       return;
@@ -268,6 +278,7 @@ export class HeartbeatEmitter implements AsyncDisposable {
   async #flushRegistrations(entries: readonly Entry[]): Promise<void> {
     const current = entries.filter((e) => this.#entries.get(e.taskId) === e);
     if (current.length === 0) return;
+    for (const e of current) e.mayExist = true;
     const ops = current.map((e): BeatOp => ({
       op: 'r',
       id: e.taskId,
@@ -334,10 +345,24 @@ export class HeartbeatEmitter implements AsyncDisposable {
 
   async #beatOnce(): Promise<BeatReport> {
     const failedBefore = this.#failures;
-    const beating = [...this.#entries.values()].filter((e) => e.registered);
+    const beating: Entry[] = [];
+    const joining: Entry[] = [];
+    for (const e of this.#entries.values()) {
+      if (e.registered) beating.push(e);
+      // Registrations riding on this beat (registerOnNextBeat); beats run one at a time.
+      else if (this.#opts.registerOnNextBeat) joining.push(e);
+    }
     const deletes = [...this.#pendingDeletes];
-    if (beating.length === 0 && deletes.length === 0) {
-      return { serverTime: undefined, rttMs: 0, beaten: 0, removed: 0, lost: [], failedBefore };
+    if (beating.length === 0 && joining.length === 0 && deletes.length === 0) {
+      return {
+        serverTime: undefined,
+        rttMs: 0,
+        beaten: 0,
+        registered: 0,
+        removed: 0,
+        lost: [],
+        failedBefore,
+      };
     }
     const sentProgress = beating.map((e) => (e.progressDirty ? e.progressJson : ''));
     const ops: BeatOp[] = beating.map((e, i) => ({
@@ -348,6 +373,18 @@ export class HeartbeatEmitter implements AsyncDisposable {
       progress: sentProgress[i]!,
       details: '',
     }));
+    const joinedProgress = joining.map((e) => e.progressJson);
+    joining.forEach((e, i) => {
+      e.mayExist = true;
+      ops.push({
+        op: 'r',
+        id: e.taskId,
+        timeoutMs: e.timeoutMs,
+        progressTimeoutMs: e.progressTimeoutMs,
+        progress: joinedProgress[i]!,
+        details: e.details,
+      });
+    });
     for (const [id] of deletes) ops.push(removeOp(id));
     const started = performance.now();
     const reply = await this.#send(ops, 'heartbeat beat');
@@ -355,6 +392,10 @@ export class HeartbeatEmitter implements AsyncDisposable {
     // A removal queued again after this beat was sent has a newer sequence number: keep it.
     for (const [id, seq] of deletes)
       if (this.#pendingDeletes.get(id) === seq) this.#pendingDeletes.delete(id);
+    joining.forEach((e, i) => {
+      e.registered = true;
+      if (e.progressJson !== joinedProgress[i]) e.progressDirty = true;
+    });
     const lost: LostTask[] = [];
     beating.forEach((entry, i) => {
       // A newer registration of the same id (or an untrack) since this beat was sent: not ours to judge.
@@ -371,6 +412,7 @@ export class HeartbeatEmitter implements AsyncDisposable {
       serverTime: reply.now,
       rttMs,
       beaten: beating.length,
+      registered: joining.length,
       removed: deletes.length,
       lost,
       failedBefore,

@@ -54,6 +54,13 @@ export const heartbeatOptionsSchema = z
      * timeout is at least two intervals); listings may show a finished task for up to one interval.
      */
     removeOnNextBeat: z.boolean().default(false),
+    /**
+     * `track` resolves at once and the registration rides on the next beat: a task that ends within
+     * one interval never touches Redis. Until its first beat a task has no member, so a process
+     * that dies in that window is found by the monitor's reconciliation (its database sign of life),
+     * not by a deadline; listings show a task from its first beat on.
+     */
+    registerOnNextBeat: z.boolean().default(false),
     /** A beat for more tasks than this is split into several scripts sent in one pipeline (one round trip). */
     maxTasksPerScript: z.number().int().min(1).max(100_000).default(5_000),
   })

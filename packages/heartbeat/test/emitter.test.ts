@@ -99,6 +99,70 @@ describe('HeartbeatEmitter', () => {
     expect(await redis.zcard(deferred.keys.deadlines)).toBe(0);
   });
 
+  it('with registerOnNextBeat a registration rides on the next beat; a task that ends before it never touches Redis', async () => {
+    const { emitter, keys } = setup({
+      registerOnNextBeat: true,
+      removeOnNextBeat: true,
+      intervalMs: 100,
+      timeoutMs: 1000,
+      commandTimeoutMs: 200,
+    });
+    const send = vi.spyOn(redis, 'sendCommand');
+    const short = await emitter.track('unpack:1:0');
+    const long = await emitter.track('unpack:2:0', { progress: { bytes: 0 } });
+    emitter.progress('unpack:2:0', { bytes: 5 });
+    await short.untrack();
+    expect(send.mock.calls.length).toBe(0);
+    expect(emitter.trackedIds()).toEqual(['unpack:2:0']);
+
+    const before = await serverTime(redis);
+    send.mockClear();
+    const first = await emitter.beatNow();
+    expect(send.mock.calls.length).toBe(1);
+    expect(first).toMatchObject({ beaten: 0, registered: 1, removed: 0, lost: [] });
+    expect(Number(await redis.zscore(keys.deadlines, 'unpack:2:0'))).toBeGreaterThanOrEqual(before + 1000);
+    expect(JSON.parse((await redis.hget(keys.details, 'unpack:2:0'))!).registeredAt).toBeGreaterThanOrEqual(
+      before,
+    );
+    expect(await redis.hget(keys.progress, 'unpack:2:0')).toMatch(/:\{"bytes":5\}$/);
+    expect(await redis.zscore(keys.deadlines, 'unpack:1:0')).toBeNull();
+    expect(await redis.hget(keys.details, 'unpack:1:0')).toBeNull();
+    send.mockRestore();
+
+    // Registered now: beaten like any other, and reported lost when its member goes.
+    expect(await emitter.beatNow()).toMatchObject({ beaten: 1, registered: 0 });
+    await redis.zrem(keys.deadlines, 'unpack:2:0');
+    const lost = await emitter.beatNow();
+    expect(lost.lost.map((l) => [l.taskId, l.reason])).toEqual([['unpack:2:0', 'missing']]);
+    expect(long.signal.aborted).toBe(true);
+
+    // Tracked again after a registration and ended before the next beat: the old member is removed.
+    await emitter.track('unpack:3:0');
+    await emitter.beatNow();
+    await emitter.track('unpack:3:0');
+    await emitter.untrack('unpack:3:0');
+    expect(await emitter.beatNow()).toMatchObject({ registered: 0, removed: 1 });
+    expect(await redis.zscore(keys.deadlines, 'unpack:3:0')).toBeNull();
+    expect(await redis.hget(keys.details, 'unpack:3:0')).toBeNull();
+  });
+
+  it('with registerOnNextBeat a failed beat carries its registrations to the next one', async () => {
+    const { emitter, keys } = setup({
+      registerOnNextBeat: true,
+      intervalMs: 100,
+      timeoutMs: 1000,
+      commandTimeoutMs: 100,
+    });
+    await emitter.track('archive:1:0');
+    // The command never answers: the beat times out.
+    const send = vi.spyOn(redis, 'sendCommand').mockImplementationOnce(() => new Promise<never>(() => {}));
+    await expect(emitter.beatNow()).rejects.toThrow(/heartbeat beat: no answer from Redis/);
+    send.mockRestore();
+    expect(await redis.zscore(keys.deadlines, 'archive:1:0')).toBeNull();
+    expect(await emitter.beatNow()).toMatchObject({ registered: 1 });
+    expect(await redis.zscore(keys.deadlines, 'archive:1:0')).not.toBeNull();
+  });
+
   it('beats for all its tasks in one Redis command per interval, and coalesces registrations', async () => {
     const { emitter, keys } = setup();
     const send = vi.spyOn(redis, 'sendCommand');

@@ -32,6 +32,7 @@ describe('options', () => {
       commandTimeoutMs: 5_000,
       maxTasksPerScript: 5_000,
       removeOnNextBeat: false,
+      registerOnNextBeat: false,
     });
     expect(scannerOptionsSchema.parse({})).toMatchObject({ keyPrefix: 'ccat:', batchSize: 1_000 });
     expect(healthOptionsSchema.parse({})).toMatchObject({ ttlMs: 90_000, refreshMs: 30_000 });
