@@ -108,7 +108,10 @@ export class Dispatcher implements AsyncDisposable {
     const byQueue = new Map<string, OperationRef[]>();
     for (const ref of refs) {
       const name = names.get(ref.id);
-      if (name !== undefined) byQueue.set(name, [...(byQueue.get(name) ?? []), ref]);
+      if (name === undefined) continue;
+      const batch = byQueue.get(name);
+      if (batch === undefined) byQueue.set(name, [ref]);
+      else batch.push(ref);
     }
     let added = 0;
     for (const [name, batch] of byQueue) {
