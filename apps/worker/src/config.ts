@@ -72,8 +72,8 @@ export const workerConfigSchema = z
       .strictObject({
         /** Most rows in one statement; 1 sends every claim and completion alone. */
         maxBatch: z.number().int().min(1).max(10_000).default(100),
-        /** Statements in flight at once per operation type and transition; calls beyond wait and ride together. */
-        maxInFlight: z.number().int().min(1).max(1000).default(2),
+        /** Statements in flight at once per operation type and transition; calls beyond wait and ride together in the next (1 batches most; more lets one slow statement hold up fewer calls). */
+        maxInFlight: z.number().int().min(1).max(1000).default(1),
       })
       .prefault({}),
     /** Retry limits and backoff for failures in this worker (the monitor's own `recovery` governs stalls). */

@@ -57,6 +57,18 @@ export function assertSchemaName(schema: string): string {
 const MAX_PREPARED_PER_CONNECTION = 256;
 const prepared = new WeakMap<object, Set<string>>();
 
+/** Statement names by text, so the hot path hashes each text once (bounded: dynamic texts exist). */
+const statementNames = new Map<string, string>();
+function statementName(text: string): string {
+  let name = statementNames.get(text);
+  if (name === undefined) {
+    name = `ccat_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`;
+    if (statementNames.size >= 4 * MAX_PREPARED_PER_CONNECTION) statementNames.clear();
+    statementNames.set(text, name);
+  }
+  return name;
+}
+
 /**
  * A pool whose clients prepare each parameterised statement the first time they run it (a named
  * statement, reused on that connection), up to a bound per connection.
@@ -73,7 +85,7 @@ function preparingPool(pool: pg.Pool): PoolLike {
           const [text, values] = args;
           if (typeof text !== 'string' || !Array.isArray(values) || args.length !== 2)
             return original(...args);
-          const name = `ccat_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`;
+          const name = statementName(text);
           if (names.has(name) || names.size < MAX_PREPARED_PER_CONNECTION) {
             names.add(name);
             return original({ name, text, values });

@@ -22,11 +22,11 @@ afterAll(async () => {
 function counted() {
   const counter = { statements: 0 };
   const plugin: KyselyPlugin = {
-    transformQuery: (args) => {
+    transformQuery: (args) => args.node,
+    transformResult: (args) => {
       counter.statements++;
-      return args.node;
+      return Promise.resolve(args.result);
     },
-    transformResult: (args) => Promise.resolve(args.result),
   };
   return { db: t.db.withPlugin(plugin), counter };
 }
