@@ -1,6 +1,10 @@
 // bench/worker-overhead: what the recovery machinery costs per job, at the same concurrency.
 //  ours:     no-op operations through the whole path: dispatch (pending → scheduled + job), claim
-//            (fenced), heartbeat track/untrack, complete (fenced, with its event row).
+//            (fenced), heartbeat track/untrack, complete (fenced, with its event row), as the worker
+//            runs them by default: claims and completions of concurrent tasks share statements.
+//            The heartbeat registration rides on the next beat (heartbeat.registerOnNextBeat).
+//  atClaim:  the same with the heartbeat registered at the claim (one Redis round trip per task).
+//  single:   the same with every claim and completion its own statement (transitions.maxBatch 1).
 //  naive:    a BullMQ worker doing the same two status writes by primary key, no fencing, no
 //            heartbeats, no events; jobs added the same way.
 //  raw:      BullMQ no-op jobs, for scale.
@@ -28,6 +32,7 @@ import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { pino } from 'pino';
+import { CpuMeter, type CpuSample } from './cpu.js';
 import { heading, ratio, report } from './stats.js';
 
 const JOBS = Number(process.env['BENCH_JOBS'] ?? 3000);
@@ -57,50 +62,61 @@ async function main(): Promise<void> {
       await sql`INSERT INTO raw_data_packages (name, source_location_id, buffer_location_id, relative_path)
         SELECT ${tag} || '-' || g, ${loc.id}, ${loc.id}, 'x' FROM generate_series(1, ${JOBS}) g`.execute(db);
     };
-    const waitCompleted = async (target: number) => {
-      for (;;) {
-        const r = await db
-          .selectFrom('raw_data_packages')
-          .select((eb) => eb.fn.countAll<string>().as('n'))
-          .where('status', '=', 'completed')
-          .executeTakeFirstOrThrow();
-        if (Number(r.n) >= target) return;
-        await new Promise((res) => setTimeout(res, 5));
-      }
+    // Completions are counted where they happen (no polling load on the machine under test); the
+    // database is checked at the end.
+    let finished = 0;
+    let waiter: { target: number; resolve: () => void } | undefined;
+    const finishedOne = () => {
+      finished++;
+      if (waiter !== undefined && finished >= waiter.target) waiter.resolve();
     };
+    const waitFinished = (target: number) =>
+      new Promise<void>((resolve) => {
+        if (finished >= target) resolve();
+        else waiter = { target, resolve };
+      });
 
-    const config = workerConfigSchema.parse({
-      keyPrefix: prefix,
-      heartbeat: { intervalMs: 1000, timeoutMs: 60_000, progressTimeoutMs: 60_000 },
-    });
-    const heartbeat = new HeartbeatEmitter({
-      redis,
-      keyPrefix: prefix,
-      intervalMs: 1000,
-      timeoutMs: 60_000,
-      workerId: 'bench',
-      logger,
-      // As the worker app runs it: a finished task's removal rides on the next beat.
-      removeOnNextBeat: true,
-    });
-    await heartbeat.start();
+    // As the worker app runs it (removals, and by default registrations, ride on the next beat).
+    const emitter = (registerOnNextBeat: boolean) =>
+      new HeartbeatEmitter({
+        redis,
+        keyPrefix: prefix,
+        intervalMs: 1000,
+        timeoutMs: 60_000,
+        workerId: 'bench',
+        logger,
+        removeOnNextBeat: true,
+        registerOnNextBeat,
+      });
+    const emitters = [emitter(true), emitter(false)] as const;
+    for (const e of emitters) await e.start();
     const noop: Operation = { run: () => Promise.resolve({ bytes: 0 }) };
     const operations = Object.fromEntries(OPERATION_TYPES.map((t) => [t, noop])) as Record<
       OperationType,
       Operation
     >;
-    const runner = new TaskRunner({
-      db,
-      heartbeat,
-      recovery: { db, registry: createHandlerRegistry(), policy: recoveryPolicySchema.parse({}), logger },
-      logger,
-      workerId: 'bench',
-      transport: createLocalCopyTransport(),
-      faults: createFaultInjector({ enabled: false, seed: '', rules: [] }, logger, () => undefined),
-      metrics: createWorkerMetrics(),
-      config,
-      operations,
-    });
+    const runnerWith = (heartbeat: HeartbeatEmitter, transitions: { maxBatch: number }) =>
+      new TaskRunner({
+        db,
+        heartbeat,
+        recovery: { db, registry: createHandlerRegistry(), policy: recoveryPolicySchema.parse({}), logger },
+        logger,
+        workerId: 'bench',
+        transport: createLocalCopyTransport(),
+        faults: createFaultInjector({ enabled: false, seed: '', rules: [] }, logger, () => undefined),
+        metrics: createWorkerMetrics(),
+        config: workerConfigSchema.parse({
+          keyPrefix: prefix,
+          heartbeat: { intervalMs: 1000, timeoutMs: 60_000, progressTimeoutMs: 60_000 },
+          transitions,
+        }),
+        operations,
+      });
+    // The worker's defaults; the same with the heartbeat registered at the claim (one Redis round
+    // trip per task); and with every claim and completion its own statement.
+    const defaults = runnerWith(emitters[0], { maxBatch: 100 });
+    const registerAtClaim = runnerWith(emitters[1], { maxBatch: 100 });
+    const single = runnerWith(emitters[0], { maxBatch: 1 });
     const dispatcher = new Dispatcher(
       { db, connection: bull, bullPrefix: `${prefix}bull`, logger },
       {
@@ -113,27 +129,30 @@ async function main(): Promise<void> {
       },
     );
 
-    let completed = 0;
-    const runOurs = async () => {
-      await seed(`ours-${completed}`);
+    let runs = 0;
+    const ours = (runner: TaskRunner) => async () => {
+      await seed(`ours-${runs++}`);
+      const target = finished + JOBS;
       const start = performance.now();
-      const w = new Worker('cha_src_raw_data_package', (job) => runner.run(job.data, job.id, job.queueName), {
-        connection: bull,
-        prefix: `${prefix}bull`,
-        concurrency: CONCURRENCY,
-        maxStalledCount: 0,
-      });
+      const w = new Worker(
+        'cha_src_raw_data_package',
+        async (job) => {
+          const outcome = await runner.run(job.data, job.id, job.queueName);
+          if (outcome === 'completed') finishedOne();
+        },
+        { connection: bull, prefix: `${prefix}bull`, concurrency: CONCURRENCY, maxStalledCount: 0 },
+      );
       await dispatcher.runOnce();
-      completed += JOBS;
-      await waitCompleted(completed);
+      await waitFinished(target);
       const ms = performance.now() - start;
       await w.close();
       return ms;
     };
 
     const naiveQueue = new Queue('naive', { connection: bull, prefix: `${prefix}bull` });
-    const runNaive = async () => {
-      await seed(`naive-${completed}`);
+    const naive = async () => {
+      await seed(`naive-${runs++}`);
+      const target = finished + JOBS;
       const start = performance.now();
       const w = new Worker(
         'naive',
@@ -145,6 +164,7 @@ async function main(): Promise<void> {
           await sql`UPDATE raw_data_packages SET status = 'completed', finished_at = now(), updated_at = now() WHERE id = ${id}`.execute(
             db,
           );
+          finishedOne();
         },
         { connection: bull, prefix: `${prefix}bull`, concurrency: CONCURRENCY, maxStalledCount: 0 },
       );
@@ -161,18 +181,17 @@ async function main(): Promise<void> {
           opts: { jobId: `n:${p.id}:0`, removeOnComplete: true, attempts: 1 },
         })),
       );
-      completed += JOBS;
-      await waitCompleted(completed);
+      await waitFinished(target);
       const ms = performance.now() - start;
       await w.close();
       return ms;
     };
 
     const rawQueue = new Queue('raw', { connection: bull, prefix: `${prefix}bull` });
-    const runRaw = async () => {
+    const raw = async () => {
       const start = performance.now();
       let done = 0;
-      const finished = new Promise<void>((resolve) => {
+      const finishedRaw = new Promise<void>((resolve) => {
         const w = new Worker(
           'raw',
           () => {
@@ -189,44 +208,78 @@ async function main(): Promise<void> {
           opts: { removeOnComplete: true },
         })),
       );
-      await finished;
+      await finishedRaw;
       return performance.now() - start;
     };
 
     heading(
       `worker overhead: ${JOBS.toLocaleString('en-US')} no-op jobs per run, concurrency ${CONCURRENCY}, ${ROUNDS} alternating rounds`,
     );
-    // Warm-up, then alternate so both share the machine's noise.
-    await runOurs();
-    await runNaive();
-    let ours = 0;
-    let naive = 0;
-    let raw = 0;
+    const variants = {
+      ours: {
+        label: 'ours: dispatch + fenced claim + heartbeat + fenced complete + event',
+        run: ours(defaults),
+      },
+      atClaim: { label: 'ours, heartbeat registered at the claim', run: ours(registerAtClaim) },
+      single: { label: 'ours, every claim and completion its own statement', run: ours(single) },
+      naive: { label: 'naive: BullMQ + two plain UPDATEs by primary key', run: naive },
+      raw: { label: 'raw BullMQ no-op jobs, for scale', run: raw },
+    };
+    const cpu = new CpuMeter(redis);
+    const totals = new Map<keyof typeof variants, { ms: number; cpu: CpuSample }>();
+    // Warm-up, then alternate so all share the machine's noise.
+    await variants.ours.run();
+    await variants.naive.run();
     for (let i = 0; i < ROUNDS; i++) {
-      naive += await runNaive();
-      ours += await runOurs();
-      raw += await runRaw();
+      for (const key of ['naive', 'ours', 'atClaim', 'single', 'raw'] as const) {
+        const before = await cpu.sample();
+        const ms = await variants[key].run();
+        const used = CpuMeter.diff(before, await cpu.sample());
+        const t = totals.get(key) ?? { ms: 0, cpu: { node: 0, redis: 0, postgres: 0 } };
+        totals.set(key, { ms: t.ms + ms, cpu: CpuMeter.add(t.cpu, used) });
+      }
     }
-    const oursRate = report(
-      'ours: dispatch + fenced claim + heartbeat + fenced complete + event',
-      (ROUNDS * JOBS) / (ours / 1000),
-      'jobs/s',
-    );
-    const naiveRate = report(
-      'naive: BullMQ + two plain UPDATEs by primary key',
-      (ROUNDS * JOBS) / (naive / 1000),
-      'jobs/s',
-    );
-    report('raw BullMQ no-op jobs, for scale', (ROUNDS * JOBS) / (raw / 1000), 'jobs/s');
+    const rate = (key: keyof typeof variants) =>
+      report(variants[key].label, (ROUNDS * JOBS) / (totals.get(key)!.ms / 1000), 'jobs/s');
+    const oursRate = rate('ours');
+    const atClaimRate = rate('atClaim');
+    const singleRate = rate('single');
+    const naiveRate = rate('naive');
+    rate('raw');
     ratio('ours / naive', oursRate, naiveRate, '>= 0.8');
+    ratio('ours, heartbeat registered at the claim / naive', atClaimRate, naiveRate);
+    ratio('ours without group commit / naive', singleRate, naiveRate);
+    console.log(
+      '  CPU per job, ms (this process / the Redis server / all PostgreSQL processes, autovacuum included):',
+    );
+    for (const key of ['ours', 'atClaim', 'single', 'naive', 'raw'] as const) {
+      const c = totals.get(key)!.cpu;
+      const per = (v: number) => (v / (ROUNDS * JOBS)).toFixed(3);
+      console.log(
+        `    ${key.padEnd(9)} node ${per(c.node)}  redis ${per(c.redis)}  postgres ${Number.isNaN(c.postgres) ? 'n/a' : per(c.postgres)}`,
+      );
+    }
+    const check = await db
+      .selectFrom('raw_data_packages')
+      .select((eb) => [
+        eb.fn.countAll<string>().as('rows'),
+        eb.fn.count<string>('id').filterWhere('status', '=', 'completed').as('completed'),
+      ])
+      .executeTakeFirstOrThrow();
     const events = await db
       .selectFrom('operation_events')
       .select((eb) => eb.fn.countAll<string>().as('n'))
       .where('event', '=', 'completed')
       .executeTakeFirstOrThrow();
-    console.log(`  (check: ${events.n} completion events written by our path, one per job)`);
+    // Warm-up + each round's three variants of ours; naive writes no events.
+    const expectedEvents = (1 + 3 * ROUNDS) * JOBS;
+    console.log(
+      `  (check: ${check.completed} of ${check.rows} rows completed; ${events.n} completion events from our path, ${expectedEvents} expected)`,
+    );
+    if (check.completed !== check.rows || Number(events.n) !== expectedEvents)
+      throw new Error('worker-overhead: not every job completed exactly once');
     await dispatcher.close();
-    await heartbeat.close();
+    for (const e of emitters) await e.close();
     await naiveQueue.close();
     await rawQueue.close();
   } finally {
