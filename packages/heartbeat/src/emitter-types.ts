@@ -40,9 +40,13 @@ export interface TrackedTask {
 /** A task a beat found no longer tracked. */
 export interface LostTask {
   readonly taskId: string;
-  /** `missing`: no member (recovered elsewhere, or Redis lost data); `expired`: deadline passed. */
+  /**
+   * `missing`: no member (recovered elsewhere, or Redis lost data); `expired`: deadline passed, or
+   * (registerOnNextBeat) the registration could not be sent within the task's timeout.
+   */
   readonly reason: LostReason;
-  readonly serverTime: number;
+  /** Redis time of the beat that found it; undefined for a registration that never reached Redis. */
+  readonly serverTime: number | undefined;
   readonly error: HeartbeatLostError;
 }
 

@@ -38,8 +38,8 @@ interface Entry {
   progressJson: string;
   progressDirty: boolean;
   registered: boolean;
-  /** A registration for this id was sent (by this entry or one it replaced): a member may exist. */
-  mayExist: boolean;
+  /** performance.now() at track: a registration that could not be sent within the timeout is late. */
+  readonly trackedAt: number;
   readonly controller: AbortController;
   readonly handle: TrackedTask;
 }
@@ -56,6 +56,12 @@ export class HeartbeatEmitter implements AsyncDisposable {
   readonly #entries = new Map<string, Entry>();
   /** Removals that failed; retried with the next beat. Value: a sequence number, see #beatOnce. */
   readonly #pendingDeletes = new Map<string, number>();
+  /**
+   * Ids whose registration was sent and whose removal has not been confirmed: a member may exist.
+   * An untrack of any other id has nothing to remove. Value: a sequence number, as for deletes.
+   */
+  readonly #written = new Map<string, number>();
+  #writeSeq = 0;
   readonly #inflight = new Set<Promise<unknown>>();
   #deleteSeq = 0;
   readonly #registrations = new TickBatcher<Entry>((entries) => this.#flushRegistrations(entries));
@@ -119,7 +125,6 @@ export class HeartbeatEmitter implements AsyncDisposable {
       attributes: t.attributes,
     });
     const controller = new AbortController();
-    const previous = this.#entries.get(taskId);
     const entry: Entry = {
       taskId,
       timeoutMs: t.timeoutMs,
@@ -128,8 +133,7 @@ export class HeartbeatEmitter implements AsyncDisposable {
       progressJson: t.progressJson,
       progressDirty: false,
       registered: false,
-      // A member written for an earlier entry of this id, and not yet removed, is this entry's to remove.
-      mayExist: previous?.mayExist === true || this.#pendingDeletes.has(taskId),
+      trackedAt: performance.now(),
       controller,
       handle: {
         taskId,
@@ -174,8 +178,8 @@ export class HeartbeatEmitter implements AsyncDisposable {
     assertTaskId(taskId);
     const entry = this.#entries.get(taskId);
     this.#entries.delete(taskId);
-    // Never sent (it ended before its registration's beat or flush): there is nothing to remove.
-    if (entry !== undefined && !entry.mayExist) return;
+    // No registration of this id was ever sent (it ended before its beat or flush): nothing to remove.
+    if (entry !== undefined && !this.#written.has(taskId)) return;
     if (this.#opts.removeOnNextBeat && !this.#closed) {
       this.#pendingDeletes.set(taskId, ++this.#deleteSeq);
       return;
@@ -226,10 +230,13 @@ export class HeartbeatEmitter implements AsyncDisposable {
     // Every call these wait for is bounded by commandTimeoutMs.
     await Promise.allSettled([...this.#inflight, this.#beatChain]);
     if (this.#pendingDeletes.size > 0) {
-      const ops = [...this.#pendingDeletes.keys()].map(removeOp);
+      const ids = [...this.#pendingDeletes.keys()];
+      const ops = ids.map(removeOp);
       try {
+        const written = this.#writtenNow(ids);
         await this.#send(ops, 'heartbeat close');
         this.#pendingDeletes.clear();
+        this.#removed(written);
       } catch (e) {
         this.#log.warn(
           { err: classifyError(e), pending: ops.length },
@@ -268,7 +275,10 @@ export class HeartbeatEmitter implements AsyncDisposable {
   async #flushRemovals(ids: readonly string[]): Promise<void> {
     // A task tracked again since its untrack keeps its new member.
     const gone = [...new Set(ids)].filter((id) => !this.#entries.has(id));
-    if (gone.length > 0) await this.#send(gone.map(removeOp), 'heartbeat untrack');
+    if (gone.length === 0) return;
+    const written = this.#writtenNow(gone);
+    await this.#send(gone.map(removeOp), 'heartbeat untrack');
+    this.#removed(written);
   }
 
   #register(entry: Entry): Promise<void> {
@@ -278,7 +288,7 @@ export class HeartbeatEmitter implements AsyncDisposable {
   async #flushRegistrations(entries: readonly Entry[]): Promise<void> {
     const current = entries.filter((e) => this.#entries.get(e.taskId) === e);
     if (current.length === 0) return;
-    for (const e of current) e.mayExist = true;
+    for (const e of current) this.#written.set(e.taskId, ++this.#writeSeq);
     const ops = current.map((e): BeatOp => ({
       op: 'r',
       id: e.taskId,
@@ -347,11 +357,19 @@ export class HeartbeatEmitter implements AsyncDisposable {
     const failedBefore = this.#failures;
     const beating: Entry[] = [];
     const joining: Entry[] = [];
+    const late: Entry[] = [];
+    const now = performance.now();
     for (const e of this.#entries.values()) {
       if (e.registered) beating.push(e);
-      // Registrations riding on this beat (registerOnNextBeat); beats run one at a time.
-      else if (this.#opts.registerOnNextBeat) joining.push(e);
+      // Registrations riding on this beat (registerOnNextBeat); beats run one at a time. One that
+      // could not be sent within its timeout (beats failing) may have been recovered meanwhile by
+      // the database reconciliation: report it lost, so its owner checks before registering again.
+      else if (this.#opts.registerOnNextBeat) (now - e.trackedAt > e.timeoutMs ? late : joining).push(e);
     }
+    const lateLost = late.map((e) => {
+      this.#entries.delete(e.taskId);
+      return this.#reportLost(e, 'expired', undefined);
+    });
     const deletes = [...this.#pendingDeletes];
     if (beating.length === 0 && joining.length === 0 && deletes.length === 0) {
       return {
@@ -360,7 +378,7 @@ export class HeartbeatEmitter implements AsyncDisposable {
         beaten: 0,
         registered: 0,
         removed: 0,
-        lost: [],
+        lost: lateLost,
         failedBefore,
       };
     }
@@ -375,7 +393,7 @@ export class HeartbeatEmitter implements AsyncDisposable {
     }));
     const joinedProgress = joining.map((e) => e.progressJson);
     joining.forEach((e, i) => {
-      e.mayExist = true;
+      this.#written.set(e.taskId, ++this.#writeSeq);
       ops.push({
         op: 'r',
         id: e.taskId,
@@ -386,17 +404,19 @@ export class HeartbeatEmitter implements AsyncDisposable {
       });
     });
     for (const [id] of deletes) ops.push(removeOp(id));
+    const written = this.#writtenNow(deletes.map(([id]) => id));
     const started = performance.now();
     const reply = await this.#send(ops, 'heartbeat beat');
     const rttMs = performance.now() - started;
     // A removal queued again after this beat was sent has a newer sequence number: keep it.
     for (const [id, seq] of deletes)
       if (this.#pendingDeletes.get(id) === seq) this.#pendingDeletes.delete(id);
+    this.#removed(written);
     joining.forEach((e, i) => {
       e.registered = true;
       if (e.progressJson !== joinedProgress[i]) e.progressDirty = true;
     });
-    const lost: LostTask[] = [];
+    const lost: LostTask[] = [...lateLost];
     beating.forEach((entry, i) => {
       // A newer registration of the same id (or an untrack) since this beat was sent: not ours to judge.
       if (this.#entries.get(entry.taskId) !== entry) return;
@@ -406,6 +426,8 @@ export class HeartbeatEmitter implements AsyncDisposable {
         return;
       }
       this.#entries.delete(entry.taskId);
+      // A missing member is gone: nothing left to remove for this id.
+      if (reason === 'missing') this.#written.delete(entry.taskId);
       lost.push(this.#reportLost(entry, reason, reply.now));
     });
     return {
@@ -419,7 +441,22 @@ export class HeartbeatEmitter implements AsyncDisposable {
     };
   }
 
-  #reportLost(entry: Entry, reason: LostReason, serverTime: number): LostTask {
+  /** The write sequence of each id, captured before a removal is sent. */
+  #writtenNow(ids: readonly string[]): Map<string, number | undefined> {
+    return new Map(ids.map((id) => [id, this.#written.get(id)]));
+  }
+
+  /** After a removal succeeded: its ids have no member, unless registered again since it was sent. */
+  #removed(written: ReadonlyMap<string, number | undefined>): void {
+    for (const [id, seq] of written) if (this.#written.get(id) === seq) this.#written.delete(id);
+    // Ids lost as expired and never untracked stay here; keep the map bounded.
+    if (this.#written.size > this.#entries.size + this.#pendingDeletes.size + 10_000) {
+      for (const id of this.#written.keys())
+        if (!this.#entries.has(id) && !this.#pendingDeletes.has(id)) this.#written.delete(id);
+    }
+  }
+
+  #reportLost(entry: Entry, reason: LostReason, serverTime: number | undefined): LostTask {
     const error = new HeartbeatLostError(
       reason === 'missing'
         ? `heartbeat of ${entry.taskId} is no longer in Redis (recovered elsewhere, or Redis lost data)`

@@ -146,6 +146,51 @@ describe('HeartbeatEmitter', () => {
     expect(await redis.hget(keys.details, 'unpack:3:0')).toBeNull();
   });
 
+  it('with registerOnNextBeat an untrack removes a member written for the same id before, however the calls interleave', async () => {
+    // Removal queued, the id tracked again in the same tick, untracked before its own registration.
+    const plain = setup({ registerOnNextBeat: true, intervalMs: 100, timeoutMs: 1000 });
+    await plain.emitter.track('unpack:1:0');
+    await plain.emitter.beatNow();
+    expect(await redis.zscore(plain.keys.deadlines, 'unpack:1:0')).not.toBeNull();
+    const removal = plain.emitter.untrack('unpack:1:0');
+    await plain.emitter.track('unpack:1:0');
+    await removal;
+    await plain.emitter.untrack('unpack:1:0');
+    await plain.emitter.beatNow();
+    expect(await redis.zscore(plain.keys.deadlines, 'unpack:1:0')).toBeNull();
+
+    // Reported lost as expired (its member stays for the monitor), tracked again by its owner and
+    // ended before the next beat: the old member goes.
+    const deferred = setup({
+      registerOnNextBeat: true,
+      removeOnNextBeat: true,
+      intervalMs: 100,
+      timeoutMs: 1000,
+    });
+    await deferred.emitter.track('unpack:2:0');
+    await deferred.emitter.beatNow();
+    await redis.zadd(deferred.keys.deadlines, 'XX', 1, 'unpack:2:0');
+    expect((await deferred.emitter.beatNow()).lost.map((l) => l.reason)).toEqual(['expired']);
+    expect(await redis.zscore(deferred.keys.deadlines, 'unpack:2:0')).toBe('1');
+    await deferred.emitter.track('unpack:2:0');
+    await deferred.emitter.untrack('unpack:2:0');
+    await deferred.emitter.beatNow();
+    expect(await redis.zscore(deferred.keys.deadlines, 'unpack:2:0')).toBeNull();
+  });
+
+  it('with registerOnNextBeat a registration that could not be sent within its timeout is reported lost, not sent', async () => {
+    const { emitter, keys } = setup({ registerOnNextBeat: true, intervalMs: 100, timeoutMs: 200 });
+    const task = await emitter.track('archive:9:0');
+    // No beat for longer than the timeout (beats failing, or the emitter not started): the
+    // database reconciliation may have recovered it meanwhile, so its owner must check first.
+    await new Promise((r) => setTimeout(r, 250));
+    const report = await emitter.beatNow();
+    expect(report.lost).toMatchObject([{ taskId: 'archive:9:0', reason: 'expired', serverTime: undefined }]);
+    expect(task.signal.aborted).toBe(true);
+    expect(emitter.trackedIds()).toEqual([]);
+    expect(await redis.zscore(keys.deadlines, 'archive:9:0')).toBeNull();
+  });
+
   it('with registerOnNextBeat a failed beat carries its registrations to the next one', async () => {
     const { emitter, keys } = setup({
       registerOnNextBeat: true,
