@@ -56,6 +56,12 @@ class ShutdownAbort extends OperationAbortedError {
   static override readonly defaultCode: string = 'SHUTDOWN';
 }
 
+interface Heartbeat {
+  handle: TrackedTask | undefined;
+  /** Set before the final untrack: a registration arriving later takes itself back. */
+  finished: boolean;
+}
+
 interface Running {
   readonly ref: OperationRef;
   readonly controller: AbortController;
@@ -141,7 +147,8 @@ export class TaskRunner {
     }
     const started = performance.now();
     d.metrics.inFlight.inc({ operation_type: ref.type });
-    let tracked: TrackedTask | undefined;
+    // The live heartbeat handle (replaced when a lost heartbeat is registered again).
+    const hb: Heartbeat = { handle: undefined, finished: false };
     let bytesDone = 0;
     let lastDbWrite = Date.now();
     const ctx: OperationContext = {
@@ -152,7 +159,7 @@ export class TaskRunner {
       transport: d.transport,
       progress: (n) => {
         bytesDone = n;
-        tracked?.progress({ bytes: n });
+        hb.handle?.progress({ bytes: n });
         // A throttled, fenced sign of life in PostgreSQL, for when Redis loses the heartbeats.
         if (Date.now() - lastDbWrite >= d.config.progressWriteIntervalMs) {
           lastDbWrite = Date.now();
@@ -178,7 +185,7 @@ export class TaskRunner {
     };
     let outcome: TaskOutcome;
     try {
-      tracked = await this.#track(ref, queue, controller, log);
+      await this.#track(ref, queue, controller, log, hb);
       // What interrupted earlier attempts left (attempt 0 has no earlier attempts).
       if (ref.attempt > 0) {
         await d.recovery.registry
@@ -216,10 +223,11 @@ export class TaskRunner {
       outcome = await this.#handleFailure(ref, thrown, controller, log);
     } finally {
       d.metrics.inFlight.dec({ operation_type: ref.type });
-      if (tracked)
-        await tracked
-          .untrack()
-          .catch((e: unknown) => log.warn({ err: classifyError(e).message }, 'untrack failed'));
+      // A re-registration still in flight sees `finished` and untracks its own handle.
+      hb.finished = true;
+      await hb.handle
+        ?.untrack()
+        .catch((e: unknown) => log.warn({ err: classifyError(e).message }, 'untrack failed'));
     }
     d.metrics.jobs.inc({ operation_type: ref.type, outcome });
     d.metrics.duration.observe({ operation_type: ref.type, outcome }, (performance.now() - started) / 1000);
@@ -232,10 +240,11 @@ export class TaskRunner {
     queue: string,
     controller: AbortController,
     log: Logger,
-  ): Promise<TrackedTask | undefined> {
+    hb: Heartbeat,
+  ): Promise<void> {
     const d = this.#d;
     const { timeoutMs, progressTimeoutMs } = timeoutsFor(d.config, ref.type);
-    const register = async (): Promise<TrackedTask | undefined> => {
+    const register = async (): Promise<void> => {
       try {
         const t = await d.heartbeat.track(jobId(ref), {
           timeoutMs,
@@ -243,21 +252,27 @@ export class TaskRunner {
           queue,
           attributes: { workerId: d.workerId },
         });
+        if (hb.finished) {
+          // The task ended while this registration was on its way: take it back.
+          await t.untrack();
+          return;
+        }
+        hb.handle = t;
         t.signal.addEventListener('abort', () => void onLost(), { once: true });
-        return t;
       } catch (e) {
         // Without a heartbeat the database sign of life (progress writes) still lets the monitor reconcile.
         log.warn(
           { err: classifyError(e).message },
           'heartbeat registration failed; relying on database progress writes',
         );
-        return undefined;
       }
     };
     const onLost = async () => {
-      if (controller.signal.aborted) return;
+      if (controller.signal.aborted || hb.finished) return;
       try {
         const row = await readOperation(d.db, ref.type, ref.id);
+        // Finished meanwhile (its completion may be what the read saw as still in progress).
+        if (hb.finished) return;
         if (row?.status === 'in_progress' && row.attempt === ref.attempt) {
           log.warn(
             'heartbeat member missing but the attempt is still ours (Redis lost data): re-registering',
@@ -277,7 +292,7 @@ export class TaskRunner {
         );
       }
     };
-    return register();
+    await register();
   }
 
   async #handleFailure(

@@ -2,6 +2,8 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { dispatchDue, readOperation } from '@ccat/db';
 import { ValidationError } from '@ccat/errors';
+import { heartbeatKeys } from '@ccat/heartbeat';
+import { waitFor } from '@ccat/test-support';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createHarness, type Harness } from './harness.js';
 
@@ -80,6 +82,36 @@ describe('immediate recovery', () => {
       attempt: 0,
       errorCode: 'INJECTED_PERMANENT_FAULT',
     });
+  });
+
+  it('a heartbeat lost while the attempt is still ours is registered again, and removed when the task ends', async () => {
+    const h = await make(
+      'lost_hb',
+      faulty([{ kind: 'hang', operationTypes: ['raw_data_package'], stage: 'middle', durationMs: 1000 }]),
+    );
+    await h.seed(1, 1);
+    const [ref] = await dispatchDue(h.database.db, 'raw_data_package', { limit: 1 });
+    const member = `raw_data_package:${ref!.id}:0`;
+    const keys = heartbeatKeys({ keyPrefix: h.prefix });
+    const running = h.run(ref!);
+    await waitFor(async () => (await h.redis.zscore(keys.deadlines, member)) !== null, {
+      message: 'registered',
+    });
+    // Redis loses the member (a flush, a failover) while the task runs.
+    await h.redis.zrem(keys.deadlines, member);
+    await waitFor(() => h.logs.some((l) => String(l['msg']).startsWith('heartbeat member missing')), {
+      message: 're-registering logged',
+    });
+    await waitFor(async () => (await h.redis.zscore(keys.deadlines, member)) !== null, {
+      message: 'registered again',
+    });
+    expect(await running).toBe('completed');
+    // The new registration is the one untracked: nothing stays behind to be beaten or "recovered".
+    await waitFor(async () => (await h.redis.zscore(keys.deadlines, member)) === null, {
+      timeoutMs: 1000,
+      message: 'member removed after the task ended',
+    });
+    expect(await h.redis.hget(keys.details, member)).toBeNull();
   });
 
   it('retries exhausted → failed after 1 + maxRetries attempts', async () => {
