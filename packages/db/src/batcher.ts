@@ -30,8 +30,10 @@ type Kind = 'claim' | 'complete';
 
 interface Item {
   readonly ref: OperationRef;
-  readonly claimedBy: string | null;
-  readonly event: EventDetails | undefined;
+  /** The row's values, in the order of the statement's unnest() columns. */
+  readonly values: readonly unknown[];
+  /** For sorting: rows are locked in id order in every process, so two batches cannot deadlock. */
+  readonly order: bigint;
   readonly resolve: (r: FencedWriteResult) => void;
   readonly reject: (e: unknown) => void;
 }
@@ -46,20 +48,29 @@ interface Lane {
   sql?: string;
 }
 
-/** SQLSTATE classes where the server rolled the statement back: nothing applied, a retry is safe. */
-function rejectedByServer(e: unknown): boolean {
-  const code = (e as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !code.startsWith('08');
+/**
+ * Errors PostgreSQL raised about the rows of a statement it then rolled back (a bad value, a
+ * constraint, a deadlock, a trigger's RAISE): worth retrying each row alone. Connection, permission
+ * and schema errors would fail every row the same way, so they fail the batch.
+ */
+function rowError(e: unknown): boolean {
+  const err = e as { code?: unknown; severity?: unknown } | null;
+  return (
+    typeof err?.severity === 'string' &&
+    typeof err.code === 'string' &&
+    ['22', '23', '40', 'P0'].includes(err.code.slice(0, 2))
+  );
 }
 
 /**
  * Batches `claim` and `complete` (the two transitions every job makes) per operation type. Results
  * are those of the single-row functions: `applied` per row, `eventId` when an event was written.
  * Calls with a notification take the single-row path. Rows are fenced exactly as there; a row
- * appears at most once per statement (a second call for the same id waits for the next one).
- * When a statement of several rows fails on the server (a constraint, a deadlock), each row is
- * retried alone, so one row's error is only that row's. A connection error fails the whole batch,
- * as it would each single statement.
+ * appears at most once per statement (a second call for the same id waits for the next one), and
+ * rows are updated in id order, so two processes' statements cannot deadlock each other. When
+ * PostgreSQL rejects a statement of several rows for a row's sake (a bad value, a constraint, a
+ * deadlock, a trigger), each row is retried alone, so one row's error is only that row's. Any other
+ * error (connection, permissions) fails the whole batch, as it would each single statement.
  */
 export class TransitionBatcher {
   readonly #db: Kysely<Database>;
@@ -94,19 +105,39 @@ export class TransitionBatcher {
   ): Promise<FencedWriteResult> {
     if (this.#maxBatch === 1 || options.notification !== undefined)
       return claim(this.#db, ref, claimer, options);
-    return this.#enqueue('claim', ref, truncate(claimer.workerId, 200), options.event);
+    return this.#enqueue('claim', ref, () => truncate(claimer.workerId, 200), options.event);
   }
 
   /** in_progress(k) → completed, as `complete`. */
   complete(ref: OperationRef, options: TransitionOptions = {}): Promise<FencedWriteResult> {
     if (this.#maxBatch === 1 || options.notification !== undefined) return complete(this.#db, ref, options);
-    return this.#enqueue('complete', ref, null, options.event);
+    return this.#enqueue('complete', ref, () => null, options.event);
   }
 
-  #enqueue(kind: Kind, ref: OperationRef, claimedBy: string | null, event: EventDetails | undefined) {
+  #enqueue(
+    kind: Kind,
+    ref: OperationRef,
+    claimedBy: () => string | null,
+    event: EventDetails | undefined,
+  ): Promise<FencedWriteResult> {
     let r: OperationRef;
+    let values: unknown[];
     try {
       r = checkRef(ref);
+      // Built here, so a caller's bad value fails that call alone (as the single-row path would).
+      values = [
+        r.id,
+        r.attempt,
+        claimedBy(),
+        event !== undefined,
+        event === undefined ? null : (event.event ?? (kind === 'claim' ? 'claimed' : 'completed')),
+        event?.errorCode ?? null,
+        event?.errorClass ?? null,
+        event?.message === undefined ? null : truncate(event.message, MAX_MESSAGE),
+        event?.retryable ?? null,
+        event === undefined ? null : json({ ...event.context }),
+        event?.workerId ?? null,
+      ];
     } catch (e) {
       return Promise.reject(e instanceof Error ? e : classifyError(e));
     }
@@ -118,7 +149,7 @@ export class TransitionBatcher {
     }
     const l = lane;
     return new Promise<FencedWriteResult>((resolve, reject) => {
-      l.waiting.push({ ref: r, claimedBy, event, resolve, reject });
+      l.waiting.push({ ref: r, values, order: BigInt(r.id), resolve, reject });
       // Calls made in the same tick go together; later ones wait for a free flight.
       if (!l.scheduled) {
         l.scheduled = true;
@@ -142,6 +173,7 @@ export class TransitionBatcher {
         } else rest.push(item);
       }
       lane.waiting = rest;
+      batch.sort((a, b) => (a.order < b.order ? -1 : a.order > b.order ? 1 : 0));
       lane.inFlight++;
       void this.#send(lane, batch).finally(() => {
         lane.inFlight--;
@@ -162,9 +194,10 @@ export class TransitionBatcher {
         );
       }
     } catch (e) {
-      if (batch.length > 1 && rejectedByServer(e)) {
-        // Nothing applied; each row alone, so a row's own error stays with it.
-        await Promise.all(batch.map((item) => this.#send(lane, [item])));
+      if (batch.length > 1 && rowError(e)) {
+        // Nothing applied; each row alone (one after another, to hold one connection), so a
+        // row's own error stays with it.
+        for (const item of batch) await this.#send(lane, [item]);
         return;
       }
       const error = classifyError(e);
@@ -174,24 +207,8 @@ export class TransitionBatcher {
 
   /** One statement for the batch; the ids that applied, each with its event id (or null). */
   async #execute(lane: Lane, batch: readonly Item[]): Promise<Map<string, string | null>> {
-    const column = <T>(f: (item: Item) => T): T[] => batch.map(f);
-    const ev = (f: (e: EventDetails) => unknown) =>
-      column((i) => (i.event === undefined ? null : f(i.event)));
-    const defaultEvent = lane.kind === 'claim' ? 'claimed' : 'completed';
-    // In the order of the unnest() columns of the statement.
-    const parameters = [
-      column((i) => i.ref.id),
-      column((i) => i.ref.attempt),
-      column((i) => i.claimedBy),
-      column((i) => i.event !== undefined),
-      ev((e) => e.event ?? defaultEvent),
-      ev((e) => e.errorCode ?? null),
-      ev((e) => e.errorClass ?? null),
-      ev((e) => (e.message === undefined ? null : truncate(e.message, MAX_MESSAGE))),
-      ev((e) => e.retryable ?? null),
-      ev((e) => json(e.context)),
-      ev((e) => e.workerId ?? null),
-    ];
+    // One array per unnest() column.
+    const parameters = batch[0]!.values.map((_, c) => batch.map((item) => item.values[c]));
     lane.sql ??= this.#statement(lane, parameters);
     const result = await this.#db.executeQuery<{ id: string; event_id: string | null }>(
       CompiledQuery.raw(lane.sql, parameters),

@@ -6,6 +6,7 @@ import { snapshotColumns, stateColumn, toSnapshot, type RawSnapshot } from './in
 import {
   OPERATION_TABLES,
   OPERATION_TYPES,
+  parseOperationId,
   parseOperationType,
   type OperationRef,
   type OperationStatus,
@@ -45,20 +46,23 @@ export function duePending(
 }
 
 /**
- * in_progress rows with no sign of life (claim or progress) for `olderThanMs`: the reconciliation
- * input when Redis lost heartbeats.
+ * in_progress rows with no sign of life (claim or progress) for `olderThanMs`, in id order: the
+ * reconciliation input when Redis lost heartbeats (or a task died before its first beat). Page with
+ * `afterId` (the last id of the previous page).
  */
 export function staleInProgress(
   db: Db,
   type: OperationType,
-  options: { olderThanMs: number; limit?: number },
+  options: { olderThanMs: number; limit?: number; afterId?: string },
 ): Promise<OperationSnapshot[]> {
   const t = parseOperationType(type);
+  const after = options.afterId === undefined ? undefined : parseOperationId(options.afterId);
   return run(async () => {
     const { rows } = await sql<RawSnapshot>`
       SELECT ${snapshotColumns(t)} FROM ${sql.table(OPERATION_TABLES[t].table)}
       WHERE ${stateColumn(t, 'status')} = 'in_progress' AND ${stateColumn(t, 'last_seen_at')} < now() - ${interval(options.olderThanMs)}
-      ORDER BY ${stateColumn(t, 'last_seen_at')} LIMIT ${clampLimit(options.limit, 1000)}`.execute(db);
+      ${after === undefined ? sql`` : sql`AND id > ${after}::bigint`}
+      ORDER BY id LIMIT ${clampLimit(options.limit, 1000)}`.execute(db);
     return rows.map((r) => toSnapshot(t, r));
   });
 }

@@ -158,6 +158,23 @@ describe('TransitionBatcher', () => {
     }
   });
 
+  it('a value PostgreSQL cannot take fails only the call that sent it', async () => {
+    const ids = await seed('data_transfer', 3, { status: 'in_progress' });
+    const batcher = new TransitionBatcher(t.db);
+    const results = await Promise.allSettled(
+      ids.map((id, i) =>
+        batcher.complete(
+          { type: 'data_transfer', id, attempt: 0 },
+          // Not a boolean: the array cast fails (22P02) and rolls the whole statement back.
+          { event: { workerId: 'w', retryable: (i === 1 ? 'perhaps' : true) as boolean } },
+        ),
+      ),
+    );
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(await readOperation(t.db, 'data_transfer', ids[1]!)).toMatchObject({ status: 'in_progress' });
+    expect(await readOperation(t.db, 'data_transfer', ids[0]!)).toMatchObject({ status: 'completed' });
+  });
+
   it('bad input is refused before it joins a statement; the calls beside it still apply', async () => {
     const batcher = new TransitionBatcher(t.db);
     const [id] = await seed('raw_data_package', 1, { status: 'scheduled' });
