@@ -48,6 +48,8 @@ export interface PassReport {
 
 const RELEASE_LEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 const MIN_SLEEP_MS = 20;
+/** Pages of stale rows looked at per type and pass (each `monitor.batchSize` rows). */
+const MAX_RECONCILE_PAGES = 20;
 
 export class Monitor implements AsyncDisposable {
   readonly #d: MonitorDeps;
@@ -120,6 +122,8 @@ export class Monitor implements AsyncDisposable {
     const got = await this.#d.redis.set(this.#leaseKey, token, 'PX', config.monitor.leaseMs, 'NX');
     if (got !== 'OK') {
       metrics.passes.inc({ result: 'lease_busy' });
+      // Another replica is in its pass and does what is due: wait for its lease, not in 20 ms steps.
+      const leaseLeftMs = await this.#d.redis.pttl(this.#leaseKey);
       return {
         ran: false,
         recovered: 0,
@@ -127,7 +131,10 @@ export class Monitor implements AsyncDisposable {
         reconciled: 0,
         staleScheduled: 0,
         corrupt: 0,
-        sleepMs: await this.#sleepFor(),
+        sleepMs: Math.min(
+          config.monitor.loopIntervalMs,
+          Math.max(await this.#sleepFor(), leaseLeftMs > 0 ? leaseLeftMs : MIN_SLEEP_MS),
+        ),
       };
     }
     const stop = metrics.passDuration.startTimer();
@@ -294,33 +301,44 @@ export class Monitor implements AsyncDisposable {
     counts: Record<string, number>,
   ): Promise<void> {
     const { config, db, metrics } = this.#d;
-    const stale = await staleInProgress(db, type, {
-      olderThanMs: heartbeatTimeoutMs,
-      limit: config.monitor.batchSize,
-    });
-    for (const row of stale) {
-      const member = `${type}:${row.id}:${row.attempt}`;
-      let tracked = false;
+    // Page past stale rows whose tasks still beat (live tasks that write no progress to the
+    // database), so a dead one behind them is not left waiting; bounded per pass.
+    let afterId: string | undefined;
+    for (let page = 0; page < MAX_RECONCILE_PAGES && !this.#closed; page++) {
+      const stale = await staleInProgress(db, type, {
+        olderThanMs: heartbeatTimeoutMs,
+        limit: config.monitor.batchSize,
+        ...(afterId !== undefined && { afterId }),
+      });
+      if (stale.length === 0) break;
+      let scores: (string | null)[] | undefined;
       try {
-        tracked = (await this.#d.redis.zscore(this.#scanner.keys.deadlines, member)) !== null;
+        scores = await this.#d.redis.zmscore(
+          this.#scanner.keys.deadlines,
+          ...stale.map((row) => `${type}:${row.id}:${row.attempt}`),
+        );
       } catch (e) {
         this.#log.warn(
           { err: classifyError(e).message },
           'cannot check heartbeats; reconciling by the database alone',
         );
       }
-      if (tracked) continue;
-      const outcome = await applyStallRecovery(this.#d.recovery, {
-        ref: { type, id: row.id, attempt: row.attempt },
-        reason: 'no_heartbeat',
-        detectedBy: this.#d.monitorId,
-      });
-      metrics.recoveries.inc({ outcome: outcome.kind, operation_type: type });
-      if (outcome.kind !== 'not_in_progress') {
-        counts['reconciled'] = (counts['reconciled'] ?? 0) + 1;
-        metrics.stallsDetected.inc({ reason: 'no_heartbeat' });
-        await this.#cleanup({ type, id: row.id, attempt: row.attempt });
+      for (const [i, row] of stale.entries()) {
+        if (scores?.[i] != null) continue;
+        const outcome = await applyStallRecovery(this.#d.recovery, {
+          ref: { type, id: row.id, attempt: row.attempt },
+          reason: 'no_heartbeat',
+          detectedBy: this.#d.monitorId,
+        });
+        metrics.recoveries.inc({ outcome: outcome.kind, operation_type: type });
+        if (outcome.kind !== 'not_in_progress') {
+          counts['reconciled'] = (counts['reconciled'] ?? 0) + 1;
+          metrics.stallsDetected.inc({ reason: 'no_heartbeat' });
+          await this.#cleanup({ type, id: row.id, attempt: row.attempt });
+        }
       }
+      if (stale.length < config.monitor.batchSize) break;
+      afterId = stale.at(-1)!.id;
     }
     const scheduled = await staleScheduled(db, type, {
       olderThanMs: config.monitor.scheduleTimeoutMs,
