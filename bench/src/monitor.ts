@@ -4,7 +4,7 @@
 //      over the same kill schedule, p50/p99 and the ratio.
 //  (b) recovery throughput for 10 000 stalled tasks (state + event + outbox per task), tasks/s, at
 //      the default concurrency beside one recovery at a time.
-import { type Database } from '@ccat/db';
+import { type CcatDatabase, type Database } from '@ccat/db';
 import { migratedDatabase } from '@ccat/db/testing';
 import { HeartbeatEmitter } from '@ccat/heartbeat';
 import {
@@ -67,12 +67,17 @@ async function recoveredAt(db: Kysely<Database>, ids: readonly string[]): Promis
   return new Map(rows.map((r) => [r.id, r.at.getTime()]));
 }
 
-async function latency(db: Kysely<Database>, redis: Redis): Promise<void> {
+async function latency(redis: Redis, opened: BenchDatabase[]): Promise<void> {
   heading(
     `(a) detection latency, ${KILLS} workers killed over ${KILL_WINDOW_MS / 1000} s; heartbeatTimeout 2 s, loopInterval 60 s`,
   );
   const sides = await Promise.all(
     (['deadline', 'fixed'] as const).map(async (kind) => {
+      // Each side is its own deployment (schema and key prefix): a monitor reconciles every
+      // in-progress row of its database, and the other side's heartbeats are not under its prefix.
+      const bench = await benchDatabase(`bench_mon_${kind}`);
+      opened.push(bench);
+      const db = bench.database.db;
       const prefix = uniquePrefix(`bench_mon_${kind}`);
       const ids = await seedInProgress(db, KILLS, `lat-${kind}`);
       // One emitter per task: "killing the worker" stops its beats and leaves its member behind.
@@ -90,7 +95,7 @@ async function latency(db: Kysely<Database>, redis: Redis): Promise<void> {
           return e;
         }),
       );
-      return { kind, prefix, ids, emitters, monitor: monitorFor(db, redis, prefix) };
+      return { kind, db, prefix, ids, emitters, monitor: monitorFor(db, redis, prefix) };
     }),
   );
   const [ours, fixed] = sides as [(typeof sides)[0], (typeof sides)[0]];
@@ -120,7 +125,7 @@ async function latency(db: Kysely<Database>, redis: Redis): Promise<void> {
   const results: Record<string, number[]> = {};
   for (const side of sides) {
     for (;;) {
-      const at = await recoveredAt(db, side.ids);
+      const at = await recoveredAt(side.db, side.ids);
       if (at.size === side.ids.length) {
         results[side.kind] = side.ids.map((id) => at.get(id)! - killedAt.get(`${side.kind}:${id}`)!);
         break;
@@ -196,26 +201,44 @@ async function throughput(db: Kysely<Database>, redis: Redis): Promise<void> {
   ratio('concurrency 4 / one at a time', rates[4]!, rates[1]!);
 }
 
-async function main(): Promise<void> {
-  const schema = await createTestSchema('bench_monitor');
+interface BenchDatabase {
+  readonly database: CcatDatabase;
+  drop(): Promise<void>;
+}
+
+/** A migrated schema with one site and one location. */
+async function benchDatabase(label: string): Promise<BenchDatabase> {
+  const schema = await createTestSchema(label);
   const database = await migratedDatabase({ url: schema.url, schema: schema.schema, max: 12 });
+  const site = await database.db
+    .insertInto('sites')
+    .values({ name: 'cha', short_name: 'cha' })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  await database.db
+    .insertInto('data_locations')
+    .values({ site_id: site.id, name: 'src', location_type: 'source', root_path: '/nonexistent' })
+    .execute();
+  return {
+    database,
+    async drop() {
+      await database.close();
+      await schema.drop();
+    },
+  };
+}
+
+async function main(): Promise<void> {
   const redis = await connectTestRedis();
+  const opened: BenchDatabase[] = [];
   try {
-    const site = await database.db
-      .insertInto('sites')
-      .values({ name: 'cha', short_name: 'cha' })
-      .returning('id')
-      .executeTakeFirstOrThrow();
-    await database.db
-      .insertInto('data_locations')
-      .values({ site_id: site.id, name: 'src', location_type: 'source', root_path: '/nonexistent' })
-      .execute();
-    await throughput(database.db, redis);
-    await latency(database.db, redis);
+    const shared = await benchDatabase('bench_monitor');
+    opened.push(shared);
+    await throughput(shared.database.db, redis);
+    await latency(redis, opened);
   } finally {
     redis.disconnect();
-    await database.close();
-    await schema.drop();
+    for (const o of opened) await o.drop();
   }
 }
 
