@@ -8,7 +8,7 @@
 import { classifyError, truncate } from '@ccat/errors';
 import { CompiledQuery, sql, type Kysely } from 'kysely';
 import type { EventDetails, TransitionOptions } from './events.js';
-import { checkRef, json, MAX_MESSAGE } from './internal/fenced.js';
+import { checkRef, claimSets, completeSets, EVENT_COLUMNS, json, MAX_MESSAGE } from './internal/fenced.js';
 import { stateColumn, type StateColumn } from './internal/state-sql.js';
 import { OPERATION_TABLES, type OperationRef, type OperationType } from './operation-types.js';
 import type { Database } from './schema.js';
@@ -219,23 +219,8 @@ export class TransitionBatcher {
   /** The lane's statement text, compiled once: only the arrays change from batch to batch. */
   #statement(lane: Lane, parameters: readonly unknown[]): string {
     const { table } = OPERATION_TABLES[lane.type];
-    const col = (n: StateColumn) => stateColumn(lane.type, n);
-    const t = (n: StateColumn) => sql`t.${col(n)}`;
-    const set =
-      lane.kind === 'claim'
-        ? [
-            sql`${col('status')} = 'in_progress'`,
-            sql`${col('claimed_by')} = v.claimed_by`,
-            sql`${col('started_at')} = now()`,
-            sql`${col('last_seen_at')} = now()`,
-            sql`${col('finished_at')} = NULL`,
-            sql`${col('progress_bytes')} = 0`,
-          ]
-        : [
-            sql`${col('status')} = 'completed'`,
-            sql`${col('finished_at')} = now()`,
-            sql`${col('last_seen_at')} = now()`,
-          ];
+    const t = (n: StateColumn) => sql`t.${stateColumn(lane.type, n)}`;
+    const set = lane.kind === 'claim' ? claimSets(lane.type, sql`v.claimed_by`) : completeSets(lane.type);
     const from = lane.kind === 'claim' ? 'scheduled' : 'in_progress';
     const [ids, attempts, claimedBy, withEvent, event, code, cls, message, retryable, context, worker] =
       parameters;
@@ -251,7 +236,7 @@ export class TransitionBatcher {
         FROM v WHERE t.id = v.id AND ${t('status')} = ${sql.lit(from)} AND ${t('attempt')} = v.attempt
         RETURNING t.id, v.attempt, v.with_event, v.event, v.error_code, v.error_class, v.message, v.retryable, v.context, v.worker_id
       ), e AS (
-        INSERT INTO operation_events (operation_type, operation_id, attempt, event, error_code, error_class, message, retryable, context, worker_id)
+        INSERT INTO ${EVENT_COLUMNS}
         SELECT ${sql.lit(lane.type)}, u.id, u.attempt, u.event, u.error_code, u.error_class, u.message, u.retryable, u.context, u.worker_id
         FROM u WHERE u.with_event RETURNING id, operation_id
       )

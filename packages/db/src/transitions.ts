@@ -23,7 +23,7 @@ import {
   type RawSnapshot,
   type StateColumn,
 } from './internal/state-sql.js';
-import { checkRef, json, MAX_MESSAGE } from './internal/fenced.js';
+import { checkRef, claimSets, completeSets, EVENT_COLUMNS, json, MAX_MESSAGE } from './internal/fenced.js';
 
 /** What a hot-path transition (claim, progress, complete, touch) answers: it returns no row, to stay cheap. */
 export interface FencedWriteResult {
@@ -75,7 +75,7 @@ async function fencedUpdate(db: Db, spec: UpdateSpec, options: TransitionOptions
       const err = spec.error;
       const message = ev.message ?? err?.message;
       ctes.push(sql`e AS (
-        INSERT INTO operation_events (operation_type, operation_id, attempt, event, error_code, error_class, message, retryable, context, worker_id)
+        INSERT INTO ${EVENT_COLUMNS}
         SELECT ${spec.type}, u.id, ${spec.eventAttempt}, ${ev.event ?? spec.defaultEvent}, ${ev.errorCode ?? err?.code ?? null},
           ${ev.errorClass ?? err?.errorClass ?? null}, ${message === undefined ? null : truncate(message, MAX_MESSAGE)},
           ${ev.retryable ?? err?.retryable ?? null}, ${json({ ...err?.context, ...ev.context })}::jsonb, ${ev.workerId ?? null}
@@ -186,7 +186,6 @@ export async function claim(
   options: TransitionOptions = {},
 ): Promise<FencedWriteResult> {
   const r = checkRef(ref);
-  const c = (n: StateColumn) => stateColumn(r.type, n);
   return fencedUpdate(
     db,
     {
@@ -195,14 +194,7 @@ export async function claim(
       attempt: r.attempt,
       eventAttempt: sql`${r.attempt}`,
       fromStatus: 'scheduled',
-      set: [
-        sql`${c('status')} = 'in_progress'`,
-        sql`${c('claimed_by')} = ${truncate(claimer.workerId, 200)}`,
-        sql`${c('started_at')} = now()`,
-        sql`${c('last_seen_at')} = now()`,
-        sql`${c('finished_at')} = NULL`,
-        sql`${c('progress_bytes')} = 0`,
-      ],
+      set: claimSets(r.type, sql`${truncate(claimer.workerId, 200)}`),
       defaultEvent: 'claimed',
       snapshot: false,
     },
@@ -251,11 +243,7 @@ export async function complete(
       attempt: r.attempt,
       eventAttempt: sql`${r.attempt}`,
       fromStatus: 'in_progress',
-      set: [
-        sql`${stateColumn(r.type, 'status')} = 'completed'`,
-        sql`${stateColumn(r.type, 'finished_at')} = now()`,
-        sql`${stateColumn(r.type, 'last_seen_at')} = now()`,
-      ],
+      set: completeSets(r.type),
       defaultEvent: 'completed',
       snapshot: false,
     },
