@@ -58,8 +58,10 @@ describe('service health keys', () => {
       expect(await redis.pttl(alive.key)).toBeLessThanOrEqual(1_000);
       expect((await reader.list()).services.map((s) => s.status)).toEqual(['alive', 'alive', 'alive']);
 
-      const lastSeenBeforeDeath = await serverTime(redis);
+      // Its connection goes first, then the clock is read: a refresh (every 100 ms) sent in between
+      // would otherwise land after the reading.
       doomedClient.disconnect();
+      const lastSeenBeforeDeath = await serverTime(redis);
       await stopped.close();
       expect(await redis.exists(stopped.key)).toBe(0); // deleted at once on a graceful stop
 
