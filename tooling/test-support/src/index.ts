@@ -111,3 +111,4 @@ export async function deleteKeysWithPrefix(redis: Redis, prefix: string): Promis
 
 export { waitFor, type WaitOptions } from './wait.js';
 export { startJsonProcess, type JsonProcess, type StartOptions } from './process.js';
+export { freePort, PrivatePostgres, PrivateRedis } from './private-servers.js';
