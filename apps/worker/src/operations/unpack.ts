@@ -99,7 +99,9 @@ export const unpack: Operation = {
       try {
         verified = await verifyTree(ctx, final, exp, (n) => ctx.progress(n));
       } catch (e) {
-        if (signal.aborted || !isDamage(e)) throw e;
+        // Stopped (lease lost, shutdown): the stop's reason, never a removal.
+        signal.throwIfAborted();
+        if (!isDamage(e)) throw e;
         ctx.logger.warn(
           { err: (e as Error).message, directory: final },
           'unpacked directory is damaged: removing it (fenced) and unpacking again',
