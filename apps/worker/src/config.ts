@@ -127,6 +127,8 @@ export const workerConfigSchema = z
           command: z.array(z.string()).min(3),
           /** Exit codes a retry will not fix (the operation fails at once); other failures are retried. */
           nonRetryableExitCodes: z.array(z.number().int()).default([]),
+          /** On abort the command's process group gets SIGTERM, then SIGKILL after this many ms; the attempt ends only when the group is gone. */
+          killGraceMs: z.number().int().min(0).max(600_000).default(5000),
         }),
       ])
       .default({ kind: 'local' }),

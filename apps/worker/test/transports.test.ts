@@ -1,8 +1,13 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { access, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { BBCPError, ConfigurationError, OperationAbortedError } from '@ccat/errors';
+import { waitFor } from '@ccat/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { copyFile } from '../src/operations/files.js';
 import { createCommandTransport, createLocalCopyTransport } from '../src/transports.js';
 
 let dir: string;
@@ -66,5 +71,101 @@ describe('transports', () => {
   it('command: a command line without placeholders is a configuration error', () => {
     expect(() => createCommandTransport({ command: ['rsync', '-a'] })).toThrow(ConfigurationError);
     expect(() => createCommandTransport({ command: [] })).toThrow(ConfigurationError);
+  });
+
+  // issue 11 item 3: a child process dies with its task.
+  const gone = async (path: string) =>
+    access(path).then(
+      () => false,
+      () => true,
+    );
+  /** Whether process `pid` runs (a zombie waiting for its reaper does not). */
+  const running = async (pid: number) => {
+    try {
+      const s = await readFile(`/proc/${pid}/stat`, 'utf8');
+      return s.slice(s.lastIndexOf(')') + 2)[0] !== 'Z';
+    } catch {
+      return false;
+    }
+  };
+
+  it('command: a program that ignores SIGTERM is killed with its group; nothing is written after copy() settles', async () => {
+    const t = createCommandTransport({
+      command: ['sh', '-c', 'trap "" TERM; sleep 2; cat "$0" > "$1"', '{source}', '{destination}'],
+      killGraceMs: 300,
+    });
+    const dst = join(dir, 'h', 'dst.ccat-partial-0');
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(new Error('lease lost')), 300);
+    await expect(t.copy(join(dir, 'src.tar'), dst, opts(ac.signal))).rejects.toBeInstanceOf(
+      OperationAbortedError,
+    );
+    // The attempt's cleanup removes its partial; past the moment the program would have written.
+    await rm(dst, { force: true });
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(await gone(dst)).toBe(true);
+  });
+
+  it("command: a wrapper's child that does the copy dies with the task too", async () => {
+    const inner = `trap "" TERM; echo $$ > "$1.pid"; sleep 2; cat "$0" > "$1"`;
+    const t = createCommandTransport({
+      command: ['sh', '-c', `sh -c '${inner}' "$0" "$1" & wait`, '{source}', '{destination}'],
+      killGraceMs: 300,
+    });
+    const dst = join(dir, 'i', 'dst.ccat-partial-0');
+    const ac = new AbortController();
+    const copying = t.copy(join(dir, 'src.tar'), dst, opts(ac.signal));
+    const settled = copying.catch((e: unknown) => e);
+    const pid = Number(
+      await waitFor(async () => (await readFile(`${dst}.pid`, 'utf8').catch(() => '')).trim() || undefined, {
+        timeoutMs: 10_000,
+      }),
+    );
+    ac.abort(new Error('lease lost'));
+    expect(await settled).toBeInstanceOf(OperationAbortedError);
+    // Settled only once the group is gone: the copier is dead and wrote nothing, now and later.
+    expect(await running(pid)).toBe(false);
+    expect(await gone(dst)).toBe(true);
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(await gone(dst)).toBe(true);
+  });
+
+  it('command: a program that does not exist is a non-retryable BBCPError, not a crash', async () => {
+    const t = createCommandTransport({ command: ['ccat-no-such-program', '{source}', '{destination}'] });
+    await expect(t.copy('a', join(dir, 'j', 'b'), opts())).rejects.toMatchObject({
+      code: 'BBCP_ERROR',
+      retryable: false,
+    });
+  });
+
+  // issue 11 item 4: a missing source rejects; its stream's 'error' never goes unhandled.
+  it('copyFile from a missing source rejects with ENOENT (in this process)', async () => {
+    await expect(copyFile(join(dir, 'missing'), join(dir, 'k', 'x'))).rejects.toMatchObject({
+      code: 'ENOENT',
+    });
+    await expect(
+      createLocalCopyTransport().copy(join(dir, 'missing'), join(dir, 'k', 'y'), opts()),
+    ).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('copyFile from a missing source rejects with ENOENT as a script: the process does not crash', async () => {
+    const files = fileURLToPath(new URL('../dist/operations/files.js', import.meta.url));
+    expect((await stat(files)).isFile()).toBe(true);
+    const script = `
+      import { copyFile } from ${JSON.stringify(files)};
+      const target = ${JSON.stringify(join(dir, 'script'))} + '/' + process.pid + '/out';
+      copyFile('/ccat-missing-source', target).then(
+        () => console.log('resolved'),
+        (e) => console.log('rejected', e.code),
+      );`;
+    const runs = await Promise.all(
+      Array.from({ length: 5 }, () =>
+        promisify(execFile)(process.execPath, ['--input-type=module', '-e', script]).then(
+          (r) => r.stdout.trim(),
+          (e: { code?: number; stderr?: string }) => `exit ${e.code}: ${e.stderr?.split('\n')[0] ?? ''}`,
+        ),
+      ),
+    );
+    expect(runs).toEqual(Array.from({ length: 5 }, () => 'rejected ENOENT'));
   });
 });

@@ -18,8 +18,14 @@ export {
   type RecoveryPolicyInput,
   type RowRetryState,
 } from './policy.js';
-export { partialPath, removePartials } from './partial-files.js';
-export { locationPath, resolveOperationOutputs, unpackDirectory } from './outputs.js';
+export { partialPath, removePartials, tombPath } from './partial-files.js';
+export {
+  containedPath,
+  locationPath,
+  resolveOperationOutputs,
+  unpackDirectory,
+  type ContainedPath,
+} from './outputs.js';
 export { createTableHandler } from './table-handler.js';
 export { builtinHandlers, createHandlerRegistry, type HandlerRegistry } from './registry.js';
 export {

@@ -1,23 +1,72 @@
 // Where each operation type writes. The worker writes exactly here (through partialPath), and
 // cleanup removes what interrupted runs left here: one definition for both.
-import { join } from 'node:path';
+import { isAbsolute, normalize } from 'node:path';
 import { classifyError, ValidationError } from '@ccat/errors';
 import { parseOperationId, parseOperationType, type OperationType } from '@ccat/db';
 import type { Executor, OperationOutput } from './handler.js';
 
-/** The directory a transfer package is unpacked into, at the destination location. */
-export function unpackDirectory(destinationRoot: string, transferPackageName: string): string {
-  return join(destinationRoot, 'unpacked', transferPackageName);
+/**
+ * A filesystem path that {@link containedPath} built and checked: it names something strictly inside
+ * its location root. Operations take this type for every path they act on, so a path joined by hand
+ * does not type-check where one is expected.
+ */
+export type ContainedPath = string & { readonly __contained: unique symbol };
+
+function refuse(what: string, value: string, why: string): never {
+  throw new ValidationError(`${what} ${JSON.stringify(value.slice(0, 200))} ${why}; nothing was touched`, {
+    context: { [what]: value.slice(0, 200), reason: why },
+  });
 }
 
-/** Joins a location root and a stored relative path, refusing paths that climb out of the root. */
-export function locationPath(root: string, relativePath: string): string {
-  if (relativePath.startsWith('/') || relativePath.split(/[\\/]/).includes('..')) {
-    throw new ValidationError(
-      `relative path ${JSON.stringify(relativePath.slice(0, 200))} leaves its location`,
-    );
+/**
+ * The one function that builds a filesystem path from database values (DESIGN §4 "Files are fenced
+ * like rows"): `root` (a location's `root_path`, or a path this function built) joined with
+ * `relativePath` (a package name, a stored relative path). Every other path builder here goes through
+ * it, and the worker's ESLint config forbids `node:path` join/resolve in the operations.
+ *
+ * Refused, with a non-retryable ValidationError naming the value (nothing is touched):
+ * - a root that is not absolute, is `/`, or holds a NUL byte or a `..` segment;
+ * - a relative path that is empty, absolute, holds a NUL byte or a backslash (a Windows separator
+ *   would name a different file than its writer meant), or has an empty, `.` or `..` segment (so
+ *   `.`, `a/..`, `a//b` and trailing slashes are refused: the result is never the root itself and
+ *   never outside it).
+ *
+ * Symlinks are not resolved here (this is a pure, synchronous function): a symlink inside a root
+ * that points out of it is not detected. Renames and `rm -r` act on a link, never on its target.
+ *
+ * @returns `root/relativePath`, normalised, branded as {@link ContainedPath}.
+ * @throws ValidationError as above.
+ */
+export function containedPath(root: string, relativePath: string): ContainedPath {
+  if (typeof root !== 'string' || !isAbsolute(root)) refuse('location root', String(root), 'is not absolute');
+  if (root.includes('\0')) refuse('location root', root, 'holds a NUL byte');
+  if (root.split('/').includes('..')) refuse('location root', root, 'has a ".." segment');
+  const base = normalize(root).replace(/\/+$/, '');
+  if (base === '') refuse('location root', root, 'is the filesystem root');
+  if (typeof relativePath !== 'string' || relativePath === '')
+    refuse('relative path', String(relativePath), 'is empty: it would name the location root itself');
+  if (relativePath.includes('\0')) refuse('relative path', relativePath, 'holds a NUL byte');
+  if (relativePath.includes('\\')) refuse('relative path', relativePath, 'holds a backslash');
+  if (relativePath.startsWith('/'))
+    refuse('relative path', relativePath, 'is absolute: it leaves its location');
+  for (const segment of relativePath.split('/')) {
+    if (segment === '..') refuse('relative path', relativePath, 'has a ".." segment: it leaves its location');
+    if (segment === '.' || segment === '')
+      refuse('relative path', relativePath, 'has an empty or "." segment: it may name the location root');
   }
-  return join(root, relativePath);
+  return `${base}/${relativePath}` as ContainedPath;
+}
+
+/** The directory a transfer package is unpacked into, at the destination location; the name is one path segment. */
+export function unpackDirectory(destinationRoot: string, transferPackageName: string): ContainedPath {
+  if (typeof transferPackageName === 'string' && transferPackageName.includes('/'))
+    refuse('transfer package name', transferPackageName, 'holds a "/": a package name is one path segment');
+  return containedPath(containedPath(destinationRoot, 'unpacked'), transferPackageName);
+}
+
+/** A location root joined with a stored relative path: {@link containedPath}. */
+export function locationPath(root: string, relativePath: string): ContainedPath {
+  return containedPath(root, relativePath);
 }
 
 async function rootOf(db: Executor, locationId: number): Promise<string> {

@@ -5,13 +5,26 @@ import { readdir, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 const MARKER = '.ccat-partial-';
+const TOMB = '.old';
 
-/** The temporary name attempt `attempt` writes `finalPath` under. */
-export function partialPath(finalPath: string, attempt: number): string {
-  return `${finalPath}${MARKER}${attempt}`;
+/**
+ * The temporary name attempt `attempt` writes `finalPath` under: a sibling of `finalPath` (the suffix
+ * holds no separator), so a contained path stays contained and keeps its type.
+ */
+export function partialPath<P extends string>(finalPath: P, attempt: number): P {
+  return `${finalPath}${MARKER}${attempt}` as P;
 }
 
-/** Removes `<final>.ccat-partial-<n>` for every n <= upToAttempt; returns what it removed. Missing parents are fine. */
+/**
+ * Where attempt `attempt` moves a final output it is about to destroy or replace (after its fenced
+ * check), before removing it: `<final>.ccat-partial-<attempt>.old`. A crash between the rename and the
+ * removal leaves a name that cleanup of attempts >= `attempt` removes like any partial.
+ */
+export function tombPath<P extends string>(finalPath: P, attempt: number): P {
+  return `${partialPath(finalPath, attempt)}${TOMB}` as P;
+}
+
+/** Removes `<final>.ccat-partial-<n>` (and its tomb `….old`) for every n <= upToAttempt; returns what it removed. Missing parents are fine. */
 export async function removePartials(finalPath: string, upToAttempt: number): Promise<string[]> {
   const dir = dirname(finalPath);
   const prefix = `${basename(finalPath)}${MARKER}`;
@@ -26,7 +39,8 @@ export async function removePartials(finalPath: string, upToAttempt: number): Pr
   for (const name of entries) {
     if (!name.startsWith(prefix)) continue;
     const suffix = name.slice(prefix.length);
-    if (!/^\d{1,10}$/.test(suffix) || Number(suffix) > upToAttempt) continue;
+    const m = /^(\d{1,10})(?:\.old)?$/.exec(suffix);
+    if (m === null || Number(m[1]) > upToAttempt) continue;
     const p = join(dir, name);
     await rm(p, { recursive: true, force: true });
     removed.push(p);

@@ -6,11 +6,14 @@ import { seedOperation } from '@ccat/db/testing';
 import { ValidationError } from '@ccat/errors';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  containedPath,
   createHandlerRegistry,
   locationPath,
   partialPath,
   removePartials,
   resolveOperationOutputs,
+  tombPath,
+  unpackDirectory,
 } from '../src/index.js';
 import { setup, type Env } from './support.js';
 
@@ -60,6 +63,51 @@ describe('partial files', () => {
     expect(() => locationPath('/data', '/etc/passwd')).toThrow(ValidationError);
     expect(() => locationPath('/data', 'a/../../b')).toThrow(ValidationError);
     expect(locationPath('/data', 'raw/x.tar')).toBe('/data/raw/x.tar');
+    expect(locationPath('/data/', 'raw/x.tar')).toBe('/data/raw/x.tar');
+  });
+
+  // issue 12 items 2 and 3: every way a database value can name the root itself or leave it.
+  it.each([
+    ['.', 'the root itself'],
+    ['', 'the root itself'],
+    ['./', 'the root itself'],
+    ['a/..', 'the root itself'],
+    ['a//b', 'an empty segment'],
+    ['raw/', 'a trailing slash'],
+    ['./raw/x.tar', 'a "." segment'],
+    ['raw/x\u0000.tar', 'a NUL byte'],
+    ['..\\..\\victim', 'backslashes'],
+    ['/etc', 'an absolute path'],
+  ])('locationPath refuses %j (%s) with a non-retryable ValidationError', (relative) => {
+    const e = (() => {
+      try {
+        return locationPath('/data', relative);
+      } catch (x) {
+        return x;
+      }
+    })();
+    expect(e).toBeInstanceOf(ValidationError);
+    expect(e).toMatchObject({ code: 'VALIDATION_FAILED', retryable: false });
+  });
+
+  it('refuses roots that are not absolute, the filesystem root, or climb', () => {
+    for (const root of ['data', '', '/', '//', '/data/../etc', '/da\u0000ta'])
+      expect(() => containedPath(root, 'x')).toThrow(ValidationError);
+  });
+
+  it('unpackDirectory keeps the package name one segment inside <root>/unpacked', () => {
+    expect(unpackDirectory('/dest', 'pkg-0001')).toBe('/dest/unpacked/pkg-0001');
+    for (const name of ['../../victim', '..', '.', '', 'a/b', '/abs', 'x\u0000'])
+      expect(() => unpackDirectory('/dest', name)).toThrow(ValidationError);
+  });
+
+  it("removes an attempt's tomb (a final output set aside) with its partials", async () => {
+    const final = join(root, 't', 'pkg');
+    await touch(tombPath(final, 1), true);
+    await touch(tombPath(final, 5), true);
+    await touch(final, true);
+    expect(await removePartials(final, 2)).toEqual([tombPath(final, 1)]);
+    expect((await readdir(dirname(final))).sort()).toEqual(['pkg', 'pkg.ccat-partial-5.old']);
   });
 });
 

@@ -1,11 +1,10 @@
 // long_term_archive_transfer: copy a raw data package to the LONG_TERM_ARCHIVE location, verify the
 // copy by reading it back, record verified_at. Deletion later trusts only this.
-import { join } from 'node:path';
 import { ArchiveError, ChecksumVerificationError } from '@ccat/errors';
-import { locationPath, partialPath, unpackDirectory } from '@ccat/recovery-handlers';
+import { containedPath, locationPath, partialPath, unpackDirectory } from '@ccat/recovery-handlers';
 import { sql } from 'kysely';
-import { rm } from 'node:fs/promises';
-import { copyFile, fileMatches, hashFile, moveIntoPlace } from './files.js';
+import { publish, removeOwnPartial } from './fenced-files.js';
+import { copyFile, fileMatches, hashFile } from './files.js';
 import { locationRoot, required } from './locations.js';
 import type { Operation } from './types.js';
 
@@ -35,7 +34,7 @@ export const longTermArchiveTransfer: Operation = {
         retryable: false,
       });
     }
-    const source = join(
+    const source = containedPath(
       unpackDirectory(await locationRoot(db, a.origin_location_id), a.transfer_package),
       a.package_path,
     );
@@ -55,13 +54,12 @@ export const longTermArchiveTransfer: Operation = {
     // Verify what the archive holds, not what we sent: read the copy back.
     const written = await hashFile(partial, { signal, onBytes: (n) => ctx.progress(read.size + n) });
     if (read.sha256 !== a.sha256 || written.sha256 !== a.sha256) {
-      await rm(partial, { force: true });
+      await removeOwnPartial(ctx, partial);
       throw new ChecksumVerificationError(`archive copy of ${a.name} does not match its sha256`, {
         context: { package: a.name, expected: a.sha256, read: read.sha256, written: written.sha256 },
       });
     }
-    await ctx.assertLease();
-    await moveIntoPlace(partial, final);
+    await publish(ctx, partial, final);
     return { bytes: read.size, finalize: markVerified };
   },
 };

@@ -1,9 +1,9 @@
 // data_transfer: move a transfer package from one site's BUFFER to another's through the transport,
 // then verify the checksum of what arrived.
-import { rm } from 'node:fs/promises';
 import { ChecksumVerificationError, PackageError } from '@ccat/errors';
 import { locationPath, partialPath } from '@ccat/recovery-handlers';
-import { fileMatches, hashFile, moveIntoPlace } from './files.js';
+import { publish, removeOwnPartial } from './fenced-files.js';
+import { fileMatches, hashFile } from './files.js';
 import { locationRoot, required } from './locations.js';
 import type { Operation } from './types.js';
 
@@ -38,13 +38,12 @@ export const dataTransfer: Operation = {
     await ctx.checkpoint('middle');
     const arrived = await hashFile(partial, { signal });
     if (arrived.sha256 !== t.sha256) {
-      await rm(partial, { force: true });
+      await removeOwnPartial(ctx, partial);
       throw new ChecksumVerificationError(`transfer of ${t.name} arrived with a different sha256`, {
         context: { package: t.name, expected: t.sha256, got: arrived.sha256, transport: ctx.transport.name },
       });
     }
-    await ctx.assertLease();
-    await moveIntoPlace(partial, final);
+    await publish(ctx, partial, final);
     return { bytes: arrived.size };
   },
 };

@@ -1,9 +1,11 @@
 // File primitives every operation uses: hashing while streaming, copying to a partial name, tar
 // archives that are byte-for-byte reproducible (so re-running a packaging step gives the same
-// checksum), and renaming into place.
+// checksum). Renaming into place and removing are in fenced-files.ts. Every stream is created in the
+// same synchronous step that hands it to `pipeline`, which attaches its 'error' handler: no stream
+// exists across an await without one (a missing source must reject, never crash the worker).
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -76,15 +78,19 @@ export async function fileMatches(
   return (await hashFile(path, signal ? { signal } : {})).sha256 === sha256;
 }
 
-/** Streams `source` into `target` (parents created, overwritten), hashing on the way. */
+/**
+ * Streams what `open()` returns into `target` (parents created, overwritten), hashing on the way.
+ * `open` is called only after the awaits, in the same step as `pipeline`, so the source's 'error'
+ * always has a handler. Rejects with the stream's error (e.g. ENOENT) or the abort reason.
+ */
 export async function writeStream(
-  source: Readable,
+  open: () => Readable,
   target: string,
   options: { signal?: AbortSignal; onBytes?: (n: number) => void } = {},
 ): Promise<HashResult> {
   await mkdir(dirname(target), { recursive: true });
   const tap = hashingTap(options.onBytes);
-  await pipeline(source, tap, createWriteStream(target), options.signal ? { signal: options.signal } : {});
+  await pipeline(open(), tap, createWriteStream(target), options.signal ? { signal: options.signal } : {});
   return tap.result();
 }
 
@@ -94,7 +100,7 @@ export function copyFile(
   target: string,
   options: { signal?: AbortSignal; onBytes?: (n: number) => void } = {},
 ): Promise<HashResult> {
-  return writeStream(createReadStream(from), target, options);
+  return writeStream(() => createReadStream(from), target, options);
 }
 
 /**
@@ -107,10 +113,11 @@ export function createTar(
   target: string,
   options: { signal?: AbortSignal; onBytes?: (n: number) => void } = {},
 ): Promise<HashResult> {
-  const pack = tar.create({ cwd, portable: true, mtime: new Date(0), noDirRecurse: true, strict: true }, [
-    ...files,
-  ]);
-  return writeStream(pack as unknown as Readable, target, options);
+  const open = () =>
+    tar.create({ cwd, portable: true, mtime: new Date(0), noDirRecurse: true, strict: true }, [
+      ...files,
+    ]) as unknown as Readable;
+  return writeStream(open, target, options);
 }
 
 /** Extracts a tar into `dir` (created). Refuses absolute paths and `..` entries (tar's default), strictly. */
@@ -134,18 +141,4 @@ export async function listTar(file: string): Promise<string[]> {
   const names: string[] = [];
   await tar.list({ file, strict: true, onReadEntry: (e) => names.push(e.path) });
   return names;
-}
-
-/** Renames a finished partial output into place, replacing what is there (a stale, wrong copy). */
-export async function moveIntoPlace(partial: string, final: string): Promise<void> {
-  await mkdir(dirname(final), { recursive: true });
-  try {
-    await rename(partial, final);
-  } catch (e) {
-    // A directory cannot replace a non-empty directory: move the old one aside first.
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw e;
-    await rm(final, { recursive: true, force: true });
-    await rename(partial, final);
-  }
 }

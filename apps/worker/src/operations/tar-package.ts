@@ -2,8 +2,9 @@
 // them into a partial name, and rename into place after a fenced check.
 import { stat } from 'node:fs/promises';
 import { DataCorruptionError } from '@ccat/errors';
-import { locationPath, partialPath } from '@ccat/recovery-handlers';
-import { createTar, moveIntoPlace, type HashResult } from './files.js';
+import { locationPath, partialPath, type ContainedPath } from '@ccat/recovery-handlers';
+import { publish } from './fenced-files.js';
+import { createTar, type HashResult } from './files.js';
 import type { OperationContext } from './types.js';
 
 export interface TarInput {
@@ -20,7 +21,7 @@ export async function writeTarPackage(
   ctx: OperationContext,
   root: string,
   inputs: readonly TarInput[],
-  final: string,
+  final: ContainedPath,
 ): Promise<HashResult> {
   for (const input of inputs) {
     const s = await stat(locationPath(root, input.relativePath));
@@ -38,7 +39,6 @@ export async function writeTarPackage(
     { signal: ctx.signal, onBytes: (n) => ctx.progress(n) },
   );
   await ctx.checkpoint('middle');
-  await ctx.assertLease();
-  await moveIntoPlace(partial, final);
+  await publish(ctx, partial, final);
   return tarred;
 }

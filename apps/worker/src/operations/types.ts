@@ -14,8 +14,8 @@ export interface OperationContext {
   /** Bytes done so far: heartbeat progress in Redis, and (throttled) a fenced sign of life in PostgreSQL. */
   progress(bytesDone: number): void;
   /**
-   * Fenced check that attempt k is still in progress; throws LeaseLostError otherwise. Call it right
-   * before renaming a partial output into place.
+   * Fenced check that attempt k is still in progress; throws LeaseLostError otherwise. Operations do
+   * not call it themselves before a destroy or publish: fenced-files.ts does, right before acting.
    */
   assertLease(): Promise<void>;
   /** Fault-injection hook: a no-op unless configured (see faults.ts). */

@@ -1,11 +1,16 @@
 // unpack: extract a transferred package at the destination and verify every file's checksum: each
 // raw data package archive against its recorded sha256, then each raw file inside it against
 // raw_data_files. Everything happens in a partial directory renamed into place at the end.
-import { join } from 'node:path';
 import { ChecksumVerificationError, PackageError } from '@ccat/errors';
-import { locationPath, partialPath, unpackDirectory } from '@ccat/recovery-handlers';
-import { rm } from 'node:fs/promises';
-import { exists, extractTar, hashFile, moveIntoPlace } from './files.js';
+import {
+  containedPath,
+  locationPath,
+  partialPath,
+  unpackDirectory,
+  type ContainedPath,
+} from '@ccat/recovery-handlers';
+import { destroy, publish, removeOwnPartial } from './fenced-files.js';
+import { exists, extractTar, hashFile } from './files.js';
 import { locationRoot, required } from './locations.js';
 import type { OperationContext, Operation } from './types.js';
 
@@ -33,7 +38,7 @@ async function expectedFiles(ctx: OperationContext, transferPackageId: string) {
 /** Verifies every archive and raw file under `dir`; throws ChecksumVerificationError naming the first bad one. */
 async function verifyTree(
   ctx: OperationContext,
-  dir: string,
+  dir: ContainedPath,
   exp: Awaited<ReturnType<typeof expectedFiles>>,
   onBytes: (n: number) => void,
 ): Promise<number> {
@@ -48,9 +53,17 @@ async function verifyTree(
       });
     }
   };
-  for (const p of exp.packages) await check(join(dir, p.relative_path), p.sha256, p.relative_path);
-  for (const f of exp.files) await check(join(dir, 'files', f.relative_path), f.sha256, f.relative_path);
+  for (const p of exp.packages) await check(containedPath(dir, p.relative_path), p.sha256, p.relative_path);
+  const files = containedPath(dir, 'files');
+  for (const f of exp.files) await check(containedPath(files, f.relative_path), f.sha256, f.relative_path);
   return bytes;
+}
+
+/** What verification of an existing tree reports when the tree is wrong (not when the attempt is stopped). */
+function isDamage(e: unknown): boolean {
+  if (e instanceof ChecksumVerificationError) return true;
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR';
 }
 
 export const unpack: Operation = {
@@ -79,12 +92,23 @@ export const unpack: Operation = {
     const final = unpackDirectory(root, t.name);
     const exp = await expectedFiles(ctx, t.package_id);
     // An earlier attempt unpacked and verified everything but did not record it: verify and finish.
+    // A tree that fails verification is destroyed only through the fence; an abort (lease lost,
+    // shutdown) or any other error leaves it alone.
     if (await exists(final)) {
+      let verified: number | undefined;
       try {
-        return { bytes: await verifyTree(ctx, final, exp, (n) => ctx.progress(n)) };
-      } catch {
-        await rm(final, { recursive: true, force: true });
+        verified = await verifyTree(ctx, final, exp, (n) => ctx.progress(n));
+      } catch (e) {
+        // Stopped (lease lost, shutdown): the stop's reason, never a removal.
+        signal.throwIfAborted();
+        if (!isDamage(e)) throw e;
+        ctx.logger.warn(
+          { err: (e as Error).message, directory: final },
+          'unpacked directory is damaged: removing it (fenced) and unpacking again',
+        );
+        await destroy(ctx, final);
       }
+      if (verified !== undefined) return { bytes: verified };
     }
     await ctx.checkpoint('start');
     const arrived = await hashFile(archive, { signal, onBytes: (n) => ctx.progress(n) });
@@ -97,14 +121,13 @@ export const unpack: Operation = {
       );
     }
     const partial = partialPath(final, ref.attempt);
-    await rm(partial, { recursive: true, force: true });
+    await removeOwnPartial(ctx, partial);
     await extractTar(archive, partial, { signal, onBytes: (n) => ctx.progress(n) });
     for (const p of exp.packages)
-      await extractTar(join(partial, p.relative_path), join(partial, 'files'), { signal });
+      await extractTar(containedPath(partial, p.relative_path), containedPath(partial, 'files'), { signal });
     await ctx.checkpoint('middle');
     const bytes = await verifyTree(ctx, partial, exp, (n) => ctx.progress(arrived.size + n));
-    await ctx.assertLease();
-    await moveIntoPlace(partial, final);
+    await publish(ctx, partial, final);
     return { bytes: arrived.size + bytes };
   },
 };
