@@ -34,6 +34,55 @@ export function redactUrl(url: string): string {
   }
 }
 
+/**
+ * The variables of the caller's environment a demo child needs to run at all: where programs are,
+ * the home directory, language and time zone, the temporary directory, Node's own options. Nothing
+ * else passes: the apps read DATABASE_URL, DATABASE_SCHEMA, REDIS_URL, SMTP_PASSWORD, SLACK_TOKEN
+ * and every CCAT_ variable over their config file, so a caller's deployment settings would point the
+ * demo's fault-injecting workers at that deployment (issue 11, item 9).
+ */
+export const CHILD_BASE_VARIABLES = [
+  'PATH',
+  'HOME',
+  'LANG',
+  'LC_ALL',
+  'TZ',
+  'TMPDIR',
+  'NODE_OPTIONS',
+] as const;
+
+/**
+ * A demo child's environment, built from scratch: the {@link CHILD_BASE_VARIABLES} the caller has,
+ * plus `own` (the child's own settings, e.g. a Slack token the demo chose to pass). Never the
+ * caller's configuration variables.
+ */
+export function childEnvironment(
+  caller: Readonly<Record<string, string | undefined>>,
+  own: Readonly<Record<string, string>> = {},
+): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of CHILD_BASE_VARIABLES) {
+    const value = caller[name];
+    if (value !== undefined) env[name] = value;
+  }
+  return { ...env, ...own };
+}
+
+/**
+ * The caller's variables that would configure a worker or monitor (and the test helpers) if they
+ * were passed on, sorted: the demo says it ignores them, so nobody wonders whether they applied.
+ */
+export function ignoredCallerVariables(caller: Readonly<Record<string, string | undefined>>): string[] {
+  return Object.keys(caller)
+    .filter(
+      (k) =>
+        caller[k] !== undefined &&
+        (/^(CCAT_|TEST_)/.test(k) ||
+          ['DATABASE_URL', 'DATABASE_SCHEMA', 'REDIS_URL', 'SMTP_PASSWORD', 'SLACK_TOKEN'].includes(k)),
+    )
+    .sort();
+}
+
 export interface DemoDatabase {
   readonly url: string;
   readonly name: string;

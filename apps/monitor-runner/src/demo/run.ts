@@ -12,7 +12,9 @@ import { Redis } from 'ioredis';
 import { runChaos, type ChaosLog } from './chaos.js';
 import { monitorConfig, workerConfig, type DemoConnections } from './configs.js';
 import {
+  childEnvironment,
   createDemoDatabase,
+  ignoredCallerVariables,
   dropConnections,
   makeWorkDir,
   redactUrl,
@@ -37,6 +39,12 @@ export interface DemoOptions {
   readonly keep: boolean;
   readonly seed: string;
   readonly slackChannel?: string;
+  /**
+   * The caller's environment. Only what a process needs to run (`childEnvironment`) reaches the
+   * demo's workers and monitor, plus SLACK_TOKEN when `slackChannel` is set; their configuration is
+   * their config file alone, so they touch only what the demo created.
+   */
+  readonly env: Readonly<Record<string, string | undefined>>;
   readonly out: NodeJS.WriteStream;
   /** Aborted by the first SIGINT: stop early, clean up, report what there is. */
   readonly signal: AbortSignal;
@@ -130,8 +138,15 @@ export async function runDemo(o: DemoOptions): Promise<number> {
       lastEvent = text;
       printer.note(text);
     };
+    const slackToken = o.slackChannel !== undefined ? o.env['SLACK_TOKEN'] : undefined;
+    const ignored = ignoredCallerVariables(o.env).filter((k) => !(k === 'SLACK_TOKEN' && slackToken));
+    if (ignored.length > 0)
+      say(
+        `  the demo's processes are configured by their own files only; ignored from your environment: ${ignored.join(', ')}`,
+      );
     const supervisor = new Supervisor({
       dir: work.path,
+      env: childEnvironment(o.env, slackToken !== undefined ? { SLACK_TOKEN: slackToken } : {}),
       workerScript: WORKER_MAIN,
       monitorScript: MONITOR_MAIN,
       restartDelayMs: 1000,

@@ -20,6 +20,8 @@ export interface SupervisorOptions {
   readonly workerScript: string;
   readonly monitorScript: string;
   readonly restartDelayMs: number;
+  /** The children's whole environment (see `childEnvironment`): nothing of the caller's is added. */
+  readonly env: Readonly<Record<string, string>>;
   readonly onEvent?: (text: string) => void;
 }
 
@@ -63,7 +65,7 @@ export class Supervisor {
       [kind === 'worker' ? this.#o.workerScript : this.#o.monitorScript, '--config', file],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, CCAT_CONFIG: '' },
+        env: { ...this.#o.env },
       },
     );
     child.stdout.pipe(log);
