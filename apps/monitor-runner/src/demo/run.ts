@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createDatabase, migrateToLatest } from '@ccat/db';
 import { seedRawPackages, seedSites } from '@ccat/worker';
+import { PrivateRedis } from '@ccat/test-support';
 import { Redis } from 'ioredis';
 import { runChaos, type ChaosLog } from './chaos.js';
 import { monitorConfig, workerConfig, type DemoConnections } from './configs.js';
@@ -19,8 +20,6 @@ import {
   makeWorkDir,
   redactUrl,
   startLocalSmtp,
-  startPrivateRedis,
-  type PrivateRedis,
 } from './environment.js';
 import { checkCompletedOnce, checkFailuresNotified, checkIntegrity } from './integrity.js';
 import { createProgressPrinter, renderProgress, summaryLine } from './progress.js';
@@ -83,7 +82,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     let privateRedis: PrivateRedis | undefined;
     let redisUrl = o.redisUrl;
     if (o.chaos) {
-      privateRedis = await startPrivateRedis();
+      privateRedis = await PrivateRedis.start();
       cleanups.push(() => privateRedis!.stop());
       redisUrl = privateRedis.url;
       say(`  a private redis-server at ${redisUrl} (the soak restarts it)`);

@@ -13,6 +13,23 @@ export interface Managed {
   restarts: number;
   stopped: boolean;
   frozen: boolean;
+  /** Set when the supervisor itself signals the process to end (a chaos kill, a stop). */
+  endRequested: boolean;
+}
+
+/** One exit of a managed process, as the supervisor saw it. */
+export interface ProcessExit {
+  readonly name: string;
+  readonly kind: 'worker' | 'monitor';
+  readonly pid: number | undefined;
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  /** ms since the epoch. */
+  readonly at: number;
+  /** The supervisor asked for it: a chaos SIGKILL or a SIGTERM from stop()/close(). */
+  readonly requested: boolean;
+  /** stop() had to follow its SIGTERM with a SIGKILL after its timeout. */
+  readonly forced: boolean;
 }
 
 export interface SupervisorOptions {
@@ -25,8 +42,16 @@ export interface SupervisorOptions {
   readonly onEvent?: (text: string) => void;
 }
 
+/**
+ * Starts, watches and restarts the demo's worker and monitor processes; signals only the processes
+ * it started, by PID. Every exit is recorded in {@link Supervisor.exits}, with whether the supervisor
+ * asked for it.
+ */
 export class Supervisor {
   readonly processes: Managed[] = [];
+  /** Every exit of every managed process, in order. */
+  readonly exits: ProcessExit[] = [];
+  readonly #forced = new Set<ChildProcess>();
   readonly #o: SupervisorOptions;
   #closing = false;
 
@@ -52,6 +77,7 @@ export class Supervisor {
       restarts: 0,
       stopped: false,
       frozen: false,
+      endRequested: false,
     };
     this.#watch(m, file);
     this.processes.push(m);
@@ -74,7 +100,19 @@ export class Supervisor {
   }
 
   #watch(m: Managed, file: string): void {
-    m.child.once('exit', (code, signal) => {
+    const child = m.child;
+    child.once('exit', (code, signal) => {
+      this.exits.push({
+        name: m.name,
+        kind: m.kind,
+        pid: child.pid,
+        code,
+        signal,
+        at: Date.now(),
+        requested: m.endRequested,
+        forced: this.#forced.has(child),
+      });
+      m.endRequested = false;
       if (this.#closing || m.stopped) return;
       if (code === 2) {
         // Exit 2 is a configuration error: restarting cannot fix it (see its log).
@@ -106,6 +144,7 @@ export class Supervisor {
   killRandomWorker(): string | undefined {
     const m = this.#pick('worker');
     if (!m) return undefined;
+    m.endRequested = true;
     m.child.kill('SIGKILL');
     return m.name;
   }
@@ -133,9 +172,13 @@ export class Supervisor {
         const c = m.child;
         if (c.exitCode !== null || c.signalCode !== null) return;
         const exited = new Promise((r) => c.once('exit', r));
+        m.endRequested = true;
         c.kill('SIGCONT');
         c.kill('SIGTERM');
-        const t = setTimeout(() => c.kill('SIGKILL'), timeoutMs);
+        const t = setTimeout(() => {
+          this.#forced.add(c);
+          c.kill('SIGKILL');
+        }, timeoutMs);
         await exited;
         clearTimeout(t);
       }),
