@@ -108,6 +108,7 @@ describe('checkDeliveredOnce', () => {
       subject: `about ${id ?? 'nothing'}`,
       body: '',
       notificationId: id,
+      acceptedAt: 4500,
     });
     const once = await row('sent');
     const digest = await row('sent');
@@ -126,12 +127,13 @@ describe('checkDeliveredOnce', () => {
       db,
       [...good, mail(twice), mail(twice), mail(folded), mail(undefined), mail('999999')],
       12,
+      1000,
     );
     expect(r.problems).toEqual([
       'a mail without X-CCAT-Notification-Id: "about nothing"',
       'mail for notification 999999, which is not in the outbox',
       `notification ${folded} was folded into a digest but also mailed 1 times`,
-      `notification ${twice} delivered 2 times`,
+      `notification ${twice} delivered 2 times (+3.5 s, +3.5 s)`,
       `notification ${never} attempted 13 times (the limit is 12)`,
       `notification ${never} (failed, 13 attempts) never delivered`,
     ]);

@@ -125,6 +125,8 @@ export interface ReceivedMail {
   readonly body: string;
   /** The `X-CCAT-Notification-Id` header the email channel sets: the outbox row the mail delivers. */
   readonly notificationId: string | undefined;
+  /** When the server accepted it (ms since the epoch). */
+  readonly acceptedAt: number;
 }
 
 /**
@@ -208,6 +210,7 @@ export async function startLocalSmtp(): Promise<LocalSmtp> {
               subject: decodeSubject(head),
               body: raw.slice(split + 4),
               notificationId: headerValue(head, 'x-ccat-notification-id'),
+              acceptedAt: Date.now(),
             });
             callback();
           });

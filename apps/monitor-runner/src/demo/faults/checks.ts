@@ -74,16 +74,19 @@ export interface DeliveryReport {
  * accepted, by their `X-CCAT-Notification-Id`, against the outbox. Every level is routed to email in
  * the suite, so each row not folded into a digest must have exactly one mail, and a digested row
  * none of its own (its digest row is counted instead). A mail naming no outbox row, or none at all,
- * is a problem; so is a row whose attempts passed `maxAttempts`.
+ * is a problem; so is a row whose attempts passed `maxAttempts`. `t0` (ms since the epoch) makes the
+ * times of repeated deliveries relative, to match them with the suite's timeline.
  */
 export async function checkDeliveredOnce(
   db: Kysely<Database>,
   mails: readonly ReceivedMail[],
   maxAttempts: number,
+  t0 = 0,
 ): Promise<DeliveryReport> {
   const rows = await sql<{ id: string; status: string; attempts: number; last_error: string | null }>`
     SELECT id::text, status, attempts, last_error FROM notifications ORDER BY id`.execute(db);
   const perId = new Map<string, number>();
+  const times = new Map<string, string[]>();
   const problems: string[] = [];
   for (const m of mails) {
     if (m.notificationId === undefined) {
@@ -91,6 +94,10 @@ export async function checkDeliveredOnce(
       continue;
     }
     perId.set(m.notificationId, (perId.get(m.notificationId) ?? 0) + 1);
+    times.set(m.notificationId, [
+      ...(times.get(m.notificationId) ?? []),
+      `+${((m.acceptedAt - t0) / 1000).toFixed(1)} s`,
+    ]);
   }
   const known = new Set(rows.rows.map((r) => r.id));
   for (const id of perId.keys())
@@ -109,7 +116,7 @@ export async function checkDeliveredOnce(
       problems.push(
         `notification ${r.id} (${r.status}, ${r.attempts} attempts${r.last_error ? `, ${r.last_error.slice(0, 80)}` : ''}) never delivered`,
       );
-    else problems.push(`notification ${r.id} delivered ${n} times`);
+    else problems.push(`notification ${r.id} delivered ${n} times (${times.get(r.id)!.join(', ')})`);
   }
   return { notifications: rows.rows.length, deliveredOnce, digested, problems };
 }

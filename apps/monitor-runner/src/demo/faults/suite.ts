@@ -292,7 +292,7 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<number> {
       })),
     );
     const once = await checkCompletedOnce(db);
-    const delivery = await checkDeliveredOnce(db, smtp.mails, SUITE_MAX_ATTEMPTS);
+    const delivery = await checkDeliveredOnce(db, smtp.mails, SUITE_MAX_ATTEMPTS, t0);
     const checks: [string, string[]][] = [
       ['no process exited that the suite did not stop', checkExits(supervisor.exits, t0)],
       ['no process logged a fatal line', findFatalLines(logs)],
