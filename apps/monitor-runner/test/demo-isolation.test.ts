@@ -94,7 +94,7 @@ function runDemo(
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
-      [DEMO, '--packages', '3', '--files', '1', '--workers', '1', '--timeout', '90'],
+      [DEMO, '--packages', '3', '--files', '1', '--workers', '1', '--timeout', '150'],
       { env, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let out = '';
@@ -127,14 +127,14 @@ describe('the demo', () => {
       TEST_REDIS_URL: testRedisUrl(),
     };
     const base = childEnvironment(process.env);
-    const { code, out } = await runDemo({ ...base, ...deployment }, 170_000);
+    const { code, out } = await runDemo({ ...base, ...deployment }, 220_000);
     expect(out, out).toContain('RESULT: OK');
     expect(code, out).toBe(0);
     expect(out).toContain(`ignored from your environment: ${Object.keys(deployment).sort().join(', ')}`);
 
     expect(await dumpSchema()).toEqual(rowsBefore);
     expect(await dumpKeys()).toEqual(keysBefore);
-  }, 180_000);
+  }, 240_000);
 });
 
 describe('childEnvironment', () => {

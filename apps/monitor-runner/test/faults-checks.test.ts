@@ -148,6 +148,7 @@ describe('checkExercised', () => {
     redisRestarts: 1,
     slowMails: 3,
     unansweredMails: 1,
+    relaysAtSmtpFaults: 2,
     interrupted: false,
   };
   it('passes when every fault happened and met work', () => {
@@ -155,10 +156,18 @@ describe('checkExercised', () => {
   });
   it('catches a fault that did not happen or met nothing', () => {
     expect(
-      checkExercised({ ...all, postgresRestarts: 2, slowMails: 0, unansweredMails: 0, interrupted: true }),
+      checkExercised({
+        ...all,
+        postgresRestarts: 2,
+        slowMails: 0,
+        unansweredMails: 0,
+        relaysAtSmtpFaults: 1,
+        interrupted: true,
+      }),
     ).toEqual([
       'the suite was interrupted',
       '(b) restarted PostgreSQL 2 times, not 3',
+      '(d) began with 1 of 2 relays running',
       '(d) no mail was sent while SMTP was slow',
       '(d) no message was on its way while SMTP hung',
     ]);

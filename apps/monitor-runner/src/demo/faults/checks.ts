@@ -131,6 +131,8 @@ export interface FaultCounts {
   readonly slowMails: number;
   /** Messages it read and never answered while it hung. */
   readonly unansweredMails: number;
+  /** Monitors (each running a relay) alive when the SMTP faults began; the suite runs two. */
+  readonly relaysAtSmtpFaults: number;
   readonly interrupted: boolean;
 }
 
@@ -145,6 +147,7 @@ export function checkExercised(c: FaultCounts): string[] {
   if (c.postgresRestarts < 3) problems.push(`(b) restarted PostgreSQL ${c.postgresRestarts} times, not 3`);
   if (c.postgresOutages < 1) problems.push('(b) never stopped PostgreSQL');
   if (c.redisRestarts < 1) problems.push('(c) never restarted Redis');
+  if (c.relaysAtSmtpFaults < 2) problems.push(`(d) began with ${c.relaysAtSmtpFaults} of 2 relays running`);
   if (c.slowMails === 0) problems.push('(d) no mail was sent while SMTP was slow');
   if (c.unansweredMails === 0) problems.push('(d) no message was on its way while SMTP hung');
   return problems;

@@ -120,6 +120,7 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<number> {
     postgresOutages: 0,
     redisRestarts: 0,
     slowMails: 0,
+    relaysAtSmtpFaults: 0,
   };
   try {
     const postgres = await PrivatePostgres.start();
@@ -246,6 +247,9 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<number> {
     // (d) SMTP slow, then hanging in the middle of a message; a new wave of work each time keeps
     // notifications (permanent failures, digests) coming while it does.
     if (!o.signal.aborted) {
+      counts.relaysAtSmtpFaults = supervisor.processes.filter(
+        (p) => p.kind === 'monitor' && p.child.exitCode === null && p.child.signalCode === null,
+      ).length;
       smtp.replyDelayMs = 700;
       smtp.mode = 'slow';
       const before = smtp.mails.length;
