@@ -71,6 +71,7 @@ export function ignoredCallerVariables(caller: Readonly<Record<string, string | 
     .sort();
 }
 
+/** A database the demo created for itself; `drop()` removes it, closing any connection still open. */
 export interface DemoDatabase {
   readonly url: string;
   readonly name: string;
@@ -119,6 +120,7 @@ export async function dropConnections(adminUrl: string, database: string): Promi
   }
 }
 
+/** A mail the local SMTP server accepted. */
 export interface ReceivedMail {
   readonly to: readonly string[];
   readonly subject: string;
@@ -136,6 +138,7 @@ export interface ReceivedMail {
  */
 export type SmtpMode = 'normal' | 'slow' | 'hang';
 
+/** The local SMTP server of a demo, soak or fault-suite run (see {@link startLocalSmtp}). */
 export interface LocalSmtp {
   readonly port: number;
   /** Every mail the server accepted (answered 250 after DATA), in order. */
@@ -255,6 +258,7 @@ export async function startLocalSmtp(): Promise<LocalSmtp> {
   };
 }
 
+/** A temporary directory `ccat-demo-*` for data locations and logs; `remove()` deletes it and all inside. */
 export async function makeWorkDir(): Promise<{ path: string; remove(): Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), 'ccat-demo-'));
   return { path, remove: () => rm(path, { recursive: true, force: true }) };

@@ -6,6 +6,7 @@ import { createWriteStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
+/** One supervised process; `child` is replaced when it is restarted. */
 export interface Managed {
   readonly name: string;
   readonly kind: 'worker' | 'monitor';
@@ -32,6 +33,7 @@ export interface ProcessExit {
   readonly forced: boolean;
 }
 
+/** Where logs and config files go, what to run, and how long to wait before a restart (ms). */
 export interface SupervisorOptions {
   readonly dir: string;
   readonly workerScript: string;

@@ -59,6 +59,7 @@ export function findFatalLines(logs: readonly { readonly name: string; readonly 
   return problems;
 }
 
+/** What {@link checkDeliveredOnce} counted, and its problems. */
 export interface DeliveryReport {
   /** Outbox rows. */
   readonly notifications: number;

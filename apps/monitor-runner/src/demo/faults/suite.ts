@@ -21,6 +21,7 @@ import { readStats } from '../stats.js';
 import { Supervisor } from '../supervisor.js';
 import { checkDeliveredOnce, checkExercised, checkExits, findFatalLines } from './checks.js';
 
+/** The suite's size and timing; see {@link runFaultSuite}. */
 export interface FaultSuiteOptions {
   /** Raw data packages seeded before the run and again before phases (a), (b) and (d). */
   readonly packagesPerWave: number;
