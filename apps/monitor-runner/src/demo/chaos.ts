@@ -1,6 +1,7 @@
 // The chaos soak's disturbances, on a schedule: workers killed (SIGKILL) and frozen (SIGSTOP, then
 // SIGCONT), one Redis restart (all keys lost), an SMTP outage, dropped PostgreSQL connections.
-import type { LocalSmtp, PrivateRedis } from './environment.js';
+import type { PrivateRedis } from '@ccat/test-support';
+import type { LocalSmtp } from './environment.js';
 import type { Supervisor } from './supervisor.js';
 
 export interface ChaosDeps {

@@ -1,27 +1,15 @@
 // What the demo owns for its run: a database of its own (created and dropped), a Redis key prefix of
-// its own (deleted), a private redis-server when chaos wants to restart one, a local SMTP server, and
-// a temporary directory for the data locations and the process logs.
-import { spawn, type ChildProcess } from 'node:child_process';
+// its own (deleted), a local SMTP server (slow or hanging on demand), a temporary directory for the
+// data locations and the process logs, and the environment of its child processes. A private
+// redis-server or PostgreSQL cluster, when chaos or the fault suite needs one, is @ccat/test-support's
+// PrivateRedis / PrivatePostgres.
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import { freePort } from '@ccat/test-support';
 import pg from 'pg';
 import { SMTPServer } from 'smtp-server';
-
-/** A free loopback TCP port. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** The URL with its password replaced, for anything printed. */
 export function redactUrl(url: string): string {
@@ -34,6 +22,56 @@ export function redactUrl(url: string): string {
   }
 }
 
+/**
+ * The variables of the caller's environment a demo child needs to run at all: where programs are,
+ * the home directory, language and time zone, the temporary directory, Node's own options. Nothing
+ * else passes: the apps read DATABASE_URL, DATABASE_SCHEMA, REDIS_URL, SMTP_PASSWORD, SLACK_TOKEN
+ * and every CCAT_ variable over their config file, so a caller's deployment settings would point the
+ * demo's fault-injecting workers at that deployment (issue 11, item 9).
+ */
+export const CHILD_BASE_VARIABLES = [
+  'PATH',
+  'HOME',
+  'LANG',
+  'LC_ALL',
+  'TZ',
+  'TMPDIR',
+  'NODE_OPTIONS',
+] as const;
+
+/**
+ * A demo child's environment, built from scratch: the {@link CHILD_BASE_VARIABLES} the caller has,
+ * plus `own` (the child's own settings, e.g. a Slack token the demo chose to pass). Never the
+ * caller's configuration variables.
+ */
+export function childEnvironment(
+  caller: Readonly<Record<string, string | undefined>>,
+  own: Readonly<Record<string, string>> = {},
+): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of CHILD_BASE_VARIABLES) {
+    const value = caller[name];
+    if (value !== undefined) env[name] = value;
+  }
+  return { ...env, ...own };
+}
+
+/**
+ * The caller's variables that would configure a worker or monitor (and the test helpers) if they
+ * were passed on, sorted: the demo says it ignores them, so nobody wonders whether they applied.
+ */
+export function ignoredCallerVariables(caller: Readonly<Record<string, string | undefined>>): string[] {
+  return Object.keys(caller)
+    .filter(
+      (k) =>
+        caller[k] !== undefined &&
+        (/^(CCAT_|TEST_)/.test(k) ||
+          ['DATABASE_URL', 'DATABASE_SCHEMA', 'REDIS_URL', 'SMTP_PASSWORD', 'SLACK_TOKEN'].includes(k)),
+    )
+    .sort();
+}
+
+/** A database the demo created for itself; `drop()` removes it, closing any connection still open. */
 export interface DemoDatabase {
   readonly url: string;
   readonly name: string;
@@ -82,84 +120,36 @@ export async function dropConnections(adminUrl: string, database: string): Promi
   }
 }
 
-export interface PrivateRedis {
-  readonly url: string;
-  readonly pid: number | undefined;
-  /** Kills it (SIGKILL: it keeps nothing on disk, so every key is gone) and starts it again on the same port. */
-  restart(): Promise<void>;
-  stop(): Promise<void>;
-}
-
-/** A redis-server of our own on a free loopback port, for the chaos soak's restart. */
-export async function startPrivateRedis(): Promise<PrivateRedis> {
-  const port = await freePort();
-  let child: ChildProcess | undefined;
-  const url = `redis://127.0.0.1:${port}`;
-  const start = async () => {
-    child = spawn(
-      'redis-server',
-      [
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--save',
-        '',
-        '--appendonly',
-        'no',
-        '--maxmemory-policy',
-        'noeviction',
-      ],
-      {
-        stdio: 'ignore',
-      },
-    );
-    const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-    probe.on('error', () => undefined);
-    for (let i = 0; i < 100; i++) {
-      try {
-        await probe.connect();
-        await probe.ping();
-        probe.disconnect();
-        return;
-      } catch {
-        probe.disconnect();
-        await new Promise((r) => setTimeout(r, 50));
-      }
-    }
-    throw new Error(`redis-server on port ${port} did not start (is redis-server installed?)`);
-  };
-  const stop = async () => {
-    const c = child;
-    if (c === undefined || c.exitCode !== null) return;
-    const exited = new Promise((r) => c.once('exit', r));
-    c.kill('SIGKILL');
-    await exited;
-  };
-  await start();
-  return {
-    url,
-    get pid() {
-      return child?.pid;
-    },
-    async restart() {
-      await stop();
-      await start();
-    },
-    stop,
-  };
-}
-
+/** A mail the local SMTP server accepted. */
 export interface ReceivedMail {
   readonly to: readonly string[];
   readonly subject: string;
   readonly body: string;
+  /** The `X-CCAT-Notification-Id` header the email channel sets: the outbox row the mail delivers. */
+  readonly notificationId: string | undefined;
+  /** When the server accepted it (ms since the epoch). */
+  readonly acceptedAt: number;
 }
 
+/**
+ * How the local SMTP server behaves: `normal`; `slow`, every hook reply (the greeting, MAIL FROM,
+ * RCPT TO and the end of DATA) sent after `replyDelayMs`; `hang`, the message after DATA is read to
+ * its end and never answered (the client waits until its socket timeout, nothing is accepted).
+ */
+export type SmtpMode = 'normal' | 'slow' | 'hang';
+
+/** The local SMTP server of a demo, soak or fault-suite run (see {@link startLocalSmtp}). */
 export interface LocalSmtp {
   readonly port: number;
+  /** Every mail the server accepted (answered 250 after DATA), in order. */
   readonly mails: ReceivedMail[];
-  /** Stops accepting connections (an outage) until start(). */
+  /** Messages read to their end in `hang` mode and never answered: the client was not told they arrived. */
+  readonly unanswered: number;
+  /** The current behaviour; see {@link SmtpMode}. */
+  mode: SmtpMode;
+  /** The delay of each reply in `slow` mode, in ms (default 700). */
+  replyDelayMs: number;
+  /** Stops accepting connections (an outage) until start(); open sessions are cut after 1 s. */
   stop(): Promise<void>;
   start(): Promise<void>;
   close(): Promise<void>;
@@ -182,31 +172,55 @@ function decodeSubject(raw: string): string {
   );
 }
 
-/** An SMTP server on 127.0.0.1 that keeps every mail it receives. */
+function headerValue(head: string, name: string): string | undefined {
+  const m = new RegExp(`^${name}:[ \\t]*(.*)$`, 'im').exec(head);
+  return m?.[1]?.trim();
+}
+
+/** An SMTP server on 127.0.0.1 that keeps every mail it accepts, slow or hanging on demand. */
 export async function startLocalSmtp(): Promise<LocalSmtp> {
   const mails: ReceivedMail[] = [];
   const port = await freePort();
   let server: SMTPServer | undefined;
+  const state = { mode: 'normal' as SmtpMode, replyDelayMs: 700, unanswered: 0 };
+  const reply = (callback: () => void) => {
+    if (state.mode === 'slow') setTimeout(callback, state.replyDelayMs);
+    else callback();
+  };
   const start = async () => {
     server = new SMTPServer({
       authOptional: true,
       disabledCommands: ['STARTTLS'],
       logger: false,
+      closeTimeout: 1000,
+      onConnect: (_session, callback) => reply(() => callback()),
+      onMailFrom: (_address, _session, callback) => reply(() => callback()),
+      onRcptTo: (_address, _session, callback) => reply(() => callback()),
       onData(stream, session, callback) {
         const chunks: Buffer[] = [];
         stream.on('data', (c: Buffer) => chunks.push(c));
         stream.on('end', () => {
-          const raw = Buffer.concat(chunks).toString('utf8');
-          const split = raw.indexOf('\r\n\r\n');
-          mails.push({
-            to: session.envelope.rcptTo.map((r) => r.address),
-            subject: decodeSubject(raw.slice(0, split)),
-            body: raw.slice(split + 4),
+          if (state.mode === 'hang') {
+            state.unanswered++;
+            return; // DATA was accepted (354); the final answer never comes
+          }
+          reply(() => {
+            const raw = Buffer.concat(chunks).toString('utf8');
+            const split = raw.indexOf('\r\n\r\n');
+            const head = raw.slice(0, split);
+            mails.push({
+              to: session.envelope.rcptTo.map((r) => r.address),
+              subject: decodeSubject(head),
+              body: raw.slice(split + 4),
+              notificationId: headerValue(head, 'x-ccat-notification-id'),
+              acceptedAt: Date.now(),
+            });
+            callback();
           });
-          callback();
         });
       },
     });
+    server.on('error', () => undefined); // a client's broken connection is not the server's end
     await new Promise<void>((resolve, reject) => {
       server!.once('error', reject);
       server!.listen(port, '127.0.0.1', () => resolve());
@@ -220,9 +234,31 @@ export async function startLocalSmtp(): Promise<LocalSmtp> {
       s.close(() => resolve());
     });
   await start();
-  return { port, mails, stop, start, close: stop };
+  return {
+    port,
+    mails,
+    get unanswered() {
+      return state.unanswered;
+    },
+    get mode() {
+      return state.mode;
+    },
+    set mode(m: SmtpMode) {
+      state.mode = m;
+    },
+    get replyDelayMs() {
+      return state.replyDelayMs;
+    },
+    set replyDelayMs(ms: number) {
+      state.replyDelayMs = ms;
+    },
+    stop,
+    start,
+    close: stop,
+  };
 }
 
+/** A temporary directory `ccat-demo-*` for data locations and logs; `remove()` deletes it and all inside. */
 export async function makeWorkDir(): Promise<{ path: string; remove(): Promise<void> }> {
   const path = await mkdtemp(join(tmpdir(), 'ccat-demo-'));
   return { path, remove: () => rm(path, { recursive: true, force: true }) };

@@ -11,7 +11,9 @@ A synthetic night of observations through the whole pipeline, with faults inject
   --keep      keep the demo database, keys and files (printed) for inspection
 environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres; the demo creates and drops a
 database of its own next to it), REDIS_URL (default redis://127.0.0.1:6379; a key prefix of its own),
-SLACK_TOKEN and CCAT_DEMO_SLACK_CHANNEL to also alert a Slack channel.`;
+SLACK_TOKEN and CCAT_DEMO_SLACK_CHANNEL to also alert a Slack channel. The demo's workers and monitor
+get only PATH, HOME, LANG, LC_ALL, TZ, TMPDIR and NODE_OPTIONS from it: never DATABASE_SCHEMA, CCAT_…
+or any other setting of a deployment of yours.`;
 
 async function main(): Promise<number> {
   let args;
@@ -76,6 +78,7 @@ async function main(): Promise<number> {
       databaseUrl: process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/postgres',
       redisUrl: process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379',
       ...(slackChannel !== undefined && { slackChannel }),
+      env: process.env,
       out: process.stdout,
       signal: abort.signal,
     });

@@ -8,17 +8,18 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createDatabase, migrateToLatest } from '@ccat/db';
 import { seedRawPackages, seedSites } from '@ccat/worker';
+import { PrivateRedis } from '@ccat/test-support';
 import { Redis } from 'ioredis';
 import { runChaos, type ChaosLog } from './chaos.js';
 import { monitorConfig, workerConfig, type DemoConnections } from './configs.js';
 import {
+  childEnvironment,
   createDemoDatabase,
+  ignoredCallerVariables,
   dropConnections,
   makeWorkDir,
   redactUrl,
   startLocalSmtp,
-  startPrivateRedis,
-  type PrivateRedis,
 } from './environment.js';
 import { checkCompletedOnce, checkFailuresNotified, checkIntegrity } from './integrity.js';
 import { createProgressPrinter, renderProgress, summaryLine } from './progress.js';
@@ -37,6 +38,12 @@ export interface DemoOptions {
   readonly keep: boolean;
   readonly seed: string;
   readonly slackChannel?: string;
+  /**
+   * The caller's environment. Only what a process needs to run (`childEnvironment`) reaches the
+   * demo's workers and monitor, plus SLACK_TOKEN when `slackChannel` is set; their configuration is
+   * their config file alone, so they touch only what the demo created.
+   */
+  readonly env: Readonly<Record<string, string | undefined>>;
   readonly out: NodeJS.WriteStream;
   /** Aborted by the first SIGINT: stop early, clean up, report what there is. */
   readonly signal: AbortSignal;
@@ -75,7 +82,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     let privateRedis: PrivateRedis | undefined;
     let redisUrl = o.redisUrl;
     if (o.chaos) {
-      privateRedis = await startPrivateRedis();
+      privateRedis = await PrivateRedis.start();
       cleanups.push(() => privateRedis!.stop());
       redisUrl = privateRedis.url;
       say(`  a private redis-server at ${redisUrl} (the soak restarts it)`);
@@ -130,8 +137,15 @@ export async function runDemo(o: DemoOptions): Promise<number> {
       lastEvent = text;
       printer.note(text);
     };
+    const slackToken = o.slackChannel !== undefined ? o.env['SLACK_TOKEN'] : undefined;
+    const ignored = ignoredCallerVariables(o.env).filter((k) => !(k === 'SLACK_TOKEN' && slackToken));
+    if (ignored.length > 0)
+      say(
+        `  the demo's processes are configured by their own files only; ignored from your environment: ${ignored.join(', ')}`,
+      );
     const supervisor = new Supervisor({
       dir: work.path,
+      env: childEnvironment(o.env, slackToken !== undefined ? { SLACK_TOKEN: slackToken } : {}),
       workerScript: WORKER_MAIN,
       monitorScript: MONITOR_MAIN,
       restartDelayMs: 1000,

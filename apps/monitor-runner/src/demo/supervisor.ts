@@ -6,6 +6,7 @@ import { createWriteStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
+/** One supervised process; `child` is replaced when it is restarted. */
 export interface Managed {
   readonly name: string;
   readonly kind: 'worker' | 'monitor';
@@ -13,18 +14,46 @@ export interface Managed {
   restarts: number;
   stopped: boolean;
   frozen: boolean;
+  /** Set when the supervisor itself signals the process to end (a chaos kill, a stop). */
+  endRequested: boolean;
 }
 
+/** One exit of a managed process, as the supervisor saw it. */
+export interface ProcessExit {
+  readonly name: string;
+  readonly kind: 'worker' | 'monitor';
+  readonly pid: number | undefined;
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  /** ms since the epoch. */
+  readonly at: number;
+  /** The supervisor asked for it: a chaos SIGKILL or a SIGTERM from stop()/close(). */
+  readonly requested: boolean;
+  /** stop() had to follow its SIGTERM with a SIGKILL after its timeout. */
+  readonly forced: boolean;
+}
+
+/** Where logs and config files go, what to run, and how long to wait before a restart (ms). */
 export interface SupervisorOptions {
   readonly dir: string;
   readonly workerScript: string;
   readonly monitorScript: string;
   readonly restartDelayMs: number;
+  /** The children's whole environment (see `childEnvironment`): nothing of the caller's is added. */
+  readonly env: Readonly<Record<string, string>>;
   readonly onEvent?: (text: string) => void;
 }
 
+/**
+ * Starts, watches and restarts the demo's worker and monitor processes; signals only the processes
+ * it started, by PID. Every exit is recorded in {@link Supervisor.exits}, with whether the supervisor
+ * asked for it.
+ */
 export class Supervisor {
   readonly processes: Managed[] = [];
+  /** Every exit of every managed process, in order. */
+  readonly exits: ProcessExit[] = [];
+  readonly #forced = new Set<ChildProcess>();
   readonly #o: SupervisorOptions;
   #closing = false;
 
@@ -50,6 +79,7 @@ export class Supervisor {
       restarts: 0,
       stopped: false,
       frozen: false,
+      endRequested: false,
     };
     this.#watch(m, file);
     this.processes.push(m);
@@ -63,7 +93,7 @@ export class Supervisor {
       [kind === 'worker' ? this.#o.workerScript : this.#o.monitorScript, '--config', file],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, CCAT_CONFIG: '' },
+        env: { ...this.#o.env },
       },
     );
     child.stdout.pipe(log);
@@ -72,7 +102,19 @@ export class Supervisor {
   }
 
   #watch(m: Managed, file: string): void {
-    m.child.once('exit', (code, signal) => {
+    const child = m.child;
+    child.once('exit', (code, signal) => {
+      this.exits.push({
+        name: m.name,
+        kind: m.kind,
+        pid: child.pid,
+        code,
+        signal,
+        at: Date.now(),
+        requested: m.endRequested,
+        forced: this.#forced.has(child),
+      });
+      m.endRequested = false;
       if (this.#closing || m.stopped) return;
       if (code === 2) {
         // Exit 2 is a configuration error: restarting cannot fix it (see its log).
@@ -104,6 +146,7 @@ export class Supervisor {
   killRandomWorker(): string | undefined {
     const m = this.#pick('worker');
     if (!m) return undefined;
+    m.endRequested = true;
     m.child.kill('SIGKILL');
     return m.name;
   }
@@ -131,9 +174,13 @@ export class Supervisor {
         const c = m.child;
         if (c.exitCode !== null || c.signalCode !== null) return;
         const exited = new Promise((r) => c.once('exit', r));
+        m.endRequested = true;
         c.kill('SIGCONT');
         c.kill('SIGTERM');
-        const t = setTimeout(() => c.kill('SIGKILL'), timeoutMs);
+        const t = setTimeout(() => {
+          this.#forced.add(c);
+          c.kill('SIGKILL');
+        }, timeoutMs);
         await exited;
         clearTimeout(t);
       }),
