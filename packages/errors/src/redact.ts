@@ -87,6 +87,11 @@ export interface RedactorOptions {
    * blank out ordinary words.
    */
   readonly secrets?: readonly string[];
+  /**
+   * Only the literals and the extra patterns, without the built-in ones: for a sink whose owner
+   * turned them off (the notifier's `content.defaultSecretPatterns: false`). Default false.
+   */
+  readonly only?: boolean;
 }
 
 const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -134,7 +139,7 @@ export function createRedactor(options: RedactorOptions = {}): Redactor {
     usable.sort((a, b) => b.length - a.length);
     patterns.push(new RegExp(usable.map(escapeRegExp).join('|'), 'g'));
   }
-  patterns.push(...DEFAULT_SECRET_PATTERNS);
+  if (options.only !== true) patterns.push(...DEFAULT_SECRET_PATTERNS);
   for (const p of options.patterns ?? []) patterns.push(globalize(p));
   return (text: string, maxLength?: number): string => redactWith(text, patterns, maxLength);
 }
