@@ -44,7 +44,13 @@ export const DEFAULT_SECRET_PATTERNS: readonly RegExp[] = [
     'gi',
   ),
   new RegExp(
-    `(?<pre>["'][^"'\\s]{0,64}(?:${SECRET_WORD})[^"'\\s]{0,64}["']\\s{0,8}:\\s{0,8})(?<bare>[^\\s"',{}[\\]]{1,1024})`,
+    `(?<pre>["'][^"'\\s\\\\]{0,64}(?:${SECRET_WORD})[^"'\\s\\\\]{0,64}["']\\s{0,8}:\\s{0,8})(?<bare>[^\\s"',{}[\\]\\\\]{1,1024})`,
+    'gi',
+  ),
+  // The same keys in JSON that is itself inside a JSON string (a message quoting a config file,
+  // printed as JSON): \"smtpPassword\": \"…\".
+  new RegExp(
+    String.raw`(?<pre>\\"[^"\s\\]{0,64}(?:${SECRET_WORD})[^"\s\\]{0,64}\\"\s{0,8}:\s{0,8}\\")(?<secret>(?:[^"\\]|\\\\){0,4096})(?<post>\\")`,
     'gi',
   ),
   // Command-line flags with a separate value: --password X, --db-password X, --token X, --api-key X.

@@ -81,6 +81,13 @@ describe('redactSecrets: every common form of a credential', () => {
     expect(redactSecrets(json)).not.toContain('a\\"b');
   });
 
+  it('finds JSON secret keys inside JSON strings (a quoted config printed as JSON)', () => {
+    const doubly = JSON.stringify({ message: 'config {"smtpPassword": "Dbl\\Pw7", "host": "mx"}' });
+    const out = redactSecrets(doubly);
+    expect(out).not.toContain('Pw7');
+    expect(JSON.parse(out)).toEqual({ message: 'config {"smtpPassword": "[REDACTED]", "host": "mx"}' });
+  });
+
   it('leaves ordinary text alone', () => {
     for (const text of [
       'wrong password for user ccat',
