@@ -3,7 +3,7 @@
 // shutdown in which every step runs even when one fails.
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { createDatabase, type CcatDatabase } from '@ccat/db';
+import { createDatabase, storableText, type CcatDatabase } from '@ccat/db';
 import { classifyError, isSecretKey, REDACTED, redactSecrets, redactValue } from '@ccat/errors';
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 import { z } from 'zod';
@@ -75,13 +75,14 @@ function safeLogFields(object: Record<string, unknown>): Record<string, unknown>
 
 /** The serialized line redacted once more (bindings, interpolated arguments) and bounded. */
 function safeLogLine(line: string): string {
-  if (line.length <= MAX_LOG_LINE) return redactSecrets(line);
+  // storableText: no NUL or lone surrogate, raw or escaped, reaches a log store either.
+  if (line.length <= MAX_LOG_LINE) return storableText(redactSecrets(line));
   // Cut JSON is not JSON: say what the line was, in a line of its own.
   const head = /^\{"level":(\d+|"[^"]*"),"time":(\d+|"[^"]*")/.exec(line);
   return `${JSON.stringify({
     level: head ? (JSON.parse(head[1]!) as unknown) : 'unknown',
     time: head ? (JSON.parse(head[2]!) as unknown) : Date.now(),
-    msg: `log line of ${line.length} characters cut: ${redactSecrets(line, 2000)}`,
+    msg: `log line of ${line.length} characters cut: ${storableText(redactSecrets(line, 2000))}`,
     lineTruncated: line.length,
   })}\n`;
 }
@@ -92,7 +93,8 @@ function safeLogLine(line: string): string {
  * through @ccat/errors' `redactValue` (secret-named keys at any depth → `[REDACTED]`, credentials
  * in strings redacted, strings cut at MAX_LOG_STRING, errors serialized first), string arguments
  * (the message) through `redactSecrets` with the same bound, and the final line through
- * `redactSecrets` again (it catches child bindings and interpolated arguments) and MAX_LOG_LINE.
+ * `redactSecrets` again (it catches child bindings and interpolated arguments), `storableText`
+ * (NUL and lone surrogates, raw or as JSON escapes, become U+FFFD) and MAX_LOG_LINE.
  * Cost: 20-40 µs per ordinary line against about 4 µs for plain pino (measured on the shared
  * 2-core machine with 20 000 lines; test/logger.test.ts prints it): small next to the database
  * round trip that each logged decision already costs.

@@ -25,20 +25,20 @@ describe('createServiceLogger', () => {
   it('redacts messages, error objects, fields at any depth and bindings', () => {
     const { logger, lines } = capture();
     const err = new NonRetryableError(MESSAGE, { context: { dsn: 'postgres://u:HunterPw2@h/db' } });
-    logger
-      .child({ dsn: 'redis://:BindPw3@r:1' })
-      .error(
-        {
-          err,
-          decision: 'permanent_failure',
-          nested: { smtpPassword: 'FieldPw1', url: 'postgres://u:HunterPw2@h' },
-        },
-        `decision for ${MESSAGE}`,
-      );
+    logger.child({ dsn: 'redis://:BindPw3@r:1' }).error(
+      {
+        err,
+        decision: 'permanent_failure',
+        nested: { smtpPassword: 'FieldPw1', url: 'postgres://u:HunterPw2@h' },
+      },
+      `decision for ${MESSAGE}`,
+    );
     logger.warn({ err: MESSAGE }, 'plain %s', MESSAGE);
     logger.info(MESSAGE);
-    expect(lines).toHaveLength(3);
+    logger.error({ err: new Error('bad\u0000byte \ud800') }, 'nul \u0000 here');
+    expect(lines).toHaveLength(4);
     for (const line of lines) {
+      expect(line).not.toMatch(/\\u0000|\\ud800/i);
       expect(() => JSON.parse(line) as unknown).not.toThrow();
       for (const s of SECRETS) expect(line, s).not.toContain(s);
     }

@@ -23,16 +23,8 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** The URL with its password replaced, for anything printed. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparseable URL)';
-  }
-}
+/** The URL with its password replaced, for anything printed: the CLI's one `redactUrl`. */
+export { redactUrl } from '../cli/redact.js';
 
 export interface DemoDatabase {
   readonly url: string;
