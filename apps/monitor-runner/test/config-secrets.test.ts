@@ -1,7 +1,10 @@
 // Configuration errors are a sink too (issue 12, item 7): a misspelt key beside a secret names the
 // key, never the secret nor the object that holds it.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ConfigurationError } from '@ccat/errors';
-import { loadWorkerConfig } from '@ccat/worker';
+import { loadWorkerConfig, readServiceConfig } from '@ccat/worker';
 import { describe, expect, it } from 'vitest';
 import { loadMonitorConfig } from '../src/config.js';
 
@@ -47,5 +50,28 @@ describe('configuration errors print no secret', () => {
     expect(text).toContain('chanel');
     for (const s of ['EnvDbS3cret', 'EnvRedisS3cret', 'EnvSlackS3cret', 'EnvSmtpS3cret'])
       expect(text, s).not.toContain(s);
+  });
+});
+
+describe('a config file that is not JSON', () => {
+  it('is refused by position, without quoting the text around the error', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ccat-config-secrets-'));
+    try {
+      const file = join(dir, 'bad.json');
+      await writeFile(file, '{"notifier": {"slack": {"token": FileS3cretTok}}}');
+      const outcome = await readServiceConfig({
+        name: 'ccat-test',
+        usage: 'usage',
+        argv: ['--config', file],
+        env: {},
+        load: (sources) => loadMonitorConfig(sources),
+      });
+      expect(outcome).toMatchObject({ exitCode: 2 });
+      const stderr = 'stderr' in outcome ? (outcome.stderr ?? '') : '';
+      expect(stderr).toContain('not valid JSON');
+      expect(stderr).not.toContain('FileS3cret');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

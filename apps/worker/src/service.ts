@@ -188,16 +188,19 @@ export async function readServiceConfig<C>(o: {
     try {
       file = JSON.parse(await readFile(fileName, 'utf8'));
     } catch (e) {
-      return {
-        exitCode: 2,
-        stderr: `${o.name}: cannot read the config file ${fileName}: ${(e as Error).message}`,
-      };
+      // JSON.parse quotes the text around a syntax error, which may be a secret: say where, not what.
+      const why =
+        e instanceof SyntaxError
+          ? `not valid JSON${/ at position \d+(?: \(line \d+ column \d+\))?/.exec(e.message)?.[0] ?? ''}`
+          : redactSecrets((e as Error).message, 500);
+      return { exitCode: 2, stderr: `${o.name}: cannot read the config file ${fileName}: ${why}` };
     }
   }
   try {
     return { config: o.load({ file, ...(fileName !== undefined && { fileName }), env }) };
   } catch (e) {
-    return { exitCode: 2, stderr: `${o.name}: ${(e as Error).message}` };
+    // A ConfigurationError names keys, never secrets; anything else is redacted all the same.
+    return { exitCode: 2, stderr: `${o.name}: ${redactSecrets((e as Error).message, 20_000)}` };
   }
 }
 
