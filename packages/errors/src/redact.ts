@@ -175,13 +175,16 @@ function redactWith(text: string, patterns: readonly RegExp[], maxLength: number
   return `${redacted.slice(0, keep)}…[truncated ${text.length - keep} chars]`;
 }
 
-/** Key names whose values are never shown, whatever they hold (`password`, `smtpPass`, `apiToken`, `Authorization`, …). */
+/** Key names whose values are never shown, whatever they hold (`password`, `apiToken`, `Authorization`, …). */
 const SECRET_KEY =
-  /passw(?:or)?d|passphrase|pass$|^pwd$|secret|token|api[-_]?key|credential|authorization|cookie|private[-_]?key|auth[-_]?key/i;
+  /passw(?:or)?d|passphrase|^pwd$|secret|token|api[-_]?key|credential|authorization|cookie|private[-_]?key|auth[-_]?key/i;
+// `pass` only as a word of its own (`pass`, `smtp_pass`, `SMTP_PASS`, `smtpPass`), not `bypass` or `compass`.
+const PASS_KEY = /(?:^|[_.-])pass$/i;
+const CAMEL_PASS_KEY = /[a-z0-9]Pass$/;
 
 /** Whether a key (a JSON key, a configuration key, a context field) names a secret. */
 export function isSecretKey(key: string): boolean {
-  return SECRET_KEY.test(key);
+  return SECRET_KEY.test(key) || PASS_KEY.test(key) || CAMEL_PASS_KEY.test(key);
 }
 
 /** Options of `redactValue`. */

@@ -133,6 +133,8 @@ describe('redactValue', () => {
       'DB_PASSWORD',
       'smtpPass',
       'pass',
+      'SMTP_PASS',
+      'smtp.pass',
       'passwd',
       'token',
       'slackToken',
@@ -142,7 +144,17 @@ describe('redactValue', () => {
       'clientSecret',
     ])
       expect(isSecretKey(k), k).toBe(true);
-    for (const k of ['url', 'host', 'poolSize', 'passes', 'bypassCache', 'message', 'level'])
+    for (const k of [
+      'url',
+      'host',
+      'poolSize',
+      'passes',
+      'bypassCache',
+      'bypass',
+      'compass',
+      'message',
+      'level',
+    ])
       expect(isSecretKey(k), k).toBe(false);
   });
 });
