@@ -2,8 +2,8 @@
 // a NUL byte, a lone surrogate and megabytes of text is thrown by a real worker task (worker
 // process, fault rule), recorded by the real transitions, reported by the real monitor's relay
 // (SMTP and Slack's Web API on 127.0.0.1) and listed by the CLI. Then every sink is searched:
-// both processes' log lines, every text and JSON column of every table, the CLI's table and JSON,
-// each delivered mail and Slack message. A new sink of one of these kinds is caught here; a new
+// both processes' log lines, every text and JSON column of every table, every Redis value under
+// the deployment's key prefix, the CLI's table and JSON, each delivered mail and Slack message. A new sink of one of these kinds is caught here; a new
 // kind of sink must be added to this walk (see the closing note of issue 12).
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -88,6 +88,26 @@ async function everyStoredText(): Promise<string[]> {
   return out;
 }
 
+/** Every value under the test's Redis key prefix (heartbeats, health keys, BullMQ jobs), as text. */
+async function everyRedisValue(): Promise<string> {
+  const out: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, keys] = await e.redis.scan(cursor, 'MATCH', `${e.prefix}*`, 'COUNT', 500);
+    cursor = next;
+    for (const key of keys) {
+      const type = await e.redis.type(key);
+      if (type === 'string') out.push((await e.redis.get(key)) ?? '');
+      else if (type === 'hash') out.push(JSON.stringify(await e.redis.hgetall(key)));
+      else if (type === 'list') out.push(JSON.stringify(await e.redis.lrange(key, 0, -1)));
+      else if (type === 'set') out.push(JSON.stringify(await e.redis.smembers(key)));
+      else if (type === 'zset') out.push(JSON.stringify(await e.redis.zrange(key, 0, -1, 'WITHSCORES')));
+      else if (type === 'stream') out.push(JSON.stringify(await e.redis.xrange(key, '-', '+')));
+    }
+  } while (cursor !== '0');
+  return out.join('\n');
+}
+
 function expectClean(sink: string, text: string): void {
   for (const [form, secret] of FORMS)
     expect(text, `${sink} holds ${JSON.stringify(form.slice(0, 40))}`).not.toContain(secret);
@@ -137,6 +157,9 @@ describe('a secret thrown by a real task reaches no sink', () => {
     expectClean('worker log', worker.lines.map((l) => JSON.stringify(l)).join('\n') + worker.stderr());
     expectClean('monitor log', monitor.lines.map((l) => JSON.stringify(l)).join('\n') + monitor.stderr());
     expectClean('database', stored.join('\n'));
+    const redisText = await everyRedisValue();
+    expect(redisText.length).toBeGreaterThan(0);
+    expectClean('Redis', redisText);
     expectClean('CLI table', table.stdout + table.stderr);
     expectClean('CLI JSON', json.stdout + json.stderr);
     expectClean('mail', smtp.mails.map((m) => `${m.subject}\n${m.body}`).join('\n'));
