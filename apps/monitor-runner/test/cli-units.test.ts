@@ -51,17 +51,35 @@ describe('tables', () => {
 describe('redaction', () => {
   it('hides passwords and password-like parameters, and scrubs them from any text', () => {
     expect(redactUrl('postgres://postgres:secret@127.0.0.1:1/x')).toBe(
-      'postgres://postgres:***@127.0.0.1:1/x',
+      'postgres://postgres:[REDACTED]@127.0.0.1:1/x',
     );
-    expect(redactUrl('redis://:secret@127.0.0.1:1')).toBe('redis://:***@127.0.0.1:1');
+    expect(redactUrl('redis://:secret@127.0.0.1:1')).toBe('redis://:[REDACTED]@127.0.0.1:1');
     expect(redactUrl('postgres://u@h/db?password=hunter2&sslmode=require')).toBe(
-      'postgres://u@h/db?password=***&sslmode=require',
+      'postgres://u@h/db?password=[REDACTED]&sslmode=require',
     );
     expect(redactUrl('not a url with secret')).toBe('(unparseable URL)');
-    expect(urlSecrets('postgres://u:p%40ss@h/db')).toEqual(['p%40ss', 'p@ss']);
+    expect(urlSecrets('postgres://u:p%40ss@h/db')).toEqual(['p%40ss']);
     expect(scrubSecrets('failed: p@ss rejected', urlSecrets('postgres://u:p%40ss@h/db'))).toBe(
-      'failed: *** rejected',
+      'failed: [REDACTED] rejected',
     );
+  });
+
+  it('passwords typed with @, # or / (issue 12, item 8), and secrets in any text', () => {
+    expect(redactUrl('postgres://ccat:p@ss@db/ops')).toBe('postgres://ccat:[REDACTED]@db/ops');
+    expect(urlSecrets('postgres://ccat:pa#ss/wd@db/ops')).toContain('pa#ss/wd');
+    expect(scrubSecrets('echo pa#ss/wd', urlSecrets('postgres://ccat:pa#ss/wd@db/ops'))).toBe(
+      'echo [REDACTED]',
+    );
+    expect(scrubSecrets('token=abc123 and xoxb-1111111111-SlackTok', [])).toBe(
+      'token=[REDACTED] and [REDACTED]',
+    );
+  });
+
+  it('table cells are redacted before they are cut, so no half secret shows', () => {
+    const cell = `${'x'.repeat(50)} postgres://ccat:HunterPw2@db.example:5432/ops`;
+    const t = formatTable([{ title: 'MESSAGE', maxWidth: 80 }], [[cell]]);
+    expect(t).not.toContain('Hunter');
+    expect(t).not.toContain('HunterPw2'.slice(0, 4));
   });
 });
 

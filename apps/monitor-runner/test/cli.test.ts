@@ -256,7 +256,7 @@ describe('unreachable services', () => {
       expect(run.stdout + run.stderr).not.toContain('secret');
     }
     expect(pgFailures.stderr).toContain(
-      'PostgreSQL is not reachable at postgres://postgres:***@127.0.0.1:1/x',
+      'PostgreSQL is not reachable at postgres://postgres:[REDACTED]@127.0.0.1:1/x',
     );
     expect(pgFailures.stderr).toContain(
       'pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start',
@@ -269,7 +269,7 @@ describe('unreachable services', () => {
     expect(pgStatus.stdout).toContain('In-flight tasks: 3 tracked in Redis');
     expect(redisStatus.stdout).toMatch(/^all\s+\d+\s/m);
     expect(redisStatus.stdout).toContain('In-flight tasks: not available (Redis unreachable)');
-    expect(redisStatus.stderr).toContain('Redis is not reachable at redis://:***@127.0.0.1:1');
+    expect(redisStatus.stderr).toContain('Redis is not reachable at redis://:[REDACTED]@127.0.0.1:1');
     expect(redisStatus.stderr).toContain('redis-server --daemonize yes');
     const doc = parseJsonOutput(redisJson);
     expect(doc.counts.all.total).toBe(27);

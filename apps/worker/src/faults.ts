@@ -25,6 +25,11 @@ const ruleSchema = z.strictObject({
   stage: z.enum(['start', 'middle']).default('middle'),
   /** freeze: how long the event loop stops; hang: how long progress stops (aborting ends it early). */
   durationMs: z.number().int().min(0).default(60_000),
+  /**
+   * `retryable` / `non_retryable`: the thrown error's message (default: says the fault was
+   * injected). Tests push hostile text (secrets, NUL, megabytes) through a real task with it.
+   */
+  message: z.string().max(10_000_000).optional(),
 });
 
 export const faultsSchema = z.strictObject({
@@ -86,9 +91,11 @@ export function createFaultInjector(
         log.warn('injecting fault');
         switch (rule.kind) {
           case 'retryable':
-            throw new RetryableError('injected retryable fault', { code: 'INJECTED_FAULT' });
+            throw new RetryableError(rule.message ?? 'injected retryable fault', { code: 'INJECTED_FAULT' });
           case 'non_retryable':
-            throw new NonRetryableError('injected permanent fault', { code: 'INJECTED_PERMANENT_FAULT' });
+            throw new NonRetryableError(rule.message ?? 'injected permanent fault', {
+              code: 'INJECTED_PERMANENT_FAULT',
+            });
           case 'crash':
             log.flush?.();
             exit('SIGKILL');

@@ -3,9 +3,9 @@
 // shutdown in which every step runs even when one fails.
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { createDatabase, type CcatDatabase } from '@ccat/db';
-import { classifyError } from '@ccat/errors';
-import { pino, type Logger } from 'pino';
+import { createDatabase, storableText, type CcatDatabase } from '@ccat/db';
+import { classifyError, isSecretKey, REDACTED, redactSecrets, redactValue } from '@ccat/errors';
+import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 import { z } from 'zod';
 
 /** PostgreSQL: the operation tables, their events and the notification outbox. */
@@ -56,27 +56,73 @@ export const logConfigSchema = z
 
 export type LogConfig = z.output<typeof logConfigSchema>;
 
+/** Longest string field of a log line (a message, an error message, a context value), in characters. */
+export const MAX_LOG_STRING = 8192;
+/** Longest log line, in characters: a longer one is replaced by a line that says how long it was. */
+export const MAX_LOG_LINE = 65_536;
+
+/** A log object's fields redacted and bounded; errors keep pino's shape (type, message, stack, code). */
+function safeLogFields(object: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(object)) {
+    const shown = value instanceof Error ? pino.stdSerializers.err(value) : value;
+    out[key] = isSecretKey(key)
+      ? REDACTED
+      : redactValue(shown, { maxString: MAX_LOG_STRING, maxDepth: 6, maxArray: 50, maxKeys: 50 });
+  }
+  return out;
+}
+
+/** The serialized line redacted once more (bindings, interpolated arguments) and bounded. */
+function safeLogLine(line: string): string {
+  // storableText: no NUL or lone surrogate, raw or escaped, reaches a log store either.
+  if (line.length <= MAX_LOG_LINE) return storableText(redactSecrets(line));
+  // Cut JSON is not JSON: say what the line was, in a line of its own.
+  const head = /^\{"level":(\d+|"[^"]*"),"time":(\d+|"[^"]*")/.exec(line);
+  return `${JSON.stringify({
+    level: head ? (JSON.parse(head[1]!) as unknown) : 'unknown',
+    time: head ? (JSON.parse(head[2]!) as unknown) : Date.now(),
+    msg: `log line of ${line.length} characters cut: ${storableText(redactSecrets(line, 2000))}`,
+    lineTruncated: line.length,
+  })}\n`;
+}
+
 /**
- * The process logger: JSON lines, or pino-pretty when asked (or 'auto' and a terminal); secrets and
- * URLs (which may carry passwords) redacted.
+ * The process logger: JSON lines, or pino-pretty when asked (or 'auto' and a terminal). Nothing
+ * secret leaves through it and no line is unbounded: every field of a call's object is passed
+ * through @ccat/errors' `redactValue` (secret-named keys at any depth → `[REDACTED]`, credentials
+ * in strings redacted, strings cut at MAX_LOG_STRING, errors serialized first), string arguments
+ * (the message) through `redactSecrets` with the same bound, and the final line through
+ * `redactSecrets` again (it catches child bindings and interpolated arguments), `storableText`
+ * (NUL and lone surrogates, raw or as JSON escapes, become U+FFFD) and MAX_LOG_LINE.
+ * Cost: 20-40 µs per ordinary line against about 4 µs for plain pino (measured on the shared
+ * 2-core machine with 20 000 lines; test/logger.test.ts prints it): small next to the database
+ * round trip that each logged decision already costs.
+ * `destination` (default stdout) is where JSON lines go; tests pass a stream.
  */
 export function createServiceLogger(
   config: LogConfig,
   base: Record<string, unknown>,
   isTTY: boolean,
+  destination?: DestinationStream,
 ): Logger {
   const pretty = config.pretty === 'auto' ? isTTY : config.pretty;
-  const options = {
+  const options: LoggerOptions = {
     level: config.level,
     base,
-    redact: {
-      paths: ['password', '*.password', 'pass', '*.pass', 'token', '*.token', 'url', '*.url'],
-      censor: '[redacted]',
+    formatters: { log: safeLogFields, bindings: safeLogFields },
+    // safeLogFields serialized errors already (pino runs formatters before serializers).
+    serializers: { err: (value: unknown): unknown => value },
+    hooks: {
+      logMethod(args, method) {
+        const safe = args.map((a: unknown) => (typeof a === 'string' ? redactSecrets(a, MAX_LOG_STRING) : a));
+        method.apply(this, safe as Parameters<typeof method>);
+      },
+      streamWrite: safeLogLine,
     },
   };
-  return pretty
-    ? pino(options, pino.transport({ target: 'pino-pretty', options: { colorize: true } }))
-    : pino(options);
+  if (pretty) return pino(options, pino.transport({ target: 'pino-pretty', options: { colorize: true } }));
+  return destination === undefined ? pino(options) : pino(options, destination);
 }
 
 /** Runs every step in order, even after one fails; logs each failure; throws them together at the end. */
@@ -142,16 +188,19 @@ export async function readServiceConfig<C>(o: {
     try {
       file = JSON.parse(await readFile(fileName, 'utf8'));
     } catch (e) {
-      return {
-        exitCode: 2,
-        stderr: `${o.name}: cannot read the config file ${fileName}: ${(e as Error).message}`,
-      };
+      // JSON.parse quotes the text around a syntax error, which may be a secret: say where, not what.
+      const why =
+        e instanceof SyntaxError
+          ? `not valid JSON${/ at position \d+(?: \(line \d+ column \d+\))?/.exec(e.message)?.[0] ?? ''}`
+          : redactSecrets((e as Error).message, 500);
+      return { exitCode: 2, stderr: `${o.name}: cannot read the config file ${fileName}: ${why}` };
     }
   }
   try {
     return { config: o.load({ file, ...(fileName !== undefined && { fileName }), env }) };
   } catch (e) {
-    return { exitCode: 2, stderr: `${o.name}: ${(e as Error).message}` };
+    // A ConfigurationError names keys, never secrets; anything else is redacted all the same.
+    return { exitCode: 2, stderr: `${o.name}: ${redactSecrets((e as Error).message, 20_000)}` };
   }
 }
 

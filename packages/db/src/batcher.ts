@@ -10,6 +10,7 @@ import { CompiledQuery, sql, type Kysely } from 'kysely';
 import type { EventDetails, TransitionOptions } from './events.js';
 import { checkRef, claimSets, completeSets, EVENT_COLUMNS, json, MAX_MESSAGE } from './internal/fenced.js';
 import { stateColumn, type StateColumn } from './internal/state-sql.js';
+import { storedTextOrNull } from './sanitize.js';
 import { OPERATION_TABLES, type OperationRef, type OperationType } from './operation-types.js';
 import type { Database } from './schema.js';
 import { claim, complete, type FencedWriteResult } from './transitions.js';
@@ -132,8 +133,8 @@ export class TransitionBatcher {
         event !== undefined,
         event === undefined ? null : (event.event ?? (kind === 'claim' ? 'claimed' : 'completed')),
         event?.errorCode ?? null,
-        event?.errorClass ?? null,
-        event?.message === undefined ? null : truncate(event.message, MAX_MESSAGE),
+        storedTextOrNull(event?.errorClass, 200),
+        storedTextOrNull(event?.message, MAX_MESSAGE),
         event?.retryable ?? null,
         event === undefined ? null : json({ ...event.context }),
         event?.workerId ?? null,

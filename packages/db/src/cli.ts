@@ -2,7 +2,7 @@
 // ccat-db: migrate the CCAT schema and print a status line. The package's one entry point that
 // reads the environment (DATABASE_URL, DATABASE_SCHEMA); the library itself never does.
 import { parseArgs } from 'node:util';
-import { classifyError } from '@ccat/errors';
+import { classifyError, redactSecrets } from '@ccat/errors';
 import { appliedMigrations, migrateToLatest } from './migrate.js';
 import { createDatabase } from './pool.js';
 import { countsByTypeAndStatus } from './queries.js';
@@ -12,15 +12,14 @@ const USAGE = `usage: ccat-db <migrate|status> [--url postgres://…] [--schema 
   status    print applied migrations and operation counts
 environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres), DATABASE_SCHEMA (default public)`;
 
-/** The URL without its password, for messages. */
+/** The URL without its password (the one redactor of @ccat/errors), for messages. */
 function redactUrl(url: string): string {
   try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
+    new URL(url);
   } catch {
     return '(unparseable DATABASE_URL)';
   }
+  return redactSecrets(url);
 }
 
 async function main(): Promise<number> {
@@ -76,7 +75,9 @@ async function main(): Promise<number> {
     return 0;
   } catch (e) {
     const err = classifyError(e);
-    console.error(`ccat-db: ${command} failed against ${redactUrl(url)}: ${err.message} [${err.code}]`);
+    console.error(
+      `ccat-db: ${command} failed against ${redactUrl(url)}: ${redactSecrets(err.message, 2000)} [${err.code}]`,
+    );
     if (err.code === 'CONNECTION_REFUSED' || err.code === 'DB_CONNECTION') {
       console.error('is PostgreSQL running? start it with: pg_ctlcluster <version> main start (see README)');
     }

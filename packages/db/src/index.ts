@@ -46,3 +46,13 @@ export {
 } from './queries.js';
 export * from './outbox-store.js';
 export { TransitionBatcher, type TransitionBatcherOptions } from './batcher.js';
+export {
+  MAX_JSON_TEXT,
+  REPLACEMENT_CHARACTER,
+  storableParameter,
+  storablePool,
+  storableText,
+  storedJson,
+  storedText,
+  storedTextOrNull,
+} from './sanitize.js';

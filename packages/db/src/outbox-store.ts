@@ -6,9 +6,10 @@
 // the claim is fenced on the lease token. Dedup decisions for one key are serialised with a
 // transaction-scoped advisory lock on that key.
 import { randomUUID } from 'node:crypto';
-import { classifyError, toSafeJson, truncate } from '@ccat/errors';
+import { classifyError, truncate } from '@ccat/errors';
 import { sql, type Kysely } from 'kysely';
 import { parseOperationId } from './operation-types.js';
+import { storedJson, storedText } from './sanitize.js';
 import type { Database, NotificationLevel } from './schema.js';
 
 /** The operation a notification is about. */
@@ -233,8 +234,8 @@ export function createPgOutboxStore(db: Kysely<Database>, options: PgOutboxStore
         };
         const { rows } = await sql<{ id: string }>`
           INSERT INTO notifications (level, event_kind, subject, body, context, dedup_key, operation_type, operation_id, created_at)
-          VALUES (${n.level}, ${truncate(n.eventKind, 200)}, ${truncate(n.subject, 500)}, ${truncate(n.body, 64_000)},
-            ${JSON.stringify(toSafeJson(context))}::jsonb, ${n.dedupKey ?? null}, ${n.operation?.type ?? null}, ${operationId},
+          VALUES (${n.level}, ${truncate(n.eventKind, 200)}, ${storedText(n.subject, 500)}, ${storedText(n.body, 64_000)},
+            ${storedJson(context)}::jsonb, ${n.dedupKey ?? null}, ${n.operation?.type ?? null}, ${operationId},
             ${n.time ?? sql`now()`})
           RETURNING id`.execute(db);
         return String(rows[0]!.id);
@@ -307,7 +308,7 @@ export function createPgOutboxStore(db: Kysely<Database>, options: PgOutboxStore
     recordChannel(lease: OutboxLease, target: string, result: OutboxChannelResult): Promise<boolean> {
       return run(async () => {
         const r = await sql`UPDATE notifications
-          SET channel_results = channel_results || jsonb_build_object(${target}::text, ${JSON.stringify(result)}::jsonb),
+          SET channel_results = channel_results || jsonb_build_object(${target}::text, ${storedJson(result)}::jsonb),
             updated_at = now()
           WHERE id = ${lease.id} AND locked_by = ${lease.token} AND status = 'pending'`.execute(db);
         return Number(r.numAffectedRows ?? 0) > 0;
@@ -321,10 +322,10 @@ export function createPgOutboxStore(db: Kysely<Database>, options: PgOutboxStore
           set = sql`status = 'sent', sent_at = now()`;
           break;
         case 'failed':
-          set = sql`status = 'failed', last_error = ${truncate(s.error, 4000)}`;
+          set = sql`status = 'failed', last_error = ${storedText(s.error, 4000)}`;
           break;
         case 'retry':
-          set = sql`next_attempt_at = clock_timestamp() + ${secs(s.delayMs)}, last_error = ${truncate(s.error, 4000)}`;
+          set = sql`next_attempt_at = clock_timestamp() + ${secs(s.delayMs)}, last_error = ${storedText(s.error, 4000)}`;
           break;
         case 'release':
           set = sql`next_attempt_at = clock_timestamp() + ${secs(s.delayMs)}, attempts = GREATEST(attempts - 1, 0)`;

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { ConfigurationError } from '@ccat/errors';
 import { Kysely, PostgresDialect, type PostgresPool } from 'kysely';
 import pg from 'pg';
+import { storablePool } from './sanitize.js';
 import type { Database } from './schema.js';
 
 /** What we need of a pg pool: kysely's own small interface, plus error events when we own it. */
@@ -122,7 +123,8 @@ export function createDatabase(options: DatabaseOptions): CcatDatabase {
     own.on('error', onError);
     pool = options.preparedStatements === false ? own : preparingPool(own);
   }
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  // Every statement's parameters made storable (NUL, lone surrogates): see sanitize.ts.
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: storablePool(pool) }) });
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => (closing ??= db.destroy());
   return { db, schema, close, [Symbol.asyncDispose]: close };

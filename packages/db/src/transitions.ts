@@ -24,6 +24,7 @@ import {
   type StateColumn,
 } from './internal/state-sql.js';
 import { checkRef, claimSets, completeSets, EVENT_COLUMNS, json, MAX_MESSAGE } from './internal/fenced.js';
+import { storedText, storedTextOrNull } from './sanitize.js';
 
 /** What a hot-path transition (claim, progress, complete, touch) answers: it returns no row, to stay cheap. */
 export interface FencedWriteResult {
@@ -77,7 +78,7 @@ async function fencedUpdate(db: Db, spec: UpdateSpec, options: TransitionOptions
       ctes.push(sql`e AS (
         INSERT INTO ${EVENT_COLUMNS}
         SELECT ${spec.type}, u.id, ${spec.eventAttempt}, ${ev.event ?? spec.defaultEvent}, ${ev.errorCode ?? err?.code ?? null},
-          ${ev.errorClass ?? err?.errorClass ?? null}, ${message === undefined ? null : truncate(message, MAX_MESSAGE)},
+          ${storedTextOrNull(ev.errorClass ?? err?.errorClass, 200)}, ${storedTextOrNull(message, MAX_MESSAGE)},
           ${ev.retryable ?? err?.retryable ?? null}, ${json({ ...err?.context, ...ev.context })}::jsonb, ${ev.workerId ?? null}
         FROM u RETURNING id)`);
       select.push(sql`(SELECT id FROM e) AS event_id`);
@@ -86,7 +87,7 @@ async function fencedUpdate(db: Db, spec: UpdateSpec, options: TransitionOptions
     if (n !== undefined) {
       ctes.push(sql`n AS (
         INSERT INTO notifications (level, event_kind, subject, body, context, dedup_key, operation_type, operation_id)
-        SELECT ${n.level}, ${n.eventKind}, ${truncate(n.subject, 500)}, ${truncate(n.body, 64_000)}, ${json(n.context)}::jsonb,
+        SELECT ${n.level}, ${n.eventKind}, ${storedText(n.subject, 500)}, ${storedText(n.body, 64_000)}, ${json(n.context)}::jsonb,
           ${n.dedupKey ?? null}, ${spec.type}, u.id
         FROM u RETURNING id)`);
       select.push(sql`(SELECT id FROM n) AS notification_id`);
@@ -112,7 +113,7 @@ async function fencedUpdate(db: Db, spec: UpdateSpec, options: TransitionOptions
 function errorSets(type: OperationType, error: ErrorInfo): RawBuilder<unknown>[] {
   return [
     sql`${stateColumn(type, 'last_error_code')} = ${truncate(error.code, 200)}`,
-    sql`${stateColumn(type, 'last_error_message')} = ${truncate(error.message, MAX_MESSAGE)}`,
+    sql`${stateColumn(type, 'last_error_message')} = ${storedText(error.message, MAX_MESSAGE)}`,
   ];
 }
 

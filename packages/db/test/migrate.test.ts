@@ -138,6 +138,12 @@ describe('migrations', () => {
     expect(down.code).toBe(1);
     expect(down.err).toMatch(/CONNECTION_REFUSED/);
     expect(down.err).not.toMatch(/secret/);
+    // A password typed with `@` and `#` (issue 12, item 8): no part of it is printed.
+    const typed = await runCli(['status'], {
+      DATABASE_URL: 'postgres://postgres:Typ3d@Pw#x@127.0.0.1:1/nope',
+    });
+    expect(typed.code).toBe(1);
+    expect(typed.err).not.toMatch(/Typ3d|Pw#x/);
     const badSchema = await runCli(['migrate', '--schema', 'Robert"; DROP'], env);
     expect(badSchema.code).toBe(1);
     expect(badSchema.err).toMatch(/invalid schema name/);

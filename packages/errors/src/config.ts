@@ -2,6 +2,7 @@
 // (DESIGN §8: later wins), validated once, and refused with one readable line per problem.
 import { ConfigurationError } from './errors.js';
 import { describe, safeGet, safeString, truncate } from './internal/safe.js';
+import { isSecretKey, REDACTED, redactSecrets } from './redact.js';
 
 /** The subset of a zod schema this needs (any zod 3/4 schema fits). */
 export interface SafeParseSchema<T> {
@@ -93,32 +94,65 @@ function valueAt(input: unknown, path: readonly unknown[]): unknown {
   return node;
 }
 
-/** One line per zod issue: `path: message, got <value>` (the value looked up in `input` when the issue lacks it). */
+/**
+ * What a configuration error shows of a value: never a secret, never a whole structure (an object
+ * beside a misspelt key holds its siblings, a password among them). A value under a secret-named
+ * key is REDACTED; a string is redacted by pattern, then cut; an object shows its keys only; an
+ * array its length.
+ */
+export function describeConfigValue(value: unknown, path: readonly string[] = []): string {
+  if (value === undefined) return 'nothing';
+  if (path.some((p) => isSecretKey(p))) return REDACTED;
+  if (typeof value === 'string') return JSON.stringify(truncate(redactSecrets(value), 80));
+  if (Array.isArray(value)) return `an array of ${value.length}`;
+  if (value !== null && typeof value === 'object') {
+    let keys: string[];
+    try {
+      keys = Object.keys(value);
+    } catch {
+      return 'an unreadable object';
+    }
+    const shown = keys.slice(0, 10).map((k) => truncate(redactSecrets(k), 40));
+    return keys.length === 0
+      ? 'an empty object'
+      : `an object with keys ${shown.join(', ')}${keys.length > 10 ? ', …' : ''}`;
+  }
+  return truncate(redactSecrets(describe(value, 80)), 80);
+}
+
+/**
+ * One line per zod issue: `path: message (expected …), got <value>` (the value looked up in `input`
+ * when the issue lacks it), naming the environment variable it came from. The value is shown by
+ * `describeConfigValue`: never a secret-named key's value, never a whole object; an unknown key's
+ * line names the key and nothing of its parent.
+ */
 export function formatConfigIssues(
   error: unknown,
   input?: unknown,
   origins?: ReadonlyMap<string, string>,
 ): string[] {
   const issues = safeGet(error, 'issues');
-  if (!Array.isArray(issues)) return [describe(error, 500)];
+  if (!Array.isArray(issues)) return [truncate(redactSecrets(describe(error, 2000)), 500)];
   return issues.slice(0, 50).map((issue: unknown) => {
     const path = safeGet(issue, 'path');
-    const where = Array.isArray(path) && path.length > 0 ? path.map((p) => String(p)).join('.') : '(root)';
-    const message = safeString(issue, 'message') ?? 'invalid';
+    const pathKeys = Array.isArray(path) ? path.map((p) => String(p)) : [];
+    const where = pathKeys.length > 0 ? pathKeys.join('.') : '(root)';
+    const message = truncate(redactSecrets(safeString(issue, 'message') ?? 'invalid'), 300);
     const expected = safeString(issue, 'expected');
+    const keys = safeGet(issue, 'keys');
+    const unknownKeys = Array.isArray(keys);
     const own = safeGet(issue, 'input');
-    const value =
-      own !== undefined ? own : Array.isArray(path) && path.length > 0 ? valueAt(input, path) : undefined;
-    const got =
-      value === undefined
+    const value = own !== undefined ? own : pathKeys.length > 0 ? valueAt(input, pathKeys) : undefined;
+    // An unknown key's issue carries its parent object: the key is named in the message already.
+    const got = unknownKeys
+      ? undefined
+      : value === undefined
         ? expected !== undefined
           ? 'nothing'
           : undefined
-        : truncate(typeof value === 'string' ? JSON.stringify(value) : describe(value, 80), 80);
+        : describeConfigValue(value, pathKeys);
     // Name the variable a value (or an unknown key) came from: a stray CCAT_… variable is otherwise hard to find.
-    const keys = safeGet(issue, 'keys');
-    const pathKeys = Array.isArray(path) ? path.map((p) => String(p)) : [];
-    const candidates = Array.isArray(keys)
+    const candidates = unknownKeys
       ? keys.map((k) => [...pathKeys, String(k)].join('.'))
       : [pathKeys.join('.')];
     const vars = [...(origins ?? new Map<string, string>())]
@@ -141,10 +175,9 @@ export function resolveConfig<T>(schema: SafeParseSchema<T>, sources: ConfigSour
     const lines = formatConfigIssues(result.error, merged, fromEnv.origins);
     throw new ConfigurationError(
       `invalid configuration${sources.fileName ? ` (file ${sources.fileName} and environment)` : ''}:\n  ${lines.join('\n  ')}`,
-      {
-        context: { problems: lines },
-        cause: result.error,
-      },
+      // No `cause`: the validator's error holds the raw input, secrets included, and a logger
+      // that prints causes would print them. The lines say everything the cause did.
+      { context: { problems: lines } },
     );
   }
   return deepFreeze(result.data);

@@ -12,9 +12,21 @@ export {
 } from './internal/safe.js';
 export {
   configFromEnv,
+  describeConfigValue,
   formatConfigIssues,
   mergeConfig,
   resolveConfig,
   type ConfigSources,
   type SafeParseSchema,
 } from './config.js';
+export {
+  DEFAULT_SECRET_PATTERNS,
+  REDACTED,
+  createRedactor,
+  isSecretKey,
+  redactSecrets,
+  redactValue,
+  type RedactValueOptions,
+  type Redactor,
+  type RedactorOptions,
+} from './redact.js';

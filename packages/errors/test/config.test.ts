@@ -95,3 +95,75 @@ describe('resolveConfig: defaults → file → environment, later wins', () => {
     });
   });
 });
+
+describe('configuration errors never print a secret (issue 12, item 7)', () => {
+  const secretSchema = z.strictObject({
+    database: z
+      .strictObject({ url: z.string().default('postgres://127.0.0.1/x'), poolSize: z.number().default(10) })
+      .prefault({}),
+    notifier: z
+      .strictObject({
+        slack: z.strictObject({ token: z.string(), channel: z.string().default('#ops') }).optional(),
+        email: z
+          .strictObject({
+            host: z.string(),
+            auth: z.strictObject({ user: z.string(), pass: z.string() }).optional(),
+          })
+          .optional(),
+      })
+      .prefault({}),
+  });
+  const failure = (sources: Parameters<typeof resolveConfig>[1]): string => {
+    try {
+      resolveConfig(secretSchema, sources);
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConfigurationError);
+      const err = e as ConfigurationError;
+      // Nothing reachable from the error holds the secret: message, context, cause.
+      return `${err.message}\n${JSON.stringify(err.context)}\n${JSON.stringify(err.cause ?? null)}`;
+    }
+    throw new Error('expected a ConfigurationError');
+  };
+
+  it('a misspelt key beside DATABASE_URL names the key, not the URL', () => {
+    const text = failure({
+      file: { database: { poolsize: 4 } },
+      env: { DATABASE_URL: 'postgres://ccat:EnvDbS3cret@db/ops' },
+      aliases: { DATABASE_URL: 'database.url' },
+    });
+    expect(text).toContain('database: Unrecognized key: "poolsize"');
+    expect(text).not.toContain('EnvDbS3cret');
+  });
+
+  it('a misspelt key beside the Slack token or the SMTP password names the key only', () => {
+    const text = failure({
+      file: {
+        notifier: {
+          slack: { token: 'xoxb-1111111111-SlackS3cretTok', chanel: '#ops' },
+          email: { host: 'mx', auth: { user: 'ccat', pass: 'SmtpS3cret', usr: 'x' } },
+        },
+      },
+    });
+    expect(text).toContain('notifier.slack: Unrecognized key: "chanel"');
+    expect(text).toContain('notifier.email.auth: Unrecognized key: "usr"');
+    expect(text).not.toContain('SlackS3cretTok');
+    expect(text).not.toContain('SmtpS3cret');
+  });
+
+  it('a bad value under a secret key is never shown; a URL’s password is redacted; objects show keys only', () => {
+    const text = failure({
+      file: { notifier: { slack: { token: 12345678 }, email: { host: { pass: 'ObjS3cret' } } } },
+      env: { CCAT_DATABASE__URL: '7' },
+    });
+    expect(text).toMatch(/notifier\.slack\.token: .*got \[REDACTED\]/);
+    expect(text).toContain('notifier.email.host: ');
+    expect(text).toContain('got an object with keys pass');
+    expect(text).not.toContain('12345678');
+    expect(text).not.toContain('ObjS3cret');
+    const badUrl = failure({
+      file: { database: { url: 'postgres://ccat:UrlS3cret@db/ops', poolSize: 'many' } },
+    });
+    expect(badUrl).toContain('database.poolSize');
+    expect(badUrl).not.toContain('UrlS3cret');
+  });
+});

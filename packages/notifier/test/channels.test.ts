@@ -224,4 +224,31 @@ describe('Slack channel (local Web API)', () => {
     expect(raw).toContain('&lt;!channel&gt;');
     expect(raw).not.toMatch(/``` escape ```/);
   });
+
+  it('secrets of every common form stay out of the Slack blocks (issue 12, item 8)', async () => {
+    const hostile: Notification = {
+      ...notification,
+      body: [
+        'dsn postgres://ccat:Hash#Slash/Pw1@db.example:5432/ops',
+        'dsn postgres://ccat:p@ssAt2@db/ops',
+        'settings {"smtpPassword": "SmtpJson3"}',
+        'ran mysqldump --password FlagPw4 ops',
+      ].join('\n'),
+      context: { errorMessage: 'redis://:Red#is/Pw5@r:6379 refused' },
+    };
+    await channel.deliver({ notification: hostile }, ['#ccat-alerts']);
+    const raw = decodeURIComponent(slack.calls[0]!.rawBody.replace(/\+/g, ' '));
+    for (const secret of [
+      'Hash#Slash/Pw1',
+      'Slash/Pw1',
+      'p@ssAt2',
+      'ssAt2',
+      'SmtpJson3',
+      'FlagPw4',
+      'Red#is/Pw5',
+      'is/Pw5',
+    ])
+      expect(raw, secret).not.toContain(secret);
+    expect(raw).toContain('postgres://ccat:[REDACTED]@db.example:5432/ops');
+  });
 });

@@ -69,6 +69,11 @@ describe('redaction', () => {
     ['login with literal-pass-99 failed', 'login with [REDACTED] failed'],
     ['value ccat-key-12345 here', 'value [REDACTED] here'],
     ['nothing secret here', 'nothing secret here'],
+    // issue 12, item 8: forms the alert redactor missed
+    ['postgres://u:pa#ss/wd@h:5432/db', 'postgres://u:[REDACTED]@h:5432/db'],
+    ['postgres://ccat:p@ss@db/ops', 'postgres://ccat:[REDACTED]@db/ops'],
+    ['{"smtpPassword": "s3cret value"}', '{"smtpPassword": "[REDACTED]"}'],
+    ['pg_dump --password Hunter2 ops', 'pg_dump --password [REDACTED] ops'],
   ])('%s', (input, output) => {
     expect(redact(input)).toBe(output);
   });

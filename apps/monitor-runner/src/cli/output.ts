@@ -22,8 +22,11 @@ export function writeJson<T extends { readonly command: string }>(out: Output, d
 }
 
 /**
- * An Output that replaces every known secret before it reaches the terminal: a last line of defence.
- * `secrets` is read at each write, so secrets learnt later (from the config file) count too.
+ * An Output that replaces every known secret (the literals of the environment and configuration)
+ * and every credential of a built-in form (@ccat/errors' one redactor) before it reaches the
+ * terminal, for tables and JSON alike (the patterns keep JSON text valid). Every command writes
+ * through it (run-cli.ts makes it), so it is the CLI's one choke point. `secrets` is read at each
+ * write, so secrets learnt later (from the config file) count too.
  */
 export function scrubbingOutput(inner: Output, secrets: readonly string[]): Output {
   return {

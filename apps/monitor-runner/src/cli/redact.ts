@@ -1,47 +1,45 @@
 // Connection URLs carry passwords; the CLI names the server it could not reach, never the secret.
+// Everything here is the one redactor of @ccat/errors (its patterns, its censor); this file only
+// adds what the CLI knows: the literal secrets of its environment and configuration.
+import { createRedactor, redactSecrets } from '@ccat/errors';
 
-const SECRET_PARAM = /pass|secret|token|key/i;
-
-/** The URL with its password (and password-like query parameters) replaced by `***`. */
+/** The URL with its password (and password-like query parameters) replaced by `[REDACTED]`. */
 export function redactUrl(url: string): string {
-  let u: URL;
   try {
-    u = new URL(url);
+    new URL(url);
   } catch {
     // Unparseable: we cannot tell where a secret would sit, so show nothing of it.
     return '(unparseable URL)';
   }
-  if (u.password) u.password = '***';
-  for (const key of [...u.searchParams.keys()]) if (SECRET_PARAM.test(key)) u.searchParams.set(key, '***');
-  return u.toString();
+  return redactSecrets(url);
 }
 
-/** The secrets in a URL, raw and percent-decoded, for scrubbing output that might echo them. */
+const USERINFO_PASSWORD = /^[a-z][a-z0-9+.-]{0,31}:\/\/[^\s:/?#@]{0,256}:([^\s]{1,1024})@[^\s@/]{0,256}/i;
+
+/**
+ * The secrets in a URL (its password, as typed and as the URL parser reads it, and the values of
+ * secret-named query parameters), for scrubbing output that might echo them in another form.
+ */
 export function urlSecrets(url: string): string[] {
   const found: string[] = [];
+  const typed = USERINFO_PASSWORD.exec(url)?.[1];
+  if (typed !== undefined) found.push(typed);
   try {
     const u = new URL(url);
     if (u.password) found.push(u.password);
-    for (const [key, value] of u.searchParams) if (SECRET_PARAM.test(key) && value) found.push(value);
+    for (const [key, value] of u.searchParams)
+      if (redactSecrets(`${key}=x`) !== `${key}=x` && value) found.push(value);
   } catch {
-    // An unparseable URL is never printed (redactUrl), so there is nothing to scrub for.
+    // An unparseable URL is never printed (redactUrl); the typed password above still counts.
   }
-  const all = new Set<string>();
-  for (const s of found) {
-    all.add(s);
-    try {
-      all.add(decodeURIComponent(s));
-    } catch {
-      // Not valid percent-encoding: the raw form is already in the set.
-    }
-  }
-  // Very short secrets would blank out ordinary words; redactUrl already hides them where we print URLs.
-  return [...all].filter((s) => s.length >= 3);
+  // Very short secrets would blank out ordinary words; the patterns still hide them where URLs print.
+  return [...new Set(found)].filter((s) => s.length >= 3);
 }
 
-/** `text` with every occurrence of each secret replaced by `***`. */
+/**
+ * `text` with every occurrence of each literal secret (raw and percent-decoded) and every
+ * credential of a built-in form replaced by `[REDACTED]`.
+ */
 export function scrubSecrets(text: string, secrets: readonly string[]): string {
-  let out = text;
-  for (const s of secrets) out = out.split(s).join('***');
-  return out;
+  return createRedactor({ secrets })(text);
 }

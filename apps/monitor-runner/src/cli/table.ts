@@ -1,6 +1,7 @@
 // Plain-text tables for a terminal: a header row, columns padded to their widest cell, numbers
 // right-aligned. Cells are cleaned first: error messages come from workers and third-party code and
 // may hold newlines or terminal escape sequences that would break the layout or the terminal.
+import { redactSecrets } from '@ccat/errors';
 
 export interface Column {
   readonly title: string;
@@ -15,9 +16,13 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f]+/g;
 // eslint-disable-next-line no-control-regex
 const ANSI = /\u001b\[[0-9;?]*[ -/]*[@-~]/g;
 
-/** One line of printable text: escape sequences removed, control characters and runs of blanks as one space. */
+/**
+ * One line of printable text: secrets redacted (before any cut, so a cut cell never shows half of
+ * one), escape sequences removed, control characters and runs of blanks as one space. Cells
+ * longer than 10 000 characters are cut (after redaction) to keep the cost bounded.
+ */
 export function cleanCell(text: string): string {
-  return text.replace(ANSI, '').replace(CONTROL, ' ').replace(/ {2,}/g, ' ').trim();
+  return redactSecrets(text, 10_000).replace(ANSI, '').replace(CONTROL, ' ').replace(/ {2,}/g, ' ').trim();
 }
 
 /** `text` cut to `max` characters, the last one an ellipsis when anything was cut. */

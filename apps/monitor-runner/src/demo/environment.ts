@@ -11,16 +11,8 @@ import { freePort } from '@ccat/test-support';
 import pg from 'pg';
 import { SMTPServer } from 'smtp-server';
 
-/** The URL with its password replaced, for anything printed. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparseable URL)';
-  }
-}
+/** The URL with its password replaced, for anything printed: the CLI's one `redactUrl`. */
+export { redactUrl } from '../cli/redact.js';
 
 /**
  * The variables of the caller's environment a demo child needs to run at all: where programs are,

@@ -1,6 +1,5 @@
 // What the single-row transitions and the batcher share: input checks, how values are stored, and
 // what a claim and a completion write, so the two paths cannot drift apart.
-import { toSafeJson } from '@ccat/errors';
 import { sql, type RawBuilder } from 'kysely';
 import {
   parseAttempt,
@@ -9,13 +8,14 @@ import {
   type OperationRef,
   type OperationType,
 } from '../operation-types.js';
+import { storedJson } from '../sanitize.js';
 import { stateColumn } from './state-sql.js';
 
 /** Longest error message stored on a row or event; the full text belongs in logs. */
 export const MAX_MESSAGE = 4000;
 
-/** A JSON column's text: hostile or odd values made safe, nothing becomes `{}`. */
-export const json = (value: unknown): string => JSON.stringify(toSafeJson(value ?? {}));
+/** A JSON column's text: redacted, bounded and storable (`storedJson`); nothing becomes `{}`. */
+export const json = (value: unknown): string => storedJson(value);
 
 /** The reference checked and normalised (a bad type, id or attempt throws a ValidationError). */
 export function checkRef(ref: OperationRef): OperationRef {

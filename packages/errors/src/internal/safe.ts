@@ -18,10 +18,16 @@ export function safeString(value: unknown, key: string): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
-/** Cuts a string to `max` characters, saying how much was cut. */
+/**
+ * Cuts a string to `max` UTF-16 code units (plus the marker), saying how much was cut. Never
+ * splits a surrogate pair, so a cut emoji does not leave half a character behind.
+ */
 export function truncate(text: string, max: number): string {
   if (text.length <= max) return text;
-  return `${text.slice(0, max)}…[truncated ${text.length - max} chars]`;
+  let keep = Math.max(0, Math.floor(max));
+  const last = text.charCodeAt(keep - 1);
+  if (keep > 0 && last >= 0xd800 && last <= 0xdbff) keep -= 1;
+  return `${text.slice(0, keep)}…[truncated ${text.length - keep} chars]`;
 }
 
 /** A one-line description of anything, never throwing and never calling a hostile toString. */

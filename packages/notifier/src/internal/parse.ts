@@ -1,9 +1,7 @@
 // Options parsing shared by the config schema and the channel factories: one readable line per
 // problem (path, expected, got), secrets masked, the result frozen.
-import { ConfigurationError, describeThrown } from '@ccat/errors';
+import { ConfigurationError, describeConfigValue, redactSecrets } from '@ccat/errors';
 import type { z } from 'zod';
-
-const SECRET_PATH = /pass|token|secret/i;
 
 function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
   let v = input;
@@ -12,18 +10,6 @@ function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
     v = (v as Record<PropertyKey, unknown>)[key];
   }
   return v;
-}
-
-/** What was given, without ever dumping a structure (it may hold a secret elsewhere in it). */
-function show(value: unknown): string {
-  if (value === undefined) return 'nothing';
-  if (typeof value === 'string') return JSON.stringify(value.slice(0, 80));
-  if (Array.isArray(value)) return `an array of ${value.length}`;
-  if (value !== null && typeof value === 'object') {
-    const keys = Object.keys(value).slice(0, 10);
-    return keys.length === 0 ? 'an empty object' : `an object with ${keys.join(', ')}`;
-  }
-  return describeThrown(value, 80);
 }
 
 function deepFreeze<T>(value: T): T {
@@ -40,10 +26,9 @@ export function parseOptions<S extends z.ZodType>(schema: S, input: unknown, pre
   if (result.success) return deepFreeze(result.data);
   const lines = result.error.issues.map((issue) => {
     const path = [prefix, ...issue.path.map(String)].join('.');
-    const got = issue.path.some((p) => SECRET_PATH.test(String(p)))
-      ? '[REDACTED]'
-      : show(valueAt(input, issue.path));
-    return `${path}: ${issue.message}; got ${got}`;
+    // What was given, by the one rule for configuration errors: never a secret, never a structure.
+    const got = describeConfigValue(valueAt(input, issue.path), issue.path.map(String));
+    return `${path}: ${redactSecrets(issue.message, 300)}; got ${got}`;
   });
   throw new ConfigurationError(`invalid ${prefix} configuration:\n${lines.join('\n')}`, {
     context: { problems: lines },

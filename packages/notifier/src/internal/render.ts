@@ -105,7 +105,7 @@ const str = (v: unknown): string | undefined =>
 export function renderFacts(message: OutboundMessage, policy: ContentPolicy): MessageFacts {
   const { notification: n, digest } = message;
   const r = policy.redact;
-  const line = (text: string, max: number): string => cut(singleLine(r(text.slice(0, max * 4 + 1000))), max);
+  const line = (text: string, max: number): string => cut(singleLine(r(text, max * 4 + 1000)), max);
   const ctx = redactContext(n.context, r);
 
   const code = str(ctx['errorCode']);
@@ -169,7 +169,7 @@ export function renderFacts(message: OutboundMessage, policy: ContentPolicy): Me
     fields,
     action: action === undefined ? undefined : line(action, 500),
     advice: advice === undefined ? undefined : line(advice, 500),
-    body: cut(plainText(r(n.body.slice(0, policy.maxBodyLength * 4 + 1000))), policy.maxBodyLength),
+    body: cut(plainText(r(n.body, policy.maxBodyLength * 4 + 1000)), policy.maxBodyLength),
     details,
     time: Number.isNaN(n.time.getTime()) ? 'unknown time' : n.time.toISOString(),
     reference: line(

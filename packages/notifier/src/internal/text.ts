@@ -1,5 +1,7 @@
 // Making untrusted text inert for each medium. Order matters: redact, then normalise, then cut,
 // then escape for the medium (escaping last, so a cut never splits an entity).
+import { truncate } from '@ccat/errors';
+
 // Control characters except TAB and LF; CR, NEL and the Unicode line/paragraph separators.
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g;
@@ -26,14 +28,13 @@ export function plainText(text: string): string {
     .replace(INVISIBLE, '');
 }
 
-/** Cuts to at most `max` characters including a marker that says how much was cut. */
+/**
+ * Cuts to at most `max` characters including the marker that says how much was cut (the marker is
+ * at most 32 characters). The cut itself is @ccat/errors' `truncate`: it never splits a surrogate pair.
+ */
 export function cut(text: string, max: number): string {
   if (text.length <= max) return text;
-  // The marker is at most 32 characters; never split a surrogate pair.
-  let keep = Math.max(0, max - 32);
-  const last = text.charCodeAt(keep - 1);
-  if (last >= 0xd800 && last <= 0xdbff) keep -= 1;
-  return `${text.slice(0, keep)}…[truncated ${text.length - keep} chars]`;
+  return truncate(text, Math.max(0, max - 32));
 }
 
 /**
