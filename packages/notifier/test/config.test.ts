@@ -24,7 +24,7 @@ describe('notifier configuration', () => {
     expect(c.email).toMatchObject({ port: 587, secure: false, maxPerMinute: 30, subjectPrefix: '[CCAT]' });
     expect(c.dedup).toEqual({ windowMs: 600_000, maxExamples: 5 });
     expect(c.retry).toMatchObject({ maxAttempts: 12, baseDelayMs: 1000, jitter: 0.2 });
-    expect(c.relay).toMatchObject({ pollIntervalMs: 1000, leaseMs: 120_000 });
+    expect(c.relay).toMatchObject({ pollIntervalMs: 1000, leaseMs: 30_000 });
     expect(Object.isFrozen(c) && Object.isFrozen(c.routes[0])).toBe(true);
     expect(parseNotifierConfig({})).toMatchObject({ routes: [] });
   });
