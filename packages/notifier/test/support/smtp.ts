@@ -14,9 +14,17 @@ export interface ReceivedMail {
   readonly text: string;
 }
 
+/** One client connection as the server saw it (epoch ms). */
+export interface SmtpSession {
+  readonly openedAt: number;
+  closedAt: number | undefined;
+}
+
 export interface TestSmtp {
   readonly port: number;
   readonly mails: ReceivedMail[];
+  /** Every client connection, in the order they came. */
+  readonly sessions: SmtpSession[];
   /** Stops listening (connections refused) until start(). */
   stop(): Promise<void>;
   start(): Promise<void>;
@@ -98,6 +106,8 @@ export interface TestSmtpOptions {
 /** Starts the server on a random port. */
 export async function startSmtp(options: TestSmtpOptions = {}): Promise<TestSmtp> {
   const mails: ReceivedMail[] = [];
+  const sessions: SmtpSession[] = [];
+  const byId = new Map<string, SmtpSession>();
 
   let server: SMTPServer | undefined;
   let port = 0;
@@ -111,6 +121,17 @@ export async function startSmtp(options: TestSmtpOptions = {}): Promise<TestSmtp
       logger: false,
       closeTimeout: 500,
       hidePIPELINING: options.pipelining === false,
+      onConnect(session, callback) {
+        const entry: SmtpSession = { openedAt: Date.now(), closedAt: undefined };
+        sessions.push(entry);
+        byId.set(session.id, entry);
+        callback();
+      },
+      onClose(session) {
+        const entry = byId.get(session.id);
+        if (entry !== undefined) entry.closedAt = Date.now();
+        byId.delete(session.id);
+      },
       onAuth(auth, _session, callback) {
         if (auth.username === options.auth?.user && auth.password === options.auth?.pass)
           callback(null, { user: auth.username });
@@ -153,6 +174,7 @@ export async function startSmtp(options: TestSmtpOptions = {}): Promise<TestSmtp
       return proxy?.port ?? port;
     },
     mails,
+    sessions,
     stop,
     start: listen,
     async close() {
