@@ -382,3 +382,40 @@ export function createPgOutboxStore(db: Kysely<Database>, options: PgOutboxStore
     },
   };
 }
+
+/** Undelivered notifications of one level (see countUndeliveredNotifications). */
+export interface UndeliveredNotifications {
+  readonly level: NotificationLevel;
+  /** Still pending: tried at least once without success (being retried), or due and not yet taken by a relay. */
+  readonly pending: number;
+  /** Given up (`failed`): a target refused for good, or a non-ERROR row ran out of attempts. */
+  readonly failed: number;
+  /** `created_at` of the oldest of them. */
+  readonly oldestAt: Date;
+}
+
+/**
+ * Notifications not delivered, by level (levels with none are left out): rows `failed`, and rows
+ * `pending` that were tried (attempts > 0) or are due now. Digests waiting for their window and
+ * rows waiting out a rate limit are not counted. Read-only; one grouped query. What `ccat-recovery
+ * status` shows and the monitor's `ccat_notifications_undelivered` gauge reads (DESIGN §7: an ERROR
+ * that could not be delivered stays visible).
+ */
+export async function countUndeliveredNotifications(
+  db: Kysely<Database>,
+): Promise<UndeliveredNotifications[]> {
+  return run(async () => {
+    const { rows } = await sql<{
+      level: NotificationLevel;
+      pending: number;
+      failed: number;
+      oldest_at: Date;
+    }>`
+      SELECT level, count(*) FILTER (WHERE status = 'pending')::int AS pending,
+        count(*) FILTER (WHERE status = 'failed')::int AS failed, min(created_at) AS oldest_at
+      FROM notifications
+      WHERE status = 'failed' OR (status = 'pending' AND (attempts > 0 OR next_attempt_at <= clock_timestamp()))
+      GROUP BY level ORDER BY level`.execute(db);
+    return rows.map((r) => ({ level: r.level, pending: r.pending, failed: r.failed, oldestAt: r.oldest_at }));
+  });
+}
