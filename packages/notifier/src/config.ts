@@ -2,6 +2,7 @@
 // parse once at start. Durations are milliseconds. Secrets (SMTP password, Slack token) arrive here
 // as values the app read from the environment or a file; they are never logged.
 import { z } from 'zod';
+import { timeoutsOverHalfLease } from './internal/lease-fit.js';
 import { parseOptions } from './internal/parse.js';
 import { NOTIFICATION_LEVELS } from './notification.js';
 
@@ -183,22 +184,8 @@ export const notifierConfigSchema = z
           message: 'routes to Slack here, but the "slack" channel is not configured',
         });
     });
-    // A hung step of a send must end by the channel's own timeout well before the relay has to cut it
-    // at the lease deadline: half a lease leaves room to record the result and renew.
-    const half = c.relay.leaseMs / 2;
-    const timeouts: [string, string, number | undefined][] = [
-      ['email', 'connectionTimeoutMs', c.email?.connectionTimeoutMs],
-      ['email', 'greetingTimeoutMs', c.email?.greetingTimeoutMs],
-      ['email', 'socketTimeoutMs', c.email?.socketTimeoutMs],
-      ['slack', 'timeoutMs', c.slack?.timeoutMs],
-    ];
-    for (const [channel, key, value] of timeouts)
-      if (value !== undefined && value > half)
-        ctx.addIssue({
-          code: 'custom',
-          path: [channel, key],
-          message: `${channel}.${key} (${value} ms) does not fit inside relay.leaseMs (${c.relay.leaseMs} ms): expected at most half of relay.leaseMs (${half} ms); lower ${channel}.${key} or raise relay.leaseMs`,
-        });
+    for (const problem of timeoutsOverHalfLease(c, c.relay.leaseMs))
+      ctx.addIssue({ code: 'custom', path: problem.path, message: problem.message });
     if (c.retry.maxDelayMs < c.retry.baseDelayMs)
       ctx.addIssue({
         code: 'custom',

@@ -6,11 +6,12 @@
 // relay that lost a lease sends nothing more for that row and records nothing.
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { describeThrown } from '@ccat/errors';
+import { ConfigurationError, describeThrown } from '@ccat/errors';
 import { pino, type Logger } from 'pino';
 import { backoffDelay } from './backoff.js';
 import type { NotifierConfig } from './config.js';
 import { forEachLimit } from './internal/for-each-limit.js';
+import { timeoutsOverHalfLease } from './internal/lease-fit.js';
 import { keepLeases, type LeaseKeeper } from './internal/lease-keeper.js';
 import { sleep } from './internal/sleep.js';
 import type { Notifier } from './notifier.js';
@@ -75,12 +76,22 @@ const empty = (): Counters => ({
   claimFailed: false,
 });
 
-/** Creates a relay over an outbox store. Call start() for the loop, or runOnce() for one pass. */
+/**
+ * Creates a relay over an outbox store. Call start() for the loop, or runOnce() for one pass.
+ * Throws a ConfigurationError when `options.relay.leaseMs` is too short for the notifier's channel
+ * timeouts (each must be at most half the lease; the notifier's own config is checked at parse).
+ */
 export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   const { store, notifier } = options;
   const relayCfg = { ...notifier.config.relay, ...options.relay };
   const retryCfg = { ...notifier.config.retry, ...options.retry };
   const dedupCfg = { ...notifier.config.dedup, ...options.dedup };
+  const misfits = timeoutsOverHalfLease(notifier.config, relayCfg.leaseMs);
+  if (misfits.length > 0)
+    throw new ConfigurationError(
+      `invalid outbox relay options:\n${misfits.map((m) => `relay.leaseMs: ${m.message}`).join('\n')}`,
+      { context: { problems: misfits.map((m) => m.message) } },
+    );
   const id = options.relayId ?? `relay-${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const logger = (options.logger ?? pino({ level: 'silent' })).child({ relayId: id });
   const random = options.random ?? Math.random;
@@ -232,7 +243,8 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     if (closing !== undefined) return stats;
     let claimed: readonly ClaimedNotification[];
     // The leases start no earlier than the claim request: counting from here is the safe side.
-    const claimedAt = Date.now();
+    // Monotonic time: a wall-clock jump must not stretch or cut the lease.
+    const claimedAt = performance.now();
     try {
       const result = await store.claim({
         owner: id,

@@ -162,7 +162,7 @@ describe('outbox delivery bounded by the lease', () => {
     // PostgreSQL answers claims and settles but every renewal hangs (a stalled connection).
     const stalled: OutboxStore = { ...t.store, renew: () => new Promise<never>(() => undefined) };
     makeRelay(makeNotifier(smtp), 'relay-stalled', { store: stalled, logger: logs.logger }).start();
-    makeRelay(makeNotifier(smtp), 'relay-stalled-2', { store: stalled }).start();
+    makeRelay(makeNotifier(smtp), 'relay-stalled-2', { store: stalled, logger: logs.logger }).start();
     await waitFor(() => smtp.sessions.filter((x) => x.closedAt !== undefined).length >= 3, {
       timeoutMs: 30_000,
       message: 'three attempts, each aborted',

@@ -290,6 +290,14 @@ describe('outbox relay (memory store)', () => {
     expect(errors.filter((m) => m.startsWith('outbox write failed'))).toHaveLength(1);
   });
 
+  it('refuses relay overrides whose lease is too short for the channel timeouts', () => {
+    const { store, notifier } = setup();
+    expect(() => createOutboxRelay({ store, notifier, relay: { leaseMs: 3000 } })).toThrow(
+      /^invalid outbox relay options:\nrelay\.leaseMs: email\.connectionTimeoutMs \(2000 ms\) does not fit inside relay\.leaseMs \(3000 ms\)/,
+    );
+    expect(() => createOutboxRelay({ store, notifier, relay: { leaseMs: 4000 } })).not.toThrow();
+  });
+
   it('close is bounded even with a delivery hanging, safe twice, and stops the loop', async () => {
     const { store, relay } = setup({
       slack: { token: 'xoxb-relay-memory-token', apiUrl: slack.url, timeoutMs: 1000 },

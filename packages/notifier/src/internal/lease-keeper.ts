@@ -12,7 +12,7 @@ export class LeaseLostError extends Error {
 export interface LeaseKeeperOptions {
   readonly store: Pick<OutboxStore, 'renew'>;
   readonly leaseMs: number;
-  /** When the claim that took these leases was sent (epoch ms, local clock): the leases start no earlier. */
+  /** When the claim that took these leases was sent (`performance.now()`): the leases start no earlier. */
   readonly claimedAt: number;
   /** Aborts every row (relay shutdown). */
   readonly stop: AbortSignal;
@@ -64,14 +64,14 @@ export function keepLeases(leases: readonly OutboxLease[], options: LeaseKeeperO
         logger.warn({ rows: rows.size }, 'outbox lease about to lapse without renewal; aborting its sends');
         abortAll(new LeaseLostError('the outbox lease could not be renewed in time'));
       },
-      Math.max(0, deadline - Date.now()),
+      Math.max(0, deadline - performance.now()),
     );
   };
 
   const renew = async (): Promise<void> => {
     const live = [...rows.values()].filter((r) => !r.controller.signal.aborted);
     if (live.length === 0) return;
-    const startedAt = Date.now();
+    const startedAt = performance.now();
     try {
       const held = new Set(
         await store.renew(
