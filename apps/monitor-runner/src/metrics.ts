@@ -1,4 +1,5 @@
 // Prometheus metrics of the monitor-runner (DESIGN §10).
+import type { UndeliveredNotifications } from '@ccat/db';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export interface MonitorMetrics {
@@ -12,13 +13,27 @@ export interface MonitorMetrics {
   readonly corruptEntries: Counter<'kind'>;
   readonly staleScheduled: Gauge<'operation_type'>;
   readonly inFlight: Gauge;
+  /** Undelivered outbox notifications by level and state (pending: being retried or due; failed). */
+  readonly notificationsUndelivered: Gauge<'level' | 'state'>;
+  /** Age of the oldest undelivered notification by level (0 when there is none). */
+  readonly notificationsUndeliveredOldest: Gauge<'level'>;
 }
 
-export function createMonitorMetrics(): MonitorMetrics {
+export interface MonitorMetricsOptions {
+  /**
+   * Reads the undelivered notifications at scrape time (`countUndeliveredNotifications` from
+   * @ccat/db). When it fails (PostgreSQL unreachable) the last values stay. Absent: the gauges stay 0.
+   */
+  readonly undelivered?: () => Promise<readonly UndeliveredNotifications[]>;
+}
+
+const LEVELS = ['ERROR', 'WARNING', 'INFO'] as const;
+
+export function createMonitorMetrics(options: MonitorMetricsOptions = {}): MonitorMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'ccat_monitor_' });
   const r = { registers: [registry] };
-  return {
+  const metrics: MonitorMetrics = {
     registry,
     stallsDetected: new Counter({
       name: 'ccat_stalls_detected_total',
@@ -69,5 +84,51 @@ export function createMonitorMetrics(): MonitorMetrics {
       ...r,
     }),
     inFlight: new Gauge({ name: 'ccat_in_flight_tasks_tracked', help: 'Tasks in the heartbeat set', ...r }),
+    notificationsUndelivered: new Gauge({
+      name: 'ccat_notifications_undelivered',
+      help: 'Outbox notifications not delivered, by level and state (pending: tried without success or due; failed: given up). Alert on level="ERROR"',
+      labelNames: ['level', 'state'] as const,
+      async collect() {
+        const rows = await read();
+        if (rows === undefined) return;
+        for (const level of LEVELS) {
+          const row = rows.find((x) => x.level === level);
+          this.set({ level, state: 'pending' }, row?.pending ?? 0);
+          this.set({ level, state: 'failed' }, row?.failed ?? 0);
+        }
+      },
+      ...r,
+    }),
+    notificationsUndeliveredOldest: new Gauge({
+      name: 'ccat_notifications_undelivered_oldest_seconds',
+      help: 'Age of the oldest undelivered outbox notification, by level (0: none)',
+      labelNames: ['level'] as const,
+      async collect() {
+        const rows = await read();
+        if (rows === undefined) return;
+        for (const level of LEVELS) {
+          const row = rows.find((x) => x.level === level);
+          this.set(
+            { level },
+            row === undefined ? 0 : Math.max(0, (Date.now() - row.oldestAt.getTime()) / 1000),
+          );
+        }
+      },
+      ...r,
+    }),
   };
+
+  // One query serves both gauges of a scrape.
+  let last: { at: number; rows: Promise<readonly UndeliveredNotifications[] | undefined> } | undefined;
+  function read(): Promise<readonly UndeliveredNotifications[] | undefined> {
+    const query = options.undelivered;
+    if (query === undefined) return Promise.resolve(undefined);
+    if (last === undefined || Date.now() - last.at > 1000)
+      last = {
+        at: Date.now(),
+        rows: query().catch(() => undefined),
+      };
+    return last.rows;
+  }
+  return metrics;
 }

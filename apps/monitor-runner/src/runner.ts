@@ -1,7 +1,7 @@
 // createMonitorRunner: the monitor loop, the notification outbox relay, the service health key and
 // /metrics, composed from the packages. Owns no process state: main.ts passes the connections and
 // the logger and owns the signals.
-import { createPgOutboxStore, type Database } from '@ccat/db';
+import { countUndeliveredNotifications, createPgOutboxStore, type Database } from '@ccat/db';
 import { ServiceHealthReporter, startHealthServer, type HealthServer } from '@ccat/heartbeat';
 import { createNotifier, createOutboxRelay, type OutboxRelay } from '@ccat/notifier';
 import { createHandlerRegistry, type HandlerRegistry } from '@ccat/recovery-handlers';
@@ -37,7 +37,7 @@ export interface MonitorRunner extends AsyncDisposable {
 export function createMonitorRunner(deps: MonitorRunnerDeps): MonitorRunner {
   const { config, logger, monitorId } = deps;
   const log = logger.child({ monitorId });
-  const metrics = createMonitorMetrics();
+  const metrics = createMonitorMetrics({ undelivered: () => countUndeliveredNotifications(deps.db) });
   const registry = deps.registry ?? createHandlerRegistry();
   const monitor = new Monitor({
     db: deps.db,
@@ -51,7 +51,7 @@ export function createMonitorRunner(deps: MonitorRunnerDeps): MonitorRunner {
   const notifier = createNotifier({ config: config.notifier, logger: log.child({ component: 'notifier' }) });
   const notifications = new Counter({
     name: 'ccat_notifications_total',
-    help: 'Outbox notifications handled by the relay, by result (sent, failed, digested, retried, deferred)',
+    help: 'Outbox notifications handled by the relay, by result (sent, failed, digested, retried, deferred, exhausted, lease_lost)',
     labelNames: ['result'] as const,
     registers: [metrics.registry],
   });
@@ -62,8 +62,9 @@ export function createMonitorRunner(deps: MonitorRunnerDeps): MonitorRunner {
         logger: log.child({ component: 'relay' }),
         relayId: `relay-${monitorId}`,
         onPass: (r) => {
-          for (const k of ['sent', 'failed', 'digested', 'retried', 'deferred'] as const)
+          for (const k of ['sent', 'failed', 'digested', 'retried', 'deferred', 'exhausted'] as const)
             if (r[k] > 0) notifications.inc({ result: k }, r[k]);
+          if (r.leaseLost > 0) notifications.inc({ result: 'lease_lost' }, r.leaseLost);
         },
       })
     : undefined;

@@ -78,6 +78,12 @@ export interface OutboxClaimRequest {
   readonly leaseMs: number;
   readonly dedupWindowMs: number;
   readonly maxExamples: number;
+  /**
+   * The delivery-attempt limit: a due row whose attempts reached it (its last relay died before
+   * settling) is marked failed by the claim instead of being claimed again, so attempts never pass
+   * the limit. ERROR rows are exempt (an undelivered ERROR is never given up, DESIGN §7). Absent: none.
+   */
+  readonly maxAttempts?: number;
 }
 
 export type OutboxSettlement =
@@ -88,11 +94,19 @@ export type OutboxSettlement =
 
 export interface PgOutboxStore {
   enqueue(notification: OutboxNotificationInput): Promise<string>;
-  claim(
-    request: OutboxClaimRequest,
-  ): Promise<{ readonly claimed: readonly OutboxClaimed[]; readonly digested: number }>;
+  claim(request: OutboxClaimRequest): Promise<{
+    readonly claimed: readonly OutboxClaimed[];
+    readonly digested: number;
+    readonly exhausted: number;
+  }>;
   recordChannel(lease: OutboxLease, target: string, result: OutboxChannelResult): Promise<boolean>;
   settle(lease: OutboxLease, settlement: OutboxSettlement): Promise<boolean>;
+  /**
+   * Extends the leases still held to `leaseMs` from now (PostgreSQL's clock), each fenced on its
+   * token (`locked_by`) and on `status = 'pending'`. Returns the ids extended; a lease not in the
+   * answer is lost (another relay claimed the row, or it was settled). Idempotent.
+   */
+  renew(leases: readonly OutboxLease[], leaseMs: number): Promise<readonly string[]>;
 }
 
 export interface PgOutboxStoreOptions {
@@ -121,6 +135,9 @@ const COLUMNS = sql`id, level, event_kind, subject, body, context, dedup_key, op
   attempts, channel_results, window_until, digest_of, created_at`;
 const secs = (ms: number) => sql`make_interval(secs => ${Math.max(0, ms) / 1000})`;
 const ids = (list: readonly string[]) => sql`${list}::bigint[]`;
+/** The last_error of a row the claim gave up on. */
+const EXHAUSTED =
+  'undeliverable: delivery attempts used up, the last one never settled (its relay stopped or lost the lease)';
 
 function operationOf(
   type: string | null,
@@ -254,10 +271,22 @@ export function createPgOutboxStore(db: Kysely<Database>, options: PgOutboxStore
             WHERE status = 'pending' AND next_attempt_at <= clock_timestamp()
             ORDER BY next_attempt_at, id LIMIT ${limit}
             FOR NO KEY UPDATE SKIP LOCKED`.execute(trx);
+          // A row whose attempts reached the limit without a settle (its relay died mid-attempt) is given
+          // up here, not claimed again: attempts never pass the limit. ERROR rows are never given up.
+          const max = req.maxAttempts;
+          const spent = max === undefined ? [] : due.filter((r) => r.attempts >= max && r.level !== 'ERROR');
+          if (spent.length > 0)
+            await sql`UPDATE notifications SET status = 'failed', locked_by = NULL, locked_until = NULL,
+                last_error = left(${EXHAUSTED} || ' (' || attempts || ' attempts)'
+                  || coalesce('; last error: ' || last_error, ''), 4000),
+                updated_at = now()
+              WHERE id = ANY(${ids(spent.map((r) => r.id))})`.execute(trx);
+          const spentIds = new Set(spent.map((r) => r.id));
           const undecided = new Map<string, RawRow[]>();
           const digestKeys = new Set<string>();
           const deliver: RawRow[] = [];
           for (const r of due) {
+            if (spentIds.has(r.id)) continue;
             if (
               r.dedup_key !== null &&
               req.dedupWindowMs > 0 &&
@@ -283,7 +312,8 @@ export function createPgOutboxStore(db: Kysely<Database>, options: PgOutboxStore
             deliver.push(...d.deliver);
             digested += d.digested;
           }
-          if (deliver.length === 0) return { claimed: [], digested };
+          const exhausted = spent.length;
+          if (deliver.length === 0) return { claimed: [], digested, exhausted };
           const { rows: leased } = await sql<{ id: string; attempts: number }>`
             UPDATE notifications SET locked_by = ${token}, locked_until = clock_timestamp() + ${secs(req.leaseMs)},
               next_attempt_at = clock_timestamp() + ${secs(req.leaseMs)}, attempts = attempts + 1, updated_at = now()
@@ -300,7 +330,7 @@ export function createPgOutboxStore(db: Kysely<Database>, options: PgOutboxStore
               ...(digest !== undefined && { digest }),
             });
           }
-          return { claimed, digested };
+          return { claimed, digested, exhausted };
         }),
       );
     },
@@ -312,6 +342,19 @@ export function createPgOutboxStore(db: Kysely<Database>, options: PgOutboxStore
             updated_at = now()
           WHERE id = ${lease.id} AND locked_by = ${lease.token} AND status = 'pending'`.execute(db);
         return Number(r.numAffectedRows ?? 0) > 0;
+      });
+    },
+
+    renew(leases: readonly OutboxLease[], leaseMs: number): Promise<readonly string[]> {
+      if (leases.length === 0) return Promise.resolve([]);
+      return run(async () => {
+        const { rows } = await sql<{ id: string }>`UPDATE notifications n
+          SET locked_until = clock_timestamp() + ${secs(leaseMs)},
+            next_attempt_at = clock_timestamp() + ${secs(leaseMs)}, updated_at = now()
+          FROM unnest(${ids(leases.map((l) => l.id))}, ${leases.map((l) => l.token)}::text[]) AS l(id, token)
+          WHERE n.id = l.id AND n.locked_by = l.token AND n.status = 'pending'
+          RETURNING n.id`.execute(db);
+        return rows.map((r) => String(r.id));
       });
     },
 
@@ -339,4 +382,41 @@ export function createPgOutboxStore(db: Kysely<Database>, options: PgOutboxStore
       });
     },
   };
+}
+
+/** Undelivered notifications of one level (see countUndeliveredNotifications). */
+export interface UndeliveredNotifications {
+  readonly level: NotificationLevel;
+  /** Still pending: tried at least once without success (being retried), or due and not yet taken by a relay. */
+  readonly pending: number;
+  /** Given up (`failed`): a target refused for good, or a non-ERROR row ran out of attempts. */
+  readonly failed: number;
+  /** `created_at` of the oldest of them. */
+  readonly oldestAt: Date;
+}
+
+/**
+ * Notifications not delivered, by level (levels with none are left out): rows `failed`, and rows
+ * `pending` that were tried (attempts > 0) or are due now. Digests waiting for their window and
+ * rows waiting out a rate limit are not counted. Read-only; one grouped query. What `ccat-recovery
+ * status` shows and the monitor's `ccat_notifications_undelivered` gauge reads (DESIGN §7: an ERROR
+ * that could not be delivered stays visible).
+ */
+export async function countUndeliveredNotifications(
+  db: Kysely<Database>,
+): Promise<UndeliveredNotifications[]> {
+  return run(async () => {
+    const { rows } = await sql<{
+      level: NotificationLevel;
+      pending: number;
+      failed: number;
+      oldest_at: Date;
+    }>`
+      SELECT level, count(*) FILTER (WHERE status = 'pending')::int AS pending,
+        count(*) FILTER (WHERE status = 'failed')::int AS failed, min(created_at) AS oldest_at
+      FROM notifications
+      WHERE status = 'failed' OR (status = 'pending' AND (attempts > 0 OR next_attempt_at <= clock_timestamp()))
+      GROUP BY level ORDER BY level`.execute(db);
+    return rows.map((r) => ({ level: r.level, pending: r.pending, failed: r.failed, oldestAt: r.oldest_at }));
+  });
 }

@@ -2,7 +2,12 @@ import { InvalidOperationIdError } from '@ccat/errors';
 import { waitFor } from '@ccat/test-support';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createPgOutboxStore, type OutboxClaimRequest, type PgOutboxStore } from '../src/index.js';
+import {
+  countUndeliveredNotifications,
+  createPgOutboxStore,
+  type OutboxClaimRequest,
+  type PgOutboxStore,
+} from '../src/index.js';
 import { setupDb, type TestDb } from './support.js';
 
 let t: TestDb;
@@ -27,7 +32,10 @@ const req = (over: Partial<OutboxClaimRequest> = {}): OutboxClaimRequest => ({
   ...over,
 });
 
-const enqueue = (i: number, over: { dedupKey?: string; time?: Date } = {}) =>
+const enqueue = (
+  i: number,
+  over: { dedupKey?: string; time?: Date; level?: 'ERROR' | 'WARNING' | 'INFO' } = {},
+) =>
   store.enqueue({
     level: 'ERROR',
     eventKind: 'permanent_failure',
@@ -237,5 +245,59 @@ describe('pg outbox store', () => {
     const r = await store.claim(req({ dedupWindowMs: 0 }));
     expect(r.claimed).toHaveLength(3);
     expect(r.digested).toBe(0);
+  });
+
+  it('renew extends only leases still held, fenced on the token', async () => {
+    const a = await enqueue(1);
+    const b = await enqueue(2);
+    const { claimed } = await store.claim(req({ leaseMs: 1000 }));
+    const [la, lb] = claimed.map((c) => c.lease);
+    expect(await store.renew([la!, lb!], 60_000)).toEqual([a, b]);
+    expect((await row(a)).due_in_ms).toBeGreaterThan(50_000);
+    // b is taken over (its lease lapsed and another relay claimed it); a is settled.
+    await sql`UPDATE notifications SET locked_by = 'relay-b:other' WHERE id = ${b}`.execute(t.db);
+    expect(await store.settle(la!, { kind: 'sent' })).toBe(true);
+    expect(await store.renew([la!, lb!], 60_000)).toEqual([]);
+    expect((await row(b)).locked_by).toBe('relay-b:other');
+    expect(await store.renew([], 60_000)).toEqual([]);
+  });
+
+  it('the claim never takes a row past maxAttempts: a non-ERROR row is marked failed, an ERROR row is claimed', async () => {
+    const warning = await enqueue(1, { level: 'WARNING' });
+    const error = await enqueue(2);
+    const fresh = await enqueue(3, { level: 'WARNING' });
+    await sql`UPDATE notifications SET attempts = 3, last_error = 'smtp down' WHERE id IN (${warning}, ${error})`.execute(
+      t.db,
+    );
+    const result = await store.claim(req({ maxAttempts: 3 }));
+    expect(result.exhausted).toBe(1);
+    expect(result.claimed.map((c) => [c.notification.id, c.attempts])).toEqual([
+      [error, 4],
+      [fresh, 1],
+    ]);
+    expect(await row(warning)).toMatchObject({ status: 'failed', attempts: 3, locked_by: null });
+    expect((await row(warning)).last_error).toBe(
+      'undeliverable: delivery attempts used up, the last one never settled (its relay stopped or lost the lease) (3 attempts); last error: smtp down',
+    );
+  });
+
+  it('counts undelivered notifications by level: retried, due and failed rows, with the oldest', async () => {
+    const old = new Date(Date.now() - 3_600_000);
+    const retried = await enqueue(1, { time: old });
+    await enqueue(2); // due now, not yet taken
+    const failed = await enqueue(3, { level: 'WARNING' });
+    const sent = await enqueue(4);
+    await sql`UPDATE notifications SET attempts = 2, next_attempt_at = now() + interval '1 hour' WHERE id = ${retried}`.execute(
+      t.db,
+    );
+    await sql`UPDATE notifications SET status = 'failed', attempts = 12 WHERE id = ${failed}`.execute(t.db);
+    await sql`UPDATE notifications SET status = 'sent' WHERE id = ${sent}`.execute(t.db);
+    // A digest waiting for its window is not undelivered.
+    await sql`INSERT INTO notifications (level, event_kind, subject, body, next_attempt_at)
+      VALUES ('ERROR', 'digest', 's', 'b', now() + interval '10 minutes')`.execute(t.db);
+    expect(await countUndeliveredNotifications(t.db)).toEqual([
+      { level: 'ERROR', pending: 2, failed: 0, oldestAt: old },
+      { level: 'WARNING', pending: 0, failed: 1, oldestAt: expect.any(Date) },
+    ]);
   });
 });

@@ -2,6 +2,7 @@
 // parse once at start. Durations are milliseconds. Secrets (SMTP password, Slack token) arrive here
 // as values the app read from the environment or a file; they are never logged.
 import { z } from 'zod';
+import { timeoutsOverHalfLease } from './internal/lease-fit.js';
 import { parseOptions } from './internal/parse.js';
 import { NOTIFICATION_LEVELS } from './notification.js';
 
@@ -58,12 +59,12 @@ export const emailChannelConfigSchema = z
     subjectPrefix: z.string().max(50).default('[CCAT]'),
     /** Mails per minute at most; more wait for a free slot (deferred, never dropped). */
     maxPerMinute: perMinute(30),
-    /** How long to wait for the TCP connection to the SMTP server. */
+    /** How long to wait for the TCP connection to the SMTP server. At most half of `relay.leaseMs`. */
     connectionTimeoutMs: ms(10_000, 1),
-    /** How long to wait for the server's greeting once connected. */
+    /** How long to wait for the server's greeting once connected. At most half of `relay.leaseMs`. */
     greetingTimeoutMs: ms(10_000, 1),
-    /** How long the SMTP connection may stay idle. */
-    socketTimeoutMs: ms(30_000, 1),
+    /** How long the SMTP connection may stay idle (no reply to a command). At most half of `relay.leaseMs`. */
+    socketTimeoutMs: ms(15_000, 1),
   })
   .strict();
 
@@ -75,7 +76,7 @@ export const slackChannelConfigSchema = z
     apiUrl: z.url().optional(),
     /** Slack messages per minute at most; more wait for a free slot (deferred, never dropped). */
     maxPerMinute: perMinute(20),
-    /** Timeout of one Slack Web API call. */
+    /** Timeout of one Slack Web API call. At most half of `relay.leaseMs`. */
     timeoutMs: ms(10_000, 1),
   })
   .strict();
@@ -117,11 +118,14 @@ export const notifierConfigSchema = z
     /** Delivery retries of an outbox row (exponential backoff with jitter). */
     retry: z
       .object({
-        /** Delivery attempts of one outbox row before it is marked failed. */
+        /**
+         * Delivery attempts of one outbox row before it is marked failed. ERROR rows are never marked
+         * failed for running out of attempts: past the limit they are retried every `maxDelayMs`.
+         */
         maxAttempts: z.number().int().min(1).max(1000).default(12),
         /** Wait before the second delivery attempt; it doubles with each attempt. */
         baseDelayMs: ms(1_000, 1),
-        /** No wait between delivery attempts is longer than this. */
+        /** No wait between delivery attempts is longer than this; also the retry interval of an undelivered ERROR past `maxAttempts`. */
         maxDelayMs: ms(900_000, 1),
         /** Fraction of each delay that is random (0..1). */
         jitter: z.number().min(0).max(1).default(0.2),
@@ -135,8 +139,13 @@ export const notifierConfigSchema = z
         pollIntervalMs: ms(1_000, 1),
         /** Outbox rows claimed per pass. */
         batchSize: z.number().int().min(1).max(10_000).default(100),
-        /** How long a claimed row is ours; a crashed relay's rows come back after it. */
-        leaseMs: ms(120_000, 100),
+        /**
+         * How long a claimed row is ours without renewal. A relay renews the leases of the rows it is
+         * delivering every third of this, and aborts a send when a lease is lost or would lapse; a
+         * crashed relay's rows come back within about one lease. Every channel timeout must be at most
+         * half of it.
+         */
+        leaseMs: ms(30_000, 100),
         /** Rows delivered in parallel. */
         concurrency: z.number().int().min(1).max(64).default(4),
         /** On close, how long the pass in progress may take to finish. */
@@ -175,6 +184,8 @@ export const notifierConfigSchema = z
           message: 'routes to Slack here, but the "slack" channel is not configured',
         });
     });
+    for (const problem of timeoutsOverHalfLease(c, c.relay.leaseMs))
+      ctx.addIssue({ code: 'custom', path: problem.path, message: problem.message });
     if (c.retry.maxDelayMs < c.retry.baseDelayMs)
       ctx.addIssue({
         code: 'custom',

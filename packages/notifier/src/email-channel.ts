@@ -2,10 +2,18 @@
 import nodemailer, { type SendMailOptions } from 'nodemailer';
 import { pino, type Logger } from 'pino';
 import type { z } from 'zod';
-import type { Channel, ContentOptions, DeliveryReceipt, OutboundMessage } from './channel.js';
+import {
+  abortedDelivery,
+  type Channel,
+  type ContentOptions,
+  type DeliveryReceipt,
+  type DeliverySendOptions,
+  type OutboundMessage,
+} from './channel.js';
 import { emailChannelConfigSchema } from './config.js';
 import { NotificationDeliveryError } from './delivery-error.js';
 import { parseOptions } from './internal/parse.js';
+import { isAborted, raceAbort } from './internal/race-abort.js';
 import { renderFacts, contentPolicy } from './internal/render.js';
 import { renderEmail } from './internal/render-email.js';
 import { cut, singleLine } from './internal/text.js';
@@ -13,9 +21,13 @@ import { createRedactor, type Redactor } from './redact.js';
 
 export type EmailChannelConfigInput = z.input<typeof emailChannelConfigSchema>;
 
-/** The part of a nodemailer transporter the channel uses. */
+/**
+ * The part of a nodemailer transporter the channel uses. `signal` (nodemailer ≥ 10.6, SMTP and
+ * pooled SMTP transports) aborts the send and closes its SMTP connection; the promise then rejects
+ * with an `AbortError` (code `EABORT`). A transport that ignores it is still raced against the signal.
+ */
 export interface MailTransport {
-  sendMail(mail: SendMailOptions): Promise<{
+  sendMail(mail: SendMailOptions & { readonly signal?: AbortSignal }): Promise<{
     readonly messageId?: string;
     readonly accepted?: readonly unknown[];
     readonly rejected?: readonly unknown[];
@@ -109,6 +121,10 @@ export function createEmailChannel(options: EmailChannelOptions): Channel {
       connectionTimeout: config.connectionTimeoutMs,
       greetingTimeout: config.greetingTimeoutMs,
       socketTimeout: config.socketTimeoutMs,
+      // An aborted send (lease lost or about to lapse) must not leave its socket open for the
+      // default 5 s close grace: a hung server would keep it; destroy it at once (nodemailer README,
+      // "SMTP socket close timeout").
+      socketCloseTimeout: 0,
       disableFileAccess: true,
       disableUrlAccess: true,
       logger: false,
@@ -118,7 +134,13 @@ export function createEmailChannel(options: EmailChannelOptions): Channel {
 
   return {
     kind: 'email',
-    async deliver(message: OutboundMessage, recipients: readonly string[]): Promise<DeliveryReceipt> {
+    async deliver(
+      message: OutboundMessage,
+      recipients: readonly string[],
+      options: DeliverySendOptions = {},
+    ): Promise<DeliveryReceipt> {
+      const signal = options.signal;
+      if (signal?.aborted === true) throw abortedDelivery('email', 'email', signal);
       if (closed)
         throw new NotificationDeliveryError('email: channel closed', { channel: 'email', retryable: true });
       if (recipients.length === 0)
@@ -136,14 +158,19 @@ export function createEmailChannel(options: EmailChannelOptions): Channel {
       if (n.id !== undefined) headers['X-CCAT-Notification-Id'] = cut(singleLine(n.id), 40);
       let info: Awaited<ReturnType<MailTransport['sendMail']>>;
       try {
-        info = await transport.sendMail({
-          from: config.from,
-          to: [...recipients],
-          subject: mail.subject,
-          text: mail.text,
-          headers,
-        });
+        info = await raceAbort(
+          transport.sendMail({
+            from: config.from,
+            to: [...recipients],
+            subject: mail.subject,
+            text: mail.text,
+            headers,
+            ...(signal !== undefined && { signal }),
+          }),
+          signal,
+        );
       } catch (e) {
+        if (signal !== undefined && isAborted(signal)) throw abortedDelivery('email', 'email', signal);
         throw classifySmtpError(e, redact);
       }
       const rejected = info.rejected ?? [];

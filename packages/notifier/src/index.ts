@@ -33,7 +33,14 @@ export {
   type Redactor,
   type RedactorOptions,
 } from './redact.js';
-export type { Channel, ContentOptions, DeliveryReceipt, OutboundMessage } from './channel.js';
+export {
+  abortedDelivery,
+  type Channel,
+  type ContentOptions,
+  type DeliveryReceipt,
+  type DeliverySendOptions,
+  type OutboundMessage,
+} from './channel.js';
 export {
   classifySmtpError,
   createEmailChannel,

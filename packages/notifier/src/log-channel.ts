@@ -1,7 +1,14 @@
 // The log as a channel: every notification is logged (ERROR → error, WARNING → warn, INFO → info),
 // redacted like any other channel's text. INFO that no route takes ends here.
 import type { Logger } from 'pino';
-import type { Channel, ContentOptions, DeliveryReceipt, OutboundMessage } from './channel.js';
+import {
+  abortedDelivery,
+  type Channel,
+  type ContentOptions,
+  type DeliveryReceipt,
+  type DeliverySendOptions,
+  type OutboundMessage,
+} from './channel.js';
 import { contentPolicy, renderFacts } from './internal/render.js';
 import { redactContext } from './redact.js';
 
@@ -10,13 +17,23 @@ export interface LogChannelOptions {
   readonly content?: ContentOptions;
 }
 
-/** A channel that writes each message to the pino log. Never fails. */
+/**
+ * A channel that writes each message to the pino log. Never fails, except that a send whose
+ * signal is already aborted writes nothing and throws `NOTIFY_ABORTED` (the write itself is
+ * synchronous, so it cannot be cut halfway).
+ */
 export function createLogChannel(options: LogChannelOptions): Channel {
   const policy = contentPolicy(options.content);
   const logger = options.logger;
   return {
     kind: 'log',
-    deliver(message: OutboundMessage): Promise<DeliveryReceipt> {
+    deliver(
+      message: OutboundMessage,
+      _recipients: readonly string[] = [],
+      options: DeliverySendOptions = {},
+    ): Promise<DeliveryReceipt> {
+      if (options.signal?.aborted === true)
+        return Promise.reject(abortedDelivery('log', 'log', options.signal));
       const n = message.notification;
       const facts = renderFacts(message, policy);
       const record = {

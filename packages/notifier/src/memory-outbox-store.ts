@@ -111,6 +111,20 @@ export function createMemoryOutboxStore(options: MemoryOutboxStoreOptions = {}):
 
     claim(req: ClaimRequest): Promise<ClaimResult> {
       const t = now();
+      let exhausted = 0;
+      if (req.maxAttempts !== undefined)
+        for (const r of rows.values())
+          if (
+            r.status === 'pending' &&
+            r.nextAttemptAt <= t &&
+            r.attempts >= req.maxAttempts &&
+            r.notification.level !== 'ERROR'
+          ) {
+            r.status = 'failed';
+            r.lockedBy = undefined;
+            r.lastError = exhaustedError(r.attempts, r.lastError);
+            exhausted++;
+          }
       const due = [...rows.values()]
         .filter((r) => r.status === 'pending' && r.nextAttemptAt <= t)
         .sort((a, b) => a.nextAttemptAt - b.nextAttemptAt || Number(a.id) - Number(b.id))
@@ -167,7 +181,7 @@ export function createMemoryOutboxStore(options: MemoryOutboxStoreOptions = {}):
           ...(digest !== undefined && { digest }),
         };
       });
-      return Promise.resolve({ claimed, digested });
+      return Promise.resolve({ claimed, digested, exhausted });
     },
 
     recordChannel(lease: OutboxLease, target: string, result: ChannelResult): Promise<boolean> {
@@ -201,8 +215,25 @@ export function createMemoryOutboxStore(options: MemoryOutboxStoreOptions = {}):
       return Promise.resolve(true);
     },
 
+    renew(leases: readonly OutboxLease[], leaseMs: number): Promise<readonly string[]> {
+      const held: string[] = [];
+      for (const lease of leases) {
+        const row = owned(lease);
+        if (row === undefined) continue;
+        row.nextAttemptAt = now() + leaseMs;
+        held.push(row.id);
+      }
+      return Promise.resolve(held);
+    },
+
     rows(): MemoryOutboxRow[] {
       return [...rows.values()].map((r) => ({ ...r, channelResults: { ...r.channelResults } }));
     },
   };
+}
+
+/** The last_error of a row the claim gave up on: its attempts reached the limit without a settle. */
+function exhaustedError(attempts: number, lastError: string | undefined): string {
+  const why = `undeliverable: ${attempts} delivery attempts used, the last one never settled (its relay stopped or lost the lease)`;
+  return lastError === undefined ? why : `${why}; last error: ${lastError}`.slice(0, 4000);
 }

@@ -58,7 +58,10 @@ export interface SendReport {
 export interface DeliverOptions {
   /** Wait for the channel's rate budget (default); false answers `deferred` at once instead. */
   readonly wait?: boolean;
-  /** Ends a wait early (the outcome is then `deferred`). */
+  /**
+   * Ends a wait early (the outcome is then `deferred`), and aborts a send in progress (the outcome
+   * is then `retry` with code `NOTIFY_ABORTED`; the channel closes its connection).
+   */
   readonly signal?: AbortSignal;
 }
 
@@ -161,7 +164,12 @@ export function createNotifier(options: NotifierOptions): Notifier {
         if (opts.wait === false || (await sleep(wait, AbortSignal.any(signals))))
           return { status: 'deferred', target, retryAfterMs: wait };
       }
-      const receipt = await channel.deliver(message, target.recipients);
+      if (opts.signal?.aborted === true) return { status: 'deferred', target, retryAfterMs: 0 };
+      const receipt = await channel.deliver(
+        message,
+        target.recipients,
+        opts.signal === undefined ? {} : { signal: opts.signal },
+      );
       return { status: 'sent', target, receipt };
     } catch (e) {
       const error =

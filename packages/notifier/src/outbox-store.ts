@@ -61,6 +61,14 @@ export interface ClaimRequest {
   readonly dedupWindowMs: number;
   /** Examples per digest summary. */
   readonly maxExamples: number;
+  /**
+   * The delivery-attempt limit (the notifier's `retry.maxAttempts`). A due row that already used
+   * this many attempts (its last relay died before settling) is not claimed again: the claim marks
+   * it `failed`, so attempts never pass the limit. ERROR rows are exempt: an undelivered ERROR is
+   * never given up for lack of attempts (DESIGN §7), it is claimed and retried on the long backoff.
+   * Absent: no limit is applied by the claim.
+   */
+  readonly maxAttempts?: number;
 }
 
 export interface ClaimResult {
@@ -68,6 +76,8 @@ export interface ClaimResult {
   readonly claimed: readonly ClaimedNotification[];
   /** Rows this claim folded into a digest (they are never delivered on their own). */
   readonly digested: number;
+  /** Rows this claim marked failed because their attempts had reached `maxAttempts`. */
+  readonly exhausted?: number;
 }
 
 /** How a claimed row ends its attempt. */
@@ -97,4 +107,11 @@ export interface OutboxStore {
   recordChannel(lease: OutboxLease, target: string, result: ChannelResult): Promise<boolean>;
   /** Ends the attempt and the lease. False: lease lost (another relay has the row now). */
   settle(lease: OutboxLease, settlement: Settlement): Promise<boolean>;
+  /**
+   * Extends leases still held to `leaseMs` from now (the store's clock), fenced on each lease's
+   * token: a lease another relay has taken over, or a row already settled, is not touched. Returns
+   * the ids of the rows whose leases were extended; a lease missing from the answer is lost, and its
+   * holder must send nothing more and record nothing. Idempotent.
+   */
+  renew(leases: readonly OutboxLease[], leaseMs: number): Promise<readonly string[]>;
 }

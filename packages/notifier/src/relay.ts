@@ -1,13 +1,18 @@
 // The outbox relay: claims due rows, delivers each to its routed targets, records every target's
 // result as soon as it is known (a mail sent is never sent again because Slack failed), and retries
 // with backoff. A channel outage delays notifications; it never loses one or holds up the others.
+// Delivery is bounded by the lease (DESIGN §7): the leases of a pass are renewed while its rows are
+// delivered, every send carries a signal that aborts it when its lease is lost or would lapse, and a
+// relay that lost a lease sends nothing more for that row and records nothing.
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { describeThrown } from '@ccat/errors';
+import { ConfigurationError, describeThrown } from '@ccat/errors';
 import { pino, type Logger } from 'pino';
 import { backoffDelay } from './backoff.js';
 import type { NotifierConfig } from './config.js';
 import { forEachLimit } from './internal/for-each-limit.js';
+import { timeoutsOverHalfLease } from './internal/lease-fit.js';
+import { keepLeases, type LeaseKeeper } from './internal/lease-keeper.js';
 import { sleep } from './internal/sleep.js';
 import type { Notifier } from './notifier.js';
 import type { ChannelResult, ClaimedNotification, OutboxStore, Settlement } from './outbox-store.js';
@@ -42,6 +47,8 @@ export interface RelayPassResult {
   readonly deferred: number;
   /** Rows another relay took over before this one settled them. */
   readonly leaseLost: number;
+  /** Rows the claim marked failed: their attempts were used up by relays that never settled. */
+  readonly exhausted: number;
   /** The claim failed (store unreachable); the error is logged. */
   readonly claimFailed: boolean;
 }
@@ -65,15 +72,26 @@ const empty = (): Counters => ({
   retried: 0,
   deferred: 0,
   leaseLost: 0,
+  exhausted: 0,
   claimFailed: false,
 });
 
-/** Creates a relay over an outbox store. Call start() for the loop, or runOnce() for one pass. */
+/**
+ * Creates a relay over an outbox store. Call start() for the loop, or runOnce() for one pass.
+ * Throws a ConfigurationError when `options.relay.leaseMs` is too short for the notifier's channel
+ * timeouts (each must be at most half the lease; the notifier's own config is checked at parse).
+ */
 export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   const { store, notifier } = options;
   const relayCfg = { ...notifier.config.relay, ...options.relay };
   const retryCfg = { ...notifier.config.retry, ...options.retry };
   const dedupCfg = { ...notifier.config.dedup, ...options.dedup };
+  const misfits = timeoutsOverHalfLease(notifier.config, relayCfg.leaseMs);
+  if (misfits.length > 0)
+    throw new ConfigurationError(
+      `invalid outbox relay options:\n${misfits.map((m) => `relay.leaseMs: ${m.message}`).join('\n')}`,
+      { context: { problems: misfits.map((m) => m.message) } },
+    );
   const id = options.relayId ?? `relay-${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   const logger = (options.logger ?? pino({ level: 'silent' })).child({ relayId: id });
   const random = options.random ?? Math.random;
@@ -109,9 +127,15 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     }
   }
 
-  async function deliverRow(row: ClaimedNotification, claimedAt: number, stats: Counters): Promise<void> {
+  async function deliverRow(row: ClaimedNotification, leases: LeaseKeeper, stats: Counters): Promise<void> {
     const n = row.notification;
     const log = logger.child({ notificationId: n.id, eventKind: n.eventKind });
+    const lost = (when: string): boolean => {
+      if (!leases.lost(row.lease.id)) return false;
+      stats.leaseLost++;
+      log.warn(`outbox lease lost ${when}; another relay has the row, nothing more is sent or recorded`);
+      return true;
+    };
     try {
       const message =
         row.digest === undefined ? { notification: n } : { notification: n, digest: row.digest };
@@ -123,12 +147,15 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       for (const target of targets) {
         const before = results[target.key];
         if (before?.status === 'sent' || before?.status === 'failed') continue;
-        // Stop before the lease can lapse: a row another relay re-claims must not be sent twice.
-        if (stop.signal.aborted || Date.now() - claimedAt > relayCfg.leaseMs * 0.8) {
+        const signal = leases.signal(row.lease.id);
+        if (signal.aborted) {
+          if (lost('before a send')) return;
+          // Shutting down, or the lease could not be renewed: give the row back untried.
           deferMs = 0;
           break;
         }
-        const outcome = await notifier.deliverTo(target, message, { wait: false, signal: stop.signal });
+        const outcome = await notifier.deliverTo(target, message, { wait: false, signal });
+        if (lost('during a send')) return;
         if (outcome.status === 'deferred') {
           deferMs = Math.min(deferMs ?? Infinity, outcome.retryAfterMs);
           continue;
@@ -159,10 +186,23 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
           log.error({ target: target.key, code: outcome.error.code }, outcome.error.message);
         }
       }
+      if (lost('before settling')) return;
 
       if (retryErrors.length > 0) {
         const error = retryErrors.join('; ').slice(0, 2000);
-        if (row.attempts >= retryCfg.maxAttempts) {
+        if (row.attempts >= retryCfg.maxAttempts && n.level === 'ERROR') {
+          // An ERROR is never given up for lack of attempts (DESIGN §7): it stays pending, visible as
+          // undelivered, and is tried again on the longest backoff while its channel is down.
+          log.error(
+            { attempts: row.attempts, targets: summarize(results), retryInMs: retryCfg.maxDelayMs },
+            `ERROR notification still undelivered after ${row.attempts} attempts; retrying every ${retryCfg.maxDelayMs} ms`,
+          );
+          await settle(
+            row,
+            { kind: 'retry', delayMs: Math.max(retryCfg.maxDelayMs, retryAfterMs), error },
+            stats,
+          );
+        } else if (row.attempts >= retryCfg.maxAttempts) {
           log.error(
             { attempts: row.attempts, targets: summarize(results) },
             `notification undeliverable after ${row.attempts} attempts; marked failed`,
@@ -193,6 +233,8 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     } catch (e) {
       // The store is unreachable: the lease lapses and the row comes back; nothing is lost.
       log.error({ err: describeThrown(e, 500) }, 'outbox write failed; the row is retried after its lease');
+    } finally {
+      leases.done(row.lease.id);
     }
   }
 
@@ -200,6 +242,9 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     const stats = empty();
     if (closing !== undefined) return stats;
     let claimed: readonly ClaimedNotification[];
+    // The leases start no earlier than the claim request: counting from here is the safe side.
+    // Monotonic time: a wall-clock jump must not stretch or cut the lease.
+    const claimedAt = performance.now();
     try {
       const result = await store.claim({
         owner: id,
@@ -207,18 +252,32 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         leaseMs: relayCfg.leaseMs,
         dedupWindowMs: dedupCfg.windowMs,
         maxExamples: dedupCfg.maxExamples,
+        maxAttempts: retryCfg.maxAttempts,
       });
       claimed = result.claimed;
       stats.claimed = claimed.length;
       stats.digested = result.digested;
+      stats.exhausted = result.exhausted ?? 0;
+      if (stats.exhausted > 0)
+        logger.error(
+          { rows: stats.exhausted, maxAttempts: retryCfg.maxAttempts },
+          'outbox rows used up their delivery attempts without settling; marked failed',
+        );
     } catch (e) {
       logger.error({ err: describeThrown(e, 500) }, 'outbox claim failed; trying again next poll');
       stats.claimFailed = true;
       report(stats);
       return stats;
     }
-    const claimedAt = Date.now();
-    await forEachLimit(claimed, relayCfg.concurrency, (row) => deliverRow(row, claimedAt, stats));
+    const leases = keepLeases(
+      claimed.map((r) => r.lease),
+      { store, leaseMs: relayCfg.leaseMs, claimedAt, stop: stop.signal, logger },
+    );
+    try {
+      await forEachLimit(claimed, relayCfg.concurrency, (row) => deliverRow(row, leases, stats));
+    } finally {
+      leases.close();
+    }
     if (stats.claimed > 0 || stats.digested > 0) logger.debug(stats, 'outbox pass');
     report(stats);
     return stats;
@@ -251,7 +310,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     try {
       const r = await runOnce();
       // A full batch (delivered or folded into digests) means more is due: go again at once.
-      if (r.claimed + r.digested >= relayCfg.batchSize) delay = 0;
+      if (r.claimed + r.digested + r.exhausted >= relayCfg.batchSize) delay = 0;
     } catch (e) {
       logger.error({ err: describeThrown(e, 500) }, 'outbox relay pass failed');
     }

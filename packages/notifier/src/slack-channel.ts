@@ -1,19 +1,29 @@
 // Slack through the Web API's chat.postMessage. The WebClient does no retrying of its own
 // (retries: 0, rate-limited calls rejected): the relay owns retries and honours Retry-After.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import {
   ErrorCode,
   LogLevel,
   WebClient,
   type ChatPostMessageArguments,
   type ChatPostMessageResponse,
+  type FetchFunction,
   type Logger as SlackLogger,
 } from '@slack/web-api';
 import { pino, type Logger } from 'pino';
 import type { z } from 'zod';
-import type { Channel, ContentOptions, DeliveryReceipt, OutboundMessage } from './channel.js';
+import {
+  abortedDelivery,
+  type Channel,
+  type ContentOptions,
+  type DeliveryReceipt,
+  type DeliverySendOptions,
+  type OutboundMessage,
+} from './channel.js';
 import { slackChannelConfigSchema } from './config.js';
 import { NotificationDeliveryError } from './delivery-error.js';
 import { parseOptions } from './internal/parse.js';
+import { isAborted, raceAbort } from './internal/race-abort.js';
 import { contentPolicy, renderFacts } from './internal/render.js';
 import { renderSlack } from './internal/render-slack.js';
 import { cut, singleLine } from './internal/text.js';
@@ -171,6 +181,16 @@ export function createSlackChannel(options: SlackChannelOptions): Channel {
   const logger = options.logger ?? pino({ level: 'silent' });
   const redact = options.content?.redact ?? createRedactor({ secrets: [config.token] });
   const policy = contentPolicy({ ...options.content, redact });
+  // The WebClient has no per-call signal; its `fetch` hook does. The signal of the send in progress
+  // travels to that hook through the async context and joins the client's own timeout signal, so an
+  // aborted send closes its HTTP request.
+  const sendSignal = new AsyncLocalStorage<AbortSignal>();
+  const fetchWithSendSignal: FetchFunction = (url, init) => {
+    const extra = sendSignal.getStore();
+    if (extra === undefined) return globalThis.fetch(url, init);
+    const signal = init?.signal === undefined ? extra : AbortSignal.any([init.signal, extra]);
+    return globalThis.fetch(url, { ...init, signal });
+  };
   const client: SlackClient =
     options.client ??
     new WebClient(config.token, {
@@ -179,14 +199,21 @@ export function createSlackChannel(options: SlackChannelOptions): Channel {
       rejectRateLimitedCalls: true,
       timeout: config.timeoutMs,
       allowAbsoluteUrls: false,
+      fetch: fetchWithSendSignal,
       logger: slackLogger(logger.child({ channel: 'slack' })),
     });
   let closed = false;
 
   return {
     kind: 'slack',
-    async deliver(message: OutboundMessage, recipients: readonly string[]): Promise<DeliveryReceipt> {
+    async deliver(
+      message: OutboundMessage,
+      recipients: readonly string[],
+      options: DeliverySendOptions = {},
+    ): Promise<DeliveryReceipt> {
       const target = `slack:${recipients.join(',')}`;
+      const signal = options.signal;
+      if (signal?.aborted === true) throw abortedDelivery('slack', target, signal);
       if (closed)
         throw new NotificationDeliveryError('slack: channel closed', {
           channel: 'slack',
@@ -201,20 +228,24 @@ export function createSlackChannel(options: SlackChannelOptions): Channel {
         });
       const rendered = renderSlack(renderFacts(message, policy));
       try {
-        const result = await client.chat.postMessage({
-          channel: recipients[0]!,
-          text: rendered.text,
-          blocks: rendered.blocks as unknown as NonNullable<
-            Extract<ChatPostMessageArguments, { blocks: unknown }>['blocks']
-          >,
-          mrkdwn: true,
-          parse: 'none',
-          link_names: false,
-          unfurl_links: false,
-          unfurl_media: false,
-        });
+        const post = () =>
+          client.chat.postMessage({
+            channel: recipients[0]!,
+            text: rendered.text,
+            blocks: rendered.blocks as unknown as NonNullable<
+              Extract<ChatPostMessageArguments, { blocks: unknown }>['blocks']
+            >,
+            mrkdwn: true,
+            parse: 'none',
+            link_names: false,
+            unfurl_links: false,
+            unfurl_media: false,
+          });
+        const result =
+          signal === undefined ? await post() : await raceAbort(sendSignal.run(signal, post), signal);
         return result.ts === undefined ? {} : { id: result.ts };
       } catch (e) {
+        if (signal !== undefined && isAborted(signal)) throw abortedDelivery('slack', target, signal);
         throw classifySlackError(e, target, redact);
       }
     },

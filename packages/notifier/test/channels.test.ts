@@ -7,6 +7,7 @@ import {
   type Channel,
   type Notification,
 } from '../src/index.js';
+import { waitFor } from '@ccat/test-support';
 import { startFakeSlack, type FakeSlack } from './support/slack.js';
 import { startSmtp, type TestSmtp } from './support/smtp.js';
 
@@ -126,6 +127,38 @@ describe('email channel (real SMTP server)', () => {
       await c.close();
     }
   });
+
+  it('an abort ends a send hung after DATA at once and closes its SMTP connection', async () => {
+    const hung = await startSmtp({ hangAfterData: true });
+    const c = createEmailChannel({ config: config({ port: hung.port, auth: undefined }) });
+    try {
+      const t0 = Date.now();
+      const e = await deliveryError(
+        c.deliver({ notification }, ['ops@example.org'], { signal: AbortSignal.timeout(300) }),
+      );
+      expect(e).toMatchObject({ channel: 'email', retryable: true, code: 'NOTIFY_ABORTED' });
+      // Well before the 5 s socket timeout.
+      expect(Date.now() - t0).toBeLessThan(2500);
+      expect(hung.mails).toHaveLength(1);
+      await waitFor(() => hung.sessions[0]?.closedAt !== undefined, {
+        timeoutMs: 2000,
+        message: 'the server saw the connection closed',
+      });
+      // An already aborted signal sends nothing.
+      const before = hung.sessions.length;
+      const ac = new AbortController();
+      ac.abort(new Error('lease lost'));
+      const again = await deliveryError(
+        c.deliver({ notification }, ['ops@example.org'], { signal: ac.signal }),
+      );
+      expect(again).toMatchObject({ code: 'NOTIFY_ABORTED' });
+      expect(again.message).toBe('email: send aborted (lease lost); will retry');
+      expect(hung.sessions).toHaveLength(before);
+    } finally {
+      await c.close();
+      await hung.close();
+    }
+  });
 });
 
 describe('Slack channel (local Web API)', () => {
@@ -197,6 +230,23 @@ describe('Slack channel (local Web API)', () => {
     slack.behave = () => ({ kind: 'error', error: 'fatal_error' });
     expect((await deliveryError(channel.deliver({ notification }, ['#ops']))).retryable).toBe(true);
     expect(slack.calls).toHaveLength(3);
+  });
+
+  it('an abort ends a hung chat.postMessage at once and closes its HTTP request', async () => {
+    slack.behave = () => ({ kind: 'hang' });
+    const c = createSlackChannel({ config: { token: TOKEN, apiUrl: slack.url, timeoutMs: 5000 } });
+    const closedBefore = slack.hangsClosedByClient;
+    const t0 = Date.now();
+    const e = await deliveryError(
+      c.deliver({ notification }, ['#ccat-alerts'], { signal: AbortSignal.timeout(300) }),
+    );
+    expect(e).toMatchObject({ channel: 'slack', retryable: true, code: 'NOTIFY_ABORTED' });
+    expect(Date.now() - t0).toBeLessThan(2500);
+    await waitFor(() => slack.hangsClosedByClient > closedBefore, {
+      timeoutMs: 2000,
+      message: 'the API server saw the request closed',
+    });
+    await c.close();
   });
 
   it('an unreachable API is worth retrying', async () => {

@@ -24,7 +24,7 @@ describe('notifier configuration', () => {
     expect(c.email).toMatchObject({ port: 587, secure: false, maxPerMinute: 30, subjectPrefix: '[CCAT]' });
     expect(c.dedup).toEqual({ windowMs: 600_000, maxExamples: 5 });
     expect(c.retry).toMatchObject({ maxAttempts: 12, baseDelayMs: 1000, jitter: 0.2 });
-    expect(c.relay).toMatchObject({ pollIntervalMs: 1000, leaseMs: 120_000 });
+    expect(c.relay).toMatchObject({ pollIntervalMs: 1000, leaseMs: 30_000 });
     expect(Object.isFrozen(c) && Object.isFrozen(c.routes[0])).toBe(true);
     expect(parseNotifierConfig({})).toMatchObject({ routes: [] });
   });
@@ -78,5 +78,36 @@ describe('notifier configuration', () => {
     expect(() => createNotifier({ config: { routes: [{ email: ['ops@example.org'] }] } })).toThrow(
       ConfigurationError,
     );
+  });
+
+  it('refuses channel timeouts that do not fit inside the relay lease, naming both keys', () => {
+    const lines = problems({
+      email: { ...email, socketTimeoutMs: 30_000 },
+      slack: { token: 'xoxb-1', timeoutMs: 2500 },
+      relay: { leaseMs: 4000 },
+    });
+    expect(lines).toEqual([
+      expect.stringMatching(/^notifier\.email\.connectionTimeoutMs: .*relay\.leaseMs \(4000 ms\)/),
+      expect.stringMatching(
+        /^notifier\.email\.greetingTimeoutMs: email\.greetingTimeoutMs \(10000 ms\) does not fit inside relay\.leaseMs \(4000 ms\)/,
+      ),
+      expect.stringMatching(
+        /^notifier\.email\.socketTimeoutMs: email\.socketTimeoutMs \(30000 ms\) does not fit inside relay\.leaseMs \(4000 ms\): expected at most half of relay\.leaseMs \(2000 ms\).*; got 30000$/,
+      ),
+      expect.stringMatching(/^notifier\.slack\.timeoutMs: slack\.timeoutMs \(2500 ms\) .*relay\.leaseMs/),
+    ]);
+    expect(() =>
+      createNotifier({
+        config: { slack: { token: 'xoxb-1', timeoutMs: 20_000 }, relay: { leaseMs: 30_000 } },
+      }),
+    ).toThrow(/slack\.timeoutMs \(20000 ms\) does not fit inside relay\.leaseMs \(30000 ms\)/);
+    // The shipped defaults fit, and so does the scaled-down setting (lease 4 s, timeouts 1 s).
+    expect(() => parseNotifierConfig({ email, slack: { token: 'xoxb-1' } })).not.toThrow();
+    expect(() =>
+      parseNotifierConfig({
+        email: { ...email, connectionTimeoutMs: 1000, greetingTimeoutMs: 1000, socketTimeoutMs: 1000 },
+        relay: { leaseMs: 4000 },
+      }),
+    ).not.toThrow();
   });
 });

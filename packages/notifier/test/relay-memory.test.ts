@@ -47,6 +47,8 @@ function setup(over: Partial<NotifierConfigInput> = {}, clock?: () => number) {
         ignoreTLS: true,
         from: 'ccat@example.org',
         connectionTimeoutMs: 2000,
+        greetingTimeoutMs: 2000,
+        socketTimeoutMs: 2000,
       },
       slack: { token: 'xoxb-relay-memory-token', apiUrl: slack.url, timeoutMs: 2000 },
       routes: [{ levels: ['ERROR'], email: ['ops@example.org'], slack: ['#ccat-alerts'] }],
@@ -126,10 +128,13 @@ describe('outbox relay (memory store)', () => {
     expect(JSON.stringify(lines)).not.toContain('xoxb-relay-memory-token');
   });
 
-  it('after its last attempt the row is marked failed and an ERROR is logged', async () => {
-    const { store, relay, lines } = setup({ retry: { baseDelayMs: 10, maxDelayMs: 50, maxAttempts: 3 } });
+  it('after its last attempt a WARNING row is marked failed and an ERROR is logged', async () => {
+    const { store, relay, lines } = setup({
+      retry: { baseDelayMs: 10, maxDelayMs: 50, maxAttempts: 3 },
+      routes: [{ levels: ['ERROR', 'WARNING'], email: ['ops@example.org'], slack: ['#ccat-alerts'] }],
+    });
     slack.behave = () => ({ kind: 'http', status: 500 });
-    await store.enqueue(failure(1));
+    await store.enqueue({ ...failure(1), level: 'WARNING' });
     relay.start();
     await waitFor(() => store.rows()[0]!.status === 'failed', { message: 'row failed' });
     expect(store.rows()[0]!.attempts).toBe(3);
@@ -140,6 +145,46 @@ describe('outbox relay (memory store)', () => {
         (l) => l.level === ERROR && l.msg === 'notification undeliverable after 3 attempts; marked failed',
       ),
     ).toBe(true);
+  });
+
+  it('an ERROR whose channel stays down is never marked failed: past the limit it retries every maxDelayMs', async () => {
+    const { store, relay, lines } = setup({ retry: { baseDelayMs: 10, maxDelayMs: 400, maxAttempts: 2 } });
+    slack.behave = () => ({ kind: 'http', status: 500 });
+    await store.enqueue(failure(1));
+    relay.start();
+    await waitFor(() => slack.calls.length >= 4, { timeoutMs: 15_000, message: 'retried past the limit' });
+    const row = store.rows()[0]!;
+    expect(row.status).toBe('pending');
+    expect(row.attempts).toBeGreaterThanOrEqual(3);
+    // Past the limit the tries are spaced by the longest backoff, not the fast one.
+    const at = slack.calls.map((c) => c.at);
+    expect(at[3]! - at[2]!).toBeGreaterThanOrEqual(380);
+    expect(
+      lines.some(
+        (l) =>
+          l.level === ERROR &&
+          /^ERROR notification still undelivered after \d+ attempts; retrying every 400 ms$/.test(l.msg),
+      ),
+    ).toBe(true);
+    slack.behave = () => ({ kind: 'ok' });
+    await waitFor(() => store.rows()[0]!.status === 'sent', { message: 'sent once Slack is back' });
+    expect(smtp.mails).toHaveLength(1);
+  });
+
+  it('the claim gives up a non-ERROR row whose attempts were used up by relays that never settled', async () => {
+    const store = createMemoryOutboxStore();
+    await store.enqueue({ ...failure(1), level: 'WARNING' });
+    await store.enqueue(failure(2));
+    const req = { owner: 'dead', limit: 10, leaseMs: 0, dedupWindowMs: 0, maxExamples: 0, maxAttempts: 2 };
+    expect((await store.claim(req)).claimed).toHaveLength(2);
+    expect((await store.claim(req)).claimed).toHaveLength(2);
+    const third = await store.claim(req);
+    expect(third).toMatchObject({ exhausted: 1 });
+    expect(third.claimed.map((c) => c.notification.level)).toEqual(['ERROR']);
+    const [warning, error] = store.rows();
+    expect(warning).toMatchObject({ status: 'failed', attempts: 2 });
+    expect(warning!.lastError).toMatch(/^undeliverable: 2 delivery attempts used/);
+    expect(error).toMatchObject({ status: 'pending', attempts: 3 });
   });
 
   it('honours 429 Retry-After before trying Slack again', async () => {
@@ -161,7 +206,7 @@ describe('outbox relay (memory store)', () => {
   it('the per-minute cap defers the excess without counting an attempt; nothing is dropped', async () => {
     let clock = 10_000_000;
     const { store, relay } = setup(
-      { slack: { token: 'xoxb-relay-memory-token', apiUrl: slack.url, maxPerMinute: 3 } },
+      { slack: { token: 'xoxb-relay-memory-token', apiUrl: slack.url, maxPerMinute: 3, timeoutMs: 2000 } },
       () => clock,
     );
     for (let i = 1; i <= 5; i++) await store.enqueue(failure(i));
@@ -214,7 +259,7 @@ describe('outbox relay (memory store)', () => {
 
   it('an unreachable store is logged and tried again; a lost settle never sends twice', async () => {
     const { store, notifier } = setup({
-      relay: { pollIntervalMs: 20, leaseMs: 300, shutdownTimeoutMs: 500 },
+      relay: { pollIntervalMs: 20, leaseMs: 4000, shutdownTimeoutMs: 500 },
     });
     let claimFailures = 2;
     let settleFailures = 1;
@@ -231,7 +276,10 @@ describe('outbox relay (memory store)', () => {
     await store.enqueue(failure(1));
     expect(await relay.runOnce()).toMatchObject({ claimFailed: true, claimed: 0 });
     relay.start();
-    await waitFor(() => store.rows()[0]!.status === 'sent', { message: 'sent after the store came back' });
+    await waitFor(() => store.rows()[0]!.status === 'sent', {
+      timeoutMs: 15_000,
+      message: 'sent after the store came back',
+    });
     // The first settle was lost: the row came back after its lease, found both targets already
     // recorded as sent, and was settled without sending anything again.
     expect(store.rows()[0]!.attempts).toBe(2);
@@ -240,6 +288,14 @@ describe('outbox relay (memory store)', () => {
     const errors = logs.lines.filter((l) => l.level === ERROR).map((l) => l.msg);
     expect(errors.filter((m) => m.startsWith('outbox claim failed'))).toHaveLength(2);
     expect(errors.filter((m) => m.startsWith('outbox write failed'))).toHaveLength(1);
+  });
+
+  it('refuses relay overrides whose lease is too short for the channel timeouts', () => {
+    const { store, notifier } = setup();
+    expect(() => createOutboxRelay({ store, notifier, relay: { leaseMs: 3000 } })).toThrow(
+      /^invalid outbox relay options:\nrelay\.leaseMs: email\.connectionTimeoutMs \(2000 ms\) does not fit inside relay\.leaseMs \(3000 ms\)/,
+    );
+    expect(() => createOutboxRelay({ store, notifier, relay: { leaseMs: 4000 } })).not.toThrow();
   });
 
   it('close is bounded even with a delivery hanging, safe twice, and stops the loop', async () => {

@@ -48,6 +48,8 @@ function makeNotifier(over: Partial<NotifierConfigInput> = {}): Notifier {
         ignoreTLS: true,
         from: 'ccat@example.org',
         connectionTimeoutMs: 1000,
+        greetingTimeoutMs: 2000,
+        socketTimeoutMs: 2000,
         maxPerMinute: 10_000,
       },
       slack: { token: 'xoxb-relay-pg-token', apiUrl: slack.url, timeoutMs: 2000, maxPerMinute: 10_000 },

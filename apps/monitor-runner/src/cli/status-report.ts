@@ -55,6 +55,21 @@ export interface StatusReport {
         readonly pid: number | null;
       }[]
     | null;
+  /**
+   * Outbox notifications not delivered, by level (only levels that have some): `pending` rows were
+   * tried without success and are being retried (an ERROR is retried for as long as it takes) or
+   * are due and not yet taken; `failed` rows were given up. `oldestAt` is the oldest one's creation
+   * time (ISO). Null when PostgreSQL was unreachable.
+   */
+  readonly notifications: {
+    readonly undelivered: readonly {
+      readonly level: string;
+      readonly pending: number;
+      readonly failed: number;
+      readonly oldestAt: string;
+      readonly oldestAgeMs: number;
+    }[];
+  } | null;
   readonly unavailable: readonly {
     readonly service: string;
     readonly where: string;

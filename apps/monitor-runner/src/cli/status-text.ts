@@ -25,6 +25,28 @@ function countsSection(counts: NonNullable<StatusReport['counts']>): string {
   ].join('\n');
 }
 
+function notificationsSection(n: NonNullable<StatusReport['notifications']>): string {
+  if (n.undelivered.length === 0) return 'Undelivered notifications: none';
+  const error = n.undelivered.find((u) => u.level === 'ERROR');
+  const head =
+    error === undefined
+      ? 'Undelivered notifications'
+      : `Undelivered notifications: ${plural(error.pending + error.failed, 'ERROR', 'ERRORs')} not delivered, the oldest ${formatDuration(error.oldestAgeMs)} old`;
+  return [
+    head,
+    formatTable(
+      [{ title: 'LEVEL' }, right('RETRYING'), right('FAILED'), right('OLDEST'), { title: 'OLDEST AT' }],
+      n.undelivered.map((u) => [
+        u.level,
+        String(u.pending),
+        String(u.failed),
+        `${formatDuration(u.oldestAgeMs)} ago`,
+        u.oldestAt,
+      ]),
+    ),
+  ].join('\n');
+}
+
 function inFlightSection(inFlight: NonNullable<StatusReport['inFlight']>, limit: number): string {
   if (inFlight.total === 0) return 'In-flight tasks: none tracked in Redis';
   const shown = inFlight.tasks.length;
@@ -112,6 +134,9 @@ export function renderStatus(report: StatusReport, limit: number): string {
     report.counts === null
       ? `Operations by type and status: ${down('PostgreSQL')}`
       : countsSection(report.counts),
+    report.notifications === null
+      ? `Undelivered notifications: ${down('PostgreSQL')}`
+      : notificationsSection(report.notifications),
     report.inFlight === null ? `In-flight tasks: ${down('Redis')}` : inFlightSection(report.inFlight, limit),
     report.stalledNow === null ? `Stalled now: ${down('Redis')}` : stalledSection(report.stalledNow),
     report.services === null ? `Services: ${down('Redis')}` : servicesSection(report.services),

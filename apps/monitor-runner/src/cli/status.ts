@@ -4,6 +4,7 @@
 // scan moves an unreadable member into its corrupt hash, as the monitor's scans do, so that it
 // cannot block the range; valid members are never touched.
 import {
+  countUndeliveredNotifications,
   countsByTypeAndStatus,
   OPERATION_STATUSES,
   OPERATION_TYPES,
@@ -31,11 +32,13 @@ import { renderStatus } from './status-text.js';
 
 export const statusSpec: CommandSpec = {
   name: 'status',
-  summary: 'operations by type and status, in-flight tasks, stalled tasks, services',
+  summary:
+    'operations by type and status, undelivered notifications, in-flight tasks, stalled tasks, services',
   options: { limit: { type: 'string' } },
   usage: `usage: ccat-recovery status [--limit N] [--json]
 
-Operation counts by type and status (PostgreSQL); in-flight tasks with heartbeat age and progress,
+Operation counts by type and status and undelivered notifications by level, with the oldest
+(PostgreSQL); in-flight tasks with heartbeat age and progress,
 tasks stalled now (heartbeat deadline passed, or progress stopped) and services alive or dead (Redis).
 Read-only. When Redis is down the database part is still shown, with a warning, and the exit code is 3.
 
@@ -160,9 +163,20 @@ async function readRedis(
 export async function runStatus(deps: StatusDeps, options: StatusOptions): Promise<ExitCode> {
   const unavailable: ServiceUnreachableError[] = [];
   let counts: StatusReport['counts'] = null;
+  let notifications: StatusReport['notifications'] = null;
   if (deps.db.ok) {
     try {
       counts = tally(await countsByTypeAndStatus(deps.db.client));
+      const now = Date.now();
+      notifications = {
+        undelivered: (await countUndeliveredNotifications(deps.db.client)).map((u) => ({
+          level: u.level,
+          pending: u.pending,
+          failed: u.failed,
+          oldestAt: u.oldestAt.toISOString(),
+          oldestAgeMs: Math.max(0, now - u.oldestAt.getTime()),
+        })),
+      };
     } catch (e) {
       if (!isConnectionFailure(classifyError(e))) throw e;
       unavailable.push(unreachable('PostgreSQL', deps.db.where, e));
@@ -188,6 +202,7 @@ export async function runStatus(deps: StatusDeps, options: StatusOptions): Promi
   const report: StatusReport = {
     command: 'status',
     counts,
+    notifications,
     ...fromRedis,
     unavailable: unavailable.map((u) => ({ service: u.service, where: u.where, reason: u.reason })),
   };
@@ -197,7 +212,7 @@ export async function runStatus(deps: StatusDeps, options: StatusOptions): Promi
     const missing =
       u.service === 'Redis'
         ? 'in-flight tasks, stalls and services are not shown'
-        : 'operation counts are not shown';
+        : 'operation counts and undelivered notifications are not shown';
     deps.out.err(`ccat-recovery: warning: ${u.message}; ${missing}\n  ${u.hint}`);
   }
   return unavailable.length > 0 ? EXIT.unreachable : EXIT.ok;

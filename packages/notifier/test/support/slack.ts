@@ -30,6 +30,8 @@ export interface FakeSlack {
   readonly calls: SlackCall[];
   /** Requests answered ok (what reached the channel). */
   readonly posted: SlackCall[];
+  /** Requests left hanging whose client closed the connection (an aborted call). */
+  hangsClosedByClient: number;
   /** How to answer the next request (default ok). */
   behave: (call: SlackCall) => SlackReply;
   close(): Promise<void>;
@@ -44,6 +46,7 @@ export async function startFakeSlack(): Promise<FakeSlack> {
     calls,
     posted,
     behave: () => ({ kind: 'ok' }),
+    hangsClosedByClient: 0,
     close: () => Promise.resolve(),
   };
   const handle = (req: IncomingMessage, res: ServerResponse, rawBody: string): void => {
@@ -79,6 +82,9 @@ export async function startFakeSlack(): Promise<FakeSlack> {
         json(reply.status, { ok: false });
         break;
       case 'hang':
+        res.on('close', () => {
+          if (!res.writableEnded) fake.hangsClosedByClient++;
+        });
         break;
     }
   };

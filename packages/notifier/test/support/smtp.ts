@@ -1,6 +1,6 @@
 // A real SMTP server in this process (smtp-server), on 127.0.0.1, that keeps what it receives and
 // can be stopped and started again on the same port (an outage).
-import type { AddressInfo } from 'node:net';
+import { createConnection, createServer, type AddressInfo, type Socket } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 
 export interface ReceivedMail {
@@ -14,9 +14,17 @@ export interface ReceivedMail {
   readonly text: string;
 }
 
+/** One client connection as the server saw it (epoch ms). */
+export interface SmtpSession {
+  readonly openedAt: number;
+  closedAt: number | undefined;
+}
+
 export interface TestSmtp {
   readonly port: number;
   readonly mails: ReceivedMail[];
+  /** Every client connection, in the order they came. */
+  readonly sessions: SmtpSession[];
   /** Stops listening (connections refused) until start(). */
   stop(): Promise<void>;
   start(): Promise<void>;
@@ -81,9 +89,26 @@ export function parseMail(raw: string, envelopeFrom = '', envelopeTo: string[] =
   };
 }
 
-/** Starts the server on a random port; with `auth`, only those credentials are accepted (else 535). */
-export async function startSmtp(options: { auth?: { user: string; pass: string } } = {}): Promise<TestSmtp> {
+export interface TestSmtpOptions {
+  /** Only these credentials are accepted (else 535). */
+  readonly auth?: { user: string; pass: string };
+  /**
+   * A slow server: every reply (greeting, EHLO, MAIL, RCPT, DATA, end of data, QUIT) reaches the
+   * client this many ms late. A TCP proxy in front of the server holds back each chunk it sends.
+   */
+  readonly replyDelayMs?: number;
+  /** Advertise PIPELINING (default true); without it a client waits for every reply in turn. */
+  readonly pipelining?: boolean;
+  /** A hung server: it takes the whole message after DATA and then never answers. */
+  readonly hangAfterData?: boolean;
+}
+
+/** Starts the server on a random port. */
+export async function startSmtp(options: TestSmtpOptions = {}): Promise<TestSmtp> {
   const mails: ReceivedMail[] = [];
+  const sessions: SmtpSession[] = [];
+  const byId = new Map<string, SmtpSession>();
+
   let server: SMTPServer | undefined;
   let port = 0;
 
@@ -95,6 +120,18 @@ export async function startSmtp(options: { auth?: { user: string; pass: string }
       allowInsecureAuth: true,
       logger: false,
       closeTimeout: 500,
+      hidePIPELINING: options.pipelining === false,
+      onConnect(session, callback) {
+        const entry: SmtpSession = { openedAt: Date.now(), closedAt: undefined };
+        sessions.push(entry);
+        byId.set(session.id, entry);
+        callback();
+      },
+      onClose(session) {
+        const entry = byId.get(session.id);
+        if (entry !== undefined) entry.closedAt = Date.now();
+        byId.delete(session.id);
+      },
       onAuth(auth, _session, callback) {
         if (auth.username === options.auth?.user && auth.password === options.auth?.pass)
           callback(null, { user: auth.username });
@@ -112,7 +149,8 @@ export async function startSmtp(options: { auth?: { user: string; pass: string }
               env.rcptTo.map((r) => r.address),
             ),
           );
-          callback();
+          // A hung server keeps the message and never answers; the client must give up.
+          if (options.hangAfterData !== true) callback();
         });
       },
     });
@@ -130,13 +168,55 @@ export async function startSmtp(options: { auth?: { user: string; pass: string }
     if (s !== undefined) await new Promise<void>((resolve) => s.close(() => resolve()));
   };
   await listen();
+  const proxy = options.replyDelayMs === undefined ? undefined : await slowProxy(port, options.replyDelayMs);
   return {
     get port() {
-      return port;
+      return proxy?.port ?? port;
     },
     mails,
+    sessions,
     stop,
     start: listen,
-    close: stop,
+    async close() {
+      await proxy?.close();
+      await stop();
+    },
+  };
+}
+
+/** A TCP proxy to 127.0.0.1:`target` that delivers what the server sends `delayMs` late, in order. */
+async function slowProxy(target: number, delayMs: number): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = createConnection({ host: '127.0.0.1', port: target });
+    sockets.add(client).add(upstream);
+    let last = 0;
+    upstream.on('data', (chunk: Buffer) => {
+      const at = Math.max(Date.now() + delayMs, last);
+      last = at;
+      setTimeout(() => {
+        if (!client.destroyed) client.write(chunk);
+      }, at - Date.now());
+    });
+    client.on('data', (chunk: Buffer) => upstream.write(chunk));
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    upstream.on('close', () => setTimeout(end, Math.max(0, last - Date.now())));
+    client.on('close', end);
+    upstream.on('error', end);
+    client.on('error', end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
   };
 }
