@@ -31,6 +31,8 @@ export type DatabaseOptions =
        * classifiable error and the pool replaces the client. Called once per failed client.
        */
       readonly onError?: (error: Error) => void;
+      /** Called each time the pool has opened a new connection (after a loss: the server is back). */
+      readonly onConnect?: () => void;
       /**
        * Prepare each distinct statement once per connection (server-side named statements; default
        * true): the hot transitions then skip parsing and planning, which is most of their cost.
@@ -130,6 +132,7 @@ export function createDatabase(options: DatabaseOptions): CcatDatabase {
     // Client with nobody listening, and Node ends the process. This listener stays for the client's
     // whole life; each client reports its loss once (it is not queryable afterwards).
     own.on('connect', (client: pg.PoolClient) => {
+      options.onConnect?.();
       let reported = false;
       client.on('error', (e: Error) => {
         if (reported) return;
