@@ -22,10 +22,11 @@ export const MIGRATE_HINT = 'run: ccat-recovery migrate';
 export type ServiceName = 'PostgreSQL' | 'Redis';
 
 /**
- * Logs the loss of a connection once per outage: the first error logs a warning (classified), later
- * errors within `intervalMs` are only counted (the next warning says how many), and the first
- * `restored()` after a logged loss logs that the connection is back. At most two lines per
- * `intervalMs` per service, however many clients fail or reconnect attempts run.
+ * Logs the loss of a connection once per outage: an error logs a warning (classified) unless one
+ * was logged in the last `intervalMs` (default 30 s), in which case it is only counted (the next
+ * warning says how many were not logged), and the first `restored()` after a logged loss logs that
+ * the connection is back. At most two lines per `intervalMs` per service, however many clients
+ * fail or reconnect attempts run.
  */
 export class ConnectionFaultLog {
   readonly #logger: Logger;
@@ -34,7 +35,8 @@ export class ConnectionFaultLog {
   readonly #now: () => number;
   #lastLogged = -Infinity;
   #suppressed = 0;
-  #down = false;
+  /** A loss was logged and its restoration not yet. */
+  #announced = false;
 
   constructor(
     logger: Logger,
@@ -50,7 +52,7 @@ export class ConnectionFaultLog {
   /** A connection failed (any client of this service). */
   lost(error: unknown, context: Record<string, unknown> = {}): void {
     const now = this.#now();
-    if (this.#down && now - this.#lastLogged < this.#intervalMs) {
+    if (now - this.#lastLogged < this.#intervalMs) {
       this.#suppressed++;
       return;
     }
@@ -60,25 +62,21 @@ export class ConnectionFaultLog {
         service: this.#service,
         errorCode: e.code,
         err: e.message,
-        ...(this.#suppressed > 0 && { suppressed: this.#suppressed }),
+        ...(this.#suppressed > 0 && { suppressedSinceLastLine: this.#suppressed }),
         ...context,
       },
       `${this.#service} connection lost; reconnecting`,
     );
-    this.#down = true;
+    this.#announced = true;
     this.#lastLogged = now;
     this.#suppressed = 0;
   }
 
   /** A connection (re)opened: logged once after a logged loss. */
   restored(): void {
-    if (!this.#down) return;
-    this.#down = false;
-    this.#logger.info(
-      { service: this.#service, ...(this.#suppressed > 0 && { suppressed: this.#suppressed }) },
-      `${this.#service} connection restored`,
-    );
-    this.#suppressed = 0;
+    if (!this.#announced) return;
+    this.#announced = false;
+    this.#logger.info({ service: this.#service }, `${this.#service} connection restored`);
   }
 }
 
