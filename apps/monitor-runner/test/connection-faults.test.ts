@@ -92,13 +92,24 @@ async function seed(): Promise<string> {
   return id!;
 }
 
+/** A process of this test that has ended: that is the failure to report, with its stderr. */
+function dead(): string | undefined {
+  const p = processes.find((q) => q.child.exitCode !== null || q.child.signalCode !== null);
+  return p && `${p.name} exited (${p.child.exitCode ?? p.child.signalCode}): ${p.stderr().slice(-600)}`;
+}
+
+/** Waits for the operation to complete; fails at once, with its stderr, if a process died. */
 async function completed(id: string): Promise<void> {
-  await waitFor(
-    async () =>
-      (await readOperation(database.db, 'raw_data_package', id).catch(() => undefined))?.status ===
-      'completed',
+  const outcome = await waitFor(
+    async () => {
+      const died = dead();
+      if (died !== undefined) return died;
+      const row = await readOperation(database.db, 'raw_data_package', id).catch(() => undefined);
+      return row?.status === 'completed' ? 'completed' : undefined;
+    },
     { timeoutMs: 60_000, intervalMs: 200, message: `operation ${id} completed` },
   );
+  expect(outcome).toBe('completed');
 }
 
 describe('processes on a PostgreSQL that drops their connections', () => {
