@@ -13,6 +13,7 @@ import {
   deleteKeysWithPrefix,
   freePort,
   PrivatePostgres,
+  PrivateRedis,
   startJsonProcess,
   testRedisUrl,
   uniquePrefix,
@@ -90,6 +91,11 @@ async function seed(): Promise<string> {
     prefix: `connfaults-${++seeded}`,
   });
   return id!;
+}
+
+/** Processes this test stopped itself: their end is no failure. */
+function forget(...stopped: JsonProcess[]): void {
+  for (const p of stopped) processes.splice(processes.indexOf(p), 1);
 }
 
 /** A process of this test that has ended: that is the failure to report, with its stderr. */
@@ -221,5 +227,87 @@ describe('processes on a PostgreSQL that drops their connections', () => {
     worker.signal('SIGTERM');
     expect(await monitor.exited).toBe(0);
     expect(await worker.exited).toBe(0);
+    forget(monitor, worker);
+  }, 240_000);
+
+  it('stay up through a Redis restart and outage: 503 while it is away, 200 after, work carries on', async () => {
+    const cache = await PrivateRedis.start();
+    try {
+      const shared = {
+        database: { url: server.url, poolSize: 4 },
+        redis: { url: cache.url },
+        keyPrefix: 'ccat-redisfaults:',
+        log: { level: 'debug', pretty: false },
+        recovery: { backoff: { baseMs: 10, capMs: 50 } },
+      };
+      const monitorPort = await freePort();
+      const workerPort = await freePort();
+      const monitor = await start(
+        'redis-monitor',
+        MONITOR_MAIN,
+        {
+          ...shared,
+          monitorId: 'redisfaults-monitor',
+          http: { port: monitorPort },
+          monitor: { loopIntervalMs: 200, heartbeatTimeoutMs: 3000, leaseMs: 500, scheduleTimeoutMs: 5000 },
+          notifier: { relay: { pollIntervalMs: 100 } },
+        },
+        'monitor started',
+      );
+      const worker = await start(
+        'redis-worker',
+        WORKER_MAIN,
+        {
+          ...shared,
+          workerId: 'redisfaults-worker',
+          http: { port: workerPort },
+          operationTypes: ['raw_data_package'],
+          concurrency: 2,
+          heartbeat: { intervalMs: 150, timeoutMs: 3000, progressTimeoutMs: 60_000 },
+          progressWriteIntervalMs: 100,
+          dispatcher: { intervalMs: 100, scheduleTimeoutMs: 2000 },
+          shutdown: { graceMs: 200, closeTimeoutMs: 2000 },
+        },
+        'worker started',
+      );
+      await completed(await seed());
+      // Killed and started again at once (every key lost), then away for a while.
+      await cache.restart();
+      await completed(await seed());
+      await cache.kill();
+      await waitFor(async () => (await readyz(monitorPort)) === 503, {
+        timeoutMs: 20_000,
+        message: 'monitor 503',
+      });
+      await waitFor(async () => (await readyz(workerPort)) === 503, {
+        timeoutMs: 20_000,
+        message: 'worker 503',
+      });
+      await sleep(3_000);
+      await cache.spawn();
+      await waitFor(async () => (await readyz(monitorPort)) === 200, {
+        timeoutMs: 30_000,
+        message: 'monitor 200',
+      });
+      await waitFor(async () => (await readyz(workerPort)) === 200, {
+        timeoutMs: 30_000,
+        message: 'worker 200',
+      });
+      await completed(await seed());
+      for (const p of [monitor, worker]) {
+        expect(p.child.exitCode, `${p.name} still runs; stderr: ${p.stderr()}`).toBeNull();
+        expect(p.lines.filter((l) => l['msg'] === FATAL_UNHANDLED_MESSAGE)).toEqual([]);
+        const lost = p.lines.filter((l) => l['msg'] === 'Redis connection lost; reconnecting');
+        expect(lost.length, `${p.name} logged the loss`).toBeGreaterThan(0);
+        expect(lost.length, `${p.name}: ${lost.length} loss lines`).toBeLessThanOrEqual(4);
+      }
+      monitor.signal('SIGTERM');
+      worker.signal('SIGTERM');
+      expect(await monitor.exited).toBe(0);
+      expect(await worker.exited).toBe(0);
+      forget(monitor, worker);
+    } finally {
+      await cache.stop();
+    }
   }, 240_000);
 });

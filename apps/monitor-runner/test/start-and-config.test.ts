@@ -21,6 +21,7 @@ import {
   type JsonProcess,
   type TestSchema,
 } from '@ccat/test-support';
+import { FATAL_UNHANDLED_MESSAGE } from '@ccat/worker';
 import type { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -272,5 +273,50 @@ describe('readiness on an unmigrated schema', () => {
       p.signal('SIGTERM');
       expect(await p.exited).toBe(0);
     }, 90_000);
+  }
+});
+
+describe('the last-resort handler', () => {
+  beforeAll(async () => {
+    const database = createDatabase({ connectionString: schema.url, schema: schema.schema, max: 1 });
+    await migrateToLatest(database.db, { schema: schema.schema }).finally(() => database.close());
+  });
+
+  for (const [name, script, config, started] of [
+    ['ccat-monitor', MONITOR_MAIN, monitorConfig, 'monitor started'],
+    ['ccat-worker', WORKER_MAIN, workerConfig, 'worker started'],
+  ] as const) {
+    for (const kind of ['uncaughtException', 'unhandledRejection'] as const) {
+      it(`${name}: an ${kind} logs one fatal line with its classified code and exits 1`, async () => {
+        // Preloaded into the real process: an error nothing handles, once it runs.
+        const crash = join(dir, `crash-${kind}.mjs`);
+        await writeFile(
+          crash,
+          kind === 'uncaughtException'
+            ? `setTimeout(() => { throw Object.assign(new Error('injected'), { code: 'ECONNRESET' }); }, 3000);\n`
+            : `setTimeout(() => { void Promise.reject(new Error('injected rejection')); }, 3000);\n`,
+        );
+        const prefix = uniquePrefix('lastresort');
+        prefixes.push(prefix);
+        const file = await writeConfig(`${name}-${kind}`, config(prefix, null));
+        const p = await startJsonProcess({
+          name,
+          script,
+          args: ['--config', file],
+          env: { CCAT_CONFIG: '', NODE_OPTIONS: `--import=${crash}` },
+          ready: (l) => l['msg'] === started,
+        });
+        processes.push(p);
+        expect(await p.exited).toBe(1);
+        const fatal = p.lines.filter((l) => l['msg'] === FATAL_UNHANDLED_MESSAGE);
+        expect(fatal).toHaveLength(1);
+        expect(fatal[0]).toMatchObject({
+          level: 60,
+          kind,
+          errorCode: kind === 'uncaughtException' ? 'CONNECTION_RESET' : 'UNKNOWN_ERROR',
+        });
+        expect(p.stderr()).toContain(FATAL_UNHANDLED_MESSAGE);
+      }, 60_000);
+    }
   }
 });
