@@ -320,3 +320,21 @@ describe('the last-resort handler', () => {
     }
   }
 });
+
+describe('a database that does not exist', () => {
+  for (const app of APPS) {
+    it(`${app.name}: exit 2 naming it, at once, not ready-and-failing forever`, async () => {
+      const url = new URL(schema.url);
+      url.pathname = '/ccat_no_such_database';
+      const r = await run(
+        app.script,
+        app.args,
+        { DATABASE_URL: url.toString(), CCAT_KEY_PREFIX: 'ccat-nodb-test:', CCAT_HTTP__PORT: '0' },
+        60_000,
+      );
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(/database "ccat_no_such_database" does not exist \[DB_CONFIGURATION\]/);
+      expect(r.stderr).not.toMatch(/^\s+at /m);
+    }, 90_000);
+  }
+});
