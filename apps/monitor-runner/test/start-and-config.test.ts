@@ -276,6 +276,31 @@ describe('readiness on an unmigrated schema', () => {
   }
 });
 
+describe('a signal while waiting for the schema', () => {
+  for (const [name, script, config, started] of [
+    ['ccat-monitor', MONITOR_MAIN, monitorConfig, 'monitor started'],
+    ['ccat-worker', WORKER_MAIN, workerConfig, 'worker started'],
+  ] as const) {
+    it(`${name}: SIGTERM ends the wait with exit 0, nothing started`, async () => {
+      const prefix = uniquePrefix('sigwait');
+      prefixes.push(prefix);
+      const file = await writeConfig(`${name}-sigwait`, config(prefix, null, `${schema.schema}_never`));
+      const p = await startJsonProcess({
+        name,
+        script,
+        args: ['--config', file],
+        env: { CCAT_CONFIG: '' },
+        ready: (l) => typeof l['msg'] === 'string' && l['msg'].includes('run: ccat-recovery migrate'),
+      });
+      processes.push(p);
+      p.signal('SIGTERM');
+      expect(await p.exited).toBe(0);
+      expect(p.lines.some((l) => l['msg'] === started)).toBe(false);
+      expect(await redis.keys(`${prefix}*`)).toEqual([]);
+    }, 60_000);
+  }
+});
+
 describe('the last-resort handler', () => {
   beforeAll(async () => {
     const database = createDatabase({ connectionString: schema.url, schema: schema.schema, max: 1 });
