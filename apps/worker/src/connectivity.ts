@@ -3,7 +3,15 @@
 // migrated to what this code needs, Redis connected), and waiting at start for a database that is
 // not there yet. Shared by the worker and the monitor-runner.
 import { migrationStatus, type Database } from '@ccat/db';
-import { classifyError, ConfigurationError, type CCATDataOperationError } from '@ccat/errors';
+import {
+  classifyError,
+  ConfigurationError,
+  DatabaseConnectionError,
+  NetworkError,
+  OperationTimeoutError,
+  ServiceUnavailableError,
+  type CCATDataOperationError,
+} from '@ccat/errors';
 import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
@@ -78,6 +86,32 @@ export class ConnectionFaultLog {
     this.#announced = false;
     this.#logger.info({ service: this.#service }, `${this.#service} connection restored`);
   }
+}
+
+/** Whether a classified error means "could not talk to the server" (not "the server said no"). */
+export function isConnectionError(e: CCATDataOperationError): boolean {
+  return (
+    e instanceof DatabaseConnectionError ||
+    e instanceof ServiceUnavailableError ||
+    e instanceof NetworkError ||
+    e instanceof OperationTimeoutError
+  );
+}
+
+/**
+ * An 'error' listener for a BullMQ object (Worker, Queue): connection errors go to `faults` (once
+ * per outage; BullMQ reconnects), any other error is logged as it comes.
+ */
+export function bullErrorListener(
+  faults: ConnectionFaultLog,
+  logger: Logger,
+  context: Record<string, unknown>,
+): (error: unknown) => void {
+  return (error) => {
+    const e = classifyError(error);
+    if (isConnectionError(e)) faults.lost(e, context);
+    else logger.warn({ ...context, errorCode: e.code, err: e.message }, 'queue error');
+  };
 }
 
 /** Attaches 'error', 'ready' listeners to an ioredis client: losses logged once per outage. */

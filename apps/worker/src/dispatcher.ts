@@ -16,7 +16,7 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
-import { ConnectionFaultLog } from './connectivity.js';
+import { bullErrorListener, ConnectionFaultLog } from './connectivity.js';
 import type { WorkerMetrics } from './metrics.js';
 import { bundleRawPackages } from './pipeline.js';
 import { jobId, queuesFor, type JobPayload } from './queues.js';
@@ -106,7 +106,7 @@ export class Dispatcher implements AsyncDisposable {
         prefix: this.#d.bullPrefix,
         defaultJobOptions: JOB_OPTIONS,
       });
-      q.on('error', (e) => this.#redisFaults.lost(e, { queue: name }));
+      q.on('error', bullErrorListener(this.#redisFaults, this.#d.logger, { queue: name }));
       this.#queues.set(name, q);
     }
     return q;

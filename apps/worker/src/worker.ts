@@ -18,7 +18,7 @@ import type { WorkerConfig } from './config.js';
 import { Dispatcher } from './dispatcher.js';
 import { createFaultInjector } from './faults.js';
 
-import { ConnectionFaultLog, readiness, waitForDatabase } from './connectivity.js';
+import { bullErrorListener, ConnectionFaultLog, readiness, waitForDatabase } from './connectivity.js';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics.js';
 import { servedQueues } from './queues.js';
 import { shutdownSteps } from './service.js';
@@ -179,7 +179,7 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
         });
         // The worker's own connections (a blocking duplicate of bullConnection) report here: a lost
         // Redis is logged once per outage and BullMQ reconnects.
-        w.on('error', (e) => redisFaults.lost(e, { queue: q.name }));
+        w.on('error', bullErrorListener(redisFaults, log, { queue: q.name }));
         bullWorkers.push(w);
         queues.push(q.name);
       }
