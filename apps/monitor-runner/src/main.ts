@@ -4,16 +4,43 @@
 // signals: SIGTERM/SIGINT finish the current pass and close (bounded); a second one exits at once.
 import { hostname } from 'node:os';
 import { migrateToLatest } from '@ccat/db';
-import { classifyError } from '@ccat/errors';
+import { classifyError, ConfigurationError } from '@ccat/errors';
 import { Redis } from 'ioredis';
-import { createServiceLogger, openServiceDatabase, readServiceConfig } from '@ccat/worker';
+import type { Logger } from 'pino';
+import {
+  ConnectionFaultLog,
+  createServiceLogger,
+  FATAL_UNHANDLED_MESSAGE,
+  openServiceDatabase,
+  readServiceConfig,
+  watchRedis,
+} from '@ccat/worker';
 import { loadMonitorConfig } from './config.js';
-import { createMonitorRunner } from './runner.js';
+import { createMonitorRunner, type MonitorRunner } from './runner.js';
 
 const USAGE = `usage: ccat-monitor [--config file.json]
 Runs the stalled-task monitor and the notification outbox relay, and serves /metrics, /healthz, /readyz.
 Configuration: defaults → the JSON file (--config or CCAT_CONFIG) → environment (CCAT_…, DATABASE_URL,
 REDIS_URL, SMTP_PASSWORD, SLACK_TOKEN; SMTP_PASSWORD_FILE / SLACK_TOKEN_FILE read a secret from a file).`;
+
+/** The logger once configuration is read; before that, the last-resort handler writes to stderr. */
+let fatalLogger: Logger | undefined;
+
+/**
+ * Last resort: an error nothing else handled. Logs one fatal line (msg FATAL_UNHANDLED_MESSAGE,
+ * the classified code) and exits 1. No connection fault is meant to reach it.
+ */
+function onUnhandled(kind: 'uncaughtException' | 'unhandledRejection') {
+  return (thrown: unknown) => {
+    const err = classifyError(thrown);
+    const stack = thrown instanceof Error ? thrown.stack : undefined;
+    fatalLogger?.fatal({ kind, errorCode: err.code, err: err.message, stack }, FATAL_UNHANDLED_MESSAGE);
+    console.error(`ccat-monitor: ${FATAL_UNHANDLED_MESSAGE}: ${kind}: ${err.message} [${err.code}]`);
+    process.exit(1);
+  };
+}
+process.on('uncaughtException', onUnhandled('uncaughtException'));
+process.on('unhandledRejection', onUnhandled('unhandledRejection'));
 
 async function main(): Promise<void> {
   const loaded = await readServiceConfig({
@@ -38,31 +65,12 @@ async function main(): Promise<void> {
     { service: 'ccat-monitor', monitorId, pid: process.pid },
     process.stdout.isTTY,
   );
-  const database = openServiceDatabase(config.database, `ccat-monitor ${monitorId}`, logger);
-  const redis = new Redis(config.redis.url, {
-    maxRetriesPerRequest: 1,
-    connectionName: `ccat-monitor:${monitorId}`,
-  });
-  redis.on('error', (e) =>
-    logger.warn({ err: classifyError(e).message }, 'Redis connection error; reconnecting'),
-  );
+  fatalLogger = logger;
+  const closers: (() => Promise<unknown>)[] = [];
   const closeConnections = async () => {
-    await Promise.allSettled([database.close(), redis.quit()]);
+    await Promise.allSettled(closers.map((close) => close()));
   };
-  const runner = createMonitorRunner({ config, monitorId, db: database.db, redis, logger, pid: process.pid });
-  try {
-    if (config.database.migrate) await migrateToLatest(database.db, { schema: config.database.schema });
-    await runner.start();
-  } catch (e) {
-    const err = classifyError(e);
-    logger.fatal({ err: err.message, errorCode: err.code }, 'monitor could not start');
-    console.error(`ccat-monitor: could not start: ${err.message} [${err.code}]`);
-    await runner.close().catch(() => undefined);
-    await closeConnections();
-    // A configuration the schema could not catch (e.g. rejected by a package) is still exit 2.
-    process.exitCode = err.code === 'CONFIGURATION_ERROR' ? 2 : 1;
-    return;
-  }
+  let runner: MonitorRunner | undefined;
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     if (++signals > 1) {
@@ -74,13 +82,36 @@ async function main(): Promise<void> {
       logger.error('shutdown took too long; exiting');
       process.exit(1);
     }, config.shutdown.timeoutMs).unref();
-    runner
-      .close()
+    Promise.resolve(runner?.close())
       .catch((e: unknown) => logger.error({ err: classifyError(e).message }, 'shutdown had failures'))
       .finally(() => void closeConnections().finally(() => process.exit(0)));
   };
+  // Installed before the start: a monitor waiting for its database stops on the first signal.
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  try {
+    const database = openServiceDatabase(config.database, `ccat-monitor ${monitorId}`, logger);
+    closers.push(() => database.close());
+    const redis = new Redis(config.redis.url, {
+      maxRetriesPerRequest: 1,
+      connectionName: `ccat-monitor:${monitorId}`,
+    });
+    watchRedis(redis, new ConnectionFaultLog(logger, 'Redis'), 'redis');
+    closers.push(() => redis.quit());
+    runner = createMonitorRunner({ config, monitorId, db: database.db, redis, logger, pid: process.pid });
+    if (config.database.migrate) await migrateToLatest(database.db, { schema: config.database.schema });
+    await runner.start();
+  } catch (e) {
+    // Nothing ran yet (the relay, the loop and the health key start last): stop what did start and
+    // exit at once with the classified code.
+    const err = classifyError(e);
+    logger.fatal({ err: err.message, errorCode: err.code }, 'monitor could not start');
+    console.error(`ccat-monitor: could not start: ${err.message} [${err.code}]`);
+    await runner?.close().catch(() => undefined);
+    await closeConnections();
+    // A configuration the schema could not catch (a port in use, a refused database) is exit 2.
+    process.exit(err instanceof ConfigurationError || err.name === 'ConfigurationError' ? 2 : 1);
+  }
 }
 
 await main();

@@ -2,10 +2,11 @@
 // /metrics, composed from the packages. Owns no process state: main.ts passes the connections and
 // the logger and owns the signals.
 import { countUndeliveredNotifications, createPgOutboxStore, type Database } from '@ccat/db';
+import { classifyError } from '@ccat/errors';
 import { ServiceHealthReporter, startHealthServer, type HealthServer } from '@ccat/heartbeat';
 import { createNotifier, createOutboxRelay, type OutboxRelay } from '@ccat/notifier';
 import { createHandlerRegistry, type HandlerRegistry } from '@ccat/recovery-handlers';
-import { shutdownSteps } from '@ccat/worker';
+import { readiness, shutdownSteps, waitForDatabase } from '@ccat/worker';
 import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import { Counter } from 'prom-client';
@@ -20,6 +21,8 @@ export interface MonitorRunnerDeps {
   readonly db: Kysely<Database>;
   readonly redis: Redis;
   readonly logger: Logger;
+  /** The schema the tables live in (readiness compares its migrations with this code's). Default `config.database.schema`. */
+  readonly schema?: string;
   readonly pid?: number;
   readonly registry?: HandlerRegistry;
 }
@@ -29,6 +32,13 @@ export interface MonitorRunner extends AsyncDisposable {
   readonly relay: OutboxRelay | undefined;
   readonly metrics: MonitorMetrics;
   readonly httpPort: number | undefined;
+  /**
+   * Starts, in this order: the HTTP server (a port in use throws `ConfigurationError` before any
+   * work), then waits for the database (reachable and migrated; logged once, /readyz says why not
+   * ready), then the health key, the monitor loop and the relay. Resolves once they run, or once
+   * `close()` was called while it waited (nothing started). Throws `ConfigurationError` when
+   * PostgreSQL refuses the configuration.
+   */
   start(): Promise<void>;
   /** Finishes the current pass and relay pass, closes what it started; bounded by shutdown.timeoutMs. */
   close(): Promise<void>;
@@ -78,6 +88,9 @@ export function createMonitorRunner(deps: MonitorRunnerDeps): MonitorRunner {
   });
   let http: HealthServer | undefined;
   let closing: Promise<void> | undefined;
+  let working = false;
+  // close() during start (while waiting for the database) ends the wait: nothing starts.
+  const stopping = new AbortController();
 
   const runner: MonitorRunner = {
     monitor,
@@ -87,29 +100,33 @@ export function createMonitorRunner(deps: MonitorRunnerDeps): MonitorRunner {
       return http?.port;
     },
     async start() {
-      await health.start();
-      monitor.start();
-      relay?.start();
       if (config.http.port !== null) {
         http = await startHealthServer(config.http.host, config.http.port, {
           registry: metrics.registry,
           healthz: () => ({ ok: true, details: { monitorId } }),
-          readyz: async () => {
-            const redisOk = deps.redis.status === 'ready';
-            const dbOk = await deps.db
-              .selectNoFrom((eb) => eb.val(1).as('one'))
-              .execute()
-              .then(
-                () => true,
-                () => false,
-              );
-            return {
-              ok: redisOk && dbOk,
-              details: { redis: deps.redis.status, postgres: dbOk ? 'ok' : 'unreachable' },
-            };
-          },
+          readyz: () =>
+            readiness({
+              db: deps.db,
+              schema: deps.schema ?? config.database.schema,
+              redis: { redis: deps.redis },
+              working: () => working && closing === undefined,
+            }),
+          onError: (e, where) =>
+            log.warn({ where, err: classifyError(e).message }, 'HTTP server connection error'),
         });
       }
+      const ready = await waitForDatabase({
+        db: deps.db,
+        schema: deps.schema ?? config.database.schema,
+        logger: log,
+        signal: stopping.signal,
+      });
+      if (!ready) return;
+      await health.start();
+      if (stopping.signal.aborted) return;
+      monitor.start();
+      relay?.start();
+      working = true;
       log.info(
         {
           httpPort: http?.port,
@@ -121,6 +138,7 @@ export function createMonitorRunner(deps: MonitorRunnerDeps): MonitorRunner {
       );
     },
     close() {
+      stopping.abort();
       return (closing ??= shutdownSteps(log, [
         ['monitor', () => monitor.close()],
         ['relay', async () => relay?.close()],

@@ -16,6 +16,7 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
+import { bullErrorListener, ConnectionFaultLog } from './connectivity.js';
 import type { WorkerMetrics } from './metrics.js';
 import { bundleRawPackages } from './pipeline.js';
 import { jobId, queuesFor, type JobPayload } from './queues.js';
@@ -37,6 +38,8 @@ export interface DispatcherDeps {
   readonly bullPrefix: string;
   readonly logger: Logger;
   readonly metrics?: WorkerMetrics;
+  /** Where the queues' connection errors go (once per outage); default: a log of the dispatcher's own. */
+  readonly redisFaults?: ConnectionFaultLog;
 }
 
 export interface PassResult {
@@ -56,10 +59,27 @@ export class Dispatcher implements AsyncDisposable {
   #pass: Promise<unknown> = Promise.resolve();
   #closed = false;
   #closing: Promise<void> | undefined;
+  readonly #redisFaults: ConnectionFaultLog;
+  /** The last failed pass's error code and when it was logged: an outage is one line, not one per pass. */
+  #lastFailure: { code: string; at: number } | undefined;
 
   constructor(deps: DispatcherDeps, options: DispatcherOptions) {
     this.#d = deps;
     this.#o = options;
+    this.#redisFaults = deps.redisFaults ?? new ConnectionFaultLog(deps.logger, 'Redis');
+  }
+
+  /** Logs a failed pass unless the same failure was logged in the last 30 s. */
+  #passFailed(e: unknown): void {
+    const err = classifyError(e);
+    const now = Date.now();
+    const last = this.#lastFailure;
+    if (last !== undefined && last.code === err.code && now - last.at < 30_000) return;
+    this.#lastFailure = { code: err.code, at: now };
+    this.#d.logger.warn(
+      { errorCode: err.code, err: err.message },
+      'dispatcher pass failed; trying again next interval (the same failure is logged once per 30 s)',
+    );
   }
 
   start(): void {
@@ -71,12 +91,8 @@ export class Dispatcher implements AsyncDisposable {
     if (this.#closed) return;
     this.#timer = setTimeout(() => {
       this.#pass = this.runOnce()
-        .catch((e: unknown) =>
-          this.#d.logger.warn(
-            { err: classifyError(e).message },
-            'dispatcher pass failed; trying again next interval',
-          ),
-        )
+        .then(() => (this.#lastFailure = undefined))
+        .catch((e: unknown) => this.#passFailed(e))
         .finally(() => this.#schedule(this.#o.intervalMs));
     }, delay);
   }
@@ -90,9 +106,7 @@ export class Dispatcher implements AsyncDisposable {
         prefix: this.#d.bullPrefix,
         defaultJobOptions: JOB_OPTIONS,
       });
-      q.on('error', (e) =>
-        this.#d.logger.warn({ queue: name, err: classifyError(e).message }, 'queue connection error'),
-      );
+      q.on('error', bullErrorListener(this.#redisFaults, this.#d.logger, { queue: name }));
       this.#queues.set(name, q);
     }
     return q;

@@ -56,7 +56,22 @@ export {
 } from './transports.js';
 export { hashFile, type HashResult } from './operations/files.js';
 export {
+  ConnectionFaultLog,
+  databaseState,
+  FATAL_UNHANDLED_MESSAGE,
+  MIGRATE_HINT,
+  readiness,
+  waitForDatabase,
+  watchRedis,
+  type DatabaseState,
+  type ReadinessSources,
+} from './connectivity.js';
+export {
   createServiceLogger,
+  POSTGRES_URL_RULE,
+  REDIS_URL_RULE,
+  urlProblems,
+  type UrlRule,
   databaseConfigSchema,
   keyPrefixSchema,
   logConfigSchema,

@@ -4,15 +4,36 @@
 // shuts down gracefully (bounded), a second one forces.
 import { hostname } from 'node:os';
 import { migrateToLatest } from '@ccat/db';
-import { classifyError } from '@ccat/errors';
+import { classifyError, ConfigurationError } from '@ccat/errors';
 import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
 import { loadWorkerConfig } from './config.js';
+import { ConnectionFaultLog, FATAL_UNHANDLED_MESSAGE, watchRedis } from './connectivity.js';
 import { createServiceLogger, openServiceDatabase, readServiceConfig } from './service.js';
 import { createWorker } from './worker.js';
 
 const USAGE = `usage: ccat-worker [--config file.json]
 Runs BullMQ workers for the CCAT pipeline operations and the dispatcher.
 Configuration: defaults → the JSON file (--config or CCAT_CONFIG) → environment (CCAT_…, DATABASE_URL, REDIS_URL).`;
+
+/** The logger once configuration is read; before that, the last-resort handler writes to stderr. */
+let fatalLogger: Logger | undefined;
+
+/**
+ * Last resort: an error nothing else handled. Logs one fatal line (msg FATAL_UNHANDLED_MESSAGE,
+ * the classified code) and exits 1. No connection fault is meant to reach it.
+ */
+function onUnhandled(kind: 'uncaughtException' | 'unhandledRejection') {
+  return (thrown: unknown) => {
+    const err = classifyError(thrown);
+    const stack = thrown instanceof Error ? thrown.stack : undefined;
+    fatalLogger?.fatal({ kind, errorCode: err.code, err: err.message, stack }, FATAL_UNHANDLED_MESSAGE);
+    console.error(`ccat-worker: ${FATAL_UNHANDLED_MESSAGE}: ${kind}: ${err.message} [${err.code}]`);
+    process.exit(1);
+  };
+}
+process.on('uncaughtException', onUnhandled('uncaughtException'));
+process.on('unhandledRejection', onUnhandled('unhandledRejection'));
 
 async function main(): Promise<void> {
   const loaded = await readServiceConfig({
@@ -35,55 +56,21 @@ async function main(): Promise<void> {
     { service: 'ccat-worker', workerId, pid: process.pid },
     process.stdout.isTTY,
   );
-  const database = openServiceDatabase(config.database, `ccat-worker ${workerId}`, logger);
-  const redis = new Redis(config.redis.url, {
-    maxRetriesPerRequest: 1,
-    connectionName: `ccat-worker:${workerId}`,
-  });
-  const bullConnection = new Redis(config.redis.url, {
-    maxRetriesPerRequest: null,
-    connectionName: `ccat-worker-bull:${workerId}`,
-  });
-  for (const [name, client] of [
-    ['redis', redis],
-    ['bull', bullConnection],
-  ] as const) {
-    client.on('error', (e) =>
-      logger.warn({ client: name, err: classifyError(e).message }, 'Redis connection error; reconnecting'),
-    );
-  }
+  fatalLogger = logger;
+  const closers: (() => Promise<unknown>)[] = [];
   const closeConnections = async () => {
-    await Promise.allSettled([database.close(), redis.quit(), bullConnection.quit()]);
+    await Promise.allSettled(closers.map((close) => close()));
   };
   let app: ReturnType<typeof createWorker> | undefined;
-  try {
-    app = createWorker({
-      config,
-      workerId,
-      db: database.db,
-      redis,
-      bullConnection,
-      logger,
-      exit: (signal) => process.kill(process.pid, signal),
-      pid: process.pid,
-    });
-    if (config.database.migrate) await migrateToLatest(database.db, { schema: config.database.schema });
-    await app.start();
-  } catch (e) {
-    const err = classifyError(e);
-    logger.fatal({ err: err.message, errorCode: err.code }, 'worker could not start');
-    console.error(`ccat-worker: could not start: ${err.message} [${err.code}]`);
-    await app?.close().catch(() => undefined);
-    await closeConnections();
-    // A configuration the schema could not catch (e.g. rejected by a package) is still exit 2.
-    process.exitCode = err.code === 'CONFIGURATION_ERROR' ? 2 : 1;
-    return;
-  }
-  const running = app;
-
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     signals++;
+    const running = app;
+    if (running === undefined) {
+      // Before the app exists there is nothing to drain.
+      void closeConnections().finally(() => process.exit(signals === 1 ? 0 : 130));
+      return;
+    }
     if (signals === 1) {
       logger.info({ signal }, 'signal received: shutting down gracefully (send it again to force)');
       // The whole shutdown is bounded: grace + release/close time + a margin, then exit anyway.
@@ -104,8 +91,46 @@ async function main(): Promise<void> {
       void running.forceClose().finally(() => void closeConnections().finally(() => process.exit(130)));
     }
   };
+  // Installed before the start: a worker waiting for its database stops on the first signal.
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  try {
+    const database = openServiceDatabase(config.database, `ccat-worker ${workerId}`, logger);
+    closers.push(() => database.close());
+    const redisFaults = new ConnectionFaultLog(logger, 'Redis');
+    const redis = new Redis(config.redis.url, {
+      maxRetriesPerRequest: 1,
+      connectionName: `ccat-worker:${workerId}`,
+    });
+    watchRedis(redis, redisFaults, 'redis');
+    closers.push(() => redis.quit());
+    const bullConnection = new Redis(config.redis.url, {
+      maxRetriesPerRequest: null,
+      connectionName: `ccat-worker-bull:${workerId}`,
+    });
+    watchRedis(bullConnection, redisFaults, 'bull');
+    closers.push(() => bullConnection.quit());
+    app = createWorker({
+      config,
+      workerId,
+      db: database.db,
+      redis,
+      bullConnection,
+      logger,
+      exit: (signal) => process.kill(process.pid, signal),
+      pid: process.pid,
+    });
+    if (config.database.migrate) await migrateToLatest(database.db, { schema: config.database.schema });
+    await app.start();
+  } catch (e) {
+    const err = classifyError(e);
+    logger.fatal({ err: err.message, errorCode: err.code }, 'worker could not start');
+    console.error(`ccat-worker: could not start: ${err.message} [${err.code}]`);
+    await app?.close().catch(() => undefined);
+    await closeConnections();
+    // A configuration the schema could not catch (a port in use, a refused database) is exit 2.
+    process.exit(err instanceof ConfigurationError || err.name === 'ConfigurationError' ? 2 : 1);
+  }
 }
 
 await main();

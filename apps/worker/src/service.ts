@@ -3,18 +3,106 @@
 // shutdown in which every step runs even when one fails.
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { createDatabase, storableText, type CcatDatabase } from '@ccat/db';
+import { assertSchemaName, createDatabase, storableText, type CcatDatabase } from '@ccat/db';
 import { classifyError, isSecretKey, REDACTED, redactSecrets, redactValue } from '@ccat/errors';
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
+import { ConnectionFaultLog } from './connectivity.js';
 import { z } from 'zod';
+
+/** What a connection URL must look like: its schemes, and an example for messages. */
+export interface UrlRule {
+  /** Accepted schemes without the colon, e.g. `['redis', 'rediss']`. */
+  readonly schemes: readonly string[];
+  /** The URL's form, shown when it cannot be parsed at all. */
+  readonly form: string;
+  /** Whether a URL without a host may name one elsewhere (libpq's `?host=/run/postgresql`). */
+  readonly hostParam?: boolean;
+}
+
+/** The authority part of `scheme://[userinfo@]host[:port]`: host and the port text as written. */
+const AUTHORITY = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/(?:[^@/?#]*@)?(\[[^\]]*\]|[^:/?#]*)(?::([^/?#]*))?/;
+
+/**
+ * What is wrong with a connection URL, one phrase per problem (empty when nothing is): the scheme,
+ * a host, a port in 1–65535, and the rest parseable (WHATWG URL). The phrases never repeat the URL
+ * or any part of it, since it may hold a password.
+ */
+export function urlProblems(value: string, rule: UrlRule): string[] {
+  const schemes = rule.schemes.map((s) => `${s}:`);
+  const schemeList =
+    schemes.length === 1 ? schemes[0]! : `${schemes.slice(0, -1).join(', ')} or ${schemes.at(-1)!}`;
+  const authority = AUTHORITY.exec(value);
+  if (authority === null) return [`is not a URL: expected ${rule.form}`];
+  const problems: string[] = [];
+  const scheme = value.slice(0, value.indexOf(':') + 1).toLowerCase();
+  if (!schemes.includes(scheme)) problems.push(`scheme must be ${schemeList}`);
+  const host = authority[1] ?? '';
+  const port = authority[2];
+  let parsed: URL | undefined;
+  try {
+    // The port is checked on its own below; WHATWG parsing refuses one out of range without saying so.
+    const portless = port === undefined ? value : value.replace(`:${port}`, '');
+    parsed = new URL(portless);
+  } catch {
+    problems.push(`cannot be parsed: expected ${rule.form}`);
+  }
+  const hostElsewhere = rule.hostParam === true && parsed?.searchParams.has('host') === true;
+  if (host === '' && !hostElsewhere) problems.push('has no host');
+  if (port !== undefined && port !== '') {
+    if (!/^[0-9]+$/.test(port)) problems.push('port is not a number: must be from 1 to 65535');
+    else if (!(Number(port) >= 1 && Number(port) <= 65535))
+      problems.push('port out of range: must be from 1 to 65535');
+  }
+  return problems;
+}
+
+/** A zod string check that reports each of `urlProblems` as its own issue. */
+function connectionUrl(rule: UrlRule) {
+  return z
+    .string()
+    .min(1)
+    .superRefine((value, ctx) => {
+      for (const message of urlProblems(value, rule))
+        ctx.addIssue({ code: 'custom', message, input: undefined });
+    });
+}
+
+/** PostgreSQL URLs as libpq and node-postgres read them. */
+export const POSTGRES_URL_RULE: UrlRule = {
+  schemes: ['postgres', 'postgresql'],
+  form: 'postgres://user[:password]@host[:port]/database',
+  hostParam: true,
+};
+/** Redis URLs as ioredis reads them. */
+export const REDIS_URL_RULE: UrlRule = {
+  schemes: ['redis', 'rediss'],
+  form: 'redis://[user:password@]host[:port][/db]',
+};
 
 /** PostgreSQL: the operation tables, their events and the notification outbox. */
 export const databaseConfigSchema = z
   .strictObject({
-    /** PostgreSQL connection URL, `postgres://user:password@host:port/database`. */
-    url: z.string().min(1).default('postgres://postgres@127.0.0.1:5432/postgres'),
-    /** Schema holding the tables (the connection's search_path); a lower-case identifier, checked at start. */
-    schema: z.string().default('public'),
+    /**
+     * PostgreSQL connection URL, `postgres://user:password@host:port/database`. Checked at start:
+     * scheme postgres: or postgresql:, a host (or `?host=` naming a socket directory), a port from
+     * 1 to 65535.
+     */
+    url: connectionUrl(POSTGRES_URL_RULE).default('postgres://postgres@127.0.0.1:5432/postgres'),
+    /** Schema holding the tables (the connection's search_path): a lower-case identifier `[a-z_][a-z0-9_]*`, at most 63 characters. */
+    schema: z
+      .string()
+      .default('public')
+      .refine(
+        (s) => {
+          try {
+            assertSchemaName(s);
+            return true;
+          } catch {
+            return false;
+          }
+        },
+        { message: 'must be a lower-case identifier [a-z_][a-z0-9_]*, at most 63 characters' },
+      ),
     /** Connections in this process's PostgreSQL pool. */
     poolSize: z.number().int().min(1).max(100).default(10),
     /** Run migrations at start. */
@@ -31,8 +119,11 @@ export const databaseConfigSchema = z
 /** Redis: heartbeats, service health keys, the BullMQ queues and the monitors' lease. */
 export const redisConfigSchema = z
   .strictObject({
-    /** Redis connection URL, `redis://[:password@]host:port[/db]`. */
-    url: z.string().min(1).default('redis://127.0.0.1:6379'),
+    /**
+     * Redis connection URL, `redis://[:password@]host:port[/db]`. Checked at start: scheme redis:
+     * or rediss: (TLS), a host, a port from 1 to 65535.
+     */
+    url: connectionUrl(REDIS_URL_RULE).default('redis://127.0.0.1:6379'),
   })
   .prefault({});
 
@@ -204,22 +295,26 @@ export async function readServiceConfig<C>(o: {
   }
 }
 
-/** The process's PostgreSQL pool from its `database` section; idle-connection errors are logged, not fatal. */
+/**
+ * The process's PostgreSQL pool from its `database` section. A lost connection (idle or in use: a
+ * terminated backend, a restarted server) never ends the process: it is logged once per outage
+ * (`ConnectionFaultLog`), the statement in flight fails with a classified error and takes its own
+ * path (retried, recovered later, released), and the pool opens new connections when the server
+ * is back.
+ */
 export function openServiceDatabase(
   config: z.output<typeof databaseConfigSchema>,
   applicationName: string,
   logger: Logger,
 ): CcatDatabase {
+  const faults = new ConnectionFaultLog(logger, 'PostgreSQL');
   return createDatabase({
     connectionString: config.url,
     schema: config.schema,
     max: config.poolSize,
     preparedStatements: config.preparedStatements,
     applicationName: applicationName.slice(0, 63),
-    onError: (e) =>
-      logger.warn(
-        { err: classifyError(e).message },
-        'idle PostgreSQL connection failed; the pool replaces it',
-      ),
+    onError: (e) => faults.lost(e),
+    onConnect: () => faults.restored(),
   });
 }

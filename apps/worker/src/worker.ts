@@ -18,6 +18,7 @@ import type { WorkerConfig } from './config.js';
 import { Dispatcher } from './dispatcher.js';
 import { createFaultInjector } from './faults.js';
 
+import { bullErrorListener, ConnectionFaultLog, readiness, waitForDatabase } from './connectivity.js';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics.js';
 import { servedQueues } from './queues.js';
 import { shutdownSteps } from './service.js';
@@ -33,6 +34,8 @@ export interface WorkerDeps {
   /** For BullMQ (created with maxRetriesPerRequest: null). */
   readonly bullConnection: Redis;
   readonly logger: Logger;
+  /** The schema the tables live in (readiness compares its migrations with this code's). Default `config.database.schema`. */
+  readonly schema?: string;
   /** How the crash fault ends the process (main passes process.kill of its own pid). */
   readonly exit: (signal: 'SIGKILL') => void;
   /** This process's pid, shown in heartbeat details and the health key. */
@@ -47,6 +50,13 @@ export interface WorkerApp extends AsyncDisposable {
   /** The /metrics port, once started (undefined when off). */
   readonly httpPort: number | undefined;
   readonly queues: readonly string[];
+  /**
+   * Starts, in this order: the HTTP server (a port in use throws `ConfigurationError` before any
+   * work), then waits for the database (reachable and migrated; logged once, /readyz says why not
+   * ready), then heartbeats, the health key, the queue workers and the dispatcher. Resolves once
+   * the work runs, or once `close()` was called while it waited (no work started). Throws
+   * `ConfigurationError` when PostgreSQL refuses the configuration.
+   */
   start(): Promise<void>;
   /** Graceful: stop fetching, give running tasks the grace period, then abort and release them. */
   close(): Promise<void>;
@@ -83,6 +93,8 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
     ...(deps.pid !== undefined && { pid: deps.pid }),
   });
   const registry = deps.registry ?? createHandlerRegistry();
+  // Redis connection errors of the queue workers and the dispatcher's queues: once per outage.
+  const redisFaults = new ConnectionFaultLog(log, 'Redis');
   const runner = new TaskRunner({
     db: deps.db,
     heartbeat,
@@ -105,6 +117,7 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
           bullPrefix,
           logger: log.child({ component: 'dispatcher' }),
           metrics,
+          redisFaults,
         },
         { ...config.dispatcher, operationTypes: config.operationTypes },
       )
@@ -113,6 +126,10 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
   const queues: string[] = [];
   let http: HealthServer | undefined;
   let closing: Promise<void> | undefined;
+  let working = false;
+  const schema = deps.schema ?? config.database.schema;
+  // close() during start (while waiting for the database) ends the wait: no work starts.
+  const stopping = new AbortController();
 
   const app: WorkerApp = {
     metrics,
@@ -123,11 +140,32 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
     },
     queues,
     async start() {
+      if (config.http.port !== null) {
+        http = await startHealthServer(config.http.host, config.http.port, {
+          registry: metrics.registry,
+          healthz: () => ({
+            ok: true,
+            details: { workerId, inFlight: runner.inFlight, queues: queues.length },
+          }),
+          readyz: () =>
+            readiness({
+              db: deps.db,
+              schema,
+              redis: { redis: deps.redis, bull: deps.bullConnection },
+              working: () => working && closing === undefined,
+            }),
+          onError: (e, where) =>
+            log.warn({ where, err: classifyError(e).message }, 'HTTP server connection error'),
+        });
+      }
+      const ready = await waitForDatabase({ db: deps.db, schema, logger: log, signal: stopping.signal });
+      if (!ready) return;
       await heartbeat.start();
       await health.start();
       const served = (await servedQueues(deps.db, config.serve)).filter((q) =>
         config.operationTypes.includes(q.type),
       );
+      if (stopping.signal.aborted) return;
       for (const q of served) {
         const w = new BullWorker(q.name, (job) => runner.run(job.data, job.id, q.name), {
           connection: deps.bullConnection,
@@ -139,23 +177,14 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
           removeOnFail: { count: 1000 },
           name: workerId,
         });
-        w.on('error', (e) =>
-          log.warn({ queue: q.name, err: classifyError(e).message }, 'queue worker error'),
-        );
+        // The worker's own connections (a blocking duplicate of bullConnection) report here: a lost
+        // Redis is logged once per outage and BullMQ reconnects.
+        w.on('error', bullErrorListener(redisFaults, log, { queue: q.name }));
         bullWorkers.push(w);
         queues.push(q.name);
       }
       dispatcher?.start();
-      if (config.http.port !== null) {
-        http = await startHealthServer(config.http.host, config.http.port, {
-          registry: metrics.registry,
-          healthz: () => ({
-            ok: true,
-            details: { workerId, inFlight: runner.inFlight, queues: queues.length },
-          }),
-          readyz: () => ({ ok: deps.redis.status === 'ready', details: { redis: deps.redis.status } }),
-        });
-      }
+      working = true;
       log.info(
         {
           queues: queues.length,
@@ -167,6 +196,7 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
       );
     },
     close() {
+      stopping.abort();
       return (closing ??= (async () => {
         log.info(
           { graceMs: config.shutdown.graceMs, inFlight: runner.inFlight },

@@ -15,7 +15,13 @@ export {
   type DatabaseOptions,
   type PoolLike,
 } from './pool.js';
-export { appliedMigrations, migrateToLatest, type MigrateResult } from './migrate.js';
+export {
+  appliedMigrations,
+  migrateToLatest,
+  migrationStatus,
+  type MigrateResult,
+  type MigrationStatus,
+} from './migrate.js';
 export {
   claim,
   complete,

@@ -92,3 +92,36 @@ export async function appliedMigrations<DB>(
   }>`SELECT name FROM ${sql.id(schema, 'kysely_migration')} ORDER BY name`.execute(db);
   return rows.rows.map((r) => r.name);
 }
+
+/** How a schema's applied migrations compare with the ones this code needs. */
+export interface MigrationStatus {
+  /** Applied migrations, oldest first (empty on a fresh or missing schema). */
+  readonly applied: readonly string[];
+  /** Every migration this code knows, oldest first. */
+  readonly known: readonly string[];
+  /** Known but not applied: `ccat-recovery migrate` applies them. */
+  readonly pending: readonly string[];
+  /** Applied but unknown to this code: the schema is newer than this code (an older release runs). */
+  readonly unknown: readonly string[];
+  /** True when nothing is pending: this code can work on the schema. */
+  readonly upToDate: boolean;
+}
+
+/**
+ * Compares the schema's applied migrations with this code's: whether the schema is migrated to the
+ * version this code needs. One round trip (two on a migrated schema), read-only, takes no lock. A
+ * schema that does not exist has every migration pending. Throws (unclassified, as the driver
+ * threw it) when PostgreSQL cannot be reached or refuses the connection; callers classify.
+ */
+export async function migrationStatus<DB>(
+  db: Kysely<DB>,
+  options: { schema?: string } = {},
+): Promise<MigrationStatus> {
+  const applied = await appliedMigrations(db, options);
+  const known = Object.keys(migrations).sort();
+  const done = new Set(applied);
+  const knownSet = new Set(known);
+  const pending = known.filter((m) => !done.has(m));
+  const unknown = applied.filter((m) => !knownSet.has(m));
+  return { applied, known, pending, unknown, upToDate: pending.length === 0 };
+}

@@ -24,8 +24,16 @@ export type DatabaseOptions =
       readonly applicationName?: string;
       /** Per-statement timeout in ms (default none). */
       readonly statementTimeoutMs?: number;
-      /** Called with errors of idle clients (a restarted server); without it they would crash the process. */
+      /**
+       * Called with every connection-level error of the pool's clients, idle or checked out (a
+       * terminated backend, a restarted server, a reset socket). Without a listener such an error
+       * would be an unhandled 'error' event and end the process; with or without this callback,
+       * the pool listens, so it never does. The query in flight on that client fails with a
+       * classifiable error and the pool replaces the client. Called once per failed client.
+       */
       readonly onError?: (error: Error) => void;
+      /** Called each time the pool has opened a new connection (after a loss: the server is back). */
+      readonly onConnect?: () => void;
       /**
        * Prepare each distinct statement once per connection (server-side named statements; default
        * true): the hot transitions then skip parsing and planning, which is most of their cost.
@@ -120,7 +128,22 @@ export function createDatabase(options: DatabaseOptions): CcatDatabase {
       options: pgOptions.join(' '),
     });
     const onError = options.onError ?? (() => undefined);
-    own.on('error', onError);
+    // pg-pool listens for 'error' only on idle clients: it takes its listener off a client it hands
+    // out, so a backend terminated (57P01) or a socket reset during a query emits 'error' on the
+    // Client with nobody listening, and Node ends the process. This listener stays for the client's
+    // whole life; each client reports its loss once (it is not queryable afterwards).
+    own.on('connect', (client: pg.PoolClient) => {
+      options.onConnect?.();
+      let reported = false;
+      client.on('error', (e: Error) => {
+        if (reported) return;
+        reported = true;
+        onError(e);
+      });
+    });
+    // pg-pool re-emits an idle client's error on the pool (after removing the client); the
+    // client's own listener above has reported it already.
+    own.on('error', () => undefined);
     pool = options.preparedStatements === false ? own : preparingPool(own);
   }
   // Every statement's parameters made storable (NUL, lone surrogates): see sanitize.ts.

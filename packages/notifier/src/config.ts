@@ -72,8 +72,8 @@ export const slackChannelConfigSchema = z
   .object({
     /** Bot token (xoxb-…) allowed to post to the routed channels; give it as SLACK_TOKEN, not in a file. */
     token: z.string().min(1),
-    /** Web API base URL (default Slack's); a proxy or a test server. */
-    apiUrl: z.url().optional(),
+    /** Web API base URL (default Slack's); a proxy or a test server; http: or https:. */
+    apiUrl: z.url({ protocol: /^https?$/, error: 'must be an http: or https: URL with a host' }).optional(),
     /** Slack messages per minute at most; more wait for a free slot (deferred, never dropped). */
     maxPerMinute: perMinute(20),
     /** Timeout of one Slack Web API call. At most half of `relay.leaseMs`. */

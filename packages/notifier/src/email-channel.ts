@@ -108,9 +108,9 @@ export function createEmailChannel(options: EmailChannelOptions): Channel {
     createRedactor({ secrets: config.auth === undefined ? [] : [config.auth.pass] });
   const policy = contentPolicy({ ...options.content, redact });
   const own = options.transport === undefined;
-  const transport: MailTransport =
-    options.transport ??
-    nodemailer.createTransport({
+  const transport: MailTransport = options.transport ?? ownTransport();
+  function ownTransport(): MailTransport {
+    const t = nodemailer.createTransport({
       host: config.host,
       port: config.port,
       secure: config.secure,
@@ -130,6 +130,14 @@ export function createEmailChannel(options: EmailChannelOptions): Channel {
       logger: false,
       debug: false,
     });
+    // The transport is an EventEmitter: an 'error' it emits outside a send (a pooled or idle
+    // connection's socket failing) would end the process unhandled. A send's own failure still
+    // rejects that send.
+    t.on('error', (e: Error) =>
+      logger.warn({ channel: 'email', err: e.message }, 'SMTP transport error (the next send reconnects)'),
+    );
+    return t;
+  }
   let closed = false;
 
   return {

@@ -62,6 +62,9 @@ export async function openDatabase(
   });
   // Errors of idle clients reach the next query, which reports them; unhandled they would crash.
   pool.on('error', () => undefined);
+  // pg-pool listens only on idle clients: a client checked out when its server goes (a restart, a
+  // terminated backend) would emit an unhandled 'error'. Its query fails and is reported instead.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   const database: CcatDatabase = createDatabase({ pool });
   const close = async () => {
     await database.close();
