@@ -4,7 +4,7 @@
 // signals: SIGTERM/SIGINT finish the current pass and close (bounded); a second one exits at once.
 import { hostname } from 'node:os';
 import { migrateToLatest } from '@ccat/db';
-import { classifyError, ConfigurationError } from '@ccat/errors';
+import { classifyError, ConfigurationError, redactSecrets } from '@ccat/errors';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import {
@@ -35,7 +35,9 @@ function onUnhandled(kind: 'uncaughtException' | 'unhandledRejection') {
     const err = classifyError(thrown);
     const stack = thrown instanceof Error ? thrown.stack : undefined;
     fatalLogger?.fatal({ kind, errorCode: err.code, err: err.message, stack }, FATAL_UNHANDLED_MESSAGE);
-    console.error(`ccat-monitor: ${FATAL_UNHANDLED_MESSAGE}: ${kind}: ${err.message} [${err.code}]`);
+    console.error(
+      `ccat-monitor: ${FATAL_UNHANDLED_MESSAGE}: ${kind}: ${redactSecrets(err.message, 2000)} [${err.code}]`,
+    );
     process.exit(1);
   };
 }
@@ -106,7 +108,7 @@ async function main(): Promise<void> {
     // exit at once with the classified code.
     const err = classifyError(e);
     logger.fatal({ err: err.message, errorCode: err.code }, 'monitor could not start');
-    console.error(`ccat-monitor: could not start: ${err.message} [${err.code}]`);
+    console.error(`ccat-monitor: could not start: ${redactSecrets(err.message, 2000)} [${err.code}]`);
     await runner?.close().catch(() => undefined);
     await closeConnections();
     // A configuration the schema could not catch (a port in use, a refused database) is exit 2.

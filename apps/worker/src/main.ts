@@ -4,7 +4,7 @@
 // shuts down gracefully (bounded), a second one forces.
 import { hostname } from 'node:os';
 import { migrateToLatest } from '@ccat/db';
-import { classifyError, ConfigurationError } from '@ccat/errors';
+import { classifyError, ConfigurationError, redactSecrets } from '@ccat/errors';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { loadWorkerConfig } from './config.js';
@@ -28,7 +28,9 @@ function onUnhandled(kind: 'uncaughtException' | 'unhandledRejection') {
     const err = classifyError(thrown);
     const stack = thrown instanceof Error ? thrown.stack : undefined;
     fatalLogger?.fatal({ kind, errorCode: err.code, err: err.message, stack }, FATAL_UNHANDLED_MESSAGE);
-    console.error(`ccat-worker: ${FATAL_UNHANDLED_MESSAGE}: ${kind}: ${err.message} [${err.code}]`);
+    console.error(
+      `ccat-worker: ${FATAL_UNHANDLED_MESSAGE}: ${kind}: ${redactSecrets(err.message, 2000)} [${err.code}]`,
+    );
     process.exit(1);
   };
 }
@@ -125,7 +127,7 @@ async function main(): Promise<void> {
   } catch (e) {
     const err = classifyError(e);
     logger.fatal({ err: err.message, errorCode: err.code }, 'worker could not start');
-    console.error(`ccat-worker: could not start: ${err.message} [${err.code}]`);
+    console.error(`ccat-worker: could not start: ${redactSecrets(err.message, 2000)} [${err.code}]`);
     await app?.close().catch(() => undefined);
     await closeConnections();
     // A configuration the schema could not catch (a port in use, a refused database) is exit 2.
