@@ -52,6 +52,16 @@ export const monitorConfigSchema = z
             }),
           )
           .default({}),
+        /**
+         * A heartbeat deadline further ahead of Redis's now than the longest configured timeout plus
+         * this is absurd (+inf, 1e15: it would never come due): the entry is quarantined and its row
+         * left to reconciliation.
+         */
+        deadlineSlackMs: ms(3_600_000, 1),
+        /** A member whose recovery fails is retried after 1 s, doubling up to this (never a hot loop). */
+        recoveryRetryMaxMs: ms(60_000, 10),
+        /** After this many failed recoveries of one member, one ERROR notification names it. */
+        recoveryAlertAfter: z.number().int().min(1).max(1000).default(3),
         /** Replicas take a short Redis lease per pass so they do not repeat the same scan. */
         leaseMs: ms(10_000, 100),
         /** Remove partial output after a stall recovery (only where this host sees the data locations). */

@@ -7,6 +7,7 @@
 // repeating one scan.
 import { randomBytes } from 'node:crypto';
 import {
+  createPgOutboxStore,
   nextStaleInProgressInMs,
   OPERATION_TYPES,
   parseOperationKey,
@@ -46,6 +47,18 @@ export interface PassReport {
   readonly sleepMs: number;
 }
 
+/** A member whose recovery failed: when it may be tried again, and whether it was alerted. */
+interface FailingMember {
+  failures: number;
+  retryAt: number;
+  alerted: boolean;
+  lastError: string;
+  /** The pass that last saw it due; entries not seen by a complete pass are dropped. */
+  seenInPass: number;
+}
+
+const RETRY_INITIAL_MS = 1000;
+
 const RELEASE_LEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 const MIN_SLEEP_MS = 20;
 /** Pages of stale rows looked at per type and pass (each `monitor.batchSize` rows). */
@@ -65,17 +78,22 @@ export class Monitor implements AsyncDisposable {
   #closing: Promise<void> | undefined;
   #failures = 0;
   readonly #minTimeoutMs: number;
+  /** Members whose recovery failed, by member: retried with backoff, alerted once (issue 12). */
+  readonly #failing = new Map<string, FailingMember>();
+  #pass = 0;
+  /** Whether this pass's scans saw every due member (so members not seen are no longer due). */
+  #sawAllDue = true;
 
   constructor(deps: MonitorDeps) {
     this.#d = deps;
-    this.#minTimeoutMs = Math.min(
-      ...OPERATION_TYPES.map((t) => monitorTimingFor(deps.config, t).heartbeatTimeoutMs),
-    );
+    const timeouts = OPERATION_TYPES.map((t) => monitorTimingFor(deps.config, t).heartbeatTimeoutMs);
+    this.#minTimeoutMs = Math.min(...timeouts);
     this.#log = deps.logger.child({ component: 'monitor', monitorId: deps.monitorId });
     this.#scanner = new HeartbeatScanner({
       redis: deps.redis,
       keyPrefix: deps.config.keyPrefix,
       batchSize: deps.config.monitor.batchSize,
+      maxDeadlineAheadMs: Math.max(...timeouts) + deps.config.monitor.deadlineSlackMs,
       logger: this.#log,
     });
     this.#leaseKey = `${deps.config.keyPrefix}monitor:lease`;
@@ -140,8 +158,15 @@ export class Monitor implements AsyncDisposable {
     const stop = metrics.passDuration.startTimer();
     try {
       const counts = { recovered: 0, exhausted: 0, reconciled: 0, staleScheduled: 0, corrupt: 0 };
+      this.#pass++;
+      this.#sawAllDue = true;
       await this.#drain('heartbeat_expired', counts);
       if (config.monitor.progressStalls) await this.#drain('progress_stalled', counts);
+      // A member no longer due (recovered elsewhere, beat again, re-registered) starts afresh.
+      if (this.#sawAllDue) {
+        for (const [member, f] of this.#failing)
+          if (f.seenInPass !== this.#pass) this.#failing.delete(member);
+      }
       await this.#reconcile(counts);
       metrics.passes.inc({ result: 'ran' });
       return { ran: true, ...counts, sleepMs: await this.#sleepFor() };
@@ -151,16 +176,20 @@ export class Monitor implements AsyncDisposable {
     }
   }
 
-  /** Until the earlier of the next deadline, the next reconciliation and the loop interval. */
+  /**
+   * Until the earlier of the next deadline, the next reconciliation, the next retry of a member whose
+   * recovery failed and the loop interval. Members waiting out their backoff do not count as due.
+   */
   async #sleepFor(): Promise<number> {
     const { config } = this.#d;
     // A member registered after this pass cannot expire sooner than the shortest heartbeat timeout
     // from now: never sleep longer than that, or a task started meanwhile would be found late.
     let ms = Math.min(config.monitor.loopIntervalMs, this.#minTimeoutMs);
-    const next = await this.#scanner.nextDeadline();
+    const next = await this.#scanner.nextDeadline(new Set(this.#failing.keys()));
     if (next !== undefined && (next.kind === 'deadline' || config.monitor.progressStalls))
       ms = Math.min(ms, next.inMs);
     const now = Date.now();
+    for (const f of this.#failing.values()) ms = Math.min(ms, f.retryAt - now);
     for (const at of this.#nextReconcile.values()) ms = Math.min(ms, at - now);
     for (const at of this.#nextStale.values()) ms = Math.min(ms, at - now);
     return Math.max(MIN_SLEEP_MS, ms);
@@ -171,11 +200,18 @@ export class Monitor implements AsyncDisposable {
     reason: 'heartbeat_expired' | 'progress_stalled',
     counts: Record<string, number>,
   ): Promise<void> {
-    for (let batch = 0; batch < 1000 && !this.#closed; batch++) {
+    // Members left in place (waiting out a backoff, or failed again) stay at the head of the range:
+    // the next page starts after them.
+    let offset = 0;
+    for (let batch = 0; ; batch++) {
+      if (batch >= 1000 || this.#closed) {
+        this.#sawAllDue = false;
+        return;
+      }
       const scan =
         reason === 'heartbeat_expired'
-          ? await this.#scanner.scanExpired()
-          : await this.#scanner.scanStalled();
+          ? await this.#scanner.scanExpired({ offset })
+          : await this.#scanner.scanStalled({ offset });
       for (const c of scan.corrupt) {
         this.#d.metrics.corruptEntries.inc({ kind: c.reason });
         counts['corrupt'] = (counts['corrupt'] ?? 0) + 1;
@@ -186,22 +222,100 @@ export class Monitor implements AsyncDisposable {
           'corrupt heartbeat entries quarantined (see ccat-recovery status)',
         );
       if (scan.tasks.length === 0) return;
+      const now = Date.now();
+      const ready = scan.tasks.filter((t) => {
+        const f = this.#failing.get(t.taskId);
+        if (f !== undefined) f.seenInPass = this.#pass;
+        return f === undefined || f.retryAt <= now;
+      });
       const done: (ExpiredTask | StalledTask)[] = [];
       // Each recovery is its own short transaction; a few run at once (bounded by the pool).
       let next = 0;
       const lanes = Array.from(
-        { length: Math.min(this.#d.config.monitor.recoveryConcurrency, scan.tasks.length) },
+        { length: Math.min(this.#d.config.monitor.recoveryConcurrency, ready.length) },
         async () => {
-          while (next < scan.tasks.length && !this.#closed) {
-            const task = scan.tasks[next++]!;
+          while (next < ready.length && !this.#closed) {
+            const task = ready[next++]!;
             if (await this.#recoverOne(task, reason, counts)) done.push(task);
           }
         },
       );
       await Promise.all(lanes);
       if (done.length > 0) await this.#scanner.remove(done);
-      // A batch where nothing could be recovered would come back unchanged: stop until next pass.
-      if (done.length === 0 || scan.tasks.length < this.#d.config.monitor.batchSize) return;
+      if (scan.tasks.length < this.#d.config.monitor.batchSize) return;
+      offset += scan.tasks.length - done.length + ('skippedExpired' in scan ? scan.skippedExpired : 0);
+    }
+  }
+
+  /**
+   * A member whose recovery failed: retried after 1 s, doubling up to `monitor.recoveryRetryMaxMs`
+   * (the loop sleeps until then rather than rescanning it every 20 ms); after
+   * `monitor.recoveryAlertAfter` failures, one ERROR notification through the outbox names it. The
+   * count lives in this process: another replica, or a restart, counts afresh.
+   */
+  async #recoveryFailed(task: ExpiredTask | StalledTask, ref: OperationRef, err: string): Promise<void> {
+    const { config } = this.#d;
+    const f = this.#failing.get(task.taskId) ?? {
+      failures: 0,
+      retryAt: 0,
+      alerted: false,
+      lastError: '',
+      seenInPass: this.#pass,
+    };
+    f.failures++;
+    f.lastError = err;
+    f.seenInPass = this.#pass;
+    const delayMs = Math.min(
+      config.monitor.recoveryRetryMaxMs,
+      RETRY_INITIAL_MS * 2 ** Math.min(f.failures - 1, 20),
+    );
+    f.retryAt = Date.now() + delayMs;
+    this.#failing.set(task.taskId, f);
+    this.#log.warn(
+      {
+        member: task.taskId,
+        operationType: ref.type,
+        operationId: ref.id,
+        attempt: ref.attempt,
+        failures: f.failures,
+        retryInMs: delayMs,
+        err,
+      },
+      'stall recovery failed; retrying with backoff',
+    );
+    if (f.alerted || f.failures < config.monitor.recoveryAlertAfter) return;
+    try {
+      await createPgOutboxStore(this.#d.db).enqueue({
+        level: 'ERROR',
+        eventKind: 'recovery_failing',
+        subject: `${ref.type} ${ref.id}: the monitor cannot recover its stalled attempt`,
+        body: [
+          `What: heartbeat member ${task.taskId} (${ref.type} ${ref.id}, attempt ${ref.attempt}) is overdue, and recovering it failed ${f.failures} times.`,
+          `Error: ${err}`,
+          `Done: the monitor keeps retrying every ${Math.ceil(config.monitor.recoveryRetryMaxMs / 1000)} s at most; the row stays in progress until a recovery succeeds.`,
+          `To do: read the monitor's log lines for this member, fix the cause (database errors, a custom handler), or recover it by hand: ccat-recovery retry ${ref.type} ${ref.id}`,
+        ].join('\n'),
+        context: {
+          member: task.taskId,
+          operationType: ref.type,
+          operationId: ref.id,
+          attempt: ref.attempt,
+          failures: f.failures,
+          error: err,
+        },
+        dedupKey: `recovery_failing:${task.taskId}`,
+        operation: { type: ref.type, id: ref.id, attempt: ref.attempt },
+      });
+      f.alerted = true;
+      this.#log.error(
+        { member: task.taskId, operationType: ref.type, operationId: ref.id, failures: f.failures, err },
+        'stall recovery keeps failing; ERROR notification queued',
+      );
+    } catch (e) {
+      this.#log.warn(
+        { member: task.taskId, err: classifyError(e).message },
+        'cannot queue the recovery-failing notification; trying again after the next failure',
+      );
     }
   }
 
@@ -241,13 +355,11 @@ export class Monitor implements AsyncDisposable {
         else counts['exhausted'] = (counts['exhausted'] ?? 0) + 1;
         await this.#cleanup(ref);
       }
+      this.#failing.delete(task.taskId);
       return true;
     } catch (e) {
       metrics.recoveryFailures.inc();
-      this.#log.warn(
-        { operationType: ref.type, operationId: ref.id, attempt: ref.attempt, err: classifyError(e).message },
-        'stall recovery failed; retrying next pass',
-      );
+      await this.#recoveryFailed(task, ref, classifyError(e).message);
       return false;
     }
   }

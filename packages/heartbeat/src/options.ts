@@ -90,6 +90,13 @@ export const scannerOptionsSchema = z
     ...keyspaceShape,
     /** Most members one scan returns (the LIMIT of the range query). */
     batchSize: z.number().int().min(1).max(10_000).default(1_000),
+    /**
+     * The furthest ahead of Redis's now a deadline or progress deadline may lie: the longest
+     * timeout any worker is configured with, plus slack. A member scored beyond it (+inf, 1e15)
+     * would never come due, so the scans quarantine it (`absurd-score`) and its row is left to
+     * reconciliation. Absent: not checked.
+     */
+    maxDeadlineAheadMs: ms(1, 365 * 24 * 3_600_000).optional(),
   })
   .superRefine(prefixAndTagAgree);
 
