@@ -18,6 +18,7 @@ import {
   type OperationType,
 } from '@ccat/db';
 import { classifyError } from '@ccat/errors';
+import { sql } from 'kysely';
 import { HeartbeatScanner, type ExpiredTask, type StalledTask } from '@ccat/heartbeat';
 import { applyStallRecovery, type RecoveryDeps, type StallReason } from '@ccat/recovery-handlers';
 import type { Redis } from 'ioredis';
@@ -58,6 +59,18 @@ interface FailingMember {
 }
 
 const RETRY_INITIAL_MS = 1000;
+
+/** True when `p` settles within `ms`; never rejects (the caller only waits for it). */
+function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const t = setTimeout(() => resolve(false), ms);
+    const done = () => {
+      clearTimeout(t);
+      resolve(true);
+    };
+    p.then(done, done);
+  });
+}
 
 const RELEASE_LEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 const MIN_SLEEP_MS = 20;
@@ -114,13 +127,18 @@ export class Monitor implements AsyncDisposable {
         this.#d.metrics.passes.inc({ result: 'failed' });
         // Backs off to the loop interval; the next pass retries everything that was not done.
         sleepMs = Math.min(this.#d.config.monitor.loopIntervalMs, 250 * 2 ** Math.min(this.#failures, 10));
-        this.#log.warn({ err: classifyError(e).message, retryInMs: sleepMs }, 'monitor pass failed');
+        if (!this.#closed)
+          this.#log.warn({ err: classifyError(e).message, retryInMs: sleepMs }, 'monitor pass failed');
       }
+      // Looked at before sleeping: a close() during the pass ends the loop now, not after a sleep.
+      if (this.#closed) break;
       await this.#sleep(sleepMs);
     }
   }
 
+  /** Sleeps `ms`, or until close() wakes it; returns at once when closed. */
   #sleep(ms: number): Promise<void> {
+    if (this.#closed) return Promise.resolve();
     return new Promise((resolve) => {
       const t = setTimeout(() => {
         this.#wake = undefined;
@@ -161,14 +179,16 @@ export class Monitor implements AsyncDisposable {
       this.#pass++;
       this.#sawAllDue = true;
       await this.#drain('heartbeat_expired', counts);
-      if (config.monitor.progressStalls) await this.#drain('progress_stalled', counts);
+      if (config.monitor.progressStalls && !this.#closed) await this.#drain('progress_stalled', counts);
       // A member no longer due (recovered elsewhere, beat again, re-registered) starts afresh.
       if (this.#sawAllDue) {
         for (const [member, f] of this.#failing)
           if (f.seenInPass !== this.#pass) this.#failing.delete(member);
       }
-      await this.#reconcile(counts);
+      // Closing: the rest of the pass is the next process's (its steps are all idempotent).
+      if (!this.#closed) await this.#reconcile(counts);
       metrics.passes.inc({ result: 'ran' });
+      if (this.#closed) return { ran: true, ...counts, sleepMs: 0 };
       return { ran: true, ...counts, sleepMs: await this.#sleepFor() };
     } finally {
       stop();
@@ -359,6 +379,8 @@ export class Monitor implements AsyncDisposable {
       return true;
     } catch (e) {
       metrics.recoveryFailures.inc();
+      // Closing (its statements may have been cancelled): the next pass of any replica retries it.
+      if (this.#closed) return false;
       await this.#recoveryFailed(task, ref, classifyError(e).message);
       return false;
     }
@@ -385,6 +407,7 @@ export class Monitor implements AsyncDisposable {
     const { config, db } = this.#d;
     const now = Date.now();
     for (const type of OPERATION_TYPES) {
+      if (this.#closed) return;
       const timing = monitorTimingFor(config, type);
       // Due by the loop interval, or because an in-progress row's database sign of life reached its
       // timeout: workers register a task's heartbeat with their next beat, so a task whose process
@@ -436,6 +459,7 @@ export class Monitor implements AsyncDisposable {
         );
       }
       for (const [i, row] of stale.entries()) {
+        if (this.#closed) return;
         if (scores?.[i] != null) continue;
         const outcome = await applyStallRecovery(this.#d.recovery, {
           ref: { type, id: row.id, attempt: row.attempt },
@@ -470,14 +494,53 @@ export class Monitor implements AsyncDisposable {
     }
   }
 
-  /** Stops the loop after the current pass (bounded by the caller's shutdown timeout). Safe twice. */
+  /**
+   * Stops the loop, within `shutdown.timeoutMs` × 2/3 (the rest of the shutdown bound is left for
+   * the relay, the health key and the connections). A sleeping loop ends at once. A pass in flight
+   * stops at its next step (between scans, batches, recoveries and types); every step is idempotent,
+   * so what it leaves is done by the next pass of any replica. A pass still blocked on PostgreSQL
+   * after a third of the bound has its statements cancelled (`pg_cancel_backend` of this monitor's
+   * own connections: only when the pool's application_name names this monitorId, as ccat-monitor's
+   * does); one still blocked after two thirds is abandoned with a warning: its lease lapses by
+   * itself (`monitor.leaseMs`) and its transaction, if any, rolls back when its connection closes.
+   * Never throws. Safe to call twice.
+   */
   close(): Promise<void> {
     this.#closing ??= (async () => {
       this.#closed = true;
       this.#wake?.();
-      await this.#loop;
+      const loop = this.#loop;
+      if (loop === undefined) return;
+      const boundMs = this.#d.config.shutdown.timeoutMs;
+      if (await settlesWithin(loop, boundMs / 3)) return;
+      this.#log.warn(
+        { waitedMs: Math.round(boundMs / 3) },
+        'monitor pass still running at shutdown; cancelling its database statements',
+      );
+      const cancelled = await settlesWithin(this.#cancelOwnStatements(), boundMs / 6);
+      if (await settlesWithin(loop, cancelled ? boundMs / 3 : boundMs / 6)) return;
+      this.#log.warn(
+        'monitor pass still blocked at shutdown: abandoned (its lease lapses; the next pass redoes it)',
+      );
     })();
     return this.#closing;
+  }
+
+  /** Cancels the running statements of this monitor's own connections (see close()). */
+  async #cancelOwnStatements(): Promise<void> {
+    try {
+      const { rows } = await sql<{ pid: number }>`
+        SELECT pid FROM pg_stat_activity
+        WHERE application_name = current_setting('application_name')
+          AND position(${this.#d.monitorId} in current_setting('application_name')) > 0
+          AND datname = current_database() AND pid <> pg_backend_pid() AND state = 'active'`.execute(
+        this.#d.db,
+      );
+      for (const { pid } of rows) await sql`SELECT pg_cancel_backend(${pid})`.execute(this.#d.db);
+      this.#log.info({ cancelled: rows.length }, 'cancelled the blocked pass statements');
+    } catch (e) {
+      this.#log.warn({ err: classifyError(e).message }, 'cannot cancel the blocked pass statements');
+    }
   }
 
   [Symbol.asyncDispose](): Promise<void> {
