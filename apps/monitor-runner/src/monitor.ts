@@ -90,7 +90,19 @@ export class Monitor implements AsyncDisposable {
   #wake: (() => void) | undefined;
   #closing: Promise<void> | undefined;
   #failures = 0;
+  /**
+   * After passes failed (Redis or PostgreSQL unreachable), expired members are left alone until one
+   * liveness bound after the first pass that works again: the workers could not beat meanwhile
+   * either, and get that long to show they are alive (their beats refresh what they still own).
+   */
+  #expiredGraceUntil = 0;
   readonly #minTimeoutMs: number;
+  /** A row with no member is watched once its last sign of life is older than this (one beat + margin). */
+  readonly #watchAfterMs: number;
+  /** ... and recovered once its member has been missing for this long (see #reconcileType). */
+  readonly #absentForMs: number;
+  /** Per member of a watched row: when this monitor first saw it missing. */
+  readonly #absentSince = new Map<string, { readonly type: OperationType; readonly at: number }>();
   /** Members whose recovery failed, by member: retried with backoff, alerted once (issue 12). */
   readonly #failing = new Map<string, FailingMember>();
   #pass = 0;
@@ -99,8 +111,20 @@ export class Monitor implements AsyncDisposable {
 
   constructor(deps: MonitorDeps) {
     this.#d = deps;
-    const timeouts = OPERATION_TYPES.map((t) => monitorTimingFor(deps.config, t).heartbeatTimeoutMs);
-    this.#minTimeoutMs = Math.min(...timeouts);
+    const m = deps.config.monitor;
+    const timeouts = [
+      m.livenessTimeoutMs,
+      ...OPERATION_TYPES.map((t) => monitorTimingFor(deps.config, t).progressTimeoutMs),
+    ];
+    // A member's deadline is at most one liveness bound away (its process beats), its progress
+    // deadline at most the longest progress bound: nothing sooner than the liveness bound can
+    // come due for a member registered after a pass ...
+    const marginMs = Math.min(1000, Math.ceil(m.heartbeatIntervalMs / 2));
+    this.#watchAfterMs = m.heartbeatIntervalMs + marginMs;
+    // ... and a row claimed after a pass crosses the watch threshold no sooner than that from now:
+    // sleeping no longer, the next pass's probe still sees it coming (see #reconcile).
+    this.#minTimeoutMs = Math.min(m.livenessTimeoutMs, this.#watchAfterMs);
+    this.#absentForMs = Math.max(m.livenessTimeoutMs - this.#watchAfterMs, this.#watchAfterMs);
     this.#log = deps.logger.child({ component: 'monitor', monitorId: deps.monitorId });
     this.#scanner = new HeartbeatScanner({
       redis: deps.redis,
@@ -120,6 +144,8 @@ export class Monitor implements AsyncDisposable {
     while (!this.#closed) {
       let sleepMs: number;
       try {
+        if (this.#failures > 0)
+          this.#expiredGraceUntil = Date.now() + this.#d.config.monitor.livenessTimeoutMs;
         sleepMs = (await this.runPass()).sleepMs;
         this.#failures = 0;
       } catch (e) {
@@ -178,7 +204,8 @@ export class Monitor implements AsyncDisposable {
       const counts = { recovered: 0, exhausted: 0, reconciled: 0, staleScheduled: 0, corrupt: 0 };
       this.#pass++;
       this.#sawAllDue = true;
-      await this.#drain('heartbeat_expired', counts);
+      if (Date.now() >= this.#expiredGraceUntil) await this.#drain('heartbeat_expired', counts);
+      else this.#sawAllDue = false;
       if (config.monitor.progressStalls && !this.#closed) await this.#drain('progress_stalled', counts);
       // A member no longer due (recovered elsewhere, beat again, re-registered) starts afresh.
       if (this.#sawAllDue) {
@@ -206,10 +233,14 @@ export class Monitor implements AsyncDisposable {
     // from now: never sleep longer than that, or a task started meanwhile would be found late.
     let ms = Math.min(config.monitor.loopIntervalMs, this.#minTimeoutMs);
     const next = await this.#scanner.nextDeadline(new Set(this.#failing.keys()));
-    if (next !== undefined && (next.kind === 'deadline' || config.monitor.progressStalls))
-      ms = Math.min(ms, next.inMs);
     const now = Date.now();
+    // In the grace after failed passes expired members wait for its end (taken below).
+    const graceEnds = this.#expiredGraceUntil > now;
+    if (next !== undefined && (next.kind === 'deadline' ? !graceEnds : config.monitor.progressStalls))
+      ms = Math.min(ms, next.inMs);
     for (const f of this.#failing.values()) ms = Math.min(ms, f.retryAt - now);
+    for (const a of this.#absentSince.values()) ms = Math.min(ms, a.at + this.#absentForMs - now);
+    if (this.#expiredGraceUntil > now) ms = Math.min(ms, this.#expiredGraceUntil - now);
     for (const at of this.#nextReconcile.values()) ms = Math.min(ms, at - now);
     for (const at of this.#nextStale.values()) ms = Math.min(ms, at - now);
     return Math.max(MIN_SLEEP_MS, ms);
@@ -399,29 +430,36 @@ export class Monitor implements AsyncDisposable {
   }
 
   /**
-   * For when Redis lost data: in-progress rows with no heartbeat member and no sign of life in the
-   * database for their timeout are recovered the same way. Scheduled rows nobody claimed are
-   * reported; re-creating their job is the workers' dispatcher's (one owner, no double dispatch).
+   * For when Redis lost data, and for tasks that died before their first beat: in-progress rows with
+   * no heartbeat member are recovered the same way, within about the liveness bound of their last
+   * sign of life (see #reconcileType). Scheduled rows nobody claimed are reported; re-creating their
+   * job is the workers' dispatcher's (one owner, no double dispatch).
    */
   async #reconcile(counts: Record<string, number>): Promise<void> {
     const { config, db } = this.#d;
     const now = Date.now();
+    // Rows of live tasks cross the watch threshold all the time (they write their database sign of
+    // life every progressWriteIntervalMs): at most one reconciliation per type per half beat.
+    const minGapMs = Math.ceil(config.monitor.heartbeatIntervalMs / 2);
     for (const type of OPERATION_TYPES) {
       if (this.#closed) return;
       const timing = monitorTimingFor(config, type);
-      // Due by the loop interval, or because an in-progress row's database sign of life reached its
-      // timeout: workers register a task's heartbeat with their next beat, so a task whose process
-      // dies first leaves only that, and it is found as soon as a missed deadline would be.
-      const dueAt = Math.min(this.#nextReconcile.get(type) ?? 0, this.#nextStale.get(type) ?? Infinity);
+      // Due by the loop interval, because an in-progress row's database sign of life passed the
+      // watch threshold (workers register a task's heartbeat with their next beat, so a task whose
+      // process dies first leaves only that), or because a missing member has been missing long
+      // enough.
+      let dueAt = Math.min(this.#nextReconcile.get(type) ?? 0, this.#nextStale.get(type) ?? Infinity);
+      for (const a of this.#absentSince.values())
+        if (a.type === type) dueAt = Math.min(dueAt, a.at + this.#absentForMs);
       if (dueAt <= now) {
         this.#nextReconcile.set(type, now + timing.loopIntervalMs);
-        await this.#reconcileType(type, timing.heartbeatTimeoutMs, counts);
+        await this.#reconcileType(type, counts);
       }
-      // One index probe per type and pass (a task claimed later goes stale no sooner than a
-      // heartbeat timeout from now, and the loop never sleeps longer than that).
-      const inMs = await nextStaleInProgressInMs(db, type, { olderThanMs: timing.heartbeatTimeoutMs });
+      // One index probe per type and pass (a task claimed later is watched no sooner than the watch
+      // threshold from now, and the loop never sleeps longer than the liveness bound).
+      const inMs = await nextStaleInProgressInMs(db, type, { olderThanMs: this.#watchAfterMs });
       if (inMs === undefined) this.#nextStale.delete(type);
-      else this.#nextStale.set(type, Date.now() + inMs + 10);
+      else this.#nextStale.set(type, Math.max(Date.now() + inMs + 10, now + minGapMs));
     }
     try {
       this.#d.metrics.inFlight.set((await this.#scanner.counts()).inFlight);
@@ -430,22 +468,31 @@ export class Monitor implements AsyncDisposable {
     }
   }
 
-  async #reconcileType(
-    type: OperationType,
-    heartbeatTimeoutMs: number,
-    counts: Record<string, number>,
-  ): Promise<void> {
+  /**
+   * Rows of `type` in progress with no sign of life for one beat interval + margin are watched; one
+   * whose heartbeat member is missing is recovered once this monitor has seen it missing for
+   * max(liveness − that, that). A live process re-registers a member Redis lost on its next beat,
+   * well within that, so a Redis flush never recovers a live task; a task that died before its first
+   * beat is recovered about one liveness bound after its claim.
+   */
+  async #reconcileType(type: OperationType, counts: Record<string, number>): Promise<void> {
     const { config, db, metrics } = this.#d;
+    const { progressTimeoutMs } = monitorTimingFor(config, type);
     // Page past stale rows whose tasks still beat (live tasks that write no progress to the
     // database), so a dead one behind them is not left waiting; bounded per pass.
     let afterId: string | undefined;
+    const seen = new Set<string>();
+    let complete = false;
     for (let page = 0; page < MAX_RECONCILE_PAGES && !this.#closed; page++) {
       const stale = await staleInProgress(db, type, {
-        olderThanMs: heartbeatTimeoutMs,
+        olderThanMs: this.#watchAfterMs,
         limit: config.monitor.batchSize,
         ...(afterId !== undefined && { afterId }),
       });
-      if (stale.length === 0) break;
+      if (stale.length === 0) {
+        complete = true;
+        break;
+      }
       let scores: (string | null)[] | undefined;
       try {
         scores = await this.#d.redis.zmscore(
@@ -455,12 +502,29 @@ export class Monitor implements AsyncDisposable {
       } catch (e) {
         this.#log.warn(
           { err: classifyError(e).message },
-          'cannot check heartbeats; reconciling by the database alone',
+          'cannot check heartbeats; reconciling by the database alone (rows silent for their progress timeout)',
         );
       }
+      const now = Date.now();
       for (const [i, row] of stale.entries()) {
         if (this.#closed) return;
-        if (scores?.[i] != null) continue;
+        const member = `${type}:${row.id}:${row.attempt}`;
+        seen.add(member);
+        if (scores?.[i] != null) {
+          this.#absentSince.delete(member);
+          continue;
+        }
+        if (scores === undefined) {
+          // Redis unreachable: a live task writes its database sign of life every few seconds, so
+          // only a row silent for its whole progress timeout is surely dead.
+          const silentMs = row.lastSeenAt === null ? Infinity : now - row.lastSeenAt.getTime();
+          if (silentMs < progressTimeoutMs) continue;
+        } else {
+          const since = this.#absentSince.get(member)?.at ?? now;
+          if (!this.#absentSince.has(member)) this.#absentSince.set(member, { type, at: now });
+          if (now - since < this.#absentForMs) continue;
+        }
+        this.#absentSince.delete(member);
         const outcome = await applyStallRecovery(this.#d.recovery, {
           ref: { type, id: row.id, attempt: row.attempt },
           reason: 'no_heartbeat',
@@ -473,8 +537,16 @@ export class Monitor implements AsyncDisposable {
           await this.#cleanup({ type, id: row.id, attempt: row.attempt });
         }
       }
-      if (stale.length < config.monitor.batchSize) break;
+      if (stale.length < config.monitor.batchSize) {
+        complete = true;
+        break;
+      }
       afterId = stale.at(-1)!.id;
+    }
+    // A member no longer watched (its row moved on, or showed a sign of life) is forgotten.
+    if (complete) {
+      for (const [member, a] of this.#absentSince)
+        if (a.type === type && !seen.has(member)) this.#absentSince.delete(member);
     }
     const scheduled = await staleScheduled(db, type, {
       olderThanMs: config.monitor.scheduleTimeoutMs,

@@ -21,6 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMonitorMetrics, Monitor, monitorConfigSchema } from '../src/index.js';
 
 const TIMEOUT_MS = 60_000;
+const LIVENESS_MS = 3000;
 let schema: TestSchema;
 let database: CcatDatabase;
 let locations: TestLocations;
@@ -55,7 +56,13 @@ function monitor(keyPrefix: string) {
   );
   const config = monitorConfigSchema.parse({
     keyPrefix,
-    monitor: { heartbeatTimeoutMs: TIMEOUT_MS, loopIntervalMs: 300_000, progressStalls: true },
+    monitor: {
+      livenessTimeoutMs: LIVENESS_MS,
+      heartbeatIntervalMs: 1000,
+      progressTimeoutMs: TIMEOUT_MS,
+      loopIntervalMs: 300_000,
+      progressStalls: true,
+    },
   });
   const metrics = createMonitorMetrics();
   const m = new Monitor({
@@ -111,7 +118,14 @@ describe('poison heartbeat entries', () => {
       const keyPrefix = `${prefix}${++n}:`;
       const { m, metrics } = monitor(keyPrefix);
       const { id, member, keys } = await deadTask(keyPrefix, 'unpack', entry);
-      for (let pass = 0; pass < 3; pass++) await m.runPass();
+      // Quarantined members are recovered by reconciliation once they have been missing for a while.
+      await waitFor(
+        async () => {
+          await m.runPass();
+          return (await readOperation(database.db, 'unpack', id))?.status === 'pending';
+        },
+        { timeoutMs: 4 * LIVENESS_MS, message: 'row recovered' },
+      );
       expect(await readOperation(database.db, 'unpack', id)).toMatchObject({ status: 'pending', attempt: 1 });
       expect(await redis.zscore(keys.deadlines, member)).toBeNull();
       expect((await metrics.recoveryFailures.get()).values.reduce((a, v) => a + v.value, 0)).toBe(0);

@@ -60,9 +60,9 @@ async function blockedPass(label: string, monitorConfig: object = {}) {
 
 describe('SIGTERM during a monitor pass', () => {
   it('the pass returns soon after SIGTERM: the loop does not sleep its interval first; exit 0', async () => {
-    // The shipped timings: after a pass the loop would sleep up to the 300 s loop interval.
+    // The shipped timings: after a pass the loop would sleep up to the 12 s liveness bound.
     const { id, monitor, holder } = await blockedPass('mon_term_returns', {
-      monitor: { heartbeatTimeoutMs: 3_600_000, loopIntervalMs: 300_000 },
+      monitor: { livenessTimeoutMs: 12_000, heartbeatIntervalMs: 4_000, loopIntervalMs: 300_000 },
     });
     monitor.signal('SIGTERM');
     // The pass is unblocked a moment later and finishes its recovery; then the loop must stop.
