@@ -96,6 +96,9 @@ export class Monitor implements AsyncDisposable {
    * either, and get that long to show they are alive (their beats refresh what they still own).
    */
   #expiredGraceUntil = 0;
+  #nextBoundsCheck = 0;
+  /** Emitters already reported for bounds that disagree with this monitor's (reported once each). */
+  readonly #boundsReported = new Set<string>();
   readonly #minTimeoutMs: number;
   /** A row with no member is watched once its last sign of life is older than this (one beat + margin). */
   readonly #watchAfterMs: number;
@@ -465,6 +468,46 @@ export class Monitor implements AsyncDisposable {
       this.#d.metrics.inFlight.set((await this.#scanner.counts()).inFlight);
     } catch {
       // metrics only
+    }
+    if (now >= this.#nextBoundsCheck) {
+      this.#nextBoundsCheck = now + config.monitor.loopIntervalMs;
+      await this.#checkWorkerBounds();
+    }
+  }
+
+  /**
+   * The workers set the deadlines; this monitor reconciles and sleeps by its own copy of their
+   * bounds. A sample of in-flight members (their details carry the liveness bound they were tracked
+   * with) is compared with monitor.livenessTimeoutMs: a disagreement is logged as an error once per
+   * emitter (a longer worker bound: live tasks' members may be missing longer than this monitor
+   * waits; a shorter one: dead tasks found late by reconciliation). Read-only; never throws.
+   */
+  async #checkWorkerBounds(): Promise<void> {
+    const { config } = this.#d;
+    try {
+      const page = await this.#scanner.list({ limit: 200 });
+      for (const t of page.tasks) {
+        const d = t.details;
+        if (d === undefined || this.#boundsReported.has(d.emitterId)) continue;
+        if (d.timeoutMs !== config.monitor.livenessTimeoutMs) {
+          this.#boundsReported.add(d.emitterId);
+          this.#log.error(
+            {
+              emitterId: d.emitterId,
+              workerId: d.workerId ?? d.attributes?.['workerId'],
+              member: t.taskId,
+              workerLivenessTimeoutMs: d.timeoutMs,
+              livenessTimeoutMs: config.monitor.livenessTimeoutMs,
+            },
+            "a worker's liveness bound differs from monitor.livenessTimeoutMs: set both to the same value (docs/runbook.md, Liveness and progress)",
+          );
+        }
+      }
+    } catch (e) {
+      this.#log.debug(
+        { err: classifyError(e).message },
+        'cannot sample in-flight tasks for the bounds check',
+      );
     }
   }
 

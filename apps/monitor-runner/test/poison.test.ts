@@ -4,7 +4,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { readOperation, type CcatDatabase, type OperationType } from '@ccat/db';
 import { migratedDatabase, seedLocations, seedOperation, type TestLocations } from '@ccat/db/testing';
-import { heartbeatKeys } from '@ccat/heartbeat';
+import { HeartbeatEmitter, heartbeatKeys } from '@ccat/heartbeat';
 import { createHandlerRegistry } from '@ccat/recovery-handlers';
 import {
   connectTestRedis,
@@ -194,4 +194,28 @@ describe('poison heartbeat entries', () => {
       await sql.raw(`DROP FUNCTION IF EXISTS ${fn}()`).execute(database.db);
     }
   }, 40_000);
+
+  it("a worker whose liveness bound differs from the monitor's is reported once, naming it", async () => {
+    const keyPrefix = `${prefix}${++n}:`;
+    const { m, lines } = monitor(keyPrefix);
+    const emitter = new HeartbeatEmitter({ redis, keyPrefix, intervalMs: 1000, timeoutMs: 2 * LIVENESS_MS });
+    try {
+      await emitter.start();
+      await emitter.track('unpack:901:0', { attributes: { workerId: 'slow-worker' } });
+      await emitter.track('unpack:902:0', { attributes: { workerId: 'slow-worker' } });
+      await m.runPass();
+      await m.runPass();
+      const reported = lines.filter((l) => String(l.msg).startsWith("a worker's liveness bound differs"));
+      expect(reported).toHaveLength(1);
+      expect(reported[0]).toMatchObject({
+        level: 50,
+        workerId: 'slow-worker',
+        workerLivenessTimeoutMs: 2 * LIVENESS_MS,
+        livenessTimeoutMs: LIVENESS_MS,
+      });
+    } finally {
+      await emitter.close();
+      await m.close();
+    }
+  });
 });
