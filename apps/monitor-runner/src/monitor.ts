@@ -83,6 +83,7 @@ export class Monitor implements AsyncDisposable {
   readonly #leaseKey: string;
   readonly #log: Logger;
   readonly #nextReconcile = new Map<string, number>();
+  readonly #nextScheduledCheck = new Map<string, number>();
   /** Per type: when the next in-progress row's database sign of life reaches its timeout. */
   readonly #nextStale = new Map<string, number>();
   #loop: Promise<void> | undefined;
@@ -455,7 +456,10 @@ export class Monitor implements AsyncDisposable {
       for (const a of this.#absentSince.values())
         if (a.type === type) dueAt = Math.min(dueAt, a.at + this.#absentForMs);
       if (dueAt <= now) {
-        this.#nextReconcile.set(type, now + timing.loopIntervalMs);
+        // At least every watch threshold: after Redis lost data, the rows of tasks that died
+        // meanwhile are watched (and so recovered within about the liveness bound) without any
+        // row crossing the threshold to wake the monitor.
+        this.#nextReconcile.set(type, now + Math.min(timing.loopIntervalMs, this.#watchAfterMs));
         await this.#reconcileType(type, counts);
       }
       // One index probe per type and pass (a task claimed later is watched no sooner than the watch
@@ -591,6 +595,10 @@ export class Monitor implements AsyncDisposable {
       for (const [member, a] of this.#absentSince)
         if (a.type === type && !seen.has(member)) this.#absentSince.delete(member);
     }
+    // Reported once per loop interval (reconciliation itself runs more often).
+    const checkAt = this.#nextScheduledCheck.get(type) ?? 0;
+    if (Date.now() < checkAt) return;
+    this.#nextScheduledCheck.set(type, Date.now() + monitorTimingFor(config, type).loopIntervalMs);
     const scheduled = await staleScheduled(db, type, {
       olderThanMs: config.monitor.scheduleTimeoutMs,
       limit: config.monitor.batchSize,
