@@ -45,7 +45,13 @@ function monitorFor(
 ): Monitor {
   const config = monitorConfigSchema.parse({
     keyPrefix: prefix,
-    monitor: { heartbeatTimeoutMs: TIMEOUT_MS, loopIntervalMs: LOOP_MS, progressStalls: false, ...overrides },
+    monitor: {
+      livenessTimeoutMs: TIMEOUT_MS,
+      heartbeatIntervalMs: 200,
+      loopIntervalMs: LOOP_MS,
+      progressStalls: false,
+      ...overrides,
+    },
     recovery: { defaultMaxRetries: 5, backoff: { baseMs: 1000, capMs: 1000 } },
   });
   return new Monitor({

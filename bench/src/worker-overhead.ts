@@ -107,7 +107,7 @@ async function main(): Promise<void> {
         metrics: createWorkerMetrics(),
         config: workerConfigSchema.parse({
           keyPrefix: prefix,
-          heartbeat: { intervalMs: 1000, timeoutMs: 60_000, progressTimeoutMs: 60_000 },
+          heartbeat: { intervalMs: 1000, livenessTimeoutMs: 60_000, progressTimeoutMs: 60_000 },
           transitions,
         }),
         operations,

@@ -15,6 +15,12 @@ import { recoveryPolicySchema } from '@ccat/recovery-handlers';
 import { z } from 'zod';
 
 const ms = (dflt: number, min = 1) => z.number().int().min(min).default(dflt);
+/** A removed key: accepted by the schema only so that its refusal can say what replaced it. */
+const removed = z.unknown().optional();
+
+/** What the removed monitor.heartbeatTimeoutMs became (docs/runbook.md, "Liveness and progress"). */
+export const REMOVED_MONITOR_TIMEOUT_KEY =
+  'removed: liveness and progress have separate bounds now. The old value was the seed\'s heartbeat_timeout: set it as progressTimeoutMs (at the same level); process liveness is monitor.livenessTimeoutMs (default 12 s, the workers\' heartbeat.livenessTimeoutMs). See docs/runbook.md, "Liveness and progress"';
 const operationType = z.enum(OPERATION_TYPES);
 
 export const monitorConfigSchema = z
@@ -30,8 +36,27 @@ export const monitorConfigSchema = z
     /** The stalled-task monitor loop and the reconciliation against the database. */
     monitor: z
       .strictObject({
-        /** DESIGN default 3600 s. Deadlines are set by the workers; this one drives reconciliation. */
-        heartbeatTimeoutMs: ms(3_600_000, 20),
+        /**
+         * Process liveness: the workers' heartbeat.livenessTimeoutMs (default 12 s). The heartbeat
+         * deadlines are set by the workers; this one bounds the loop's sleep and drives reconciliation
+         * (a task with no heartbeat member, e.g. one that died before its first beat, is recovered
+         * about this long after its last sign of life).
+         */
+        livenessTimeoutMs: ms(12_000, 20),
+        /**
+         * The workers' heartbeat.intervalMs (default 4 s). A live process re-registers a member Redis
+         * lost on its next beat, so reconciliation recovers a row only when its member stayed missing
+         * for longer than this (and at least livenessTimeoutMs − this − 1 s).
+         */
+        heartbeatIntervalMs: ms(4_000, 10),
+        /**
+         * Task progress: the workers' heartbeat.progressTimeoutMs (the seed's heartbeat_timeout,
+         * default 3600 s; per type below). The deadlines are the workers'; this bounds what a sane
+         * deadline is (see deadlineSlackMs).
+         */
+        progressTimeoutMs: ms(3_600_000, 20),
+        /** Removed (refused): see livenessTimeoutMs and progressTimeoutMs. */
+        heartbeatTimeoutMs: removed,
         /** The loop wakes at the earlier of the next heartbeat deadline and this (DESIGN default 300 s). */
         loopIntervalMs: ms(300_000, 10),
         /** Members handled per scan. */
@@ -40,18 +65,30 @@ export const monitorConfigSchema = z
         recoveryConcurrency: z.number().int().min(1).max(64).default(4),
         /** Also recover tasks whose progress stopped while their process beats. */
         progressStalls: z.boolean().default(true),
-        /** Per operation type: heartbeat timeout and reconciliation interval. */
+        /** Per operation type: progress timeout and reconciliation interval. */
         operationTypes: z
           .partialRecord(
             operationType,
             z.strictObject({
-              /** This type's heartbeat timeout for reconciliation: the workers' heartbeat timeout for it. */
-              heartbeatTimeoutMs: z.number().int().min(20).optional(),
+              /** This type's progress timeout: the workers' heartbeat.operationTypes.<type>.progressTimeoutMs. */
+              progressTimeoutMs: z.number().int().min(20).optional(),
+              /** Removed (refused): see monitor.livenessTimeoutMs and progressTimeoutMs. */
+              heartbeatTimeoutMs: removed,
               /** How often this type's rows are reconciled against the heartbeats. */
               loopIntervalMs: z.number().int().min(10).optional(),
             }),
           )
           .default({}),
+        /**
+         * A heartbeat deadline further ahead of Redis's now than the longest configured timeout plus
+         * this is absurd (+inf, 1e15: it would never come due): the entry is quarantined and its row
+         * left to reconciliation.
+         */
+        deadlineSlackMs: ms(3_600_000, 1),
+        /** A member whose recovery fails is retried after 1 s, doubling up to this (never a hot loop). */
+        recoveryRetryMaxMs: ms(60_000, 10),
+        /** After this many failed recoveries of one member, one ERROR notification names it. */
+        recoveryAlertAfter: z.number().int().min(1).max(1000).default(3),
         /** Replicas take a short Redis lease per pass so they do not repeat the same scan. */
         leaseMs: ms(10_000, 100),
         /** Remove partial output after a stall recovery (only where this host sees the data locations). */
@@ -89,10 +126,36 @@ export const monitorConfigSchema = z
     /** Logging (pino JSON lines on stdout). */
     log: logConfigSchema,
   })
-  // Per-type settings for a type this system does not run are a typo.
-  .superRefine((c, ctx) =>
-    checkOperationTypeKeys(c.recovery.operationTypes, ['recovery', 'operationTypes'], ctx),
-  );
+  .superRefine((c, ctx) => {
+    // Per-type settings for a type this system does not run are a typo.
+    checkOperationTypeKeys(c.recovery.operationTypes, ['recovery', 'operationTypes'], ctx);
+    // The bounds must be consistent with each other, as the workers' are (DESIGN §5).
+    const m = c.monitor;
+    const issue = (path: (string | number)[], message: string, input: unknown) =>
+      ctx.addIssue({ code: 'custom', path, message, input });
+    if (m.livenessTimeoutMs < 2 * m.heartbeatIntervalMs)
+      issue(
+        ['monitor', 'livenessTimeoutMs'],
+        `must be at least 2 × monitor.heartbeatIntervalMs (${2 * m.heartbeatIntervalMs})`,
+        m.livenessTimeoutMs,
+      );
+    const checkProgress = (value: number | undefined, path: (string | number)[]) => {
+      if (value !== undefined && value < m.livenessTimeoutMs)
+        issue(path, `must be at least monitor.livenessTimeoutMs (${m.livenessTimeoutMs})`, value);
+    };
+    if (m.heartbeatTimeoutMs !== undefined)
+      issue(['monitor', 'heartbeatTimeoutMs'], REMOVED_MONITOR_TIMEOUT_KEY, m.heartbeatTimeoutMs);
+    checkProgress(m.progressTimeoutMs, ['monitor', 'progressTimeoutMs']);
+    for (const [type, t] of Object.entries(m.operationTypes)) {
+      if (t?.heartbeatTimeoutMs !== undefined)
+        issue(
+          ['monitor', 'operationTypes', type, 'heartbeatTimeoutMs'],
+          REMOVED_MONITOR_TIMEOUT_KEY,
+          t.heartbeatTimeoutMs,
+        );
+      checkProgress(t?.progressTimeoutMs, ['monitor', 'operationTypes', type, 'progressTimeoutMs']);
+    }
+  });
 
 export type MonitorConfig = z.output<typeof monitorConfigSchema>;
 export type MonitorConfigInput = z.input<typeof monitorConfigSchema>;
@@ -119,14 +182,14 @@ export function loadMonitorConfig(sources: {
   });
 }
 
-/** Heartbeat timeout and reconciliation interval of one operation type. */
+/** Progress timeout and reconciliation interval of one operation type (liveness is per process). */
 export function monitorTimingFor(
   config: MonitorConfig,
   type: OperationType,
-): { heartbeatTimeoutMs: number; loopIntervalMs: number } {
+): { progressTimeoutMs: number; loopIntervalMs: number } {
   const t = config.monitor.operationTypes[type];
   return {
-    heartbeatTimeoutMs: t?.heartbeatTimeoutMs ?? config.monitor.heartbeatTimeoutMs,
+    progressTimeoutMs: t?.progressTimeoutMs ?? config.monitor.progressTimeoutMs,
     loopIntervalMs: t?.loopIntervalMs ?? config.monitor.loopIntervalMs,
   };
 }

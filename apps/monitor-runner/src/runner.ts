@@ -132,7 +132,8 @@ export function createMonitorRunner(deps: MonitorRunnerDeps): MonitorRunner {
           httpPort: http?.port,
           relay: relay !== undefined,
           loopIntervalMs: config.monitor.loopIntervalMs,
-          heartbeatTimeoutMs: config.monitor.heartbeatTimeoutMs,
+          livenessTimeoutMs: config.monitor.livenessTimeoutMs,
+          progressTimeoutMs: config.monitor.progressTimeoutMs,
         },
         'monitor started',
       );

@@ -93,11 +93,11 @@ describe('the monitor, with real worker processes', () => {
   it("a worker that dies before its task's first beat is found by reconciliation as soon as a missed deadline would be", async () => {
     // The first beat comes a second after the worker starts; the task crashes right after its
     // claim, so its heartbeat was never registered: only its database sign of life is left.
-    const timeoutMs = 2000;
+    const timeoutMs = 3000;
     e = await createE2E('mon_prebeat');
-    await e.monitor('monitor-1', { monitor: { heartbeatTimeoutMs: timeoutMs } });
+    await e.monitor('monitor-1', { monitor: { livenessTimeoutMs: timeoutMs, heartbeatIntervalMs: 1000 } });
     const victim = await e.worker('victim', {
-      heartbeat: { intervalMs: 1000, timeoutMs },
+      heartbeat: { intervalMs: 1000, livenessTimeoutMs: timeoutMs },
       faults: {
         enabled: true,
         rules: [{ kind: 'crash', operationTypes: ['raw_data_package'], attempts: [0], stage: 'start' }],
@@ -159,7 +159,7 @@ describe('the monitor, with real worker processes', () => {
     await e.monitor('monitor-1');
     const hung = await e.worker('hung', {
       ...hangFirstAttempt(60_000),
-      heartbeat: { progressTimeoutMs: 1000 },
+      heartbeat: { progressTimeoutMs: 1500 },
     });
     const [id] = await e.seed(1);
     await claimedBy(id!, 'hung');
@@ -269,6 +269,76 @@ describe('the monitor, with real worker processes', () => {
         )?.status === 'sent',
       { message: 'ERROR delivered' },
     );
+  }, 60_000);
+});
+
+describe('at the shipped liveness defaults (issue 13)', () => {
+  // The shipped defaults, spelt out because the fixture shortens them: a beat every 4 s, a process
+  // silent for 12 s is dead, progress bounded by the seed's 3600 s.
+  const SHIPPED = {
+    worker: { heartbeat: { intervalMs: 4000, livenessTimeoutMs: 12_000, progressTimeoutMs: 3_600_000 } },
+    monitor: {
+      monitor: { livenessTimeoutMs: 12_000, heartbeatIntervalMs: 4000, progressTimeoutMs: 3_600_000 },
+    },
+  };
+  const BOUND_MS = 12_000;
+  const beating = (id: string) =>
+    waitFor(
+      async () =>
+        (await e!.redis.zscore(
+          new HeartbeatScanner({ redis: e!.redis, keyPrefix: e!.prefix }).keys.deadlines,
+          `raw_data_package:${id}:0`,
+        )) !== null,
+      { timeoutMs: 15_000, message: 'first beat registered the task' },
+    );
+
+  for (const signal of ['SIGKILL', 'SIGSTOP'] as const) {
+    it(`a worker ${signal === 'SIGKILL' ? 'killed with SIGKILL' : 'frozen with SIGSTOP'} has its task recovered within the liveness bound, not after the hour-long progress bound`, async () => {
+      e = await createE2E(`mon_shipped_${signal.toLowerCase()}`);
+      await e.monitor('monitor-1', SHIPPED.monitor);
+      const victim = await e.worker('victim', { ...hangFirstAttempt(600_000), ...SHIPPED.worker });
+      const [id] = await e.seed(1);
+      await claimedBy(id!, 'victim');
+      await beating(id!);
+      const signalledAt = Date.now();
+      victim.signal(signal);
+      const recovered = await waitFor(
+        async () => (await events(id!)).find((x) => x.event === 'stall_recovered'),
+        { timeoutMs: BOUND_MS + 15_000, message: 'stall recovered' },
+      );
+      const latencyMs = recovered.created_at.getTime() - signalledAt;
+      console.log(`${signal} → stall_recovered: ${latencyMs} ms (shipped defaults: beat 4 s, liveness 12 s)`);
+      expect(recovered.context).toMatchObject({ reason: 'heartbeat_expired', claimedBy: 'victim' });
+      expect(latencyMs).toBeLessThanOrEqual(BOUND_MS + 1000);
+      await e.worker('rescuer', SHIPPED.worker);
+      await completed(id!, 30_000);
+      expect(await row(id!)).toMatchObject({ status: 'completed', attempt: 1, claimedBy: 'rescuer' });
+    }, 90_000);
+  }
+
+  it('a live worker whose task makes no progress is stalled only after its progress timeout, not its liveness bound', async () => {
+    e = await createE2E('mon_progress_bound');
+    const progressMs = 6000;
+    await e.monitor('monitor-1', { monitor: { progressTimeoutMs: progressMs } });
+    // Liveness 1.5 s (the fixture's): the process beats every 150 ms, so only progress can stall it.
+    const hung = await e.worker('hung', {
+      ...hangFirstAttempt(600_000),
+      heartbeat: { progressTimeoutMs: progressMs },
+    });
+    const [id] = await e.seed(1);
+    await claimedBy(id!, 'hung');
+    const claimed = await row(id!);
+    const stalled = await waitFor(
+      async () => (await events(id!)).find((x) => x.event === 'stall_recovered'),
+      { timeoutMs: progressMs + 15_000, message: 'progress stall recovered' },
+    );
+    expect(stalled.context).toMatchObject({ reason: 'progress_stalled', claimedBy: 'hung' });
+    const afterMs = stalled.created_at.getTime() - claimed!.lastSeenAt!.getTime();
+    console.log(
+      `no progress → stall_recovered ${afterMs} ms after the claim (progress timeout ${progressMs} ms)`,
+    );
+    expect(afterMs).toBeGreaterThanOrEqual(progressMs);
+    expect(hung.child.exitCode).toBeNull();
   }, 60_000);
 });
 

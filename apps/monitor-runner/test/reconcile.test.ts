@@ -2,13 +2,14 @@
 // life in the database for their timeout, with the heartbeats and rows set up directly.
 import { readOperation, type CcatDatabase } from '@ccat/db';
 import { migratedDatabase, seedLocations, seedOperation, type TestLocations } from '@ccat/db/testing';
-import { HeartbeatEmitter } from '@ccat/heartbeat';
+import { HeartbeatEmitter, heartbeatKeys } from '@ccat/heartbeat';
 import { createHandlerRegistry } from '@ccat/recovery-handlers';
 import {
   connectTestRedis,
   createTestSchema,
   deleteKeysWithPrefix,
   uniquePrefix,
+  waitFor,
   type TestSchema,
 } from '@ccat/test-support';
 import type { Redis } from 'ioredis';
@@ -17,7 +18,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMonitorMetrics, Monitor, monitorConfigSchema } from '../src/index.js';
 
 const logger = pino({ level: 'silent' });
-const TIMEOUT_MS = 60_000;
+// Liveness 3 s with beats every second: a row with no member is watched once silent for 1.5 s and
+// recovered once its member has been missing for 1.5 s more.
+const LIVENESS_MS = 3000;
 let schema: TestSchema;
 let database: CcatDatabase;
 let locations: TestLocations;
@@ -40,7 +43,13 @@ afterAll(async () => {
 function monitor(keyPrefix: string, batchSize: number): Monitor {
   const config = monitorConfigSchema.parse({
     keyPrefix,
-    monitor: { heartbeatTimeoutMs: TIMEOUT_MS, loopIntervalMs: 300_000, batchSize, progressStalls: false },
+    monitor: {
+      livenessTimeoutMs: LIVENESS_MS,
+      heartbeatIntervalMs: 1000,
+      loopIntervalMs: 300_000,
+      batchSize,
+      progressStalls: false,
+    },
   });
   return new Monitor({
     db: database.db,
@@ -63,11 +72,18 @@ describe('reconciliation', () => {
       ids.push(
         await seedOperation(database.db, locations, 'deletion', { status: 'in_progress', lastSeenAgoS: 600 }),
       );
-    const emitter = new HeartbeatEmitter({ redis, keyPrefix, intervalMs: 1000, timeoutMs: TIMEOUT_MS });
+    const emitter = new HeartbeatEmitter({ redis, keyPrefix, intervalMs: 1000, timeoutMs: LIVENESS_MS });
     try {
+      await emitter.start();
       for (const id of ids.slice(0, 6)) await emitter.track(`deletion:${id}:0`);
-      const report = await monitor(keyPrefix, 3).runPass();
-      expect(report).toMatchObject({ ran: true, reconciled: 1 });
+      const m = monitor(keyPrefix, 3);
+      // First seen missing now; recovered once it has stayed missing (a live process would have
+      // re-registered it with its next beat).
+      expect(await m.runPass()).toMatchObject({ ran: true, reconciled: 0 });
+      await waitFor(async () => (await m.runPass()).reconciled === 1, {
+        timeoutMs: 4 * LIVENESS_MS,
+        message: 'reconciled',
+      });
       expect(await readOperation(database.db, 'deletion', ids[6]!)).toMatchObject({
         status: 'pending',
         attempt: 1,
@@ -79,18 +95,18 @@ describe('reconciliation', () => {
     }
   });
 
-  it("wakes when the next in-progress row's sign of life reaches the timeout, and waits out another replica's lease", async () => {
+  it("wakes when the next in-progress row's sign of life reaches the watch threshold, and waits out another replica's lease", async () => {
     const keyPrefix = `${prefix}b:`;
-    // 58 s into a 60 s timeout, and no heartbeat: due in about 2 s, not at the 300 s loop interval.
+    // Just claimed, and no heartbeat: watched in about 1.5 s, not at the 300 s loop interval.
     const id = await seedOperation(database.db, locations, 'unpack', {
       status: 'in_progress',
-      lastSeenAgoS: 58,
+      lastSeenAgoS: 0,
     });
     const m = monitor(keyPrefix, 500);
     const first = await m.runPass();
     expect(first.ran).toBe(true);
     expect(first.sleepMs).toBeGreaterThan(1000);
-    expect(first.sleepMs).toBeLessThanOrEqual(2100);
+    expect(first.sleepMs).toBeLessThanOrEqual(1600);
     expect(await readOperation(database.db, 'unpack', id)).toMatchObject({ status: 'in_progress' });
     // Another replica holds the lease for 3 s: this one sleeps until it ends, not 20 ms at a time.
     await redis.set(`${keyPrefix}monitor:lease`, 'other', 'PX', 3000);
@@ -98,8 +114,50 @@ describe('reconciliation', () => {
     expect(busy.ran).toBe(false);
     expect(busy.sleepMs).toBeGreaterThan(2000);
     await redis.del(`${keyPrefix}monitor:lease`);
-    await new Promise((r) => setTimeout(r, first.sleepMs));
-    expect(await m.runPass()).toMatchObject({ ran: true, reconciled: 1 });
+    // Each pass sleeps as long as it says; the row is recovered about one liveness bound after its
+    // last sign of life, in a handful of passes.
+    let passes = 0;
+    await waitFor(
+      async () => {
+        passes++;
+        const r = await m.runPass();
+        if (r.reconciled === 1) return true;
+        await new Promise((resolve) => setTimeout(resolve, r.sleepMs));
+        return false;
+      },
+      { timeoutMs: 4 * LIVENESS_MS, message: 'reconciled' },
+    );
+    expect(passes).toBeLessThanOrEqual(6);
     expect(await readOperation(database.db, 'unpack', id)).toMatchObject({ status: 'pending', attempt: 1 });
   });
+
+  it('a Redis flush does not recover a live task: its member is re-registered within a beat', async () => {
+    const keyPrefix = `${prefix}c:`;
+    const id = await seedOperation(database.db, locations, 'deletion', {
+      status: 'in_progress',
+      lastSeenAgoS: 600,
+    });
+    const emitter = new HeartbeatEmitter({ redis, keyPrefix, intervalMs: 1000, timeoutMs: LIVENESS_MS });
+    const member = `deletion:${id}:0`;
+    try {
+      await emitter.start();
+      const handle = await emitter.track(member);
+      // The worker re-registers what the beat reports missing (the task runner's part, done here by hand).
+      handle.signal.addEventListener('abort', () => void emitter.track(member), { once: true });
+      const m = monitor(keyPrefix, 500);
+      expect(await m.runPass()).toMatchObject({ reconciled: 0 });
+      // Reconciliation is due again (every 1.5 s here); Redis loses everything just before it runs.
+      await new Promise((resolve) => setTimeout(resolve, 1600));
+      await deleteKeysWithPrefix(redis, keyPrefix);
+      const until = Date.now() + 3 * LIVENESS_MS;
+      while (Date.now() < until) {
+        expect(await m.runPass()).toMatchObject({ reconciled: 0, recovered: 0 });
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      expect(await redis.zscore(heartbeatKeys({ keyPrefix }).deadlines, member)).not.toBeNull();
+      expect(await readOperation(database.db, 'deletion', id)).toMatchObject({ status: 'in_progress' });
+    } finally {
+      await emitter.close();
+    }
+  }, 30_000);
 });

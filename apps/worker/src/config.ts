@@ -10,12 +10,22 @@ import { databaseConfigSchema, keyPrefixSchema, logConfigSchema, redisConfigSche
 const ms = (dflt: number, min = 1) => z.number().int().min(min).default(dflt);
 const operationType = z.enum(OPERATION_TYPES);
 
+/**
+ * A key that was removed: still accepted by the schema so the refusal can say what replaced it
+ * (see `removedKey`), never used.
+ */
+const removed = z.unknown().optional();
+
 const timeoutsSchema = z.strictObject({
-  /** A task with no beat for this long is stalled (DESIGN default 3600 s). */
-  timeoutMs: z.number().int().min(20).optional(),
-  /** A task whose progress has not changed for this long is stalled even while it beats. */
+  /** Removed (refused): liveness is per process (`heartbeat.livenessTimeoutMs`); this type's old value is its progressTimeoutMs. */
+  timeoutMs: removed,
+  /** The seed's `heartbeat_timeout` for this type: a task whose progress has not changed for this long is stalled even while its process beats. */
   progressTimeoutMs: z.number().int().min(20).optional(),
 });
+
+/** What a removed heartbeat key became (docs/runbook.md, "Liveness and progress"). */
+export const REMOVED_TIMEOUT_KEY =
+  'removed: liveness and progress have separate bounds now. The old value was the seed\'s heartbeat_timeout: set it as progressTimeoutMs (at the same level); process liveness is heartbeat.livenessTimeoutMs (default 12 s). See docs/runbook.md, "Liveness and progress"';
 
 export const workerConfigSchema = z
   .strictObject({
@@ -53,11 +63,19 @@ export const workerConfigSchema = z
     /** Heartbeats to Redis while tasks run: one round trip per interval for all of this process's tasks. */
     heartbeat: z
       .strictObject({
-        /** One beat, for every task this process runs, per interval. The timeouts must be at least twice this. */
-        intervalMs: ms(10_000, 10),
-        /** A task with no beat for this long is stalled: the monitor recovers it (DESIGN default 3600 s). */
-        timeoutMs: ms(3_600_000, 20),
-        /** A task whose progress has not changed for this long is stalled even while it beats (hung I/O). */
+        /** One beat, for every task this process runs, per interval (one Redis round trip). livenessTimeoutMs must be at least twice this. */
+        intervalMs: ms(4_000, 10),
+        /**
+         * Process liveness (DESIGN §5): a process silent for this long (crashed, frozen, cut off) has its
+         * tasks recovered. Default 12 s = 3 beats. The monitor's monitor.livenessTimeoutMs must be the same.
+         */
+        livenessTimeoutMs: ms(12_000, 20),
+        /** Removed (refused): see livenessTimeoutMs and progressTimeoutMs. */
+        timeoutMs: removed,
+        /**
+         * Task progress: the seed's heartbeat_timeout (default 3600 s, per type below). A task whose progress
+         * has not changed for this long is stalled even while its process beats (hung I/O). At least livenessTimeoutMs.
+         */
         progressTimeoutMs: ms(3_600_000, 20),
         /** Register a task with the next beat rather than at its claim, so a task shorter than one interval never touches Redis. A process that dies before its task's first beat is found by the monitor's reconciliation, which wakes when that task's database sign of life reaches the timeout. */
         registerOnNextBeat: z.boolean().default(true),
@@ -138,23 +156,27 @@ export const workerConfigSchema = z
     log: logConfigSchema,
   })
   .superRefine((c, ctx) => {
-    // Every heartbeat timeout must leave room for two beats, or registration fails at run time.
-    const min = 2 * c.heartbeat.intervalMs;
-    const check = (value: number | undefined, path: (string | number)[]) => {
-      if (value !== undefined && value < min) {
-        ctx.addIssue({
-          code: 'custom',
-          path,
-          message: `must be at least 2 × heartbeat.intervalMs (${min})`,
-          input: value,
-        });
-      }
+    const hb = c.heartbeat;
+    const issue = (path: (string | number)[], message: string, input: unknown) =>
+      ctx.addIssue({ code: 'custom', path, message, input });
+    // Liveness must leave room for two beats, or a live process would be taken for dead; progress
+    // is a bound on a live task, so it cannot be shorter than the bound on a dead process.
+    if (hb.livenessTimeoutMs < 2 * hb.intervalMs)
+      issue(
+        ['heartbeat', 'livenessTimeoutMs'],
+        `must be at least 2 × heartbeat.intervalMs (${2 * hb.intervalMs})`,
+        hb.livenessTimeoutMs,
+      );
+    const checkProgress = (value: number | undefined, path: (string | number)[]) => {
+      if (value !== undefined && value < hb.livenessTimeoutMs)
+        issue(path, `must be at least heartbeat.livenessTimeoutMs (${hb.livenessTimeoutMs})`, value);
     };
-    check(c.heartbeat.timeoutMs, ['heartbeat', 'timeoutMs']);
-    check(c.heartbeat.progressTimeoutMs, ['heartbeat', 'progressTimeoutMs']);
-    for (const [type, t] of Object.entries(c.heartbeat.operationTypes)) {
-      check(t?.timeoutMs, ['heartbeat', 'operationTypes', type, 'timeoutMs']);
-      check(t?.progressTimeoutMs, ['heartbeat', 'operationTypes', type, 'progressTimeoutMs']);
+    if (hb.timeoutMs !== undefined) issue(['heartbeat', 'timeoutMs'], REMOVED_TIMEOUT_KEY, hb.timeoutMs);
+    checkProgress(hb.progressTimeoutMs, ['heartbeat', 'progressTimeoutMs']);
+    for (const [type, t] of Object.entries(hb.operationTypes)) {
+      if (t?.timeoutMs !== undefined)
+        issue(['heartbeat', 'operationTypes', type, 'timeoutMs'], REMOVED_TIMEOUT_KEY, t.timeoutMs);
+      checkProgress(t?.progressTimeoutMs, ['heartbeat', 'operationTypes', type, 'progressTimeoutMs']);
     }
     checkOperationTypeKeys(c.recovery.operationTypes, ['recovery', 'operationTypes'], ctx);
   });
@@ -178,14 +200,18 @@ export function loadWorkerConfig(sources: {
   return resolveConfig(workerConfigSchema, { ...sources, aliases: ENV_ALIASES, ignore: ['CCAT_CONFIG'] });
 }
 
-/** Heartbeat and progress timeouts for an operation type. */
+/**
+ * The two bounds a task of `type` is tracked with: `livenessTimeoutMs` (the process's, the same for
+ * every type: the heartbeat member's deadline is the last beat + this) and `progressTimeoutMs`
+ * (the seed's heartbeat_timeout for this type: the last progress change + this).
+ */
 export function timeoutsFor(
   config: WorkerConfig,
   type: (typeof OPERATION_TYPES)[number],
-): { timeoutMs: number; progressTimeoutMs: number } {
+): { livenessTimeoutMs: number; progressTimeoutMs: number } {
   const t = config.heartbeat.operationTypes[type];
   return {
-    timeoutMs: t?.timeoutMs ?? config.heartbeat.timeoutMs,
+    livenessTimeoutMs: config.heartbeat.livenessTimeoutMs,
     progressTimeoutMs: t?.progressTimeoutMs ?? config.heartbeat.progressTimeoutMs,
   };
 }

@@ -243,11 +243,13 @@ export class TaskRunner {
     hb: Heartbeat,
   ): Promise<void> {
     const d = this.#d;
-    const { timeoutMs, progressTimeoutMs } = timeoutsFor(d.config, ref.type);
+    // The member's deadline is the last beat + the process's liveness bound; its progress deadline
+    // the last progress change + this type's progress bound (DESIGN §5).
+    const { livenessTimeoutMs, progressTimeoutMs } = timeoutsFor(d.config, ref.type);
     const register = async (): Promise<void> => {
       try {
         const t = await d.heartbeat.track(jobId(ref), {
-          timeoutMs,
+          timeoutMs: livenessTimeoutMs,
           progressTimeoutMs,
           queue,
           attributes: { workerId: d.workerId },

@@ -73,7 +73,7 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
     redis: deps.redis,
     keyPrefix: config.keyPrefix,
     intervalMs: config.heartbeat.intervalMs,
-    timeoutMs: config.heartbeat.timeoutMs,
+    timeoutMs: config.heartbeat.livenessTimeoutMs,
     progressTimeoutMs: config.heartbeat.progressTimeoutMs,
     // A finished task's removal rides on the next beat: one round trip less per task.
     removeOnNextBeat: true,

@@ -26,24 +26,39 @@ describe('worker configuration', () => {
       concurrency: 8,
       keyPrefix: 'ccat:',
     });
-    expect(c.heartbeat).toMatchObject({ intervalMs: 10_000, timeoutMs: 3_600_000 });
+    expect(c.heartbeat).toMatchObject({
+      intervalMs: 4_000,
+      livenessTimeoutMs: 12_000,
+      progressTimeoutMs: 3_600_000,
+    });
   });
 
-  it('refuses heartbeat timeouts that leave no room for two beats, also per type', () => {
+  it('refuses inconsistent liveness and progress bounds, also per type (issue 13)', () => {
     expect(
       problems({
         file: {
           heartbeat: {
             intervalMs: 1000,
-            timeoutMs: 1500,
+            livenessTimeoutMs: 1500,
+            progressTimeoutMs: 1000,
             operationTypes: { unpack: { progressTimeoutMs: 100 } },
           },
         },
       }),
     ).toEqual([
-      'heartbeat.timeoutMs: must be at least 2 × heartbeat.intervalMs (2000), got 1500',
-      'heartbeat.operationTypes.unpack.progressTimeoutMs: must be at least 2 × heartbeat.intervalMs (2000), got 100',
+      'heartbeat.livenessTimeoutMs: must be at least 2 × heartbeat.intervalMs (2000), got 1500',
+      'heartbeat.progressTimeoutMs: must be at least heartbeat.livenessTimeoutMs (1500), got 1000',
+      'heartbeat.operationTypes.unpack.progressTimeoutMs: must be at least heartbeat.livenessTimeoutMs (1500), got 100',
     ]);
+  });
+
+  it('refuses the removed heartbeat.timeoutMs, saying what it became', () => {
+    const p = problems({
+      file: { heartbeat: { timeoutMs: 3_600_000, operationTypes: { unpack: { timeoutMs: 7_200_000 } } } },
+    });
+    expect(p).toHaveLength(2);
+    expect(p[0]).toMatch(/^heartbeat\.timeoutMs: removed: .*progressTimeoutMs.*livenessTimeoutMs/);
+    expect(p[1]).toMatch(/^heartbeat\.operationTypes\.unpack\.timeoutMs: removed: /);
   });
 
   it('refuses per-type settings for unknown operation types (typos)', () => {

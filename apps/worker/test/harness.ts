@@ -58,7 +58,7 @@ export async function createHarness(label: string, overrides: WorkerConfigInput 
   const prefix = uniquePrefix(label);
   const config = workerConfigSchema.parse({
     keyPrefix: prefix,
-    heartbeat: { intervalMs: 50, timeoutMs: 2000, progressTimeoutMs: 2000 },
+    heartbeat: { intervalMs: 50, livenessTimeoutMs: 2000, progressTimeoutMs: 2000 },
     recovery: { backoff: { baseMs: 10, capMs: 50 } },
     progressWriteIntervalMs: 50,
     dispatcher: { bundleSize: 2, bundleMaxWaitMs: 0 },
@@ -80,7 +80,7 @@ export async function createHarness(label: string, overrides: WorkerConfigInput 
     redis,
     keyPrefix: prefix,
     intervalMs: config.heartbeat.intervalMs,
-    timeoutMs: config.heartbeat.timeoutMs,
+    timeoutMs: config.heartbeat.livenessTimeoutMs,
     workerId: 'test-worker',
     logger,
   });

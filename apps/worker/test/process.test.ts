@@ -78,7 +78,7 @@ function config(prefix: string, extra: object = {}) {
     keyPrefix: prefix,
     operationTypes: ['raw_data_package'],
     concurrency: 2,
-    heartbeat: { intervalMs: 100, timeoutMs: 1000, progressTimeoutMs: 1000 },
+    heartbeat: { intervalMs: 100, livenessTimeoutMs: 1000, progressTimeoutMs: 1000 },
     progressWriteIntervalMs: 100,
     recovery: { backoff: { baseMs: 10, capMs: 20 } },
     dispatcher: { intervalMs: 100, scheduleTimeoutMs: 60_000 },

@@ -8,7 +8,7 @@ import type { ProgressValue } from './task-info.js';
 
 /** Per-task options for `track`; anything left out comes from the emitter's options. */
 export interface TrackOptions {
-  /** This task's heartbeat timeout (default: the emitter's `timeoutMs`); at least 2 × intervalMs. */
+  /** This task's liveness timeout: deadline = last beat + this (default: the emitter's `timeoutMs`); at least 2 × intervalMs. */
   readonly timeoutMs?: number;
   /** This task's progress timeout; `null`: not watched, even when the emitter has a default. */
   readonly progressTimeoutMs?: number | null;

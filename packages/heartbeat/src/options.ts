@@ -41,10 +41,18 @@ export const heartbeatOptionsSchema = z
   .strictObject({
     ...keyspaceShape,
     /** One beat (one round trip for all tracked tasks) every intervalMs. */
-    intervalMs: ms(10, 3_600_000).default(10_000),
-    /** Default heartbeat timeout per task (design default 3600 s); `track` may override it per task. */
-    timeoutMs: ms(20, 7 * 24 * 3_600_000).default(3_600_000),
-    /** Default progress timeout per task; absent: progress stalls are not watched unless `track` asks. */
+    intervalMs: ms(10, 3_600_000).default(4_000),
+    /**
+     * Liveness (DESIGN §5): a member's deadline is its last beat + this, so a process silent this
+     * long (crashed, frozen, cut off) has its tasks expire. Default 12 s = 3 beats; at least two
+     * intervals. `track` may override it per task.
+     */
+    timeoutMs: ms(20, 7 * 24 * 3_600_000).default(12_000),
+    /**
+     * Progress: the default progress timeout per task (the seed's `heartbeat_timeout`, 3600 s in
+     * the CCAT worker, which refuses one under its liveness bound); absent: progress stalls are not
+     * watched unless `track` asks.
+     */
     progressTimeoutMs: ms(20, 7 * 24 * 3_600_000).optional(),
     /** Bound on every Redis call (beat, registration, removal); a call that takes longer counts as failed. */
     commandTimeoutMs: ms(10, 600_000).default(5_000),
@@ -90,6 +98,13 @@ export const scannerOptionsSchema = z
     ...keyspaceShape,
     /** Most members one scan returns (the LIMIT of the range query). */
     batchSize: z.number().int().min(1).max(10_000).default(1_000),
+    /**
+     * The furthest ahead of Redis's now a deadline or progress deadline may lie: the longest
+     * timeout any worker is configured with, plus slack. A member scored beyond it (+inf, 1e15)
+     * would never come due, so the scans quarantine it (`absurd-score`) and its row is left to
+     * reconciliation. Absent: not checked.
+     */
+    maxDeadlineAheadMs: ms(1, 365 * 24 * 3_600_000).optional(),
   })
   .superRefine(prefixAndTagAgree);
 

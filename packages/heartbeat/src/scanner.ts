@@ -48,6 +48,7 @@ const num = (v: unknown): number => (typeof v === 'number' ? v : Number(str(v)))
 const REASONS: ReadonlySet<string> = new Set<CorruptReason>([
   'invalid-member',
   'invalid-score',
+  'absurd-score',
   'orphan-progress',
 ]);
 
@@ -194,12 +195,23 @@ export class HeartbeatScanner {
     return { removed, kept };
   }
 
-  /** The earliest deadline or progress deadline, as "ms from now" by Redis time; undefined when none. */
-  async nextDeadline(): Promise<NextDeadline | undefined> {
-    const reply = await this.#run('next', this.#taskKeys.slice(0, 2), []);
+  /**
+   * The earliest deadline or progress deadline, as "ms from now" by Redis time; undefined when none.
+   * Members in `skip` (e.g. ones the caller backs off from) are passed over; one round trip reads
+   * `skip.size + 1` entries of each set.
+   */
+  async nextDeadline(skip: ReadonlySet<string> = new Set()): Promise<NextDeadline | undefined> {
+    const reply = await this.#run('next', this.#taskKeys.slice(0, 2), [Math.min(skip.size, 100_000)]);
     const serverTime = num(reply[0]);
-    const d = score(reply[1]);
-    const p = score(reply[2]);
+    const first = (entries: unknown): number | undefined => {
+      if (!Array.isArray(entries)) return undefined;
+      for (let i = 0; i + 1 < entries.length; i += 2) {
+        if (!skip.has(str(entries[i]) ?? '')) return score(entries[i + 1]);
+      }
+      return undefined;
+    };
+    const d = first(reply[1]);
+    const p = first(reply[2]);
     if (d === undefined && p === undefined) return undefined;
     const [at, kind] =
       p === undefined || (d !== undefined && d <= p) ? [d!, 'deadline' as const] : [p, 'progress' as const];
@@ -281,7 +293,7 @@ export class HeartbeatScanner {
 
   #page(page: PageOptions): ScriptArg[] {
     const limit = Math.max(1, Math.min(10_000, Math.floor(page.limit ?? this.#opts.batchSize)));
-    return [Math.max(0, Math.floor(page.offset ?? 0)), limit];
+    return [Math.max(0, Math.floor(page.offset ?? 0)), limit, this.#opts.maxDeadlineAheadMs ?? ''];
   }
 
   #corrupt(taskId: string, reason: CorruptReason, quarantined: boolean, raw: unknown): CorruptEntry {

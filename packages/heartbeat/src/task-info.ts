@@ -30,11 +30,19 @@ export type CorruptReason =
   | 'invalid-member'
   /** The score is not a finite number: quarantined. */
   | 'invalid-score'
+  /**
+   * The score is a deadline further ahead than the longest configured timeout plus slack (the
+   * scanner's `maxDeadlineAheadMs`), e.g. 1e15: it would never come due. Quarantined.
+   */
+  | 'absurd-score'
   /** In the progress set without a heartbeat member: quarantined. */
   | 'orphan-progress'
   /** The member is valid but its details entry is gone: still reported as expired/stalled. */
   | 'details-missing'
-  /** The details entry is not the JSON this package writes: the task is still reported. */
+  /**
+   * The details entry is not the JSON this package writes (or is too long, or holds a NUL, a lone
+   * surrogate or a non-finite number): the task is still reported, with `details` undefined.
+   */
   | 'details-malformed'
   /** The progress entry cannot be read: the task is still reported. */
   | 'progress-malformed';

@@ -8,10 +8,16 @@ const prefix = uniquePrefix('hb_corrupt');
 let redis: Redis;
 let n = 0;
 
-function setup(batchSize = 1_000) {
+function setup(batchSize = 1_000, maxDeadlineAheadMs?: number) {
   const keyPrefix = `${prefix}${++n}:`;
   const log = captureLogger();
-  const scanner = new HeartbeatScanner({ redis, keyPrefix, batchSize, logger: log.logger });
+  const scanner = new HeartbeatScanner({
+    redis,
+    keyPrefix,
+    batchSize,
+    logger: log.logger,
+    ...(maxDeadlineAheadMs !== undefined && { maxDeadlineAheadMs }),
+  });
   return { scanner, log, keys: heartbeatKeys({ keyPrefix }) };
 }
 
@@ -125,5 +131,110 @@ describe('corrupt entries', () => {
     }
     expect(found).toEqual(['deletion:1:0']);
     expect((await scanner.listCorrupt()).length).toBe(12);
+  });
+
+  describe('poison entries (issue 12 item 4)', () => {
+    const details = (past: number, extra: Record<string, unknown>) =>
+      JSON.stringify({ registeredAt: past, emitterId: 'w:1', timeoutMs: 1000, ...extra });
+
+    it('details with a NUL, a lone surrogate, an over-long field or a non-finite number are malformed: the task is still reported, without them', async () => {
+      const { scanner, keys } = setup();
+      const past = (await serverTime(redis)) - 10_000;
+      const poison: Record<string, string> = {
+        'raw_data_package:11:0': details(past, { workerId: 'bad\u0000id' }),
+        'raw_data_package:12:0': details(past, { workerId: '\ud800' }),
+        'raw_data_package:13:0': details(past, { host: 'h'.repeat(100_000) }),
+        'raw_data_package:14:0': details(past, { attributes: { note: 'x\udc00y' } }),
+        'raw_data_package:15:0': details(past, { queue: 'q' }).replace(
+          '"timeoutMs":1000',
+          '"timeoutMs":1e999',
+        ),
+      };
+      const m = redis.multi();
+      for (const [id, raw] of Object.entries(poison))
+        m.zadd(keys.deadlines, past, id).hset(keys.details, id, raw);
+      // A good one with a surrogate pair (an emoji) is fine; its progress holds a NUL: malformed.
+      m.zadd(keys.deadlines, past, 'raw_data_package:16:0')
+        .hset(keys.details, 'raw_data_package:16:0', details(past, { workerId: 'w-\u{1F600}' }))
+        .hset(keys.progress, 'raw_data_package:16:0', `${past}:${JSON.stringify({ file: 'a\u0000b' })}`);
+      await m.exec();
+
+      const scan = await scanner.scanExpired();
+      expect(scan.tasks.map((t) => t.taskId).sort()).toEqual(
+        [...Object.keys(poison), 'raw_data_package:16:0'].sort(),
+      );
+      for (const id of Object.keys(poison)) {
+        expect(scan.tasks.find((t) => t.taskId === id)!.details).toBeUndefined();
+        expect(scan.corrupt).toContainEqual(
+          expect.objectContaining({ taskId: id, reason: 'details-malformed' }),
+        );
+      }
+      const good = scan.tasks.find((t) => t.taskId === 'raw_data_package:16:0')!;
+      expect(good.details?.workerId).toBe('w-\u{1F600}');
+      expect(good.progress).toBeUndefined();
+      expect(scan.corrupt).toContainEqual(
+        expect.objectContaining({ taskId: 'raw_data_package:16:0', reason: 'progress-malformed' }),
+      );
+    });
+
+    it('members scored +inf or 1e15 are quarantined as soon as a scan runs, from both sets', async () => {
+      const { scanner, keys } = setup(1_000, 3_600_000 + 60_000);
+      const now = await serverTime(redis);
+      const ok = details(now, {});
+      await redis
+        .multi()
+        .zadd(keys.deadlines, '+inf', 'raw_data_package:21:0')
+        .hset(keys.details, 'raw_data_package:21:0', ok)
+        .zadd(keys.deadlines, 1e15, 'raw_data_package:22:0')
+        .hset(keys.details, 'raw_data_package:22:0', ok)
+        // a member with a sane deadline whose progress deadline is absurd
+        .zadd(keys.deadlines, now + 60_000, 'raw_data_package:23:0')
+        .zadd(keys.progressDeadlines, 1e15, 'raw_data_package:23:0')
+        // a long but sane deadline stays
+        .zadd(keys.deadlines, now + 3_600_000, 'raw_data_package:24:0')
+        .exec();
+
+      const expired = await scanner.scanExpired();
+      expect(expired.tasks).toEqual([]);
+      expect(expired.corrupt).toEqual([
+        expect.objectContaining({
+          taskId: 'raw_data_package:22:0',
+          reason: 'absurd-score',
+          quarantined: true,
+        }),
+        expect.objectContaining({
+          taskId: 'raw_data_package:21:0',
+          reason: 'invalid-score',
+          quarantined: true,
+        }),
+      ]);
+      const stalled = await scanner.scanStalled();
+      expect(stalled.corrupt).toEqual([
+        expect.objectContaining({
+          taskId: 'raw_data_package:23:0',
+          reason: 'absurd-score',
+          quarantined: true,
+        }),
+      ]);
+      // No longer members: reconciliation sees their rows as having no heartbeat.
+      expect(await redis.zrange(keys.deadlines, 0, -1)).toEqual(['raw_data_package:24:0']);
+      const q = await scanner.listCorrupt();
+      expect(q.map((e) => e.member).sort()).toEqual([
+        'raw_data_package:21:0',
+        'raw_data_package:22:0',
+        'raw_data_package:23:0',
+      ]);
+      expect(q.find((e) => e.member === 'raw_data_package:21:0')).toMatchObject({ deadline: 'inf' });
+    });
+
+    it('nextDeadline passes over the members it is told to skip', async () => {
+      const { scanner, keys } = setup();
+      const now = await serverTime(redis);
+      await redis.zadd(keys.deadlines, now - 1000, 'unpack:1:0', now + 5000, 'unpack:2:0');
+      expect((await scanner.nextDeadline())?.inMs).toBe(0);
+      const next = await scanner.nextDeadline(new Set(['unpack:1:0']));
+      expect(next?.inMs).toBeGreaterThan(3000);
+      expect(await scanner.nextDeadline(new Set(['unpack:1:0', 'unpack:2:0']))).toBeUndefined();
+    });
   });
 });

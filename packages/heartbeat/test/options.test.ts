@@ -27,8 +27,8 @@ describe('options', () => {
   it('has the documented defaults', () => {
     expect(heartbeatOptionsSchema.parse({})).toEqual({
       keyPrefix: 'ccat:',
-      intervalMs: 10_000,
-      timeoutMs: 3_600_000,
+      intervalMs: 4_000,
+      timeoutMs: 12_000,
       commandTimeoutMs: 5_000,
       maxTasksPerScript: 5_000,
       removeOnNextBeat: false,

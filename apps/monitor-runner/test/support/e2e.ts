@@ -37,7 +37,7 @@ export interface E2E {
   close(): Promise<void>;
 }
 
-/** Timings for tests: a 1.5 s heartbeat timeout, beats every 150 ms. */
+/** Timings for tests: a 1.5 s liveness timeout, beats every 150 ms. */
 export const TIMEOUT_MS = 1500;
 
 export async function createE2E(label: string, shared: object = {}): Promise<E2E> {
@@ -97,7 +97,7 @@ export async function createE2E(label: string, shared: object = {}): Promise<E2E
           workerId: name,
           operationTypes: ['raw_data_package'],
           concurrency: 4,
-          heartbeat: { intervalMs: 150, timeoutMs: TIMEOUT_MS, progressTimeoutMs: 60_000 },
+          heartbeat: { intervalMs: 150, livenessTimeoutMs: TIMEOUT_MS, progressTimeoutMs: 60_000 },
           progressWriteIntervalMs: 100,
           recovery: { backoff: { baseMs: 10, capMs: 20 } },
           dispatcher: { intervalMs: 100, scheduleTimeoutMs: 2000 },
@@ -114,7 +114,8 @@ export async function createE2E(label: string, shared: object = {}): Promise<E2E
           ...base,
           monitorId: name,
           monitor: {
-            heartbeatTimeoutMs: TIMEOUT_MS,
+            livenessTimeoutMs: TIMEOUT_MS,
+            heartbeatIntervalMs: 150,
             loopIntervalMs: 60_000,
             leaseMs: 2000,
             scheduleTimeoutMs: 5000,

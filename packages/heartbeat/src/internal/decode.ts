@@ -35,23 +35,65 @@ export function score(v: unknown): number | undefined {
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-const optional = (v: unknown, type: 'string' | 'number'): boolean => v === undefined || typeof v === type;
+
+/** Longest details or progress entry read (characters); the emitter writes a few hundred. */
+export const MAX_ENTRY_CHARS = 16_384;
+/** Longest text field of the details (worker id, host, queue, emitter id, an attribute). */
+export const MAX_FIELD_CHARS = 512;
+/** Most attributes in one details entry. */
+const MAX_ATTRIBUTES = 64;
+
+// A NUL, or a UTF-16 surrogate without its partner: text PostgreSQL, JSON consumers and terminals
+// refuse or mangle. (String.prototype.isWellFormed is not in the ES2023 lib.) With the u flag a
+// surrogate pair is one code point, so the class matches only a surrogate that stands alone.
+// eslint-disable-next-line no-control-regex -- matching NUL is the point
+const ILL_FORMED = /[\u0000\ud800-\udfff]/u;
+
+/** Text that can be passed on as it is: no NUL, no lone surrogate, at most `max` characters. */
+export function isCleanText(s: string, max = MAX_FIELD_CHARS): boolean {
+  return s.length <= max && !ILL_FORMED.test(s);
+}
+
+const text = (v: unknown): v is string => typeof v === 'string' && isCleanText(v);
+const finite = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const optionalText = (v: unknown): boolean => v === undefined || text(v);
+const optionalFinite = (v: unknown): boolean => v === undefined || finite(v);
 
 function isAttributes(v: unknown): v is Record<string, string | number | boolean> {
   if (!isObj(v)) return false;
-  for (const x of Object.values(v)) {
-    if (typeof x !== 'string' && typeof x !== 'number' && typeof x !== 'boolean') return false;
+  const entries = Object.entries(v);
+  if (entries.length > MAX_ATTRIBUTES) return false;
+  for (const [k, x] of entries) {
+    if (!isCleanText(k, 128)) return false;
+    if (!text(x) && !finite(x) && typeof x !== 'boolean') return false;
   }
   return true;
+}
+
+/** Every string (keys too) in a parsed JSON value is clean text and every number finite. */
+function isCleanJson(v: unknown, depth = 0): boolean {
+  if (depth > 32) return false;
+  if (typeof v === 'string') return isCleanText(v, MAX_ENTRY_CHARS);
+  if (typeof v === 'number') return Number.isFinite(v);
+  if (v === null || typeof v === 'boolean') return true;
+  if (Array.isArray(v)) return v.every((x) => isCleanJson(x, depth + 1));
+  if (isObj(v)) {
+    return Object.entries(v).every(([k, x]) => isCleanText(k, MAX_FIELD_CHARS) && isCleanJson(x, depth + 1));
+  }
+  return false;
 }
 
 /**
  * The details JSON the emitter writes. Checked by hand rather than with zod: a scan decodes a
  * thousand of these, and this is the part of its time that runs in Node. Unknown fields are dropped.
+ * Validated where read (DESIGN §5): an entry over MAX_ENTRY_CHARS, a number that is not finite
+ * (`1e999` parses as Infinity), a text field with a NUL or a lone surrogate or over MAX_FIELD_CHARS
+ * is `details-malformed`, so nothing read here can make a failure record or a recovery fail.
  */
 export function decodeDetails(raw: unknown): Decoded<TaskDetails> {
   const s = str(raw);
   if (s === undefined) return bad('details-missing');
+  if (s.length > MAX_ENTRY_CHARS) return bad('details-malformed');
   let v: unknown;
   try {
     v = JSON.parse(s);
@@ -60,15 +102,15 @@ export function decodeDetails(raw: unknown): Decoded<TaskDetails> {
   }
   if (
     !isObj(v) ||
-    typeof v['registeredAt'] !== 'number' ||
-    typeof v['emitterId'] !== 'string' ||
-    typeof v['timeoutMs'] !== 'number' ||
+    !finite(v['registeredAt']) ||
+    !text(v['emitterId']) ||
+    !finite(v['timeoutMs']) ||
     !(v['timeoutMs'] > 0) ||
-    !optional(v['progressTimeoutMs'], 'number') ||
-    !optional(v['workerId'], 'string') ||
-    !optional(v['host'], 'string') ||
-    !optional(v['pid'], 'number') ||
-    !optional(v['queue'], 'string') ||
+    !optionalFinite(v['progressTimeoutMs']) ||
+    !optionalText(v['workerId']) ||
+    !optionalText(v['host']) ||
+    !optionalFinite(v['pid']) ||
+    !optionalText(v['queue']) ||
     (v['attributes'] !== undefined && !isAttributes(v['attributes']))
   ) {
     return bad('details-malformed');
@@ -86,18 +128,24 @@ export function decodeDetails(raw: unknown): Decoded<TaskDetails> {
   });
 }
 
-/** `${changedAtMs}:${json}`; a missing entry is no problem (nothing reported yet). */
+/**
+ * `${changedAtMs}:${json}`; a missing entry is no problem (nothing reported yet). Over
+ * MAX_ENTRY_CHARS, or holding a NUL, a lone surrogate or a non-finite number: `progress-malformed`.
+ */
 export function decodeProgress(raw: unknown): Decoded<ProgressInfo> {
   const s = str(raw);
   if (s === undefined) return ok<ProgressInfo>(undefined);
+  if (s.length > MAX_ENTRY_CHARS) return bad('progress-malformed');
   const colon = s.indexOf(':');
   const changedAt = colon > 0 ? Number(s.slice(0, colon)) : Number.NaN;
   if (!Number.isFinite(changedAt)) return bad('progress-malformed');
+  let value: unknown;
   try {
-    return ok({ changedAt, value: JSON.parse(s.slice(colon + 1)) as ProgressValue });
+    value = JSON.parse(s.slice(colon + 1));
   } catch {
     return bad('progress-malformed');
   }
+  return isCleanJson(value) ? ok({ changedAt, value: value as ProgressValue }) : bad('progress-malformed');
 }
 
 /** The raw text of a corrupt entry, cut for logs and reports. */

@@ -144,12 +144,24 @@ local function quarantine(id, reason)
   redis.call('HDEL', KEYS[3], id)
   redis.call('HDEL', KEYS[4], id)
 end
+-- ARGV[3], when not empty: the furthest a deadline may lie ahead of now (the longest configured
+-- timeout plus slack). Members scored beyond it (+inf, 1e15) would never come due and would hide
+-- their task from reconciliation: up to ARGV[2] of them are quarantined per scan.
+local function farAhead(key)
+  if ARGV[3] == nil or ARGV[3] == '' then return {} end
+  return redis.call('ZRANGEBYSCORE', key, '(' .. ms(now + tonumber(ARGV[3])), '+inf', 'WITHSCORES', 'LIMIT', 0, ARGV[2])
+end
+local function absurd(id, score)
+  if not valid(id) then return 'invalid-member' elseif not finite(score) then return 'invalid-score' end
+  return 'absurd-score'
+end
 `;
 
 /**
  * Members whose deadline is <= now: one range query, with their details and progress. Corrupt members
- * are quarantined and reported (flag = reason).
- * KEYS: deadlines, progressDeadlines, details, progress, corrupt. ARGV: offset, limit.
+ * are quarantined and reported (flag = reason), and so are members whose deadline lies further ahead
+ * than ARGV[3] ms (absurd-score).
+ * KEYS: deadlines, progressDeadlines, details, progress, corrupt. ARGV: offset, limit, maxAheadMs|''.
  * Returns { now, dueTotal, [id, score, details|nil, progress|nil, flag] ... }.
  */
 export const SCAN_EXPIRED = `${NOW}${QUARANTINE_FN}
@@ -171,14 +183,23 @@ for i = 1, #ids do
   end
   o = o + 5
 end
+local far = farAhead(KEYS[1])
+for i = 1, #far / 2 do
+  local id, score = far[2 * i - 1], far[2 * i]
+  local flag = absurd(id, score)
+  out[o + 1], out[o + 2], out[o + 3], out[o + 4], out[o + 5] = id, score, false, false, flag
+  quarantine(id, flag)
+  o = o + 5
+end
 return out
 `;
 
 /**
  * Members whose progress deadline is <= now, with their heartbeat deadline (to tell a hung task whose
  * process still beats from one that is simply dead), details and progress. A progress entry without
- * a heartbeat member is an orphan: quarantined like a corrupt member.
- * KEYS: deadlines, progressDeadlines, details, progress, corrupt. ARGV: offset, limit.
+ * a heartbeat member is an orphan: quarantined like a corrupt member; so is a progress deadline
+ * further ahead than ARGV[3] ms (absurd-score).
+ * KEYS: deadlines, progressDeadlines, details, progress, corrupt. ARGV: offset, limit, maxAheadMs|''.
  * Returns { now, dueTotal, [id, progressScore, deadline|nil, details|nil, progress|nil, flag] ... }.
  */
 export const SCAN_STALLED = `${NOW}${QUARANTINE_FN}
@@ -201,6 +222,14 @@ for i = 1, #ids do
     out[o + 1], out[o + 2], out[o + 3], out[o + 4], out[o + 5], out[o + 6] = id, score, deadline, false, false, flag
     quarantine(id, flag)
   end
+  o = o + 6
+end
+local far = farAhead(KEYS[2])
+for i = 1, #far / 2 do
+  local id, score = far[2 * i - 1], far[2 * i]
+  local flag = absurd(id, score)
+  out[o + 1], out[o + 2], out[o + 3], out[o + 4], out[o + 5], out[o + 6] = id, score, redis.call('ZSCORE', KEYS[1], id), false, false, flag
+  quarantine(id, flag)
   o = o + 6
 end
 return out
@@ -255,13 +284,13 @@ return out
 `;
 
 /**
- * The earliest deadline and progress deadline. KEYS: deadlines, progressDeadlines.
- * Returns { now, deadline|nil, progressDeadline|nil }.
+ * The earliest deadlines and progress deadlines: the first ARGV[1] + 1 of each set (ARGV[1] = how
+ * many members the caller will pass over; default 0). KEYS: deadlines, progressDeadlines.
+ * Returns { now, [id, deadline ...], [id, progressDeadline ...] }.
  */
 export const NEXT = `${NOW}
-local a = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-local b = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-return { now, a[2] or false, b[2] or false }
+local n = tonumber(ARGV[1] or '0') or 0
+return { now, redis.call('ZRANGE', KEYS[1], 0, n, 'WITHSCORES'), redis.call('ZRANGE', KEYS[2], 0, n, 'WITHSCORES') }
 `;
 
 /**

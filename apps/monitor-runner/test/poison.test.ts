@@ -1,0 +1,221 @@
+// Poison heartbeat entries (issue 12 item 4), pass by pass in one process: entries whose details or
+// scores cannot be trusted never keep a dead task's row in progress, and a member whose recovery
+// keeps failing is retried with backoff and named in one ERROR notification.
+import { setTimeout as delay } from 'node:timers/promises';
+import { readOperation, type CcatDatabase, type OperationType } from '@ccat/db';
+import { migratedDatabase, seedLocations, seedOperation, type TestLocations } from '@ccat/db/testing';
+import { HeartbeatEmitter, heartbeatKeys } from '@ccat/heartbeat';
+import { createHandlerRegistry } from '@ccat/recovery-handlers';
+import {
+  connectTestRedis,
+  createTestSchema,
+  deleteKeysWithPrefix,
+  uniquePrefix,
+  waitFor,
+  type TestSchema,
+} from '@ccat/test-support';
+import type { Redis } from 'ioredis';
+import { sql } from 'kysely';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createMonitorMetrics, Monitor, monitorConfigSchema } from '../src/index.js';
+
+const TIMEOUT_MS = 60_000;
+const LIVENESS_MS = 3000;
+let schema: TestSchema;
+let database: CcatDatabase;
+let locations: TestLocations;
+let redis: Redis;
+const prefix = uniquePrefix('mon_poison');
+let n = 0;
+
+beforeAll(async () => {
+  schema = await createTestSchema('mon_poison');
+  database = await migratedDatabase({ url: schema.url, schema: schema.schema });
+  locations = await seedLocations(database.db);
+  redis = await connectTestRedis();
+});
+afterAll(async () => {
+  await deleteKeysWithPrefix(redis, prefix);
+  redis.disconnect();
+  await database?.close();
+  await schema?.drop();
+});
+
+interface LogLine {
+  readonly level: number;
+  readonly msg: string;
+  readonly [k: string]: unknown;
+}
+
+function monitor(keyPrefix: string) {
+  const lines: LogLine[] = [];
+  const logger = pino(
+    { level: 'debug' },
+    { write: (m: string) => void lines.push(JSON.parse(m) as LogLine) },
+  );
+  const config = monitorConfigSchema.parse({
+    keyPrefix,
+    monitor: {
+      livenessTimeoutMs: LIVENESS_MS,
+      heartbeatIntervalMs: 1000,
+      progressTimeoutMs: TIMEOUT_MS,
+      loopIntervalMs: 300_000,
+      progressStalls: true,
+    },
+  });
+  const metrics = createMonitorMetrics();
+  const m = new Monitor({
+    db: database.db,
+    redis,
+    logger,
+    config,
+    monitorId: 'poison-monitor',
+    recovery: { db: database.db, registry: createHandlerRegistry(), policy: config.recovery, logger },
+    metrics,
+  });
+  return { m, lines, metrics };
+}
+
+const details = (at: number, extra: Record<string, unknown>) =>
+  JSON.stringify({ registeredAt: at, emitterId: 'w:1', timeoutMs: TIMEOUT_MS, ...extra });
+
+async function redisNow(): Promise<number> {
+  const [s, us] = await redis.time();
+  return Number(s) * 1000 + Math.floor(Number(us) / 1000);
+}
+
+/** A dead task's row (no sign of life for twice the timeout) and its poisoned heartbeat entry. */
+async function deadTask(
+  keyPrefix: string,
+  type: OperationType,
+  entry: (now: number) => { score: number | string; details: string },
+) {
+  const id = await seedOperation(database.db, locations, type, {
+    status: 'in_progress',
+    lastSeenAgoS: (2 * TIMEOUT_MS) / 1000,
+    claimedBy: 'dead-worker',
+  });
+  const member = `${type}:${id}:0`;
+  const keys = heartbeatKeys({ keyPrefix });
+  const e = entry(await redisNow());
+  await redis.multi().zadd(keys.deadlines, e.score, member).hset(keys.details, member, e.details).exec();
+  return { id, member, keys };
+}
+
+describe('poison heartbeat entries', () => {
+  const cases: [string, (now: number) => { score: number | string; details: string }][] = [
+    [
+      'workerId "bad\\u0000id"',
+      (now) => ({ score: now - 1000, details: details(now, { workerId: 'bad\u0000id' }) }),
+    ],
+    ['workerId "\\ud800"', (now) => ({ score: now - 1000, details: details(now, { workerId: '\ud800' }) })],
+    ['score +inf', (now) => ({ score: '+inf', details: details(now, { workerId: 'w-1' }) })],
+    ['score 1e15', (now) => ({ score: 1e15, details: details(now, { workerId: 'w-1' }) })],
+  ];
+  for (const [name, entry] of cases) {
+    it(`a dead task whose entry has ${name} is recovered, not left in progress`, async () => {
+      const keyPrefix = `${prefix}${++n}:`;
+      const { m, metrics } = monitor(keyPrefix);
+      const { id, member, keys } = await deadTask(keyPrefix, 'unpack', entry);
+      // Quarantined members are recovered by reconciliation once they have been missing for a while.
+      await waitFor(
+        async () => {
+          await m.runPass();
+          return (await readOperation(database.db, 'unpack', id))?.status === 'pending';
+        },
+        { timeoutMs: 4 * LIVENESS_MS, message: 'row recovered' },
+      );
+      expect(await readOperation(database.db, 'unpack', id)).toMatchObject({ status: 'pending', attempt: 1 });
+      expect(await redis.zscore(keys.deadlines, member)).toBeNull();
+      expect((await metrics.recoveryFailures.get()).values.reduce((a, v) => a + v.value, 0)).toBe(0);
+      const evs = await database.db
+        .selectFrom('operation_events')
+        .select(['event', 'context'])
+        .where('operation_type', '=', 'unpack')
+        .where('operation_id', '=', id)
+        .execute();
+      expect(evs.map((x) => x.event)).toEqual(['stall_recovered']);
+      await m.close();
+    });
+  }
+
+  it('a member whose recovery keeps failing is retried with backoff, not in a hot loop, and raises one ERROR naming it', async () => {
+    const keyPrefix = `${prefix}${++n}:`;
+    const { m, lines } = monitor(keyPrefix);
+    const now = await redisNow();
+    const { id, member } = await deadTask(keyPrefix, 'deletion', () => ({
+      score: now - 1000,
+      details: details(now, { workerId: 'w-1' }),
+    }));
+    // A real PostgreSQL failure on every recovery of this one row.
+    const fn = `refuse_${id}`;
+    await sql
+      .raw(
+        `CREATE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'row % is cursed', OLD.id; END $$`,
+      )
+      .execute(database.db);
+    await sql
+      .raw(
+        `CREATE TRIGGER ${fn} BEFORE UPDATE ON physical_copies FOR EACH ROW WHEN (OLD.id = ${id}) EXECUTE FUNCTION ${fn}()`,
+      )
+      .execute(database.db);
+    const alerts = () =>
+      database.db
+        .selectFrom('notifications')
+        .select(['level', 'subject', 'body', 'context'])
+        .where('event_kind', '=', 'recovery_failing')
+        .where('operation_id', '=', id)
+        .execute();
+    try {
+      const startedAt = Date.now();
+      m.start();
+      // 1 s, 2 s, 4 s apart: the third failure comes about 3 s in, and with it the alert.
+      await waitFor(async () => (await alerts()).length > 0, { timeoutMs: 20_000, message: 'ERROR alert' });
+      // Then watch the loop for a while: an observation window, not a wait for a condition.
+      await delay(Math.max(0, startedAt + 6000 - Date.now()));
+      await m.close();
+      const elapsedS = (Date.now() - startedAt) / 1000;
+      const failures = lines.filter((l) => l.msg === 'stall recovery failed; retrying with backoff');
+      console.log(`${failures.length} failed recoveries in ${elapsedS.toFixed(1)} s`);
+      // A hot loop makes dozens a second; backoff makes one, then 1 s, 2 s, 4 s … apart.
+      expect(failures.length).toBeGreaterThanOrEqual(3);
+      expect(failures.length).toBeLessThanOrEqual(2 + Math.log2(elapsedS + 1) + 1);
+      expect(failures.every((l) => l['member'] === member)).toBe(true);
+      const sent = await alerts();
+      expect(sent).toHaveLength(1);
+      expect(sent[0]).toMatchObject({ level: 'ERROR', context: { member, failures: 3 } });
+      expect(sent[0]!.subject).toContain(id);
+      expect(sent[0]!.body).toContain(member);
+      expect(await readOperation(database.db, 'deletion', id)).toMatchObject({ status: 'in_progress' });
+    } finally {
+      await m.close();
+      await sql.raw(`DROP TRIGGER IF EXISTS ${fn} ON physical_copies`).execute(database.db);
+      await sql.raw(`DROP FUNCTION IF EXISTS ${fn}()`).execute(database.db);
+    }
+  }, 40_000);
+
+  it("a worker whose liveness bound differs from the monitor's is reported once, naming it", async () => {
+    const keyPrefix = `${prefix}${++n}:`;
+    const { m, lines } = monitor(keyPrefix);
+    const emitter = new HeartbeatEmitter({ redis, keyPrefix, intervalMs: 1000, timeoutMs: 2 * LIVENESS_MS });
+    try {
+      await emitter.start();
+      await emitter.track('unpack:901:0', { attributes: { workerId: 'slow-worker' } });
+      await emitter.track('unpack:902:0', { attributes: { workerId: 'slow-worker' } });
+      await m.runPass();
+      await m.runPass();
+      const reported = lines.filter((l) => String(l.msg).startsWith("a worker's liveness bound differs"));
+      expect(reported).toHaveLength(1);
+      expect(reported[0]).toMatchObject({
+        level: 50,
+        workerId: 'slow-worker',
+        workerLivenessTimeoutMs: 2 * LIVENESS_MS,
+        livenessTimeoutMs: LIVENESS_MS,
+      });
+    } finally {
+      await emitter.close();
+      await m.close();
+    }
+  });
+});
