@@ -153,7 +153,7 @@ const base = (prefix: string, port: number | null, schemaName = schema.schema) =
 });
 const monitorConfig = (prefix: string, port: number | null, schemaName?: string) => ({
   ...base(prefix, port, schemaName),
-  monitor: { loopIntervalMs: 200, heartbeatTimeoutMs: 1500, leaseMs: 500 },
+  monitor: { loopIntervalMs: 200, livenessTimeoutMs: 1500, heartbeatIntervalMs: 150, leaseMs: 500 },
   notifier: { relay: { pollIntervalMs: 100 } },
 });
 const workerConfig = (prefix: string, port: number | null, schemaName?: string) => ({
