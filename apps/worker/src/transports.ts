@@ -6,14 +6,15 @@ import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import { dirname } from 'node:path';
 import { BBCPError, ConfigurationError, OperationAbortedError } from '@ccat/errors';
+import type { ContainedPath } from '@ccat/recovery-handlers';
 import { copyFile } from './operations/files.js';
 
 export interface Transport {
   readonly name: string;
   /** Copies `from` to `to` (a partial path; its parent may not exist yet). */
   copy(
-    from: string,
-    to: string,
+    from: ContainedPath,
+    to: ContainedPath,
     options: { signal: AbortSignal; onBytes: (n: number) => void },
   ): Promise<void>;
 }
