@@ -117,7 +117,8 @@ describe('transports', () => {
   });
 
   it("command: a wrapper's child that does the copy dies with the task too", async () => {
-    const inner = `trap "" TERM; echo $$ > "$1.pid"; sleep 2; cat "$0" > "$1"`;
+    // The host pid (/proc/self/stat opened by the shell): in a PID namespace `$$` is the inner one.
+    const inner = `trap "" TERM; read -r p _ < /proc/self/stat; echo "$p" > "$1.pid"; sleep 2; cat "$0" > "$1"`;
     const t = createCommandTransport({
       command: ['sh', '-c', `sh -c '${inner}' "$0" "$1" & wait`, '{source}', '{destination}'],
       killGraceMs: 300,
