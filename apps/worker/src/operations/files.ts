@@ -122,14 +122,20 @@ export async function hashFile(
  * mount; this repeats the first missing step alone so the real error (EROFS, EACCES, ENOSPC) is the
  * one thrown and classified.
  */
-export async function ensureDirectory(dir: string): Promise<void> {
+async function ensureDirectory(dir: string): Promise<void> {
   try {
     await mkdir(dir, { recursive: true });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     let missing = dir;
     for (let parent = dirname(missing); parent !== missing; parent = dirname(missing)) {
-      if (await exists(parent)) break;
+      if (
+        await lstat(parent).then(
+          () => true,
+          () => false,
+        )
+      )
+        break;
       missing = parent;
     }
     await mkdir(missing);
@@ -138,7 +144,7 @@ export async function ensureDirectory(dir: string): Promise<void> {
 }
 
 /** Whether `path` exists (a symlink counts as itself, never followed). */
-export async function exists(path: string): Promise<boolean> {
+export async function exists(path: ContainedPath): Promise<boolean> {
   try {
     await lstat(path);
     return true;
