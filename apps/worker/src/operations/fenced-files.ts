@@ -9,12 +9,15 @@
 //   attempt's own partial into place right after a fenced check (the AbortSignal is not aborted and a
 //   fenced statement, `updateProgress`: `WHERE id AND attempt = k AND status = 'in_progress'`,
 //   touched its row). A directory that finds a final directory in place moves that one to the
-//   attempt's tomb first (renames only), and removes the tomb only after a second fenced check; when
-//   that check is refused the tomb stays for cleanup of attempts <= k. The window between a check's
-//   answer and the renames (a process stopped there, then resumed after a newer attempt completed)
-//   is harmless *for publish*: the stale attempt can only put its own verified copy in place, so a
-//   verified output is there either way. A damaged output is therefore never removed by itself: the
-//   attempt writes a good copy and publishes over it.
+//   attempt's tomb first (renames only; put back if the partial turns out to be gone, e.g. removed
+//   by the monitor's cleanup after this attempt was recovered), and removes the tomb only after a
+//   further fenced check; when that check is refused the tomb stays for cleanup of attempts <= k.
+//   The window between a check's answer and the renames (a process stopped there, then resumed
+//   after a newer attempt completed) is harmless *for publish*: the stale attempt can only put its
+//   own verified copy in place, so a verified output is there either way. A damaged output is
+//   therefore never removed by itself: the attempt writes a good copy and publishes over it. What
+//   remains: between the two renames of a swap (two system calls) the final name is briefly absent,
+//   and the monitor's cleanup of attempts >= k running exactly then would remove the tomb holding it.
 // - DESTROY (`destroyCopy`, for the deletion operation only). In that same window a destroy would
 //   remove what a newer attempt published; destroy is therefore allowed only for what no newer
 //   attempt re-creates: a source or buffer copy whose deletion was checked (a newer attempt of the
@@ -26,7 +29,7 @@
 // An attempt that was aborted or whose check is refused never removes or replaces a final output: it
 // throws, and its failure path removes only partials (`<final>.ccat-partial-<n>`, n <= k), whose
 // marker no database value may contain (containedPath refuses it).
-import { mkdir, realpath, rename, rm, rmdir, unlink } from 'node:fs/promises';
+import { lstat, mkdir, realpath, rename, rm, rmdir, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ValidationError } from '@ccat/errors';
 import { tombPath, type ContainedPath } from '@ccat/recovery-handlers';
@@ -83,8 +86,9 @@ export interface Target {
  * Renames this attempt's finished partial output `partial` to `final.path` after a fenced check (see
  * the comment at the top). A file replaces what is there atomically; a directory that finds a final
  * directory in place moves it to this attempt's tomb first (renames only), and removes the tomb only
- * after a second fenced check (when refused, the tomb stays for cleanup of attempts <= k, and the
- * output in place is this attempt's verified copy).
+ * after a further fenced check (when refused, the tomb stays for cleanup of attempts <= k, and the
+ * output in place is this attempt's verified copy). When the partial is gone (removed by cleanup
+ * after this attempt was recovered), nothing is moved, or what was moved is put back.
  *
  * @throws ValidationError when `partial` is not this attempt's, or a path leaves its root (nothing moved).
  * @throws LeaseLostError / the abort reason when the attempt no longer holds its row.
@@ -107,8 +111,17 @@ export async function publish(fence: Fence, partial: ContainedPath, final: Targe
   const tomb = tombPath(final.path, fence.ref.attempt);
   await rm(tomb, { recursive: true, force: true });
   await fencedCheck(fence);
+  // The partial may be gone: a stale attempt's partials are removed by the monitor's cleanup once
+  // it was recovered. Then nothing is moved; and if it vanishes between these renames, what was in
+  // place is put back.
+  await lstat(partial);
   await rename(final.path, tomb);
-  await rename(partial, final.path);
+  try {
+    await rename(partial, final.path);
+  } catch (e) {
+    await rename(tomb, final.path).catch(() => undefined);
+    throw e;
+  }
   await fencedCheck(fence);
   await rm(tomb, { recursive: true, force: true });
 }

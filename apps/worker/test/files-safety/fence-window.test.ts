@@ -1,10 +1,11 @@
-// FINDING: fenced-files.ts says the window between a fenced check's answer and the rename is safe
-// "either way" because a newer attempt "can only publish a copy it verified". That holds for publish,
-// not for destroy: a zombie unpack that passed its check before destroying a damaged tree, and is
-// paused right after the answer (SIGSTOP, GC, a starved event loop), resumes after the newer attempt
-// published and completed a good tree, and renames THAT tree to its tomb and removes it. The row is
-// `completed`, the unpacked directory is gone (issue 12 item 1's symptom). The pause is simulated by
-// a gate inside assertLease, after the real fenced statement applied.
+// Adversary finding 4: the window between a fenced check's answer and the rename is safe "either
+// way" only for publish, not for destroy: a zombie unpack that passed its check before destroying a
+// damaged tree, paused right after the answer (SIGSTOP, GC, a starved event loop), resumed after the
+// newer attempt published and completed a good tree, and renamed THAT tree to its tomb and removed
+// it. Now a damaged tree is never destroyed: the attempt unpacks and verifies its own copy and
+// publishes it over the damaged one (a swap through its tomb, the tomb removed only after a second
+// fenced check). Whichever check the zombie is paused after, a verified tree is in place when it
+// resumes. The pause is simulated by a gate inside assertLease, after the real statement applied.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -59,8 +60,11 @@ async function recover(h: Harness, ref: OperationRef): Promise<OperationRef> {
   return next!;
 }
 
-describe('adversary: the window between the fenced check and the rename', () => {
-  it("a zombie paused right after its destroy's check removes the tree the newer attempt completed", async () => {
+describe('the window between a fenced check and the rename', () => {
+  it.each([
+    [0, 'its first check (before renaming its tree into place)'],
+    [1, 'its second check (right before swapping the trees through its tomb)'],
+  ])('a zombie paused after check %i, %s, leaves a verified tree in place', async (pauseAt) => {
     const h = await make('adv_window');
     await h.seed(2, 2);
     let checked = false;
@@ -94,7 +98,7 @@ describe('adversary: the window between the fenced check and the rename', () => 
           const zombie = unpack
             .run(
               ctxFor(h, one, async () => {
-                if (pauses++ > 0) return;
+                if (pauses++ !== pauseAt) return;
                 paused();
                 await gate;
               }),
