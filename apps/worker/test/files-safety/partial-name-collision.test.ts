@@ -1,7 +1,9 @@
-// FINDING: a package whose name looks like another package's partial (`<name>.ccat-partial-<n>`) is
-// removed by that other package's cleanup. Here: a deletion that is REFUSED (its package is not
-// archived yet) still runs the failure cleanup, which removes `<source>/<A>.ccat-partial-0` — the raw
-// files of package B, never archived. containedPath accepts the name; removePartials matches by name.
+// Adversary finding 1: a package whose name looked like another package's partial
+// (`<name>.ccat-partial-<n>`) was removed by that other package's cleanup: a deletion that was
+// REFUSED (its package not archived yet) still ran the failure cleanup, which removed
+// `<source>/<A>.ccat-partial-0`, the raw files of package B, never archived. Now a deletion has no
+// outputs to clean (a refusal touches nothing), and containedPath refuses the reserved marker, so no
+// database value names a partial (B's own operations fail validation).
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -12,8 +14,8 @@ afterEach(async () => {
   await Promise.all(harnesses.splice(0).map((h) => h.close()));
 });
 
-describe('adversary: partial-name collision', () => {
-  it("a refused deletion of package A removes package B's never-archived raw files named A.ccat-partial-0", async () => {
+describe('partial-name collision', () => {
+  it("a refused deletion of package A leaves package B's never-archived raw files named A.ccat-partial-0 alone", async () => {
     const h = await make('adv_collide');
     const db = h.database.db;
     const [aId] = await h.seed(1, 2);

@@ -1,7 +1,8 @@
-// FINDING (documented limitation, shown end to end): a symlink planted inside the destination root
-// at `unpacked` carries unpack out of its root. A directory outside the root with the package's name
-// fails verification and is destroyed (fenced, but destroyed), then replaced by the unpacked tree;
-// the row ends `completed`. Same effect as issue 12 item 3, with a clean name.
+// Adversary finding 6: a symlink planted inside the destination root at `unpacked` carried unpack out
+// of its root: a directory outside the root with the package's name failed verification, was
+// destroyed through the fence and replaced by the unpacked tree; the row ended `completed`. Now the
+// real path of every target's parent must lie inside the real path of its root before anything is
+// read or acted on: a non-retryable VALIDATION_FAILED, nothing touched.
 import { mkdir, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,8 +15,8 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
 });
 
-describe('adversary: unpack through a planted symlink', () => {
-  it('a symlink at <destination>/unpacked pointing outside: the outside directory is destroyed', async () => {
+describe('unpack through a planted symlink', () => {
+  it('a symlink at <destination>/unpacked pointing outside: refused, the outside directory untouched', async () => {
     const h = await make('adv_unpacklink');
     const outside = await mkdtemp(join(tmpdir(), 'ccat-adv-outside-'));
     dirs.push(outside);
@@ -41,13 +42,18 @@ describe('adversary: unpack through a planted symlink', () => {
     });
     expect(victim).toBeDefined();
     const unpackOutcomes = outcomes.filter((o) => o.ref.type === 'unpack').map((o) => o.outcome);
-    // What should hold: nothing outside the root is touched (a refusal, or at least precious.txt stays).
-    expect({
-      unpack: unpackOutcomes,
-      outside: await readdir(outside),
-      victim: [...(await tree(victim!)).keys()],
-    }).toMatchObject({
-      victim: expect.arrayContaining(['precious.txt']),
+    // What should hold: refused as a validation failure, nothing outside the root touched.
+    expect(unpackOutcomes.length).toBeGreaterThan(0);
+    const failed = await h.database.db
+      .selectFrom('data_transfers')
+      .select(['unpack_status', 'unpack_last_error_code', 'unpack_last_error_message'])
+      .where('unpack_status', '=', 'failed')
+      .execute();
+    expect(failed[0]).toMatchObject({ unpack_last_error_code: 'VALIDATION_FAILED' });
+    expect(failed[0]!.unpack_last_error_message).toMatch(/resolves outside its location root/);
+    expect({ outside: await readdir(outside), victim: [...(await tree(victim!)).keys()] }).toEqual({
+      outside: [victim!.split('/').at(-1)],
+      victim: ['precious.txt'],
     });
   });
 });
