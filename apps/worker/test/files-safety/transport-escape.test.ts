@@ -7,9 +7,12 @@
 // `process-group` (the group, then every process carrying the run's marker variable, and a
 // destination still held open is refused). The children report their pid as the host sees it
 // (/proc/self/stat opened by the shell itself), so cleanup never signals a stranger.
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { join as pathJoin } from 'node:path';
 import { BBCPError, OperationAbortedError } from '@ccat/errors';
 import type { ContainedPath } from '@ccat/recovery-handlers';
@@ -179,5 +182,32 @@ describe('isolation process-group: what the marker cannot see', () => {
     expect(e).toBeInstanceOf(BBCPError);
     expect((e as Error).message).toMatch(/still hold .* open: not verifying/);
     expect(e).toMatchObject({ retryable: true });
+  });
+});
+
+describe('unprivileged', () => {
+  // Needs root to drop to `nobody` (setpriv); the CI runs as root.
+  it('as an unprivileged user the probe picks --user --map-root-user, and a setsid helper still dies with the copy', async () => {
+    if (process.getuid?.() !== 0)
+      throw new Error('this test drops privileges with setpriv and must run as root (the CI does)');
+    const transports = fileURLToPath(new URL('../../dist/transports.js', import.meta.url));
+    const script = fileURLToPath(new URL('./unprivileged-copy.mjs', import.meta.url));
+    const { stdout } = await promisify(execFile)(
+      'setpriv',
+      ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, script, transports],
+      { cwd: tmpdir(), timeout: 25_000 },
+    );
+    const r = JSON.parse(stdout.trim().split('\n').at(-1)!) as {
+      flags: string[];
+      isolation: string;
+      alive: boolean;
+      pid: number;
+    };
+    pids.push(r.pid);
+    expect(r).toMatchObject({
+      flags: ['--user', '--map-root-user', '--pid', '--fork', '--kill-child'],
+      isolation: 'pid-namespace',
+      alive: false,
+    });
   });
 });
