@@ -1,3 +1,4 @@
+/* global process, AbortController, console */
 // Run by transport-escape.test.ts as an unprivileged user (setpriv): one command-transport copy whose
 // command daemonizes a helper (setsid) and exits; prints what the probe chose and whether the helper
 // outlived the copy. Usage: node unprivileged-copy.mjs <dist/transports.js>
