@@ -105,9 +105,10 @@ export async function publish(fence: Fence, partial: ContainedPath, final: Targe
     await rename(partial, final.path);
     return;
   } catch (e) {
-    if (code(e) !== 'ENOTEMPTY' && code(e) !== 'EEXIST') throw e;
+    if (!['ENOTEMPTY', 'EEXIST', 'ENOTDIR', 'EISDIR'].includes(code(e) ?? '')) throw e;
   }
-  // A directory cannot replace a non-empty directory: set the old one aside (renames only) and swap.
+  // A directory cannot replace a non-empty directory or a non-directory (e.g. a planted symlink), nor
+  // a file a directory: set the old one aside (renames only; a symlink is moved, never followed) and swap.
   const tomb = tombPath(final.path, fence.ref.attempt);
   await rm(tomb, { recursive: true, force: true });
   await fencedCheck(fence);

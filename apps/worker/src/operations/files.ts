@@ -291,6 +291,11 @@ function kindOf(s: {
   return 'a device or other special file';
 }
 
+/** What kind of entry `path` is (lstat: a symlink is itself, never followed). */
+export async function entryKind(path: ContainedPath): Promise<EntryKind> {
+  return kindOf(await lstat(path));
+}
+
 /**
  * What is at `path` (lstat, nothing followed) and, for a directory, every entry below it (paths
  * relative to `path`, parents before children), without following symlinks.

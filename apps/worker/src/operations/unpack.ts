@@ -10,7 +10,7 @@ import {
   type ContainedPath,
 } from '@ccat/recovery-handlers';
 import { assertInsideRoot, publish, removeOwnPartial } from './fenced-files.js';
-import { exists, extractTar, hashFile } from './files.js';
+import { entryKind, exists, extractTar, hashFile } from './files.js';
 import { locationRoot, required } from './locations.js';
 import type { OperationContext, Operation } from './types.js';
 
@@ -100,6 +100,10 @@ export const unpack: Operation = {
     // published meanwhile, and only a verified copy may replace what is there).
     if (await exists(final)) {
       try {
+        // A symlink (or anything but a directory) in its place is damage: never read through it.
+        const kind = await entryKind(final);
+        if (kind !== 'directory')
+          throw new ValidationError(`${final} is ${kind}, not the unpacked directory`);
         return { bytes: await verifyTree(ctx, final, exp, (n) => ctx.progress(n)) };
       } catch (e) {
         // Stopped (lease lost, shutdown): the stop's reason.
