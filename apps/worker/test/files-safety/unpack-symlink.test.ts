@@ -13,7 +13,6 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { unpack } from '../../src/operations/unpack.js';
 import type { OperationContext } from '../../src/operations/types.js';
 import { createLocalCopyTransport } from '../../src/transports.js';
-import type { Harness } from '../harness.js';
 import { harnesses, make, tree } from './common.js';
 
 const dirs: string[] = [];
