@@ -147,6 +147,18 @@ export const workerConfigSchema = z
           nonRetryableExitCodes: z.array(z.number().int()).default([]),
           /** On abort the command's process group gets SIGTERM, then SIGKILL after this many ms; the attempt ends only when the group is gone. */
           killGraceMs: z.number().int().min(0).max(600_000).default(5000),
+          /**
+           * How the command is kept from outliving its task. `pid-namespace`: it runs in a PID
+           * namespace of its own (`unshare --pid --fork --kill-child`, with `--user --map-root-user`
+           * when not root); when the command ends or is killed the kernel kills every process in it,
+           * daemonized (setsid) children included, before the copy settles. `process-group`: its
+           * process group is ended, then every process that inherited this run's marker variable
+           * (`CCAT_TRANSPORT_RUN`) is killed, and a copy whose destination another process still holds
+           * open is refused; a child that clears its environment and opens the file only later is not
+           * seen. `auto` (default): `pid-namespace` when the probe at start succeeds, else
+           * `process-group` (to know which: run `unshare --pid --fork --kill-child true` as the worker's user, then with `--user --map-root-user` first).
+           */
+          isolation: z.enum(['auto', 'pid-namespace', 'process-group']).default('auto'),
         }),
       ])
       .default({ kind: 'local' }),

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { claim, countsByTypeAndStatus, dispatchDue, recoverStalled, type OperationRef } from '@ccat/db';
-import { partialPath, resolveOperationOutputs } from '@ccat/recovery-handlers';
+import { partialPath, resolveOperationOutputs, type ContainedPath } from '@ccat/recovery-handlers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -33,7 +33,7 @@ async function expectArchivesIdentical(h: Harness, sources: Map<string, Buffer>)
     const out = join(h.root, 'check', a.relative_path);
     await mkdir(out, { recursive: true });
     await tar.extract({ file, cwd: out, strict: true });
-    for (const name of await listTar(file)) {
+    for (const name of await listTar(file as ContainedPath)) {
       expect(await readFile(join(out, name))).toEqual(sources.get(name));
       compared++;
     }

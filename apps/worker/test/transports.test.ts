@@ -1,14 +1,18 @@
 import { execFile } from 'node:child_process';
 import { access, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join as pathJoin } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { BBCPError, ConfigurationError, OperationAbortedError } from '@ccat/errors';
 import { waitFor } from '@ccat/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ContainedPath } from '@ccat/recovery-handlers';
 import { copyFile } from '../src/operations/files.js';
 import { createCommandTransport, createLocalCopyTransport } from '../src/transports.js';
+
+/** Paths in these tests are built from test constants, not database values. */
+const join = (...parts: string[]) => pathJoin(...parts) as ContainedPath;
 
 let dir: string;
 beforeAll(async () => {
@@ -27,8 +31,14 @@ const opts = (signal = new AbortController().signal) => {
 describe('transports', () => {
   it('local copy: copies into a new directory and reports bytes', async () => {
     const o = opts();
-    await createLocalCopyTransport().copy(join(dir, 'src.tar'), join(dir, 'a', 'b', 'dst.tar'), o);
-    expect(await readFile(join(dir, 'a', 'b', 'dst.tar'))).toEqual(await readFile(join(dir, 'src.tar')));
+    await createLocalCopyTransport().copy(
+      join(dir, 'src.tar'),
+      join(dir, 'a', 'b', 'dst.tar.ccat-partial-0'),
+      o,
+    );
+    expect(await readFile(join(dir, 'a', 'b', 'dst.tar.ccat-partial-0'))).toEqual(
+      await readFile(join(dir, 'src.tar')),
+    );
     expect(o.seen.at(-1)).toBe(300_000);
   });
 
@@ -52,7 +62,7 @@ describe('transports', () => {
       command: ['sh', '-c', 'exit 1', '{source}', '{destination}'],
       nonRetryableExitCodes: [1],
     });
-    await expect(fatal.copy('x', join(dir, 'e', 'y'), opts())).rejects.toMatchObject({
+    await expect(fatal.copy('x' as ContainedPath, join(dir, 'e', 'y'), opts())).rejects.toMatchObject({
       retryable: false,
       context: { exitCode: 1 },
     });
@@ -62,7 +72,7 @@ describe('transports', () => {
     const ac = new AbortController();
     const t = createCommandTransport({ command: ['sh', '-c', 'sleep 30', '{source}', '{destination}'] });
     const started = Date.now();
-    const p = t.copy('a', join(dir, 'f', 'b'), opts(ac.signal));
+    const p = t.copy('a' as ContainedPath, join(dir, 'f', 'b'), opts(ac.signal));
     setTimeout(() => ac.abort(new Error('lease lost')), 100);
     await expect(p).rejects.toBeInstanceOf(OperationAbortedError);
     expect(Date.now() - started).toBeLessThan(5000);
@@ -107,7 +117,8 @@ describe('transports', () => {
   });
 
   it("command: a wrapper's child that does the copy dies with the task too", async () => {
-    const inner = `trap "" TERM; echo $$ > "$1.pid"; sleep 2; cat "$0" > "$1"`;
+    // The host pid (/proc/self/stat opened by the shell): in a PID namespace `$$` is the inner one.
+    const inner = `trap "" TERM; read -r p _ < /proc/self/stat; echo "$p" > "$1.pid"; sleep 2; cat "$0" > "$1"`;
     const t = createCommandTransport({
       command: ['sh', '-c', `sh -c '${inner}' "$0" "$1" & wait`, '{source}', '{destination}'],
       killGraceMs: 300,
@@ -132,7 +143,7 @@ describe('transports', () => {
 
   it('command: a program that does not exist is a non-retryable BBCPError, not a crash', async () => {
     const t = createCommandTransport({ command: ['ccat-no-such-program', '{source}', '{destination}'] });
-    await expect(t.copy('a', join(dir, 'j', 'b'), opts())).rejects.toMatchObject({
+    await expect(t.copy('a' as ContainedPath, join(dir, 'j', 'b'), opts())).rejects.toMatchObject({
       code: 'BBCP_ERROR',
       retryable: false,
     });
@@ -140,11 +151,11 @@ describe('transports', () => {
 
   // issue 11 item 4: a missing source rejects; its stream's 'error' never goes unhandled.
   it('copyFile from a missing source rejects with ENOENT (in this process)', async () => {
-    await expect(copyFile(join(dir, 'missing'), join(dir, 'k', 'x'))).rejects.toMatchObject({
+    await expect(copyFile(join(dir, 'missing'), join(dir, 'k', 'x.ccat-partial-0'))).rejects.toMatchObject({
       code: 'ENOENT',
     });
     await expect(
-      createLocalCopyTransport().copy(join(dir, 'missing'), join(dir, 'k', 'y'), opts()),
+      createLocalCopyTransport().copy(join(dir, 'missing'), join(dir, 'k', 'y.ccat-partial-0'), opts()),
     ).rejects.toMatchObject({ code: 'ENOENT' });
   });
 
@@ -153,7 +164,7 @@ describe('transports', () => {
     expect((await stat(files)).isFile()).toBe(true);
     const script = `
       import { copyFile } from ${JSON.stringify(files)};
-      const target = ${JSON.stringify(join(dir, 'script'))} + '/' + process.pid + '/out';
+      const target = ${JSON.stringify(join(dir, 'script'))} + '/' + process.pid + '/out.ccat-partial-0';
       copyFile('/ccat-missing-source', target).then(
         () => console.log('resolved'),
         (e) => console.log('rejected', e.code),

@@ -18,10 +18,12 @@ export {
   type RecoveryPolicyInput,
   type RowRetryState,
 } from './policy.js';
-export { partialPath, removePartials, tombPath } from './partial-files.js';
+export { partialPath, removePartials, RESERVED_MARKER, TOMB_SUFFIX, tombPath } from './partial-files.js';
 export {
   containedPath,
   locationPath,
+  MAX_FINAL_NAME_BYTES,
+  NAME_MAX,
   resolveOperationOutputs,
   unpackDirectory,
   type ContainedPath,

@@ -4,6 +4,7 @@ import { isAbsolute, normalize } from 'node:path';
 import { classifyError, ValidationError } from '@ccat/errors';
 import { parseOperationId, parseOperationType, type OperationType } from '@ccat/db';
 import type { Executor, OperationOutput } from './handler.js';
+import { RESERVED_MARKER, TOMB_SUFFIX } from './partial-files.js';
 
 /**
  * A filesystem path that {@link containedPath} built and checked: it names something strictly inside
@@ -11,6 +12,15 @@ import type { Executor, OperationOutput } from './handler.js';
  * does not type-check where one is expected.
  */
 export type ContainedPath = string & { readonly __contained: unique symbol };
+
+/**
+ * Linux NAME_MAX: the longest name of one directory entry, in bytes (`<limits.h>`; ext4, xfs, tmpfs).
+ */
+export const NAME_MAX = 255;
+/** The longest suffix the worker adds to a final name: `.ccat-partial-<10 digits>.old`. */
+const MAX_SUFFIX_BYTES = `${RESERVED_MARKER}${'9'.repeat(10)}${TOMB_SUFFIX}`.length;
+/** The longest last segment {@link containedPath} accepts, so its partial and tomb names fit {@link NAME_MAX}. */
+export const MAX_FINAL_NAME_BYTES = NAME_MAX - MAX_SUFFIX_BYTES;
 
 function refuse(what: string, value: string, why: string): never {
   throw new ValidationError(`${what} ${JSON.stringify(value.slice(0, 200))} ${why}; nothing was touched`, {
@@ -29,7 +39,12 @@ function refuse(what: string, value: string, why: string): never {
  * - a relative path that is empty, absolute, holds a NUL byte or a backslash (a Windows separator
  *   would name a different file than its writer meant), or has an empty, `.` or `..` segment (so
  *   `.`, `a/..`, `a//b` and trailing slashes are refused: the result is never the root itself and
- *   never outside it).
+ *   never outside it);
+ * - a segment holding `.ccat-partial-`: that marker is reserved for partial outputs and tombs, so no
+ *   database value names one, and cleanup (which finds partials by name) never matches a real
+ *   package's files;
+ * - a last segment longer than {@link MAX_FINAL_NAME_BYTES} bytes: its partial or tomb name would
+ *   exceed NAME_MAX, so the output could never be written; refused before any work.
  *
  * Symlinks are not resolved here (this is a pure, synchronous function): a symlink inside a root
  * that points out of it is not detected. Renames and `rm -r` act on a link, never on its target.
@@ -49,11 +64,25 @@ export function containedPath(root: string, relativePath: string): ContainedPath
   if (relativePath.includes('\\')) refuse('relative path', relativePath, 'holds a backslash');
   if (relativePath.startsWith('/'))
     refuse('relative path', relativePath, 'is absolute: it leaves its location');
-  for (const segment of relativePath.split('/')) {
+  const segments = relativePath.split('/');
+  for (const segment of segments) {
     if (segment === '..') refuse('relative path', relativePath, 'has a ".." segment: it leaves its location');
     if (segment === '.' || segment === '')
       refuse('relative path', relativePath, 'has an empty or "." segment: it may name the location root');
+    if (segment.includes(RESERVED_MARKER))
+      refuse(
+        'relative path',
+        relativePath,
+        `holds "${RESERVED_MARKER}", reserved for the names of partial outputs and tombs`,
+      );
   }
+  const last = Buffer.byteLength(segments.at(-1)!, 'utf8');
+  if (last > MAX_FINAL_NAME_BYTES)
+    refuse(
+      'relative path',
+      relativePath,
+      `ends in a name of ${last} bytes: at most ${MAX_FINAL_NAME_BYTES}, so that its partial and tomb names (+${MAX_SUFFIX_BYTES} bytes) fit NAME_MAX (${NAME_MAX})`,
+    );
   return `${base}/${relativePath}` as ContainedPath;
 }
 
@@ -79,7 +108,11 @@ async function rootOf(db: Executor, locationId: number): Promise<string> {
   return row.root_path;
 }
 
-/** The final outputs of one operation (none when the row does not exist). */
+/**
+ * The final outputs one operation writes (through partial names), so cleanup can find the partials
+ * of its interrupted attempts. None when the row does not exist, and none for a deletion (it writes
+ * nothing). Every path comes from {@link containedPath}, so none names a partial itself.
+ */
 export async function resolveOperationOutputs(
   db: Executor,
   type: OperationType,
@@ -138,21 +171,11 @@ export async function resolveOperationOutputs(
             ]
           : [];
       }
-      case 'deletion': {
-        const r = await db
-          .selectFrom('physical_copies')
-          .select(['location_id', 'relative_path', 'copy_kind'])
-          .where('id', '=', opId)
-          .executeTakeFirst();
-        return r
-          ? [
-              {
-                path: locationPath(await rootOf(db, r.location_id), r.relative_path),
-                kind: r.copy_kind === 'raw_files' ? 'directory' : 'file',
-              },
-            ]
-          : [];
-      }
+      case 'deletion':
+        // A deletion writes no output: it only removes, after its checks, through the worker's fenced
+        // destroy (which removes its own tomb). Its failure path therefore touches nothing: a refused
+        // deletion never removes a file because of its name.
+        return [];
     }
   } catch (e) {
     throw classifyError(e);

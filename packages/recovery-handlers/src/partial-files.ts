@@ -4,8 +4,12 @@
 import { readdir, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
-const MARKER = '.ccat-partial-';
-const TOMB = '.old';
+/** The marker of partial-output and tomb names; {@link containedPath} refuses it in database values. */
+export const RESERVED_MARKER = '.ccat-partial-';
+/** What a tomb adds to a partial name. */
+export const TOMB_SUFFIX = '.old';
+const MARKER = RESERVED_MARKER;
+const TOMB = TOMB_SUFFIX;
 
 /**
  * The temporary name attempt `attempt` writes `finalPath` under: a sibling of `finalPath` (the suffix

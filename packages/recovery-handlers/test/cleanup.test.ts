@@ -9,6 +9,8 @@ import {
   containedPath,
   createHandlerRegistry,
   locationPath,
+  MAX_FINAL_NAME_BYTES,
+  NAME_MAX,
   partialPath,
   removePartials,
   resolveOperationOutputs,
@@ -90,6 +92,27 @@ describe('partial files', () => {
     expect(e).toMatchObject({ code: 'VALIDATION_FAILED', retryable: false });
   });
 
+  // adversary finding 1: no database value may name a partial output or a tomb.
+  it.each(['pkg.ccat-partial-0', 'raw/pkg.tar.ccat-partial-3', 'a.ccat-partial-1.old/x', 'x.ccat-partial-'])(
+    'refuses %j: the partial marker is reserved',
+    (relative) => {
+      expect(() => locationPath('/data', relative)).toThrow(/reserved for the names of partial outputs/);
+      expect(() => unpackDirectory('/data', relative.replaceAll('/', '_'))).toThrow(ValidationError);
+    },
+  );
+
+  // adversary finding 9: a name whose partial or tomb form exceeds NAME_MAX is refused up front.
+  it('refuses a last segment whose partial/tomb name would exceed NAME_MAX, accepts one that fits', () => {
+    const fits = 'p'.repeat(MAX_FINAL_NAME_BYTES);
+    expect(locationPath('/data', `raw/${fits}`)).toBe(`/data/raw/${fits}`);
+    expect(Buffer.byteLength(tombPath(fits, 4294967295))).toBeLessThanOrEqual(NAME_MAX);
+    expect(() => locationPath('/data', `raw/${'p'.repeat(236)}.tar`)).toThrow(/NAME_MAX/);
+    // Bytes, not characters: 114 three-byte characters are 342 bytes.
+    expect(() => locationPath('/data', '\u6f22'.repeat(114))).toThrow(/NAME_MAX/);
+    // Only the last segment gets a suffix: a long directory name above it is fine.
+    expect(locationPath('/data', `${'d'.repeat(250)}/x`)).toBe(`/data/${'d'.repeat(250)}/x`);
+  });
+
   it('refuses roots that are not absolute, the filesystem root, or climb', () => {
     for (const root of ['data', '', '/', '//', '/data/../etc', '/da\u0000ta'])
       expect(() => containedPath(root, 'x')).toThrow(ValidationError);
@@ -113,14 +136,14 @@ describe('partial files', () => {
 
 describe('each handler cleans up what interrupted runs of its operation left', () => {
   const registry = createHandlerRegistry();
-  it.each(OPERATION_TYPES.map((t) => [t]))('%s', async (type) => {
+  it.each(OPERATION_TYPES.filter((t) => t !== 'deletion').map((t) => [t]))('%s', async (type) => {
     const db = env.database.db;
     const id = await seedOperation(db, env.locations, type, { status: 'in_progress', attempt: 3 });
     const outputs = await resolveOperationOutputs(db, type, id);
     expect(outputs).toHaveLength(1);
     const out = outputs[0]!;
     expect(out.path.startsWith(root)).toBe(true);
-    expect(out.kind).toBe(type === 'unpack' || type === 'deletion' ? 'directory' : 'file');
+    expect(out.kind).toBe(type === 'unpack' ? 'directory' : 'file');
     for (const n of [1, 3, 4]) await touch(partialPath(out.path, n), out.kind === 'directory');
     const { removed } = await registry.get(type).cleanup({ db, ref: { type, id, attempt: 3 } });
     expect([...removed].sort()).toEqual([partialPath(out.path, 1), partialPath(out.path, 3)].sort());
@@ -130,6 +153,27 @@ describe('each handler cleans up what interrupted runs of its operation left', (
     ]);
     // Idempotent.
     expect((await registry.get(type).cleanup({ db, ref: { type, id, attempt: 3 } })).removed).toEqual([]);
+  });
+
+  // adversary finding 1: a deletion (even a refused one) writes nothing, so its cleanup removes
+  // nothing, whatever lies next to the copy it names.
+  it('deletion: cleanup touches nothing, not even a look-alike of its partial', async () => {
+    const db = env.database.db;
+    const id = await seedOperation(db, env.locations, 'deletion', { status: 'in_progress', attempt: 0 });
+    expect(await resolveOperationOutputs(db, 'deletion', id)).toEqual([]);
+    const copy = await db
+      .selectFrom('physical_copies as c')
+      .innerJoin('data_locations as l', 'l.id', 'c.location_id')
+      .select(['l.root_path', 'c.relative_path'])
+      .where('c.id', '=', id)
+      .executeTakeFirstOrThrow();
+    const lookAlike = partialPath(join(copy.root_path, copy.relative_path), 0);
+    await touch(lookAlike, true);
+    const { removed } = await registry
+      .get('deletion')
+      .cleanup({ db, ref: { type: 'deletion', id, attempt: 0 } });
+    expect(removed).toEqual([]);
+    expect(await readdir(lookAlike)).toEqual(['sub']);
   });
 
   it('an operation that does not exist has nothing to clean', async () => {

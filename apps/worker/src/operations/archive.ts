@@ -3,7 +3,7 @@
 import { ArchiveError, ChecksumVerificationError } from '@ccat/errors';
 import { containedPath, locationPath, partialPath, unpackDirectory } from '@ccat/recovery-handlers';
 import { sql } from 'kysely';
-import { publish, removeOwnPartial } from './fenced-files.js';
+import { assertInsideRoot, publish, removeOwnPartial } from './fenced-files.js';
 import { copyFile, fileMatches, hashFile } from './files.js';
 import { locationRoot, required } from './locations.js';
 import type { Operation } from './types.js';
@@ -34,11 +34,12 @@ export const longTermArchiveTransfer: Operation = {
         retryable: false,
       });
     }
-    const source = containedPath(
-      unpackDirectory(await locationRoot(db, a.origin_location_id), a.transfer_package),
-      a.package_path,
-    );
-    const final = locationPath(await locationRoot(db, a.destination_location_id), a.relative_path);
+    const originRoot = await locationRoot(db, a.origin_location_id);
+    const source = containedPath(unpackDirectory(originRoot, a.transfer_package), a.package_path);
+    const destinationRoot = await locationRoot(db, a.destination_location_id);
+    const final = locationPath(destinationRoot, a.relative_path);
+    await assertInsideRoot(originRoot, source);
+    await assertInsideRoot(destinationRoot, final);
     const markVerified = async (trx: typeof db) => {
       await trx
         .updateTable('long_term_archive_transfers')
@@ -59,7 +60,7 @@ export const longTermArchiveTransfer: Operation = {
         context: { package: a.name, expected: a.sha256, read: read.sha256, written: written.sha256 },
       });
     }
-    await publish(ctx, partial, final);
+    await publish(ctx, partial, { root: destinationRoot, path: final });
     return { bytes: read.size, finalize: markVerified };
   },
 };

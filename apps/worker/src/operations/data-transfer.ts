@@ -2,7 +2,7 @@
 // then verify the checksum of what arrived.
 import { ChecksumVerificationError, PackageError } from '@ccat/errors';
 import { locationPath, partialPath } from '@ccat/recovery-handlers';
-import { publish, removeOwnPartial } from './fenced-files.js';
+import { assertInsideRoot, publish, removeOwnPartial } from './fenced-files.js';
 import { fileMatches, hashFile } from './files.js';
 import { locationRoot, required } from './locations.js';
 import type { Operation } from './types.js';
@@ -29,8 +29,12 @@ export const dataTransfer: Operation = {
     if (t.status !== 'completed' || t.sha256 === null) {
       throw new PackageError(`transfer package ${t.name} is not finished`, { retryable: false });
     }
-    const source = locationPath(await locationRoot(db, t.origin_location_id), t.relative_path);
-    const final = locationPath(await locationRoot(db, t.destination_location_id), t.relative_path);
+    const originRoot = await locationRoot(db, t.origin_location_id);
+    const source = locationPath(originRoot, t.relative_path);
+    const destinationRoot = await locationRoot(db, t.destination_location_id);
+    const final = locationPath(destinationRoot, t.relative_path);
+    await assertInsideRoot(originRoot, source);
+    await assertInsideRoot(destinationRoot, final);
     if (await fileMatches(final, t.sha256, signal)) return { bytes: 0 };
     await ctx.checkpoint('start');
     const partial = partialPath(final, ref.attempt);
@@ -43,7 +47,7 @@ export const dataTransfer: Operation = {
         context: { package: t.name, expected: t.sha256, got: arrived.sha256, transport: ctx.transport.name },
       });
     }
-    await publish(ctx, partial, final);
+    await publish(ctx, partial, { root: destinationRoot, path: final });
     return { bytes: arrived.size };
   },
 };

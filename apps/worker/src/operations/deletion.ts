@@ -2,31 +2,38 @@
 // checked again here, by hashing the archived file, whatever the database says — and only when the
 // row names what it claims to: a copy of the same package, at a source or buffer location, never a
 // long-term-archive location, never the verified archive, never a location root.
-import { realpath } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import type { Database } from '@ccat/db';
-import { DeletionNotSafeError } from '@ccat/errors';
-import { locationPath, type ContainedPath } from '@ccat/recovery-handlers';
+import { DeletionNotSafeError, ValidationError } from '@ccat/errors';
+import { containedPath, locationPath, type ContainedPath } from '@ccat/recovery-handlers';
 import { sql, type Kysely } from 'kysely';
-import { destroy } from './fenced-files.js';
-import { exists, fileMatches } from './files.js';
+import { assertInsideRoot, destroyCopy } from './fenced-files.js';
+import { exists, fileIdentity, listTree, type FileIdentity } from './files.js';
+import { hashFile } from './files.js';
 import { locationRoot, required } from './locations.js';
 import type { Operation, OperationContext } from './types.js';
 
 /** Location types a copy may be deleted from (DESIGN §4). */
 const DELETABLE_LOCATION_TYPES: ReadonlySet<string> = new Set(['source', 'buffer']);
 
+/** A verified archive: its path, the real path of its file and the file's identity. */
+interface VerifiedArchive {
+  readonly path: ContainedPath;
+  readonly identity: FileIdentity;
+}
+
 /**
- * Throws DeletionNotSafeError unless every raw data package has a verified archive whose file hashes
- * right; answers the paths of the archived copies that matched.
+ * Throws DeletionNotSafeError unless every raw data package has a verified archive whose file is a
+ * regular file inside its root (never through a symlink: opened with O_NOFOLLOW, parent resolved
+ * inside the root) that hashes right; answers the archives that matched, with their real paths and
+ * device/inode, so the copy to delete can be compared with them as files, not as strings.
  */
 async function assertArchived(
   ctx: OperationContext,
   db: Kysely<Database>,
   packageIds: readonly string[],
   what: string,
-): Promise<ContainedPath[]> {
-  const verified: ContainedPath[] = [];
+): Promise<VerifiedArchive[]> {
+  const verified: VerifiedArchive[] = [];
   if (packageIds.length === 0) throw new DeletionNotSafeError(`${what}: no raw data packages to check`);
   for (const id of packageIds) {
     const archived = await db
@@ -39,11 +46,25 @@ async function assertArchived(
       .execute();
     let ok = false;
     for (const a of archived) {
-      const archivePath = locationPath(await locationRoot(db, a.destination_location_id), a.relative_path);
-      if (await fileMatches(archivePath, a.sha256, ctx.signal)) {
-        ok = true;
-        verified.push(archivePath);
-        break;
+      const archiveRoot = await locationRoot(db, a.destination_location_id);
+      const archivePath = locationPath(archiveRoot, a.relative_path);
+      try {
+        await assertInsideRoot(archiveRoot, archivePath);
+        const identity = await fileIdentity(archivePath);
+        const h = await hashFile(archivePath, { signal: ctx.signal });
+        // The same file after hashing (not swapped meanwhile), with the recorded checksum.
+        const after = await fileIdentity(archivePath);
+        if (h.sha256 === a.sha256 && after.dev === identity.dev && after.ino === identity.ino) {
+          ok = true;
+          verified.push({ path: archivePath, identity });
+          break;
+        }
+      } catch (e) {
+        ctx.signal.throwIfAborted();
+        const code = (e as NodeJS.ErrnoException).code;
+        // Not a verified copy: missing, a symlink, a FIFO, outside its root.
+        if (!(e instanceof ValidationError) && code !== 'ENOENT' && code !== 'ENOTDIR') throw e;
+        ctx.logger.warn({ err: (e as Error).message, archive: archivePath }, 'archive cannot be verified');
       }
     }
     if (!ok) {
@@ -145,6 +166,57 @@ async function assertSamePackage(db: Kysely<Database>, copy: CopyRow, what: stri
   }
 }
 
+/**
+ * The files and directories a deletion of `copy` removes, after checking what is on disk (lstat,
+ * nothing followed): a packaged copy must be one regular file; a raw-files directory must hold
+ * nothing but directories and the regular files registered for its own package (by path under the
+ * location's root) — a file of another package (even one registered at another location row on the
+ * same directory), an unregistered file (written after packaging), a symlink or special file makes
+ * the deletion refused with DeletionNotSafeError, nothing touched.
+ */
+async function whatToDelete(
+  db: Kysely<Database>,
+  copy: CopyRow,
+  root: string,
+  path: ContainedPath,
+  what: string,
+): Promise<{ files: ContainedPath[]; directories: ContainedPath[] }> {
+  const refuse = (why: string): never => {
+    throw new DeletionNotSafeError(`${what}: ${why}; nothing was deleted`, {
+      context: { locationId: copy.location_id, relativePath: copy.relative_path, copyKind: copy.copy_kind },
+    });
+  };
+  const tree = await listTree(path);
+  if (copy.copy_kind !== 'raw_files') {
+    if (tree.kind !== 'file') refuse(`it is ${tree.kind}, not a regular file`);
+    return { files: [path], directories: [] };
+  }
+  if (tree.kind !== 'directory') refuse(`it is ${tree.kind}, not a directory of raw files`);
+  const registered = new Set(
+    (
+      await db
+        .selectFrom('raw_data_files')
+        .select('relative_path')
+        .where('raw_data_package_id', '=', copy.raw_data_package_id!)
+        .execute()
+    ).map((f) => f.relative_path),
+  );
+  const files: ContainedPath[] = [];
+  const directories: ContainedPath[] = [path];
+  for (const entry of tree.entries) {
+    const relative = `${copy.relative_path}/${entry.relative}`;
+    if (entry.kind === 'directory') directories.push(containedPath(path, entry.relative));
+    else if (entry.kind !== 'file')
+      refuse(`${relative} is ${entry.kind}: a raw-files directory holds only regular files`);
+    else if (!registered.has(relative))
+      refuse(
+        `${relative} is not a registered raw file of this package (another package's, or never packaged)`,
+      );
+    else files.push(containedPath(path, entry.relative));
+  }
+  return { files, directories };
+}
+
 export const deletion: Operation = {
   async run(ctx) {
     const { db, ref } = ctx;
@@ -173,15 +245,16 @@ export const deletion: Operation = {
               .where('data_transfer_package_id', '=', copy.data_transfer_package_id ?? '0')
               .execute()
           ).map((r) => r.id);
-    // Every check comes before anything is touched: the path (never a root, never outside it), the
-    // package, the location type, the archive (re-verified), and that the two do not overlap.
+    // Every check comes before anything is touched: the path (never a root, never outside it, also
+    // through symlinks), the package, the location type, the archive (re-verified), that the two are
+    // not the same file, and what is on disk.
     const root = await locationRoot(db, copy.location_id);
     const path = locationPath(root, copy.relative_path);
     await assertSamePackage(db, copy, what);
     const archives = await assertArchived(ctx, db, packageIds, what);
-    const hit = archives.find((a) => overlaps(a, path));
+    const hit = archives.find((a) => overlaps(a.path, path) || overlaps(a.identity.realPath, path));
     if (hit !== undefined)
-      throw new DeletionNotSafeError(`${what}: it is the verified archive ${hit}; nothing was deleted`);
+      throw new DeletionNotSafeError(`${what}: it is the verified archive ${hit.path}; nothing was deleted`);
     const markDeleted = async (trx: typeof db) => {
       await trx
         .updateTable('physical_copies')
@@ -192,12 +265,32 @@ export const deletion: Operation = {
     // Already gone (an earlier attempt deleted it but did not record it).
     if (!(await exists(path))) return { bytes: 0, finalize: markDeleted };
     // A symlinked directory on the way must not carry the path out of its root.
-    const [realRoot, realParent] = await Promise.all([realpath(root), realpath(dirname(path))]);
-    if (realParent !== realRoot && !realParent.startsWith(`${realRoot}/`))
-      throw new DeletionNotSafeError(`${what}: it resolves outside its location root; nothing was deleted`);
+    await assertInsideRoot(root, path).catch((e: unknown) => {
+      throw e instanceof ValidationError
+        ? new DeletionNotSafeError(`${what}: ${e.message}`, { cause: e })
+        : e;
+    });
+    const { files, directories } = await whatToDelete(db, copy, root, path, what);
+    for (const f of files) {
+      const id = await fileIdentity(f);
+      const same = archives.find(
+        (a) =>
+          (a.identity.dev === id.dev && a.identity.ino === id.ino) ||
+          overlaps(a.identity.realPath, id.realPath),
+      );
+      if (same !== undefined)
+        throw new DeletionNotSafeError(
+          `${what}: ${f} is the same file as the verified archive ${same.path}; nothing was deleted`,
+        );
+    }
     await ctx.checkpoint('start');
-    // Fenced; renamed to this attempt's tomb first, so a half-deleted tree never looks whole.
-    await destroy(ctx, path);
+    // Fenced; file by file, directories only when empty (fenced-files.ts).
+    const { kept } = await destroyCopy(ctx, root, files, directories);
+    if (kept.length > 0)
+      ctx.logger.warn(
+        { kept: kept.slice(0, 20) },
+        'deleted the copy; directories that gained other files after the checks were kept',
+      );
     await ctx.checkpoint('middle');
     return { bytes: 0, finalize: markDeleted };
   },

@@ -3,10 +3,17 @@
 // checksum). Renaming into place and removing are in fenced-files.ts. Every stream is created in the
 // same synchronous step that hands it to `pipeline`, which attaches its 'error' handler: no stream
 // exists across an await without one (a missing source must reject, never crash the worker).
+//
+// Every source is opened by `openRegularFile`: O_NONBLOCK (opening a FIFO never blocks a thread-pool
+// thread: four such opens would wedge every file call of the process), O_NOFOLLOW (a symlink where a
+// file is expected is refused, never followed), then fstat on the open descriptor: anything but a
+// regular file is refused with a non-retryable ValidationError before a byte is read.
+import { constants } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, stat } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, realpath, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { ValidationError } from '@ccat/errors';
+import type { ContainedPath } from '@ccat/recovery-handlers';
 import { Transform, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
@@ -45,22 +52,101 @@ export function hashingTap(
   });
 }
 
-/** sha256 and size of a file, streaming. */
+const SOURCE_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW;
+
+function describeMode(s: { isFIFO(): boolean; isSocket(): boolean; isDirectory(): boolean }): string {
+  if (s.isFIFO()) return 'a FIFO';
+  if (s.isSocket()) return 'a socket';
+  if (s.isDirectory()) return 'a directory';
+  return 'a device or other special file';
+}
+
+/**
+ * Opens `path` for reading only if it is a regular file (see the comment at the top): never blocks on
+ * a FIFO, never follows a symlink at the last component.
+ *
+ * @throws ValidationError (non-retryable) for a symlink, FIFO, socket, device or directory; the
+ *   open's own error (ENOENT…) otherwise.
+ */
+export async function openRegularFile(path: ContainedPath): Promise<FileHandle> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, SOURCE_FLAGS);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ELOOP')
+      throw new ValidationError(
+        `${JSON.stringify(path.slice(-200))} is a symbolic link, not a regular file`,
+        {
+          context: { path: path.slice(-200) },
+        },
+      );
+    throw e;
+  }
+  try {
+    const s = await handle.stat();
+    if (!s.isFile())
+      throw new ValidationError(
+        `${JSON.stringify(path.slice(-200))} is ${describeMode(s)}, not a regular file`,
+        {
+          context: { path: path.slice(-200) },
+        },
+      );
+    return handle;
+  } catch (e) {
+    await handle.close();
+    throw e;
+  }
+}
+
+/** A read stream over a regular file opened by {@link openRegularFile} (closed with the stream). */
+async function regularFileStream(path: ContainedPath): Promise<Readable> {
+  const handle = await openRegularFile(path);
+  return handle.createReadStream({ autoClose: true });
+}
+
+/** sha256 and size of a regular file, streaming. */
 export async function hashFile(
-  path: string,
+  path: ContainedPath,
   options: { signal?: AbortSignal; onBytes?: (n: number) => void } = {},
 ): Promise<HashResult> {
   const tap = hashingTap(options.onBytes);
   // The tap hashes; the sink only drains.
   const sink = new Writable({ write: (_chunk, _enc, cb) => cb() });
-  await pipeline(createReadStream(path), tap, sink, options.signal ? { signal: options.signal } : {});
+  const source = await regularFileStream(path);
+  await pipeline(source, tap, sink, options.signal ? { signal: options.signal } : {});
   return tap.result();
 }
 
-/** Whether `path` exists. */
-export async function exists(path: string): Promise<boolean> {
+/**
+ * Creates the directory `dir` and its parents. Recursive mkdir reports ENOENT for a read-only
+ * mount; this repeats the first missing step alone so the real error (EROFS, EACCES, ENOSPC) is the
+ * one thrown and classified.
+ */
+async function ensureDirectory(dir: string): Promise<void> {
   try {
-    await stat(path);
+    await mkdir(dir, { recursive: true });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    let missing = dir;
+    for (let parent = dirname(missing); parent !== missing; parent = dirname(missing)) {
+      if (
+        await lstat(parent).then(
+          () => true,
+          () => false,
+        )
+      )
+        break;
+      missing = parent;
+    }
+    await mkdir(missing);
+    throw e;
+  }
+}
+
+/** Whether `path` exists (a symlink counts as itself, never followed). */
+export async function exists(path: ContainedPath): Promise<boolean> {
+  try {
+    await lstat(path);
     return true;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
@@ -70,7 +156,7 @@ export async function exists(path: string): Promise<boolean> {
 
 /** Whether `path` is a file with the given checksum (an earlier run's output that is already right). */
 export async function fileMatches(
-  path: string,
+  path: ContainedPath,
   sha256: string | null,
   signal?: AbortSignal,
 ): Promise<boolean> {
@@ -83,24 +169,42 @@ export async function fileMatches(
  * `open` is called only after the awaits, in the same step as `pipeline`, so the source's 'error'
  * always has a handler. Rejects with the stream's error (e.g. ENOENT) or the abort reason.
  */
-export async function writeStream(
-  open: () => Readable,
-  target: string,
+async function writeStream(
+  source: () => Promise<Readable> | Readable,
+  target: ContainedPath,
   options: { signal?: AbortSignal; onBytes?: (n: number) => void } = {},
 ): Promise<HashResult> {
-  await mkdir(dirname(target), { recursive: true });
+  assertPartial(target);
+  await ensureDirectory(dirname(target));
   const tap = hashingTap(options.onBytes);
-  await pipeline(open(), tap, createWriteStream(target), options.signal ? { signal: options.signal } : {});
+  const out = await open(target, 'w');
+  let from: Readable;
+  try {
+    from = await source();
+  } catch (e) {
+    await out.close();
+    throw e;
+  }
+  // Both streams are handed to pipeline in this synchronous step (it attaches their error handlers).
+  await pipeline(from, tap, out.createWriteStream(), options.signal ? { signal: options.signal } : {});
   return tap.result();
 }
 
-/** Copies a file to `target`, hashing what was read. */
+/** Copies a regular file to the partial `target` (parents created, overwritten), hashing what was read. */
 export function copyFile(
-  from: string,
-  target: string,
+  from: ContainedPath,
+  target: ContainedPath,
   options: { signal?: AbortSignal; onBytes?: (n: number) => void } = {},
 ): Promise<HashResult> {
-  return writeStream(() => createReadStream(from), target, options);
+  return writeStream(() => regularFileStream(from), target, options);
+}
+
+/** Refuses, as a bug, a write target that is not a partial name: files.ts writes only partials. */
+function assertPartial(target: string): void {
+  if (!/\.ccat-partial-\d{1,10}$/.test(target))
+    throw new ValidationError(
+      `${JSON.stringify(target.slice(-200))} is not a partial output: only partials are written`,
+    );
 }
 
 /**
@@ -110,7 +214,7 @@ export function copyFile(
 export function createTar(
   cwd: string,
   files: readonly string[],
-  target: string,
+  target: ContainedPath,
   options: { signal?: AbortSignal; onBytes?: (n: number) => void } = {},
 ): Promise<HashResult> {
   const open = () =>
@@ -120,25 +224,106 @@ export function createTar(
   return writeStream(open, target, options);
 }
 
-/** Extracts a tar into `dir` (created). Refuses absolute paths and `..` entries (tar's default), strictly. */
+/**
+ * Extracts a tar into `dir` (created; a partial directory or a directory inside one). Refuses
+ * absolute paths and `..` entries (tar's default), strictly.
+ */
 export async function extractTar(
-  file: string,
-  dir: string,
+  file: ContainedPath,
+  dir: ContainedPath,
   options: { signal?: AbortSignal; onBytes?: (n: number) => void } = {},
 ): Promise<void> {
-  await mkdir(dir, { recursive: true });
+  if (!/\.ccat-partial-\d{1,10}(?:\/|$)/.test(dir))
+    throw new ValidationError(`${JSON.stringify(dir.slice(-200))} is not inside a partial output`);
+  await ensureDirectory(dir);
   const tap = hashingTap(options.onBytes);
+  const source = await regularFileStream(file);
   await pipeline(
-    createReadStream(file),
+    source,
     tap,
     tar.extract({ cwd: dir, strict: true }) as unknown as NodeJS.WritableStream,
     options.signal ? { signal: options.signal } : {},
   );
 }
 
-/** Names of the entries of a tar, in order. */
-export async function listTar(file: string): Promise<string[]> {
+/** Names of the entries of a tar (a regular file), in order. */
+export async function listTar(file: ContainedPath): Promise<string[]> {
   const names: string[] = [];
-  await tar.list({ file, strict: true, onReadEntry: (e) => names.push(e.path) });
+  const source = await regularFileStream(file);
+  await pipeline(
+    source,
+    tar.list({ strict: true, onReadEntry: (e) => names.push(e.path) }) as unknown as NodeJS.WritableStream,
+  );
   return names;
+}
+
+/**
+ * The size of `path` if it is a regular file (lstat: a symlink is not followed).
+ *
+ * @throws ValidationError for anything but a regular file; the lstat's error (ENOENT…) otherwise.
+ */
+export async function regularFileSize(path: ContainedPath): Promise<number> {
+  const s = await lstat(path);
+  if (!s.isFile())
+    throw new ValidationError(
+      `${JSON.stringify(path.slice(-200))} is ${s.isSymbolicLink() ? 'a symbolic link' : describeMode(s)}, not a regular file`,
+      { context: { path: path.slice(-200) } },
+    );
+  return s.size;
+}
+
+/** What kind of entry a path is, never following a symlink. */
+export type EntryKind =
+  'file' | 'directory' | 'a symbolic link' | 'a FIFO' | 'a socket' | 'a device or other special file';
+
+function kindOf(s: {
+  isFile(): boolean;
+  isDirectory(): boolean;
+  isSymbolicLink(): boolean;
+  isFIFO(): boolean;
+  isSocket(): boolean;
+}): EntryKind {
+  if (s.isFile()) return 'file';
+  if (s.isDirectory()) return 'directory';
+  if (s.isSymbolicLink()) return 'a symbolic link';
+  if (s.isFIFO()) return 'a FIFO';
+  if (s.isSocket()) return 'a socket';
+  return 'a device or other special file';
+}
+
+/** What kind of entry `path` is (lstat: a symlink is itself, never followed). */
+export async function entryKind(path: ContainedPath): Promise<EntryKind> {
+  return kindOf(await lstat(path));
+}
+
+/**
+ * What is at `path` (lstat, nothing followed) and, for a directory, every entry below it (paths
+ * relative to `path`, parents before children), without following symlinks.
+ */
+export async function listTree(
+  path: ContainedPath,
+): Promise<{ kind: EntryKind; entries: { relative: string; kind: EntryKind }[] }> {
+  const kind = kindOf(await lstat(path));
+  const entries: { relative: string; kind: EntryKind }[] = [];
+  if (kind === 'directory') {
+    for (const e of await readdir(path, { recursive: true, withFileTypes: true })) {
+      const relative = `${e.parentPath}/${e.name}`.slice(path.length + 1);
+      entries.push({ relative, kind: kindOf(e) });
+    }
+    entries.sort((a, b) => a.relative.localeCompare(b.relative));
+  }
+  return { kind, entries };
+}
+
+/** A file's identity: device and inode (lstat, not followed) and its real path. */
+export interface FileIdentity {
+  readonly dev: number;
+  readonly ino: number;
+  readonly realPath: string;
+}
+
+/** The {@link FileIdentity} of `path`. */
+export async function fileIdentity(path: ContainedPath): Promise<FileIdentity> {
+  const s = await lstat(path);
+  return { dev: s.dev, ino: s.ino, realPath: await realpath(path) };
 }

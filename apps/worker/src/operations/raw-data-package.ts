@@ -1,6 +1,7 @@
 // raw_data_package: tar the package's raw files at the SOURCE into one archive at the BUFFER.
 import { PackageError } from '@ccat/errors';
 import { locationPath } from '@ccat/recovery-handlers';
+import { assertInsideRoot } from './fenced-files.js';
 import { fileMatches } from './files.js';
 import { locationRoot, required } from './locations.js';
 import { writeTarPackage } from './tar-package.js';
@@ -26,7 +27,9 @@ export const rawDataPackage: Operation = {
     if (files.length === 0)
       throw new PackageError(`raw data package ${pkg.name} has no raw files`, { retryable: false });
     const sourceRoot = await locationRoot(db, pkg.source_location_id);
-    const final = locationPath(await locationRoot(db, pkg.buffer_location_id), pkg.relative_path);
+    const bufferRoot = await locationRoot(db, pkg.buffer_location_id);
+    const final = locationPath(bufferRoot, pkg.relative_path);
+    await assertInsideRoot(bufferRoot, final);
     // An earlier attempt finished the archive but not the bookkeeping: nothing to redo.
     if (await fileMatches(final, pkg.sha256, signal)) return { bytes: 0 };
     await ctx.checkpoint('start');
@@ -39,7 +42,7 @@ export const rawDataPackage: Operation = {
         mismatch: (got) => `raw file ${f.relative_path} is ${got} bytes`,
         context: { file: f.relative_path },
       })),
-      final,
+      { root: bufferRoot, path: final },
     );
     return {
       bytes: tarred.size,

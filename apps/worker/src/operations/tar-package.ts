@@ -1,10 +1,9 @@
 // What packaging steps share: check that every input still has the size the database recorded, tar
 // them into a partial name, and rename into place after a fenced check.
-import { stat } from 'node:fs/promises';
 import { DataCorruptionError } from '@ccat/errors';
 import { locationPath, partialPath, type ContainedPath } from '@ccat/recovery-handlers';
-import { publish } from './fenced-files.js';
-import { createTar, type HashResult } from './files.js';
+import { assertInsideRoot, publish, type Target } from './fenced-files.js';
+import { createTar, regularFileSize, type HashResult } from './files.js';
 import type { OperationContext } from './types.js';
 
 export interface TarInput {
@@ -16,22 +15,28 @@ export interface TarInput {
   readonly context: Readonly<Record<string, unknown>>;
 }
 
-/** Verifies the inputs' sizes, writes the tar of `inputs` (relative to `root`) and moves it to `final`. */
+/**
+ * Verifies that every input is a regular file inside `root` (no symlink, FIFO or device: a
+ * ValidationError) with the size the database recorded (else DataCorruptionError), writes the tar of
+ * `inputs` (relative to `root`) to a partial name and publishes it to `final`.
+ */
 export async function writeTarPackage(
   ctx: OperationContext,
   root: string,
   inputs: readonly TarInput[],
-  final: ContainedPath,
+  final: Target,
 ): Promise<HashResult> {
   for (const input of inputs) {
-    const s = await stat(locationPath(root, input.relativePath));
-    if (s.size !== input.expectedBytes) {
-      throw new DataCorruptionError(`${input.mismatch(s.size)}, the database says ${input.expectedBytes}`, {
-        context: { ...input.context, expected: input.expectedBytes, got: s.size },
+    const path = locationPath(root, input.relativePath);
+    await assertInsideRoot(root, path);
+    const size = await regularFileSize(path);
+    if (size !== input.expectedBytes) {
+      throw new DataCorruptionError(`${input.mismatch(size)}, the database says ${input.expectedBytes}`, {
+        context: { ...input.context, expected: input.expectedBytes, got: size },
       });
     }
   }
-  const partial = partialPath(final, ctx.ref.attempt);
+  const partial: ContainedPath = partialPath(final.path, ctx.ref.attempt);
   const tarred = await createTar(
     root,
     inputs.map((i) => i.relativePath),

@@ -1,6 +1,7 @@
 // data_transfer_package: bundle several raw data packages into one transfer archive at the BUFFER.
 import { PackageError } from '@ccat/errors';
 import { locationPath } from '@ccat/recovery-handlers';
+import { assertInsideRoot } from './fenced-files.js';
 import { fileMatches } from './files.js';
 import { locationRoot, required } from './locations.js';
 import { writeTarPackage } from './tar-package.js';
@@ -40,6 +41,7 @@ export const dataTransferPackage: Operation = {
     }
     const bufferRoot = await locationRoot(db, pkg.buffer_location_id);
     const final = locationPath(bufferRoot, pkg.relative_path);
+    await assertInsideRoot(bufferRoot, final);
     if (await fileMatches(final, pkg.sha256, signal)) return { bytes: 0 };
     await ctx.checkpoint('start');
     const tarred = await writeTarPackage(
@@ -51,7 +53,7 @@ export const dataTransferPackage: Operation = {
         mismatch: (got) => `raw data package ${m.name} is ${got} bytes at the buffer`,
         context: { package: m.name },
       })),
-      final,
+      { root: bufferRoot, path: final },
     );
     return {
       bytes: tarred.size,

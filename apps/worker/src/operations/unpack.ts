@@ -1,7 +1,7 @@
 // unpack: extract a transferred package at the destination and verify every file's checksum: each
 // raw data package archive against its recorded sha256, then each raw file inside it against
 // raw_data_files. Everything happens in a partial directory renamed into place at the end.
-import { ChecksumVerificationError, PackageError } from '@ccat/errors';
+import { ChecksumVerificationError, PackageError, ValidationError } from '@ccat/errors';
 import {
   containedPath,
   locationPath,
@@ -9,8 +9,8 @@ import {
   unpackDirectory,
   type ContainedPath,
 } from '@ccat/recovery-handlers';
-import { destroy, publish, removeOwnPartial } from './fenced-files.js';
-import { exists, extractTar, hashFile } from './files.js';
+import { assertInsideRoot, publish, removeOwnPartial } from './fenced-files.js';
+import { entryKind, exists, extractTar, hashFile } from './files.js';
 import { locationRoot, required } from './locations.js';
 import type { OperationContext, Operation } from './types.js';
 
@@ -43,7 +43,7 @@ async function verifyTree(
   onBytes: (n: number) => void,
 ): Promise<number> {
   let bytes = 0;
-  const check = async (path: string, sha256: string | null, what: string) => {
+  const check = async (path: ContainedPath, sha256: string | null, what: string) => {
     const h = await hashFile(path, { signal: ctx.signal });
     bytes += h.size;
     onBytes(bytes);
@@ -61,7 +61,7 @@ async function verifyTree(
 
 /** What verification of an existing tree reports when the tree is wrong (not when the attempt is stopped). */
 function isDamage(e: unknown): boolean {
-  if (e instanceof ChecksumVerificationError) return true;
+  if (e instanceof ChecksumVerificationError || e instanceof ValidationError) return true;
   const code = (e as NodeJS.ErrnoException | undefined)?.code;
   return code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR';
 }
@@ -90,25 +90,30 @@ export const unpack: Operation = {
     const root = await locationRoot(db, t.destination_location_id);
     const archive = locationPath(root, t.relative_path);
     const final = unpackDirectory(root, t.name);
+    // Nothing is read or written through a symlink that leaves the root (e.g. a planted `unpacked`).
+    await assertInsideRoot(root, archive);
+    await assertInsideRoot(root, final);
     const exp = await expectedFiles(ctx, t.package_id);
     // An earlier attempt unpacked and verified everything but did not record it: verify and finish.
-    // A tree that fails verification is destroyed only through the fence; an abort (lease lost,
-    // shutdown) or any other error leaves it alone.
+    // A tree that fails verification is never removed by itself: this attempt unpacks and verifies
+    // its own copy and publishes it over the damaged one (fenced-files.ts: a newer attempt may have
+    // published meanwhile, and only a verified copy may replace what is there).
     if (await exists(final)) {
-      let verified: number | undefined;
       try {
-        verified = await verifyTree(ctx, final, exp, (n) => ctx.progress(n));
+        // A symlink (or anything but a directory) in its place is damage: never read through it.
+        const kind = await entryKind(final);
+        if (kind !== 'directory')
+          throw new ValidationError(`${final} is ${kind}, not the unpacked directory`);
+        return { bytes: await verifyTree(ctx, final, exp, (n) => ctx.progress(n)) };
       } catch (e) {
-        // Stopped (lease lost, shutdown): the stop's reason, never a removal.
+        // Stopped (lease lost, shutdown): the stop's reason.
         signal.throwIfAborted();
         if (!isDamage(e)) throw e;
         ctx.logger.warn(
           { err: (e as Error).message, directory: final },
-          'unpacked directory is damaged: removing it (fenced) and unpacking again',
+          'unpacked directory is damaged: unpacking again, to publish a verified copy over it',
         );
-        await destroy(ctx, final);
       }
-      if (verified !== undefined) return { bytes: verified };
     }
     await ctx.checkpoint('start');
     const arrived = await hashFile(archive, { signal, onBytes: (n) => ctx.progress(n) });
@@ -127,7 +132,7 @@ export const unpack: Operation = {
       await extractTar(containedPath(partial, p.relative_path), containedPath(partial, 'files'), { signal });
     await ctx.checkpoint('middle');
     const bytes = await verifyTree(ctx, partial, exp, (n) => ctx.progress(arrived.size + n));
-    await publish(ctx, partial, final);
+    await publish(ctx, partial, { root, path: final });
     return { bytes: arrived.size + bytes };
   },
 };

@@ -1,0 +1,76 @@
+// Storage faults on real mounts (needs root: mounts a tiny tmpfs, unmounted at the end; the CI runs
+// as root). The destination buffer fills up during unpack; the archive location is read-only. What
+// should hold: the operations end failed with a storage code, no partial is left, nothing is deleted
+// at the source. Adversary finding 9: a read-only archive was recorded as FILE_NOT_FOUND, because a
+// recursive mkdir reports ENOENT there; files.ts's ensureDirectory now surfaces the real EROFS.
+import { execFileSync } from 'node:child_process';
+import { mkdir, rm } from 'node:fs/promises';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { harnesses, make, tree } from './common.js';
+
+const mounts: string[] = [];
+beforeAll(() => {
+  if (process.getuid?.() !== 0)
+    throw new Error('storage-faults.test.ts mounts tmpfs file systems and must run as root (the CI does)');
+});
+afterEach(async () => {
+  for (const m of mounts.splice(0)) execFileSync('umount', [m]);
+  await Promise.all(harnesses.splice(0).map((h) => h.close()));
+});
+async function mountTmpfs(dir: string, options: string) {
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  execFileSync('mount', ['-t', 'tmpfs', '-o', options, 'tmpfs', dir]);
+  mounts.push(dir);
+}
+
+describe('adversary: storage faults', () => {
+  it('ENOSPC at the destination buffer during unpack', async () => {
+    const h = await make('adv_enospc');
+    const dest = h.locations.byName.get('col/col-buffer')!.root;
+    // Room for the arrived transfer package, not for it and its unpacked tree.
+    await mountTmpfs(dest, 'size=600k');
+    await h.seed(2, 4);
+    const source = h.locations.byName.get('cha/primecam-raw')!.root;
+    const before = await tree(source);
+    const outcomes = await h.runUntilQuiet();
+    const rows = await h.database.db
+      .selectFrom('data_transfers')
+      .select(['unpack_status', 'unpack_last_error_code', 'unpack_attempt'])
+      .execute();
+    const partials = await h.partials();
+    expect({ rows, partials, sourceKept: (await tree(source)).size === before.size }).toEqual({
+      rows: rows.map(() =>
+        expect.objectContaining({ unpack_status: 'failed', unpack_last_error_code: 'STORAGE_FULL' }),
+      ),
+      partials: [],
+      sourceKept: true,
+    });
+    expect(outcomes.length).toBeGreaterThan(0);
+  });
+
+  it('EROFS at the long-term archive', async () => {
+    const h = await make('adv_erofs');
+    const lta = h.locations.byName.get('col/col-lta')!.root;
+    await mountTmpfs(lta, 'size=1m,ro');
+    await h.seed(2, 2);
+    const source = h.locations.byName.get('cha/primecam-raw')!.root;
+    const before = await tree(source);
+    await h.runUntilQuiet();
+    const rows = await h.database.db
+      .selectFrom('long_term_archive_transfers')
+      .select(['status', 'last_error_code', 'last_error_message'])
+      .execute();
+    expect({
+      rows,
+      partials: await h.partials(),
+      sourceKept: (await tree(source)).size === before.size,
+    }).toEqual({
+      rows: rows.map(() =>
+        expect.objectContaining({ status: 'failed', last_error_code: 'READ_ONLY_STORAGE' }),
+      ),
+      partials: [],
+      sourceKept: true,
+    });
+  });
+});
