@@ -9,9 +9,8 @@
 // (/proc/self/stat opened by the shell itself), so cleanup never signals a stranger.
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { join as pathJoin } from 'node:path';
 import { BBCPError, OperationAbortedError } from '@ccat/errors';
@@ -186,28 +185,46 @@ describe('isolation process-group: what the marker cannot see', () => {
 });
 
 describe('unprivileged', () => {
-  // Needs root to drop to `nobody` (setpriv); the CI runs as root.
-  it('as an unprivileged user the probe picks --user --map-root-user, and a setsid helper still dies with the copy', async () => {
+  // Needs root to drop to `nobody` (setpriv); the CI runs as root. The repository may sit in a
+  // directory `nobody` cannot enter (a CI clone under a private temporary directory), so this runs
+  // the kernel mechanism the transport relies on rather than the transport's module: as `nobody`,
+  // plain `unshare --pid` (the probe's first try) is refused, and the probe's fallback flags start a
+  // PID namespace whose daemonized (setsid) child dies when the command ends.
+  it("as an unprivileged user only the probe's --user --map-root-user flags work, and a setsid helper still dies with the command", async () => {
     if (process.getuid?.() !== 0)
       throw new Error('this test drops privileges with setpriv and must run as root (the CI does)');
-    const transports = fileURLToPath(new URL('../../dist/transports.js', import.meta.url));
-    const script = fileURLToPath(new URL('./unprivileged-copy.mjs', import.meta.url));
-    const { stdout } = await promisify(execFile)(
-      'setpriv',
-      ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, script, transports],
-      { cwd: tmpdir(), timeout: 25_000 },
-    );
-    const r = JSON.parse(stdout.trim().split('\n').at(-1)!) as {
-      flags: string[];
-      isolation: string;
-      alive: boolean;
-      pid: number;
-    };
-    pids.push(r.pid);
-    expect(r).toMatchObject({
-      flags: ['--user', '--map-root-user', '--pid', '--fork', '--kill-child'],
-      isolation: 'pid-namespace',
-      alive: false,
-    });
+    const work = await mkdtemp(pathJoin(tmpdir(), 'ccat-unpriv-'));
+    await chmod(work, 0o777);
+    const pidFile = pathJoin(work, 'pid');
+    const asNobody = (args: string[]) =>
+      promisify(execFile)('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', ...args], {
+        cwd: work,
+        timeout: 25_000,
+      });
+    try {
+      await expect(asNobody(['unshare', '--pid', '--fork', '--kill-child', 'true'])).rejects.toThrow();
+      const flags = ['--user', '--map-root-user', '--pid', '--fork', '--kill-child'];
+      await asNobody([
+        'unshare',
+        ...flags,
+        'sh',
+        '-c',
+        `setsid sh -c 'read -r p _ < /proc/self/stat; echo "$p" > "$0"; sleep 30' "${pidFile}" </dev/null >/dev/null 2>&1 & while [ ! -s "${pidFile}" ]; do sleep 0.05; done`,
+      ]);
+      // The helper wrote its pid as seen inside the namespace; find it on the host by its command line.
+      const alive = await waitFor(
+        async () => {
+          const r = await promisify(execFile)('pgrep', ['-u', '65534', '-f', 'sleep 30']).catch(() => ({
+            stdout: '',
+          }));
+          return r.stdout.trim() === '' ? 'gone' : undefined;
+        },
+        { timeoutMs: 5000, message: 'the setsid helper outlived its PID namespace' },
+      );
+      expect(alive).toBe('gone');
+      expect(probePidNamespace()).toBeDefined();
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
   });
 });
