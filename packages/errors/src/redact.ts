@@ -58,13 +58,13 @@ export const DEFAULT_SECRET_PATTERNS: readonly RegExp[] = [
   // Command-line flags with a separate value: --password X, --db-password X, --token X, --api-key X.
   // `-p X` is left alone here on purpose: for psql, ssh, redis-cli and most tools it is the port.
   new RegExp(
-    String.raw`(?<pre>(?:^|\s)--?(?<key>[A-Za-z0-9][A-Za-z0-9_-]{0,63})\s{1,8})(?<secret>${VALUE})`,
+    String.raw`(?<pre>(?:^|\s)--?(?<tkey>[A-Za-z0-9][A-Za-z0-9_-]{0,63})\s{1,8})(?<secret>${VALUE})`,
     'g',
   ),
   // key=value and key: value in text, query strings, env dumps, YAML: password=…, PGPASSWORD=…,
   // SECRET_KEY=…, REDISCLI_AUTH=…, smtpPassword: …, password: 'a b'.
   new RegExp(
-    String.raw`(?<pre>(?<![A-Za-z0-9_.])(?<key>[A-Za-z_][A-Za-z0-9_.-]{0,63})\s{0,8}[:=]\s{0,8})(?<secret>${VALUE})`,
+    String.raw`(?<pre>(?<![A-Za-z0-9_.])(?<tkey>[A-Za-z_][A-Za-z0-9_.-]{0,63})\s{0,8}(?<sep>[:=])\s{0,8})(?<secret>${VALUE})`,
     'g',
   ),
   // Tools whose short flag is the password (their manuals): `redis-cli -a PW`, `sshpass -p PW`,
@@ -126,6 +126,8 @@ interface Groups {
   readonly bare?: string;
   readonly q?: string;
   readonly key?: string;
+  readonly tkey?: string;
+  readonly sep?: string;
   readonly user?: string;
 }
 
@@ -136,6 +138,7 @@ const looksLikeToken = (s: string): boolean => /[0-9]/.test(s) && /[A-Za-z]/.tes
 function replacement(match: string, g: Groups | undefined): string | undefined {
   if (g === undefined) return REDACTED;
   if (g.key !== undefined && !isSecretKey(g.key)) return undefined;
+  if (g.tkey !== undefined && !isSecretTextKey(g.tkey, g.sep === ':')) return undefined;
   if (g.user !== undefined) return looksLikeToken(g.user) ? `${g.pre ?? ''}${REDACTED}` : undefined;
   if (g.secret !== undefined) {
     const s = g.secret;
@@ -290,30 +293,42 @@ const KEY_QUALIFIERS = new Set([
 ]);
 /** Keys longer than this are judged on their first and last part (a key is a name, not a document). */
 const MAX_KEY_JUDGED = 256;
-const keyVerdicts = new Map<string, boolean>();
+const keyVerdicts = new Map<string, KeyVerdict>();
 
-function judgeKey(key: string): boolean {
+/** What the key-name rule finds in a key: a secret word anywhere, and what its last word is. */
+interface KeyVerdict {
+  readonly any: boolean;
+  /** The last word (or last two: `secret key`) names a secret. */
+  readonly last: 'strong' | 'weak' | undefined;
+}
+
+/** Words that name a secret only when `=` gives them a value, not in prose (`invalid_auth: the token is wrong`). */
+const WEAK_WORDS = new Set(['auth', 'authn', 'authz', 'session']);
+
+function judgeKey(key: string): KeyVerdict {
   const words = key
     .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
     .replace(/([A-Z]+)([A-Z][a-z])/g, '$1 $2')
     .toLowerCase()
     .split(/[^a-z0-9]+/)
     .filter((w) => w !== '');
-  for (let i = 0; i < words.length; i++) {
+  const secretAt = (i: number): boolean => {
     const w = words[i]!;
-    if (SECRET_WORDS.has(w) || SECRET_INFIX.test(w)) return true;
-    if (w === 'key' && i > 0 && KEY_QUALIFIERS.has(words[i - 1]!)) return true;
-  }
-  return false;
+    return (
+      SECRET_WORDS.has(w) ||
+      SECRET_INFIX.test(w) ||
+      (w === 'key' && i > 0 && KEY_QUALIFIERS.has(words[i - 1]!))
+    );
+  };
+  let any = false;
+  for (let i = 0; i < words.length && !any; i++) any = secretAt(i);
+  const n = words.length - 1;
+  const last = n >= 0 && secretAt(n) ? (WEAK_WORDS.has(words[n]!) ? 'weak' : 'strong') : undefined;
+  return { any, last };
 }
 
-/**
- * Whether a key (a JSON key, a configuration key, a context field, an environment variable, a
- * flag name) names a secret: `password`, `DB_PASSWORD`, `PGPASSWORD`, `smtpPass`, `pw`, `auth`,
- * `REDISCLI_AUTH`, `sessionKey`, `Cookie`, `SECRET_KEY`, `encryptionKey`, `x-api-key`,
- * `Authorization`; not `bypass`, `compass`, `author`, `passenger`, `keyPrefix`. Never throws.
- */
-export function isSecretKey(key: string): boolean {
+/** The verdict on a key, cached (keys repeat: the same fields on every log line). */
+function verdictOf(key: string): KeyVerdict {
   const judged =
     key.length > MAX_KEY_JUDGED
       ? `${key.slice(0, MAX_KEY_JUDGED / 2)} ${key.slice(-MAX_KEY_JUDGED / 2)}`
@@ -325,6 +340,28 @@ export function isSecretKey(key: string): boolean {
     keyVerdicts.set(judged, verdict);
   }
   return verdict;
+}
+
+/**
+ * The key-name rule for a key written in free text (`KEY=value`, `key: value`, `--flag value`),
+ * where keys are also error codes and labels: the key's LAST word must name a secret
+ * (`SECRET_KEY=`, `REDISCLI_AUTH=`, `db-password:`; not `token_revoked:` or `--password-file`), and
+ * `auth`/`session` count only with `=` or a flag, not after a colon (`invalid_auth: the token is
+ * wrong` is prose).
+ */
+function isSecretTextKey(key: string, colon: boolean): boolean {
+  const { last } = verdictOf(key);
+  return last === 'strong' || (last === 'weak' && !colon);
+}
+
+/**
+ * Whether a key (a JSON key, a configuration key, a context field, an environment variable, a
+ * flag name) names a secret: `password`, `DB_PASSWORD`, `PGPASSWORD`, `smtpPass`, `pw`, `auth`,
+ * `REDISCLI_AUTH`, `sessionKey`, `Cookie`, `SECRET_KEY`, `encryptionKey`, `x-api-key`,
+ * `Authorization`; not `bypass`, `compass`, `author`, `passenger`, `keyPrefix`. Never throws.
+ */
+export function isSecretKey(key: string): boolean {
+  return verdictOf(key).any;
 }
 
 /**

@@ -135,6 +135,10 @@ describe('redactSecrets: credential forms that were missed', () => {
       'Error: connect ECONNREFUSED 127.0.0.1:6379',
       'user: ccat, host: db.example, attempt: 3',
       'session ended after 3 attempts',
+      // Error codes in prose: the key's last word is not a secret, or `auth` before a colon.
+      'invalid_auth: the token is wrong or lacks rights',
+      'token_revoked: the token was revoked',
+      'rsync --auth-method basic --password-file /run/secrets/rsync',
     ];
     for (const text of ordinary) expect(redactSecrets(text)).toBe(text);
   });
