@@ -5,6 +5,7 @@ import { formatDuration, parseDuration } from '../src/cli/duration.js';
 import { UsageError } from '../src/cli/exit-codes.js';
 import { buildReport } from '../src/cli/report-figures.js';
 import type { ReportData } from '../src/cli/report-queries.js';
+import { scrubbingOutput, writeJson } from '../src/cli/output.js';
 import { redactUrl, scrubSecrets, urlSecrets } from '../src/cli/redact.js';
 import { cleanCell, formatTable } from '../src/cli/table.js';
 
@@ -73,6 +74,27 @@ describe('redaction', () => {
     expect(scrubSecrets('token=abc123 and xoxb-1111111111-SlackTok', [])).toBe(
       'token=[REDACTED] and [REDACTED]',
     );
+  });
+
+  it('--json output stays one valid JSON document after scrubbing (issue 12, second round)', () => {
+    const lines: string[] = [];
+    const out = scrubbingOutput({ out: (t) => lines.push(t), err: () => undefined }, ['Lit3ralSecret']);
+    writeJson(out, {
+      command: 'status',
+      failures: [
+        { message: "obs 'token': 1.fits failed", after: 'kept' },
+        { message: '-----BEGIN RSA PRIVATE KEY-----\nMIIEabc', after: 'kept' },
+        { message: 'token=" and more', after: 'kept' },
+        { message: 'echo Lit3ralSecret; password=hunter2\nnext line', after: 'kept' },
+      ],
+    });
+    expect(lines).toHaveLength(1);
+    const doc = JSON.parse(lines[0]!) as { failures: { message: string; after: string }[] };
+    expect(doc.failures.map((f) => f.after)).toEqual(['kept', 'kept', 'kept', 'kept']);
+    expect(lines[0]).not.toMatch(/MIIEabc|hunter2|Lit3ralSecret/);
+    expect(doc.failures[3]!.message).toBe('echo [REDACTED]; password=[REDACTED]\nnext line');
+    // Still the indentation writeJson gave it.
+    expect(lines[0]!.split('\n')[1]).toBe('  "command": "status",');
   });
 
   it('table cells are redacted before they are cut, so no half secret shows', () => {

@@ -4,7 +4,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Database } from '@ccat/db';
+import { checkStoredName, checkStoredPath, type Database } from '@ccat/db';
 import type { Kysely } from 'kysely';
 
 export interface SeedSite {
@@ -36,6 +36,16 @@ export async function seedSites(
   sites: readonly SeedSite[] = TWO_SITES,
 ): Promise<SeededLocations> {
   const byName = new Map<string, { id: number; root: string; type: string }>();
+  // Names and paths are checked before anything is written (NAME_MAX, PATH_MAX): a name too long
+  // for a file cannot be a real one, and PostgreSQL would refuse it in a UNIQUE index anyway.
+  for (const s of sites) {
+    checkStoredName(s.name, 'site name');
+    checkStoredName(s.shortName, 'site short name');
+    for (const name of Object.keys(s.locations)) {
+      checkStoredName(name, 'location name');
+      checkStoredPath(join(root, s.shortName, name), 'location root path');
+    }
+  }
   for (const s of sites) {
     const site = await db
       .insertInto('sites')
@@ -78,8 +88,16 @@ export async function seedRawPackages(
   const source = locations.byName.get(o.source);
   const buffer = locations.byName.get(o.buffer);
   if (!source || !buffer) throw new Error(`unknown location ${!source ? o.source : o.buffer}`);
-  const ids: string[] = [];
   const prefix = o.prefix ?? `obs-${new Date().toISOString().slice(0, 10)}`;
+  // The longest names this will write, checked before any file or row is (NAME_MAX, PATH_MAX).
+  const longest = `${prefix}-${String(Math.max(1, o.packages)).padStart(4, '0')}`;
+  checkStoredName(longest, 'package name');
+  checkStoredPath(`raw/${longest}.tar`, 'package path');
+  checkStoredPath(
+    join(source.root, longest, `scan-${String(Math.max(1, o.filesPerPackage)).padStart(3, '0')}.fits`),
+    'raw file path',
+  );
+  const ids: string[] = [];
   for (let p = 0; p < o.packages; p++) {
     const name = `${prefix}-${String(p + 1).padStart(4, '0')}`;
     const files: { relative_path: string; size_bytes: number; sha256: string }[] = [];

@@ -2,9 +2,18 @@
 // exports): its connection and logging configuration sections, its logger, and an ordered
 // shutdown in which every step runs even when one fails.
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
-import { assertSchemaName, createDatabase, storableText, type CcatDatabase } from '@ccat/db';
-import { classifyError, isSecretKey, REDACTED, redactSecrets, redactValue } from '@ccat/errors';
+import { format, parseArgs } from 'node:util';
+import { assertSchemaName, createDatabase, storableJsonText, type CcatDatabase } from '@ccat/db';
+import {
+  boundedKey,
+  classifyError,
+  isArgumentsKey,
+  isSecretKey,
+  REDACTED,
+  redactSecrets,
+  redactValue,
+  truncate,
+} from '@ccat/errors';
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 import { ConnectionFaultLog } from './connectivity.js';
 import { z } from 'zod';
@@ -152,43 +161,86 @@ export const MAX_LOG_STRING = 8192;
 /** Longest log line, in characters: a longer one is replaced by a line that says how long it was. */
 export const MAX_LOG_LINE = 65_536;
 
-/** A log object's fields redacted and bounded; errors keep pino's shape (type, message, stack, code). */
+/** How deep, wide and long a logged value is shown. */
+const LOG_VALUE_LIMITS = {
+  maxString: MAX_LOG_STRING,
+  maxDepth: 6,
+  maxArray: 50,
+  maxKeys: 50,
+  maxNodes: 2000,
+};
+
+/**
+ * A log object's fields redacted and bounded, by value, before pino serializes them (so the line
+ * stays valid JSON): errors keep pino's shape (type, message, stack, code, own properties) and
+ * then go through `redactValue` like every other value (secret-named keys, argument vectors such
+ * as ioredis `command.args` and child_process `spawnargs`, credentials in strings, long keys).
+ */
 function safeLogFields(object: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(object)) {
     const shown = value instanceof Error ? pino.stdSerializers.err(value) : value;
-    out[key] = isSecretKey(key)
+    const safeKey = redactSecrets(boundedKey(key));
+    out[safeKey] = isSecretKey(key)
       ? REDACTED
-      : redactValue(shown, { maxString: MAX_LOG_STRING, maxDepth: 6, maxArray: 50, maxKeys: 50 });
+      : Array.isArray(shown) && isArgumentsKey(key)
+        ? `${REDACTED} (${shown.length} arguments)`
+        : redactValue(shown, LOG_VALUE_LIMITS);
   }
   return out;
 }
 
-/** The serialized line redacted once more (bindings, interpolated arguments) and bounded. */
+/**
+ * The serialized line made storable and bounded. No redaction here: every value was redacted
+ * before serialization (fields, bindings, the formatted message), and a text pass over JSON can
+ * break it (quotes put into a string, an escape eaten).
+ */
 function safeLogLine(line: string): string {
-  // storableText: no NUL or lone surrogate, raw or escaped, reaches a log store either.
-  if (line.length <= MAX_LOG_LINE) return storableText(redactSecrets(line));
+  // storableJsonText: no NUL or lone surrogate, raw or as a JSON escape, reaches a log store.
+  if (line.length <= MAX_LOG_LINE) return storableJsonText(line);
   // Cut JSON is not JSON: say what the line was, in a line of its own.
   const head = /^\{"level":(\d+|"[^"]*"),"time":(\d+|"[^"]*")/.exec(line);
-  return `${JSON.stringify({
-    level: head ? (JSON.parse(head[1]!) as unknown) : 'unknown',
-    time: head ? (JSON.parse(head[2]!) as unknown) : Date.now(),
-    msg: `log line of ${line.length} characters cut: ${storableText(redactSecrets(line, 2000))}`,
-    lineTruncated: line.length,
-  })}\n`;
+  return `${storableJsonText(
+    JSON.stringify({
+      level: head ? (JSON.parse(head[1]!) as unknown) : 'unknown',
+      time: head ? (JSON.parse(head[2]!) as unknown) : Date.now(),
+      msg: `log line of ${line.length} characters cut: ${truncate(line, 2000)}`,
+      lineTruncated: line.length,
+    }),
+  )}\n`;
+}
+
+/**
+ * A log call's arguments made safe: the merging object (first, when not a string) is left to the
+ * `log` formatter; the message is formatted with its interpolation arguments here (`util.format`:
+ * %s %d %j %o…, objects redacted by value first) and the whole formatted message redacted and cut
+ * to MAX_LOG_STRING, so a secret split between the format and an argument (`'password=%s', pw`)
+ * is seen whole.
+ */
+function safeLogArguments(args: readonly unknown[]): unknown[] {
+  const at = typeof args[0] === 'string' ? 0 : 1;
+  const message = args[at];
+  if (typeof message !== 'string') return [...args];
+  const rest = args
+    .slice(at + 1)
+    .map((a) => (typeof a === 'object' && a !== null ? redactValue(a, LOG_VALUE_LIMITS) : a));
+  const text = rest.length === 0 ? message : format(message, ...rest);
+  return [...args.slice(0, at), redactSecrets(text, MAX_LOG_STRING)];
 }
 
 /**
  * The process logger: JSON lines, or pino-pretty when asked (or 'auto' and a terminal). Nothing
- * secret leaves through it and no line is unbounded: every field of a call's object is passed
- * through @ccat/errors' `redactValue` (secret-named keys at any depth → `[REDACTED]`, credentials
- * in strings redacted, strings cut at MAX_LOG_STRING, errors serialized first), string arguments
- * (the message) through `redactSecrets` with the same bound, and the final line through
- * `redactSecrets` again (it catches child bindings and interpolated arguments), `storableText`
- * (NUL and lone surrogates, raw or as JSON escapes, become U+FFFD) and MAX_LOG_LINE.
- * Cost: 20-40 µs per ordinary line against about 4 µs for plain pino (measured on the shared
- * 2-core machine with 20 000 lines; test/logger.test.ts prints it): small next to the database
- * round trip that each logged decision already costs.
+ * secret leaves through it and no line is unbounded: every field of a call's object and of a
+ * child's bindings is passed through @ccat/errors' `redactValue` (secret-named keys at any depth
+ * → `[REDACTED]`, argument vectors by their length, credentials in strings redacted, strings cut
+ * at MAX_LOG_STRING, keys cut, shared references and the number of values bounded, errors
+ * serialized first), the message is formatted with its arguments and redacted as one text, and the
+ * final line is made storable (`storableJsonText`: NUL and lone surrogates, raw or as JSON
+ * escapes, become U+FFFD) and bounded by MAX_LOG_LINE. Redaction happens on values before JSON
+ * serialization, never on the JSON line, so every line is valid JSON.
+ * Cost: measured on the shared 2-core machine with 20 000 lines (test/logger.test.ts prints it):
+ * tens of µs per ordinary line against a few µs for plain pino, small next to the database round
+ * trip that each logged decision already costs.
  * `destination` (default stdout) is where JSON lines go; tests pass a stream.
  */
 export function createServiceLogger(
@@ -206,14 +258,25 @@ export function createServiceLogger(
     serializers: { err: (value: unknown): unknown => value },
     hooks: {
       logMethod(args, method) {
-        const safe = args.map((a: unknown) => (typeof a === 'string' ? redactSecrets(a, MAX_LOG_STRING) : a));
-        method.apply(this, safe as Parameters<typeof method>);
+        method.apply(this, safeLogArguments(args) as Parameters<typeof method>);
       },
       streamWrite: safeLogLine,
     },
   };
-  if (pretty) return pino(options, pino.transport({ target: 'pino-pretty', options: { colorize: true } }));
-  return destination === undefined ? pino(options) : pino(options, destination);
+  const logger = pretty
+    ? pino(options, pino.transport({ target: 'pino-pretty', options: { colorize: true } }))
+    : destination === undefined
+      ? pino(options)
+      : pino(options, destination);
+  // pino applies `formatters.bindings` to the base bindings only (a child resets it), so a
+  // child's bindings are made safe here; every child inherits this method through its prototype.
+  // Called with each logger as `this` (below), as pino's own method expects.
+  // eslint-disable-next-line @typescript-eslint/unbound-method
+  const child = logger.child;
+  logger.child = function safeChild(this: Logger, bindings, childOptions) {
+    return child.call(this, safeLogFields(bindings), childOptions);
+  } as Logger['child'];
+  return logger;
 }
 
 /** Runs every step in order, even after one fails; logs each failure; throws them together at the end. */
@@ -237,10 +300,22 @@ export async function shutdownSteps(
 export type ConfigOutcome<C> =
   { readonly config: C } | { readonly exitCode: number; readonly stdout?: string; readonly stderr?: string };
 
+/** Exit 2 with a message for stderr, passed through the one redactor like everything a service prints. */
+function failed(message: string): { readonly exitCode: number; readonly stderr: string } {
+  return { exitCode: 2, stderr: redactSecrets(message, 20_000) };
+}
+
+/** Why a file could not be read, without its path: the system's code (ENOENT, EACCES, EISDIR…). */
+function fileErrorReason(e: unknown): string {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^E[A-Z0-9]{1,20}$/.test(code) ? code : 'unreadable';
+}
+
 /**
  * Reads `--config file.json` (or CCAT_CONFIG) and the environment into a validated configuration.
  * Secrets named in `secretFiles` may come from files (`NAME_FILE=/run/secrets/name`). Bad arguments,
- * an unreadable file or invalid configuration come back as exit 2 with the message to print.
+ * an unreadable file or invalid configuration come back as exit 2 with the message to print: every
+ * message is redacted, and a secret file is named by its variable, never by its path or content.
  */
 export async function readServiceConfig<C>(o: {
   readonly name: string;
@@ -261,18 +336,22 @@ export async function readServiceConfig<C>(o: {
       options: { config: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     });
   } catch (e) {
-    return { exitCode: 2, stderr: `${o.name}: ${(e as Error).message}\n${o.usage}` };
+    // parseArgs quotes the argument it refused, which may be `--password=…`.
+    return failed(`${o.name}: ${(e as Error).message}\n${o.usage}`);
   }
   if (args.values.help === true) return { exitCode: 0, stdout: o.usage };
   const fileName = args.values.config ?? (o.env['CCAT_CONFIG'] || undefined);
   const env: Record<string, string | undefined> = { ...o.env };
-  try {
-    for (const name of o.secretFiles ?? []) {
-      const path = env[`${name}_FILE`];
-      if (path !== undefined && env[name] === undefined) env[name] = (await readFile(path, 'utf8')).trim();
+  for (const name of o.secretFiles ?? []) {
+    const path = env[`${name}_FILE`];
+    if (path === undefined || env[name] !== undefined) continue;
+    try {
+      env[name] = (await readFile(path, 'utf8')).trim();
+    } catch (e) {
+      // Name the variable and the system's reason code, never the path: a secret put in
+      // NAME_FILE by mistake (the password instead of its file) would be printed.
+      return failed(`${o.name}: cannot read the secret file that ${name}_FILE names (${fileErrorReason(e)})`);
     }
-  } catch (e) {
-    return { exitCode: 2, stderr: `${o.name}: cannot read a secret file: ${(e as Error).message}` };
   }
   let file: unknown;
   if (fileName !== undefined) {
@@ -284,14 +363,14 @@ export async function readServiceConfig<C>(o: {
         e instanceof SyntaxError
           ? `not valid JSON${/ at position \d+(?: \(line \d+ column \d+\))?/.exec(e.message)?.[0] ?? ''}`
           : redactSecrets((e as Error).message, 500);
-      return { exitCode: 2, stderr: `${o.name}: cannot read the config file ${fileName}: ${why}` };
+      return failed(`${o.name}: cannot read the config file ${fileName}: ${why}`);
     }
   }
   try {
     return { config: o.load({ file, ...(fileName !== undefined && { fileName }), env }) };
   } catch (e) {
     // A ConfigurationError names keys, never secrets; anything else is redacted all the same.
-    return { exitCode: 2, stderr: `${o.name}: ${redactSecrets((e as Error).message, 20_000)}` };
+    return failed(`${o.name}: ${(e as Error).message}`);
   }
 }
 

@@ -53,10 +53,15 @@ export {
 export * from './outbox-store.js';
 export { TransitionBatcher, type TransitionBatcherOptions } from './batcher.js';
 export {
+  checkStoredName,
+  checkStoredPath,
   MAX_JSON_TEXT,
+  NAME_MAX_BYTES,
+  PATH_MAX_BYTES,
   REPLACEMENT_CHARACTER,
   storableParameter,
   storablePool,
+  storableJsonText,
   storableText,
   storedJson,
   storedText,

@@ -5,8 +5,9 @@
 //    encoding UTF8: 0x00") and a NUL or an unpaired surrogate in JSON ("unsupported Unicode escape
 //    sequence"), and node-postgres sends an unpaired UTF-16 surrogate as U+FFFD bytes anyway. A
 //    refused statement is a failure that cannot be recorded and a recovery that cannot happen, so
-//    the wrapper replaces them with U+FFFD in every string, array and JSON parameter, including
-//    JSON escapes inside JSON text. It wraps the pool itself, not Kysely's query tree, because
+//    the wrapper replaces them with U+FFFD in every string, array and JSON parameter, and the
+//    same characters as JSON escapes in JSON documents only (never in plain text, where a
+//    backslash and `u0000` are a legal file name). It wraps the pool itself, not Kysely's query tree, because
 //    pre-compiled statements (the TransitionBatcher's `CompiledQuery.raw` over unnest arrays)
 //    bypass Kysely plugins; so no writer, present or future, can go around it. Reads are
 //    unaffected in meaning: no stored value can hold what it replaces.
@@ -15,7 +16,7 @@
 //    redactor of @ccat/errors, then a length bound with a marker. This is per column, not in the
 //    wrapper, because identifiers and lookup keys (ids, names, paths, worker ids) must be stored and
 //    compared exactly as given.
-import { redactSecrets, redactValue, type SafeJsonLimits } from '@ccat/errors';
+import { redactSecrets, redactValue, ValidationError, type SafeJsonLimits } from '@ccat/errors';
 import type { PostgresCursor, PostgresPool, PostgresPoolClient } from 'kysely';
 
 /** What replaces a character PostgreSQL cannot store (U+FFFD REPLACEMENT CHARACTER). */
@@ -24,32 +25,69 @@ export const REPLACEMENT_CHARACTER = '\ufffd';
 // NUL, and UTF-16 surrogates without their other half (code units: no `u` flag on purpose).
 // eslint-disable-next-line no-control-regex
 const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
-// The same as JSON escapes: \u0000, and \uD8xx–\uDBxx / \uDCxx–\uDFxx escapes without their pair.
-const UNSTORABLE_ESCAPE =
-  /\\u0000|\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}/g;
+// The escapes of JSON text, one token at a time (so `\\` is one escaped backslash and the `u0000`
+// after it is plain text): a high-surrogate escape with its low half, any other \u escape, any
+// other escape.
+const JSON_ESCAPE =
+  /\\u([dD][89abAB][0-9a-fA-F]{2})(\\u[dD][c-fC-F][0-9a-fA-F]{2})?|\\u([0-9a-fA-F]{4})|\\[\s\S]/g;
 
 /**
- * `text` with every NUL and every unpaired UTF-16 surrogate replaced by U+FFFD, and the same
- * characters written as JSON escapes (`\u0000`, a lone `\ud800`) replaced by `\ufffd`, so the text
- * is storable in a `text` column and, when it is JSON, in a `jsonb` column. Returns `text` itself
- * when nothing needed replacing (the common case costs two scans, no copy).
+ * Plain text made storable in a `text` column: every NUL and every unpaired UTF-16 surrogate
+ * replaced by U+FFFD, and nothing else changed: a backslash followed by `u0000` is text like any
+ * other (a legal file name), not an escape. Returns `text` itself when nothing needed replacing.
  */
 export function storableText(text: string): string {
-  let out = text;
   UNSTORABLE.lastIndex = 0;
-  if (UNSTORABLE.test(out)) out = out.replace(UNSTORABLE, REPLACEMENT_CHARACTER);
-  if (out.includes('\\u')) out = out.replace(UNSTORABLE_ESCAPE, '\\ufffd');
-  return out;
+  return UNSTORABLE.test(text) ? text.replace(UNSTORABLE, REPLACEMENT_CHARACTER) : text;
 }
 
 /**
- * A statement parameter made storable: strings by `storableText`, arrays (unnest columns) and
- * plain objects (node-postgres sends them as JSON) walked to their strings, keys included.
- * Anything else (numbers, dates, buffers, null) is returned as is. Returns the same reference
- * when nothing changed.
+ * JSON text made storable in a `json`/`jsonb` column: `storableText`, and the JSON escapes
+ * PostgreSQL refuses (`\u0000`, a `\ud800`–`\udfff` escape without its pair) replaced by
+ * `\ufffd`. Escapes are read as JSON reads them, token by token: an escaped backslash followed by
+ * `u0000` is the text `\u0000` and stays as it is. Only for JSON text; never for plain text.
+ */
+export function storableJsonText(json: string): string {
+  const out = storableText(json);
+  if (!out.includes('\\u')) return out;
+  JSON_ESCAPE.lastIndex = 0;
+  return out.replace(JSON_ESCAPE, (token: string, high?: string, low?: string, other?: string) => {
+    if (high !== undefined) return low === undefined ? '\\ufffd' : token;
+    if (other !== undefined) {
+      const code = parseInt(other, 16);
+      return code === 0 || (code >= 0xd800 && code <= 0xdfff) ? '\\ufffd' : token;
+    }
+    return token;
+  });
+}
+
+/** Whether a text parameter is a JSON document (an object or an array): it is bound for a json/jsonb column. */
+function isJsonDocument(text: string): boolean {
+  if (!/^\s*[[{]/.test(text) || !/[\]}]\s*$/.test(text)) return false;
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A statement parameter made storable. Strings by `storableText` (NUL and unpaired surrogates;
+ * nothing else, so identifiers, names and paths are stored exactly as given), and by
+ * `storableJsonText` too when the string is a JSON document (an object or an array: what the
+ * writers bind to json/jsonb columns) holding an escape PostgreSQL refuses; arrays (unnest
+ * columns) and plain objects (node-postgres sends them as JSON) walked to their strings, keys
+ * included. Anything else (numbers, dates, buffers, null) is returned as is. Returns the same
+ * reference when nothing changed.
  */
 export function storableParameter(value: unknown): unknown {
-  if (typeof value === 'string') return storableText(value);
+  if (typeof value === 'string') {
+    const text = storableText(value);
+    if (!text.includes('\\u')) return text;
+    const json = storableJsonText(text);
+    return json !== text && isJsonDocument(text) ? json : text;
+  }
   if (Array.isArray(value)) {
     let changed = false;
     const out = value.map((v) => {
@@ -60,6 +98,7 @@ export function storableParameter(value: unknown): unknown {
     return changed ? out : value;
   }
   if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    // Sent as JSON.stringify's text: raw strings made storable give storable JSON.
     let changed = false;
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value)) {
@@ -128,5 +167,65 @@ export function storedJson(value: unknown, maxLength: number = MAX_JSON_TEXT): s
     text = JSON.stringify(redactValue(input, TIGHT));
     if (text.length > maxLength) text = JSON.stringify({ '…': `[truncated: ${full} chars of JSON]` });
   }
-  return storableText(text);
+  return storableJsonText(text);
+}
+
+/** Longest file-name segment, in UTF-8 bytes (POSIX NAME_MAX on Linux filesystems: ext4, xfs, zfs). */
+export const NAME_MAX_BYTES = 255;
+/** Longest path, in UTF-8 bytes, terminating NUL excluded (Linux PATH_MAX is 4096 with it). */
+export const PATH_MAX_BYTES = 4095;
+
+const utf8Bytes = (text: string): number => Buffer.byteLength(text, 'utf8');
+
+/**
+ * Checks a name stored in an identifier column (a package, site or location name: UNIQUE, indexed,
+ * often a file name too) before it is written: non-empty, no NUL, at most NAME_MAX_BYTES UTF-8
+ * bytes. A longer name cannot name a real file, and would otherwise reach PostgreSQL and fail the
+ * btree index ("index row size exceeds maximum", 54000) after work was done. Throws
+ * ValidationError naming the field and the sizes, never the (possibly huge) value; returns the name.
+ */
+export function checkStoredName(name: string, field: string): string {
+  if (name.length === 0) throw new ValidationError(`${field} is empty`, { context: { field } });
+  if (name.includes('\u0000'))
+    throw new ValidationError(`${field} contains a NUL character`, { context: { field } });
+  const bytes = utf8Bytes(name);
+  if (bytes > NAME_MAX_BYTES)
+    throw new ValidationError(
+      `${field} is ${bytes} bytes long: a name has at most ${NAME_MAX_BYTES} (NAME_MAX)`,
+      {
+        context: { field, bytes, max: NAME_MAX_BYTES },
+      },
+    );
+  return name;
+}
+
+/**
+ * Checks a path stored in an identifier column (a file's relative path, a location's root) before
+ * it is written: non-empty, no NUL, at most PATH_MAX_BYTES UTF-8 bytes in all and NAME_MAX_BYTES
+ * per `/`-separated segment (what the filesystem allows, so nothing longer is a real file).
+ * Throws ValidationError naming the field and the sizes, never the value; returns the path.
+ */
+export function checkStoredPath(path: string, field: string): string {
+  if (path.length === 0) throw new ValidationError(`${field} is empty`, { context: { field } });
+  if (path.includes('\u0000'))
+    throw new ValidationError(`${field} contains a NUL character`, { context: { field } });
+  const bytes = utf8Bytes(path);
+  if (bytes > PATH_MAX_BYTES)
+    throw new ValidationError(
+      `${field} is ${bytes} bytes long: a path has at most ${PATH_MAX_BYTES} (PATH_MAX)`,
+      {
+        context: { field, bytes, max: PATH_MAX_BYTES },
+      },
+    );
+  const segments = path.split('/');
+  for (let i = 0; i < segments.length; i++) {
+    const segment = segments[i]!;
+    const n = utf8Bytes(segment);
+    if (n > NAME_MAX_BYTES)
+      throw new ValidationError(
+        `${field} has a segment of ${n} bytes (segment ${i + 1}): a file name has at most ${NAME_MAX_BYTES} (NAME_MAX)`,
+        { context: { field, segment: i + 1, bytes: n, max: NAME_MAX_BYTES } },
+      );
+  }
+  return path;
 }

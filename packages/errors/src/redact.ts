@@ -2,69 +2,81 @@
 // connection strings, command lines, HTTP headers and configuration, so every sink (log lines,
 // database text and JSON columns, CLI output, alerts, configuration errors) passes its text
 // through these patterns and shows one censor string in place of a secret.
-import { toSafeJson, type JsonValue, type SafeJsonLimits } from './internal/safe.js';
+import { toSafeJson, truncate, type JsonValue, type SafeJsonLimits } from './internal/safe.js';
 
 /** What every sink shows in place of a secret. */
 export const REDACTED = '[REDACTED]';
 
-// Keys (JSON keys, key=value names, flag names) that name a secret. Matched inside longer names:
-// `smtpPassword`, `DB_PASSWORD`, `csrf_token`, `aws_secret_access_key`.
-const SECRET_WORD =
-  'passw(?:or)?d|passphrase|pwd|pass|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|credentials?|auth[_-]?key';
+// A value as written after `key=`, `key: ` or a flag: quoted (to the closing quote, escapes
+// included, or to the end of the line when the quote never closes) or bare (to ASCII whitespace
+// or a separator; a backslash only with the character it escapes, and not a `\n`, `\r` or `\t`
+// escape, which ends a line in JSON text). A no-break space is not a separator:
+// `password=abc<NBSP>rest` is one value.
+const QUOTED_VALUE = String.raw`"(?:[^"\\\r\n]|\\[^\r\n]){0,4096}"?|'(?:[^'\\\r\n]|\\[^\r\n]){0,4096}'?`;
+const BARE_VALUE = String.raw`(?:[^ \t\r\n\f\v"',;&\\]|\\[^ \t\r\n\f\vnrt]){1,4096}`;
+const VALUE = `${QUOTED_VALUE}|${BARE_VALUE}`;
 
 /**
- * The built-in patterns, one for each common form of a credential. A pattern with named groups
- * `pre`/`secret`/`post` keeps `pre` and `post` and replaces only `secret` (so `postgres://u:pw@h`
- * becomes `postgres://u:[REDACTED]@h`); `pre`/`bare` replaces a bare JSON value with the quoted
- * censor; without groups the whole match is replaced. Secret character classes never take `"` or
- * whitespace, and take a backslash only with the character it escapes, so redacting JSON text
- * keeps it valid JSON. Every repetition is bounded, so no input makes a pattern backtrack without
- * end (a sink cuts very long texts before redacting them, see `redactSecrets`).
+ * The built-in patterns, one for each common form of a credential. Named groups decide what is
+ * replaced: `pre`/`secret`/`post` keep `pre` and `post` and replace only `secret` (so
+ * `postgres://u:pw@h` becomes `postgres://u:[REDACTED]@h`; a quoted secret keeps its quotes);
+ * `pre`/`bare` replaces a bare value after a quoted key with the censor in the key's quotes (so
+ * JSON stays JSON); a `key` group makes the match count only when `isSecretKey(key)` holds (one
+ * key-name rule for JSON keys, `key=value`, `key: value` and `--flag value`); a `user` group (a URL
+ * user without a password) counts only when it looks like a token (letters and digits, 12 or more
+ * characters). Without groups the whole match is replaced. Every repetition is bounded, so no
+ * input makes a pattern backtrack without end (a sink cuts very long texts before redacting them,
+ * see `redactSecrets`).
  */
 export const DEFAULT_SECRET_PATTERNS: readonly RegExp[] = [
-  // PEM private keys first: their bodies contain nothing the other patterns would make safe. An
-  // unterminated block (a cut message) is redacted to the end.
-  /-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY( BLOCK)?-----[\s\S]*?(?:-----END [A-Z0-9 ]{0,40}PRIVATE KEY( BLOCK)?-----|$)/g,
-  // URL userinfo of any scheme: scheme://user:password@host. The password may hold `#`, `/`, `@`
-  // or `:` (unencoded, as people type them), so it runs greedily to the LAST `@` before the host.
-  /(?<pre>\b[a-z][a-z0-9+.-]{0,31}:\/\/[^\s:/?#@"'<>]{0,256}:)(?<secret>[^\s"<>]{1,1024})(?<post>@[^\s@/"'<>\\]{0,256})/gi,
+  // PEM private keys first: their bodies contain nothing the other patterns would make safe. A
+  // block without its END line (a cut message) is redacted over its header and the lines after it
+  // that are wholly base64 or PEM headers (raw or as JSON `\n` escapes), never past them: the
+  // rest of the text survives.
+  /-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]{0,65536}?-----END [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|(?:(?:\r?\n|\\r\\n|\\n)(?:[A-Za-z0-9+/=]{0,128}(?=\r?\n|\\[rn]|["']|$)|(?:Proc-Type|DEK-Info):[^\r\n"\\]{0,128}))*)/g,
+  // URL userinfo of any scheme: scheme://user:password@host. The password may hold `#`, `/`, `@`,
+  // `:` or a quote (unencoded, as people type them), so it runs greedily to the LAST `@` before
+  // the host; a `"` that ends a JSON string (followed by `,` `:` `}` `]`) ends it.
+  /(?<pre>\b[a-z][a-z0-9+.-]{0,31}:\/\/[^\s:/?#@"'<>]{0,256}:)(?<secret>(?:[^\s"<>]|"(?![\s,:}\]])){1,1024})(?<post>@[^\s@/"'<>\\]{0,256})/gi,
+  // A token as the URL user, without a password: https://TOKEN@github.com/… (git, CI).
+  /(?<pre>\b[a-z][a-z0-9+.-]{0,31}:\/\/)(?<user>[A-Za-z0-9._~+=-]{12,512})(?=@[^\s@/"'<>\\]{1,256})/gi,
   // Slack incoming-webhook URLs: the path is the credential.
   /(?<pre>\bhooks\.slack\.com\/(?:services|workflows|triggers)\/)(?<secret>[A-Za-z0-9/_-]{1,256})/g,
   // Authorization headers (any scheme), and bearer tokens quoted without one.
   /(?<pre>\b(?:proxy-)?authorization["']?\s{0,8}[:=]\s{0,8}["']?)(?<secret>(?:(?:Bearer|Basic|Digest|Token|Negotiate|AWS4-HMAC-SHA256)\s{1,8})?(?:[^\s"',;&\\]|\\\S){1,4096})/gi,
   /(?<pre>\bBearer\s{1,8})(?<secret>[A-Za-z0-9._~+/-]{8,4096}=*)/g,
+  // Cookie headers: every cookie is a session, so the whole header value (to the end of the line).
+  /(?<pre>\b(?:set-)?cookie["']?\s{0,8}:\s{0,8})(?<secret>(?:[^\r\n"\\]|\\[^rn"]){1,4096})/gi,
   // JSON and quoted keys: "smtpPassword": "…", 'api_key': '…' (escapes inside the value
-  // included), and bare values ("pin": 1234), which become a quoted censor so JSON stays JSON.
-  new RegExp(
-    `(?<pre>"[^"\\s]{0,64}(?:${SECRET_WORD})[^"\\s]{0,64}"\\s{0,8}:\\s{0,8}")(?<secret>(?:[^"\\\\]|\\\\.)*)(?<post>")`,
-    'gi',
-  ),
-  new RegExp(
-    `(?<pre>'[^'\\s]{0,64}(?:${SECRET_WORD})[^'\\s]{0,64}'\\s{0,8}:\\s{0,8}')(?<secret>(?:[^'\\\\]|\\\\.)*)(?<post>')`,
-    'gi',
-  ),
-  new RegExp(
-    `(?<pre>["'][^"'\\s\\\\]{0,64}(?:${SECRET_WORD})[^"'\\s\\\\]{0,64}["']\\s{0,8}:\\s{0,8})(?<bare>[^\\s"',{}[\\]\\\\]{1,1024})`,
-    'gi',
-  ),
+  // included), and bare values ("pin": 1234), which become a censor in the key's quotes.
+  /(?<pre>"(?<key>[^"\s]{1,128})"\s{0,8}:\s{0,8}")(?<secret>(?:[^"\\]|\\.){0,4096})(?<post>")/g,
+  /(?<pre>'(?<key>[^'\s]{1,128})'\s{0,8}:\s{0,8}')(?<secret>(?:[^'\\]|\\.){0,4096})(?<post>')/g,
+  /(?<pre>(?<q>["'])(?<key>[^"'\s\\]{1,128})\k<q>\s{0,8}:\s{0,8})(?<bare>[^\s"',{}[\]\\]{1,1024})/g,
   // The same keys in JSON that is itself inside a JSON string (a message quoting a config file,
   // printed as JSON): \"smtpPassword\": \"…\".
-  new RegExp(
-    String.raw`(?<pre>\\"[^"\s\\]{0,64}(?:${SECRET_WORD})[^"\s\\]{0,64}\\"\s{0,8}:\s{0,8}\\")(?<secret>(?:[^"\\]|\\\\){0,4096})(?<post>\\")`,
-    'gi',
-  ),
+  /(?<pre>\\"(?<key>[^"\s\\]{1,128})\\"\s{0,8}:\s{0,8}\\")(?<secret>(?:[^"\\]|\\\\){0,4096})(?<post>\\")/g,
   // Command-line flags with a separate value: --password X, --db-password X, --token X, --api-key X.
-  // `-p X` is left alone on purpose: for psql, ssh, redis-cli and most tools it is the port.
+  // `-p X` is left alone here on purpose: for psql, ssh, redis-cli and most tools it is the port.
   new RegExp(
-    `(?<pre>(?:^|\\s)--?[a-z0-9-]{0,40}(?:${SECRET_WORD})\\s{1,8}["']?)(?<secret>(?:[^\\s"'\\\\]|\\\\\\S){1,4096})`,
-    'gi',
+    String.raw`(?<pre>(?:^|\s)--?(?<tkey>[A-Za-z0-9][A-Za-z0-9_-]{0,63})\s{1,8})(?<secret>${VALUE})`,
+    'g',
   ),
-  // key=value and key: value in text, query strings, env dumps: password=…, pass=…, pwd=…,
-  // secret=…, token=…, api_key=…, PGPASSWORD=…, smtpPassword: ….
+  // key=value and key: value in text, query strings, env dumps, YAML: password=…, PGPASSWORD=…,
+  // SECRET_KEY=…, REDISCLI_AUTH=…, smtpPassword: …, password: 'a b'.
   new RegExp(
-    `(?<pre>(?:^|[^A-Za-z0-9])[A-Za-z0-9_.-]{0,40}?(?:${SECRET_WORD})\\s{0,8}[:=]\\s{0,8}["']?)(?<secret>(?:[^\\s"',;&\\\\]|\\\\\\S){1,4096})`,
-    'gi',
+    String.raw`(?<pre>(?<![A-Za-z0-9_.])(?<tkey>[A-Za-z_][A-Za-z0-9_.-]{0,63})\s{0,8}(?<sep>[:=])\s{0,8})(?<secret>${VALUE})`,
+    'g',
   ),
+  // Tools whose short flag is the password (their manuals): `redis-cli -a PW`, `sshpass -p PW`,
+  // `mysql -pPW` (mysql, mysqldump, mysqladmin, mariadb; there `-P` is the port).
+  new RegExp(String.raw`(?<pre>\bredis-cli\b[^\r\n]{0,512}?\s-a\s{1,8})(?<secret>${VALUE})`, 'g'),
+  new RegExp(String.raw`(?<pre>\bsshpass\b[^\r\n]{0,128}?\s-p\s{0,8})(?<secret>${VALUE})`, 'g'),
+  new RegExp(
+    String.raw`(?<pre>\b(?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump)\b[^\r\n]{0,512}?\s-p)(?<secret>${VALUE})`,
+    'g',
+  ),
+  // The Redis AUTH command as clients and servers quote it: `AUTH pw`, `AUTH user pw`, `HELLO 3 AUTH user pw`.
+  /(?<pre>\bAUTH\s{1,8})(?!\[REDACTED\])(?<secret>[^\s"'<>]{1,512}(?:[ \t]{1,8}[^\s"'<>]{1,512})?)/g,
   // Well-known token shapes.
   /\bxox[abposre]-[A-Za-z0-9-]{8,512}/g, // Slack bot, user, legacy and refresh tokens
   /\bxapp-[A-Za-z0-9-]{8,512}/g, // Slack app-level tokens
@@ -107,20 +119,66 @@ function globalize(p: RegExp | string): RegExp {
   return p.flags.includes('g') ? p : new RegExp(p.source, `${p.flags}g`);
 }
 
+interface Groups {
+  readonly pre?: string;
+  readonly secret?: string;
+  readonly post?: string;
+  readonly bare?: string;
+  readonly q?: string;
+  readonly key?: string;
+  readonly tkey?: string;
+  readonly sep?: string;
+  readonly user?: string;
+}
+
+/** A user name that is a token rather than a name: letters and digits mixed. */
+const looksLikeToken = (s: string): boolean => /[0-9]/.test(s) && /[A-Za-z]/.test(s);
+
+/** What one match becomes, or undefined when it is not a secret after all. */
+function replacement(match: string, g: Groups | undefined): string | undefined {
+  if (g === undefined) return REDACTED;
+  if (g.key !== undefined && !isSecretKey(g.key)) return undefined;
+  if (g.tkey !== undefined && !isSecretTextKey(g.tkey, g.sep === ':')) return undefined;
+  if (g.user !== undefined) return looksLikeToken(g.user) ? `${g.pre ?? ''}${REDACTED}` : undefined;
+  if (g.secret !== undefined) {
+    const s = g.secret;
+    const quote = s[0] === '"' || s[0] === "'" ? s[0] : '';
+    const close = quote !== '' && s.length > 1 && s.endsWith(quote) ? quote : '';
+    return `${g.pre ?? ''}${quote}${REDACTED}${close}${g.post ?? ''}`;
+  }
+  if (g.bare !== undefined) {
+    const q = g.q ?? '"';
+    return `${g.pre ?? ''}${q}${REDACTED}${q}`;
+  }
+  return match.length > 0 ? REDACTED : undefined;
+}
+
+function applyPattern(text: string, re: RegExp): string {
+  re.lastIndex = 0;
+  let out = '';
+  let last = 0;
+  let changed = false;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(text)) !== null) {
+    const start = m.index;
+    const g = m.groups as Groups | undefined;
+    const r = m[0].length === 0 ? undefined : replacement(m[0], g);
+    if (r === undefined) {
+      // Not a secret (or empty): look again after the key and its separator, so that a value
+      // like `token=x` after a harmless `user:` is still seen.
+      re.lastIndex = start + Math.max(1, g?.pre?.length ?? 0);
+      continue;
+    }
+    out += text.slice(last, start) + r;
+    last = start + m[0].length;
+    changed = true;
+  }
+  return changed ? out + text.slice(last) : text;
+}
+
 function replaceAll(text: string, patterns: readonly RegExp[]): string {
   let out = text;
-  for (const re of patterns) {
-    re.lastIndex = 0;
-    out = out.replace(re, (...args: unknown[]) => {
-      const groups = args.at(-1);
-      if (typeof groups === 'object' && groups !== null) {
-        const g = groups as { pre?: string; secret?: string; post?: string; bare?: string };
-        if (g.secret !== undefined) return `${g.pre ?? ''}${REDACTED}${g.post ?? ''}`;
-        if (g.bare !== undefined) return `${g.pre ?? ''}"${REDACTED}"`;
-      }
-      return REDACTED;
-    });
-  }
+  for (const re of patterns) out = applyPattern(out, re);
   return out;
 }
 
@@ -164,9 +222,14 @@ export function redactSecrets(text: string, maxLength?: number): string {
 const PRE_CUT_MARGIN = 8192;
 
 function redactWith(text: string, patterns: readonly RegExp[], maxLength: number | undefined): string {
-  if (maxLength === undefined) return replaceAll(text, patterns);
-  const max = Math.max(0, Math.floor(maxLength));
-  if (text.length <= max) return replaceAll(text, patterns);
+  const max = maxLength === undefined ? Infinity : Math.max(0, Math.floor(maxLength));
+  if (text.length <= max) {
+    const plain = replaceAll(text, patterns);
+    // A JSON document is redacted value by value, so the result is JSON still; the text pass's
+    // result is kept (with the document's own spacing) when it means exactly the same.
+    const json = redactJsonDocument(text, (t) => redactWith(t, patterns, undefined));
+    return json === undefined || sameJson(plain, json) ? plain : json;
+  }
   const redacted = replaceAll(text.slice(0, max + PRE_CUT_MARGIN), patterns);
   if (redacted.length <= max && text.length <= max + PRE_CUT_MARGIN) return redacted;
   let keep = Math.min(max, redacted.length);
@@ -175,16 +238,142 @@ function redactWith(text: string, patterns: readonly RegExp[], maxLength: number
   return `${redacted.slice(0, keep)}…[truncated ${text.length - keep} chars]`;
 }
 
-/** Key names whose values are never shown, whatever they hold (`password`, `apiToken`, `Authorization`, …). */
-const SECRET_KEY =
-  /passw(?:or)?d|passphrase|^pwd$|secret|token|api[-_]?key|credential|authorization|cookie|private[-_]?key|auth[-_]?key/i;
-// `pass` only as a word of its own (`pass`, `smtp_pass`, `SMTP_PASS`, `smtpPass`), not `bypass` or `compass`.
-const PASS_KEY = /(?:^|[_.-])pass$/i;
-const CAMEL_PASS_KEY = /[a-z0-9]Pass$/;
+// The key-name rule. A key is split into its words (camelCase, snake_case, kebab-case, dotted,
+// SCREAMING_CASE): it names a secret when one of its words is a secret word, or when two adjacent
+// words make a key name (`api key`, `ENCRYPTION_KEY`). Long unambiguous words also count inside a
+// word run together (`PGPASSWORD`, `smtppassword`, `xsrftoken`); short ones (`pw`, `pass`, `auth`)
+// only as words of their own, so `bypass`, `compass` and `author` stay readable.
+const SECRET_WORDS = new Set([
+  'pw',
+  'pwd',
+  'pass',
+  'passwd',
+  'passcode',
+  'passkey',
+  'auth',
+  'authn',
+  'authz',
+  'cookie',
+  'cookies',
+  'session',
+  'sessionid',
+  'jwt',
+  'otp',
+  'apikey',
+  'accesskey',
+  'privatekey',
+  'secretkey',
+  'encryptionkey',
+  'signingkey',
+  'sessionkey',
+  'authkey',
+  'masterkey',
+  'privkey',
+]);
+/** Words that name a secret wherever they appear inside a word. */
+const SECRET_INFIX = /passw(?:or)?d|passphrase|secret|token|credential|authori[sz]ation|apikey|privatekey/;
+/** The first word of a two-word key name whose second word is `key`. */
+const KEY_QUALIFIERS = new Set([
+  'api',
+  'access',
+  'private',
+  'priv',
+  'secret',
+  'encryption',
+  'signing',
+  'session',
+  'auth',
+  'master',
+  'client',
+  'license',
+  'ssh',
+  'gpg',
+  'pgp',
+  'hmac',
+]);
+/** Keys longer than this are judged on their first and last part (a key is a name, not a document). */
+const MAX_KEY_JUDGED = 256;
+const keyVerdicts = new Map<string, KeyVerdict>();
 
-/** Whether a key (a JSON key, a configuration key, a context field) names a secret. */
+/** What the key-name rule finds in a key: a secret word anywhere, and what its last word is. */
+interface KeyVerdict {
+  readonly any: boolean;
+  /** The last word (or last two: `secret key`) names a secret. */
+  readonly last: 'strong' | 'weak' | undefined;
+}
+
+/** Words that name a secret only when `=` gives them a value, not in prose (`invalid_auth: the token is wrong`). */
+const WEAK_WORDS = new Set(['auth', 'authn', 'authz', 'session']);
+
+function judgeKey(key: string): KeyVerdict {
+  const words = key
+    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+    .replace(/([A-Z]+)([A-Z][a-z])/g, '$1 $2')
+    .toLowerCase()
+    .split(/[^a-z0-9]+/)
+    .filter((w) => w !== '');
+  const secretAt = (i: number): boolean => {
+    const w = words[i]!;
+    return (
+      SECRET_WORDS.has(w) ||
+      SECRET_INFIX.test(w) ||
+      (w === 'key' && i > 0 && KEY_QUALIFIERS.has(words[i - 1]!))
+    );
+  };
+  let any = false;
+  for (let i = 0; i < words.length && !any; i++) any = secretAt(i);
+  const n = words.length - 1;
+  const last = n >= 0 && secretAt(n) ? (WEAK_WORDS.has(words[n]!) ? 'weak' : 'strong') : undefined;
+  return { any, last };
+}
+
+/** The verdict on a key, cached (keys repeat: the same fields on every log line). */
+function verdictOf(key: string): KeyVerdict {
+  const judged =
+    key.length > MAX_KEY_JUDGED
+      ? `${key.slice(0, MAX_KEY_JUDGED / 2)} ${key.slice(-MAX_KEY_JUDGED / 2)}`
+      : key;
+  let verdict = keyVerdicts.get(judged);
+  if (verdict === undefined) {
+    verdict = judgeKey(judged);
+    if (keyVerdicts.size >= 4096) keyVerdicts.clear();
+    keyVerdicts.set(judged, verdict);
+  }
+  return verdict;
+}
+
+/**
+ * The key-name rule for a key written in free text (`KEY=value`, `key: value`, `--flag value`),
+ * where keys are also error codes and labels: the key's LAST word must name a secret
+ * (`SECRET_KEY=`, `REDISCLI_AUTH=`, `db-password:`; not `token_revoked:` or `--password-file`), and
+ * `auth`/`session` count only with `=` or a flag, not after a colon (`invalid_auth: the token is
+ * wrong` is prose).
+ */
+function isSecretTextKey(key: string, colon: boolean): boolean {
+  const { last } = verdictOf(key);
+  return last === 'strong' || (last === 'weak' && !colon);
+}
+
+/**
+ * Whether a key (a JSON key, a configuration key, a context field, an environment variable, a
+ * flag name) names a secret: `password`, `DB_PASSWORD`, `PGPASSWORD`, `smtpPass`, `pw`, `auth`,
+ * `REDISCLI_AUTH`, `sessionKey`, `Cookie`, `SECRET_KEY`, `encryptionKey`, `x-api-key`,
+ * `Authorization`; not `bypass`, `compass`, `author`, `passenger`, `keyPrefix`. Never throws.
+ */
 export function isSecretKey(key: string): boolean {
-  return SECRET_KEY.test(key) || PASS_KEY.test(key) || CAMEL_PASS_KEY.test(key);
+  return verdictOf(key).any;
+}
+
+/**
+ * Whether a key names an argument vector (`args`, `argv`, `spawnargs`, `execArgv`, `arguments`,
+ * `params`, `parameters`, `bindings`): the command line or statement parameters a library keeps
+ * on its errors (ioredis `command.args`, child_process `spawnargs`, SQL bindings). Their items are
+ * positional, so no key says which one is the password (`AUTH user pw`, `sshpass -p pw`): an
+ * array under such a key is never shown, only its length.
+ */
+export function isArgumentsKey(key: string): boolean {
+  const tail = key.length > MAX_KEY_JUDGED ? key.slice(-MAX_KEY_JUDGED) : key;
+  return /(?:args?|argv|arguments|params|parameters|bindings)$/i.test(tail);
 }
 
 /** Options of `redactValue`. */
@@ -194,9 +383,11 @@ export interface RedactValueOptions extends SafeJsonLimits {
 }
 
 /**
- * A JSON-safe copy of anything (cycles, depth, long strings, hostile getters handled by
- * `toSafeJson` with the given limits) whose secret-named keys hold REDACTED and whose strings
- * (keys included) went through the redactor. Never throws.
+ * A JSON-safe copy of anything (cycles, shared references, depth, long strings and keys, the
+ * total number of values, hostile getters: handled by `toSafeJson` with the given limits) whose
+ * secret-named keys (`isSecretKey`) hold REDACTED, whose argument vectors (`isArgumentsKey`: an
+ * array under `args`, `argv`, `spawnargs`, …) are shown only by their length, and whose strings
+ * (keys included) went through the redactor. Never throws; the cost is bounded by the limits.
  */
 export function redactValue(value: unknown, options: RedactValueOptions = {}): JsonValue {
   const redact = options.redact ?? redactSecrets;
@@ -205,10 +396,80 @@ export function redactValue(value: unknown, options: RedactValueOptions = {}): J
     if (Array.isArray(v)) return v.map(walk);
     if (v !== null && typeof v === 'object') {
       const out: Record<string, JsonValue> = {};
-      for (const [k, x] of Object.entries(v)) out[redact(k)] = isSecretKey(k) ? REDACTED : walk(x);
+      for (const [k, x] of Object.entries(v)) {
+        out[redact(k)] = isSecretKey(k)
+          ? REDACTED
+          : Array.isArray(x) && isArgumentsKey(k)
+            ? `${REDACTED} (${x.length} arguments)`
+            : walk(x);
+      }
       return out;
     }
     return v;
   };
   return walk(toSafeJson(value, options));
 }
+
+/**
+ * JSON text with its secrets redacted and still valid JSON: a text that parses as a JSON object or
+ * array is redacted value by value (strings and keys through `redact`, the scalar values of
+ * secret-named keys REDACTED, argument vectors by their length) and printed again with the
+ * indentation it had; any other text goes through `redact` as text. `redactSecrets` and every
+ * `createRedactor` redactor do this by themselves for a text that is a whole JSON document; this
+ * is for a caller with its own redactor. Never throws.
+ */
+export function redactJson(text: string, redact: Redactor = redactSecrets): string {
+  return redactJsonDocument(text, (t) => redact(t)) ?? redact(text);
+}
+
+/** Whether two texts are JSON documents with the same value (same keys in the same order). */
+function sameJson(a: string, b: string): boolean {
+  try {
+    return JSON.stringify(JSON.parse(a)) === JSON.stringify(JSON.parse(b));
+  } catch {
+    return false;
+  }
+}
+
+/** The JSON document redacted by value, or undefined when `text` is not a JSON object or array. */
+function redactJsonDocument(text: string, redact: (text: string) => string): string | undefined {
+  if (!/^\s*[[{]/.test(text) || !/[\]}]\s*$/.test(text)) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const walk = (v: unknown): unknown => {
+    if (typeof v === 'string') return redact(v);
+    if (Array.isArray(v)) return v.map(walk);
+    if (v !== null && typeof v === 'object') {
+      const out: Record<string, unknown> = {};
+      for (const [k, x] of Object.entries(v)) {
+        out[redact(k)] =
+          isSecretKey(k) && x !== null && typeof x !== 'object' && typeof x !== 'boolean'
+            ? REDACTED
+            : Array.isArray(x) && isArgumentsKey(k)
+              ? `${REDACTED} (${x.length} arguments)`
+              : walk(x);
+      }
+      return out;
+    }
+    return v;
+  };
+  try {
+    const lead = /^\s*/.exec(text)?.[0] ?? '';
+    const indent = /^\s*[[{]\r?\n([ \t]+)/.exec(text)?.[1] ?? '';
+    const trailing = /\s*$/.exec(text)?.[0] ?? '';
+    return `${lead}${JSON.stringify(walk(parsed), null, indent)}${trailing}`;
+  } catch {
+    // Nesting deeper than the stack: the text pass, as for any text.
+    return undefined;
+  }
+}
+
+/** A key as a sink shows it: at most this many characters (before redaction, which costs per character). */
+export const MAX_KEY_LENGTH = MAX_KEY_JUDGED;
+
+/** `key` cut to MAX_KEY_LENGTH with a marker. */
+export const boundedKey = (key: string): string => truncate(key, MAX_KEY_LENGTH);

@@ -24,7 +24,8 @@ export function writeJson<T extends { readonly command: string }>(out: Output, d
 /**
  * An Output that replaces every known secret (the literals of the environment and configuration)
  * and every credential of a built-in form (@ccat/errors' one redactor) before it reaches the
- * terminal, for tables and JSON alike (the patterns keep JSON text valid). Every command writes
+ * terminal, for tables and JSON alike (a `--json` document is redacted value by value, so it stays
+ * one valid JSON document with its indentation, see @ccat/errors' `redactJson`). Every command writes
  * through it (run-cli.ts makes it), so it is the CLI's one choke point. `secrets` is read at each
  * write, so secrets learnt later (from the config file) count too.
  */

@@ -67,21 +67,33 @@ export interface SafeJsonLimits {
   readonly maxString?: number;
   readonly maxArray?: number;
   readonly maxKeys?: number;
+  /** Most values walked in all (default 10 000): bounds the cost of any shape, shared references included. */
+  readonly maxNodes?: number;
+  /** Longest key kept, in characters (default 256): a longer one is cut with a marker. */
+  readonly maxKeyLength?: number;
 }
 
 /**
- * A JSON-safe copy: cycles become "[Circular]", depth, string length, array length and key count
- * are cut with a marker, bigints become strings, functions and symbols are dropped, errors become
- * `{ name, message, code }`. Never throws.
+ * A JSON-safe copy: cycles become "[Circular]", an object met again elsewhere (a shared, not
+ * circular, reference) becomes "[Repeated]" (so a DAG costs its size, not its number of paths),
+ * depth, string length, key length, array length, key count and the total number of values
+ * walked are cut with a marker, bigints become strings, functions and symbols are dropped, errors
+ * become `{ name, message, code }`. Never throws; the work is bounded by the limits whatever the input.
  */
 export function toSafeJson(value: unknown, limits: SafeJsonLimits = {}): JsonValue {
   const maxDepth = limits.maxDepth ?? 8;
   const maxString = limits.maxString ?? 4096;
   const maxArray = limits.maxArray ?? 100;
   const maxKeys = limits.maxKeys ?? 100;
-  const seen = new WeakSet<object>();
+  const maxNodes = limits.maxNodes ?? 10_000;
+  const maxKeyLength = limits.maxKeyLength ?? 256;
+  // Objects on the path from the root (a cycle), and every object shown so far (a repeat).
+  const ancestors = new WeakSet<object>();
+  const shown = new WeakSet<object>();
+  let nodes = 0;
 
   const walk = (v: unknown, depth: number): JsonValue | undefined => {
+    if (++nodes > maxNodes) return '[Truncated: too many values]';
     switch (typeof v) {
       case 'string':
         return truncate(v, maxString);
@@ -100,12 +112,14 @@ export function toSafeJson(value: unknown, limits: SafeJsonLimits = {}): JsonVal
     }
     if (v === null) return null;
     const obj = v;
-    if (seen.has(obj)) return '[Circular]';
+    if (ancestors.has(obj)) return '[Circular]';
+    if (shown.has(obj)) return '[Repeated]';
     if (depth >= maxDepth) return '[Truncated: too deep]';
     try {
       if (obj instanceof Date) return Number.isNaN(obj.getTime()) ? 'Invalid Date' : obj.toISOString();
       if (ArrayBuffer.isView(obj)) return `[${obj.constructor.name} ${obj.byteLength} bytes]`;
-      seen.add(obj);
+      ancestors.add(obj);
+      shown.add(obj);
       try {
         if (obj instanceof Error) {
           const out: Record<string, JsonValue> = { name: safeString(obj, 'name') ?? 'Error' };
@@ -119,28 +133,32 @@ export function toSafeJson(value: unknown, limits: SafeJsonLimits = {}): JsonVal
           if (obj.length > maxArray) items.push(`…[truncated ${obj.length - maxArray} items]`);
           return items;
         }
-        const entries: [string, unknown][] =
+        // Values are read only for the keys kept: a 200 000-key object costs its key list, not 200 000 reads.
+        const entries: [string, () => unknown][] =
           obj instanceof Map
-            ? [...obj.entries()].map(([k, x]) => [describe(k, 200), x])
+            ? [...(obj as Map<unknown, unknown>).entries()].map(([k, x]) => [
+                describe(k, maxKeyLength),
+                () => x,
+              ])
             : obj instanceof Set
-              ? [...obj.values()].map((x, i) => [String(i), x])
-              : Object.keys(obj).map((k) => [k, safeGet(obj, k)]);
+              ? [...(obj as Set<unknown>).values()].map((x, i) => [String(i), () => x])
+              : Object.keys(obj).map((k) => [k, () => safeGet(obj, k)]);
         const out: Record<string, JsonValue> = {};
         let n = 0;
-        for (const [k, x] of entries) {
+        for (const [k, read] of entries) {
           if (n === maxKeys) {
             out['…'] = `[truncated ${entries.length - maxKeys} keys]`;
             break;
           }
-          const j = walk(x, depth + 1);
+          const j = walk(read(), depth + 1);
           if (j !== undefined) {
-            out[k] = j;
+            out[truncate(k, maxKeyLength)] = j;
             n++;
           }
         }
         return out;
       } finally {
-        seen.delete(obj);
+        ancestors.delete(obj);
       }
     } catch {
       return '[Unreadable]';
