@@ -313,13 +313,13 @@ describe('the last-resort handler', () => {
   ] as const) {
     for (const kind of ['uncaughtException', 'unhandledRejection'] as const) {
       it(`${name}: an ${kind} logs one fatal line with its classified code and exits 1`, async () => {
-        // Preloaded into the real process: an error nothing handles, once it runs.
+        // Preloaded into the real process: an error nothing handles, thrown when the test sends SIGUSR2.
         const crash = join(dir, `crash-${kind}.mjs`);
         await writeFile(
           crash,
           kind === 'uncaughtException'
-            ? `setTimeout(() => { throw Object.assign(new Error('injected'), { code: 'ECONNRESET' }); }, 3000);\n`
-            : `setTimeout(() => { void Promise.reject(new Error('injected rejection')); }, 3000);\n`,
+            ? `process.on('SIGUSR2', () => setImmediate(() => { throw Object.assign(new Error('injected'), { code: 'ECONNRESET' }); }));\n`
+            : `process.on('SIGUSR2', () => setImmediate(() => { void Promise.reject(new Error('injected rejection')); }));\n`,
         );
         const prefix = uniquePrefix('lastresort');
         prefixes.push(prefix);
@@ -330,8 +330,12 @@ describe('the last-resort handler', () => {
           args: ['--config', file],
           env: { CCAT_CONFIG: '', NODE_OPTIONS: `--import=${crash}` },
           ready: (l) => l['msg'] === started,
+          readyTimeoutMs: 60_000,
         });
         processes.push(p);
+        // Fired only once the process has started (SIGUSR2, which the preload listens for), so a slow
+        // start on a loaded machine cannot make the error land before the handlers are installed.
+        p.signal('SIGUSR2');
         expect(await p.exited).toBe(1);
         const fatal = p.lines.filter((l) => l['msg'] === FATAL_UNHANDLED_MESSAGE);
         expect(fatal).toHaveLength(1);
