@@ -175,16 +175,7 @@ function bounded<T>(promise: Promise<T>, ms: number, onTimeout: () => void): Pro
       reject(error);
       onTimeout();
     }, ms);
-    promise.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(timer);
-        reject(e);
-      },
-    );
+    promise.finally(() => clearTimeout(timer)).then(resolve, reject as (e: unknown) => void);
   });
 }
 
