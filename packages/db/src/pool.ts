@@ -99,7 +99,7 @@ function statementName(text: string): string {
 }
 
 /** The message of the error a statement fails with when its round trip exceeds the bound. */
-export const STATEMENT_TIMEOUT_MESSAGE = 'PostgreSQL statement got no answer within';
+const STATEMENT_TIMEOUT_MESSAGE = 'PostgreSQL statement got no answer within';
 
 interface ClientGuard {
   /** Set when the client was destroyed on purpose (a statement timed out): not a connection fault. */
