@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ConfigurationError } from '@ccat/errors';
+import { ConfigurationError, DatabaseConnectionError } from '@ccat/errors';
 import { Kysely, PostgresDialect, type PostgresPool } from 'kysely';
 import pg from 'pg';
 import { storablePool } from './sanitize.js';
@@ -24,8 +24,8 @@ export type DatabaseOptions =
       readonly applicationName?: string;
       /**
        * Client-side bound on each statement's round trip, in ms (default none; 0 = none). A
-       * statement with no complete answer by then fails with a `NetworkError`-classified error
-       * (`code: 'ETIMEDOUT'`) and its connection is destroyed and dropped from the pool, never
+       * statement with no complete answer by then fails with a `DatabaseConnectionError`
+       * (`DB_CONNECTION`, transient) and its connection is destroyed and dropped from the pool, never
        * reused (a late answer could otherwise be read as the next statement's). Works through a
        * transaction-mode pooler (no startup parameter). The server is not told: a statement it is
        * still running ends when it next writes to the closed socket; a transaction left open is
@@ -168,9 +168,9 @@ function guardedPool(pool: pg.Pool, prepare: boolean, statementTimeoutMs: number
 function bounded<T>(promise: Promise<T>, ms: number, onTimeout: () => void): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => {
-      const error = Object.assign(
-        new Error(`${STATEMENT_TIMEOUT_MESSAGE} ${ms} ms; its connection was discarded`),
-        { code: 'ETIMEDOUT' },
+      const error = new DatabaseConnectionError(
+        `${STATEMENT_TIMEOUT_MESSAGE} ${ms} ms; its connection was discarded`,
+        { context: { statementTimeoutMs: ms } },
       );
       reject(error);
       onTimeout();
