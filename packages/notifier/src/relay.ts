@@ -108,8 +108,9 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
    * backoff (100 ms doubling to 1 s) while the row's lease holds (`held`: not lost, not about to lapse;
    * a shutdown does not stop it). A store that is briefly unreachable after a channel accepted a
    * message must not make the row come back and be sent again while this relay could still have
-   * recorded it. Returns the write's answer, or `undefined` when the lease ran out first (an attempt
-   * still in flight then may yet land: it is fenced on the lease token, so it is harmless either way).
+   * recorded it. The first attempt is made even when the lease already ran out. Returns the write's
+   * answer, or `undefined` when the lease ran out before a write got through (an attempt still in
+   * flight then may yet land: it is fenced on the lease token, so it is harmless either way).
    */
   async function persist<T>(
     held: AbortSignal,
@@ -119,9 +120,15 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   ): Promise<T | undefined> {
     let delayMs = 100;
     for (let attempt = 1; ; attempt++) {
-      if (held.aborted) return undefined;
+      // The first attempt is made even after the lease ran out (a relay that was frozen): the write
+      // is fenced on the lease token, so it lands only if no other relay has claimed the row since,
+      // and then it spares that row a second send.
+      if (attempt > 1 && held.aborted) return undefined;
       try {
-        const outcome = await untilAborted(write(), held);
+        const outcome =
+          attempt === 1 && held.aborted
+            ? { aborted: false as const, value: await write() }
+            : await untilAborted(write(), held);
         if (outcome.aborted) return undefined;
         if (attempt > 1) log.info({ attempts: attempt }, `outbox ${what} written after a retry`);
         return outcome.value;
@@ -149,7 +156,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       stats.leaseLost++;
       log.error(
         { settlement: s.kind },
-        'outbox settle not written before the lease ran out (store unreachable); the row comes back after its lease',
+        'outbox settle not written before the lease ran out (store unreachable or relay stalled); the row comes back after its lease',
       );
       return;
     }
@@ -228,7 +235,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
           stats.leaseLost++;
           log.error(
             { target: target.key, status: result.status },
-            'outbox channel result not written before the lease ran out (store unreachable); the row comes back after its lease',
+            'outbox channel result not written before the lease ran out (store unreachable or relay stalled); the row comes back after its lease',
           );
           return;
         }

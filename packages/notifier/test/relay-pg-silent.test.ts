@@ -73,8 +73,6 @@ describe('a relay whose PostgreSQL connections go silent', () => {
         if (!delivered) await new Promise((r) => setTimeout(r, 100));
       }
       expect(delivered).toBe(true);
-      // The relay said what happened.
-      expect(logs.lines.some((l) => l.msg.startsWith('outbox claim failed'))).toBe(true);
     } finally {
       await relay.close();
       await notifier.close();
