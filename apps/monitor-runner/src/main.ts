@@ -3,7 +3,6 @@
 // builds the pool, the Redis client and the logger, wires createMonitorRunner, and owns the
 // signals: SIGTERM/SIGINT finish the current pass and close (bounded); a second one exits at once.
 import { hostname } from 'node:os';
-import { migrateToLatest } from '@ccat/db';
 import { classifyError, ConfigurationError, redactSecrets } from '@ccat/errors';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -11,6 +10,7 @@ import {
   ConnectionFaultLog,
   createServiceLogger,
   FATAL_UNHANDLED_MESSAGE,
+  migrateServiceDatabase,
   openServiceDatabase,
   readServiceConfig,
   watchRedis,
@@ -101,7 +101,8 @@ async function main(): Promise<void> {
     watchRedis(redis, new ConnectionFaultLog(logger, 'Redis'), 'redis');
     closers.push(() => redis.quit());
     runner = createMonitorRunner({ config, monitorId, db: database.db, redis, logger, pid: process.pid });
-    if (config.database.migrate) await migrateToLatest(database.db, { schema: config.database.schema });
+    if (config.database.migrate)
+      await migrateServiceDatabase(config.database, `ccat-monitor ${monitorId}`, logger);
     await runner.start();
   } catch (e) {
     // Nothing ran yet (the relay, the loop and the health key start last): stop what did start and

@@ -17,18 +17,32 @@ export interface MonitorMetrics {
   readonly notificationsUndelivered: Gauge<'level' | 'state'>;
   /** Age of the oldest undelivered notification by level (0 when there is none). */
   readonly notificationsUndeliveredOldest: Gauge<'level'>;
+  /** Reads of the undelivered notifications that failed or missed their deadline, by reason. */
+  readonly notificationsUndeliveredReadFailures: Counter<'reason'>;
+  /** When the undelivered notifications were last read successfully (Unix seconds; 0: never). */
+  readonly notificationsUndeliveredReadAt: Gauge;
 }
 
 export interface MonitorMetricsOptions {
   /**
    * Reads the undelivered notifications at scrape time (`countUndeliveredNotifications` from
-   * @ccat/db). When it fails (PostgreSQL unreachable) the last values stay. Absent: the gauges stay 0.
+   * @ccat/db). When it fails or misses `readTimeoutMs` (PostgreSQL unreachable or not answering)
+   * the scrape answers anyway with the last values, counts the failure in
+   * `ccat_notifications_undelivered_read_failures_total` and leaves
+   * `ccat_notifications_undelivered_read_timestamp_seconds` at the last good read. A read still
+   * running is not started again. Absent: the gauges stay 0.
    */
   readonly undelivered?: () => Promise<readonly UndeliveredNotifications[]>;
+  /** Deadline of one read at scrape time, in ms (default 2000): well inside Prometheus' 10 s scrape timeout. */
+  readonly readTimeoutMs?: number;
 }
 
 const LEVELS = ['ERROR', 'WARNING', 'INFO'] as const;
 
+/**
+ * The monitor's registry and metrics. The undelivered-notification gauges are read at scrape time
+ * through `options.undelivered`, bounded by `readTimeoutMs` (see {@link MonitorMetricsOptions}).
+ */
 export function createMonitorMetrics(options: MonitorMetricsOptions = {}): MonitorMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'ccat_monitor_' });
@@ -116,19 +130,69 @@ export function createMonitorMetrics(options: MonitorMetricsOptions = {}): Monit
       },
       ...r,
     }),
+    notificationsUndeliveredReadFailures: new Counter({
+      name: 'ccat_notifications_undelivered_read_failures_total',
+      help: 'Reads of the undelivered notifications that failed (error) or missed their deadline (timeout); the gauges then keep their last values',
+      labelNames: ['reason'] as const,
+      // Collected after this scrape's read settled (the registry collects the metrics concurrently).
+      async collect() {
+        await read();
+      },
+      ...r,
+    }),
+    notificationsUndeliveredReadAt: new Gauge({
+      name: 'ccat_notifications_undelivered_read_timestamp_seconds',
+      help: 'When the undelivered-notification gauges were last read from PostgreSQL (Unix seconds; 0: never). Alert when time() minus this grows',
+      async collect() {
+        await read();
+      },
+      ...r,
+    }),
   };
 
   // One query serves both gauges of a scrape.
+  const readTimeoutMs = Math.max(1, options.readTimeoutMs ?? 2000);
   let last: { at: number; rows: Promise<readonly UndeliveredNotifications[] | undefined> } | undefined;
+  // The query in flight: a scrape during a hung read waits on it (up to its own deadline), never
+  // piles up another connection.
+  let running: Promise<readonly UndeliveredNotifications[]> | undefined;
   function read(): Promise<readonly UndeliveredNotifications[] | undefined> {
     const query = options.undelivered;
     if (query === undefined) return Promise.resolve(undefined);
-    if (last === undefined || Date.now() - last.at > 1000)
-      last = {
-        at: Date.now(),
-        rows: query().catch(() => undefined),
-      };
+    if (last === undefined || Date.now() - last.at > 1000) {
+      if (running === undefined) {
+        const started = Promise.resolve().then(query);
+        running = started;
+        const clear = (): void => {
+          if (running === started) running = undefined;
+        };
+        started.then(clear, clear);
+      }
+      last = { at: Date.now(), rows: withDeadline(running) };
+    }
     return last.rows;
+  }
+  async function withDeadline(
+    query: Promise<readonly UndeliveredNotifications[]>,
+  ): Promise<readonly UndeliveredNotifications[] | undefined> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), readTimeoutMs);
+    });
+    try {
+      const outcome = await Promise.race([query, deadline]);
+      if (outcome === 'timeout') {
+        metrics.notificationsUndeliveredReadFailures.inc({ reason: 'timeout' });
+        return undefined;
+      }
+      metrics.notificationsUndeliveredReadAt.set(Date.now() / 1000);
+      return outcome;
+    } catch {
+      metrics.notificationsUndeliveredReadFailures.inc({ reason: 'error' });
+      return undefined;
+    } finally {
+      clearTimeout(timer);
+    }
   }
   return metrics;
 }

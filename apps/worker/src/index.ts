@@ -75,6 +75,7 @@ export {
   databaseConfigSchema,
   keyPrefixSchema,
   logConfigSchema,
+  migrateServiceDatabase,
   openServiceDatabase,
   readServiceConfig,
   redisConfigSchema,

@@ -3,13 +3,17 @@
 // Redis clients and the logger, wires createWorker, and owns the signals: the first SIGTERM/SIGINT
 // shuts down gracefully (bounded), a second one forces.
 import { hostname } from 'node:os';
-import { migrateToLatest } from '@ccat/db';
 import { classifyError, ConfigurationError, redactSecrets } from '@ccat/errors';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { loadWorkerConfig } from './config.js';
 import { ConnectionFaultLog, FATAL_UNHANDLED_MESSAGE, watchRedis } from './connectivity.js';
-import { createServiceLogger, openServiceDatabase, readServiceConfig } from './service.js';
+import {
+  createServiceLogger,
+  migrateServiceDatabase,
+  openServiceDatabase,
+  readServiceConfig,
+} from './service.js';
 import { createWorker } from './worker.js';
 
 const USAGE = `usage: ccat-worker [--config file.json]
@@ -122,7 +126,8 @@ async function main(): Promise<void> {
       exit: (signal) => process.kill(process.pid, signal),
       pid: process.pid,
     });
-    if (config.database.migrate) await migrateToLatest(database.db, { schema: config.database.schema });
+    if (config.database.migrate)
+      await migrateServiceDatabase(config.database, `ccat-worker ${workerId}`, logger);
     await app.start();
   } catch (e) {
     const err = classifyError(e);

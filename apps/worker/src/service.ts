@@ -3,7 +3,13 @@
 // shutdown in which every step runs even when one fails.
 import { readFile } from 'node:fs/promises';
 import { format, parseArgs } from 'node:util';
-import { assertSchemaName, createDatabase, storableJsonText, type CcatDatabase } from '@ccat/db';
+import {
+  assertSchemaName,
+  createDatabase,
+  migrateToLatest,
+  storableJsonText,
+  type CcatDatabase,
+} from '@ccat/db';
 import {
   boundedKey,
   classifyError,
@@ -122,6 +128,15 @@ export const databaseConfigSchema = z
      * (PgBouncer in transaction mode before 1.21, or without max_prepared_statements).
      */
     preparedStatements: z.boolean().default(true),
+    /**
+     * Bound on each statement's round trip, in ms, measured by the client (0: none). A statement
+     * with no answer by then (a frozen server, a connection gone silent) fails as a network timeout
+     * and its connection is discarded; works behind a transaction-mode pooler. Migrations at start
+     * run without it.
+     */
+    statementTimeoutMs: z.number().int().min(0).max(3_600_000).default(30_000),
+    /** Bound on opening a connection and on waiting for a free one in the pool, in ms (0: none). */
+    connectTimeoutMs: z.number().int().min(0).max(600_000).default(10_000),
   })
   .prefault({});
 
@@ -379,7 +394,7 @@ export async function readServiceConfig<C>(o: {
  * terminated backend, a restarted server) never ends the process: it is logged once per outage
  * (`ConnectionFaultLog`), the statement in flight fails with a classified error and takes its own
  * path (retried, recovered later, released), and the pool opens new connections when the server
- * is back.
+ * is back. No wait is unbounded: TCP keepalive, `connectTimeoutMs` and `statementTimeoutMs`.
  */
 export function openServiceDatabase(
   config: z.output<typeof databaseConfigSchema>,
@@ -392,8 +407,32 @@ export function openServiceDatabase(
     schema: config.schema,
     max: config.poolSize,
     preparedStatements: config.preparedStatements,
+    statementTimeoutMs: config.statementTimeoutMs,
+    connectTimeoutMs: config.connectTimeoutMs,
     applicationName: applicationName.slice(0, 63),
     onError: (e) => faults.lost(e),
     onConnect: () => faults.restored(),
   });
+}
+
+/**
+ * Brings the schema to the latest migration over a connection of its own without the statement
+ * bound (a migration, or the wait for another process's migration lock, may take longer than any
+ * statement of the service), then closes it. Throws what `migrateToLatest` throws.
+ */
+export async function migrateServiceDatabase(
+  config: z.output<typeof databaseConfigSchema>,
+  applicationName: string,
+  logger: Logger,
+): Promise<void> {
+  const database = openServiceDatabase(
+    { ...config, poolSize: 1, statementTimeoutMs: 0 },
+    `${applicationName.slice(0, 52)} migrate`,
+    logger,
+  );
+  try {
+    await migrateToLatest(database.db, { schema: config.schema });
+  } finally {
+    await database.close();
+  }
 }

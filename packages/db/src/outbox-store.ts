@@ -135,6 +135,16 @@ const COLUMNS = sql`id, level, event_kind, subject, body, context, dedup_key, op
   attempts, channel_results, window_until, digest_of, created_at`;
 const secs = (ms: number) => sql`make_interval(secs => ${Math.max(0, ms) / 1000})`;
 const ids = (list: readonly string[]) => sql`${list}::bigint[]`;
+/**
+ * How long, in ms, an uncommitted claim may hold its row locks while its relay sends nothing (idle in
+ * the claim transaction) or one of its statements runs: a third of the lease, at least 1 s. The server
+ * then ends the session and the rows are free at once (the claim never committed, so they carry no
+ * lease). A committed claim is bounded by its lease.
+ */
+export function claimHoldBoundMs(leaseMs: number): number {
+  return Math.max(1000, Math.floor(leaseMs / 3));
+}
+
 /** The last_error of a row the claim gave up on. */
 const EXHAUSTED =
   'undeliverable: delivery attempts used up, the last one never settled (its relay stopped or lost the lease)';
@@ -264,6 +274,14 @@ export function createPgOutboxStore(db: Kysely<Database>, options: PgOutboxStore
       const token = `${truncate(req.owner, 150)}:${randomUUID()}`;
       return run(() =>
         db.transaction().execute(async (trx) => {
+          // The rows are locked from the SELECT to the commit. A relay that freezes (SIGSTOP, a stalled
+          // event loop) or whose connection goes silent in between would hold them for as long as the
+          // server keeps its session, and every other relay skips them. So the server ends the session
+          // (rolling the claim back) once it idles in this transaction, or one statement runs, longer
+          // than claimHoldBoundMs: transaction-local settings, fine behind a transaction-mode pooler.
+          const bound = String(claimHoldBoundMs(req.leaseMs));
+          await sql`SELECT set_config('idle_in_transaction_session_timeout', ${bound}, true),
+            set_config('statement_timeout', ${bound}, true)`.execute(trx);
           // NO KEY UPDATE, not UPDATE: inserting a digest row takes a KEY SHARE lock on the first row of
           // its window (digest_of); a claimer re-delivering that row must not block it (or deadlock).
           const { rows: due } = await sql<RawRow>`

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ConfigurationError } from '@ccat/errors';
+import { ConfigurationError, DatabaseConnectionError } from '@ccat/errors';
 import { Kysely, PostgresDialect, type PostgresPool } from 'kysely';
 import pg from 'pg';
 import { storablePool } from './sanitize.js';
@@ -22,8 +22,28 @@ export type DatabaseOptions =
       readonly max?: number;
       /** Shown in pg_stat_activity. */
       readonly applicationName?: string;
-      /** Per-statement timeout in ms (default none). */
+      /**
+       * Client-side bound on each statement's round trip, in ms (default none; 0 = none). A
+       * statement with no complete answer by then fails with a `DatabaseConnectionError`
+       * (`DB_CONNECTION`, transient) and its connection is destroyed and dropped from the pool, never
+       * reused (a late answer could otherwise be read as the next statement's). Works through a
+       * transaction-mode pooler (no startup parameter). The server is not told: a statement it is
+       * still running ends when it next writes to the closed socket; a transaction left open is
+       * rolled back when the server sees the close. Migrations should run without this bound.
+       */
       readonly statementTimeoutMs?: number;
+      /**
+       * Bound on opening a connection and on waiting for a free pooled one, in ms (default
+       * 10 000; 0 = none). pg-pool's `connectionTimeoutMillis`.
+       */
+      readonly connectTimeoutMs?: number;
+      /**
+       * TCP keepalive idle time before the first probe, in ms (default 10 000): a connection whose
+       * peer vanished without a reset (a failover, a cut link) is found dead by the kernel instead
+       * of being kept for ever. Probe interval and count are the system's (Linux:
+       * `net.ipv4.tcp_keepalive_intvl`, `tcp_keepalive_probes`).
+       */
+      readonly keepAliveInitialDelayMs?: number;
       /**
        * Called with every connection-level error of the pool's clients, idle or checked out (a
        * terminated backend, a restarted server, a reset socket). Without a listener such an error
@@ -78,19 +98,34 @@ function statementName(text: string): string {
   return name;
 }
 
+/** The message of the error a statement fails with when its round trip exceeds the bound. */
+const STATEMENT_TIMEOUT_MESSAGE = 'PostgreSQL statement got no answer within';
+
+interface ClientGuard {
+  /** Set when the client was destroyed on purpose (a statement timed out): not a connection fault. */
+  discarded: boolean;
+}
+const guards = new WeakMap<object, ClientGuard>();
+
 /**
- * A pool whose clients prepare each parameterised statement the first time they run it (a named
- * statement, reused on that connection), up to a bound per connection.
+ * Our own pool's clients: each parameterised statement is prepared the first time a client runs it
+ * (a named statement, reused on that connection, up to a bound per connection) when `prepare`, and
+ * every statement is bounded by `statementTimeoutMs` (see {@link DatabaseOptions}): on expiry the
+ * client's socket is destroyed, the statement rejects with a timeout error and the client leaves the
+ * pool when released.
  */
-function preparingPool(pool: pg.Pool): PoolLike {
+function guardedPool(pool: pg.Pool, prepare: boolean, statementTimeoutMs: number): PoolLike {
   return {
     async connect() {
       const client = await pool.connect();
       if (!prepared.has(client)) {
         const names = new Set<string>();
         prepared.set(client, names);
+        const guard = guards.get(client) ?? { discarded: false };
+        guards.set(client, guard);
         const original = client.query.bind(client) as (...args: unknown[]) => unknown;
-        (client as { query: unknown }).query = (...args: unknown[]) => {
+        const send = (args: unknown[]): unknown => {
+          if (!prepare) return original(...args);
           const [text, values] = args;
           if (typeof text !== 'string' || !Array.isArray(values) || args.length !== 2)
             return original(...args);
@@ -101,14 +136,62 @@ function preparingPool(pool: pg.Pool): PoolLike {
           }
           return original(text, values);
         };
+        (client as { query: unknown }).query = (...args: unknown[]) => {
+          const result = send(args);
+          if (statementTimeoutMs <= 0 || !(result instanceof Promise)) return result;
+          return bounded(result, statementTimeoutMs, () => {
+            guard.discarded = true;
+            destroySocket(client);
+          });
+        };
       }
+      // pg-pool sets `release` anew at every checkout. A destroyed client must leave the pool even if
+      // pg has not yet seen its socket close.
+      const guard = guards.get(client);
+      const release = client.release.bind(client);
+      // (kysely passes `false`: keep it.)
+      client.release = (err?: Error | boolean) =>
+        release(
+          err === undefined || err === false
+            ? guard?.discarded
+              ? new Error('connection discarded after a statement timeout')
+              : err
+            : err,
+        );
       return client;
     },
     end: () => pool.end(),
   };
 }
 
-/** Builds the kysely instance over a URL (own pool) or a caller's pool. */
+/** `promise`, or a timeout error after `ms` (then `onTimeout` runs once, and a late outcome is ignored). */
+function bounded<T>(promise: Promise<T>, ms: number, onTimeout: () => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      const error = new DatabaseConnectionError(
+        `${STATEMENT_TIMEOUT_MESSAGE} ${ms} ms; its connection was discarded`,
+        { context: { statementTimeoutMs: ms } },
+      );
+      reject(error);
+      onTimeout();
+    }, ms);
+    promise.finally(() => clearTimeout(timer)).then(resolve, reject as (e: unknown) => void);
+  });
+}
+
+/** Closes a client's socket at once (pg has no public destroy; `end()` waits for the silent peer). */
+function destroySocket(client: pg.PoolClient): void {
+  const stream = (client as unknown as { connection?: { stream?: { destroy?: () => void } } }).connection
+    ?.stream;
+  if (typeof stream?.destroy === 'function') stream.destroy();
+  else void client.end().catch(() => undefined);
+}
+
+/**
+ * Builds the kysely instance over a URL (own pool) or a caller's pool. An own pool has TCP keepalive
+ * on, bounds connecting (`connectTimeoutMs`) and, when `statementTimeoutMs` is set, each statement:
+ * no wait on a silent or frozen server is unbounded except a statement run without that bound.
+ */
 export function createDatabase(options: DatabaseOptions): CcatDatabase {
   let pool: PoolLike;
   let schema = 'public';
@@ -118,14 +201,14 @@ export function createDatabase(options: DatabaseOptions): CcatDatabase {
     pool = { connect: () => callerPool.connect(), end: () => Promise.resolve() };
   } else {
     schema = assertSchemaName(options.schema ?? 'public');
-    const pgOptions = [`-c search_path=${schema}`];
-    if (options.statementTimeoutMs !== undefined)
-      pgOptions.push(`-c statement_timeout=${Math.floor(options.statementTimeoutMs)}`);
     const own = new pg.Pool({
       connectionString: options.connectionString,
       max: options.max ?? 10,
       application_name: options.applicationName ?? 'ccat-recovery',
-      options: pgOptions.join(' '),
+      options: `-c search_path=${schema}`,
+      connectionTimeoutMillis: Math.max(0, Math.floor(options.connectTimeoutMs ?? 10_000)),
+      keepAlive: true,
+      keepAliveInitialDelayMillis: Math.max(1000, Math.floor(options.keepAliveInitialDelayMs ?? 10_000)),
     });
     const onError = options.onError ?? (() => undefined);
     // pg-pool listens for 'error' only on idle clients: it takes its listener off a client it hands
@@ -135,8 +218,10 @@ export function createDatabase(options: DatabaseOptions): CcatDatabase {
     own.on('connect', (client: pg.PoolClient) => {
       options.onConnect?.();
       let reported = false;
+      const guard = { discarded: false };
+      guards.set(client, guard);
       client.on('error', (e: Error) => {
-        if (reported) return;
+        if (reported || guard.discarded) return;
         reported = true;
         onError(e);
       });
@@ -144,7 +229,11 @@ export function createDatabase(options: DatabaseOptions): CcatDatabase {
     // pg-pool re-emits an idle client's error on the pool (after removing the client); the
     // client's own listener above has reported it already.
     own.on('error', () => undefined);
-    pool = options.preparedStatements === false ? own : preparingPool(own);
+    pool = guardedPool(
+      own,
+      options.preparedStatements !== false,
+      Math.max(0, Math.floor(options.statementTimeoutMs ?? 0)),
+    );
   }
   // Every statement's parameters made storable (NUL, lone surrogates): see sanitize.ts.
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: storablePool(pool) }) });

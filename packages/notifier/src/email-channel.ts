@@ -1,4 +1,5 @@
 // Email through nodemailer's SMTP transport: plain text, one mail per message to all its recipients.
+import { hostname } from 'node:os';
 import nodemailer, { type SendMailOptions } from 'nodemailer';
 import { pino, type Logger } from 'pino';
 import type { z } from 'zod';
@@ -164,6 +165,7 @@ export function createEmailChannel(options: EmailChannelOptions): Channel {
         'X-CCAT-Event': cut(singleLine(n.eventKind), 100),
       };
       if (n.id !== undefined) headers['X-CCAT-Notification-Id'] = cut(singleLine(n.id), 40);
+      const messageId = n.id === undefined ? undefined : notificationMessageId(n.id, config.from);
       let info: Awaited<ReturnType<MailTransport['sendMail']>>;
       try {
         info = await raceAbort(
@@ -173,6 +175,7 @@ export function createEmailChannel(options: EmailChannelOptions): Channel {
             subject: mail.subject,
             text: mail.text,
             headers,
+            ...(messageId !== undefined && { messageId }),
             ...(signal !== undefined && { signal }),
           }),
           signal,
@@ -202,4 +205,29 @@ export function createEmailChannel(options: EmailChannelOptions): Channel {
       return Promise.resolve();
     },
   };
+}
+
+/**
+ * The Message-ID of a notification's mail: `<ccat-notification-<id>@<domain>>`, the same every time
+ * the notification (or digest: it has an id of its own) is sent. A mail sent twice (a relay frozen
+ * while waiting for the server's reply to the end of the message, DESIGN §7's admitted duplicate)
+ * then carries one Message-ID, which mail systems and clients use to collapse copies (RFC 5322
+ * §3.6.4: the id names one message). The domain is the From address's, else this host's name;
+ * both parts are reduced to characters valid in a dot-atom.
+ */
+export function notificationMessageId(notificationId: string, from: string): string {
+  const local = notificationId.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 64) || 'unknown';
+  const address = /<([^>]*)>/.exec(from)?.[1] ?? from;
+  const at = address.lastIndexOf('@');
+  const domain =
+    (at < 0 ? '' : address.slice(at + 1))
+      .trim()
+      .replace(/[^A-Za-z0-9.-]/g, '')
+      .replace(/^\.+|\.+$/g, '')
+      .slice(0, 200) ||
+    hostname()
+      .replace(/[^A-Za-z0-9.-]/g, '')
+      .slice(0, 200) ||
+    'localhost';
+  return `<ccat-notification-${local}@${domain}>`;
 }

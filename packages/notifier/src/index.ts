@@ -47,6 +47,7 @@ export {
   type EmailChannelConfigInput,
   type EmailChannelOptions,
   type MailTransport,
+  notificationMessageId,
 } from './email-channel.js';
 export {
   classifySlackError,

@@ -14,6 +14,7 @@ import { forEachLimit } from './internal/for-each-limit.js';
 import { timeoutsOverHalfLease } from './internal/lease-fit.js';
 import { keepLeases, type LeaseKeeper } from './internal/lease-keeper.js';
 import { sleep } from './internal/sleep.js';
+import { untilAborted } from './internal/until-aborted.js';
 import type { Notifier } from './notifier.js';
 import type { ChannelResult, ClaimedNotification, OutboxStore, Settlement } from './outbox-store.js';
 
@@ -102,8 +103,64 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   let timer: NodeJS.Timeout | undefined;
   let chain: Promise<unknown> = Promise.resolve();
 
-  async function settle(row: ClaimedNotification, s: Settlement, stats: Counters): Promise<void> {
-    if (!(await store.settle(row.lease, s))) {
+  /**
+   * A fenced write of a row's outcome (`store.recordChannel` / `store.settle`), retried with a short
+   * backoff (100 ms doubling to 1 s) while the row's lease holds (`held`: not lost, not about to lapse;
+   * a shutdown does not stop it). A store that is briefly unreachable after a channel accepted a
+   * message must not make the row come back and be sent again while this relay could still have
+   * recorded it. The first attempt is made even when the lease already ran out. Returns the write's
+   * answer, or `undefined` when the lease ran out before a write got through (an attempt still in
+   * flight then may yet land: it is fenced on the lease token, so it is harmless either way).
+   */
+  async function persist<T>(
+    held: AbortSignal,
+    what: string,
+    log: Logger,
+    write: () => Promise<T>,
+  ): Promise<T | undefined> {
+    let delayMs = 100;
+    for (let attempt = 1; ; attempt++) {
+      // The first attempt is made even after the lease ran out (a relay that was frozen): the write
+      // is fenced on the lease token, so it lands only if no other relay has claimed the row since,
+      // and then it spares that row a second send.
+      if (attempt > 1 && held.aborted) return undefined;
+      try {
+        const outcome =
+          attempt === 1 && held.aborted
+            ? { aborted: false as const, value: await write() }
+            : await untilAborted(write(), held);
+        if (outcome.aborted) return undefined;
+        if (attempt > 1) log.info({ attempts: attempt }, `outbox ${what} written after a retry`);
+        return outcome.value;
+      } catch (e) {
+        if (attempt === 1 || attempt % 10 === 0)
+          log.warn(
+            { err: describeThrown(e, 500), attempt },
+            `outbox ${what} failed; retrying while the row's lease holds`,
+          );
+      }
+      if (await sleep(delayMs, held)) return undefined;
+      delayMs = Math.min(1000, delayMs * 2);
+    }
+  }
+
+  async function settle(
+    row: ClaimedNotification,
+    s: Settlement,
+    stats: Counters,
+    held: AbortSignal,
+    log: Logger,
+  ): Promise<void> {
+    const settled = await persist(held, 'settle', log, () => store.settle(row.lease, s));
+    if (settled === undefined) {
+      stats.leaseLost++;
+      log.error(
+        { settlement: s.kind },
+        'outbox settle not written before the lease ran out (store unreachable or relay stalled); the row comes back after its lease',
+      );
+      return;
+    }
+    if (!settled) {
       stats.leaseLost++;
       logger.warn(
         { notificationId: row.notification.id },
@@ -130,6 +187,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   async function deliverRow(row: ClaimedNotification, leases: LeaseKeeper, stats: Counters): Promise<void> {
     const n = row.notification;
     const log = logger.child({ notificationId: n.id, eventKind: n.eventKind });
+    const held = leases.held(row.lease.id);
     const lost = (when: string): boolean => {
       if (!leases.lost(row.lease.id)) return false;
       stats.leaseLost++;
@@ -170,7 +228,18 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
           }),
         };
         results[target.key] = result;
-        if (!(await store.recordChannel(row.lease, target.key, result))) {
+        const recorded = await persist(held, 'channel result', log, () =>
+          store.recordChannel(row.lease, target.key, result),
+        );
+        if (recorded === undefined) {
+          stats.leaseLost++;
+          log.error(
+            { target: target.key, status: result.status },
+            'outbox channel result not written before the lease ran out (store unreachable or relay stalled); the row comes back after its lease',
+          );
+          return;
+        }
+        if (!recorded) {
           stats.leaseLost++;
           log.warn('outbox lease lost during delivery; another relay has the row');
           return;
@@ -201,23 +270,25 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
             row,
             { kind: 'retry', delayMs: Math.max(retryCfg.maxDelayMs, retryAfterMs), error },
             stats,
+            held,
+            log,
           );
         } else if (row.attempts >= retryCfg.maxAttempts) {
           log.error(
             { attempts: row.attempts, targets: summarize(results) },
             `notification undeliverable after ${row.attempts} attempts; marked failed`,
           );
-          await settle(row, { kind: 'failed', error }, stats);
+          await settle(row, { kind: 'failed', error }, stats, held, log);
         } else {
           const delayMs = Math.max(backoffDelay(row.attempts, retryCfg, random), retryAfterMs);
-          await settle(row, { kind: 'retry', delayMs, error }, stats);
+          await settle(row, { kind: 'retry', delayMs, error }, stats, held, log);
         }
       } else if (deferMs !== undefined) {
-        await settle(row, { kind: 'release', delayMs: deferMs }, stats);
+        await settle(row, { kind: 'release', delayMs: deferMs }, stats, held, log);
       } else {
         // Only today's targets count: a target the routes no longer name is not waited for.
         const failed = targets.filter((t) => results[t.key]?.status === 'failed');
-        if (failed.length === 0) await settle(row, { kind: 'sent' }, stats);
+        if (failed.length === 0) await settle(row, { kind: 'sent' }, stats, held, log);
         else {
           const error = failed
             .map((t) => `${t.key}: ${results[t.key]?.error ?? 'failed'}`)
@@ -227,7 +298,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
             { targets: summarize(results) },
             'notification could not be delivered to every target; marked failed',
           );
-          await settle(row, { kind: 'failed', error }, stats);
+          await settle(row, { kind: 'failed', error }, stats, held, log);
         }
       }
     } catch (e) {

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   NotificationDeliveryError,
   createEmailChannel,
+  notificationMessageId,
   createSlackChannel,
   notificationFor,
   type Channel,
@@ -80,6 +81,33 @@ describe('email channel (real SMTP server)', () => {
     expect(mail.text).toContain('Attempt:       3');
     expect(mail.text).toContain('What was done: Marked FAILED');
     expect(mail.text).toContain('The copy at col-buffer does not match its source.');
+  });
+
+  it('gives every mail of one notification the same Message-ID, derived from its id', async () => {
+    // A mail sent twice (a relay frozen while waiting for the reply to the end of the message) must
+    // carry one Message-ID so mail systems collapse the copies.
+    await channel.deliver({ notification }, ['ops@example.org']);
+    await channel.deliver({ notification }, ['ops@example.org']);
+    await channel.deliver({ notification: { ...notification, id: '502' } }, ['ops@example.org']);
+    const ids = smtp.mails.map((m) => m.headers.get('message-id'));
+    expect(ids[0]).toBe('<ccat-notification-501@example.org>');
+    expect(ids[1]).toBe(ids[0]);
+    expect(ids[2]).toBe('<ccat-notification-502@example.org>');
+    // A notification without an id (sent directly, not through the outbox) gets a fresh one.
+    const { id: _id, ...direct } = notification;
+    await channel.deliver({ notification: direct }, ['ops@example.org']);
+    expect(smtp.mails[3]!.headers.get('message-id')).toMatch(/^<[^>]+@[^>]+>$/);
+    expect(smtp.mails[3]!.headers.get('message-id')).not.toMatch(/ccat-notification-/);
+  });
+
+  it('builds a Message-ID from any sender form and keeps only dot-atom characters', () => {
+    expect(notificationMessageId('17', 'CCAT <ccat@obs.example.org>')).toBe(
+      '<ccat-notification-17@obs.example.org>',
+    );
+    expect(notificationMessageId('a b<c>@d', 'x@example.org')).toBe(
+      '<ccat-notification-a_b_c__d@example.org>',
+    );
+    expect(notificationMessageId('9', 'x@[ex ample>.org.')).toMatch(/^<ccat-notification-9@example\.org>$/);
   });
 
   it('hostile text cannot add headers or recipients, and secrets do not leave', async () => {

@@ -257,7 +257,7 @@ describe('outbox relay (memory store)', () => {
     expect(rows.filter((r) => r.status === 'sent')).toHaveLength(2);
   });
 
-  it('an unreachable store is logged and tried again; a lost settle never sends twice', async () => {
+  it('an unreachable store is logged and tried again; a failed settle is retried within the lease', async () => {
     const { store, notifier } = setup({
       relay: { pollIntervalMs: 20, leaseMs: 4000, shutdownTimeoutMs: 500 },
     });
@@ -280,14 +280,52 @@ describe('outbox relay (memory store)', () => {
       timeoutMs: 15_000,
       message: 'sent after the store came back',
     });
-    // The first settle was lost: the row came back after its lease, found both targets already
-    // recorded as sent, and was settled without sending anything again.
-    expect(store.rows()[0]!.attempts).toBe(2);
+    // The settle that failed was written on a retry, inside the lease: one attempt, one send each.
+    expect(store.rows()[0]!.attempts).toBe(1);
     expect(smtp.mails).toHaveLength(1);
     expect(slack.posted).toHaveLength(1);
     const errors = logs.lines.filter((l) => l.level === ERROR).map((l) => l.msg);
     expect(errors.filter((m) => m.startsWith('outbox claim failed'))).toHaveLength(2);
-    expect(errors.filter((m) => m.startsWith('outbox write failed'))).toHaveLength(1);
+    expect(logs.lines.filter((l) => l.msg.startsWith('outbox settle failed; retrying'))).toHaveLength(1);
+  });
+
+  it('a settle the store refuses until the lease ran out: the row comes back and is never sent twice', async () => {
+    const { store, notifier } = setup({
+      relay: { pollIntervalMs: 20, leaseMs: 4000, shutdownTimeoutMs: 500 },
+    });
+    let failUntil: number | undefined;
+    const flaky: OutboxStore = {
+      ...store,
+      settle: (l, x) => {
+        failUntil ??= performance.now() + 4000 + 500;
+        return performance.now() < failUntil
+          ? Promise.reject(new Error('connection lost'))
+          : store.settle(l, x);
+      },
+      // The store is unreachable for the renewals too: the lease runs out.
+      renew: (l, ms) =>
+        failUntil !== undefined && performance.now() < failUntil
+          ? Promise.reject(new Error('connection lost'))
+          : store.renew(l, ms),
+    };
+    const logs = captureLogs();
+    const relay = createOutboxRelay({ store: flaky, notifier, random: () => 0.5, logger: logs.logger });
+    open.push(relay);
+    await store.enqueue(failure(1));
+    relay.start();
+    await waitFor(() => store.rows()[0]!.status === 'sent', {
+      timeoutMs: 15_000,
+      message: 'sent after the store came back',
+    });
+    // The first settle never got through: the row came back after its lease, found both targets
+    // already recorded as sent, and was settled without sending anything again.
+    expect(store.rows()[0]!.attempts).toBe(2);
+    expect(smtp.mails).toHaveLength(1);
+    expect(slack.posted).toHaveLength(1);
+    const errors = logs.lines.filter((l) => l.level === ERROR).map((l) => l.msg);
+    expect(
+      errors.filter((m) => m.startsWith('outbox settle not written before the lease ran out')),
+    ).toHaveLength(1);
   });
 
   it('refuses relay overrides whose lease is too short for the channel timeouts', () => {

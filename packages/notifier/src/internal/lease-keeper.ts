@@ -29,6 +29,11 @@ export interface LeaseKeeperOptions {
  */
 export interface LeaseKeeper {
   signal(id: string): AbortSignal;
+  /**
+   * Aborts when the row's lease is lost or about to lapse (as `signal`), but not on shutdown: until
+   * then a fenced write of the row's outcome (record, settle) is worth retrying.
+   */
+  held(id: string): AbortSignal;
   /** True once a renewal said the row's lease is gone. */
   lost(id: string): boolean;
   /** The row is settled (or given up): no more renewals for it. */
@@ -42,17 +47,23 @@ export function keepLeases(leases: readonly OutboxLease[], options: LeaseKeeperO
   const { store, leaseMs, stop, logger } = options;
   const safeFor = leaseMs * 0.8;
   const rows = new Map(
-    leases.map((lease) => [lease.id, { lease, controller: new AbortController(), lost: false }]),
+    leases.map((lease) => [
+      lease.id,
+      { lease, controller: new AbortController(), held: new AbortController(), lost: false },
+    ]),
   );
   let deadline = options.claimedAt + safeFor;
   let closed = false;
   let renewTimer: NodeJS.Timeout | undefined;
   let deadlineTimer: NodeJS.Timeout | undefined;
 
-  const abortAll = (reason: Error): void => {
-    for (const r of rows.values()) r.controller.abort(reason);
+  const abortAll = (reason: Error, leaseEnds = true): void => {
+    for (const r of rows.values()) {
+      r.controller.abort(reason);
+      if (leaseEnds) r.held.abort(reason);
+    }
   };
-  const onStop = (): void => abortAll(new LeaseLostError('the relay is shutting down'));
+  const onStop = (): void => abortAll(new LeaseLostError('the relay is shutting down'), false);
   stop.addEventListener('abort', onStop, { once: true });
   if (stop.aborted) onStop();
 
@@ -69,7 +80,8 @@ export function keepLeases(leases: readonly OutboxLease[], options: LeaseKeeperO
   };
 
   const renew = async (): Promise<void> => {
-    const live = [...rows.values()].filter((r) => !r.controller.signal.aborted);
+    // Rows whose sends were stopped by a shutdown are still renewed while their outcome is written.
+    const live = [...rows.values()].filter((r) => !r.held.signal.aborted);
     if (live.length === 0) return;
     const startedAt = performance.now();
     try {
@@ -83,7 +95,9 @@ export function keepLeases(leases: readonly OutboxLease[], options: LeaseKeeperO
       for (const r of live)
         if (!held.has(r.lease.id) && rows.has(r.lease.id)) {
           r.lost = true;
-          r.controller.abort(new LeaseLostError('the outbox lease was taken over by another relay'));
+          const reason = new LeaseLostError('the outbox lease was taken over by another relay');
+          r.controller.abort(reason);
+          r.held.abort(reason);
         }
       deadline = startedAt + safeFor;
       armDeadline();
@@ -106,6 +120,7 @@ export function keepLeases(leases: readonly OutboxLease[], options: LeaseKeeperO
 
   return {
     signal: (id) => rows.get(id)?.controller.signal ?? AbortSignal.abort(new LeaseLostError('unknown lease')),
+    held: (id) => rows.get(id)?.held.signal ?? AbortSignal.abort(new LeaseLostError('unknown lease')),
     lost: (id) => rows.get(id)?.lost ?? true,
     done(id) {
       rows.delete(id);

@@ -101,6 +101,8 @@ export interface TestSmtpOptions {
   readonly pipelining?: boolean;
   /** A hung server: it takes the whole message after DATA and then never answers. */
   readonly hangAfterData?: boolean;
+  /** Runs when a whole message has arrived, before the server answers 250 (awaited). */
+  readonly beforeAccept?: () => Promise<void> | void;
 }
 
 /** Starts the server on a random port. */
@@ -150,7 +152,15 @@ export async function startSmtp(options: TestSmtpOptions = {}): Promise<TestSmtp
             ),
           );
           // A hung server keeps the message and never answers; the client must give up.
-          if (options.hangAfterData !== true) callback();
+          if (options.hangAfterData === true) return;
+          if (options.beforeAccept === undefined) callback();
+          else
+            void Promise.resolve()
+              .then(options.beforeAccept)
+              .then(
+                () => callback(),
+                (e: unknown) => callback(e instanceof Error ? e : new Error(String(e))),
+              );
         });
       },
     });
