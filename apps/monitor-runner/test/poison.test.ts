@@ -48,7 +48,7 @@ interface LogLine {
   readonly [k: string]: unknown;
 }
 
-function monitor(keyPrefix: string) {
+function monitor(keyPrefix: string, shipped = false) {
   const lines: LogLine[] = [];
   const logger = pino(
     { level: 'debug' },
@@ -56,13 +56,15 @@ function monitor(keyPrefix: string) {
   );
   const config = monitorConfigSchema.parse({
     keyPrefix,
-    monitor: {
-      livenessTimeoutMs: LIVENESS_MS,
-      heartbeatIntervalMs: 1000,
-      progressTimeoutMs: TIMEOUT_MS,
-      loopIntervalMs: 300_000,
-      progressStalls: true,
-    },
+    monitor: shipped
+      ? {}
+      : {
+          livenessTimeoutMs: LIVENESS_MS,
+          heartbeatIntervalMs: 1000,
+          progressTimeoutMs: TIMEOUT_MS,
+          loopIntervalMs: 300_000,
+          progressStalls: true,
+        },
   });
   const metrics = createMonitorMetrics();
   const m = new Monitor({
@@ -218,4 +220,64 @@ describe('poison heartbeat entries', () => {
       await m.close();
     }
   });
+
+  it('a row with no member whose recovery keeps failing does not hold back expired members of other rows', async () => {
+    // Shipped timings: liveness 12 s, beats every 4 s. Before, its recovery threw out of the pass,
+    // and every failed pass held back expired members for another liveness bound: forever.
+    const keyPrefix = `${prefix}${++n}:`;
+    const { m, lines } = monitor(keyPrefix, true);
+    // Died before its first beat (no member), and its recovery fails on every try.
+    const a = await seedOperation(database.db, locations, 'deletion', {
+      status: 'in_progress',
+      lastSeenAgoS: 60,
+      claimedBy: 'dead-worker',
+    });
+    const fn = `refuse_${a}`;
+    await sql
+      .raw(
+        `CREATE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'row % is cursed', OLD.id; END $$`,
+      )
+      .execute(database.db);
+    await sql
+      .raw(
+        `CREATE TRIGGER ${fn} BEFORE UPDATE ON physical_copies FOR EACH ROW WHEN (OLD.id = ${a}) EXECUTE FUNCTION ${fn}()`,
+      )
+      .execute(database.db);
+    try {
+      m.start();
+      const failed = ['stall recovery failed; retrying with backoff', 'monitor pass failed'];
+      await waitFor(() => lines.some((l) => failed.includes(l.msg)), {
+        timeoutMs: 40_000,
+        message: "row A's first failed recovery",
+      });
+      // Another task dies now: its member is overdue at once.
+      const { id: b } = await deadTask(keyPrefix, 'unpack', (now) => ({
+        score: now - 1000,
+        details: details(now, { workerId: 'w-1' }),
+      }));
+      await waitFor(async () => (await readOperation(database.db, 'unpack', b))?.status === 'pending', {
+        timeoutMs: 30_000,
+        message: 'the expired row recovered',
+      });
+      // Row A is retried with backoff and named in one ERROR; no pass failed because of it.
+      await waitFor(
+        async () =>
+          (
+            await database.db
+              .selectFrom('notifications')
+              .select('id')
+              .where('event_kind', '=', 'recovery_failing')
+              .where('operation_id', '=', a)
+              .execute()
+          ).length === 1,
+        { timeoutMs: 30_000, message: 'ERROR naming row A' },
+      );
+      expect(lines.filter((l) => l.msg === 'monitor pass failed')).toEqual([]);
+      expect(await readOperation(database.db, 'deletion', a)).toMatchObject({ status: 'in_progress' });
+    } finally {
+      await m.close();
+      await sql.raw(`DROP TRIGGER IF EXISTS ${fn} ON physical_copies`).execute(database.db);
+      await sql.raw(`DROP FUNCTION IF EXISTS ${fn}()`).execute(database.db);
+    }
+  }, 120_000);
 });
