@@ -195,6 +195,15 @@ export class Monitor implements AsyncDisposable {
       metrics.passes.inc({ result: 'lease_busy' });
       // Another replica is in its pass and does what is due: wait for its lease, not in 20 ms steps.
       const leaseLeftMs = await this.#d.redis.pttl(this.#leaseKey);
+      if (leaseLeftMs === -1) {
+        // A lease without expiry (written by hand, or of another type) would skip every pass of
+        // every replica forever: given one lease time to lapse, and said loudly.
+        await this.#d.redis.pexpire(this.#leaseKey, config.monitor.leaseMs);
+        this.#log.error(
+          { key: this.#leaseKey, expiresInMs: config.monitor.leaseMs },
+          'monitor lease key had no expiry (no monitor sets one so); it now expires',
+        );
+      }
       return {
         ran: false,
         recovered: 0,

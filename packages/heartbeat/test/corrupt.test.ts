@@ -238,3 +238,42 @@ describe('corrupt entries', () => {
     });
   });
 });
+
+describe('heartbeat keys of the wrong type', () => {
+  const cases: [string, (k: HeartbeatKeys) => string][] = [
+    ['deadlines', (k) => k.deadlines],
+    ['progress deadlines', (k) => k.progressDeadlines],
+    ['details', (k) => k.details],
+    ['progress', (k) => k.progress],
+    ['corrupt', (k) => k.corrupt],
+  ];
+  for (const [name, key] of cases) {
+    it(`a ${name} key holding a string is moved aside after one failed scan, and scans work again`, async () => {
+      const { scanner, log, keys } = setup();
+      const past = (await serverTime(redis)) - 1000;
+      await redis
+        .multi()
+        .zadd(keys.deadlines, past, 'unpack:1:0')
+        .zadd(keys.deadlines, past, 'not a task id')
+        .hset(keys.details, 'unpack:1:0', goodDetails(past))
+        .zadd(keys.progressDeadlines, past, 'unpack:1:0')
+        .exec();
+      await redis.del(key(keys));
+      await redis.set(key(keys), 'garbage');
+      // Both scans touch every key (the invalid member makes the expired scan write the corrupt hash).
+      const scans = async () => {
+        await scanner.scanExpired();
+        await scanner.scanStalled();
+      };
+      await expect(scans()).rejects.toThrow(/WRONGTYPE/);
+      await expect(scans()).resolves.toBeUndefined();
+      const moved = log.lines.filter((l) =>
+        l['msg']?.toString().startsWith('heartbeat key of the wrong type'),
+      );
+      expect(moved).toHaveLength(1);
+      expect(moved[0]).toMatchObject({ level: 50, key: key(keys), foundType: 'string' });
+      expect(await redis.get(String(moved[0]!['movedTo']))).toBe('garbage');
+      expect(await scanner.setAsideWrongTypes()).toEqual([]);
+    });
+  }
+});

@@ -306,3 +306,26 @@ return {
   redis.call('HLEN', KEYS[5]),
 }
 `;
+
+/**
+ * Moves aside every heartbeat key whose type is not the one this package writes (a string or list
+ * where a sorted set or hash belongs makes every script fail with WRONGTYPE, so no task could be
+ * beaten, scanned or recovered): renamed to `<key>:wrong-type:<ms>` (same hash tag), nothing deleted.
+ * KEYS: the keys to check; ARGV: the expected type of each ('zset' | 'hash').
+ * Returns { key, foundType, movedTo, ... } for each key moved.
+ */
+export const SET_ASIDE_WRONG_TYPES = `${NOW}
+local out = {}
+for i = 1, #KEYS do
+  local t = redis.call('TYPE', KEYS[i])
+  if type(t) == 'table' then t = t['ok'] end
+  if t ~= 'none' and t ~= ARGV[i] then
+    local aside = KEYS[i] .. ':wrong-type:' .. ms(now)
+    redis.call('RENAME', KEYS[i], aside)
+    out[#out + 1] = KEYS[i]
+    out[#out + 1] = t
+    out[#out + 1] = aside
+  end
+end
+return out
+`;
