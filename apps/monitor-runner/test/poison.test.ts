@@ -280,4 +280,67 @@ describe('poison heartbeat entries', () => {
       await sql.raw(`DROP FUNCTION IF EXISTS ${fn}()`).execute(database.db);
     }
   }, 120_000);
+
+  it("a live task tracked with a longer progress bound than the monitor's is not recovered", async () => {
+    // The worker's progress bound (3 h) is beyond the monitor's (60 s) + deadlineSlackMs (1 s): its
+    // progress deadline looks absurd to this monitor. Before, the whole member was quarantined every
+    // pass, the worker re-registered it, and reconciliation recovered the live task.
+    const keyPrefix = `${prefix}${++n}:`;
+    const lines: LogLine[] = [];
+    const logger = pino(
+      { level: 'debug' },
+      { write: (l: string) => void lines.push(JSON.parse(l) as LogLine) },
+    );
+    const config = monitorConfigSchema.parse({
+      keyPrefix,
+      monitor: {
+        livenessTimeoutMs: LIVENESS_MS,
+        heartbeatIntervalMs: 1000,
+        progressTimeoutMs: TIMEOUT_MS,
+        deadlineSlackMs: 1000,
+        loopIntervalMs: 300_000,
+      },
+    });
+    const m = new Monitor({
+      db: database.db,
+      redis,
+      logger,
+      config,
+      monitorId: 'poison-monitor',
+      recovery: { db: database.db, registry: createHandlerRegistry(), policy: config.recovery, logger },
+      metrics: createMonitorMetrics(),
+    });
+    const id = await seedOperation(database.db, locations, 'long_term_archive_transfer', {
+      status: 'in_progress',
+      lastSeenAgoS: 0,
+      claimedBy: 'live-worker',
+    });
+    const member = `long_term_archive_transfer:${id}:0`;
+    const track = () => emitter.track(member, { progressTimeoutMs: 3 * 3_600_000 });
+    // The task runner's answer to a lost member whose row is still its own: register again.
+    const emitter: HeartbeatEmitter = new HeartbeatEmitter({
+      redis,
+      keyPrefix,
+      intervalMs: 1000,
+      timeoutMs: LIVENESS_MS,
+      onLost: async () => void (await track()),
+    });
+    await emitter.start();
+    await track();
+    m.start();
+    try {
+      // An observation window of several liveness bounds over a live task: nothing may happen to it.
+      await delay(5 * LIVENESS_MS);
+    } finally {
+      await m.close();
+      await emitter.close();
+    }
+    expect(await readOperation(database.db, 'long_term_archive_transfer', id)).toMatchObject({
+      status: 'in_progress',
+      attempt: 0,
+    });
+    expect(lines.some((l) => l.msg === 'corrupt heartbeat entry' && l['reason'] === 'absurd-score')).toBe(
+      true,
+    );
+  }, 60_000);
 });

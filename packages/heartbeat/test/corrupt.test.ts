@@ -177,7 +177,7 @@ describe('corrupt entries', () => {
       );
     });
 
-    it('members scored +inf or 1e15 are quarantined as soon as a scan runs, from both sets', async () => {
+    it('members scored +inf or 1e15 are quarantined as soon as a scan runs; an absurd progress deadline alone loses only its watch', async () => {
       const { scanner, keys } = setup(1_000, 3_600_000 + 60_000);
       const now = await serverTime(redis);
       const ok = details(now, {});
@@ -216,8 +216,14 @@ describe('corrupt entries', () => {
           quarantined: true,
         }),
       ]);
-      // No longer members: reconciliation sees their rows as having no heartbeat.
-      expect(await redis.zrange(keys.deadlines, 0, -1)).toEqual(['raw_data_package:24:0']);
+      // No longer members: reconciliation sees their rows as having no heartbeat. The member with a
+      // sane deadline keeps it (its liveness still bounds it; it may be a live task tracked with a
+      // longer progress bound than this scanner's): only its progress watch went.
+      expect(await redis.zrange(keys.deadlines, 0, -1)).toEqual([
+        'raw_data_package:23:0',
+        'raw_data_package:24:0',
+      ]);
+      expect(await redis.zcard(keys.progressDeadlines)).toBe(0);
       const q = await scanner.listCorrupt();
       expect(q.map((e) => e.member).sort()).toEqual([
         'raw_data_package:21:0',
