@@ -14,7 +14,9 @@ import { notifierConfigSchema } from '@ccat/notifier';
 import { recoveryPolicySchema } from '@ccat/recovery-handlers';
 import { z } from 'zod';
 
-const ms = (dflt: number, min = 1) => z.number().int().min(min).default(dflt);
+/** The longest delay a Node.js timer takes (2^31 − 1 ms): a longer one fires at once. */
+const MAX_TIMER_MS = 2_147_483_647;
+const ms = (dflt: number, min = 1) => z.number().int().min(min).max(MAX_TIMER_MS).default(dflt);
 /** A removed key: accepted by the schema only so that its refusal can say what replaced it. */
 const removed = z.unknown().optional();
 
@@ -71,11 +73,11 @@ export const monitorConfigSchema = z
             operationType,
             z.strictObject({
               /** This type's progress timeout: the workers' heartbeat.operationTypes.<type>.progressTimeoutMs. */
-              progressTimeoutMs: z.number().int().min(20).optional(),
+              progressTimeoutMs: z.number().int().min(20).max(MAX_TIMER_MS).optional(),
               /** Removed (refused): see monitor.livenessTimeoutMs and progressTimeoutMs. */
               heartbeatTimeoutMs: removed,
               /** How often this type's rows are reconciled against the heartbeats. */
-              loopIntervalMs: z.number().int().min(10).optional(),
+              loopIntervalMs: z.number().int().min(10).max(MAX_TIMER_MS).optional(),
             }),
           )
           .default({}),

@@ -23,6 +23,18 @@ Runs the stalled-task monitor and the notification outbox relay, and serves /met
 Configuration: defaults → the JSON file (--config or CCAT_CONFIG) → environment (CCAT_…, DATABASE_URL,
 REDIS_URL, SMTP_PASSWORD, SLACK_TOKEN; SMTP_PASSWORD_FILE / SLACK_TOKEN_FILE read a secret from a file).`;
 
+/** True when `p` settles within `ms`; never rejects. */
+function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const t = setTimeout(() => resolve(false), ms);
+    const done = () => {
+      clearTimeout(t);
+      resolve(true);
+    };
+    p.then(done, done);
+  });
+}
+
 /** The logger once configuration is read; before that, the last-resort handler writes to stderr. */
 let fatalLogger: Logger | undefined;
 
@@ -69,6 +81,8 @@ async function main(): Promise<void> {
   );
   fatalLogger = logger;
   const closers: (() => Promise<unknown>)[] = [];
+  /** Drop a connection at once (no reply awaited): for servers that stopped answering. */
+  const droppers: (() => void)[] = [];
   const closeConnections = async () => {
     await Promise.allSettled(closers.map((close) => close()));
   };
@@ -80,13 +94,35 @@ async function main(): Promise<void> {
       process.exit(130);
     }
     logger.info({ signal }, 'signal received: finishing the current pass (send it again to exit at once)');
+    // Last resort only: every step below is bounded to end before it.
     setTimeout(() => {
       logger.error('shutdown took too long; exiting');
       process.exit(1);
     }, config.shutdown.timeoutMs).unref();
-    Promise.resolve(runner?.close())
-      .catch((e: unknown) => logger.error({ err: classifyError(e).message }, 'shutdown had failures'))
-      .finally(() => void closeConnections().finally(() => process.exit(0)));
+    void boundedShutdown(Date.now() + config.shutdown.timeoutMs);
+  };
+  /**
+   * SIGTERM within shutdown.timeoutMs, exit 0, whatever the servers do: the runner's steps (the
+   * monitor bounds its own pass at 5/6 of the bound at most) get until 85 % of it, closing the
+   * connections until 93 %; a step still waiting then (a paused Redis or PostgreSQL answers nothing)
+   * is abandoned with a warning and its connections dropped. Every abandoned step is idempotent work
+   * the next process redoes (the pass's lease lapses, an open transaction rolls back on disconnect).
+   */
+  const boundedShutdown = async (deadline: number) => {
+    const total = config.shutdown.timeoutMs;
+    const until = (share: number) => Math.max(0, deadline - total * (1 - share) - Date.now());
+    const runnerClosed = await settlesWithin(
+      Promise.resolve(runner?.close()).catch((e: unknown) =>
+        logger.error({ err: classifyError(e).message }, 'shutdown had failures'),
+      ),
+      until(0.85),
+    );
+    if (!runnerClosed) logger.warn('shutdown steps still waiting at 85 % of shutdown.timeoutMs: abandoned');
+    if (!(await settlesWithin(closeConnections(), until(0.93)))) {
+      logger.warn('connections did not close in time (a server not answering): dropped');
+      for (const drop of droppers) drop();
+    }
+    process.exit(0);
   };
   // Installed before the start: a monitor waiting for its database stops on the first signal.
   process.on('SIGTERM', onSignal);
@@ -100,6 +136,7 @@ async function main(): Promise<void> {
     });
     watchRedis(redis, new ConnectionFaultLog(logger, 'Redis'), 'redis');
     closers.push(() => redis.quit());
+    droppers.push(() => redis.disconnect());
     runner = createMonitorRunner({ config, monitorId, db: database.db, redis, logger, pid: process.pid });
     if (config.database.migrate)
       await migrateServiceDatabase(config.database, `ccat-monitor ${monitorId}`, logger);

@@ -56,6 +56,11 @@ interface FailingMember {
   lastError: string;
   /** The pass that last saw it due; entries not seen by a complete pass are dropped. */
   seenInPass: number;
+  /**
+   * Set for a row with no heartbeat member, found by reconciliation of this type: dropped when a
+   * complete reconciliation of the type no longer sees it (scans never see it).
+   */
+  reconcileType?: OperationType;
 }
 
 const RETRY_INITIAL_MS = 1000;
@@ -190,6 +195,15 @@ export class Monitor implements AsyncDisposable {
       metrics.passes.inc({ result: 'lease_busy' });
       // Another replica is in its pass and does what is due: wait for its lease, not in 20 ms steps.
       const leaseLeftMs = await this.#d.redis.pttl(this.#leaseKey);
+      if (leaseLeftMs === -1) {
+        // A lease without expiry (written by hand, or of another type) would skip every pass of
+        // every replica forever: given one lease time to lapse, and said loudly.
+        await this.#d.redis.pexpire(this.#leaseKey, config.monitor.leaseMs);
+        this.#log.error(
+          { key: this.#leaseKey, expiresInMs: config.monitor.leaseMs },
+          'monitor lease key had no expiry (no monitor sets one so); it now expires',
+        );
+      }
       return {
         ran: false,
         recovered: 0,
@@ -214,7 +228,7 @@ export class Monitor implements AsyncDisposable {
       // A member no longer due (recovered elsewhere, beat again, re-registered) starts afresh.
       if (this.#sawAllDue) {
         for (const [member, f] of this.#failing)
-          if (f.seenInPass !== this.#pass) this.#failing.delete(member);
+          if (f.reconcileType === undefined && f.seenInPass !== this.#pass) this.#failing.delete(member);
       }
       // Closing: the rest of the pass is the next process's (its steps are all idempotent).
       if (!this.#closed) await this.#reconcile(counts);
@@ -308,14 +322,20 @@ export class Monitor implements AsyncDisposable {
    * `monitor.recoveryAlertAfter` failures, one ERROR notification through the outbox names it. The
    * count lives in this process: another replica, or a restart, counts afresh.
    */
-  async #recoveryFailed(task: ExpiredTask | StalledTask, ref: OperationRef, err: string): Promise<void> {
+  async #recoveryFailed(
+    member: string,
+    ref: OperationRef,
+    err: string,
+    reconcileType?: OperationType,
+  ): Promise<void> {
     const { config } = this.#d;
-    const f = this.#failing.get(task.taskId) ?? {
+    const f = this.#failing.get(member) ?? {
       failures: 0,
       retryAt: 0,
       alerted: false,
       lastError: '',
       seenInPass: this.#pass,
+      ...(reconcileType !== undefined && { reconcileType }),
     };
     f.failures++;
     f.lastError = err;
@@ -325,10 +345,10 @@ export class Monitor implements AsyncDisposable {
       RETRY_INITIAL_MS * 2 ** Math.min(f.failures - 1, 20),
     );
     f.retryAt = Date.now() + delayMs;
-    this.#failing.set(task.taskId, f);
+    this.#failing.set(member, f);
     this.#log.warn(
       {
-        member: task.taskId,
+        member,
         operationType: ref.type,
         operationId: ref.id,
         attempt: ref.attempt,
@@ -345,30 +365,30 @@ export class Monitor implements AsyncDisposable {
         eventKind: 'recovery_failing',
         subject: `${ref.type} ${ref.id}: the monitor cannot recover its stalled attempt`,
         body: [
-          `What: heartbeat member ${task.taskId} (${ref.type} ${ref.id}, attempt ${ref.attempt}) is overdue, and recovering it failed ${f.failures} times.`,
+          `What: heartbeat member ${member} (${ref.type} ${ref.id}, attempt ${ref.attempt}) is ${reconcileType === undefined ? 'overdue' : 'missing while its row is in progress'}, and recovering it failed ${f.failures} times.`,
           `Error: ${err}`,
           `Done: the monitor keeps retrying every ${Math.ceil(config.monitor.recoveryRetryMaxMs / 1000)} s at most; the row stays in progress until a recovery succeeds.`,
           `To do: read the monitor's log lines for this member, fix the cause (database errors, a custom handler), or recover it by hand: ccat-recovery retry ${ref.type} ${ref.id}`,
         ].join('\n'),
         context: {
-          member: task.taskId,
+          member,
           operationType: ref.type,
           operationId: ref.id,
           attempt: ref.attempt,
           failures: f.failures,
           error: err,
         },
-        dedupKey: `recovery_failing:${task.taskId}`,
+        dedupKey: `recovery_failing:${member}`,
         operation: { type: ref.type, id: ref.id, attempt: ref.attempt },
       });
       f.alerted = true;
       this.#log.error(
-        { member: task.taskId, operationType: ref.type, operationId: ref.id, failures: f.failures, err },
+        { member, operationType: ref.type, operationId: ref.id, failures: f.failures, err },
         'stall recovery keeps failing; ERROR notification queued',
       );
     } catch (e) {
       this.#log.warn(
-        { member: task.taskId, err: classifyError(e).message },
+        { member, err: classifyError(e).message },
         'cannot queue the recovery-failing notification; trying again after the next failure',
       );
     }
@@ -416,7 +436,7 @@ export class Monitor implements AsyncDisposable {
       metrics.recoveryFailures.inc();
       // Closing (its statements may have been cancelled): the next pass of any replica retries it.
       if (this.#closed) return false;
-      await this.#recoveryFailed(task, ref, classifyError(e).message);
+      await this.#recoveryFailed(task.taskId, ref, classifyError(e).message);
       return false;
     }
   }
@@ -455,6 +475,8 @@ export class Monitor implements AsyncDisposable {
       let dueAt = Math.min(this.#nextReconcile.get(type) ?? 0, this.#nextStale.get(type) ?? Infinity);
       for (const a of this.#absentSince.values())
         if (a.type === type) dueAt = Math.min(dueAt, a.at + this.#absentForMs);
+      for (const f of this.#failing.values())
+        if (f.reconcileType === type) dueAt = Math.min(dueAt, f.retryAt);
       if (dueAt <= now) {
         // At least every watch threshold: after Redis lost data, the rows of tasks that died
         // meanwhile are watched (and so recovered within about the liveness bound) without any
@@ -557,11 +579,17 @@ export class Monitor implements AsyncDisposable {
         if (this.#closed) return;
         const member = `${type}:${row.id}:${row.attempt}`;
         seen.add(member);
+        const failing = this.#failing.get(member);
         if (scores?.[i] != null) {
           this.#absentSince.delete(member);
+          if (failing?.reconcileType !== undefined) this.#failing.delete(member);
           continue;
         }
-        if (scores === undefined) {
+        if (failing?.reconcileType !== undefined) {
+          // Its recovery failed before: retried on its own backoff, not after another absence wait.
+          failing.seenInPass = this.#pass;
+          if (failing.retryAt > now) continue;
+        } else if (scores === undefined) {
           // Redis unreachable: a live task writes its database sign of life every few seconds, so
           // only a row silent for its whole progress timeout is surely dead.
           const silentMs = row.lastSeenAt === null ? Infinity : now - row.lastSeenAt.getTime();
@@ -572,11 +600,24 @@ export class Monitor implements AsyncDisposable {
           if (now - since < this.#absentForMs) continue;
         }
         this.#absentSince.delete(member);
-        const outcome = await applyStallRecovery(this.#d.recovery, {
-          ref: { type, id: row.id, attempt: row.attempt },
-          reason: 'no_heartbeat',
-          detectedBy: this.#d.monitorId,
-        });
+        const ref = { type, id: row.id, attempt: row.attempt };
+        let outcome: Awaited<ReturnType<typeof applyStallRecovery>>;
+        try {
+          outcome = await applyStallRecovery(this.#d.recovery, {
+            ref,
+            reason: 'no_heartbeat',
+            detectedBy: this.#d.monitorId,
+          });
+        } catch (e) {
+          // One row's failing recovery (a database error, a custom handler) must not fail the
+          // pass: a failed pass holds back every expired member for a liveness bound. Retried with
+          // backoff and alerted like a member found by the scans.
+          metrics.recoveryFailures.inc();
+          if (this.#closed) return;
+          await this.#recoveryFailed(member, ref, classifyError(e).message, type);
+          continue;
+        }
+        this.#failing.delete(member);
         metrics.recoveries.inc({ outcome: outcome.kind, operation_type: type });
         if (outcome.kind !== 'not_in_progress') {
           counts['reconciled'] = (counts['reconciled'] ?? 0) + 1;
@@ -594,6 +635,8 @@ export class Monitor implements AsyncDisposable {
     if (complete) {
       for (const [member, a] of this.#absentSince)
         if (a.type === type && !seen.has(member)) this.#absentSince.delete(member);
+      for (const [member, f] of this.#failing)
+        if (f.reconcileType === type && !seen.has(member)) this.#failing.delete(member);
     }
     // Reported once per loop interval (reconciliation itself runs more often).
     const checkAt = this.#nextScheduledCheck.get(type) ?? 0;

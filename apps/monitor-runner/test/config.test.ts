@@ -44,6 +44,14 @@ describe('monitor configuration: liveness and progress', () => {
     ]);
   });
 
+  it('refuses durations past the longest Node.js timer (2^31 − 1 ms), which would fire at once', () => {
+    // Before, shutdown.timeoutMs: 3e9 was accepted and its timer fired at once: exit 1 on SIGTERM.
+    const refused = problems({ shutdown: { timeoutMs: 3e9 }, monitor: { leaseMs: 3e9 } });
+    expect(refused.some((l) => l.startsWith('shutdown.timeoutMs:'))).toBe(true);
+    expect(refused.some((l) => l.startsWith('monitor.leaseMs:'))).toBe(true);
+    expect(problems({ shutdown: { timeoutMs: 2_147_483_647 } })).toEqual([]);
+  });
+
   it('refuses the removed monitor.heartbeatTimeoutMs, saying what it became', () => {
     const p = problems({
       monitor: {

@@ -48,7 +48,7 @@ interface LogLine {
   readonly [k: string]: unknown;
 }
 
-function monitor(keyPrefix: string) {
+function monitor(keyPrefix: string, shipped = false) {
   const lines: LogLine[] = [];
   const logger = pino(
     { level: 'debug' },
@@ -56,13 +56,15 @@ function monitor(keyPrefix: string) {
   );
   const config = monitorConfigSchema.parse({
     keyPrefix,
-    monitor: {
-      livenessTimeoutMs: LIVENESS_MS,
-      heartbeatIntervalMs: 1000,
-      progressTimeoutMs: TIMEOUT_MS,
-      loopIntervalMs: 300_000,
-      progressStalls: true,
-    },
+    monitor: shipped
+      ? {}
+      : {
+          livenessTimeoutMs: LIVENESS_MS,
+          heartbeatIntervalMs: 1000,
+          progressTimeoutMs: TIMEOUT_MS,
+          loopIntervalMs: 300_000,
+          progressStalls: true,
+        },
   });
   const metrics = createMonitorMetrics();
   const m = new Monitor({
@@ -218,4 +220,127 @@ describe('poison heartbeat entries', () => {
       await m.close();
     }
   });
+
+  it('a row with no member whose recovery keeps failing does not hold back expired members of other rows', async () => {
+    // Shipped timings: liveness 12 s, beats every 4 s. Before, its recovery threw out of the pass,
+    // and every failed pass held back expired members for another liveness bound: forever.
+    const keyPrefix = `${prefix}${++n}:`;
+    const { m, lines } = monitor(keyPrefix, true);
+    // Died before its first beat (no member), and its recovery fails on every try.
+    const a = await seedOperation(database.db, locations, 'deletion', {
+      status: 'in_progress',
+      lastSeenAgoS: 60,
+      claimedBy: 'dead-worker',
+    });
+    const fn = `refuse_${a}`;
+    await sql
+      .raw(
+        `CREATE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'row % is cursed', OLD.id; END $$`,
+      )
+      .execute(database.db);
+    await sql
+      .raw(
+        `CREATE TRIGGER ${fn} BEFORE UPDATE ON physical_copies FOR EACH ROW WHEN (OLD.id = ${a}) EXECUTE FUNCTION ${fn}()`,
+      )
+      .execute(database.db);
+    try {
+      m.start();
+      const failed = ['stall recovery failed; retrying with backoff', 'monitor pass failed'];
+      await waitFor(() => lines.some((l) => failed.includes(l.msg)), {
+        timeoutMs: 40_000,
+        message: "row A's first failed recovery",
+      });
+      // Another task dies now: its member is overdue at once.
+      const { id: b } = await deadTask(keyPrefix, 'unpack', (now) => ({
+        score: now - 1000,
+        details: details(now, { workerId: 'w-1' }),
+      }));
+      await waitFor(async () => (await readOperation(database.db, 'unpack', b))?.status === 'pending', {
+        timeoutMs: 30_000,
+        message: 'the expired row recovered',
+      });
+      // Row A is retried with backoff and named in one ERROR; no pass failed because of it.
+      await waitFor(
+        async () =>
+          (
+            await database.db
+              .selectFrom('notifications')
+              .select('id')
+              .where('event_kind', '=', 'recovery_failing')
+              .where('operation_id', '=', a)
+              .execute()
+          ).length === 1,
+        { timeoutMs: 30_000, message: 'ERROR naming row A' },
+      );
+      expect(lines.filter((l) => l.msg === 'monitor pass failed')).toEqual([]);
+      expect(await readOperation(database.db, 'deletion', a)).toMatchObject({ status: 'in_progress' });
+    } finally {
+      await m.close();
+      await sql.raw(`DROP TRIGGER IF EXISTS ${fn} ON physical_copies`).execute(database.db);
+      await sql.raw(`DROP FUNCTION IF EXISTS ${fn}()`).execute(database.db);
+    }
+  }, 120_000);
+
+  it("a live task tracked with a longer progress bound than the monitor's is not recovered", async () => {
+    // The worker's progress bound (3 h) is beyond the monitor's (60 s) + deadlineSlackMs (1 s): its
+    // progress deadline looks absurd to this monitor. Before, the whole member was quarantined every
+    // pass, the worker re-registered it, and reconciliation recovered the live task.
+    const keyPrefix = `${prefix}${++n}:`;
+    const lines: LogLine[] = [];
+    const logger = pino(
+      { level: 'debug' },
+      { write: (l: string) => void lines.push(JSON.parse(l) as LogLine) },
+    );
+    const config = monitorConfigSchema.parse({
+      keyPrefix,
+      monitor: {
+        livenessTimeoutMs: LIVENESS_MS,
+        heartbeatIntervalMs: 1000,
+        progressTimeoutMs: TIMEOUT_MS,
+        deadlineSlackMs: 1000,
+        loopIntervalMs: 300_000,
+      },
+    });
+    const m = new Monitor({
+      db: database.db,
+      redis,
+      logger,
+      config,
+      monitorId: 'poison-monitor',
+      recovery: { db: database.db, registry: createHandlerRegistry(), policy: config.recovery, logger },
+      metrics: createMonitorMetrics(),
+    });
+    const id = await seedOperation(database.db, locations, 'long_term_archive_transfer', {
+      status: 'in_progress',
+      lastSeenAgoS: 0,
+      claimedBy: 'live-worker',
+    });
+    const member = `long_term_archive_transfer:${id}:0`;
+    const track = () => emitter.track(member, { progressTimeoutMs: 3 * 3_600_000 });
+    // The task runner's answer to a lost member whose row is still its own: register again.
+    const emitter: HeartbeatEmitter = new HeartbeatEmitter({
+      redis,
+      keyPrefix,
+      intervalMs: 1000,
+      timeoutMs: LIVENESS_MS,
+      onLost: async () => void (await track()),
+    });
+    await emitter.start();
+    await track();
+    m.start();
+    try {
+      // An observation window of several liveness bounds over a live task: nothing may happen to it.
+      await delay(5 * LIVENESS_MS);
+    } finally {
+      await m.close();
+      await emitter.close();
+    }
+    expect(await readOperation(database.db, 'long_term_archive_transfer', id)).toMatchObject({
+      status: 'in_progress',
+      attempt: 0,
+    });
+    expect(lines.some((l) => l.msg === 'corrupt heartbeat entry' && l['reason'] === 'absurd-score')).toBe(
+      true,
+    );
+  }, 60_000);
 });

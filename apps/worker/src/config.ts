@@ -7,7 +7,16 @@ import { z } from 'zod';
 import { faultsSchema } from './faults.js';
 import { databaseConfigSchema, keyPrefixSchema, logConfigSchema, redisConfigSchema } from './service.js';
 
-const ms = (dflt: number, min = 1) => z.number().int().min(min).default(dflt);
+/** The longest delay a Node.js timer takes (2^31 − 1 ms): a longer one fires at once. */
+const MAX_TIMER_MS = 2_147_483_647;
+const ms = (dflt: number, min = 1, max = MAX_TIMER_MS) => z.number().int().min(min).max(max).default(dflt);
+/**
+ * The heartbeat emitter's own bounds (packages/heartbeat/src/options.ts): a beat interval of at most
+ * 1 h, liveness and progress bounds of at most 7 days. Refused here, at start: past them every
+ * task's registration would fail and run without a heartbeat (recovered while alive).
+ */
+const MAX_BEAT_INTERVAL_MS = 3_600_000;
+const MAX_TASK_TIMEOUT_MS = 7 * 24 * 3_600_000;
 const operationType = z.enum(OPERATION_TYPES);
 
 /**
@@ -20,7 +29,7 @@ const timeoutsSchema = z.strictObject({
   /** Removed (refused): liveness is per process (`heartbeat.livenessTimeoutMs`); this type's old value is its progressTimeoutMs. */
   timeoutMs: removed,
   /** The seed's `heartbeat_timeout` for this type: a task whose progress has not changed for this long is stalled even while its process beats. */
-  progressTimeoutMs: z.number().int().min(20).optional(),
+  progressTimeoutMs: z.number().int().min(20).max(MAX_TASK_TIMEOUT_MS).optional(),
 });
 
 /** What a removed heartbeat key became (docs/runbook.md, "Liveness and progress"). */
@@ -64,19 +73,19 @@ export const workerConfigSchema = z
     heartbeat: z
       .strictObject({
         /** One beat, for every task this process runs, per interval (one Redis round trip). livenessTimeoutMs must be at least twice this. */
-        intervalMs: ms(4_000, 10),
+        intervalMs: ms(4_000, 10, MAX_BEAT_INTERVAL_MS),
         /**
          * Process liveness (DESIGN §5): a process silent for this long (crashed, frozen, cut off) has its
          * tasks recovered. Default 12 s = 3 beats. The monitor's monitor.livenessTimeoutMs must be the same.
          */
-        livenessTimeoutMs: ms(12_000, 20),
+        livenessTimeoutMs: ms(12_000, 20, MAX_TASK_TIMEOUT_MS),
         /** Removed (refused): see livenessTimeoutMs and progressTimeoutMs. */
         timeoutMs: removed,
         /**
          * Task progress: the seed's heartbeat_timeout (default 3600 s, per type below). A task whose progress
          * has not changed for this long is stalled even while its process beats (hung I/O). At least livenessTimeoutMs.
          */
-        progressTimeoutMs: ms(3_600_000, 20),
+        progressTimeoutMs: ms(3_600_000, 20, MAX_TASK_TIMEOUT_MS),
         /** Register a task with the next beat rather than at its claim, so a task shorter than one interval never touches Redis. A process that dies before its task's first beat is found by the monitor's reconciliation, which wakes when that task's database sign of life reaches the timeout. */
         registerOnNextBeat: z.boolean().default(true),
         /** Per operation type overrides. */

@@ -64,8 +64,29 @@ async function main(): Promise<void> {
   );
   fatalLogger = logger;
   const closers: (() => Promise<unknown>)[] = [];
+  /** Drop a connection at once (no reply awaited): for servers that stopped answering. */
+  const droppers: (() => void)[] = [];
   const closeConnections = async () => {
     await Promise.allSettled(closers.map((close) => close()));
+  };
+  /**
+   * Closes the connections within `ms` (never more than shutdown.closeTimeoutMs): a server that
+   * answers nothing (a paused Redis or PostgreSQL) would hold `quit()` or `pool.end()` forever and
+   * the process would end by the last-resort timer with exit 1. Past the bound the connections are
+   * dropped with a warning.
+   */
+  const closeConnectionsWithin = async (ms: number) => {
+    const bound = Math.max(0, Math.min(ms, config.shutdown.closeTimeoutMs));
+    let timer: NodeJS.Timeout | undefined;
+    const closed = await Promise.race([
+      closeConnections().then(() => true),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), bound))),
+    ]);
+    clearTimeout(timer);
+    if (!closed) {
+      logger.warn('connections did not close in time (a server not answering): dropped');
+      for (const drop of droppers) drop();
+    }
   };
   let app: ReturnType<typeof createWorker> | undefined;
   let signals = 0;
@@ -74,27 +95,32 @@ async function main(): Promise<void> {
     const running = app;
     if (running === undefined) {
       // Before the app exists there is nothing to drain.
-      void closeConnections().finally(() => process.exit(signals === 1 ? 0 : 130));
+      void closeConnectionsWithin(config.shutdown.closeTimeoutMs).finally(() =>
+        process.exit(signals === 1 ? 0 : 130),
+      );
       return;
     }
     if (signals === 1) {
       logger.info({ signal }, 'signal received: shutting down gracefully (send it again to force)');
       // The whole shutdown is bounded: grace + release/close time + a margin, then exit anyway.
-      const limit = setTimeout(
-        () => {
-          logger.error('shutdown took too long; exiting');
-          process.exit(1);
-        },
-        config.shutdown.graceMs + config.shutdown.closeTimeoutMs + 5_000,
-      );
+      const limitMs = config.shutdown.graceMs + config.shutdown.closeTimeoutMs + 5_000;
+      const deadline = Date.now() + limitMs;
+      const limit = setTimeout(() => {
+        logger.error('shutdown took too long; exiting');
+        process.exit(1);
+      }, limitMs);
       limit.unref();
       running
         .close()
         .catch((e: unknown) => logger.error({ err: classifyError(e).message }, 'shutdown had failures'))
-        .finally(() => void closeConnections().finally(() => process.exit(0)));
+        .finally(
+          () => void closeConnectionsWithin(deadline - 1000 - Date.now()).finally(() => process.exit(0)),
+        );
     } else {
       logger.warn({ signal }, 'second signal: forcing shutdown');
-      void running.forceClose().finally(() => void closeConnections().finally(() => process.exit(130)));
+      void running
+        .forceClose()
+        .finally(() => void closeConnectionsWithin(1000).finally(() => process.exit(130)));
     }
   };
   // Installed before the start: a worker waiting for its database stops on the first signal.
@@ -110,12 +136,14 @@ async function main(): Promise<void> {
     });
     watchRedis(redis, redisFaults, 'redis');
     closers.push(() => redis.quit());
+    droppers.push(() => redis.disconnect());
     const bullConnection = new Redis(config.redis.url, {
       maxRetriesPerRequest: null,
       connectionName: `ccat-worker-bull:${workerId}`,
     });
     watchRedis(bullConnection, redisFaults, 'bull');
     closers.push(() => bullConnection.quit());
+    droppers.push(() => bullConnection.disconnect());
     app = createWorker({
       config,
       workerId,

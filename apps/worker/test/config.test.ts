@@ -52,6 +52,29 @@ describe('worker configuration', () => {
     ]);
   });
 
+  it("refuses heartbeat bounds past the emitter's (every task would run without a heartbeat)", () => {
+    // Before, these were accepted and every registration failed: tasks ran unwatched by Redis and
+    // reconciliation recovered them while alive.
+    const refused = problems({
+      file: {
+        heartbeat: {
+          intervalMs: 2 * 3_600_000,
+          livenessTimeoutMs: 8 * 24 * 3_600_000,
+          progressTimeoutMs: 8 * 24 * 3_600_000,
+          operationTypes: { unpack: { progressTimeoutMs: 8 * 24 * 3_600_000 } },
+        },
+      },
+    });
+    for (const key of [
+      'heartbeat.intervalMs',
+      'heartbeat.livenessTimeoutMs',
+      'heartbeat.progressTimeoutMs',
+      'heartbeat.operationTypes.unpack.progressTimeoutMs',
+    ])
+      expect(refused.some((l) => l.startsWith(`${key}:`))).toBe(true);
+    expect(problems({ file: { heartbeat: { progressTimeoutMs: 7 * 24 * 3_600_000 } } })).toEqual([]);
+  });
+
   it('refuses the removed heartbeat.timeoutMs, saying what it became', () => {
     const p = problems({
       file: { heartbeat: { timeoutMs: 3_600_000, operationTypes: { unpack: { timeoutMs: 7_200_000 } } } },

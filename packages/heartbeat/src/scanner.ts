@@ -310,7 +310,47 @@ export class HeartbeatScanner {
       if (!Array.isArray(reply)) throw new TypeError(`unexpected reply from heartbeat script ${name}`);
       return reply as unknown[];
     } catch (e) {
+      if (name !== 'setAsideWrongTypes' && /WRONGTYPE/.test(e instanceof Error ? e.message : String(e)))
+        await this.setAsideWrongTypes().catch(() => undefined);
       throw classifyError(e);
     }
+  }
+
+  /**
+   * Moves aside (renames to `<key>:wrong-type:<ms>`, same hash tag, nothing deleted) each heartbeat
+   * key whose type is not the sorted set or hash this package writes: such a key makes every beat and
+   * scan fail with WRONGTYPE, so no task could be found or recovered. Run on its own after a script
+   * failed with WRONGTYPE (that call still throws; the next one finds fresh keys: live tasks
+   * re-register on their next beat, dead ones are left to reconciliation). Logs an error per key
+   * moved. Returns the keys moved; throws the classified Redis error.
+   */
+  async setAsideWrongTypes(): Promise<{ key: string; foundType: string; movedTo: string }[]> {
+    const k = this.#keys;
+    const expected: [string, string][] = [
+      [k.deadlines, 'zset'],
+      [k.progressDeadlines, 'zset'],
+      [k.details, 'hash'],
+      [k.progress, 'hash'],
+      [k.corrupt, 'hash'],
+    ];
+    const reply = await this.#run(
+      'setAsideWrongTypes',
+      expected.map(([key]) => key),
+      expected.map(([, type]) => type),
+    );
+    const moved: { key: string; foundType: string; movedTo: string }[] = [];
+    for (let i = 0; i + 2 < reply.length; i += 3) {
+      const entry = {
+        key: str(reply[i]) ?? '',
+        foundType: str(reply[i + 1]) ?? '',
+        movedTo: str(reply[i + 2]) ?? '',
+      };
+      moved.push(entry);
+      this.#log.error(
+        entry,
+        'heartbeat key of the wrong type moved aside; live tasks re-register on their next beat, dead ones are reconciled',
+      );
+    }
+    return moved;
   }
 }

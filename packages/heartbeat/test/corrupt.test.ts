@@ -177,7 +177,7 @@ describe('corrupt entries', () => {
       );
     });
 
-    it('members scored +inf or 1e15 are quarantined as soon as a scan runs, from both sets', async () => {
+    it('members scored +inf or 1e15 are quarantined as soon as a scan runs; an absurd progress deadline alone loses only its watch', async () => {
       const { scanner, keys } = setup(1_000, 3_600_000 + 60_000);
       const now = await serverTime(redis);
       const ok = details(now, {});
@@ -216,8 +216,14 @@ describe('corrupt entries', () => {
           quarantined: true,
         }),
       ]);
-      // No longer members: reconciliation sees their rows as having no heartbeat.
-      expect(await redis.zrange(keys.deadlines, 0, -1)).toEqual(['raw_data_package:24:0']);
+      // No longer members: reconciliation sees their rows as having no heartbeat. The member with a
+      // sane deadline keeps it (its liveness still bounds it; it may be a live task tracked with a
+      // longer progress bound than this scanner's): only its progress watch went.
+      expect(await redis.zrange(keys.deadlines, 0, -1)).toEqual([
+        'raw_data_package:23:0',
+        'raw_data_package:24:0',
+      ]);
+      expect(await redis.zcard(keys.progressDeadlines)).toBe(0);
       const q = await scanner.listCorrupt();
       expect(q.map((e) => e.member).sort()).toEqual([
         'raw_data_package:21:0',
@@ -237,4 +243,43 @@ describe('corrupt entries', () => {
       expect(await scanner.nextDeadline(new Set(['unpack:1:0', 'unpack:2:0']))).toBeUndefined();
     });
   });
+});
+
+describe('heartbeat keys of the wrong type', () => {
+  const cases: [string, (k: HeartbeatKeys) => string][] = [
+    ['deadlines', (k) => k.deadlines],
+    ['progress deadlines', (k) => k.progressDeadlines],
+    ['details', (k) => k.details],
+    ['progress', (k) => k.progress],
+    ['corrupt', (k) => k.corrupt],
+  ];
+  for (const [name, key] of cases) {
+    it(`a ${name} key holding a string is moved aside after one failed scan, and scans work again`, async () => {
+      const { scanner, log, keys } = setup();
+      const past = (await serverTime(redis)) - 1000;
+      await redis
+        .multi()
+        .zadd(keys.deadlines, past, 'unpack:1:0')
+        .zadd(keys.deadlines, past, 'not a task id')
+        .hset(keys.details, 'unpack:1:0', goodDetails(past))
+        .zadd(keys.progressDeadlines, past, 'unpack:1:0')
+        .exec();
+      await redis.del(key(keys));
+      await redis.set(key(keys), 'garbage');
+      // Both scans touch every key (the invalid member makes the expired scan write the corrupt hash).
+      const scans = async () => {
+        await scanner.scanExpired();
+        await scanner.scanStalled();
+      };
+      await expect(scans()).rejects.toThrow(/WRONGTYPE/);
+      await expect(scans()).resolves.toBeUndefined();
+      const moved = log.lines.filter((l) =>
+        l['msg']?.toString().startsWith('heartbeat key of the wrong type'),
+      );
+      expect(moved).toHaveLength(1);
+      expect(moved[0]).toMatchObject({ level: 50, key: key(keys), foundType: 'string' });
+      expect(await redis.get(String(moved[0]!['movedTo']))).toBe('garbage');
+      expect(await scanner.setAsideWrongTypes()).toEqual([]);
+    });
+  }
 });

@@ -144,6 +144,17 @@ local function quarantine(id, reason)
   redis.call('HDEL', KEYS[3], id)
   redis.call('HDEL', KEYS[4], id)
 end
+-- A valid member whose progress deadline is unusable (+inf, absurdly far) but whose liveness
+-- deadline is a finite number: only its progress watch is dropped (recorded in the corrupt hash).
+-- Its liveness deadline still bounds it, and a live task is not recovered for a worker's progress
+-- bound this monitor does not know (a worker's longer progressTimeoutMs).
+local function unwatchOrQuarantine(id, reason)
+  local d = redis.call('ZSCORE', KEYS[1], id)
+  if not valid(id) or not d or not finite(d) then return quarantine(id, reason) end
+  local rec = { reason = reason, quarantinedAt = ms(now), deadline = d, progressDeadline = redis.call('ZSCORE', KEYS[2], id) or nil, scope = 'progress-watch' }
+  redis.call('HSET', KEYS[5], id, cjson.encode(rec))
+  redis.call('ZREM', KEYS[2], id)
+end
 -- ARGV[3], when not empty: the furthest a deadline may lie ahead of now (the longest configured
 -- timeout plus slack). Members scored beyond it (+inf, 1e15) would never come due and would hide
 -- their task from reconciliation: up to ARGV[2] of them are quarantined per scan.
@@ -197,8 +208,9 @@ return out
 /**
  * Members whose progress deadline is <= now, with their heartbeat deadline (to tell a hung task whose
  * process still beats from one that is simply dead), details and progress. A progress entry without
- * a heartbeat member is an orphan: quarantined like a corrupt member; so is a progress deadline
- * further ahead than ARGV[3] ms (absurd-score).
+ * a heartbeat member is an orphan: quarantined like a corrupt member. A progress deadline further
+ * ahead than ARGV[3] ms (absurd-score) or not finite (invalid-score) of a member whose liveness
+ * deadline is sound loses only its progress watch (recorded in the corrupt hash); else quarantined.
  * KEYS: deadlines, progressDeadlines, details, progress, corrupt. ARGV: offset, limit, maxAheadMs|''.
  * Returns { now, dueTotal, [id, progressScore, deadline|nil, details|nil, progress|nil, flag] ... }.
  */
@@ -220,7 +232,7 @@ for i = 1, #ids do
     out[o + 1], out[o + 2], out[o + 3], out[o + 4], out[o + 5], out[o + 6] = id, score, deadline, details[i], progress[i], ''
   else
     out[o + 1], out[o + 2], out[o + 3], out[o + 4], out[o + 5], out[o + 6] = id, score, deadline, false, false, flag
-    quarantine(id, flag)
+    if flag == 'invalid-score' then unwatchOrQuarantine(id, flag) else quarantine(id, flag) end
   end
   o = o + 6
 end
@@ -229,7 +241,7 @@ for i = 1, #far / 2 do
   local id, score = far[2 * i - 1], far[2 * i]
   local flag = absurd(id, score)
   out[o + 1], out[o + 2], out[o + 3], out[o + 4], out[o + 5], out[o + 6] = id, score, redis.call('ZSCORE', KEYS[1], id), false, false, flag
-  quarantine(id, flag)
+  unwatchOrQuarantine(id, flag)
   o = o + 6
 end
 return out
@@ -305,4 +317,27 @@ return {
   redis.call('ZCOUNT', KEYS[2], '-inf', ms(now)),
   redis.call('HLEN', KEYS[5]),
 }
+`;
+
+/**
+ * Moves aside every heartbeat key whose type is not the one this package writes (a string or list
+ * where a sorted set or hash belongs makes every script fail with WRONGTYPE, so no task could be
+ * beaten, scanned or recovered): renamed to `<key>:wrong-type:<ms>` (same hash tag), nothing deleted.
+ * KEYS: the keys to check; ARGV: the expected type of each ('zset' | 'hash').
+ * Returns { key, foundType, movedTo, ... } for each key moved.
+ */
+export const SET_ASIDE_WRONG_TYPES = `${NOW}
+local out = {}
+for i = 1, #KEYS do
+  local t = redis.call('TYPE', KEYS[i])
+  if type(t) == 'table' then t = t['ok'] end
+  if t ~= 'none' and t ~= ARGV[i] then
+    local aside = KEYS[i] .. ':wrong-type:' .. ms(now)
+    redis.call('RENAME', KEYS[i], aside)
+    out[#out + 1] = KEYS[i]
+    out[#out + 1] = t
+    out[#out + 1] = aside
+  end
+end
+return out
 `;

@@ -6,7 +6,16 @@ import { createHash } from 'node:crypto';
 import type { ChainableCommander } from 'ioredis';
 import type { RedisClient } from '../redis-client.js';
 import { HEALTH_BEAT, HEALTH_READ, HEALTH_STOP } from './lua-health.js';
-import { BEAT, COUNTS, LIST, NEXT, REMOVE, SCAN_EXPIRED, SCAN_STALLED } from './lua-tasks.js';
+import {
+  BEAT,
+  COUNTS,
+  LIST,
+  NEXT,
+  REMOVE,
+  SCAN_EXPIRED,
+  SCAN_STALLED,
+  SET_ASIDE_WRONG_TYPES,
+} from './lua-tasks.js';
 
 export type ScriptArg = string | number;
 
@@ -26,6 +35,7 @@ const SPECS = {
   list: { lua: LIST, keys: 4, readOnly: true },
   next: { lua: NEXT, keys: 2, readOnly: true },
   counts: { lua: COUNTS, keys: 5, readOnly: true },
+  setAsideWrongTypes: { lua: SET_ASIDE_WRONG_TYPES, keys: null, readOnly: false },
   healthBeat: { lua: HEALTH_BEAT, keys: 2, readOnly: false },
   healthStop: { lua: HEALTH_STOP, keys: 2, readOnly: false },
   healthRead: { lua: HEALTH_READ, keys: null, readOnly: true },

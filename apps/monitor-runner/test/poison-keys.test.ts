@@ -1,0 +1,108 @@
+// Poison written into the monitor's Redis keys as a whole, not one member: a lease key without an
+// expiry, and heartbeat keys of the wrong type. Before, every pass was skipped (lease) or failed with
+// WRONGTYPE before reconciliation, forever; now the lease is given an expiry, the key is moved aside,
+// the monitor says so at ERROR, and the dead task's row is recovered.
+import { readOperation, type CcatDatabase } from '@ccat/db';
+import { migratedDatabase, seedLocations, seedOperation, type TestLocations } from '@ccat/db/testing';
+import { heartbeatKeys, type HeartbeatKeys } from '@ccat/heartbeat';
+import { createHandlerRegistry } from '@ccat/recovery-handlers';
+import {
+  connectTestRedis,
+  createTestSchema,
+  deleteKeysWithPrefix,
+  uniquePrefix,
+  waitFor,
+  type TestSchema,
+} from '@ccat/test-support';
+import type { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createMonitorMetrics, Monitor, monitorConfigSchema } from '../src/index.js';
+
+const LIVENESS_MS = 3000;
+let schema: TestSchema;
+let database: CcatDatabase;
+let locations: TestLocations;
+let redis: Redis;
+const prefix = uniquePrefix('mon_pkeys');
+let n = 0;
+
+beforeAll(async () => {
+  schema = await createTestSchema('mon_pkeys');
+  database = await migratedDatabase({ url: schema.url, schema: schema.schema });
+  locations = await seedLocations(database.db);
+  redis = await connectTestRedis();
+});
+afterAll(async () => {
+  await deleteKeysWithPrefix(redis, prefix);
+  redis.disconnect();
+  await database?.close();
+  await schema?.drop();
+});
+
+type Poison = (keys: HeartbeatKeys, keyPrefix: string, member: string, now: number) => Promise<unknown>;
+
+const cases: [string, boolean, Poison][] = [
+  // name, whether the dead task keeps a (valid, expired) member, the poison
+  ['the lease key set without a TTL', true, (_k, p) => redis.set(`${p}monitor:lease`, 'stale-owner')],
+  ['the lease key is a hash', true, (_k, p) => redis.hset(`${p}monitor:lease`, 'x', '1')],
+  ['the deadlines key is a string', false, (k) => redis.set(k.deadlines, 'garbage')],
+  ['the details key is a string', true, (k) => redis.set(k.details, 'garbage')],
+  ['the progress key is a string', true, (k) => redis.set(k.progress, 'garbage')],
+  [
+    'the corrupt key is a string and an invalid member is due',
+    true,
+    async (k, _p, _m, now) => {
+      await redis.set(k.corrupt, 'garbage');
+      await redis.zadd(k.deadlines, now - 5000, 'bad member with spaces');
+    },
+  ],
+];
+
+describe('poison keys', () => {
+  for (const [name, withMember, poison] of cases) {
+    it(`a dead task is recovered when ${name}`, async () => {
+      const keyPrefix = `${prefix}${++n}:`;
+      const lines: { msg: string; level: number; [k: string]: unknown }[] = [];
+      const logger = pino({ level: 'debug' }, { write: (m: string) => void lines.push(JSON.parse(m)) });
+      const config = monitorConfigSchema.parse({
+        keyPrefix,
+        monitor: { livenessTimeoutMs: LIVENESS_MS, heartbeatIntervalMs: 1000, loopIntervalMs: 2000 },
+      });
+      const m = new Monitor({
+        db: database.db,
+        redis,
+        logger,
+        config,
+        monitorId: 'pkeys-monitor',
+        recovery: { db: database.db, registry: createHandlerRegistry(), policy: config.recovery, logger },
+        metrics: createMonitorMetrics(),
+      });
+      const id = await seedOperation(database.db, locations, 'unpack', {
+        status: 'in_progress',
+        lastSeenAgoS: 60,
+        claimedBy: 'dead-worker',
+      });
+      const member = `unpack:${id}:0`;
+      const keys = heartbeatKeys({ keyPrefix });
+      const [s, us] = await redis.time();
+      const now = Number(s) * 1000 + Math.floor(Number(us) / 1000);
+      if (withMember) await redis.zadd(keys.deadlines, now - 1000, member);
+      await poison(keys, keyPrefix, member, now);
+      try {
+        m.start();
+        await waitFor(async () => (await readOperation(database.db, 'unpack', id))?.status === 'pending', {
+          timeoutMs: 6 * LIVENESS_MS,
+          message: 'dead row recovered',
+        });
+      } finally {
+        await m.close();
+        const worst = lines
+          .filter((l) => l.level >= 40)
+          .map((l) => `${l.level} ${l.msg} ${JSON.stringify(l['err'] ?? '')}`);
+        console.log(`${name}: ${lines.length} lines; warn+: ${worst.length}; first: ${worst[0] ?? '-'}`);
+      }
+      expect(lines.some((l) => l.level >= 50)).toBe(true);
+    }, 40_000);
+  }
+});
