@@ -45,6 +45,23 @@ export async function backendCpuMs(admin: pg.Client, database: string): Promise<
   return out;
 }
 
+/** CPU ms of each PostgreSQL backend whose application_name is `application`, by pid. */
+export async function applicationBackendCpuMs(
+  admin: pg.Client,
+  application: string,
+): Promise<Map<number, number>> {
+  const r = await admin.query<{ pid: number }>(
+    'SELECT pid FROM pg_stat_activity WHERE application_name = $1',
+    [application],
+  );
+  const out = new Map<number, number>();
+  for (const { pid } of r.rows) {
+    const ms = processCpuMs(pid);
+    if (!Number.isNaN(ms)) out.set(pid, ms);
+  }
+  return out;
+}
+
 /** CPU the backends used between two {@link backendCpuMs} samples (a backend new in `b` counts from 0). */
 export function backendCpuDiff(a: Map<number, number>, b: Map<number, number>): number {
   let sum = 0;
