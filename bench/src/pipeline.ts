@@ -38,6 +38,8 @@ const WORKERS = Number(process.env['BENCH_PIPELINE_WORKERS'] ?? 2);
 const CONCURRENCY = Number(process.env['BENCH_PIPELINE_CONCURRENCY'] ?? 2);
 /** Items at once per stage in the shell baseline: the machine's 2 cores. */
 const PAR = Number(process.env['BENCH_PIPELINE_PAR'] ?? 2);
+/** Extra node options for the worker processes, space-separated (e.g. `--cpu-prof --cpu-prof-dir=DIR`). */
+const NODE_ARGS = (process.env['BENCH_PIPELINE_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
 const TIMEOUT_MS = Number(process.env['BENCH_PIPELINE_TIMEOUT_MS'] ?? 600_000);
 
 const require = createRequire(import.meta.url);
@@ -153,8 +155,9 @@ async function main(): Promise<void> {
       const log = join(work, `worker-${i}.log`);
       await writeFile(file, JSON.stringify(config(i)));
       const out = createWriteStream(log);
+      // Configured by their file alone.
       const env: Record<string, string> = { PATH: process.env['PATH'] ?? '/usr/bin:/bin' };
-      const child = spawn(process.execPath, [WORKER_MAIN, '--config', file], {
+      const child = spawn(process.execPath, [...NODE_ARGS, WORKER_MAIN, '--config', file], {
         stdio: ['ignore', 'pipe', 'pipe'],
         env,
       });
