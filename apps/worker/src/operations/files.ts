@@ -8,13 +8,6 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Transform, Writable, type Readable } from 'node:stream';
-
-/**
- * Read chunk size of every file stream here, in bytes. Node's default (64 KiB) costs a buffer, a
- * hash update and a stream hop per 64 KiB; 1 MiB chunks cut the worker's CPU per GB on the main job
- * (bench/pipeline) at 1 MiB of memory per open stream.
- */
-const READ_CHUNK_BYTES = 1 << 20;
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
 
@@ -60,12 +53,7 @@ export async function hashFile(
   const tap = hashingTap(options.onBytes);
   // The tap hashes; the sink only drains.
   const sink = new Writable({ write: (_chunk, _enc, cb) => cb() });
-  await pipeline(
-    createReadStream(path, { highWaterMark: READ_CHUNK_BYTES }),
-    tap,
-    sink,
-    options.signal ? { signal: options.signal } : {},
-  );
+  await pipeline(createReadStream(path), tap, sink, options.signal ? { signal: options.signal } : {});
   return tap.result();
 }
 
@@ -112,7 +100,7 @@ export function copyFile(
   target: string,
   options: { signal?: AbortSignal; onBytes?: (n: number) => void } = {},
 ): Promise<HashResult> {
-  return writeStream(() => createReadStream(from, { highWaterMark: READ_CHUNK_BYTES }), target, options);
+  return writeStream(() => createReadStream(from), target, options);
 }
 
 /**
@@ -141,7 +129,7 @@ export async function extractTar(
   await mkdir(dir, { recursive: true });
   const tap = hashingTap(options.onBytes);
   await pipeline(
-    createReadStream(file, { highWaterMark: READ_CHUNK_BYTES }),
+    createReadStream(file),
     tap,
     tar.extract({ cwd: dir, strict: true }) as unknown as NodeJS.WritableStream,
     options.signal ? { signal: options.signal } : {},
