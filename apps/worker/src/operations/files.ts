@@ -98,10 +98,16 @@ export async function openRegularFile(path: ContainedPath): Promise<FileHandle> 
   }
 }
 
-/** A read stream over a regular file opened by {@link openRegularFile} (closed with the stream). */
+const READ_CHUNK_BYTES = 1 << 20;
+
+/**
+ * A read stream over a regular file opened by {@link openRegularFile} (closed with the stream), in
+ * 1 MiB chunks rather than Node's 64 KiB: bench/pipeline measured worker CPU per GB at 256 MiB going
+ * from about 31 to 21–26 s with it (fewer read calls and hash updates).
+ */
 async function regularFileStream(path: ContainedPath): Promise<Readable> {
   const handle = await openRegularFile(path);
-  return handle.createReadStream({ autoClose: true });
+  return handle.createReadStream({ autoClose: true, highWaterMark: READ_CHUNK_BYTES });
 }
 
 /** sha256 and size of a regular file, streaming. */
