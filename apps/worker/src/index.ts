@@ -56,11 +56,14 @@ export {
 } from './transports.js';
 export { hashFile, type HashResult } from './operations/files.js';
 export {
+  closeRedis,
   ConnectionFaultLog,
   databaseState,
   FATAL_UNHANDLED_MESSAGE,
   MIGRATE_HINT,
   readiness,
+  REDIS_COMMAND_TIMEOUT_MS,
+  redisState,
   waitForDatabase,
   watchRedis,
   type DatabaseState,

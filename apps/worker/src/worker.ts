@@ -64,6 +64,25 @@ export interface WorkerApp extends AsyncDisposable {
   forceClose(): Promise<void>;
 }
 
+/** Longest wait of one BullMQ step of the shutdown (pause, close) for a Redis that does not answer, in ms. */
+const QUEUE_STEP_LIMIT_MS = 5_000;
+
+/** Resolves like `p`, or rejects after `ms` with an error saying what did not finish (`p` is left to settle). */
+async function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  void p.catch(() => undefined);
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what}: not done within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export function createWorker(deps: WorkerDeps): WorkerApp {
   const { config, logger, workerId } = deps;
   const log = logger.child({ workerId });
@@ -130,6 +149,8 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
   const schema = deps.schema ?? config.database.schema;
   // close() during start (while waiting for the database) ends the wait: no work starts.
   const stopping = new AbortController();
+  /** How long each BullMQ step of the shutdown may wait for Redis. */
+  const queueStepMs = Math.min(QUEUE_STEP_LIMIT_MS, config.shutdown.closeTimeoutMs);
 
   const app: WorkerApp = {
     metrics,
@@ -203,7 +224,13 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
           'shutting down: no new jobs',
         );
         await shutdownSteps(log, [
-          ['pause workers', () => Promise.all(bullWorkers.map((w) => w.pause(true)))],
+          // BullMQ's pause and close talk to Redis and wait for it without bound: a hung Redis
+          // would hold the shutdown until main's limit (exit 1). Bounded; the connections are
+          // dropped after these steps anyway, and PostgreSQL, not BullMQ, owns the rows.
+          [
+            'pause workers',
+            () => bounded(Promise.all(bullWorkers.map((w) => w.pause(true))), queueStepMs, 'pause workers'),
+          ],
           ['dispatcher', async () => dispatcher?.close()],
           [
             'running tasks',
@@ -217,7 +244,10 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
               }
             },
           ],
-          ['queue workers', () => Promise.all(bullWorkers.map((w) => w.close()))],
+          [
+            'queue workers',
+            () => bounded(Promise.all(bullWorkers.map((w) => w.close())), queueStepMs, 'close queue workers'),
+          ],
           ['heartbeat', () => heartbeat.close()],
           ['health key', () => health.close()],
           ['http', async () => http?.close()],
