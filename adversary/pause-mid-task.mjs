@@ -40,21 +40,35 @@ const procs = [];
 let seeded = 0;
 async function seed() {
   const [id] = await seedRawPackages(database.db, locations, {
-    packages: 1, filesPerPackage: 2, minFileBytes: 1000, maxFileBytes: 20_000,
-    source: 'cha/primecam-raw', buffer: 'cha/cha-buffer', prefix: `adv-${++seeded}`,
+    packages: 1,
+    filesPerPackage: 2,
+    minFileBytes: 1000,
+    maxFileBytes: 20_000,
+    source: 'cha/primecam-raw',
+    buffer: 'cha/cha-buffer',
+    prefix: `adv-${++seeded}`,
   });
   return id;
 }
 async function start(name, script, config, ready) {
   const file = join(root, `${name}.json`);
   await writeFile(file, JSON.stringify(config, null, 2));
-  const p = await startJsonProcess({ name, script, args: ['--config', file], env: { CCAT_CONFIG: '' },
-    ready: (l) => l.msg === ready, readyTimeoutMs: 30_000 });
+  const p = await startJsonProcess({
+    name,
+    script,
+    args: ['--config', file],
+    env: { CCAT_CONFIG: '' },
+    ready: (l) => l.msg === ready,
+    readyTimeoutMs: 30_000,
+  });
   procs.push(p);
   return p;
 }
-const readyz = (port) => fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(10_000) })
-  .then((r) => r.status, () => 0);
+const readyz = (port) =>
+  fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(10_000) }).then(
+    (r) => r.status,
+    () => 0,
+  );
 
 const shared = {
   database: { url: server.url, poolSize: 4 },
@@ -65,20 +79,51 @@ const shared = {
 };
 const mPort = await freePort();
 const wPort = await freePort();
-const monitor = await start('monitor', MONITOR_MAIN, { ...shared, monitorId: 'adv-monitor', http: { port: mPort },
-  monitor: { loopIntervalMs: 200, heartbeatTimeoutMs: 3000, leaseMs: 500, scheduleTimeoutMs: 5000 },
-  notifier: { relay: { pollIntervalMs: 100 } } }, 'monitor started');
-const worker = await start('worker', WORKER_MAIN, { ...shared, workerId: 'adv-worker', http: { port: wPort },
-  operationTypes: ['raw_data_package'], concurrency: 2,
-  heartbeat: { intervalMs: 150, timeoutMs: 3000, progressTimeoutMs: 60_000 },
-  progressWriteIntervalMs: 100, dispatcher: { intervalMs: 100, scheduleTimeoutMs: 2000 },
-  shutdown: { graceMs: 200, closeTimeoutMs: 2000 },
-  faults: { enabled: true, rules: [{ kind: 'hang', operationTypes: ['raw_data_package'], attempts: [0], stage: 'middle', durationMs: 2000 }] },
-}, 'worker started');
+const monitor = await start(
+  'monitor',
+  MONITOR_MAIN,
+  {
+    ...shared,
+    monitorId: 'adv-monitor',
+    http: { port: mPort },
+    monitor: { loopIntervalMs: 200, heartbeatTimeoutMs: 3000, leaseMs: 500, scheduleTimeoutMs: 5000 },
+    notifier: { relay: { pollIntervalMs: 100 } },
+  },
+  'monitor started',
+);
+const worker = await start(
+  'worker',
+  WORKER_MAIN,
+  {
+    ...shared,
+    workerId: 'adv-worker',
+    http: { port: wPort },
+    operationTypes: ['raw_data_package'],
+    concurrency: 2,
+    heartbeat: { intervalMs: 150, timeoutMs: 3000, progressTimeoutMs: 60_000 },
+    progressWriteIntervalMs: 100,
+    dispatcher: { intervalMs: 100, scheduleTimeoutMs: 2000 },
+    shutdown: { graceMs: 200, closeTimeoutMs: 2000 },
+    faults: {
+      enabled: true,
+      rules: [
+        {
+          kind: 'hang',
+          operationTypes: ['raw_data_package'],
+          attempts: [0],
+          stage: 'middle',
+          durationMs: 2000,
+        },
+      ],
+    },
+  },
+  'worker started',
+);
 say('started; readyz', await readyz(mPort), await readyz(wPort));
 
 const ids = [];
-const inProgress = async (id) => (await readOperation(database.db, 'raw_data_package', id))?.status === 'in_progress';
+const inProgress = async (id) =>
+  (await readOperation(database.db, 'raw_data_package', id))?.status === 'in_progress';
 ids.push(await seed());
 await waitFor(() => inProgress(ids[0]), { timeoutMs: 30_000, message: 'in progress' });
 say('task in progress; fault:', scenario);
@@ -94,7 +139,9 @@ if (scenario === 'pg-pause') {
   cache.pause();
   await sleep(5_000);
   say('paused 5 s: readyz', await readyz(mPort), await readyz(wPort));
-  await sleep(25_000);
+  await sleep(15_000);
+  say('paused 20 s: readyz', await readyz(mPort), await readyz(wPort));
+  await sleep(10_000);
   cache.resume();
   say('resumed');
 } else if (scenario === 'redis-oom') {
@@ -103,7 +150,13 @@ if (scenario === 'pg-pause') {
   const used = Number(/used_memory:(\d+)/.exec(await admin.info('memory'))[1]);
   await admin.config('SET', 'maxmemory', String(used + 200_000));
   let filled = 0;
-  try { for (;;) { await admin.set(`fill:${filled++}`, 'x'.repeat(10_000)); } } catch (e) { say('full:', e.message); }
+  try {
+    for (;;) {
+      await admin.set(`fill:${filled++}`, 'x'.repeat(10_000));
+    }
+  } catch (e) {
+    say('full:', e.message);
+  }
   ids.push(await seed());
   await sleep(20_000);
   say('OOM 20 s: readyz', await readyz(mPort), await readyz(wPort));
@@ -126,17 +179,23 @@ if (scenario === 'pg-pause') {
 }
 ids.push(await seed());
 // Let it settle: every seeded operation final (or 90 s).
-await waitFor(async () => {
-  for (const id of ids.filter(Boolean)) {
-    const r = await readOperation(database.db, 'raw_data_package', id).catch(() => undefined);
-    if (r?.status !== 'completed' && r?.status !== 'failed') return false;
-  }
-  return true;
-}, { timeoutMs: 90_000, intervalMs: 500, message: 'every operation final' }).catch((e) => say('NOT SETTLED:', e.message));
+await waitFor(
+  async () => {
+    for (const id of ids.filter(Boolean)) {
+      const r = await readOperation(database.db, 'raw_data_package', id).catch(() => undefined);
+      if (r?.status !== 'completed' && r?.status !== 'failed') return false;
+    }
+    return true;
+  },
+  { timeoutMs: 90_000, intervalMs: 500, message: 'every operation final' },
+).catch((e) => say('NOT SETTLED:', e.message));
 say('after: readyz', await readyz(mPort), await readyz(wPort));
 for (const id of ids.filter(Boolean)) {
   const r = await readOperation(database.db, 'raw_data_package', id).catch(() => undefined);
-  const ev = await sql`select event, count(*)::int n from operation_events where operation_id = ${id} and operation_type = 'raw_data_package' group by 1`.execute(database.db).catch(() => ({ rows: [] }));
+  const ev =
+    await sql`select event, count(*)::int n from operation_events where operation_id = ${id} and operation_type = 'raw_data_package' group by 1`
+      .execute(database.db)
+      .catch(() => ({ rows: [] }));
   say(`operation ${id}: ${r?.status} attempt=${r?.attempt}; events ${JSON.stringify(ev.rows)}`);
 }
 for (const p of procs) {
@@ -144,7 +203,9 @@ for (const p of procs) {
   const fatal = p.lines.filter((l) => /fatal/.test(String(l.msg)));
   const lost = p.lines.filter((l) => /connection lost/.test(String(l.msg)));
   const warn = [...new Set(p.lines.filter((l) => l.level >= 40).map((l) => String(l.msg)))];
-  say(`${p.name}: alive=${alive} (exit ${p.child.exitCode ?? p.child.signalCode}); fatal lines ${fatal.length}; loss lines ${lost.length}; warnings: ${warn.slice(0, 10).join(' | ')}`);
+  say(
+    `${p.name}: alive=${alive} (exit ${p.child.exitCode ?? p.child.signalCode}); fatal lines ${fatal.length}; loss lines ${lost.length}; warnings: ${warn.slice(0, 10).join(' | ')}`,
+  );
   if (!alive) say(`${p.name} stderr: ${p.stderr().slice(-800)}`);
 }
 for (const p of procs) {
