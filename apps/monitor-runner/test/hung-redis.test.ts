@@ -6,6 +6,8 @@
 //   "shutdown took too long" (neither BullMQ's close nor closing a connection waits without bound
 //   on a server that does not answer). The monitor's pass blocked on a hung Redis at SIGTERM is
 //   the loop's own matter (issue 11 input 5, monitor.ts) and not tested here;
+// - a Redis that is down at start is waited for (logged once, /readyz 503), as an unreachable
+//   PostgreSQL is, instead of exit 1 within 100 ms;
 // - SIGHUP stops gracefully like SIGTERM (exit 0) instead of Node's immediate exit by the signal.
 // Redis is this test's own; PostgreSQL is the shared one, in a schema of this test's own.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -139,6 +141,52 @@ describe('a Redis that hangs', () => {
     expect(p.lines.filter((l) => l['msg'] === FATAL_UNHANDLED_MESSAGE)).toEqual([]);
     expect(code, `worker exit after ${tookMs} ms; stderr: ${p.stderr()}`).toBe(0);
   }, 120_000);
+});
+
+describe('a Redis that is down at start', () => {
+  for (const app of APPS) {
+    it(`${app.name}: waits for it (503, logged once) and starts the work when it comes`, async () => {
+      await cache.kill();
+      try {
+        const port = await freePort();
+        const file = join(root, `${app.name}-down.json`);
+        await writeFile(
+          file,
+          JSON.stringify({
+            ...app.config,
+            database: { url: schema.url, schema: schema.schema, poolSize: 2 },
+            redis: { url: cache.url },
+            keyPrefix: `ccat-hung-${app.name}:`,
+            http: { port },
+            log: { level: 'info', pretty: false },
+          }),
+        );
+        const p = await startJsonProcess({
+          name: `${app.name}-down`,
+          script: app.script,
+          args: ['--config', file],
+          env: { CCAT_CONFIG: '' },
+          ready: (l) => /^Redis is not reachable; waiting/.test(String(l['msg'])),
+          readyTimeoutMs: 30_000,
+        });
+        processes.push(p);
+        expect(await readyz(port)).toBe(503);
+        await new Promise((r) => setTimeout(r, 3_000));
+        expect(p.child.exitCode, `${app.name} still waits; stderr: ${p.stderr()}`).toBeNull();
+        await cache.spawn();
+        await p.waitForLine((l) => l['msg'] === app.started, 30_000, app.started);
+        await waitFor(async () => (await readyz(port)) === 200, {
+          timeoutMs: 15_000,
+          message: `${app.name} /readyz 200 once Redis is up`,
+        });
+        expect(p.lines.filter((l) => /^Redis is not reachable/.test(String(l['msg'])))).toHaveLength(1);
+        p.signal('SIGTERM');
+        expect(await p.exited).toBe(0);
+      } finally {
+        if (cache.pid === undefined) await cache.spawn();
+      }
+    }, 120_000);
+  }
 });
 
 describe('SIGHUP', () => {

@@ -251,6 +251,51 @@ export async function readiness(
   return { ok: s.working() && db.state === 'ok' && redisOk, details };
 }
 
+/** Sleeps `ms`, or less when `signal` aborts. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/**
+ * Waits until every Redis connection is ready and answers PING (`redisState`), polling every
+ * `intervalMs` (default 2 s); logs once while it waits. A Redis that is down or restarting at
+ * start is waited for like an unreachable database, not a reason to exit. Resolves true when
+ * ready, false when `signal` aborts first. Never throws.
+ */
+export async function waitForRedis(o: {
+  readonly redis: Readonly<Record<string, Redis>>;
+  readonly logger: Logger;
+  readonly signal: AbortSignal;
+  readonly intervalMs?: number;
+}): Promise<boolean> {
+  let logged = false;
+  while (!o.signal.aborted) {
+    const states = Object.fromEntries(
+      await Promise.all(
+        Object.entries(o.redis).map(async ([name, client]) => [name, await redisState(client)] as const),
+      ),
+    );
+    if (Object.values(states).every((state) => state === 'ready')) {
+      if (logged) o.logger.info('Redis ready: starting the work');
+      return true;
+    }
+    if (!logged) {
+      logged = true;
+      o.logger.warn({ redis: states }, 'Redis is not reachable; waiting for it before starting the work');
+    }
+    await pause(o.intervalMs ?? 2_000, o.signal);
+  }
+  return false;
+}
+
 /**
  * Waits until the database can take the work: reachable and migrated. Logs once per state it waits
  * in (unreachable; not migrated, with `run: ccat-recovery migrate`), polls every `intervalMs`.
@@ -294,15 +339,7 @@ export async function waitForDatabase(o: {
           'PostgreSQL is not reachable; waiting for it before starting the work',
         );
     }
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(done, o.intervalMs ?? 2_000);
-      function done() {
-        clearTimeout(t);
-        o.signal.removeEventListener('abort', done);
-        resolve();
-      }
-      o.signal.addEventListener('abort', done, { once: true });
-    });
+    await pause(o.intervalMs ?? 2_000, o.signal);
   }
   return false;
 }

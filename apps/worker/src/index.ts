@@ -65,6 +65,7 @@ export {
   REDIS_COMMAND_TIMEOUT_MS,
   redisState,
   waitForDatabase,
+  waitForRedis,
   watchRedis,
   type DatabaseState,
   type ReadinessSources,

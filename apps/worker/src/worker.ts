@@ -18,7 +18,13 @@ import type { WorkerConfig } from './config.js';
 import { Dispatcher } from './dispatcher.js';
 import { createFaultInjector } from './faults.js';
 
-import { bullErrorListener, ConnectionFaultLog, readiness, waitForDatabase } from './connectivity.js';
+import {
+  bullErrorListener,
+  ConnectionFaultLog,
+  readiness,
+  waitForDatabase,
+  waitForRedis,
+} from './connectivity.js';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics.js';
 import { servedQueues } from './queues.js';
 import { shutdownSteps } from './service.js';
@@ -53,7 +59,7 @@ export interface WorkerApp extends AsyncDisposable {
   /**
    * Starts, in this order: the HTTP server (a port in use throws `ConfigurationError` before any
    * work), then waits for the database (reachable and migrated; logged once, /readyz says why not
-   * ready), then heartbeats, the health key, the queue workers and the dispatcher. Resolves once
+   * ready) and for Redis (every connection answering; logged once), then heartbeats, the health key, the queue workers and the dispatcher. Resolves once
    * the work runs, or once `close()` was called while it waited (no work started). Throws
    * `ConfigurationError` when PostgreSQL refuses the configuration.
    */
@@ -181,6 +187,12 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
       }
       const ready = await waitForDatabase({ db: deps.db, schema, logger: log, signal: stopping.signal });
       if (!ready) return;
+      const redisUp = await waitForRedis({
+        redis: { redis: deps.redis, bull: deps.bullConnection },
+        logger: log,
+        signal: stopping.signal,
+      });
+      if (!redisUp) return;
       await heartbeat.start();
       await health.start();
       const served = (await servedQueues(deps.db, config.serve)).filter((q) =>
