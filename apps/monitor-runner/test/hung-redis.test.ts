@@ -189,6 +189,36 @@ describe('a Redis that is down at start', () => {
   }
 });
 
+describe('a Redis URL naming a database the server does not have', () => {
+  for (const app of APPS) {
+    it(`${app.name}: exit 2 at once naming it, not working on database 0`, async () => {
+      const file = join(root, `${app.name}-db.json`);
+      await writeFile(
+        file,
+        JSON.stringify({
+          ...app.config,
+          database: { url: schema.url, schema: schema.schema, poolSize: 2 },
+          // A stock redis-server has 16 databases (0-15).
+          redis: { url: `${cache.url}/99` },
+          keyPrefix: `ccat-hung-${app.name}:`,
+          http: { port: 0 },
+          log: { level: 'info', pretty: false },
+        }),
+      );
+      const p = await startJsonProcess({
+        name: `${app.name}-db`,
+        script: app.script,
+        args: ['--config', file],
+        env: { CCAT_CONFIG: '' },
+      });
+      processes.push(p);
+      expect(await p.exited, p.stderr()).toBe(2);
+      expect(p.stderr()).toMatch(/redis\.url names database 99.*\[REDIS_DATABASE\]/);
+      expect(p.lines.filter((l) => l['msg'] === app.started)).toEqual([]);
+    }, 60_000);
+  }
+});
+
 describe('SIGHUP', () => {
   for (const app of APPS) {
     it(`${app.name}: stops gracefully, exit 0, like SIGTERM`, async () => {

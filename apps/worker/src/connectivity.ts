@@ -265,10 +265,35 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /**
+ * Throws `ConfigurationError` (code `REDIS_DATABASE`, exit 2) when the connection is not on the
+ * database its URL names: ioredis reports a refused SELECT (`ERR DB index is out of range`, a
+ * number past the server's `databases`) as a connection error and then works on database 0, where
+ * the keys of another deployment may be. Read with CLIENT INFO (Redis 6.2+); a server without it
+ * is not checked.
+ */
+async function assertSelectedDatabase(client: Redis): Promise<void> {
+  const wanted = client.options.db ?? 0;
+  if (wanted === 0) return;
+  let info: string;
+  try {
+    info = String(await timeout(client.client('INFO'), 3_000, 'Redis'));
+  } catch {
+    return;
+  }
+  const db = /(?:^|\s)db=(\d+)/.exec(info)?.[1];
+  if (db !== undefined && Number(db) !== wanted)
+    throw new ConfigurationError(
+      `redis.url names database ${wanted}, which this Redis server refused (it has fewer databases): the connection is on database ${db}`,
+      { code: 'REDIS_DATABASE', context: { wanted, selected: Number(db) } },
+    );
+}
+
+/**
  * Waits until every Redis connection is ready and answers PING (`redisState`), polling every
  * `intervalMs` (default 2 s); logs once while it waits. A Redis that is down or restarting at
  * start is waited for like an unreachable database, not a reason to exit. Resolves true when
- * ready, false when `signal` aborts first. Never throws.
+ * ready, false when `signal` aborts first. Throws `ConfigurationError` (`REDIS_DATABASE`) when a
+ * connection is not on the database its URL names (the server refused the SELECT).
  */
 export async function waitForRedis(o: {
   readonly redis: Readonly<Record<string, Redis>>;
@@ -284,6 +309,7 @@ export async function waitForRedis(o: {
       ),
     );
     if (Object.values(states).every((state) => state === 'ready')) {
+      for (const client of Object.values(o.redis)) await assertSelectedDatabase(client);
       if (logged) o.logger.info('Redis ready: starting the work');
       return true;
     }
