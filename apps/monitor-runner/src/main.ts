@@ -1,18 +1,20 @@
 #!/usr/bin/env node
 // ccat-monitor: the only module of the monitor that touches the process. Reads configuration,
 // builds the pool, the Redis client and the logger, wires createMonitorRunner, and owns the
-// signals: SIGTERM/SIGINT finish the current pass and close (bounded); a second one exits at once.
+// signals: SIGTERM/SIGINT/SIGHUP finish the current pass and close (bounded); a second one exits at once.
 import { hostname } from 'node:os';
 import { classifyError, ConfigurationError, redactSecrets } from '@ccat/errors';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import {
+  closeRedis,
   ConnectionFaultLog,
   createServiceLogger,
   FATAL_UNHANDLED_MESSAGE,
   migrateServiceDatabase,
   openServiceDatabase,
   readServiceConfig,
+  REDIS_COMMAND_TIMEOUT_MS,
   watchRedis,
 } from '@ccat/worker';
 import { loadMonitorConfig } from './config.js';
@@ -125,17 +127,22 @@ async function main(): Promise<void> {
     process.exit(0);
   };
   // Installed before the start: a monitor waiting for its database stops on the first signal.
+  // SIGHUP (a closed terminal, a supervisor's stop) is a stop too, not Node's immediate exit.
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  process.on('SIGHUP', onSignal);
   try {
     const database = openServiceDatabase(config.database, `ccat-monitor ${monitorId}`, logger);
     closers.push(() => database.close());
     const redis = new Redis(config.redis.url, {
       maxRetriesPerRequest: 1,
+      // A hung Redis fails the pass's command after this long instead of holding the pass (and a
+      // shutdown waiting for it) forever.
+      commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
       connectionName: `ccat-monitor:${monitorId}`,
     });
     watchRedis(redis, new ConnectionFaultLog(logger, 'Redis'), 'redis');
-    closers.push(() => redis.quit());
+    closers.push(() => closeRedis(redis));
     droppers.push(() => redis.disconnect());
     runner = createMonitorRunner({ config, monitorId, db: database.db, redis, logger, pid: process.pid });
     if (config.database.migrate)

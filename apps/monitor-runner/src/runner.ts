@@ -6,7 +6,7 @@ import { classifyError } from '@ccat/errors';
 import { ServiceHealthReporter, startHealthServer, type HealthServer } from '@ccat/heartbeat';
 import { createNotifier, createOutboxRelay, type OutboxRelay } from '@ccat/notifier';
 import { createHandlerRegistry, type HandlerRegistry } from '@ccat/recovery-handlers';
-import { readiness, shutdownSteps, waitForDatabase } from '@ccat/worker';
+import { readiness, shutdownSteps, waitForDatabase, waitForRedis } from '@ccat/worker';
 import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import { Counter } from 'prom-client';
@@ -122,6 +122,9 @@ export function createMonitorRunner(deps: MonitorRunnerDeps): MonitorRunner {
         signal: stopping.signal,
       });
       if (!ready) return;
+      // A Redis that is down or restarting at start is waited for too, not a reason to exit.
+      if (!(await waitForRedis({ redis: { redis: deps.redis }, logger: log, signal: stopping.signal })))
+        return;
       await health.start();
       if (stopping.signal.aborted) return;
       monitor.start();

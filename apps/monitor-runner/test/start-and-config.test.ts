@@ -103,6 +103,11 @@ const BAD_CONFIG: readonly { env: Record<string, string>; lines: readonly RegExp
     lines: [/^ {2}redis\.url: scheme must be redis: or rediss:/],
   },
   { env: { REDIS_URL: 'redis://127.0.0.1:99999' }, lines: [/^ {2}redis\.url: port out of range/] },
+  // The database part goes to SELECT after connecting: before the check, the last-resort handler.
+  {
+    env: { REDIS_URL: 'redis://127.0.0.1:6379/abc' },
+    lines: [/^ {2}redis\.url: database \(the path\) must be a number/],
+  },
   {
     env: { DATABASE_URL: 'mysql://db.example:0/x' },
     lines: [/database\.url: scheme must be/, /database\.url: port out of range/],

@@ -23,6 +23,15 @@ import type { Logger } from 'pino';
  */
 export const FATAL_UNHANDLED_MESSAGE = 'fatal: unhandled error; exiting';
 
+/**
+ * How long a command on a service's ordinary Redis client (heartbeats, health key, the monitors'
+ * lease and scans; not BullMQ's connection, whose blocking commands wait on purpose) may wait for
+ * its answer, in ms: ioredis' `commandTimeout`. Without it a hung server (paused, or a network
+ * that drops packets without a reset) holds a command, and the pass or shutdown awaiting it,
+ * forever. The same 5 s as @ccat/heartbeat's own bound on its Redis round trips.
+ */
+export const REDIS_COMMAND_TIMEOUT_MS = 5_000;
+
 /** What a schema that lacks migrations needs; in the log and in /readyz. */
 export const MIGRATE_HINT = 'run: ccat-recovery migrate';
 
@@ -120,6 +129,32 @@ export function watchRedis(client: Redis, faults: ConnectionFaultLog, name: stri
   client.on('ready', () => faults.restored());
 }
 
+/**
+ * Closes an ioredis client within `timeoutMs` (default 1 s): QUIT when the server answers in time,
+ * otherwise (a hung, paused or unreachable server, a TLS handshake that never ends) the socket is
+ * dropped with `disconnect()`. Never throws and never waits longer than `timeoutMs`: a shutdown
+ * must not hang on a server that does not answer.
+ */
+export async function closeRedis(client: Redis, timeoutMs = 1_000): Promise<void> {
+  if (client.status === 'end') return;
+  if (client.status !== 'ready') {
+    // Not connected (connecting, reconnecting, waiting for TLS): QUIT would only queue.
+    client.disconnect();
+    return;
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const quit = client.quit().then(
+    () => true,
+    () => false,
+  );
+  const late = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeoutMs);
+  });
+  const done = await Promise.race([quit, late]);
+  clearTimeout(timer);
+  if (!done) client.disconnect();
+}
+
 const timeout = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
   new Promise<T>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
@@ -158,6 +193,21 @@ export async function databaseState(
   }
 }
 
+/**
+ * A Redis connection as readiness sees it: `ready` when it is connected and answers PING within
+ * `timeoutMs` (default 3 s); `no answer` when connected but silent (a hung or paused server, whose
+ * socket stays open); otherwise ioredis' status (`connecting`, `reconnecting`, `end`…). Never throws.
+ */
+export async function redisState(client: Redis, timeoutMs = 3_000): Promise<string> {
+  if (client.status !== 'ready') return client.status;
+  try {
+    await timeout(client.ping(), timeoutMs, 'Redis');
+    return 'ready';
+  } catch {
+    return client.status === 'ready' ? 'no answer' : client.status;
+  }
+}
+
 /** /readyz of a service: what readiness checks. */
 export interface ReadinessSources {
   readonly db: Kysely<Database>;
@@ -171,15 +221,23 @@ export interface ReadinessSources {
 
 /**
  * Ready means able to do the work: the work started, PostgreSQL reachable and migrated to this
- * code's latest migration, every Redis connection ready. The details say what is missing; an
+ * code's latest migration, every Redis connection ready and answering PING (`redisState`); the
+ * checks run at once, each bounded by `timeoutMs` (default 3 s). The details say what is missing; an
  * unmigrated schema adds `action: "run: ccat-recovery migrate"`.
  */
 export async function readiness(
   s: ReadinessSources,
 ): Promise<{ ok: boolean; details: Record<string, unknown> }> {
-  const db = await databaseState(s.db, s.schema, s.timeoutMs);
-  const redis = Object.fromEntries(Object.entries(s.redis).map(([name, client]) => [name, client.status]));
-  const redisOk = Object.values(redis).every((status) => status === 'ready');
+  const [db, redisStates] = await Promise.all([
+    databaseState(s.db, s.schema, s.timeoutMs),
+    Promise.all(
+      Object.entries(s.redis).map(
+        async ([name, client]) => [name, await redisState(client, s.timeoutMs)] as const,
+      ),
+    ),
+  ]);
+  const redis = Object.fromEntries(redisStates);
+  const redisOk = Object.values(redis).every((state) => state === 'ready');
   const details: Record<string, unknown> = {
     working: s.working(),
     postgres: db.state === 'ok' ? 'ok' : db.state === 'not_migrated' ? 'not migrated' : db.state,
@@ -191,6 +249,77 @@ export async function readiness(
   }
   if (db.state === 'unreachable' || db.state === 'refused') details['postgresError'] = db.error.code;
   return { ok: s.working() && db.state === 'ok' && redisOk, details };
+}
+
+/** Sleeps `ms`, or less when `signal` aborts. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/**
+ * Throws `ConfigurationError` (code `REDIS_DATABASE`, exit 2) when the connection is not on the
+ * database its URL names: ioredis reports a refused SELECT (`ERR DB index is out of range`, a
+ * number past the server's `databases`) as a connection error and then works on database 0, where
+ * the keys of another deployment may be. Read with CLIENT INFO (Redis 6.2+); a server without it
+ * is not checked.
+ */
+async function assertSelectedDatabase(client: Redis): Promise<void> {
+  const wanted = client.options.db ?? 0;
+  if (wanted === 0) return;
+  let info: string;
+  try {
+    info = String(await timeout(client.client('INFO'), 3_000, 'Redis'));
+  } catch {
+    return;
+  }
+  const db = /(?:^|\s)db=(\d+)/.exec(info)?.[1];
+  if (db !== undefined && Number(db) !== wanted)
+    throw new ConfigurationError(
+      `redis.url names database ${wanted}, which this Redis server refused (it has fewer databases): the connection is on database ${db}`,
+      { code: 'REDIS_DATABASE', context: { wanted, selected: Number(db) } },
+    );
+}
+
+/**
+ * Waits until every Redis connection is ready and answers PING (`redisState`), polling every
+ * `intervalMs` (default 2 s); logs once while it waits. A Redis that is down or restarting at
+ * start is waited for like an unreachable database, not a reason to exit. Resolves true when
+ * ready, false when `signal` aborts first. Throws `ConfigurationError` (`REDIS_DATABASE`) when a
+ * connection is not on the database its URL names (the server refused the SELECT).
+ */
+export async function waitForRedis(o: {
+  readonly redis: Readonly<Record<string, Redis>>;
+  readonly logger: Logger;
+  readonly signal: AbortSignal;
+  readonly intervalMs?: number;
+}): Promise<boolean> {
+  let logged = false;
+  while (!o.signal.aborted) {
+    const states = Object.fromEntries(
+      await Promise.all(
+        Object.entries(o.redis).map(async ([name, client]) => [name, await redisState(client)] as const),
+      ),
+    );
+    if (Object.values(states).every((state) => state === 'ready')) {
+      for (const client of Object.values(o.redis)) await assertSelectedDatabase(client);
+      if (logged) o.logger.info('Redis ready: starting the work');
+      return true;
+    }
+    if (!logged) {
+      logged = true;
+      o.logger.warn({ redis: states }, 'Redis is not reachable; waiting for it before starting the work');
+    }
+    await pause(o.intervalMs ?? 2_000, o.signal);
+  }
+  return false;
 }
 
 /**
@@ -236,15 +365,7 @@ export async function waitForDatabase(o: {
           'PostgreSQL is not reachable; waiting for it before starting the work',
         );
     }
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(done, o.intervalMs ?? 2_000);
-      function done() {
-        clearTimeout(t);
-        o.signal.removeEventListener('abort', done);
-        resolve();
-      }
-      o.signal.addEventListener('abort', done, { once: true });
-    });
+    await pause(o.intervalMs ?? 2_000, o.signal);
   }
   return false;
 }

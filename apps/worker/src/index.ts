@@ -56,12 +56,16 @@ export {
 } from './transports.js';
 export { hashFile, type HashResult } from './operations/files.js';
 export {
+  closeRedis,
   ConnectionFaultLog,
   databaseState,
   FATAL_UNHANDLED_MESSAGE,
   MIGRATE_HINT,
   readiness,
+  REDIS_COMMAND_TIMEOUT_MS,
+  redisState,
   waitForDatabase,
+  waitForRedis,
   watchRedis,
   type DatabaseState,
   type ReadinessSources,

@@ -1,13 +1,19 @@
 #!/usr/bin/env node
 // ccat-worker: the only module that touches the process. Reads configuration, builds the pool, the
-// Redis clients and the logger, wires createWorker, and owns the signals: the first SIGTERM/SIGINT
-// shuts down gracefully (bounded), a second one forces.
+// Redis clients and the logger, wires createWorker, and owns the signals: the first
+// SIGTERM/SIGINT/SIGHUP shuts down gracefully (bounded), a second one forces.
 import { hostname } from 'node:os';
 import { classifyError, ConfigurationError, redactSecrets } from '@ccat/errors';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { loadWorkerConfig } from './config.js';
-import { ConnectionFaultLog, FATAL_UNHANDLED_MESSAGE, watchRedis } from './connectivity.js';
+import {
+  closeRedis,
+  ConnectionFaultLog,
+  FATAL_UNHANDLED_MESSAGE,
+  REDIS_COMMAND_TIMEOUT_MS,
+  watchRedis,
+} from './connectivity.js';
 import {
   createServiceLogger,
   migrateServiceDatabase,
@@ -124,25 +130,29 @@ async function main(): Promise<void> {
     }
   };
   // Installed before the start: a worker waiting for its database stops on the first signal.
+  // SIGHUP (a closed terminal, a supervisor's stop) is a stop too: by default it would end the
+  // process at once, leaving its tasks in progress until the stall timeout.
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  process.on('SIGHUP', onSignal);
   try {
     const database = openServiceDatabase(config.database, `ccat-worker ${workerId}`, logger);
     closers.push(() => database.close());
     const redisFaults = new ConnectionFaultLog(logger, 'Redis');
     const redis = new Redis(config.redis.url, {
       maxRetriesPerRequest: 1,
+      commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
       connectionName: `ccat-worker:${workerId}`,
     });
     watchRedis(redis, redisFaults, 'redis');
-    closers.push(() => redis.quit());
+    closers.push(() => closeRedis(redis));
     droppers.push(() => redis.disconnect());
     const bullConnection = new Redis(config.redis.url, {
       maxRetriesPerRequest: null,
       connectionName: `ccat-worker-bull:${workerId}`,
     });
     watchRedis(bullConnection, redisFaults, 'bull');
-    closers.push(() => bullConnection.quit());
+    closers.push(() => closeRedis(bullConnection));
     droppers.push(() => bullConnection.disconnect());
     app = createWorker({
       config,

@@ -32,6 +32,8 @@ export interface UrlRule {
   readonly form: string;
   /** Whether a URL without a host may name one elsewhere (libpq's `?host=/run/postgresql`). */
   readonly hostParam?: boolean;
+  /** Whether the path, when there is one, is a database number (`/0`, `/3`), as in Redis URLs. */
+  readonly numberedDatabase?: boolean;
 }
 
 /** The authority part of `scheme://[userinfo@]host[:port]`: host and the port text as written. */
@@ -39,7 +41,8 @@ const AUTHORITY = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/(?:[^@/?#]*@)?(\[[^\]]*\]|[^:/?#
 
 /**
  * What is wrong with a connection URL, one phrase per problem (empty when nothing is): the scheme,
- * a host, a port in 1–65535, and the rest parseable (WHATWG URL). The phrases never repeat the URL
+ * a host, a port in 1–65535, the rest parseable (WHATWG URL), and for `numberedDatabase` rules a
+ * path that is a database number. The phrases never repeat the URL
  * or any part of it, since it may hold a password.
  */
 export function urlProblems(value: string, rule: UrlRule): string[] {
@@ -68,6 +71,13 @@ export function urlProblems(value: string, rule: UrlRule): string[] {
     else if (!(Number(port) >= 1 && Number(port) <= 65535))
       problems.push('port out of range: must be from 1 to 65535');
   }
+  // ioredis sends the path to SELECT after connecting: a path that is not a number fails there,
+  // after the start, where no configuration check can say what is wrong.
+  if (rule.numberedDatabase === true && parsed !== undefined) {
+    const path = parsed.pathname;
+    if (path !== '' && path !== '/' && !/^\/[0-9]{1,9}$/.test(path))
+      problems.push('database (the path) must be a number, e.g. /0');
+  }
   return problems;
 }
 
@@ -92,6 +102,7 @@ export const POSTGRES_URL_RULE: UrlRule = {
 export const REDIS_URL_RULE: UrlRule = {
   schemes: ['redis', 'rediss'],
   form: 'redis://[user:password@]host[:port][/db]',
+  numberedDatabase: true,
 };
 
 /** PostgreSQL: the operation tables, their events and the notification outbox. */
@@ -145,7 +156,7 @@ export const redisConfigSchema = z
   .strictObject({
     /**
      * Redis connection URL, `redis://[:password@]host:port[/db]`. Checked at start: scheme redis:
-     * or rediss: (TLS), a host, a port from 1 to 65535.
+     * or rediss: (TLS), a host, a port from 1 to 65535, a database number as the path if any.
      */
     url: connectionUrl(REDIS_URL_RULE).default('redis://127.0.0.1:6379'),
   })

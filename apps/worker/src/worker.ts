@@ -18,7 +18,13 @@ import type { WorkerConfig } from './config.js';
 import { Dispatcher } from './dispatcher.js';
 import { createFaultInjector } from './faults.js';
 
-import { bullErrorListener, ConnectionFaultLog, readiness, waitForDatabase } from './connectivity.js';
+import {
+  bullErrorListener,
+  ConnectionFaultLog,
+  readiness,
+  waitForDatabase,
+  waitForRedis,
+} from './connectivity.js';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics.js';
 import { servedQueues } from './queues.js';
 import { shutdownSteps } from './service.js';
@@ -53,7 +59,7 @@ export interface WorkerApp extends AsyncDisposable {
   /**
    * Starts, in this order: the HTTP server (a port in use throws `ConfigurationError` before any
    * work), then waits for the database (reachable and migrated; logged once, /readyz says why not
-   * ready), then heartbeats, the health key, the queue workers and the dispatcher. Resolves once
+   * ready) and for Redis (every connection answering; logged once), then heartbeats, the health key, the queue workers and the dispatcher. Resolves once
    * the work runs, or once `close()` was called while it waited (no work started). Throws
    * `ConfigurationError` when PostgreSQL refuses the configuration.
    */
@@ -62,6 +68,25 @@ export interface WorkerApp extends AsyncDisposable {
   close(): Promise<void>;
   /** Second signal: abort and release everything now. */
   forceClose(): Promise<void>;
+}
+
+/** Longest wait of one BullMQ step of the shutdown (pause, close) for a Redis that does not answer, in ms. */
+const QUEUE_STEP_LIMIT_MS = 5_000;
+
+/** Resolves like `p`, or rejects after `ms` with an error saying what did not finish (`p` is left to settle). */
+async function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  void p.catch(() => undefined);
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what}: not done within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 export function createWorker(deps: WorkerDeps): WorkerApp {
@@ -130,6 +155,8 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
   const schema = deps.schema ?? config.database.schema;
   // close() during start (while waiting for the database) ends the wait: no work starts.
   const stopping = new AbortController();
+  /** How long each BullMQ step of the shutdown may wait for Redis. */
+  const queueStepMs = Math.min(QUEUE_STEP_LIMIT_MS, config.shutdown.closeTimeoutMs);
 
   const app: WorkerApp = {
     metrics,
@@ -160,6 +187,12 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
       }
       const ready = await waitForDatabase({ db: deps.db, schema, logger: log, signal: stopping.signal });
       if (!ready) return;
+      const redisUp = await waitForRedis({
+        redis: { redis: deps.redis, bull: deps.bullConnection },
+        logger: log,
+        signal: stopping.signal,
+      });
+      if (!redisUp) return;
       await heartbeat.start();
       await health.start();
       const served = (await servedQueues(deps.db, config.serve)).filter((q) =>
@@ -203,7 +236,13 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
           'shutting down: no new jobs',
         );
         await shutdownSteps(log, [
-          ['pause workers', () => Promise.all(bullWorkers.map((w) => w.pause(true)))],
+          // BullMQ's pause and close talk to Redis and wait for it without bound: a hung Redis
+          // would hold the shutdown until main's limit (exit 1). Bounded; the connections are
+          // dropped after these steps anyway, and PostgreSQL, not BullMQ, owns the rows.
+          [
+            'pause workers',
+            () => bounded(Promise.all(bullWorkers.map((w) => w.pause(true))), queueStepMs, 'pause workers'),
+          ],
           ['dispatcher', async () => dispatcher?.close()],
           [
             'running tasks',
@@ -217,7 +256,10 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
               }
             },
           ],
-          ['queue workers', () => Promise.all(bullWorkers.map((w) => w.close()))],
+          [
+            'queue workers',
+            () => bounded(Promise.all(bullWorkers.map((w) => w.close())), queueStepMs, 'close queue workers'),
+          ],
           ['heartbeat', () => heartbeat.close()],
           ['health key', () => health.close()],
           ['http', async () => http?.close()],

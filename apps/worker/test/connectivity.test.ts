@@ -24,6 +24,12 @@ describe('urlProblems', () => {
     ['redis://127.0.0.1:0', REDIS_URL_RULE, ['port out of range: must be from 1 to 65535']],
     ['redis://h:63x79', REDIS_URL_RULE, ['port is not a number: must be from 1 to 65535']],
     ['postgres:///ccat', POSTGRES_URL_RULE, ['has no host']],
+    // The database part of a Redis URL goes to SELECT after the start: checked before it.
+    ['redis://127.0.0.1:6379/', REDIS_URL_RULE, []],
+    ['redis://127.0.0.1:6379/15', REDIS_URL_RULE, []],
+    ['redis://127.0.0.1:6379/abc', REDIS_URL_RULE, ['database (the path) must be a number, e.g. /0']],
+    ['redis://:secret@h/1/2', REDIS_URL_RULE, ['database (the path) must be a number, e.g. /0']],
+    ['redis://h:6379/-1', REDIS_URL_RULE, ['database (the path) must be a number, e.g. /0']],
     [
       'mysql://u:secret@h:70000/x',
       POSTGRES_URL_RULE,

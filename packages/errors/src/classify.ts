@@ -123,6 +123,9 @@ const REDIS_CONNECTION_MESSAGES = [
   'None of startup nodes is available',
 ];
 
+/** ioredis' rejection of a command that outlived its `commandTimeout` (a plain Error). */
+const REDIS_COMMAND_TIMEOUT_MESSAGE = 'Command timed out';
+
 const MAX_CAUSE_DEPTH = 5;
 
 function make(
@@ -201,6 +204,10 @@ function classifyErrorLike(e: object, depth: number): CCATDataOperationError | u
   }
   if (REDIS_CONNECTION_MESSAGES.some((m) => message.startsWith(m))) {
     return new RedisConnectionError(message, { cause: e });
+  }
+  // ioredis' `commandTimeout`: the server did not answer in time (hung, paused, unreachable).
+  if (message === REDIS_COMMAND_TIMEOUT_MESSAGE) {
+    return new RedisConnectionError(message, { code: 'REDIS_TIMEOUT', cause: e });
   }
   if (PG_CONNECTION_MESSAGES.some((m) => message.startsWith(m))) {
     return new DatabaseConnectionError(message, { cause: e });

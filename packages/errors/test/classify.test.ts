@@ -119,6 +119,13 @@ const cases: Case[] = [
     true,
   ],
   [
+    'ioredis commandTimeout',
+    () => new Error('Command timed out'),
+    RedisConnectionError,
+    'REDIS_TIMEOUT',
+    true,
+  ],
+  [
     'Redis LOADING reply',
     () => named('ReplyError', 'LOADING Redis is loading the dataset in memory'),
     RedisConnectionError,
