@@ -1,4 +1,4 @@
-// Shared helpers for the adversarial tests (copied to apps/worker/test/adv/ by adversary/run.sh).
+// Shared helpers for the file-safety tests (reproductions of an adversary's findings, now part of the suite).
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { dispatchDue, readOperation } from '@ccat/db';
