@@ -10,7 +10,7 @@ import {
   closeRedis,
   ConnectionFaultLog,
   createServiceLogger,
-  FATAL_UNHANDLED_MESSAGE,
+  reportUnhandled,
   migrateServiceDatabase,
   openServiceDatabase,
   readServiceConfig,
@@ -40,18 +40,10 @@ function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
 /** The logger once configuration is read; before that, the last-resort handler writes to stderr. */
 let fatalLogger: Logger | undefined;
 
-/**
- * Last resort: an error nothing else handled. Logs one fatal line (msg FATAL_UNHANDLED_MESSAGE,
- * the classified code) and exits 1. No connection fault is meant to reach it.
- */
+/** Last resort: an error nothing else handled (one fatal line, exit 1). No connection fault is meant to reach it. */
 function onUnhandled(kind: 'uncaughtException' | 'unhandledRejection') {
   return (thrown: unknown) => {
-    const err = classifyError(thrown);
-    const stack = thrown instanceof Error ? thrown.stack : undefined;
-    fatalLogger?.fatal({ kind, errorCode: err.code, err: err.message, stack }, FATAL_UNHANDLED_MESSAGE);
-    console.error(
-      `ccat-monitor: ${FATAL_UNHANDLED_MESSAGE}: ${kind}: ${redactSecrets(err.message, 2000)} [${err.code}]`,
-    );
+    console.error(reportUnhandled('ccat-monitor', kind, thrown, fatalLogger));
     process.exit(1);
   };
 }

@@ -9,6 +9,7 @@ import {
   DatabaseConnectionError,
   NetworkError,
   OperationTimeoutError,
+  redactSecrets,
   ServiceUnavailableError,
   type CCATDataOperationError,
 } from '@ccat/errors';
@@ -22,6 +23,24 @@ import type { Logger } from 'pino';
  * prove no fault reached that handler.
  */
 export const FATAL_UNHANDLED_MESSAGE = 'fatal: unhandled error; exiting';
+
+/**
+ * The last resort's report of an error nothing else handled: logs one fatal line (msg
+ * {@link FATAL_UNHANDLED_MESSAGE}, the classified code, the stack) when a logger exists yet, and
+ * returns the redacted line for stderr (`<service>: fatal: …: <kind>: <message> [<code>]`). The
+ * caller (main.ts, which alone touches `process`) prints it and exits 1. Never throws.
+ */
+export function reportUnhandled(
+  service: string,
+  kind: 'uncaughtException' | 'unhandledRejection',
+  thrown: unknown,
+  logger: Logger | undefined,
+): string {
+  const err = classifyError(thrown);
+  const stack = thrown instanceof Error ? thrown.stack : undefined;
+  logger?.fatal({ kind, errorCode: err.code, err: err.message, stack }, FATAL_UNHANDLED_MESSAGE);
+  return `${service}: ${FATAL_UNHANDLED_MESSAGE}: ${kind}: ${redactSecrets(err.message, 2000)} [${err.code}]`;
+}
 
 /**
  * How long a command on a service's ordinary Redis client (heartbeats, health key, the monitors'

@@ -64,6 +64,7 @@ export {
   readiness,
   REDIS_COMMAND_TIMEOUT_MS,
   redisState,
+  reportUnhandled,
   waitForDatabase,
   waitForRedis,
   watchRedis,

@@ -10,7 +10,7 @@ import { loadWorkerConfig } from './config.js';
 import {
   closeRedis,
   ConnectionFaultLog,
-  FATAL_UNHANDLED_MESSAGE,
+  reportUnhandled,
   REDIS_COMMAND_TIMEOUT_MS,
   watchRedis,
 } from './connectivity.js';
@@ -29,18 +29,10 @@ Configuration: defaults → the JSON file (--config or CCAT_CONFIG) → environm
 /** The logger once configuration is read; before that, the last-resort handler writes to stderr. */
 let fatalLogger: Logger | undefined;
 
-/**
- * Last resort: an error nothing else handled. Logs one fatal line (msg FATAL_UNHANDLED_MESSAGE,
- * the classified code) and exits 1. No connection fault is meant to reach it.
- */
+/** Last resort: an error nothing else handled (one fatal line, exit 1). No connection fault is meant to reach it. */
 function onUnhandled(kind: 'uncaughtException' | 'unhandledRejection') {
   return (thrown: unknown) => {
-    const err = classifyError(thrown);
-    const stack = thrown instanceof Error ? thrown.stack : undefined;
-    fatalLogger?.fatal({ kind, errorCode: err.code, err: err.message, stack }, FATAL_UNHANDLED_MESSAGE);
-    console.error(
-      `ccat-worker: ${FATAL_UNHANDLED_MESSAGE}: ${kind}: ${redactSecrets(err.message, 2000)} [${err.code}]`,
-    );
+    console.error(reportUnhandled('ccat-worker', kind, thrown, fatalLogger));
     process.exit(1);
   };
 }
