@@ -28,11 +28,13 @@ describe('adversary: storage faults', () => {
   it('ENOSPC at the destination buffer during unpack', async () => {
     const h = await make('adv_enospc');
     const dest = h.locations.byName.get('col/col-buffer')!.root;
-    // Room for the arrived transfer package, not for it and its unpacked tree.
-    await mountTmpfs(dest, 'size=600k');
-    await h.seed(2, 4);
+    await h.seed(2, 8);
     const source = h.locations.byName.get('cha/primecam-raw')!.root;
     const before = await tree(source);
+    // Room for the arrived transfer package (the raw bytes plus tar headers), not for it and its
+    // unpacked tree (twice the raw bytes): sized from what was seeded, since file sizes are random.
+    const rawBytes = [...before.values()].reduce((n, b64) => n + Buffer.from(b64, 'base64').length, 0);
+    await mountTmpfs(dest, `size=${Math.ceil((rawBytes * 1.5 + 64 * 1024) / 4096) * 4}k`);
     const outcomes = await h.runUntilQuiet();
     const rows = await h.database.db
       .selectFrom('data_transfers')
