@@ -8,9 +8,9 @@
 import { classifyError, truncate } from '@ccat/errors';
 import { CompiledQuery, sql, type Kysely } from 'kysely';
 import type { EventDetails, TransitionOptions } from './events.js';
-import { checkRef, claimSets, completeSets, EVENT_COLUMNS, json, MAX_MESSAGE } from './internal/fenced.js';
-import { stateColumn, type StateColumn } from './internal/state-sql.js';
-import { storedTextOrNull } from './sanitize.js';
+import { eventValues, insertEvent } from './internal/records.js';
+import { checkRef, fence, setList, TRANSITIONS } from './internal/state-machine.js';
+import { MAX_NAME } from './limits.js';
 import { OPERATION_TABLES, type OperationRef, type OperationType } from './operation-types.js';
 import type { Database } from './schema.js';
 import { claim, complete, type FencedWriteResult } from './transitions.js';
@@ -28,6 +28,8 @@ export interface TransitionBatcherOptions {
 }
 
 type Kind = 'claim' | 'complete';
+/** A row without an event: its event columns (see eventValues) are NULL. */
+const NO_EVENT = Array<null>(7).fill(null);
 
 interface Item {
   readonly ref: OperationRef;
@@ -106,7 +108,7 @@ export class TransitionBatcher {
   ): Promise<FencedWriteResult> {
     if (this.#maxBatch === 1 || options.notification !== undefined)
       return claim(this.#db, ref, claimer, options);
-    return this.#enqueue('claim', ref, () => truncate(claimer.workerId, 200), options.event);
+    return this.#enqueue('claim', ref, () => truncate(claimer.workerId, MAX_NAME), options.event);
   }
 
   /** in_progress(k) → completed, as `complete`. */
@@ -131,13 +133,7 @@ export class TransitionBatcher {
         r.attempt,
         claimedBy(),
         event !== undefined,
-        event === undefined ? null : (event.event ?? (kind === 'claim' ? 'claimed' : 'completed')),
-        event?.errorCode ?? null,
-        storedTextOrNull(event?.errorClass, 200),
-        storedTextOrNull(event?.message, MAX_MESSAGE),
-        event?.retryable ?? null,
-        event === undefined ? null : json({ ...event.context }),
-        event?.workerId ?? null,
+        ...(event === undefined ? NO_EVENT : eventValues(TRANSITIONS[kind].event, event)),
       ];
     } catch (e) {
       return Promise.reject(e instanceof Error ? e : classifyError(e));
@@ -220,11 +216,10 @@ export class TransitionBatcher {
   /** The lane's statement text, compiled once: only the arrays change from batch to batch. */
   #statement(lane: Lane, parameters: readonly unknown[]): string {
     const { table } = OPERATION_TABLES[lane.type];
-    const t = (n: StateColumn) => sql`t.${stateColumn(lane.type, n)}`;
-    const set = lane.kind === 'claim' ? claimSets(lane.type, sql`v.claimed_by`) : completeSets(lane.type);
-    const from = lane.kind === 'claim' ? 'scheduled' : 'in_progress';
     const [ids, attempts, claimedBy, withEvent, event, code, cls, message, retryable, context, worker] =
       parameters;
+    const u = (c: string) => sql`u.${sql.id(c)}`;
+    const columns = ['event', 'error_code', 'error_class', 'message', 'retryable', 'context', 'worker_id'];
     const compiled = sql`
       WITH v AS (
         SELECT * FROM unnest(
@@ -233,13 +228,11 @@ export class TransitionBatcher {
           ${context}::jsonb[], ${worker}::text[]
         ) AS v(id, attempt, claimed_by, with_event, event, error_code, error_class, message, retryable, context, worker_id)
       ), u AS (
-        UPDATE ${sql.table(table)} AS t SET ${sql.join([...set, sql`updated_at = now()`])}
-        FROM v WHERE t.id = v.id AND ${t('status')} = ${sql.lit(from)} AND ${t('attempt')} = v.attempt
+        UPDATE ${sql.table(table)} AS t SET ${setList(lane.kind, lane.type, { claimedBy: sql`v.claimed_by` })}
+        FROM v WHERE t.id = v.id AND ${fence(lane.kind, lane.type, sql`v.attempt`, 't')}
         RETURNING t.id, v.attempt, v.with_event, v.event, v.error_code, v.error_class, v.message, v.retryable, v.context, v.worker_id
       ), e AS (
-        INSERT INTO ${EVENT_COLUMNS}
-        SELECT ${sql.lit(lane.type)}, u.id, u.attempt, u.event, u.error_code, u.error_class, u.message, u.retryable, u.context, u.worker_id
-        FROM u WHERE u.with_event RETURNING id, operation_id
+        ${insertEvent({ type: sql.lit(lane.type), id: u('id'), attempt: u('attempt') }, columns.map(u), sql`u WHERE u.with_event`)}
       )
       SELECT u.id::text AS id, e.id::text AS event_id FROM u LEFT JOIN e ON e.operation_id = u.id`.compile(
       this.#db,

@@ -51,6 +51,8 @@ export {
   type StatusCount,
 } from './queries.js';
 export * from './outbox-store.js';
+export { recordEvent, recordNotification, type EventOperation } from './records.js';
+export { MAX_BODY, MAX_MESSAGE, MAX_NAME, MAX_SUBJECT } from './limits.js';
 export { TransitionBatcher, type TransitionBatcherOptions } from './batcher.js';
 export {
   checkStoredName,

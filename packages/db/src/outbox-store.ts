@@ -8,6 +8,8 @@
 import { randomUUID } from 'node:crypto';
 import { classifyError, truncate } from '@ccat/errors';
 import { sql, type Kysely } from 'kysely';
+import { insertNotification } from './internal/records.js';
+import { MAX_MESSAGE } from './limits.js';
 import { parseOperationId } from './operation-types.js';
 import { storedJson, storedText } from './sanitize.js';
 import type { Database, NotificationLevel } from './schema.js';
@@ -259,12 +261,10 @@ export function createPgOutboxStore(db: Kysely<Database>, options: PgOutboxStore
           ...n.context,
           ...(n.operation?.attempt !== undefined && { attempt: n.operation.attempt }),
         };
-        const { rows } = await sql<{ id: string }>`
-          INSERT INTO notifications (level, event_kind, subject, body, context, dedup_key, operation_type, operation_id, created_at)
-          VALUES (${n.level}, ${truncate(n.eventKind, 200)}, ${storedText(n.subject, 500)}, ${storedText(n.body, 64_000)},
-            ${storedJson(context)}::jsonb, ${n.dedupKey ?? null}, ${n.operation?.type ?? null}, ${operationId},
-            ${n.time ?? sql`now()`})
-          RETURNING id`.execute(db);
+        const target = { type: n.operation?.type ?? null, id: operationId };
+        const { rows } = await insertNotification({ ...n, context }, target, {
+          ...(n.time !== undefined && { createdAt: n.time }),
+        }).execute(db);
         return String(rows[0]!.id);
       });
     },
@@ -296,7 +296,7 @@ export function createPgOutboxStore(db: Kysely<Database>, options: PgOutboxStore
           if (spent.length > 0)
             await sql`UPDATE notifications SET status = 'failed', locked_by = NULL, locked_until = NULL,
                 last_error = left(${EXHAUSTED} || ' (' || attempts || ' attempts)'
-                  || coalesce('; last error: ' || last_error, ''), 4000),
+                  || coalesce('; last error: ' || last_error, ''), ${MAX_MESSAGE}),
                 updated_at = now()
               WHERE id = ANY(${ids(spent.map((r) => r.id))})`.execute(trx);
           const spentIds = new Set(spent.map((r) => r.id));
@@ -383,10 +383,10 @@ export function createPgOutboxStore(db: Kysely<Database>, options: PgOutboxStore
           set = sql`status = 'sent', sent_at = now()`;
           break;
         case 'failed':
-          set = sql`status = 'failed', last_error = ${storedText(s.error, 4000)}`;
+          set = sql`status = 'failed', last_error = ${storedText(s.error, MAX_MESSAGE)}`;
           break;
         case 'retry':
-          set = sql`next_attempt_at = clock_timestamp() + ${secs(s.delayMs)}, last_error = ${storedText(s.error, 4000)}`;
+          set = sql`next_attempt_at = clock_timestamp() + ${secs(s.delayMs)}, last_error = ${storedText(s.error, MAX_MESSAGE)}`;
           break;
         case 'release':
           set = sql`next_attempt_at = clock_timestamp() + ${secs(s.delayMs)}, attempts = GREATEST(attempts - 1, 0)`;

@@ -1,8 +1,17 @@
 // applyFailure / applyStallRecovery: the decision, the state change, its operation_events row and
 // its outbox notification in ONE transaction, then one structured log line. A row that moved on
 // (the attempt is no longer in progress) is left alone.
-import type { Database, ErrorInfo, NotificationInput, OperationSnapshot } from '@ccat/db';
-import { classifyError, serializeError, toSafeJson, type CCATDataOperationError } from '@ccat/errors';
+import {
+  MAX_MESSAGE,
+  recordEvent,
+  recordNotification,
+  type Database,
+  type ErrorInfo,
+  type EventDetails,
+  type NotificationInput,
+  type OperationSnapshot,
+} from '@ccat/db';
+import { classifyError, serializeError, type CCATDataOperationError } from '@ccat/errors';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { Executor, TaskRef } from './handler.js';
@@ -47,82 +56,20 @@ function errorInfo(e: CCATDataOperationError): ErrorInfo {
   return { code: e.code, message: e.message, errorClass: e.name, retryable: e.retryable };
 }
 
-function logDecision(
-  logger: Logger,
-  level: 'info' | 'warn' | 'error',
-  fields: Record<string, unknown>,
-  msg: string,
-): void {
-  logger[level](fields, msg);
-}
-
-async function recordLeaseLost(
-  trx: Executor,
-  ref: TaskRef,
-  e: CCATDataOperationError,
-  workerId: string | undefined,
-): Promise<void> {
-  await trx
-    .insertInto('operation_events')
-    .values({
-      operation_type: ref.type,
-      operation_id: ref.id,
-      attempt: ref.attempt,
-      event: 'lease_lost',
-      error_code: e.code,
-      error_class: e.name,
-      message: e.message.slice(0, 4000),
-      retryable: e.retryable,
-      context: JSON.stringify({ note: 'failure reported after the attempt moved on; nothing changed' }),
-      worker_id: workerId ?? null,
-    })
-    .execute();
-}
-
 /**
  * Writes the event and the notification a handler did not write itself (the built-in handlers write
  * them in the same statement as the state change; a custom handler may leave them to us). Same
  * transaction either way.
  */
-async function ensureSideRows(
+async function ensureRecorded(
   trx: Executor,
   ref: TaskRef,
   result: { eventId?: string; notificationId?: string },
-  event: { kind: string; error: ErrorInfo; workerId?: string; context: Record<string, unknown> },
-  notification: NotificationInput,
+  records: { event: EventDetails & { event: RecoveryEventKind }; notification: NotificationInput },
+  error: ErrorInfo,
 ): Promise<void> {
-  if (result.eventId === undefined) {
-    await trx
-      .insertInto('operation_events')
-      .values({
-        operation_type: ref.type,
-        operation_id: ref.id,
-        attempt: ref.attempt,
-        event: event.kind,
-        error_code: event.error.code,
-        error_class: event.error.errorClass ?? null,
-        message: event.error.message.slice(0, 4000),
-        retryable: event.error.retryable ?? null,
-        context: JSON.stringify(toSafeJson(event.context)),
-        worker_id: event.workerId ?? null,
-      })
-      .execute();
-  }
-  if (result.notificationId === undefined) {
-    await trx
-      .insertInto('notifications')
-      .values({
-        level: notification.level,
-        event_kind: notification.eventKind,
-        subject: notification.subject.slice(0, 500),
-        body: notification.body.slice(0, 64_000),
-        context: JSON.stringify(toSafeJson(notification.context ?? {})),
-        dedup_key: notification.dedupKey ?? null,
-        operation_type: ref.type,
-        operation_id: ref.id,
-      })
-      .execute();
-  }
+  if (result.eventId === undefined) await recordEvent(trx, ref, records.event, error);
+  if (result.notificationId === undefined) await recordNotification(trx, records.notification, ref);
 }
 
 /**
@@ -141,11 +88,14 @@ export async function applyFailure(
   const log = deps.logger.child({ operationType: ref.type, operationId: ref.id, attempt: ref.attempt });
   let decision: FailureDecision | undefined;
   const outcome = await deps.db.transaction().execute(async (trx): Promise<FailureOutcome> => {
-    const row = await handler.lockInProgress(trx, ref);
-    if (row === undefined) {
-      await recordLeaseLost(trx, ref, error, workerId);
+    const leaseLost = async (): Promise<FailureOutcome> => {
+      const context = { note: 'failure reported after the attempt moved on; nothing changed' };
+      const event = { event: 'lease_lost', context, ...(workerId !== undefined && { workerId }) };
+      await recordEvent(trx, ref, event, errorInfo(error));
       return { kind: 'lease_lost', error };
-    }
+    };
+    const row = await handler.lockInProgress(trx, ref);
+    if (row === undefined) return leaseLost();
     decision = decideFailure({
       config: deps.policy,
       operationType: ref.type,
@@ -160,7 +110,7 @@ export async function applyFailure(
       maxRetries: decision.maxRetries,
       retryCount,
       ...(decision.kind === 'retry' && { delayMs: decision.delayMs }),
-      error: serializeError(error, { includeStack: false, maxMessageLength: 4000 }),
+      error: serializeError(error, { includeStack: false, maxMessageLength: MAX_MESSAGE }),
     };
     const notification = buildNotification({
       kind,
@@ -174,7 +124,7 @@ export async function applyFailure(
       ...(decision.kind === 'retry' && { delayMs: decision.delayMs }),
     });
     const options = {
-      event: { ...(workerId !== undefined && { workerId }), context: eventContext },
+      event: { event: kind, ...(workerId !== undefined && { workerId }), context: eventContext },
       notification,
     };
     const result =
@@ -187,17 +137,8 @@ export async function applyFailure(
           )
         : await handler.markPermanentFailure(trx, ref, { error: errorInfo(error) }, options);
     // The row is locked: the fenced write cannot miss. If it does, something else is writing without the lock.
-    if (!result.applied || result.operation === undefined) {
-      await recordLeaseLost(trx, ref, error, workerId);
-      return { kind: 'lease_lost', error };
-    }
-    await ensureSideRows(
-      trx,
-      ref,
-      result,
-      { kind, error: errorInfo(error), ...(workerId !== undefined && { workerId }), context: eventContext },
-      notification,
-    );
+    if (!result.applied || result.operation === undefined) return leaseLost();
+    await ensureRecorded(trx, ref, result, options, errorInfo(error));
     return decision.kind === 'retry'
       ? { kind: 'retry_scheduled', error, delayMs: decision.delayMs, operation: result.operation }
       : { kind: 'permanent_failure', error, reason: decision.reason, operation: result.operation };
@@ -209,42 +150,20 @@ export async function applyFailure(
     decision: outcome.kind,
     workerId,
   };
+  const counts =
+    outcome.kind === 'lease_lost'
+      ? {}
+      : { retryCount: outcome.operation.retryCount, maxRetries: decision?.maxRetries };
+  const logged = { ...fields, ...counts, err: error.message };
   switch (outcome.kind) {
     case 'retry_scheduled':
-      logDecision(
-        log,
-        'warn',
-        {
-          ...fields,
-          delayMs: outcome.delayMs,
-          retryCount: outcome.operation.retryCount,
-          maxRetries: decision?.maxRetries,
-          err: error.message,
-        },
-        'operation failed; retry scheduled',
-      );
+      log.warn({ ...logged, delayMs: outcome.delayMs }, 'operation failed; retry scheduled');
       break;
     case 'permanent_failure':
-      logDecision(
-        log,
-        'error',
-        {
-          ...fields,
-          reason: outcome.reason,
-          retryCount: outcome.operation.retryCount,
-          maxRetries: decision?.maxRetries,
-          err: error.message,
-        },
-        'operation failed permanently',
-      );
+      log.error({ ...logged, reason: outcome.reason }, 'operation failed permanently');
       break;
     case 'lease_lost':
-      logDecision(
-        log,
-        'warn',
-        { ...fields, err: error.message },
-        'lease_lost: the attempt moved on; failure not applied',
-      );
+      log.warn(logged, 'lease_lost: the attempt moved on; failure not applied');
       break;
   }
   return outcome;
@@ -321,47 +240,31 @@ export async function applyStallRecovery(
         ? await handler.recoverStalled(trx, ref, { delayMs: decision.delayMs, error }, options)
         : await handler.markPermanentFailure(trx, ref, { error }, options);
     if (!result.applied || result.operation === undefined) return { kind: 'not_in_progress' };
-    await ensureSideRows(
-      trx,
-      ref,
-      result,
-      {
-        kind,
-        error,
-        ...(args.detectedBy !== undefined && { workerId: args.detectedBy }),
-        context: options.event.context,
-      },
-      notification,
-    );
+    await ensureRecorded(trx, ref, result, options, error);
     return decision.kind === 'retry'
       ? { kind: 'stall_recovered', delayMs: decision.delayMs, operation: result.operation }
       : { kind: 'stall_exhausted', operation: result.operation };
   });
   const fields = { decision: outcome.kind, reason, detectedBy: args.detectedBy };
   switch (outcome.kind) {
-    case 'stall_recovered':
-      logDecision(
-        log,
-        'warn',
-        {
-          ...fields,
-          errorCode: 'STALLED',
-          delayMs: outcome.delayMs,
-          retryCount: outcome.operation.retryCount,
-        },
+    case 'stall_recovered': {
+      const { delayMs, operation } = outcome;
+      log.warn(
+        { ...fields, errorCode: 'STALLED', delayMs, retryCount: operation.retryCount },
         'stalled task recovered',
       );
       break;
-    case 'stall_exhausted':
-      logDecision(
-        log,
-        'error',
-        { ...fields, errorCode: 'STALLED_TOO_OFTEN', retryCount: outcome.operation.retryCount },
+    }
+    case 'stall_exhausted': {
+      const retryCount = outcome.operation.retryCount;
+      log.error(
+        { ...fields, errorCode: 'STALLED_TOO_OFTEN', retryCount },
         'stalled too often; marked failed',
       );
       break;
+    }
     case 'not_in_progress':
-      logDecision(log, 'info', fields, 'stall candidate no longer in progress; left alone');
+      log.info(fields, 'stall candidate no longer in progress; left alone');
       break;
   }
   return outcome;

@@ -1,0 +1,114 @@
+// The state machine of DESIGN §4 as one table. Each row is one fenced transition of an operation row:
+// it applies only to a row in `from` that passes its `fence`, moves it `to` a status, writes `set`
+// (besides updated_at), records `event` by default, and answers the row after the change or only its
+// id. transitions.ts and the batcher build every statement from here, so the paths cannot drift.
+import { sql, type RawBuilder } from 'kysely';
+import type { OperationEventKind } from '../events.js';
+import {
+  parseAttempt,
+  parseOperationId,
+  parseOperationType,
+  type OperationRef,
+  type OperationStatus,
+  type OperationType,
+} from '../operation-types.js';
+import { stateColumn, type StateColumn } from './state-sql.js';
+
+/** Values the caller brings, as SQL expressions (parameters, or the batcher's array columns). */
+export type Arg = 'claimedBy' | 'progressBytes' | 'nextAttemptAt' | 'errorCode' | 'errorMessage';
+/** What a column becomes: a constant, its value plus one, or a caller's value (left alone when absent). */
+type Value = 'now()' | 'NULL' | '0' | '+1' | Arg;
+/**
+ * Beyond `status = from`: the caller's attempt (`attempt`), an attempt the caller may give (`attempt?`,
+ * an operator's retry), or being due (`due`: pending rows have one owner, the dispatcher).
+ */
+type Fence = 'attempt' | 'attempt?' | 'due';
+
+interface Transition {
+  readonly from: OperationStatus;
+  readonly to?: OperationStatus;
+  readonly fence: Fence;
+  readonly event: OperationEventKind;
+  /** The whole row after the change, or only its id: the hot paths skip the snapshot (~15% cheaper). */
+  readonly returns: 'row' | 'id';
+  readonly set: Readonly<Partial<Record<StateColumn, Value>>>;
+}
+
+/** Every reset to pending: a new attempt (the old one is fenced out), due at `nextAttemptAt`. */
+const requeue = {
+  attempt: '+1',
+  next_attempt_at: 'nextAttemptAt',
+  scheduled_at: 'NULL',
+  claimed_by: 'NULL',
+} as const;
+const error = { last_error_code: 'errorCode', last_error_message: 'errorMessage' } as const;
+
+// prettier-ignore
+export const TRANSITIONS = {
+  dispatch:    { from: 'pending',     to: 'scheduled',   fence: 'due',      event: 'dispatched',        returns: 'row', set: { scheduled_at: 'now()' } },
+  claim:       { from: 'scheduled',   to: 'in_progress', fence: 'attempt',  event: 'claimed',           returns: 'id',  set: { claimed_by: 'claimedBy', started_at: 'now()', last_seen_at: 'now()', finished_at: 'NULL', progress_bytes: '0' } },
+  redispatch:  { from: 'scheduled',                      fence: 'attempt',  event: 'redispatched',      returns: 'id',  set: { scheduled_at: 'now()' } },
+  progress:    { from: 'in_progress',                    fence: 'attempt',  event: 'progress',          returns: 'id',  set: { last_seen_at: 'now()', progress_bytes: 'progressBytes' } },
+  complete:    { from: 'in_progress', to: 'completed',   fence: 'attempt',  event: 'completed',         returns: 'id',  set: { finished_at: 'now()', last_seen_at: 'now()' } },
+  retry:       { from: 'in_progress', to: 'pending',     fence: 'attempt',  event: 'retry_scheduled',   returns: 'row', set: { ...requeue, retry_count: '+1', ...error } },
+  stall:       { from: 'in_progress', to: 'pending',     fence: 'attempt',  event: 'stall_recovered',   returns: 'row', set: { ...requeue, retry_count: '+1', ...error } },
+  release:     { from: 'in_progress', to: 'pending',     fence: 'attempt',  event: 'released',          returns: 'row', set: requeue },
+  fail:        { from: 'in_progress', to: 'failed',      fence: 'attempt',  event: 'permanent_failure', returns: 'row', set: { finished_at: 'now()', ...error } },
+  manualRetry: { from: 'failed',      to: 'pending',     fence: 'attempt?', event: 'manual_retry',      returns: 'row', set: { attempt: '+1', retry_count: '0', next_attempt_at: 'now()', finished_at: 'NULL', scheduled_at: 'NULL', claimed_by: 'NULL' } },
+} as const satisfies Record<string, Transition>;
+
+export type TransitionName = keyof typeof TRANSITIONS;
+
+const CONSTANTS: Readonly<Record<string, RawBuilder<unknown>>> = {
+  'now()': sql`now()`,
+  NULL: sql`NULL`,
+  '0': sql`0`,
+};
+
+/** The SET list of `name` on `type`'s columns (updated_at included), with the caller's `args`. */
+export function setList(
+  name: TransitionName,
+  type: OperationType,
+  args: Partial<Record<Arg, RawBuilder<unknown>>>,
+): RawBuilder<unknown> {
+  const t: Transition = TRANSITIONS[name];
+  const sets = t.to === undefined ? [] : [sql`${stateColumn(type, 'status')} = ${sql.lit(t.to)}`];
+  for (const [column, value] of Object.entries(t.set) as [StateColumn, Value][]) {
+    const c = stateColumn(type, column);
+    const expr = value === '+1' ? sql`${c} + 1` : (CONSTANTS[value] ?? args[value as Arg]);
+    if (expr !== undefined) sets.push(sql`${c} = ${expr}`);
+  }
+  return sql.join([...sets, sql`updated_at = now()`]);
+}
+
+/** The WHERE conditions of `name` beyond the id, on `row` (an alias, or none), for `attempt` (an expression). */
+export function fence(
+  name: TransitionName,
+  type: OperationType,
+  attempt: RawBuilder<unknown> | undefined,
+  row?: string,
+): RawBuilder<unknown> {
+  const t: Transition = TRANSITIONS[name];
+  const c = (n: StateColumn) =>
+    row === undefined ? stateColumn(type, n) : sql`${sql.id(row)}.${stateColumn(type, n)}`;
+  const where = [sql`${c('status')} = ${sql.lit(t.from)}`];
+  if (t.fence === 'due') where.push(sql`${c('next_attempt_at')} <= now()`);
+  else if (attempt !== undefined) where.push(sql`${c('attempt')} = ${attempt}`);
+  else if (t.fence === 'attempt') throw new TypeError(`${name} is fenced on the attempt; none given`);
+  return sql.join(where, sql` AND `);
+}
+
+/** The attempt an event of `name` is about, over the updated row `u`: the one before a reset's bump. */
+export function eventAttempt(name: TransitionName): RawBuilder<unknown> {
+  const t: Transition = TRANSITIONS[name];
+  return t.set.attempt === '+1' ? sql`u.attempt - 1` : sql`u.attempt`;
+}
+
+/** The reference a transition is fenced on, checked and normalised (a bad type, id or attempt throws a ValidationError). */
+export function checkRef(ref: OperationRef): OperationRef {
+  return {
+    type: parseOperationType(ref.type),
+    id: parseOperationId(ref.id),
+    attempt: parseAttempt(ref.attempt),
+  };
+}

@@ -1,0 +1,59 @@
+// Event and outbox rows written on their own, in the caller's transaction: for a decision whose state
+// change wrote none (a lease lost, a custom handler's transition). Same columns, bounds and
+// sanitising as a transition's own (internal/records.ts, the one writer).
+import { classifyError } from '@ccat/errors';
+import type { Kysely } from 'kysely';
+import type { ErrorInfo, EventDetails, NotificationInput, OperationEventKind } from './events.js';
+import { eventValues, insertEvent, insertNotification } from './internal/records.js';
+import { parseAttempt, parseOperationId } from './operation-types.js';
+import type { Database } from './schema.js';
+
+/** The attempt of an operation an event is about; `type` may be another service's own. */
+export interface EventOperation {
+  readonly type: string;
+  readonly id: string;
+  readonly attempt: number;
+}
+
+/**
+ * Writes one operation_events row about `operation`: kind `event.event`, the rest from `event`, then
+ * from `error` (code, class, message, retryable, context). Bounded by limits.ts, secrets redacted.
+ * Returns its id. Throws a ValidationError for a bad id or attempt, a classified error when the
+ * database refuses.
+ */
+export async function recordEvent(
+  db: Kysely<Database>,
+  operation: EventOperation,
+  event: EventDetails & { readonly event: OperationEventKind },
+  error?: ErrorInfo,
+): Promise<string> {
+  const target = {
+    type: operation.type,
+    id: parseOperationId(operation.id),
+    attempt: parseAttempt(operation.attempt),
+  };
+  try {
+    const { rows } = await insertEvent(target, eventValues(event.event, event, error)).execute(db);
+    return String(rows[0]!.id);
+  } catch (e) {
+    throw classifyError(e);
+  }
+}
+
+/**
+ * Writes one outbox notification about `operation` (pending, due now; the relay delivers it).
+ * Bounded by limits.ts, secrets redacted. Returns its id. Throws as recordEvent.
+ */
+export async function recordNotification(
+  db: Kysely<Database>,
+  notification: NotificationInput,
+  operation: { readonly type: string; readonly id: string },
+): Promise<string> {
+  const target = { type: operation.type, id: parseOperationId(operation.id) };
+  try {
+    const { rows } = await insertNotification(notification, target).execute(db);
+    return String(rows[0]!.id);
+  } catch (e) {
+    throw classifyError(e);
+  }
+}
