@@ -19,6 +19,7 @@ import { buildNotification, type RecoveryEventKind } from './notifications.js';
 import { decideFailure, decideStall, type FailureDecision, type RecoveryPolicyConfig } from './policy.js';
 import type { HandlerRegistry } from './registry.js';
 
+/** What applyFailure and applyStallRecovery use: `db` must be a root Kysely (each opens its own transaction). */
 export interface RecoveryDeps {
   readonly db: Kysely<Database>;
   readonly registry: HandlerRegistry;
@@ -28,6 +29,7 @@ export interface RecoveryDeps {
   readonly random?: () => number;
 }
 
+/** What applyFailure decided and applied (or `lease_lost`: nothing applied). */
 export type FailureOutcome =
   | {
       readonly kind: 'retry_scheduled';
@@ -44,8 +46,10 @@ export type FailureOutcome =
   /** The attempt was no longer in progress: someone else (the monitor, an admin) moved it on. Nothing changed. */
   | { readonly kind: 'lease_lost'; readonly error: CCATDataOperationError };
 
+/** Why the monitor holds an attempt stalled; recorded in the event's context and the notification. */
 export type StallReason = 'heartbeat_expired' | 'progress_stalled' | 'no_heartbeat';
 
+/** What applyStallRecovery applied (or `not_in_progress`: nothing). */
 export type StallOutcome =
   | { readonly kind: 'stall_recovered'; readonly delayMs: number; readonly operation: OperationSnapshot }
   | { readonly kind: 'stall_exhausted'; readonly operation: OperationSnapshot }
