@@ -5,8 +5,8 @@
 // lapses, so several relays share one outbox and a crashed relay's rows come back. Every write after
 // the claim is fenced on the lease token. Dedup decisions for one key are serialised with a
 // transaction-scoped advisory lock on that key.
-import { classifyError } from '@ccat/errors';
 import { sql, type Kysely } from 'kysely';
+import { classified } from './internal/classified.js';
 import { claimDue, ids, secs } from './internal/outbox-claim.js';
 import { insertNotification } from './internal/records.js';
 import { MAX_MESSAGE } from './limits.js';
@@ -118,14 +118,6 @@ export interface PgOutboxStoreOptions {
   readonly lockNamespace?: string;
 }
 
-async function run<T>(f: () => Promise<T>): Promise<T> {
-  try {
-    return await f();
-  } catch (e) {
-    throw classifyError(e);
-  }
-}
-
 /**
  * The outbox store over `notifications`. `claim` runs in its own transaction, so `db` must be a
  * root Kysely instance (not a transaction). `enqueue` may run in the caller's transaction.
@@ -135,7 +127,7 @@ export function createPgOutboxStore(db: Kysely<Database>, options: PgOutboxStore
 
   return {
     enqueue(n: OutboxNotificationInput): Promise<string> {
-      return run(async () => {
+      return classified(async () => {
         const operationId = n.operation === undefined ? null : parseOperationId(n.operation.id);
         const context = {
           ...n.context,
@@ -149,10 +141,10 @@ export function createPgOutboxStore(db: Kysely<Database>, options: PgOutboxStore
       });
     },
 
-    claim: (req: OutboxClaimRequest) => run(() => claimDue(db, namespace, req)),
+    claim: (req: OutboxClaimRequest) => classified(() => claimDue(db, namespace, req)),
 
     recordChannel(lease: OutboxLease, target: string, result: OutboxChannelResult): Promise<boolean> {
-      return run(async () => {
+      return classified(async () => {
         const r = await sql`UPDATE notifications
           SET channel_results = channel_results || jsonb_build_object(${target}::text, ${storedJson(result)}::jsonb),
             updated_at = now()
@@ -163,7 +155,7 @@ export function createPgOutboxStore(db: Kysely<Database>, options: PgOutboxStore
 
     renew(leases: readonly OutboxLease[], leaseMs: number): Promise<readonly string[]> {
       if (leases.length === 0) return Promise.resolve([]);
-      return run(async () => {
+      return classified(async () => {
         const { rows } = await sql<{ id: string }>`UPDATE notifications n
           SET locked_until = clock_timestamp() + ${secs(leaseMs)},
             next_attempt_at = clock_timestamp() + ${secs(leaseMs)}, updated_at = now()
@@ -190,7 +182,7 @@ export function createPgOutboxStore(db: Kysely<Database>, options: PgOutboxStore
           set = sql`next_attempt_at = clock_timestamp() + ${secs(s.delayMs)}, attempts = GREATEST(attempts - 1, 0)`;
           break;
       }
-      return run(async () => {
+      return classified(async () => {
         const r =
           await sql`UPDATE notifications SET ${set}, locked_by = NULL, locked_until = NULL, updated_at = now()
           WHERE id = ${lease.id} AND locked_by = ${lease.token} AND status = 'pending'`.execute(db);
@@ -221,7 +213,7 @@ export interface UndeliveredNotifications {
 export async function countUndeliveredNotifications(
   db: Kysely<Database>,
 ): Promise<UndeliveredNotifications[]> {
-  return run(async () => {
+  return classified(async () => {
     const { rows } = await sql<{
       level: NotificationLevel;
       pending: number;

@@ -1,7 +1,7 @@
 // Read-side helpers for the dispatcher, the monitor's reconciliation and the admin CLI. Times are
 // PostgreSQL's (`now()`), never a client clock, and "older than" is given as a duration.
-import { classifyError } from '@ccat/errors';
 import { sql, type Kysely } from 'kysely';
+import { classified } from './internal/classified.js';
 import { snapshotColumns, stateColumn, toSnapshot, type RawSnapshot } from './internal/state-sql.js';
 import {
   OPERATION_TABLES,
@@ -21,14 +21,6 @@ const clampLimit = (n: number | undefined, dflt: number): number =>
   Math.max(1, Math.min(100_000, Math.floor(n ?? dflt)));
 const interval = (ms: number) => sql`make_interval(secs => ${Math.max(0, ms) / 1000})`;
 
-async function run<T>(f: () => Promise<T>): Promise<T> {
-  try {
-    return await f();
-  } catch (e) {
-    throw classifyError(e);
-  }
-}
-
 /** Pending rows whose next_attempt_at has passed, oldest first (served by a partial index). */
 export function duePending(
   db: Db,
@@ -36,7 +28,7 @@ export function duePending(
   options: { limit?: number } = {},
 ): Promise<OperationRef[]> {
   const t = parseOperationType(type);
-  return run(async () => {
+  return classified(async () => {
     const { rows } = await sql<{ id: string; attempt: number }>`
       SELECT id, ${stateColumn(t, 'attempt')} AS attempt FROM ${sql.table(OPERATION_TABLES[t].table)}
       WHERE ${stateColumn(t, 'status')} = 'pending' AND ${stateColumn(t, 'next_attempt_at')} <= now()
@@ -57,7 +49,7 @@ export function staleInProgress(
 ): Promise<OperationSnapshot[]> {
   const t = parseOperationType(type);
   const after = options.afterId === undefined ? undefined : parseOperationId(options.afterId);
-  return run(async () => {
+  return classified(async () => {
     const { rows } = await sql<RawSnapshot>`
       SELECT ${snapshotColumns(t)} FROM ${sql.table(OPERATION_TABLES[t].table)}
       WHERE ${stateColumn(t, 'status')} = 'in_progress' AND ${stateColumn(t, 'last_seen_at')} < now() - ${interval(options.olderThanMs)}
@@ -78,7 +70,7 @@ export function nextStaleInProgressInMs(
   options: { olderThanMs: number },
 ): Promise<number | undefined> {
   const t = parseOperationType(type);
-  return run(async () => {
+  return classified(async () => {
     const seen = stateColumn(t, 'last_seen_at');
     const { rows } = await sql<{ in_ms: number | null }>`
       SELECT (extract(epoch FROM min(${seen}) + ${interval(options.olderThanMs)} - now()) * 1000)::float8 AS in_ms
@@ -98,7 +90,7 @@ export function staleScheduled(
   options: { olderThanMs: number; limit?: number },
 ): Promise<OperationSnapshot[]> {
   const t = parseOperationType(type);
-  return run(async () => {
+  return classified(async () => {
     const { rows } = await sql<RawSnapshot>`
       SELECT ${snapshotColumns(t)} FROM ${sql.table(OPERATION_TABLES[t].table)}
       WHERE ${stateColumn(t, 'status')} = 'scheduled' AND ${stateColumn(t, 'scheduled_at')} < now() - ${interval(options.olderThanMs)}
@@ -115,7 +107,7 @@ export interface StatusCount {
 
 /** How many operations of each type are in each status (types and statuses with none are left out). */
 export function countsByTypeAndStatus(db: Db): Promise<StatusCount[]> {
-  return run(async () => {
+  return classified(async () => {
     const parts = OPERATION_TYPES.map((t) => {
       const status = stateColumn(t, 'status');
       return sql`SELECT ${t}::text AS type, ${status} AS status, count(*)::int AS count
@@ -159,7 +151,7 @@ export function failuresByErrorCode(
 ): Promise<FailureGroup[]> {
   const type = options.type === undefined ? undefined : parseOperationType(options.type);
   const examples = Math.max(0, Math.min(20, Math.floor(options.examples ?? 3)));
-  return run(async () => {
+  return classified(async () => {
     const where = [
       sql`created_at >= now() - ${interval(options.sinceMs)}`,
       sql`event IN (${sql.join([...FAILURE_EVENTS])})`,

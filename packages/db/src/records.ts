@@ -1,9 +1,9 @@
 // Event and outbox rows written on their own, in the caller's transaction: for a decision whose state
 // change wrote none (a lease lost, a custom handler's transition). Same columns, bounds and
 // sanitising as a transition's own (internal/records.ts, the one writer).
-import { classifyError } from '@ccat/errors';
 import type { Kysely } from 'kysely';
 import type { ErrorInfo, EventDetails, NotificationInput, OperationEventKind } from './events.js';
+import { classified } from './internal/classified.js';
 import { eventValues, insertEvent, insertNotification } from './internal/records.js';
 import { parseAttempt, parseOperationId } from './operation-types.js';
 import type { Database } from './schema.js';
@@ -32,12 +32,8 @@ export async function recordEvent(
     id: parseOperationId(operation.id),
     attempt: parseAttempt(operation.attempt),
   };
-  try {
-    const { rows } = await insertEvent(target, eventValues(event.event, event, error)).execute(db);
-    return String(rows[0]!.id);
-  } catch (e) {
-    throw classifyError(e);
-  }
+  const insert = insertEvent(target, eventValues(event.event, event, error));
+  return classified(async () => String((await insert.execute(db)).rows[0]!.id));
 }
 
 /**
@@ -50,10 +46,6 @@ export async function recordNotification(
   operation: { readonly type: string; readonly id: string },
 ): Promise<string> {
   const target = { type: operation.type, id: parseOperationId(operation.id) };
-  try {
-    const { rows } = await insertNotification(notification, target).execute(db);
-    return String(rows[0]!.id);
-  } catch (e) {
-    throw classifyError(e);
-  }
+  const insert = insertNotification(notification, target);
+  return classified(async () => String((await insert.execute(db)).rows[0]!.id));
 }

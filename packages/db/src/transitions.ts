@@ -4,6 +4,7 @@
 // row was not in the expected state or the attempt moved on: the caller's lease is gone and it must
 // not write anything else.
 import { classifyError, truncate } from '@ccat/errors';
+import { classified } from './internal/classified.js';
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { ErrorInfo, TransitionOptions } from './events.js';
 import { MAX_MESSAGE, MAX_NAME } from './limits.js';
@@ -74,12 +75,7 @@ async function run(
     select.push(sql`(SELECT id FROM n) AS notification_id`);
   }
   const query = ctes.length === 1 ? update : sql`WITH ${sql.join(ctes)} SELECT ${sql.join(select)} FROM u`;
-  let row: RawSnapshot | undefined;
-  try {
-    row = (await (query as RawBuilder<RawSnapshot>).execute(db)).rows[0];
-  } catch (e) {
-    throw classifyError(e);
-  }
+  const row = await classified(async () => (await (query as RawBuilder<RawSnapshot>).execute(db)).rows[0]);
   if (row === undefined) return { applied: false };
   return {
     applied: true,
@@ -122,7 +118,7 @@ export async function dispatchDue(
   const t = parseOperationType(type);
   const { table } = OPERATION_TABLES[t];
   const limit = Math.max(1, Math.min(10_000, Math.floor(options.limit)));
-  try {
+  return classified(async () => {
     // MATERIALIZED: an IN (subquery … SKIP LOCKED LIMIT n) may be re-run by the planner and then
     // pick more than n rows; a materialized CTE is evaluated exactly once.
     const result = await sql<{ id: string; attempt: number }>`
@@ -134,9 +130,7 @@ export async function dispatchDue(
       FROM picked WHERE o.id = picked.id AND ${fence('dispatch', t, undefined, 'o')}
       RETURNING o.id, o.${stateColumn(t, 'attempt')} AS attempt`.execute(db);
     return result.rows.map((r) => ({ type: t, id: String(r.id), attempt: r.attempt }));
-  } catch (e) {
-    throw classifyError(e);
-  }
+  });
 }
 
 /** scheduled(attempt k) → in_progress, owned by `workerId`. Of two claimers of one job, exactly one applies. */
@@ -250,6 +244,15 @@ export async function touchScheduled(
   return run(db, 'redispatch', checkRef(ref), {}, options);
 }
 
+/** The snapshot of `type`'s row under `where` (and `lock`), or undefined. */
+function snapshotWhere(db: Db, type: OperationType, where: RawBuilder<unknown>, lock = sql``) {
+  return classified(async () => {
+    const { rows } = await sql<RawSnapshot>`SELECT ${snapshotColumns(type)}
+      FROM ${sql.table(OPERATION_TABLES[type].table)} WHERE ${where} ${lock}`.execute(db);
+    return rows[0] === undefined ? undefined : toSnapshot(type, rows[0]);
+  });
+}
+
 /** The current state of one operation, or undefined when there is no such row (or no such unpack yet). */
 export async function readOperation(
   db: Db,
@@ -257,30 +260,20 @@ export async function readOperation(
   id: string | number,
 ): Promise<OperationSnapshot | undefined> {
   const t = parseOperationType(type);
-  const operationId = parseOperationId(id);
-  try {
-    const { rows } =
-      await sql<RawSnapshot>`SELECT ${snapshotColumns(t)} FROM ${sql.table(OPERATION_TABLES[t].table)}
-      WHERE id = ${operationId} AND ${stateColumn(t, 'status')} IS NOT NULL`.execute(db);
-    return rows[0] === undefined ? undefined : toSnapshot(t, rows[0]);
-  } catch (e) {
-    throw classifyError(e);
-  }
+  return snapshotWhere(db, t, sql`id = ${parseOperationId(id)} AND ${stateColumn(t, 'status')} IS NOT NULL`);
 }
 
 /**
  * Locks the row of attempt k while it is in_progress (SELECT … FOR UPDATE) inside the caller's
- * transaction, for decisions that read before they write. Undefined when the attempt moved on.
+ * transaction, for decisions that read before they write: the fence of every in_progress
+ * transition. Undefined when the attempt moved on.
  */
 export async function lockInProgress(trx: Db, ref: OperationRef): Promise<OperationSnapshot | undefined> {
   const r = checkRef(ref);
-  try {
-    const { rows } =
-      await sql<RawSnapshot>`SELECT ${snapshotColumns(r.type)} FROM ${sql.table(OPERATION_TABLES[r.type].table)}
-      WHERE id = ${r.id} AND ${stateColumn(r.type, 'attempt')} = ${r.attempt} AND ${stateColumn(r.type, 'status')} = 'in_progress'
-      FOR UPDATE`.execute(trx);
-    return rows[0] === undefined ? undefined : toSnapshot(r.type, rows[0]);
-  } catch (e) {
-    throw classifyError(e);
-  }
+  return snapshotWhere(
+    trx,
+    r.type,
+    sql`id = ${r.id} AND ${fence('complete', r.type, sql`${r.attempt}`)}`,
+    sql`FOR UPDATE`,
+  );
 }

@@ -35,12 +35,8 @@ interface Transition {
 }
 
 /** Every reset to pending: a new attempt (the old one is fenced out), due at `nextAttemptAt`. */
-const requeue = {
-  attempt: '+1',
-  next_attempt_at: 'nextAttemptAt',
-  scheduled_at: 'NULL',
-  claimed_by: 'NULL',
-} as const;
+// prettier-ignore
+const requeue = { attempt: '+1', next_attempt_at: 'nextAttemptAt', scheduled_at: 'NULL', claimed_by: 'NULL' } as const;
 const error = { last_error_code: 'errorCode', last_error_message: 'errorMessage' } as const;
 
 // prettier-ignore
