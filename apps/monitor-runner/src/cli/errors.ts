@@ -1,5 +1,6 @@
 // Exit codes of ccat-recovery and the errors that carry them. Scripts branch on the code, so each
 // code means one thing and every path out of the CLI ends in exactly one of them.
+import { unavailable, type ServiceName, type Unavailable } from '../admin/sources.js';
 
 export const EXIT = {
   /** Done. */
@@ -43,8 +44,6 @@ export class ConfigProblem extends CliError {
   }
 }
 
-export type ServiceName = 'PostgreSQL' | 'Redis';
-
 /** A service the command needs cannot be reached. `where` is already redacted. */
 export class ServiceUnreachableError extends CliError {
   readonly service: ServiceName;
@@ -54,7 +53,7 @@ export class ServiceUnreachableError extends CliError {
   /** How to start the service. */
   readonly hint: string;
 
-  constructor(args: { service: ServiceName; where: string; reason: string; hint: string; cause?: unknown }) {
+  constructor(args: Unavailable & { hint: string; cause?: unknown }) {
     super(
       `${args.service} is not reachable at ${args.where}: ${args.reason}`,
       EXIT.unreachable,
@@ -65,4 +64,23 @@ export class ServiceUnreachableError extends CliError {
     this.reason = args.reason;
     this.hint = args.hint;
   }
+}
+
+const START_POSTGRES = 'pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start';
+const START_REDIS =
+  'redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no';
+
+const HINTS: Readonly<Record<ServiceName, string>> = {
+  PostgreSQL: `is it running? start it with: ${START_POSTGRES} (or set DATABASE_URL / database.url)`,
+  Redis: `is it running? start it with: ${START_REDIS} (or set REDIS_URL / redis.url)`,
+};
+
+/** The error for a service that cannot be reached, with how to start it. */
+export function unreachableError(down: Unavailable, cause?: unknown): ServiceUnreachableError {
+  return new ServiceUnreachableError({ ...down, hint: HINTS[down.service], cause });
+}
+
+/** The error to report when `service` at `where` failed with `thrown`. */
+export function unreachable(service: ServiceName, where: string, thrown: unknown): ServiceUnreachableError {
+  return unreachableError(unavailable(service, where, thrown), thrown);
 }

@@ -1,9 +1,8 @@
 // The text form of `retry`: results on stdout, refusals on stderr (they explain a non-zero exit).
 import type { OperationType } from '@ccat/db';
-import type { FailedOperation } from './failed-operations.js';
+import type { FailedOperation, RetryResult, RetryState } from '../../admin/retry.js';
+import type { Output } from '../output.js';
 import { formatTime, plural } from './format.js';
-import type { Output } from './output.js';
-import type { RetryResult, RetryState } from './retry-result.js';
 import { formatTable } from './table.js';
 
 const describeState = (s: RetryState | null) =>
