@@ -1,7 +1,8 @@
 // The CLI's pure parts: durations, tables, redaction, the command line, the report's arithmetic.
 import { formatDuration } from '@ccat/notifier';
 import { describe, expect, it } from 'vitest';
-import { buildReport, type ReportData } from '../src/admin/index.js';
+import { buildReport } from '../src/admin/report.js';
+import type { ReportData } from '../src/admin/report-queries.js';
 import { UsageError } from '../src/cli/errors.js';
 import { parseDuration } from '../src/cli/options.js';
 import { scrubbingOutput, writeJson } from '../src/cli/output.js';

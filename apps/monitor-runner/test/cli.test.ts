@@ -21,7 +21,7 @@
 // data_transfer_packages (for the data_transfers) and 3 completed data_transfers (for F, L, N).
 import { HeartbeatScanner } from '@ccat/heartbeat';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { recoveryReport } from '../src/admin/index.js';
+import { recoveryReport } from '../src/admin/report.js';
 import { createCliFixture, type CliFixture } from './support/cli-fixture.js';
 import { expectExit, parseJsonOutput, type CliRun } from './support/cli-process.js';
 

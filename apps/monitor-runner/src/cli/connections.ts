@@ -171,7 +171,7 @@ async function source<O extends { readonly where: string; readonly close: () => 
     return { ok: true, client: client(o), where: o.where };
   } catch (e) {
     if (!(e instanceof ServiceUnreachableError)) throw e;
-    return { ok: false, unavailable: { service: e.service, where: e.where, reason: e.reason } };
+    return { ok: false, unavailable: e.down };
   }
 }
 

@@ -27,13 +27,10 @@ export class CliError extends Error {
   }
 }
 
-/** Bad arguments. `usage` is the usage text of the command concerned, printed after the message. */
+/** Bad arguments: nothing was attempted. */
 export class UsageError extends CliError {
-  readonly usage: string | undefined;
-
-  constructor(message: string, usage?: string) {
+  constructor(message: string) {
     super(message, EXIT.usage);
-    this.usage = usage;
   }
 }
 
@@ -44,25 +41,14 @@ export class ConfigProblem extends CliError {
   }
 }
 
-/** A service the command needs cannot be reached. `where` is already redacted. */
+/** A service the command needs cannot be reached; `hint` says how to start it. */
 export class ServiceUnreachableError extends CliError {
-  readonly service: ServiceName;
-  readonly where: string;
-  /** What the caught error said (classified; never carries the URL's password). */
-  readonly reason: string;
-  /** How to start the service. */
-  readonly hint: string;
-
-  constructor(args: Unavailable & { hint: string; cause?: unknown }) {
-    super(
-      `${args.service} is not reachable at ${args.where}: ${args.reason}`,
-      EXIT.unreachable,
-      args.cause === undefined ? undefined : { cause: args.cause },
-    );
-    this.service = args.service;
-    this.where = args.where;
-    this.reason = args.reason;
-    this.hint = args.hint;
+  constructor(
+    readonly down: Unavailable,
+    readonly hint: string,
+    cause?: unknown,
+  ) {
+    super(`${down.service} is not reachable at ${down.where}: ${down.reason}`, EXIT.unreachable, { cause });
   }
 }
 
@@ -77,7 +63,7 @@ const HINTS: Readonly<Record<ServiceName, string>> = {
 
 /** The error for a service that cannot be reached, with how to start it. */
 export function unreachableError(down: Unavailable, cause?: unknown): ServiceUnreachableError {
-  return new ServiceUnreachableError({ ...down, hint: HINTS[down.service], cause });
+  return new ServiceUnreachableError(down, HINTS[down.service], cause);
 }
 
 /** The error to report when `service` at `where` failed with `thrown`. */

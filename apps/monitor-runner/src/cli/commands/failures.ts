@@ -16,14 +16,7 @@ function render(scope: string, examples: number, { groups, totalEvents }: Failur
   const lines = [
     `Failure events ${scope}: ${plural(totalEvents, 'event')} in ${plural(groups.length, 'group')}`,
     formatTable(
-      [
-        { title: 'ERROR CODE' },
-        { title: 'TYPE' },
-        right('EVENTS'),
-        { title: 'FIRST' },
-        { title: 'LAST' },
-        { title: 'EXAMPLE IDS', maxWidth: 40 },
-      ],
+      ['ERROR CODE', 'TYPE', right('EVENTS'), 'FIRST', 'LAST', { title: 'EXAMPLE IDS', maxWidth: 40 }],
       groups.map((g) => [
         g.errorCode,
         g.operationType,
@@ -41,13 +34,7 @@ function render(scope: string, examples: number, { groups, totalEvents }: Failur
       lines.push(
         `  ${g.errorCode} ${g.operationType}`,
         formatTable(
-          [
-            right('ID'),
-            right('ATTEMPT'),
-            { title: 'EVENT' },
-            { title: 'AT' },
-            { title: 'MESSAGE', maxWidth: 80 },
-          ],
+          [right('ID'), right('ATTEMPT'), 'EVENT', 'AT', { title: 'MESSAGE', maxWidth: 80 }],
           g.examples.map((x) => [
             x.operationId,
             String(x.attempt),

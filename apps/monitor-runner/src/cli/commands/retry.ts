@@ -35,6 +35,19 @@ export interface RetryDocument {
   readonly results: readonly RetryResult[];
 }
 
+/** The document with the nulls of the form that does not apply. */
+const document = (
+  d: Pick<RetryDocument, 'mode' | 'type' | 'matched' | 'results'> & Partial<RetryDocument>,
+): RetryDocument => ({
+  command: 'retry',
+  dryRun: false,
+  id: null,
+  code: null,
+  since: null,
+  wouldRetry: [],
+  ...d,
+});
+
 interface BulkOptions {
   readonly type: OperationType;
   readonly code: string | undefined;
@@ -47,24 +60,9 @@ async function single(s: Session, type: OperationType, id: string): Promise<Exit
   const result = await withDatabase(s.config, QUERIES, ({ db }) =>
     retryOperation({ db, operator: s.operator }, type, id),
   );
-  if (s.json) {
-    const matched = result.before?.status === 'failed' ? 1 : 0;
-    const doc: RetryDocument = {
-      command: 'retry',
-      mode: 'single',
-      dryRun: false,
-      type,
-      id,
-      code: null,
-      since: null,
-      matched,
-      wouldRetry: [],
-      results: [result],
-    };
-    writeJson(s.out, doc);
-  } else {
-    renderResults(s.out, [result]);
-  }
+  const matched = result.before?.status === 'failed' ? 1 : 0;
+  if (s.json) writeJson(s.out, document({ mode: 'single', type, id, matched, results: [result] }));
+  else renderResults(s.out, [result]);
   return result.outcome === 'retried' ? EXIT.ok : EXIT.refused;
 }
 
@@ -74,42 +72,24 @@ async function bulk(s: Session, options: BulkOptions): Promise<ExitCode> {
     const found = await listFailedOperations(db, { ...options, sinceMs: options.since?.ms });
     const done: RetryResult[] = [];
     // One at a time: each is its own fenced statement and event; a bulk run is rare and small.
-    if (options.yes)
-      for (const row of found.rows)
-        done.push(
-          await retryFailedRow({ db, operator: s.operator }, options.type, row, { mode: 'bulk', filters }),
-        );
+    for (const row of options.yes ? found.rows : [])
+      done.push(
+        await retryFailedRow({ db, operator: s.operator }, options.type, row, { mode: 'bulk', filters }),
+      );
     return { ...found, results: done };
   });
   const dryRun = !options.yes;
-  const doc: RetryDocument = {
-    command: 'retry',
-    mode: 'bulk',
-    dryRun,
-    ...filters,
-    id: null,
-    matched: total,
-    wouldRetry: dryRun ? rows : [],
-    results,
-  };
-  if (dryRun || rows.length === 0) {
-    if (s.json) writeJson(s.out, doc);
-    else renderBulkPlan(s.out, options, rows, total);
-    // Nothing matched: there is nothing --yes would do, so that is an answer, not a refusal.
-    if (rows.length === 0) return EXIT.ok;
-    s.out.err(
-      `ccat-recovery: nothing changed: retrying ${total} failed ${options.type} operation${total === 1 ? '' : 's'} needs --yes`,
-    );
+  const wouldRetry = dryRun ? rows : [];
+  if (s.json)
+    writeJson(s.out, document({ mode: 'bulk', dryRun, ...filters, matched: total, wouldRetry, results }));
+  else if (dryRun || rows.length === 0) renderBulkPlan(s.out, options, rows, total);
+  else renderResults(s.out, results, total - rows.length, options.limit);
+  // Nothing matched: there is nothing --yes would do, so that is an answer, not a refusal.
+  if (rows.length === 0) return EXIT.ok;
+  if (dryRun) {
+    const what = `${total} failed ${options.type} operation${total === 1 ? '' : 's'}`;
+    s.out.err(`ccat-recovery: nothing changed: retrying ${what} needs --yes`);
     return EXIT.usage;
-  }
-  if (s.json) {
-    writeJson(s.out, doc);
-  } else {
-    renderResults(s.out, results);
-    if (total > rows.length)
-      s.out.out(
-        `${total - rows.length} more match beyond --limit ${options.limit}; run the command again for them`,
-      );
   }
   return results.every((r) => r.outcome === 'retried') ? EXIT.ok : EXIT.refused;
 }

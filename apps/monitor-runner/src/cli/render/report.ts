@@ -22,7 +22,7 @@ export function renderReport(r: RecoveryReport): string {
     'By operation type',
     formatTable(
       [
-        { title: 'TYPE' },
+        'TYPE',
         right('AFFECTED'),
         right('COMPLETED'),
         right('FAILED'),
@@ -52,7 +52,7 @@ export function renderReport(r: RecoveryReport): string {
     lines.push(
       'Events in the window',
       formatTable(
-        [{ title: 'EVENT' }, right('COUNT')],
+        ['EVENT', right('COUNT')],
         events.map(([event, count]) => [event, String(count)]),
       ),
     );

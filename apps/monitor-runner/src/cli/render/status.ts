@@ -3,16 +3,12 @@ import { OPERATION_STATUSES } from '@ccat/db';
 import { formatDuration } from '@ccat/notifier';
 import type { Status, StatusCounts } from '../../admin/status.js';
 import { compactJson, plural } from './format.js';
-import { formatTable, right, type Column } from './table.js';
+import { formatTable, right } from './table.js';
 
 const age = (ms: number | null) => (ms === null ? '-' : formatDuration(ms));
 
 function countsSection(counts: NonNullable<Status['counts']>): string {
-  const columns: Column[] = [
-    { title: 'TYPE' },
-    ...OPERATION_STATUSES.map((s) => right(s.toUpperCase())),
-    right('TOTAL'),
-  ];
+  const columns = ['TYPE', ...OPERATION_STATUSES.map((s) => right(s.toUpperCase())), right('TOTAL')];
   const row = (name: string, c: StatusCounts) => [
     name,
     ...OPERATION_STATUSES.map((s) => String(c[s])),
@@ -34,7 +30,7 @@ function notificationsSection(n: NonNullable<Status['notifications']>): string {
   return [
     head,
     formatTable(
-      [{ title: 'LEVEL' }, right('RETRYING'), right('FAILED'), right('OLDEST'), { title: 'OLDEST AT' }],
+      ['LEVEL', right('RETRYING'), right('FAILED'), right('OLDEST'), 'OLDEST AT'],
       n.undelivered.map((u) => [
         u.level,
         String(u.pending),
@@ -52,7 +48,7 @@ function inFlightSection(inFlight: NonNullable<Status['inFlight']>, limit: numbe
   const title = `In-flight tasks: ${inFlight.total} tracked in Redis${shown < inFlight.total ? `, the ${shown} nearest their deadline shown (--limit ${limit})` : ''}`;
   const table = formatTable(
     [
-      { title: 'TASK' },
+      'TASK',
       { title: 'WORKER', maxWidth: 32 },
       right('BEAT AGE'),
       right('DEADLINE IN'),
@@ -83,13 +79,7 @@ function stalledSection(stalled: NonNullable<Status['stalledNow']>): string {
       : '';
   if (stalled.tasks.length === 0) return `${head}${corrupt}`;
   const table = formatTable(
-    [
-      { title: 'KIND' },
-      { title: 'TASK' },
-      { title: 'WORKER', maxWidth: 32 },
-      right('FOR'),
-      { title: 'PROGRESS', maxWidth: 40 },
-    ],
+    ['KIND', 'TASK', { title: 'WORKER', maxWidth: 32 }, right('FOR'), { title: 'PROGRESS', maxWidth: 40 }],
     stalled.tasks.map((t) => [
       t.kind,
       t.taskId,
@@ -106,14 +96,7 @@ function servicesSection(services: NonNullable<Status['services']>): string {
   return [
     'Services',
     formatTable(
-      [
-        { title: 'TYPE' },
-        { title: 'NAME' },
-        { title: 'STATUS' },
-        right('LAST SEEN'),
-        { title: 'HOST' },
-        right('PID'),
-      ],
+      ['TYPE', 'NAME', 'STATUS', right('LAST SEEN'), 'HOST', right('PID')],
       services.map((s) => [
         s.serviceType,
         s.serviceName,

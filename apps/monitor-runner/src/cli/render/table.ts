@@ -45,30 +45,21 @@ export function truncateCell(text: string, max: number): string {
 }
 
 const NO_BORDERS = Object.fromEntries(
-  [
-    'top',
-    'top-mid',
-    'top-left',
-    'top-right',
-    'bottom',
-    'bottom-mid',
-    'bottom-left',
-    'bottom-right',
-    'left',
-    'left-mid',
-    'mid',
-    'mid-mid',
-    'right',
-    'right-mid',
-  ].map((k) => [k, '']),
+  ['', '-mid', '-left', '-right'].flatMap((side) =>
+    ['top', 'bottom', 'left', 'mid', 'right'].map((edge) => [`${edge}${side}`, '']),
+  ),
 );
 
-/** Renders rows under a header; `indent` goes before every line. No trailing blanks, no final newline. */
+/**
+ * Renders rows under a header (a column given as a string is its left-aligned title); `indent` goes
+ * before every line. No trailing blanks, no final newline.
+ */
 export function formatTable(
-  columns: readonly Column[],
+  specs: readonly (Column | string)[],
   rows: readonly (readonly string[])[],
   options: { indent?: string } = {},
 ): string {
+  const columns = specs.map((c): Column => (typeof c === 'string' ? { title: c } : c));
   const table = new Table({
     head: columns.map((c) => c.title),
     colAligns: columns.map((c) => c.align ?? 'left'),
