@@ -54,6 +54,7 @@ describe('text', () => {
     expect(formatDuration(185_000)).toBe('3m 5s');
     expect(formatDuration(600_000)).toBe('10m');
     expect(formatDuration(7_500_000)).toBe('2h 5m');
+    expect(formatDuration(7_205_000)).toBe('2h');
     expect(formatDuration(273_600_000)).toBe('3d 4h');
     expect(formatDuration(-2_000)).toBe('-2s');
     expect(formatDuration(Number.NaN)).toBe('?');
