@@ -2,7 +2,7 @@
 // ccat-recovery: the admin CLI. The only module of the CLI that touches the process (argv, env,
 // streams, exit code); everything else is in ./cli/ and takes these as arguments.
 import { userInfo } from 'node:os';
-import { runCli } from './cli/run-cli.js';
+import { runCli } from './cli/main.js';
 
 /** Who is running this, for the manual_retry events; containers may have no passwd entry. */
 function operatorName(): string {

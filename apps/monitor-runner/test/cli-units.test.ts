@@ -1,37 +1,34 @@
 // The CLI's pure parts: durations, tables, redaction, the command line, the report's arithmetic.
+import { formatDuration } from '@ccat/notifier';
 import { describe, expect, it } from 'vitest';
-import { parseCommandLine } from '../src/cli/args.js';
-import { formatDuration, parseDuration } from '../src/cli/duration.js';
-import { UsageError } from '../src/cli/exit-codes.js';
-import { buildReport } from '../src/cli/report-figures.js';
-import type { ReportData } from '../src/cli/report-queries.js';
+import { buildReport } from '../src/admin/report.js';
+import type { ReportData } from '../src/admin/report-queries.js';
+import { UsageError } from '../src/cli/errors.js';
+import { parseDuration } from '../src/cli/options.js';
 import { scrubbingOutput, writeJson } from '../src/cli/output.js';
 import { redactUrl, scrubSecrets, urlSecrets } from '../src/cli/redact.js';
-import { cleanCell, formatTable } from '../src/cli/table.js';
+import { cleanCell, formatTable } from '../src/cli/render/table.js';
+import { runCliInProcess } from './support/cli-process.js';
 
 describe('durations', () => {
   it('parses units and compounds, and refuses everything else with the flag named', () => {
-    expect(parseDuration('30m', '--since')).toBe(1_800_000);
-    expect(parseDuration('24h', '--since')).toBe(86_400_000);
-    expect(parseDuration('7d', '--since')).toBe(604_800_000);
-    expect(parseDuration('2w', '--since')).toBe(1_209_600_000);
-    expect(parseDuration('1h30m', '--since')).toBe(5_400_000);
-    expect(parseDuration('500ms', '--since')).toBe(500);
+    const ms = (text: string) => parseDuration(text).ms;
+    expect(ms('30m')).toBe(1_800_000);
+    expect(ms('24h')).toBe(86_400_000);
+    expect(ms('7d')).toBe(604_800_000);
+    expect(ms('2w')).toBe(1_209_600_000);
+    expect(ms('1h30m')).toBe(5_400_000);
+    expect(parseDuration('500ms')).toEqual({ text: '500ms', ms: 500 });
     for (const bad of ['', '24', 'h', '1.5h', '-1h', '1 h', '1H', '1y', '0m', '3651d']) {
-      expect(() => parseDuration(bad, '--since'), bad).toThrow(UsageError);
+      expect(() => parseDuration(bad), bad).toThrow(UsageError);
     }
-    expect(() => parseDuration('3x', '--since')).toThrow(/invalid duration "3x" for --since/);
+    expect(() => parseDuration('3x')).toThrow(/invalid duration "3x" for --since/);
   });
 
-  it('formats for people', () => {
+  it('formats for people with the one format of @ccat/notifier', () => {
     expect(formatDuration(850)).toBe('850ms');
-    expect(formatDuration(4_250)).toBe('4.2s');
-    expect(formatDuration(42_000)).toBe('42s');
-    expect(formatDuration(185_000)).toBe('3m 05s');
-    expect(formatDuration(7_620_000)).toBe('2h 07m');
-    expect(formatDuration(273_600_000)).toBe('3d 04h');
-    expect(formatDuration(-2_000)).toBe('-2.0s');
-    expect(formatDuration(Number.NaN)).toBe('?');
+    expect(formatDuration(185_000)).toBe('3m 5s');
+    expect(formatDuration(7_620_000)).toBe('2h 7m');
   });
 });
 
@@ -46,6 +43,18 @@ describe('tables', () => {
     );
     expect(t.split('\n')).toEqual(['NAME      N  NOTE', 'alpha     1  short', 'b      1234  a much …']);
     expect(cleanCell('line one\nline two\t\u001b[31mred\u001b[0m')).toBe('line one line two red');
+  });
+
+  it('keeps columns aligned with wide characters (CJK, emoji) and cuts them by display width', () => {
+    const t = formatTable(
+      [{ title: 'SITE' }, { title: 'N', align: 'right' }, { title: 'NOTE', maxWidth: 6 }],
+      [
+        ['観測所', '1', 'ok'],
+        ['cologne', '22', '🔭🔭🔭🔭🔭'],
+      ],
+      { indent: '  ' },
+    );
+    expect(t.split('\n')).toEqual(['  SITE      N  NOTE', '  観測所    1  ok', '  cologne  22  🔭🔭…']);
   });
 });
 
@@ -106,21 +115,21 @@ describe('redaction', () => {
 });
 
 describe('command line', () => {
-  it('finds the command among global flags and keeps the command’s own arguments', () => {
-    expect(parseCommandLine(['--json', 'retry', 'unpack', '12'])).toMatchObject({
-      kind: 'run',
-      command: 'retry',
-      positionals: ['unpack', '12'],
-      json: true,
+  const env = { DATABASE_URL: 'postgres://u@127.0.0.1:1/x', REDIS_URL: 'redis://127.0.0.1:1' };
+  it('finds global flags on either side of the command, and help wins over other mistakes', async () => {
+    expect(await runCliInProcess(['status', '--bogus', '--help'], env)).toMatchObject({
+      code: 0,
+      stderr: '',
     });
-    expect(parseCommandLine(['--config', 'c.json', 'status', '--limit', '5'])).toMatchObject({
-      command: 'status',
-      config: 'c.json',
-      values: { limit: '5' },
-    });
-    expect(parseCommandLine(['status', '--bogus', '--help'])).toEqual({ kind: 'help', command: 'status' });
-    expect(parseCommandLine(['help'])).toEqual({ kind: 'help', command: undefined });
-    expect(() => parseCommandLine(['retry', '--since'])).toThrow(/argument missing/);
+    const help = await runCliInProcess(['help'], env);
+    expect(help).toMatchObject({ code: 0, stderr: '' });
+    expect(help.stdout).toContain('Commands:');
+    // Global flags before the command reach it: an unreadable --config is reported (exit 2), not ignored.
+    const config = await runCliInProcess(['--config', '/nonexistent/c.json', 'status', '--limit', '5'], env);
+    expect(config).toMatchObject({ code: 2, stdout: '' });
+    expect(config.stderr).toContain('cannot read the config file /nonexistent/c.json');
+    const missing = await runCliInProcess(['retry', '--since'], env);
+    expect(missing.stderr).toBe("ccat-recovery: retry: option '--since <D>' argument missing\n");
   });
 });
 

@@ -94,7 +94,7 @@ describe('undelivered notifications', () => {
     );
     expect(text.stdout).toMatch(/^LEVEL\s+RETRYING\s+FAILED\s+OLDEST\s+OLDEST AT$/m);
     expect(text.stdout).toMatch(/^ERROR\s+1\s+0\s+\d+(\.\d)?m?s ago\s+\d{4}-\d\d-\d\dT/m);
-    expect(text.stdout).toMatch(/^WARNING\s+0\s+1\s+2h \d\dm ago\s/m);
+    expect(text.stdout).toMatch(/^WARNING\s+0\s+1\s+2h( \d{1,2}m)? ago\s/m);
     expectExit(json, 0);
     expect(parseJsonOutput(json).notifications).toEqual({
       undelivered: [

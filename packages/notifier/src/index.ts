@@ -24,6 +24,7 @@ export {
   type SlackChannelConfig,
 } from './config.js';
 export { NotificationDeliveryError, type ChannelKind, type DeliveryErrorOptions } from './delivery-error.js';
+export { formatDuration } from './duration.js';
 export { LOG_TARGET, resolveTargets, type DeliveryTarget } from './routing.js';
 export {
   DEFAULT_SECRET_PATTERNS,

@@ -2,11 +2,12 @@ import { describe, expect, it } from 'vitest';
 import {
   backoffDelay,
   createRedactor,
+  formatDuration,
   redactContext,
   resolveTargets,
   type Notification,
 } from '../src/index.js';
-import { contentPolicy, formatDuration, renderFacts } from '../src/internal/render.js';
+import { contentPolicy, renderFacts } from '../src/internal/render.js';
 import { renderEmail } from '../src/internal/render-email.js';
 import { renderSlack } from '../src/internal/render-slack.js';
 import { cut, escapeSlack, singleLine } from '../src/internal/text.js';
@@ -48,9 +49,15 @@ describe('text', () => {
   });
 
   it('formats durations', () => {
-    expect(formatDuration(12_300)).toBe('12 s');
-    expect(formatDuration(600_000)).toBe('10 min');
-    expect(formatDuration(7_500_000)).toBe('2 h 5 min');
+    expect(formatDuration(850)).toBe('850ms');
+    expect(formatDuration(12_300)).toBe('12s');
+    expect(formatDuration(185_000)).toBe('3m 5s');
+    expect(formatDuration(600_000)).toBe('10m');
+    expect(formatDuration(7_500_000)).toBe('2h 5m');
+    expect(formatDuration(7_205_000)).toBe('2h');
+    expect(formatDuration(273_600_000)).toBe('3d 4h');
+    expect(formatDuration(-2_000)).toBe('-2s');
+    expect(formatDuration(Number.NaN)).toBe('?');
   });
 });
 

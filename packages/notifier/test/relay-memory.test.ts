@@ -244,13 +244,13 @@ describe('outbox relay (memory store)', () => {
     expect(slack.posted).toHaveLength(2);
     const mail = smtp.mails[1]!;
     expect(mail.subject).toBe(
-      '[CCAT] ERROR: 1000 data_transfer operations failed with CHECKSUM_MISMATCH in 5 min',
+      '[CCAT] ERROR: 1000 data_transfer operations failed with CHECKSUM_MISMATCH in 4m 59s',
     );
     expect(mail.text).toContain('1000 alike notifications between');
     expect(mail.text).toContain('  - data_transfer 1 (attempt 3) at');
     expect(mail.text).toContain('… and 997 more.');
     const post = slack.posted[1]!;
-    expect(post.text).toBe('ERROR: 1000 data_transfer operations failed with CHECKSUM_MISMATCH in 5 min');
+    expect(post.text).toBe('ERROR: 1000 data_transfer operations failed with CHECKSUM_MISMATCH in 4m 59s');
     expect(JSON.stringify(post.blocks)).toContain('1000 alike notifications');
     const rows = store.rows();
     expect(rows.filter((r) => r.status === 'digested')).toHaveLength(999);

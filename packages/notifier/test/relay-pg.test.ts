@@ -198,7 +198,7 @@ describe('outbox relay (PostgreSQL store)', () => {
     expect(slack.posted).toHaveLength(2);
     const digest = smtp.mails[1]!;
     expect(digest.subject).toMatch(
-      /^\[CCAT\] ERROR: 1000 data_transfer operations failed with CHECKSUM_MISMATCH in \d+ s$/,
+      /^\[CCAT\] ERROR: 1000 data_transfer operations failed with CHECKSUM_MISMATCH in \d+m?s$/,
     );
     expect(digest.text).toContain('1000 alike notifications between');
     expect(digest.text).toContain('  - data_transfer 1 (attempt 2) at');

@@ -12,9 +12,10 @@ import { classifyError } from '@ccat/errors';
 import { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import pg from 'pg';
-import { ConfigProblem } from './exit-codes.js';
+import type { MonitorConfig } from '../config.js';
+import { isConnectionFailure, type Source } from '../admin/sources.js';
+import { CliError, ConfigProblem, ServiceUnreachableError, unreachable } from './errors.js';
 import { redactUrl } from './redact.js';
-import { unreachable } from './service-errors.js';
 
 /** An operator waits at the prompt: a server that does not answer in this time is reported. */
 const CONNECT_TIMEOUT_MS = 5_000;
@@ -24,7 +25,7 @@ export interface OpenDatabase {
   readonly schema: string;
   /** The URL with its password redacted, for messages. */
   readonly where: string;
-  close(): Promise<void>;
+  readonly close: () => Promise<void>;
 }
 
 /**
@@ -98,7 +99,7 @@ export async function openDatabase(
 export interface OpenRedis {
   readonly redis: Redis;
   readonly where: string;
-  close(): void;
+  readonly close: () => void;
 }
 
 /** Connects to Redis (no reconnecting: a CLI run reports the outage instead of waiting it out). */
@@ -130,4 +131,72 @@ export async function openRedis(url: string): Promise<OpenRedis> {
     throw unreachable('Redis', where, lastError ?? e);
   }
   return { redis, where, close: () => redis.disconnect() };
+}
+
+/** Commands that read or reset rows: short statements, on a migrated schema. */
+export const QUERIES = { requireMigrated: true, statementTimeoutMs: 60_000 } as const;
+/** migrate: may wait for another migrator's lock and run long DDL; the schema may be empty. */
+export const MIGRATIONS = { requireMigrated: false } as const;
+
+/**
+ * Runs `f` on the database and closes it. Throws ServiceUnreachableError when PostgreSQL cannot be
+ * reached, at the start or midway; ConfigProblem for a bad schema or credentials.
+ */
+export async function withDatabase<T>(
+  config: Readonly<MonitorConfig>,
+  options: typeof QUERIES | typeof MIGRATIONS,
+  f: (open: OpenDatabase) => Promise<T>,
+): Promise<T> {
+  const open = await openDatabase(config.database, options);
+  try {
+    return await f(open);
+  } catch (e) {
+    if (!(e instanceof CliError) && isConnectionFailure(classifyError(e)))
+      throw unreachable('PostgreSQL', open.where, e);
+    throw e;
+  } finally {
+    await open.close();
+  }
+}
+
+/** `open`'s service as a Source: unreachable is a value, not an exception; what opened joins `closers`. */
+async function source<O extends { readonly where: string; readonly close: () => unknown }, T>(
+  open: () => Promise<O>,
+  client: (o: O) => T,
+  closers: (() => unknown)[],
+): Promise<Source<T>> {
+  try {
+    const o = await open();
+    closers.push(o.close);
+    return { ok: true, client: client(o), where: o.where };
+  } catch (e) {
+    if (!(e instanceof ServiceUnreachableError)) throw e;
+    return { ok: false, unavailable: e.down };
+  }
+}
+
+/**
+ * Runs `f` with PostgreSQL and Redis as Sources (for `status`, which shows what it can) and closes
+ * what it opened. Throws ConfigProblem for bad configuration, never for an unreachable service.
+ */
+export async function withSources<T>(
+  config: Readonly<MonitorConfig>,
+  f: (db: Source<Kysely<Database>>, redis: Source<Redis>) => Promise<T>,
+): Promise<T> {
+  const closers: (() => unknown)[] = [];
+  try {
+    const db = await source(
+      () => openDatabase(config.database, QUERIES),
+      (o) => o.db,
+      closers,
+    );
+    const redis = await source(
+      () => openRedis(config.redis.url),
+      (o) => o.redis,
+      closers,
+    );
+    return await f(db, redis);
+  } finally {
+    for (const close of closers) await Promise.resolve(close()).catch(() => undefined);
+  }
 }

@@ -9,13 +9,6 @@ export interface Output {
   err(text: string): void;
 }
 
-/** What every command takes besides its connections. */
-export interface CommandIo {
-  readonly out: Output;
-  /** One JSON document on stdout instead of tables; nothing else on stdout. */
-  readonly json: boolean;
-}
-
 /** Writes the command's one JSON document (Dates as ISO strings); `command` names its shape. */
 export function writeJson<T extends { readonly command: string }>(out: Output, document: T): void {
   out.out(JSON.stringify(document, null, 2));

@@ -3,6 +3,7 @@
 import { createRedactor, redactContext, type Redactor } from '../redact.js';
 import type { ContentOptions, OutboundMessage } from '../channel.js';
 import type { Notification } from '../notification.js';
+import { formatDuration } from '../duration.js';
 import { cut, plainText, singleLine } from './text.js';
 
 export interface ContentPolicy {
@@ -81,15 +82,6 @@ const DEFAULT_ADVICE: Readonly<Record<string, { action: string; advice: string }
   retry_scheduled: { action: 'Reset to PENDING; it runs again after a backoff.', advice: 'Nothing.' },
   manual_retry: { action: 'Reset to PENDING by an operator.', advice: 'Nothing.' },
 };
-
-/** `12 s`, `10 min`, `2 h 5 min`. */
-export function formatDuration(ms: number): string {
-  const s = Math.max(0, Math.round(ms / 1000));
-  if (s < 60) return `${s} s`;
-  const min = Math.round(s / 60);
-  if (min < 60) return `${min} min`;
-  return `${Math.floor(min / 60)} h${min % 60 === 0 ? '' : ` ${min % 60} min`}`;
-}
 
 const KIND_PHRASES: Readonly<Record<string, string>> = {
   permanent_failure: 'operations failed',

@@ -1,8 +1,20 @@
-// The figures of `report`, computed from the raw counts: every ratio in one place, with its
-// definition beside it. Pure: no I/O, so the arithmetic is tested without a database.
-import type { OperationType } from '@ccat/db';
-import { plural, ratio } from './format.js';
-import { RETRY_EVENTS, TROUBLE_EVENTS, type ReportData } from './report-queries.js';
+// How well recovery worked over a window: the figures computed from the raw counts of
+// report-queries.ts, every ratio in one place with its definition beside it (buildReport is pure, so
+// the arithmetic is tested without a database).
+import type { Database } from '@ccat/db';
+import type { Kysely } from 'kysely';
+import {
+  readReport,
+  RETRY_EVENTS,
+  TROUBLE_EVENTS,
+  type ReportData,
+  type TypeFigures,
+} from './report-queries.js';
+
+/** numerator / denominator, or null when the denominator is zero. */
+export function ratio(numerator: number, denominator: number): number | null {
+  return denominator === 0 ? null : numerator / denominator;
+}
 
 export const DEFINITIONS = {
   recoverySuccessRate: `operations with at least one ${TROUBLE_EVENTS.join(' / ')} event in the window that are now completed, divided by all such operations (n/a when there are none)`,
@@ -13,22 +25,14 @@ export const DEFINITIONS = {
     'outbox rows created in the window, by their status now (digested: folded into a digest row)',
 } as const;
 
-export interface TypeReport {
-  readonly type: OperationType;
-  readonly affected: number;
-  readonly completed: number;
-  readonly failed: number;
-  readonly inFlight: number;
-  readonly missing: number;
+/** One operation type's raw figures and its two ratios (null: nothing to divide by). */
+export interface TypeReport extends TypeFigures {
   readonly recoverySuccessRate: number | null;
-  readonly completedInWindow: number;
-  readonly retriesOfCompleted: number;
   readonly retriesPerCompletedOperation: number | null;
 }
 
-/** The `report` document (the JSON as printed, and the text renderer's input). */
+/** The report of one window (printed as JSON by `ccat-recovery report --json`, with `command`). */
 export interface RecoveryReport {
-  readonly command: 'report';
   readonly since: string;
   readonly sinceMs: number;
   readonly windowStart: Date;
@@ -77,11 +81,10 @@ export function buildReport(options: { since: string; sinceMs: number }, data: R
   if (failed > 0) {
     const ids = data.failedNotifications.map((n) => `#${n.id} ${n.eventKind}`).join(', ');
     warnings.push(
-      `WARNING: ${plural(failed, 'notification')} failed delivery in the window (${ids}${failed > data.failedNotifications.length ? ', …' : ''}); see notifications.last_error`,
+      `WARNING: ${failed} notification${failed === 1 ? '' : 's'} failed delivery in the window (${ids}${failed > data.failedNotifications.length ? ', …' : ''}); see notifications.last_error`,
     );
   }
   return {
-    command: 'report',
     since: options.since,
     sinceMs: options.sinceMs,
     windowStart: data.windowStart,
@@ -109,4 +112,15 @@ export function buildReport(options: { since: string; sinceMs: number }, data: R
     warnings,
     definitions: DEFINITIONS,
   };
+}
+
+/**
+ * Reads and computes the report of the window [now − sinceMs, now] (database clock), in one
+ * read-only snapshot. `since` is the window as the caller wrote it (`24h`), echoed in the report.
+ */
+export async function recoveryReport(
+  db: Kysely<Database>,
+  window: { since: string; sinceMs: number },
+): Promise<RecoveryReport> {
+  return buildReport(window, await readReport(db, window.sinceMs));
 }

@@ -1,19 +1,14 @@
 // The text form of `status`: four sections, each a table or one line saying why it is empty.
 import { OPERATION_STATUSES } from '@ccat/db';
-import { formatDuration } from './duration.js';
+import { formatDuration } from '@ccat/notifier';
+import type { Status, StatusCounts } from '../../admin/status.js';
 import { compactJson, plural } from './format.js';
-import type { StatusCounts, StatusReport } from './status-report.js';
-import { formatTable, type Column } from './table.js';
+import { formatTable, right } from './table.js';
 
 const age = (ms: number | null) => (ms === null ? '-' : formatDuration(ms));
-const right = (title: string): Column => ({ title, align: 'right' });
 
-function countsSection(counts: NonNullable<StatusReport['counts']>): string {
-  const columns: Column[] = [
-    { title: 'TYPE' },
-    ...OPERATION_STATUSES.map((s) => right(s.toUpperCase())),
-    right('TOTAL'),
-  ];
+function countsSection(counts: NonNullable<Status['counts']>): string {
+  const columns = ['TYPE', ...OPERATION_STATUSES.map((s) => right(s.toUpperCase())), right('TOTAL')];
   const row = (name: string, c: StatusCounts) => [
     name,
     ...OPERATION_STATUSES.map((s) => String(c[s])),
@@ -25,7 +20,7 @@ function countsSection(counts: NonNullable<StatusReport['counts']>): string {
   ].join('\n');
 }
 
-function notificationsSection(n: NonNullable<StatusReport['notifications']>): string {
+function notificationsSection(n: NonNullable<Status['notifications']>): string {
   if (n.undelivered.length === 0) return 'Undelivered notifications: none';
   const error = n.undelivered.find((u) => u.level === 'ERROR');
   const head =
@@ -35,7 +30,7 @@ function notificationsSection(n: NonNullable<StatusReport['notifications']>): st
   return [
     head,
     formatTable(
-      [{ title: 'LEVEL' }, right('RETRYING'), right('FAILED'), right('OLDEST'), { title: 'OLDEST AT' }],
+      ['LEVEL', right('RETRYING'), right('FAILED'), right('OLDEST'), 'OLDEST AT'],
       n.undelivered.map((u) => [
         u.level,
         String(u.pending),
@@ -47,13 +42,13 @@ function notificationsSection(n: NonNullable<StatusReport['notifications']>): st
   ].join('\n');
 }
 
-function inFlightSection(inFlight: NonNullable<StatusReport['inFlight']>, limit: number): string {
+function inFlightSection(inFlight: NonNullable<Status['inFlight']>, limit: number): string {
   if (inFlight.total === 0) return 'In-flight tasks: none tracked in Redis';
   const shown = inFlight.tasks.length;
   const title = `In-flight tasks: ${inFlight.total} tracked in Redis${shown < inFlight.total ? `, the ${shown} nearest their deadline shown (--limit ${limit})` : ''}`;
   const table = formatTable(
     [
-      { title: 'TASK' },
+      'TASK',
       { title: 'WORKER', maxWidth: 32 },
       right('BEAT AGE'),
       right('DEADLINE IN'),
@@ -76,7 +71,7 @@ function inFlightSection(inFlight: NonNullable<StatusReport['inFlight']>, limit:
   return `${title}\n${table}`;
 }
 
-function stalledSection(stalled: NonNullable<StatusReport['stalledNow']>): string {
+function stalledSection(stalled: NonNullable<Status['stalledNow']>): string {
   const head = `Stalled now: ${stalled.expiredTotal} heartbeat expired, ${stalled.progressStalledTotal} progress stalled`;
   const corrupt =
     stalled.corrupt > 0
@@ -84,13 +79,7 @@ function stalledSection(stalled: NonNullable<StatusReport['stalledNow']>): strin
       : '';
   if (stalled.tasks.length === 0) return `${head}${corrupt}`;
   const table = formatTable(
-    [
-      { title: 'KIND' },
-      { title: 'TASK' },
-      { title: 'WORKER', maxWidth: 32 },
-      right('FOR'),
-      { title: 'PROGRESS', maxWidth: 40 },
-    ],
+    ['KIND', 'TASK', { title: 'WORKER', maxWidth: 32 }, right('FOR'), { title: 'PROGRESS', maxWidth: 40 }],
     stalled.tasks.map((t) => [
       t.kind,
       t.taskId,
@@ -102,19 +91,12 @@ function stalledSection(stalled: NonNullable<StatusReport['stalledNow']>): strin
   return `${head} (a running monitor recovers them on its next pass)\n${table}${corrupt}`;
 }
 
-function servicesSection(services: NonNullable<StatusReport['services']>): string {
+function servicesSection(services: NonNullable<Status['services']>): string {
   if (services.length === 0) return 'Services: none registered';
   return [
     'Services',
     formatTable(
-      [
-        { title: 'TYPE' },
-        { title: 'NAME' },
-        { title: 'STATUS' },
-        right('LAST SEEN'),
-        { title: 'HOST' },
-        right('PID'),
-      ],
+      ['TYPE', 'NAME', 'STATUS', right('LAST SEEN'), 'HOST', right('PID')],
       services.map((s) => [
         s.serviceType,
         s.serviceName,
@@ -128,7 +110,7 @@ function servicesSection(services: NonNullable<StatusReport['services']>): strin
 }
 
 /** The whole status as text; a section whose service was unreachable says so in one line. */
-export function renderStatus(report: StatusReport, limit: number): string {
+export function renderStatus(report: Status, limit: number): string {
   const down = (service: string) => `not available (${service} unreachable)`;
   return [
     report.counts === null

@@ -1,10 +1,9 @@
 // The text form of `retry`: results on stdout, refusals on stderr (they explain a non-zero exit).
 import type { OperationType } from '@ccat/db';
-import type { FailedOperation } from './failed-operations.js';
+import type { FailedOperation, RetryResult, RetryState } from '../../admin/retry.js';
+import type { Output } from '../output.js';
 import { formatTime, plural } from './format.js';
-import type { Output } from './output.js';
-import type { RetryResult, RetryState } from './retry-result.js';
-import { formatTable } from './table.js';
+import { formatTable, right } from './table.js';
 
 const describeState = (s: RetryState | null) =>
   s === null ? '-' : `${s.status}, attempt ${s.attempt}, retry count ${s.retryCount}`;
@@ -27,22 +26,24 @@ function retried(r: RetryResult): string {
   return `retried ${r.type} ${r.id}: failed at attempt ${r.before?.attempt ?? '?'}${code ? ` (${code})` : ''} → ${describeState(r.after)}, due now${r.eventId === null ? '' : `; event manual_retry #${r.eventId}`}`;
 }
 
-/** One line per single result; a table and a summary for a bulk run. */
-export function renderResults(out: Output, results: readonly RetryResult[]): void {
+/**
+ * One line per single result; a table and a summary for a bulk run, and how many more matched
+ * beyond --limit `limit` (`more`).
+ */
+export function renderResults(out: Output, results: readonly RetryResult[], more = 0, limit = 0): void {
   if (results.length === 1) {
-    const r = results[0]!;
-    if (r.outcome === 'retried') out.out(retried(r));
-    else out.err(`ccat-recovery: ${refusal(r)}`);
-    return;
+    if (results[0]!.outcome === 'retried') out.out(retried(results[0]!));
+  } else {
+    const ok = results.filter((r) => r.outcome === 'retried').length;
+    out.out(
+      formatTable(
+        [right('ID'), 'OUTCOME', 'BEFORE', 'NOW'],
+        results.map((r) => [r.id, r.outcome, describeState(r.before), describeState(r.after)]),
+      ),
+    );
+    out.out(`retried ${ok} of ${plural(results.length, `failed ${results[0]?.type ?? ''} operation`)}`);
   }
-  const ok = results.filter((r) => r.outcome === 'retried').length;
-  out.out(
-    formatTable(
-      [{ title: 'ID', align: 'right' }, { title: 'OUTCOME' }, { title: 'BEFORE' }, { title: 'NOW' }],
-      results.map((r) => [r.id, r.outcome, describeState(r.before), describeState(r.after)]),
-    ),
-  );
-  out.out(`retried ${ok} of ${plural(results.length, `failed ${results[0]?.type ?? ''} operation`)}`);
+  if (more > 0) out.out(`${more} more match beyond --limit ${limit}; run the command again for them`);
   for (const r of results) if (r.outcome !== 'retried') out.err(`ccat-recovery: ${refusal(r)}`);
 }
 
@@ -74,11 +75,11 @@ export function renderBulkPlan(
   out.out(
     formatTable(
       [
-        { title: 'ID', align: 'right' },
-        { title: 'ATTEMPT', align: 'right' },
-        { title: 'RETRIES', align: 'right' },
-        { title: 'ERROR CODE' },
-        { title: 'FAILED AT' },
+        right('ID'),
+        right('ATTEMPT'),
+        right('RETRIES'),
+        'ERROR CODE',
+        'FAILED AT',
         { title: 'MESSAGE', maxWidth: 60 },
       ],
       rows.map((r) => [

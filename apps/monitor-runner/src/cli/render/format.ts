@@ -1,4 +1,4 @@
-// Small formatters shared by the commands' text output.
+// Small formatters shared by the commands' text output (durations: @ccat/notifier's formatDuration).
 
 /** `2025-03-01 14:05:09Z`: UTC, to the second, sortable. */
 export function formatTime(date: Date | null | undefined): string {
@@ -14,11 +14,6 @@ export function formatPercent(ratio: number | null): string {
 /** `0.67`, or `n/a`. */
 export function formatRatio(value: number | null): string {
   return value === null ? 'n/a' : value.toFixed(2);
-}
-
-/** numerator / denominator, or null when the denominator is zero. */
-export function ratio(numerator: number, denominator: number): number | null {
-  return denominator === 0 ? null : numerator / denominator;
 }
 
 /** A JSON value on one line, cut to `max` characters (progress values are arbitrary JSON). */

@@ -1,11 +1,10 @@
 // The text form of `report`: the headline figures, warnings, a table by operation type, the events
 // of the window, and what each figure means.
+import type { RecoveryReport } from '../../admin/report.js';
 import { formatPercent, formatRatio, formatTime } from './format.js';
-import type { RecoveryReport } from './report-figures.js';
-import { formatTable, type Column } from './table.js';
+import { formatTable, right } from './table.js';
 
-const right = (title: string): Column => ({ title, align: 'right' });
-
+/** The report as text for a terminal. */
 export function renderReport(r: RecoveryReport): string {
   const s = r.recoverySuccessRate;
   const rp = r.retriesPerCompletedOperation;
@@ -23,7 +22,7 @@ export function renderReport(r: RecoveryReport): string {
     'By operation type',
     formatTable(
       [
-        { title: 'TYPE' },
+        'TYPE',
         right('AFFECTED'),
         right('COMPLETED'),
         right('FAILED'),
@@ -53,7 +52,7 @@ export function renderReport(r: RecoveryReport): string {
     lines.push(
       'Events in the window',
       formatTable(
-        [{ title: 'EVENT' }, right('COUNT')],
+        ['EVENT', right('COUNT')],
         events.map(([event, count]) => [event, String(count)]),
       ),
     );

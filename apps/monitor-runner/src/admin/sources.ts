@@ -1,0 +1,40 @@
+// A service as an admin query that can do without it sees it: connected, or why not. Shared by the
+// CLI and (later) the dashboard, so "PostgreSQL is down" reads the same in both.
+import {
+  classifyError,
+  DatabaseConnectionError,
+  NetworkError,
+  OperationTimeoutError,
+  ServiceUnavailableError,
+  type CCATDataOperationError,
+} from '@ccat/errors';
+
+export type ServiceName = 'PostgreSQL' | 'Redis';
+
+/** A service that could not be reached: `where` is already redacted, `reason` carries no URL. */
+export interface Unavailable {
+  readonly service: ServiceName;
+  readonly where: string;
+  readonly reason: string;
+}
+
+/** A connected client, or why there is none. */
+export type Source<T> =
+  | { readonly ok: true; readonly client: T; readonly where: string }
+  | { readonly ok: false; readonly unavailable: Unavailable };
+
+/** A classified error that means "could not talk to the server", as opposed to "the server said no". */
+export function isConnectionFailure(e: CCATDataOperationError): boolean {
+  return (
+    e instanceof DatabaseConnectionError ||
+    e instanceof ServiceUnavailableError ||
+    e instanceof NetworkError ||
+    e instanceof OperationTimeoutError
+  );
+}
+
+/** What to report when `service` at `where` failed with `thrown` (classified: its message has no URL). */
+export function unavailable(service: ServiceName, where: string, thrown: unknown): Unavailable {
+  const e = classifyError(thrown);
+  return { service, where, reason: `${e.message} [${e.code}]` };
+}
