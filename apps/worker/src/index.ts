@@ -1,4 +1,4 @@
-// @ccat/worker as a library, for the demo, the benchmarks and services that embed a worker.
+// @ccat/worker as a library, for the benchmarks and services that embed a worker.
 export { createWorker, type WorkerApp, type WorkerDeps } from './worker.js';
 export {
   loadWorkerConfig,
