@@ -1,3 +1,4 @@
+// Over 300 lines: one scenario read top to bottom (four fault phases, then the checks); splitting it would scatter the story.
 // The fault suite (`pnpm faults`): real worker and monitor processes, two of each, run the pipeline
 // on a private PostgreSQL cluster and a private redis-server while the suite breaks what is around
 // them: (a) every backend terminated every 250 ms for 10 s, (b) three fast PostgreSQL restarts and an
