@@ -14,7 +14,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { migratedDatabase } from '@ccat/db/testing';
+import { migratedDatabase, seedRawPackages, seedSites } from '@ccat/db/testing';
 import { createMonitorMetrics, Monitor, monitorConfigSchema } from '@ccat/monitor-runner';
 import { createHandlerRegistry } from '@ccat/recovery-handlers';
 import {
@@ -26,7 +26,6 @@ import {
   uniquePrefix,
   type JsonProcess,
 } from '@ccat/test-support';
-import { seedRawPackages, seedSites } from '@ccat/worker';
 import { Queue, QueueEvents, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';

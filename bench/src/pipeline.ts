@@ -24,7 +24,8 @@ import {
   testRedisUrl,
   uniquePrefix,
 } from '@ccat/test-support';
-import { seedRawPackages, seedSites, type WorkerConfigInput } from '@ccat/worker';
+import { seedRawPackages, seedSites } from '@ccat/db/testing';
+import type { WorkerConfigInput } from '@ccat/worker';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { backendCpuDiff, backendCpuMs, parseTimes, processCpuMs } from './proc.js';

@@ -8,8 +8,8 @@ import {
   keyPrefixSchema,
   logConfigSchema,
   redisConfigSchema,
-} from '@ccat/worker';
-import { resolveConfig } from '@ccat/errors';
+  resolveConfig,
+} from '@ccat/service';
 import { notifierConfigSchema } from '@ccat/notifier';
 import { recoveryPolicySchema } from '@ccat/recovery-handlers';
 import { z } from 'zod';

@@ -1,4 +1,4 @@
-// @ccat/monitor-runner as a library, for the demo, the benchmarks and services that embed a monitor.
+// @ccat/monitor-runner as a library, for the benchmarks and services that embed a monitor.
 export { createMonitorRunner, type MonitorRunner, type MonitorRunnerDeps } from './runner.js';
 export { Monitor, type MonitorDeps, type PassReport } from './monitor.js';
 export {

@@ -3,10 +3,17 @@
 // the logger and owns the signals.
 import { countUndeliveredNotifications, createPgOutboxStore, type Database } from '@ccat/db';
 import { classifyError } from '@ccat/errors';
-import { ServiceHealthReporter, startHealthServer, type HealthServer } from '@ccat/heartbeat';
+import { ServiceHealthReporter } from '@ccat/heartbeat';
 import { createNotifier, createOutboxRelay, type OutboxRelay } from '@ccat/notifier';
 import { createHandlerRegistry, type HandlerRegistry } from '@ccat/recovery-handlers';
-import { readiness, shutdownSteps, waitForDatabase, waitForRedis } from '@ccat/worker';
+import {
+  readiness,
+  shutdownSteps,
+  startHealthServer,
+  waitForDatabase,
+  waitForRedis,
+  type HealthServer,
+} from '@ccat/service';
 import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import { Counter } from 'prom-client';
@@ -44,6 +51,19 @@ export interface MonitorRunner extends AsyncDisposable {
   close(): Promise<void>;
 }
 
+/**
+ * One monitor process's work, composed from the packages. It owns what it creates: the stalled-task
+ * `Monitor` loop, the notifier and the outbox relay (when `relay.enabled`), the service health
+ * reporter and the /metrics, /healthz, /readyz server. It does not own `deps`' pool, Redis client
+ * or logger: the caller opens and closes them (main.ts through runService).
+ *
+ * Lifecycle: `start()` once (HTTP server, then it waits for the database and Redis, then the health
+ * key, the loop and the relay); `close()` is memoized: it finishes the current pass and relay pass
+ * and closes what it started, every step even when one fails. Guarantees: each stall is recovered
+ * exactly once however many replicas run (conditional updates on the attempt), each recovery writes
+ * its event and notification in the same transaction, and each notification is delivered once per
+ * channel (the relay's lease bounds every send).
+ */
 export function createMonitorRunner(deps: MonitorRunnerDeps): MonitorRunner {
   const { config, logger, monitorId } = deps;
   const log = logger.child({ monitorId });

@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigurationError } from '@ccat/errors';
-import { loadWorkerConfig, readServiceConfig } from '@ccat/worker';
+import { readServiceConfig } from '@ccat/service';
 import { describe, expect, it } from 'vitest';
 import { loadMonitorConfig } from '../src/config.js';
 
@@ -27,12 +27,6 @@ function failure(load: () => unknown): string {
 }
 
 describe('configuration errors print no secret', () => {
-  it('worker: DATABASE_URL beside {"database":{"poolsize":4}}', () => {
-    const text = failure(() => loadWorkerConfig({ file: { database: { poolsize: 4 } }, env: SECRETS }));
-    expect(text).toContain('database: Unrecognized key: "poolsize"');
-    for (const s of ['EnvDbS3cret', 'EnvRedisS3cret']) expect(text).not.toContain(s);
-  });
-
   it('monitor: misspelt keys beside the database URL, the Slack token and the SMTP password', () => {
     const text = failure(() =>
       loadMonitorConfig({

@@ -5,10 +5,11 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createDatabase, migrateToLatest, type CcatDatabase } from '@ccat/db';
 import { PrivatePostgres, PrivateRedis, startJsonProcess, type JsonProcess } from '@ccat/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MONITOR_MAIN } from './support/e2e.js';
+const MONITOR_MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 
 const SHUTDOWN_MS = 3000;
 let pg: PrivatePostgres;

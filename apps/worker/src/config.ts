@@ -1,11 +1,17 @@
 // The worker's configuration: one schema composed of the packages' own (DESIGN §8). Sources, later
 // wins: defaults → JSON file (--config / CCAT_CONFIG) → environment (CCAT_…, DATABASE_URL, REDIS_URL).
-import { OPERATION_TYPES, isOperationType } from '@ccat/db';
-import { resolveConfig } from '@ccat/errors';
+import { OPERATION_TYPES } from '@ccat/db';
 import { recoveryPolicySchema } from '@ccat/recovery-handlers';
+import {
+  checkOperationTypeKeys,
+  databaseConfigSchema,
+  keyPrefixSchema,
+  logConfigSchema,
+  redisConfigSchema,
+  resolveConfig,
+} from '@ccat/service';
 import { z } from 'zod';
 import { faultsSchema } from './faults.js';
-import { databaseConfigSchema, keyPrefixSchema, logConfigSchema, redisConfigSchema } from './service.js';
 
 /** The longest delay a Node.js timer takes (2^31 − 1 ms): a longer one fires at once. */
 const MAX_TIMER_MS = 2_147_483_647;
@@ -235,22 +241,4 @@ export function timeoutsFor(
     livenessTimeoutMs: config.heartbeat.livenessTimeoutMs,
     progressTimeoutMs: t?.progressTimeoutMs ?? config.heartbeat.progressTimeoutMs,
   };
-}
-
-/** Per-type settings for a type this system does not run are a typo: refuse them, naming the known ones. */
-export function checkOperationTypeKeys(
-  record: Readonly<Record<string, unknown>>,
-  path: string[],
-  ctx: z.RefinementCtx,
-): void {
-  for (const key of Object.keys(record)) {
-    if (!isOperationType(key)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: [...path, key],
-        message: `unknown operation type; expected one of ${OPERATION_TYPES.join(', ')}`,
-        input: key,
-      });
-    }
-  }
 }

@@ -16,7 +16,7 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
-import { bullErrorListener, ConnectionFaultLog } from './connectivity.js';
+import { bullErrorListener, ConnectionFaultLog } from '@ccat/service';
 import type { WorkerMetrics } from './metrics.js';
 import { bundleRawPackages } from './pipeline.js';
 import { jobId, queuesFor, type JobPayload } from './queues.js';

@@ -1,7 +1,6 @@
-// @ccat/worker as a library, for the demo, the benchmarks and services that embed a worker.
+// @ccat/worker as a library, for the benchmarks and services that embed a worker.
 export { createWorker, type WorkerApp, type WorkerDeps } from './worker.js';
 export {
-  checkOperationTypeKeys,
   loadWorkerConfig,
   timeoutsFor,
   workerConfigSchema,
@@ -41,50 +40,9 @@ export {
 } from './queues.js';
 export { bundleRawPackages, createNextStage, HAS_NEXT_STAGE, type PipelineOptions } from './pipeline.js';
 export {
-  seedRawPackages,
-  seedSites,
-  TWO_SITES,
-  type SeedPackagesOptions,
-  type SeededLocations,
-  type SeedSite,
-} from './seed.js';
-export {
   createCommandTransport,
   createLocalCopyTransport,
   type CommandTransportOptions,
   type Transport,
 } from './transports.js';
 export { hashFile, type HashResult } from './operations/files.js';
-export {
-  closeRedis,
-  ConnectionFaultLog,
-  databaseState,
-  FATAL_UNHANDLED_MESSAGE,
-  MIGRATE_HINT,
-  readiness,
-  REDIS_COMMAND_TIMEOUT_MS,
-  redisState,
-  reportUnhandled,
-  waitForDatabase,
-  waitForRedis,
-  watchRedis,
-  type DatabaseState,
-  type ReadinessSources,
-} from './connectivity.js';
-export {
-  createServiceLogger,
-  POSTGRES_URL_RULE,
-  REDIS_URL_RULE,
-  urlProblems,
-  type UrlRule,
-  databaseConfigSchema,
-  keyPrefixSchema,
-  logConfigSchema,
-  migrateServiceDatabase,
-  openServiceDatabase,
-  readServiceConfig,
-  redisConfigSchema,
-  shutdownSteps,
-  type ConfigOutcome,
-  type LogConfig,
-} from './service.js';

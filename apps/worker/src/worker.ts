@@ -3,13 +3,18 @@
 // main.ts passes the connections and the logger and owns the signals.
 import type { Database } from '@ccat/db';
 import { classifyError } from '@ccat/errors';
-import {
-  HeartbeatEmitter,
-  ServiceHealthReporter,
-  startHealthServer,
-  type HealthServer,
-} from '@ccat/heartbeat';
+import { HeartbeatEmitter, ServiceHealthReporter } from '@ccat/heartbeat';
 import { createHandlerRegistry, type HandlerRegistry } from '@ccat/recovery-handlers';
+import {
+  bullErrorListener,
+  ConnectionFaultLog,
+  readiness,
+  shutdownSteps,
+  startHealthServer,
+  waitForDatabase,
+  waitForRedis,
+  type HealthServer,
+} from '@ccat/service';
 import { Worker as BullWorker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
@@ -17,17 +22,8 @@ import type { Logger } from 'pino';
 import type { WorkerConfig } from './config.js';
 import { Dispatcher } from './dispatcher.js';
 import { createFaultInjector } from './faults.js';
-
-import {
-  bullErrorListener,
-  ConnectionFaultLog,
-  readiness,
-  waitForDatabase,
-  waitForRedis,
-} from './connectivity.js';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics.js';
 import { servedQueues } from './queues.js';
-import { shutdownSteps } from './service.js';
 import { TaskRunner } from './task-runner.js';
 import { createCommandTransport, createLocalCopyTransport } from './transports.js';
 
@@ -89,6 +85,19 @@ async function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   }
 }
 
+/**
+ * One worker process's work, composed from the packages. It owns what it creates: the heartbeat
+ * emitter, the service health reporter, the task runner, the dispatcher (when enabled), one BullMQ
+ * worker per served queue and the /metrics server. It does not own `deps`' connections (the pool,
+ * both Redis clients) or the logger: the caller opens and closes them (main.ts through runService).
+ *
+ * Lifecycle: `start()` once (HTTP server, then it waits for the database and Redis, then heartbeats,
+ * the health key, the queue workers and the dispatcher); `close()` is graceful and memoized (no new
+ * jobs, running tasks get `shutdown.graceMs`, then are aborted and released; every step runs even
+ * when one fails); `forceClose()` aborts and releases at once. Guarantees: BullMQ delivers and
+ * PostgreSQL decides (no BullMQ retries or stalled re-runs: `maxStalledCount: 0`), every write of a
+ * task is fenced by its attempt, and a task that loses its lease is aborted and never completed.
+ */
 export function createWorker(deps: WorkerDeps): WorkerApp {
   const { config, logger, workerId } = deps;
   const log = logger.child({ workerId });

@@ -109,3 +109,17 @@ describe('worker configuration', () => {
     expect(p.some((l) => l.startsWith('transport.command:'))).toBe(true);
   });
 });
+
+describe('configuration errors print no secret', () => {
+  it('worker: DATABASE_URL beside {"database":{"poolsize":4}}', () => {
+    const text = problems({
+      file: { database: { poolsize: 4 } },
+      env: {
+        DATABASE_URL: 'postgres://ccat:EnvDbS3cret@db/ops',
+        REDIS_URL: 'redis://:EnvRedisS3cret@r:6379',
+      },
+    }).join('\n');
+    expect(text).toContain('database: Unrecognized key: "poolsize"');
+    for (const s of ['EnvDbS3cret', 'EnvRedisS3cret']) expect(text).not.toContain(s);
+  });
+});

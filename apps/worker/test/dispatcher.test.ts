@@ -1,5 +1,5 @@
 import { readOperation, type CcatDatabase } from '@ccat/db';
-import { migratedDatabase } from '@ccat/db/testing';
+import { migratedDatabase, seedRawPackages, seedSites, type SeededLocations } from '@ccat/db/testing';
 import {
   connectTestRedis,
   createTestSchema,
@@ -18,7 +18,6 @@ import { pino } from 'pino';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Dispatcher } from '../src/dispatcher.js';
-import { seedRawPackages, seedSites, type SeededLocations } from '../src/seed.js';
 
 let schema: TestSchema;
 let database: CcatDatabase;

@@ -11,7 +11,7 @@ import {
   type CcatDatabase,
   type OperationRef,
 } from '@ccat/db';
-import { migratedDatabase } from '@ccat/db/testing';
+import { migratedDatabase, seedRawPackages, seedSites, type SeededLocations } from '@ccat/db/testing';
 import { HeartbeatEmitter } from '@ccat/heartbeat';
 import { createHandlerRegistry } from '@ccat/recovery-handlers';
 import { connectTestRedis, createTestSchema, deleteKeysWithPrefix, uniquePrefix } from '@ccat/test-support';
@@ -22,7 +22,6 @@ import { createFaultInjector } from '../src/faults.js';
 import { createWorkerMetrics } from '../src/metrics.js';
 import { bundleRawPackages } from '../src/pipeline.js';
 import { jobId } from '../src/queues.js';
-import { seedRawPackages, seedSites, type SeededLocations } from '../src/seed.js';
 import { TaskRunner, type TaskOutcome } from '../src/task-runner.js';
 import { createLocalCopyTransport } from '../src/transports.js';
 

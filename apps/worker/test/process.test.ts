@@ -3,7 +3,7 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readOperation, type CcatDatabase } from '@ccat/db';
-import { migratedDatabase } from '@ccat/db/testing';
+import { migratedDatabase, seedRawPackages, seedSites, type SeededLocations } from '@ccat/db/testing';
 import { HeartbeatScanner } from '@ccat/heartbeat';
 import {
   applyStallRecovery,
@@ -25,7 +25,6 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { seedRawPackages, seedSites, type SeededLocations } from '../src/seed.js';
 import { startWorker, WORKER_MAIN, type WorkerProcess } from './process.js';
 
 let schema: TestSchema;

@@ -1,11 +1,8 @@
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { createTestSchema, type TestSchema } from '@ccat/test-support';
 import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { appliedMigrations, createDatabase, migrateToLatest } from '../src/index.js';
 
-const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
 const schemas: TestSchema[] = [];
 afterAll(async () => {
   await Promise.all(schemas.map((s) => s.drop()));
@@ -16,21 +13,6 @@ async function freshSchema(label: string): Promise<TestSchema> {
   // createTestSchema makes the schema; migrations must also work when it does not exist yet.
   schemas.push(s);
   return s;
-}
-
-function runCli(
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env } });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, out, err }));
-  });
 }
 
 describe('migrations', () => {
@@ -111,41 +93,5 @@ describe('migrations', () => {
     } finally {
       await admin.close();
     }
-  });
-
-  it('are safe from two processes at once (ccat-db migrate)', async () => {
-    const s = await freshSchema('mig_processes');
-    const env = { DATABASE_URL: s.url, DATABASE_SCHEMA: s.schema };
-    const [a, b] = await Promise.all([runCli(['migrate'], env), runCli(['migrate'], env)]);
-    expect(a.err + b.err).toBe('');
-    expect([a.code, b.code]).toEqual([0, 0]);
-    const outs = [a.out, b.out].join('\n');
-    expect(outs).toMatch(/migrations: applied 0001-initial/);
-    expect(outs).toMatch(/migrations: already at the latest/);
-    expect(outs).toMatch(/status: schema "t_mig_processes_\w+" .* 0 operations/);
-  });
-
-  it('ccat-db: clear errors and exit codes for bad arguments, an unmigrated schema and an unreachable server', async () => {
-    const s = await freshSchema('mig_cli');
-    const env = { DATABASE_URL: s.url, DATABASE_SCHEMA: s.schema };
-    const bad = await runCli(['frobnicate'], env);
-    expect(bad.code).toBe(2);
-    expect(bad.err).toMatch(/unknown command "frobnicate"/);
-    const status = await runCli(['status'], env);
-    expect(status.code).toBe(1);
-    expect(status.out).toMatch(/no migrations applied; run ccat-db migrate/);
-    const down = await runCli(['status'], { DATABASE_URL: 'postgres://postgres:secret@127.0.0.1:1/nope' });
-    expect(down.code).toBe(1);
-    expect(down.err).toMatch(/CONNECTION_REFUSED/);
-    expect(down.err).not.toMatch(/secret/);
-    // A password typed with `@` and `#` (issue 12, item 8): no part of it is printed.
-    const typed = await runCli(['status'], {
-      DATABASE_URL: 'postgres://postgres:Typ3d@Pw#x@127.0.0.1:1/nope',
-    });
-    expect(typed.code).toBe(1);
-    expect(typed.err).not.toMatch(/Typ3d|Pw#x/);
-    const badSchema = await runCli(['migrate', '--schema', 'Robert"; DROP'], env);
-    expect(badSchema.code).toBe(1);
-    expect(badSchema.err).toMatch(/invalid schema name/);
   });
 });

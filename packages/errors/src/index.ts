@@ -5,20 +5,14 @@ export { serializeError, type SerializedError, type SerializeOptions } from './s
 export { deserializeError, type DeserializeOptions } from './deserialize.js';
 export {
   describe as describeThrown,
+  safeGet,
+  safeString,
   toSafeJson,
   truncate,
   type JsonValue,
   type SafeJsonLimits,
 } from './internal/safe.js';
-export {
-  configFromEnv,
-  describeConfigValue,
-  formatConfigIssues,
-  mergeConfig,
-  resolveConfig,
-  type ConfigSources,
-  type SafeParseSchema,
-} from './config.js';
+export { describeConfigValue } from './config-value.js';
 export {
   DEFAULT_SECRET_PATTERNS,
   REDACTED,

@@ -52,10 +52,3 @@ export type {
   StalledTask,
   TaskDetails,
 } from './task-info.js';
-export {
-  startHealthServer,
-  type HealthCheck,
-  type HealthEndpoints,
-  type HealthServer,
-  type MetricsSource,
-} from './health-server.js';

@@ -1,6 +1,6 @@
 // Outbox delivery bounded by its lease, under several relays: a slow or hung SMTP server, a relay
 // that dies mid-delivery, over the real PostgreSQL outbox (@ccat/db) and a real SMTP server.
-import { waitFor } from '@ccat/test-support';
+import { waitFor, startSmtp, type TestSmtp } from '@ccat/test-support';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   createNotifier,
@@ -13,7 +13,6 @@ import type { Logger } from 'pino';
 import type { OutboxStore } from '../src/index.js';
 import { captureLogs } from './support/logs.js';
 import { setupOutboxDb, type OutboxDb } from './support/outbox-db.js';
-import { startSmtp, type TestSmtp } from './support/smtp.js';
 
 let t: OutboxDb;
 const open: { close(): Promise<void> }[] = [];

@@ -1,5 +1,5 @@
 // The relay over the in-memory outbox, with a real SMTP server and a local Slack Web API.
-import { waitFor } from '@ccat/test-support';
+import { waitFor, startSmtp, type TestSmtp } from '@ccat/test-support';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   createMemoryOutboxStore,
@@ -13,7 +13,6 @@ import {
 } from '../src/index.js';
 import { ERROR, captureLogs } from './support/logs.js';
 import { startFakeSlack, type FakeSlack } from './support/slack.js';
-import { startSmtp, type TestSmtp } from './support/smtp.js';
 
 let smtp: TestSmtp;
 let slack: FakeSlack;

@@ -1,6 +1,6 @@
 // The relay over the PostgreSQL outbox (@ccat/db's store, a schema of this file's own), with a real
 // SMTP server and a local Slack Web API.
-import { waitFor } from '@ccat/test-support';
+import { waitFor, startSmtp, type TestSmtp } from '@ccat/test-support';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   createNotifier,
@@ -12,7 +12,6 @@ import {
 import { captureLogs } from './support/logs.js';
 import { setupOutboxDb, type OutboxDb } from './support/outbox-db.js';
 import { startFakeSlack, type FakeSlack } from './support/slack.js';
-import { startSmtp, type TestSmtp } from './support/smtp.js';
 
 let t: OutboxDb;
 let smtp: TestSmtp;

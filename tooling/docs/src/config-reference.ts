@@ -3,7 +3,7 @@
 // side); descriptions and cross-field rules from the schema's source (see sources.ts); environment
 // variable names from the same `configFromEnv` the apps use, so a name shown here is one that works.
 import { OPERATION_TYPES } from '@ccat/db';
-import { configFromEnv } from '@ccat/errors';
+import { configFromEnv } from '@ccat/service';
 import { MONITOR_ENV_ALIASES, monitorConfigSchema } from '@ccat/monitor-runner';
 import { ENV_ALIASES, workerConfigSchema } from '@ccat/worker';
 import { z } from 'zod';

@@ -112,3 +112,24 @@ export async function deleteKeysWithPrefix(redis: Redis, prefix: string): Promis
 export { waitFor, type WaitOptions } from './wait.js';
 export { startJsonProcess, type JsonProcess, type StartOptions } from './process.js';
 export { freePort, PrivatePostgres, PrivateRedis } from './private-servers.js';
+export {
+  parseMail,
+  startSmtp,
+  type ReceivedMail,
+  type SmtpSession,
+  type TestSmtp,
+  type TestSmtpOptions,
+} from './smtp.js';
+
+/**
+ * The environment a child command sees: this process's, without any CCAT_/DATABASE_/REDIS_/SMTP_/
+ * SLACK_ variables (so the developer's shell cannot change the outcome), plus `env`.
+ */
+export function commandEnv(env: Record<string, string>): Record<string, string> {
+  const clean: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v === undefined || /^(CCAT_|DATABASE_|REDIS_|SMTP_|SLACK_)/.test(k)) continue;
+    clean[k] = v;
+  }
+  return { ...clean, ...env };
+}

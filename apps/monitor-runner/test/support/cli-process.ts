@@ -2,6 +2,7 @@
 // Only the process started here is ever killed, and only when it outlives its deadline.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { commandEnv as cliEnv } from '@ccat/test-support';
 import { expect } from 'vitest';
 import { runCli } from '../../src/cli/main.js';
 
@@ -14,18 +15,8 @@ export interface CliRun {
   readonly stderr: string;
 }
 
-/**
- * The environment the CLI sees: this process's, without any CCAT_/DATABASE_/REDIS_ variables (so
- * the developer's shell cannot change the outcome), plus `env`.
- */
-export function cliEnv(env: Record<string, string>): Record<string, string> {
-  const clean: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) {
-    if (v === undefined || /^(CCAT_|DATABASE_|REDIS_|SMTP_|SLACK_)/.test(k)) continue;
-    clean[k] = v;
-  }
-  return { ...clean, ...env };
-}
+/** The environment the CLI sees: @ccat/test-support's `commandEnv`. */
+export { cliEnv };
 
 export function runCliProcess(
   args: readonly string[],

@@ -3,7 +3,7 @@
 // partial name, after work. It is now refused up front by containedPath, with a clear message.
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { seedRawPackages } from '../../src/seed.js';
+import { seedRawPackages } from '@ccat/db/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { harnesses, make } from './common.js';
 

@@ -1,0 +1,361 @@
+import { stat } from 'node:fs/promises';
+import { readOperation } from '@ccat/db';
+import { partialPath, resolveOperationOutputs } from '@ccat/recovery-handlers';
+import { HeartbeatScanner } from '@ccat/heartbeat';
+import { deleteKeysWithPrefix, waitFor } from '@ccat/test-support';
+import { sql } from 'kysely';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createE2E, hangFirstAttempt, TIMEOUT_MS, type E2E } from './support/system.js';
+
+let e: E2E | undefined;
+afterEach(async () => {
+  await e?.close();
+  e = undefined;
+});
+
+const events = (id: string) =>
+  e!.database.db
+    .selectFrom('operation_events')
+    .select(['event', 'attempt', 'worker_id', 'context', 'created_at'])
+    .where('operation_type', '=', 'raw_data_package')
+    .where('operation_id', '=', id)
+    .orderBy('id')
+    .execute();
+const row = (id: string) => readOperation(e!.database.db, 'raw_data_package', id);
+const exists = (p: string) =>
+  stat(p).then(
+    () => true,
+    () => false,
+  );
+const claimedBy = (id: string, worker: string, attempt = 0) =>
+  waitFor(
+    async () => {
+      const r = await row(id);
+      return r?.status === 'in_progress' && r.claimedBy === worker && r.attempt === attempt;
+    },
+    { message: `${worker} runs attempt ${attempt} of ${id}` },
+  );
+const completed = (id: string, timeoutMs = 20_000) =>
+  waitFor(async () => (await row(id))?.status === 'completed', { timeoutMs, message: `${id} completed` });
+
+describe('the monitor, with real worker processes', () => {
+  it('a worker killed with SIGKILL mid-operation is recovered within heartbeatTimeout + 1 s and completed by another worker', async () => {
+    e = await createE2E('mon_kill');
+    await e.monitor('monitor-1');
+    await e.worker('victim', hangFirstAttempt(60_000));
+    const [id] = await e.seed(1);
+    await claimedBy(id!, 'victim');
+    await e.worker('rescuer');
+    const victim = e.processes.find((p) => p.name === 'victim')!;
+    const killedAt = Date.now();
+    victim.signal('SIGKILL');
+    expect(await victim.exited).toBe('SIGKILL');
+    const recovered = await waitFor(
+      async () => (await events(id!)).find((x) => x.event === 'stall_recovered'),
+      { timeoutMs: TIMEOUT_MS + 5000, message: 'stall recovered' },
+    );
+    const latencyMs = recovered.created_at.getTime() - killedAt;
+    console.log(
+      `SIGKILL → stall_recovered: ${latencyMs} ms (heartbeatTimeout ${TIMEOUT_MS} ms, loopInterval 60 000 ms)`,
+    );
+    expect(latencyMs).toBeLessThanOrEqual(TIMEOUT_MS + 1000);
+    await completed(id!);
+    expect(await row(id!)).toMatchObject({
+      status: 'completed',
+      attempt: 1,
+      retryCount: 1,
+      claimedBy: 'rescuer',
+    });
+    const evs = await events(id!);
+    expect(evs.filter((x) => x.event === 'completed').map((x) => x.attempt)).toEqual([1]);
+    expect(recovered).toMatchObject({
+      attempt: 0,
+      worker_id: 'monitor-1',
+      context: { reason: 'heartbeat_expired', claimedBy: 'victim' },
+    });
+    // The monitor removed the dead attempt's partial output (it sees the locations here).
+    const out = (await resolveOperationOutputs(e.database.db, 'raw_data_package', id!))[0]!.path;
+    expect(await exists(partialPath(out, 0))).toBe(false);
+    // The WARNING went through the relay (to the log channel here).
+    await waitFor(
+      async () =>
+        (
+          await e!.database.db
+            .selectFrom('notifications')
+            .select('status')
+            .where('event_kind', '=', 'stall_recovered')
+            .executeTakeFirst()
+        )?.status === 'sent',
+      { message: 'notification sent' },
+    );
+  }, 60_000);
+
+  it("a worker that dies before its task's first beat is found by reconciliation as soon as a missed deadline would be", async () => {
+    // The first beat comes a second after the worker starts; the task crashes right after its
+    // claim, so its heartbeat was never registered: only its database sign of life is left.
+    const timeoutMs = 3000;
+    e = await createE2E('mon_prebeat');
+    await e.monitor('monitor-1', { monitor: { livenessTimeoutMs: timeoutMs, heartbeatIntervalMs: 1000 } });
+    const victim = await e.worker('victim', {
+      heartbeat: { intervalMs: 1000, livenessTimeoutMs: timeoutMs },
+      faults: {
+        enabled: true,
+        rules: [{ kind: 'crash', operationTypes: ['raw_data_package'], attempts: [0], stage: 'start' }],
+      },
+    });
+    const [id] = await e.seed(1);
+    expect(await victim.exited).toBe('SIGKILL');
+    const claimed = await row(id!);
+    expect(claimed).toMatchObject({ status: 'in_progress', attempt: 0, claimedBy: 'victim' });
+    const scanner = new HeartbeatScanner({ redis: e.redis, keyPrefix: e.prefix });
+    expect(await e.redis.zscore(scanner.keys.deadlines, `raw_data_package:${id!}:0`)).toBeNull();
+    const recovered = await waitFor(
+      async () => (await events(id!)).find((x) => x.event === 'stall_recovered'),
+      { timeoutMs: timeoutMs + 5000, message: 'stall recovered' },
+    );
+    // Both times are the database's: from the last sign of life to the recovery.
+    const latencyMs = recovered.created_at.getTime() - claimed!.lastSeenAt!.getTime();
+    console.log(
+      `died before its first beat → stall_recovered ${latencyMs} ms after its last sign of life (timeout ${timeoutMs} ms, loopInterval 60 000 ms)`,
+    );
+    expect(latencyMs).toBeGreaterThanOrEqual(timeoutMs);
+    expect(latencyMs).toBeLessThanOrEqual(timeoutMs + 1000);
+    expect(recovered.context).toMatchObject({ reason: 'no_heartbeat' });
+    await e.worker('rescuer');
+    await completed(id!);
+    expect((await events(id!)).filter((x) => x.event === 'completed').map((x) => x.attempt)).toEqual([1]);
+  }, 60_000);
+
+  it('a worker frozen with SIGSTOP is recovered; after SIGCONT its late writes change nothing', async () => {
+    e = await createE2E('mon_stop');
+    await e.monitor('monitor-1');
+    const frozen = await e.worker('frozen', hangFirstAttempt(2500));
+    const [id] = await e.seed(1);
+    await claimedBy(id!, 'frozen');
+    frozen.signal('SIGSTOP');
+    await waitFor(async () => (await events(id!)).some((x) => x.event === 'stall_recovered'), {
+      timeoutMs: TIMEOUT_MS + 5000,
+      message: 'stall recovered',
+    });
+    const atRecovery = await row(id!);
+    expect(atRecovery).toMatchObject({ status: 'pending', attempt: 1 });
+    frozen.signal('SIGCONT');
+    // It wakes up, finds it lost its lease, and (its own dispatcher) runs attempt 1.
+    await frozen.waitForLine(
+      (l) => l['decision'] === 'lease_lost' && l['attempt'] === 0,
+      15_000,
+      'lease_lost',
+    );
+    await completed(id!);
+    const evs = await events(id!);
+    expect(evs.filter((x) => x.event === 'completed').map((x) => x.attempt)).toEqual([1]);
+    expect(evs.map((x) => x.event)).toContain('lease_lost');
+    const out = (await resolveOperationOutputs(e.database.db, 'raw_data_package', id!))[0]!.path;
+    expect(await exists(partialPath(out, 0))).toBe(false);
+  }, 60_000);
+
+  it('a progress stall is found while the process beats', async () => {
+    e = await createE2E('mon_progress');
+    await e.monitor('monitor-1');
+    const hung = await e.worker('hung', {
+      ...hangFirstAttempt(60_000),
+      heartbeat: { progressTimeoutMs: 1500 },
+    });
+    const [id] = await e.seed(1);
+    await claimedBy(id!, 'hung');
+    const stalled = await waitFor(
+      async () => (await events(id!)).find((x) => x.event === 'stall_recovered'),
+      { timeoutMs: 10_000, message: 'progress stall recovered' },
+    );
+    expect(stalled.context).toMatchObject({ reason: 'progress_stalled', claimedBy: 'hung' });
+    // The process kept beating the whole time: it is alive, notices, aborts, and finishes attempt 1 itself.
+    expect(hung.child.exitCode).toBeNull();
+    await hung.waitForLine((l) => l['decision'] === 'lease_lost' && l['attempt'] === 0, 15_000, 'lease_lost');
+    await completed(id!);
+    expect((await events(id!)).filter((x) => x.event === 'completed').map((x) => x.attempt)).toEqual([1]);
+  }, 60_000);
+
+  it('Redis loses everything while work is in flight: reconciliation recovers, nothing lost, nothing completed twice', async () => {
+    e = await createE2E('mon_flush');
+    // Reconciliation runs every second here (its default is the 300 s loop interval).
+    await e.monitor('monitor-1', { monitor: { loopIntervalMs: 1000 } });
+    const stuck = await e.worker('stuck', hangFirstAttempt(3000));
+    const ids = await e.seed(3);
+    for (const id of ids) await claimedBy(id, 'stuck');
+    stuck.signal('SIGSTOP');
+    // The flush: every key of this deployment (heartbeats, queues, health keys) is gone.
+    await deleteKeysWithPrefix(e.redis, e.prefix);
+    await e.worker('fresh');
+    for (const id of ids) await completed(id, 30_000);
+    stuck.signal('SIGCONT');
+    await waitFor(() => stuck.lines.filter((l) => l['decision'] === 'lease_lost').length >= 3, {
+      timeoutMs: 15_000,
+      message: 'the stuck worker gave up its three attempts',
+    });
+    for (const id of ids) {
+      const evs = await events(id);
+      expect(evs.filter((x) => x.event === 'completed')).toHaveLength(1);
+      expect(evs.find((x) => x.event === 'stall_recovered')?.context).toMatchObject({
+        reason: 'no_heartbeat',
+      });
+      expect(await row(id)).toMatchObject({ status: 'completed', attempt: 1 });
+    }
+  }, 90_000);
+
+  it('two monitors: every stall is recovered exactly once', async () => {
+    e = await createE2E('mon_two');
+    await e.monitor('monitor-a');
+    await e.monitor('monitor-b');
+    await e.worker('victim', hangFirstAttempt(60_000));
+    const ids = await e.seed(4);
+    for (const id of ids) await claimedBy(id, 'victim');
+    await e.worker('rescuer');
+    e.processes.find((p) => p.name === 'victim')!.signal('SIGKILL');
+    for (const id of ids) await completed(id, 30_000);
+    const { rows } = await sql<{ operation_id: string; n: number; by: string[] }>`
+      SELECT operation_id::text, count(*)::int AS n, array_agg(worker_id) AS by FROM operation_events
+      WHERE event = 'stall_recovered' GROUP BY operation_id ORDER BY operation_id`.execute(e.database.db);
+    expect(rows.map((r) => r.n)).toEqual([1, 1, 1, 1]);
+    console.log(`recoveries by monitor: ${rows.map((r) => r.by.join()).join(', ')}`);
+  }, 60_000);
+
+  it('stalls until the retries are used up → failed STALLED_TOO_OFTEN with one ERROR notification', async () => {
+    const crash = {
+      faults: {
+        enabled: true,
+        rules: [{ kind: 'crash', operationTypes: ['raw_data_package'], attempts: [0, 1], stage: 'middle' }],
+      },
+    };
+    e = await createE2E('mon_exhaust', {
+      recovery: { defaultMaxRetries: 1, backoff: { baseMs: 10, capMs: 20 } },
+    });
+    await e.monitor('monitor-1');
+    const first = await e.worker('crash-1', crash);
+    const [id] = await e.seed(1);
+    expect(await first.exited).toBe('SIGKILL');
+    await waitFor(async () => (await row(id!))?.attempt === 1, {
+      timeoutMs: 10_000,
+      message: 'first stall recovered',
+    });
+    const second = await e.worker('crash-2', crash);
+    expect(await second.exited).toBe('SIGKILL');
+    await waitFor(async () => (await row(id!))?.status === 'failed', {
+      timeoutMs: 10_000,
+      message: 'failed after the second stall',
+    });
+    expect(await row(id!)).toMatchObject({
+      status: 'failed',
+      attempt: 1,
+      retryCount: 1,
+      lastErrorCode: 'STALLED_TOO_OFTEN',
+    });
+    expect((await events(id!)).map((x) => x.event)).toEqual(['stall_recovered', 'stall_exhausted']);
+    const notes = await e.database.db
+      .selectFrom('notifications')
+      .select(['level', 'event_kind', 'status'])
+      .where('operation_id', '=', id!)
+      .orderBy('id')
+      .execute();
+    expect(notes.filter((n) => n.level === 'ERROR')).toHaveLength(1);
+    expect(notes.find((n) => n.level === 'ERROR')).toMatchObject({ event_kind: 'stall_exhausted' });
+    await waitFor(
+      async () =>
+        (
+          await e!.database.db
+            .selectFrom('notifications')
+            .select('status')
+            .where('level', '=', 'ERROR')
+            .executeTakeFirst()
+        )?.status === 'sent',
+      { message: 'ERROR delivered' },
+    );
+  }, 60_000);
+});
+
+describe('at the shipped liveness defaults (issue 13)', () => {
+  // The shipped defaults, spelt out because the fixture shortens them: a beat every 4 s, a process
+  // silent for 12 s is dead, progress bounded by the seed's 3600 s.
+  const SHIPPED = {
+    worker: { heartbeat: { intervalMs: 4000, livenessTimeoutMs: 12_000, progressTimeoutMs: 3_600_000 } },
+    monitor: {
+      monitor: { livenessTimeoutMs: 12_000, heartbeatIntervalMs: 4000, progressTimeoutMs: 3_600_000 },
+    },
+  };
+  const BOUND_MS = 12_000;
+  const beating = (id: string) =>
+    waitFor(
+      async () =>
+        (await e!.redis.zscore(
+          new HeartbeatScanner({ redis: e!.redis, keyPrefix: e!.prefix }).keys.deadlines,
+          `raw_data_package:${id}:0`,
+        )) !== null,
+      { timeoutMs: 15_000, message: 'first beat registered the task' },
+    );
+
+  for (const signal of ['SIGKILL', 'SIGSTOP'] as const) {
+    it(`a worker ${signal === 'SIGKILL' ? 'killed with SIGKILL' : 'frozen with SIGSTOP'} has its task recovered within the liveness bound, not after the hour-long progress bound`, async () => {
+      e = await createE2E(`mon_shipped_${signal.toLowerCase()}`);
+      await e.monitor('monitor-1', SHIPPED.monitor);
+      const victim = await e.worker('victim', { ...hangFirstAttempt(600_000), ...SHIPPED.worker });
+      const [id] = await e.seed(1);
+      await claimedBy(id!, 'victim');
+      await beating(id!);
+      const signalledAt = Date.now();
+      victim.signal(signal);
+      const recovered = await waitFor(
+        async () => (await events(id!)).find((x) => x.event === 'stall_recovered'),
+        { timeoutMs: BOUND_MS + 15_000, message: 'stall recovered' },
+      );
+      const latencyMs = recovered.created_at.getTime() - signalledAt;
+      console.log(`${signal} → stall_recovered: ${latencyMs} ms (shipped defaults: beat 4 s, liveness 12 s)`);
+      expect(recovered.context).toMatchObject({ reason: 'heartbeat_expired', claimedBy: 'victim' });
+      expect(latencyMs).toBeLessThanOrEqual(BOUND_MS + 1000);
+      await e.worker('rescuer', SHIPPED.worker);
+      await completed(id!, 30_000);
+      expect(await row(id!)).toMatchObject({ status: 'completed', attempt: 1, claimedBy: 'rescuer' });
+    }, 90_000);
+  }
+
+  it('a live worker whose task makes no progress is stalled only after its progress timeout, not its liveness bound', async () => {
+    e = await createE2E('mon_progress_bound');
+    const progressMs = 6000;
+    await e.monitor('monitor-1', { monitor: { progressTimeoutMs: progressMs } });
+    // Liveness 1.5 s (the fixture's): the process beats every 150 ms, so only progress can stall it.
+    const hung = await e.worker('hung', {
+      ...hangFirstAttempt(600_000),
+      heartbeat: { progressTimeoutMs: progressMs },
+    });
+    const [id] = await e.seed(1);
+    await claimedBy(id!, 'hung');
+    const claimed = await row(id!);
+    const stalled = await waitFor(
+      async () => (await events(id!)).find((x) => x.event === 'stall_recovered'),
+      { timeoutMs: progressMs + 15_000, message: 'progress stall recovered' },
+    );
+    expect(stalled.context).toMatchObject({ reason: 'progress_stalled', claimedBy: 'hung' });
+    const afterMs = stalled.created_at.getTime() - claimed!.lastSeenAt!.getTime();
+    console.log(
+      `no progress → stall_recovered ${afterMs} ms after the claim (progress timeout ${progressMs} ms)`,
+    );
+    expect(afterMs).toBeGreaterThanOrEqual(progressMs);
+    expect(hung.child.exitCode).toBeNull();
+  }, 60_000);
+});
+
+describe('the monitor process', () => {
+  it('serves /metrics and /readyz, keeps its health key, and stops on SIGTERM', async () => {
+    e = await createE2E('mon_proc');
+    const m = await e.monitor('monitor-1', { http: { port: 0 } });
+    const port = m.lines.find((l) => l['msg'] === 'monitor started')!['httpPort'] as number;
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    expect(metrics).toContain('ccat_monitor_passes_total');
+    expect(metrics).toContain('ccat_stall_detection_latency_seconds');
+    expect(metrics).toMatch(/^ccat_notifications_undelivered\{level="ERROR",state="pending"\} \d+$/m);
+    expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
+    const keys = await e.redis.keys(`${e.prefix}*health:monitor:monitor-1`);
+    expect(keys).toHaveLength(1);
+    m.signal('SIGTERM');
+    expect(await m.exited).toBe(0);
+    expect(await e.redis.keys(`${e.prefix}*health:monitor:monitor-1`)).toEqual([]);
+  }, 30_000);
+});

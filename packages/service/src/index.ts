@@ -1,0 +1,60 @@
+export {
+  configFromEnv,
+  formatConfigIssues,
+  mergeConfig,
+  resolveConfig,
+  type ConfigSources,
+  type SafeParseSchema,
+} from './config-sources.js';
+export { readServiceConfig, type ConfigLoader, type ConfigOutcome } from './read-config.js';
+export {
+  checkOperationTypeKeys,
+  databaseConfigSchema,
+  keyPrefixSchema,
+  logConfigSchema,
+  POSTGRES_URL_RULE,
+  REDIS_URL_RULE,
+  redisConfigSchema,
+  urlProblems,
+  type LogConfig,
+  type UrlRule,
+} from './schemas.js';
+export { createServiceLogger, MAX_LOG_LINE, MAX_LOG_STRING } from './logger.js';
+export {
+  bullErrorListener,
+  closeRedis,
+  ConnectionFaultLog,
+  isConnectionError,
+  REDIS_COMMAND_TIMEOUT_MS,
+  watchRedis,
+  type ServiceName,
+} from './connection-faults.js';
+export {
+  databaseState,
+  MIGRATE_HINT,
+  readiness,
+  redisState,
+  waitForDatabase,
+  waitForRedis,
+  type DatabaseState,
+  type ReadinessSources,
+} from './readiness.js';
+export { migrateServiceDatabase, openServiceDatabase } from './database.js';
+export { shutdownSteps } from './shutdown.js';
+export {
+  startHealthServer,
+  type HealthCheck,
+  type HealthEndpoints,
+  type HealthServer,
+  type MetricsSource,
+} from './health-server.js';
+export {
+  FATAL_UNHANDLED_MESSAGE,
+  reportUnhandled,
+  runService,
+  type ServiceApp,
+  type ServiceConfigBase,
+  type ServiceContext,
+  type ServiceDefinition,
+  type StopBounds,
+} from './run-service.js';

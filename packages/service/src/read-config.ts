@@ -1,0 +1,85 @@
+// A service's command line and configuration sources read into a validated configuration, or an exit.
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { redactSecrets } from '@ccat/errors';
+
+/** Validates a configuration from its sources (file, its name, the environment); throws `ConfigurationError`. */
+export type ConfigLoader<C> = (sources: {
+  file?: unknown;
+  fileName?: string;
+  env: Record<string, string | undefined>;
+}) => C;
+
+/** What a service's command line and configuration sources came to: a configuration, or an exit. */
+export type ConfigOutcome<C> =
+  { readonly config: C } | { readonly exitCode: number; readonly stdout?: string; readonly stderr?: string };
+
+/** Exit 2 with a message for stderr, passed through the one redactor like everything a service prints. */
+function failed(message: string): { readonly exitCode: number; readonly stderr: string } {
+  return { exitCode: 2, stderr: redactSecrets(message, 20_000) };
+}
+
+/** Why a file could not be read, without its path: the system's code (ENOENT, EACCES, EISDIR…). */
+function fileErrorReason(e: unknown): string {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^E[A-Z0-9]{1,20}$/.test(code) ? code : 'unreadable';
+}
+
+/**
+ * Reads `--config file.json` (or CCAT_CONFIG) and the environment into a validated configuration.
+ * Secrets named in `secretFiles` may come from files (`NAME_FILE=/run/secrets/name`). Bad arguments,
+ * an unreadable file or invalid configuration come back as exit 2 with the message to print: every
+ * message is redacted, and a secret file is named by its variable, never by its path or content.
+ */
+export async function readServiceConfig<C>(o: {
+  readonly name: string;
+  readonly usage: string;
+  readonly argv: readonly string[];
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly load: ConfigLoader<C>;
+  readonly secretFiles?: readonly string[];
+}): Promise<ConfigOutcome<C>> {
+  let args;
+  try {
+    args = parseArgs({
+      args: [...o.argv],
+      options: { config: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    });
+  } catch (e) {
+    // parseArgs quotes the argument it refused, which may be `--password=…`.
+    return failed(`${o.name}: ${(e as Error).message}\n${o.usage}`);
+  }
+  if (args.values.help === true) return { exitCode: 0, stdout: o.usage };
+  const fileName = args.values.config ?? (o.env['CCAT_CONFIG'] || undefined);
+  const env: Record<string, string | undefined> = { ...o.env };
+  for (const name of o.secretFiles ?? []) {
+    const path = env[`${name}_FILE`];
+    if (path === undefined || env[name] !== undefined) continue;
+    try {
+      env[name] = (await readFile(path, 'utf8')).trim();
+    } catch (e) {
+      // Name the variable and the system's reason code, never the path: a secret put in
+      // NAME_FILE by mistake (the password instead of its file) would be printed.
+      return failed(`${o.name}: cannot read the secret file that ${name}_FILE names (${fileErrorReason(e)})`);
+    }
+  }
+  let file: unknown;
+  if (fileName !== undefined) {
+    try {
+      file = JSON.parse(await readFile(fileName, 'utf8'));
+    } catch (e) {
+      // JSON.parse quotes the text around a syntax error, which may be a secret: say where, not what.
+      const why =
+        e instanceof SyntaxError
+          ? `not valid JSON${/ at position \d+(?: \(line \d+ column \d+\))?/.exec(e.message)?.[0] ?? ''}`
+          : redactSecrets((e as Error).message, 500);
+      return failed(`${o.name}: cannot read the config file ${fileName}: ${why}`);
+    }
+  }
+  try {
+    return { config: o.load({ file, ...(fileName !== undefined && { fileName }), env }) };
+  } catch (e) {
+    // A ConfigurationError names keys, never secrets; anything else is redacted all the same.
+    return failed(`${o.name}: ${(e as Error).message}`);
+  }
+}

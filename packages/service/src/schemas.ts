@@ -1,0 +1,180 @@
+// The configuration sections every CCAT service shares (DESIGN §8): PostgreSQL, Redis, the key
+// prefix and logging, and the URL rules checked at start.
+import { assertSchemaName, isOperationType, OPERATION_TYPES } from '@ccat/db';
+import { z } from 'zod';
+
+/** What a connection URL must look like: its schemes, and an example for messages. */
+export interface UrlRule {
+  /** Accepted schemes without the colon, e.g. `['redis', 'rediss']`. */
+  readonly schemes: readonly string[];
+  /** The URL's form, shown when it cannot be parsed at all. */
+  readonly form: string;
+  /** Whether a URL without a host may name one elsewhere (libpq's `?host=/run/postgresql`). */
+  readonly hostParam?: boolean;
+  /** Whether the path, when there is one, is a database number (`/0`, `/3`), as in Redis URLs. */
+  readonly numberedDatabase?: boolean;
+}
+
+/** The authority part of `scheme://[userinfo@]host[:port]`: host and the port text as written. */
+const AUTHORITY = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/(?:[^@/?#]*@)?(\[[^\]]*\]|[^:/?#]*)(?::([^/?#]*))?/;
+
+/**
+ * What is wrong with a connection URL, one phrase per problem (empty when nothing is): the scheme,
+ * a host, a port in 1–65535, the rest parseable (WHATWG URL), and for `numberedDatabase` rules a
+ * path that is a database number. The phrases never repeat the URL
+ * or any part of it, since it may hold a password.
+ */
+export function urlProblems(value: string, rule: UrlRule): string[] {
+  const schemes = rule.schemes.map((s) => `${s}:`);
+  const schemeList =
+    schemes.length === 1 ? schemes[0]! : `${schemes.slice(0, -1).join(', ')} or ${schemes.at(-1)!}`;
+  const authority = AUTHORITY.exec(value);
+  if (authority === null) return [`is not a URL: expected ${rule.form}`];
+  const problems: string[] = [];
+  const scheme = value.slice(0, value.indexOf(':') + 1).toLowerCase();
+  if (!schemes.includes(scheme)) problems.push(`scheme must be ${schemeList}`);
+  const host = authority[1] ?? '';
+  const port = authority[2];
+  let parsed: URL | undefined;
+  try {
+    // The port is checked on its own below; WHATWG parsing refuses one out of range without saying so.
+    const portless = port === undefined ? value : value.replace(`:${port}`, '');
+    parsed = new URL(portless);
+  } catch {
+    problems.push(`cannot be parsed: expected ${rule.form}`);
+  }
+  const hostElsewhere = rule.hostParam === true && parsed?.searchParams.has('host') === true;
+  if (host === '' && !hostElsewhere) problems.push('has no host');
+  if (port !== undefined && port !== '') {
+    if (!/^[0-9]+$/.test(port)) problems.push('port is not a number: must be from 1 to 65535');
+    else if (!(Number(port) >= 1 && Number(port) <= 65535))
+      problems.push('port out of range: must be from 1 to 65535');
+  }
+  // ioredis sends the path to SELECT after connecting: a path that is not a number fails there,
+  // after the start, where no configuration check can say what is wrong.
+  if (rule.numberedDatabase === true && parsed !== undefined) {
+    const path = parsed.pathname;
+    if (path !== '' && path !== '/' && !/^\/[0-9]{1,9}$/.test(path))
+      problems.push('database (the path) must be a number, e.g. /0');
+  }
+  return problems;
+}
+
+/** A zod string check that reports each of `urlProblems` as its own issue. */
+function connectionUrl(rule: UrlRule) {
+  return z
+    .string()
+    .min(1)
+    .superRefine((value, ctx) => {
+      for (const message of urlProblems(value, rule))
+        ctx.addIssue({ code: 'custom', message, input: undefined });
+    });
+}
+
+/** PostgreSQL URLs as libpq and node-postgres read them. */
+export const POSTGRES_URL_RULE: UrlRule = {
+  schemes: ['postgres', 'postgresql'],
+  form: 'postgres://user[:password]@host[:port]/database',
+  hostParam: true,
+};
+/** Redis URLs as ioredis reads them. */
+export const REDIS_URL_RULE: UrlRule = {
+  schemes: ['redis', 'rediss'],
+  form: 'redis://[user:password@]host[:port][/db]',
+  numberedDatabase: true,
+};
+
+/** PostgreSQL: the operation tables, their events and the notification outbox. */
+export const databaseConfigSchema = z
+  .strictObject({
+    /**
+     * PostgreSQL connection URL, `postgres://user:password@host:port/database`. Checked at start:
+     * scheme postgres: or postgresql:, a host (or `?host=` naming a socket directory), a port from
+     * 1 to 65535.
+     */
+    url: connectionUrl(POSTGRES_URL_RULE).default('postgres://postgres@127.0.0.1:5432/postgres'),
+    /** Schema holding the tables (the connection's search_path): a lower-case identifier `[a-z_][a-z0-9_]*`, at most 63 characters. */
+    schema: z
+      .string()
+      .default('public')
+      .refine(
+        (s) => {
+          try {
+            assertSchemaName(s);
+            return true;
+          } catch {
+            return false;
+          }
+        },
+        { message: 'must be a lower-case identifier [a-z_][a-z0-9_]*, at most 63 characters' },
+      ),
+    /** Connections in this process's PostgreSQL pool. */
+    poolSize: z.number().int().min(1).max(100).default(10),
+    /** Run migrations at start. */
+    migrate: z.boolean().default(false),
+    /**
+     * Prepare each statement once per connection (server-side named statements): the hot
+     * transitions skip parsing and planning. Turn off behind a pooler that cannot keep them
+     * (PgBouncer in transaction mode before 1.21, or without max_prepared_statements).
+     */
+    preparedStatements: z.boolean().default(true),
+    /**
+     * Bound on each statement's round trip, in ms, measured by the client (0: none). A statement
+     * with no answer by then (a frozen server, a connection gone silent) fails as a network timeout
+     * and its connection is discarded; works behind a transaction-mode pooler. Migrations at start
+     * run without it.
+     */
+    statementTimeoutMs: z.number().int().min(0).max(3_600_000).default(30_000),
+    /** Bound on opening a connection and on waiting for a free one in the pool, in ms (0: none). */
+    connectTimeoutMs: z.number().int().min(0).max(600_000).default(10_000),
+  })
+  .prefault({});
+
+/** Redis: heartbeats, service health keys, the BullMQ queues and the monitors' lease. */
+export const redisConfigSchema = z
+  .strictObject({
+    /**
+     * Redis connection URL, `redis://[:password@]host:port[/db]`. Checked at start: scheme redis:
+     * or rediss: (TLS), a host, a port from 1 to 65535, a database number as the path if any.
+     */
+    url: connectionUrl(REDIS_URL_RULE).default('redis://127.0.0.1:6379'),
+  })
+  .prefault({});
+
+/** Prefix of every Redis key (heartbeats, health keys, BullMQ queues); workers and monitors of one deployment share it. */
+export const keyPrefixSchema = z
+  .string()
+  .min(1)
+  .max(100)
+  .regex(/^[^{}\s]+$/)
+  .default('ccat:');
+
+/** Logging (pino JSON lines). */
+export const logConfigSchema = z
+  .strictObject({
+    /** Lowest level logged. */
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    /** Human-readable lines; 'auto' = when stdout is a terminal. */
+    pretty: z.union([z.boolean(), z.literal('auto')]).default('auto'),
+  })
+  .prefault({});
+
+export type LogConfig = z.output<typeof logConfigSchema>;
+
+/** Per-type settings for a type this system does not run are a typo: refuse them, naming the known ones. */
+export function checkOperationTypeKeys(
+  record: Readonly<Record<string, unknown>>,
+  path: string[],
+  ctx: z.RefinementCtx,
+): void {
+  for (const key of Object.keys(record)) {
+    if (!isOperationType(key)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [...path, key],
+        message: `unknown operation type; expected one of ${OPERATION_TYPES.join(', ')}`,
+        input: key,
+      });
+    }
+  }
+}

@@ -1,0 +1,3 @@
+import { defineCcatConfig } from '@ccat/vitest-config';
+
+export default defineCcatConfig();
