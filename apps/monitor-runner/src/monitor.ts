@@ -19,7 +19,7 @@ import {
 } from '@ccat/db';
 import { classifyError } from '@ccat/errors';
 import { sql } from 'kysely';
-import { HeartbeatScanner, type ExpiredTask, type StalledTask } from '@ccat/heartbeat';
+import { HeartbeatScanner, releaseLease, type ExpiredTask, type StalledTask } from '@ccat/heartbeat';
 import { applyStallRecovery, type RecoveryDeps, type StallReason } from '@ccat/recovery-handlers';
 import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
@@ -77,7 +77,6 @@ function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
   });
 }
 
-const RELEASE_LEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 const MIN_SLEEP_MS = 20;
 /** Pages of stale rows looked at per type and pass (each `monitor.batchSize` rows). */
 const MAX_RECONCILE_PAGES = 20;
@@ -237,7 +236,7 @@ export class Monitor implements AsyncDisposable {
       return { ran: true, ...counts, sleepMs: await this.#sleepFor() };
     } finally {
       stop();
-      await this.#d.redis.eval(RELEASE_LEASE, 1, this.#leaseKey, token).catch(() => undefined);
+      await releaseLease(this.#d.redis, this.#leaseKey, token).catch(() => undefined);
     }
   }
 
