@@ -17,11 +17,12 @@ import {
   type OperationRef,
   type OperationType,
 } from '@ccat/db';
-import { classifyError } from '@ccat/errors';
+import { classifyError, fullJitterDelayMs } from '@ccat/errors';
 import { sql } from 'kysely';
 import { HeartbeatScanner, releaseLease, type ExpiredTask, type StalledTask } from '@ccat/heartbeat';
 import { applyStallRecovery, type RecoveryDeps, type StallReason } from '@ccat/recovery-handlers';
 import type { Redis } from 'ioredis';
+import pLimit from 'p-limit';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import { monitorTimingFor, type MonitorConfig } from './config.js';
@@ -82,7 +83,7 @@ const MIN_SLEEP_MS = 20;
 const MAX_RECONCILE_PAGES = 20;
 
 export class Monitor implements AsyncDisposable {
-  readonly #d: MonitorDeps;
+  readonly #deps: MonitorDeps;
   readonly #scanner: HeartbeatScanner;
   readonly #leaseKey: string;
   readonly #log: Logger;
@@ -118,7 +119,7 @@ export class Monitor implements AsyncDisposable {
   #sawAllDue = true;
 
   constructor(deps: MonitorDeps) {
-    this.#d = deps;
+    this.#deps = deps;
     const m = deps.config.monitor;
     const timeouts = [
       m.livenessTimeoutMs,
@@ -153,14 +154,17 @@ export class Monitor implements AsyncDisposable {
       let sleepMs: number;
       try {
         if (this.#failures > 0)
-          this.#expiredGraceUntil = Date.now() + this.#d.config.monitor.livenessTimeoutMs;
+          this.#expiredGraceUntil = Date.now() + this.#deps.config.monitor.livenessTimeoutMs;
         sleepMs = (await this.runPass()).sleepMs;
         this.#failures = 0;
       } catch (e) {
         this.#failures++;
-        this.#d.metrics.passes.inc({ result: 'failed' });
+        this.#deps.metrics.passes.inc({ result: 'failed' });
         // Backs off to the loop interval; the next pass retries everything that was not done.
-        sleepMs = Math.min(this.#d.config.monitor.loopIntervalMs, 250 * 2 ** Math.min(this.#failures, 10));
+        sleepMs = Math.max(
+          MIN_SLEEP_MS,
+          fullJitterDelayMs(this.#failures, { baseMs: 500, maxMs: this.#deps.config.monitor.loopIntervalMs }),
+        );
         if (!this.#closed)
           this.#log.warn({ err: classifyError(e).message, retryInMs: sleepMs }, 'monitor pass failed');
       }
@@ -187,17 +191,17 @@ export class Monitor implements AsyncDisposable {
 
   /** One pass (also what tests and the benchmark call). Throws when Redis or PostgreSQL fail. */
   async runPass(): Promise<PassReport> {
-    const { config, metrics } = this.#d;
-    const token = `${this.#d.monitorId}:${randomBytes(6).toString('hex')}`;
-    const got = await this.#d.redis.set(this.#leaseKey, token, 'PX', config.monitor.leaseMs, 'NX');
+    const { config, metrics } = this.#deps;
+    const token = `${this.#deps.monitorId}:${randomBytes(6).toString('hex')}`;
+    const got = await this.#deps.redis.set(this.#leaseKey, token, 'PX', config.monitor.leaseMs, 'NX');
     if (got !== 'OK') {
       metrics.passes.inc({ result: 'lease_busy' });
       // Another replica is in its pass and does what is due: wait for its lease, not in 20 ms steps.
-      const leaseLeftMs = await this.#d.redis.pttl(this.#leaseKey);
+      const leaseLeftMs = await this.#deps.redis.pttl(this.#leaseKey);
       if (leaseLeftMs === -1) {
         // A lease without expiry (written by hand, or of another type) would skip every pass of
         // every replica forever: given one lease time to lapse, and said loudly.
-        await this.#d.redis.pexpire(this.#leaseKey, config.monitor.leaseMs);
+        await this.#deps.redis.pexpire(this.#leaseKey, config.monitor.leaseMs);
         this.#log.error(
           { key: this.#leaseKey, expiresInMs: config.monitor.leaseMs },
           'monitor lease key had no expiry (no monitor sets one so); it now expires',
@@ -236,7 +240,7 @@ export class Monitor implements AsyncDisposable {
       return { ran: true, ...counts, sleepMs: await this.#sleepFor() };
     } finally {
       stop();
-      await releaseLease(this.#d.redis, this.#leaseKey, token).catch(() => undefined);
+      await releaseLease(this.#deps.redis, this.#leaseKey, token).catch(() => undefined);
     }
   }
 
@@ -245,7 +249,7 @@ export class Monitor implements AsyncDisposable {
    * recovery failed and the loop interval. Members waiting out their backoff do not count as due.
    */
   async #sleepFor(): Promise<number> {
-    const { config } = this.#d;
+    const { config } = this.#deps;
     // A member registered after this pass cannot expire sooner than the shortest heartbeat timeout
     // from now: never sleep longer than that, or a task started meanwhile would be found late.
     let ms = Math.min(config.monitor.loopIntervalMs, this.#minTimeoutMs);
@@ -281,7 +285,7 @@ export class Monitor implements AsyncDisposable {
           ? await this.#scanner.scanExpired({ offset })
           : await this.#scanner.scanStalled({ offset });
       for (const c of scan.corrupt) {
-        this.#d.metrics.corruptEntries.inc({ kind: c.reason });
+        this.#deps.metrics.corruptEntries.inc({ kind: c.reason });
         counts['corrupt'] = (counts['corrupt'] ?? 0) + 1;
       }
       if (scan.corrupt.length > 0)
@@ -298,25 +302,18 @@ export class Monitor implements AsyncDisposable {
       });
       const done: (ExpiredTask | StalledTask)[] = [];
       // Each recovery is its own short transaction; a few run at once (bounded by the pool).
-      let next = 0;
-      const lanes = Array.from(
-        { length: Math.min(this.#d.config.monitor.recoveryConcurrency, ready.length) },
-        async () => {
-          while (next < ready.length && !this.#closed) {
-            const task = ready[next++]!;
-            if (await this.#recoverOne(task, reason, counts)) done.push(task);
-          }
-        },
-      );
-      await Promise.all(lanes);
+      await pLimit(this.#deps.config.monitor.recoveryConcurrency).map(ready, async (task) => {
+        if (!this.#closed && (await this.#recoverOne(task, reason, counts))) done.push(task);
+      });
       if (done.length > 0) await this.#scanner.remove(done);
-      if (scan.tasks.length < this.#d.config.monitor.batchSize) return;
+      if (scan.tasks.length < this.#deps.config.monitor.batchSize) return;
       offset += scan.tasks.length - done.length + ('skippedExpired' in scan ? scan.skippedExpired : 0);
     }
   }
 
   /**
-   * A member whose recovery failed: retried after 1 s, doubling up to `monitor.recoveryRetryMaxMs`
+   * A member whose recovery failed: retried after a full-jitter backoff (up to 1 s, the ceiling
+   * doubling up to `monitor.recoveryRetryMaxMs`)
    * (the loop sleeps until then rather than rescanning it every 20 ms); after
    * `monitor.recoveryAlertAfter` failures, one ERROR notification through the outbox names it. The
    * count lives in this process: another replica, or a restart, counts afresh.
@@ -327,7 +324,7 @@ export class Monitor implements AsyncDisposable {
     err: string,
     reconcileType?: OperationType,
   ): Promise<void> {
-    const { config } = this.#d;
+    const { config } = this.#deps;
     const f = this.#failing.get(member) ?? {
       failures: 0,
       retryAt: 0,
@@ -339,10 +336,10 @@ export class Monitor implements AsyncDisposable {
     f.failures++;
     f.lastError = err;
     f.seenInPass = this.#pass;
-    const delayMs = Math.min(
-      config.monitor.recoveryRetryMaxMs,
-      RETRY_INITIAL_MS * 2 ** Math.min(f.failures - 1, 20),
-    );
+    const delayMs = fullJitterDelayMs(f.failures, {
+      baseMs: RETRY_INITIAL_MS,
+      maxMs: config.monitor.recoveryRetryMaxMs,
+    });
     f.retryAt = Date.now() + delayMs;
     this.#failing.set(member, f);
     this.#log.warn(
@@ -359,7 +356,7 @@ export class Monitor implements AsyncDisposable {
     );
     if (f.alerted || f.failures < config.monitor.recoveryAlertAfter) return;
     try {
-      await createPgOutboxStore(this.#d.db).enqueue({
+      await createPgOutboxStore(this.#deps.db).enqueue({
         level: 'ERROR',
         eventKind: 'recovery_failing',
         subject: `${ref.type} ${ref.id}: the monitor cannot recover its stalled attempt`,
@@ -399,7 +396,7 @@ export class Monitor implements AsyncDisposable {
     reason: StallReason,
     counts: Record<string, number>,
   ): Promise<boolean> {
-    const { metrics } = this.#d;
+    const { metrics } = this.#deps;
     let ref: OperationRef;
     try {
       ref = parseOperationKey(task.taskId);
@@ -416,10 +413,10 @@ export class Monitor implements AsyncDisposable {
     metrics.stallsDetected.inc({ reason });
     const overdueMs = task.kind === 'expired' ? task.overdueMs : (task.stalledForMs ?? 0);
     try {
-      const outcome = await applyStallRecovery(this.#d.recovery, {
+      const outcome = await applyStallRecovery(this.#deps.recovery, {
         ref,
         reason,
-        detectedBy: this.#d.monitorId,
+        detectedBy: this.#deps.monitorId,
         details: { overdueMs, worker: task.details?.workerId ?? null, host: task.details?.host ?? null },
       });
       metrics.recoveries.inc({ outcome: outcome.kind, operation_type: ref.type });
@@ -441,9 +438,9 @@ export class Monitor implements AsyncDisposable {
   }
 
   async #cleanup(ref: OperationRef): Promise<void> {
-    if (!this.#d.config.monitor.cleanupPartials) return;
+    if (!this.#deps.config.monitor.cleanupPartials) return;
     try {
-      await this.#d.recovery.registry.get(ref.type).cleanup({ db: this.#d.db, ref, logger: this.#log });
+      await this.#deps.recovery.registry.get(ref.type).cleanup({ db: this.#deps.db, ref, logger: this.#log });
     } catch (e) {
       this.#log.warn(
         { operationType: ref.type, operationId: ref.id, err: classifyError(e).message },
@@ -459,7 +456,7 @@ export class Monitor implements AsyncDisposable {
    * job is the workers' dispatcher's (one owner, no double dispatch).
    */
   async #reconcile(counts: Record<string, number>): Promise<void> {
-    const { config, db } = this.#d;
+    const { config, db } = this.#deps;
     const now = Date.now();
     // Rows of live tasks cross the watch threshold all the time (they write their database sign of
     // life every progressWriteIntervalMs): at most one reconciliation per type per half beat.
@@ -490,7 +487,7 @@ export class Monitor implements AsyncDisposable {
       else this.#nextStale.set(type, Math.max(Date.now() + inMs + 10, now + minGapMs));
     }
     try {
-      this.#d.metrics.inFlight.set((await this.#scanner.counts()).inFlight);
+      this.#deps.metrics.inFlight.set((await this.#scanner.counts()).inFlight);
     } catch {
       // metrics only
     }
@@ -508,7 +505,7 @@ export class Monitor implements AsyncDisposable {
    * waits; a shorter one: dead tasks found late by reconciliation). Read-only; never throws.
    */
   async #checkWorkerBounds(): Promise<void> {
-    const { config } = this.#d;
+    const { config } = this.#deps;
     try {
       const page = await this.#scanner.list({ limit: 200 });
       for (const t of page.tasks) {
@@ -544,7 +541,7 @@ export class Monitor implements AsyncDisposable {
    * beat is recovered about one liveness bound after its claim.
    */
   async #reconcileType(type: OperationType, counts: Record<string, number>): Promise<void> {
-    const { config, db, metrics } = this.#d;
+    const { config, db, metrics } = this.#deps;
     const { progressTimeoutMs } = monitorTimingFor(config, type);
     // Page past stale rows whose tasks still beat (live tasks that write no progress to the
     // database), so a dead one behind them is not left waiting; bounded per pass.
@@ -563,7 +560,7 @@ export class Monitor implements AsyncDisposable {
       }
       let scores: (string | null)[] | undefined;
       try {
-        scores = await this.#d.redis.zmscore(
+        scores = await this.#deps.redis.zmscore(
           this.#scanner.keys.deadlines,
           ...stale.map((row) => `${type}:${row.id}:${row.attempt}`),
         );
@@ -602,10 +599,10 @@ export class Monitor implements AsyncDisposable {
         const ref = { type, id: row.id, attempt: row.attempt };
         let outcome: Awaited<ReturnType<typeof applyStallRecovery>>;
         try {
-          outcome = await applyStallRecovery(this.#d.recovery, {
+          outcome = await applyStallRecovery(this.#deps.recovery, {
             ref,
             reason: 'no_heartbeat',
-            detectedBy: this.#d.monitorId,
+            detectedBy: this.#deps.monitorId,
           });
         } catch (e) {
           // One row's failing recovery (a database error, a custom handler) must not fail the
@@ -676,7 +673,7 @@ export class Monitor implements AsyncDisposable {
       this.#wake?.();
       const loop = this.#loop;
       if (loop === undefined) return;
-      const boundMs = this.#d.config.shutdown.timeoutMs;
+      const boundMs = this.#deps.config.shutdown.timeoutMs;
       if (await settlesWithin(loop, boundMs / 3)) return;
       this.#log.warn(
         { waitedMs: Math.round(boundMs / 3) },
@@ -697,11 +694,11 @@ export class Monitor implements AsyncDisposable {
       const { rows } = await sql<{ pid: number }>`
         SELECT pid FROM pg_stat_activity
         WHERE application_name = current_setting('application_name')
-          AND position(${this.#d.monitorId} in current_setting('application_name')) > 0
+          AND position(${this.#deps.monitorId} in current_setting('application_name')) > 0
           AND datname = current_database() AND pid <> pg_backend_pid() AND state = 'active'`.execute(
-        this.#d.db,
+        this.#deps.db,
       );
-      for (const { pid } of rows) await sql`SELECT pg_cancel_backend(${pid})`.execute(this.#d.db);
+      for (const { pid } of rows) await sql`SELECT pg_cancel_backend(${pid})`.execute(this.#deps.db);
       this.#log.info({ cancelled: rows.length }, 'cancelled the blocked pass statements');
     } catch (e) {
       this.#log.warn({ err: classifyError(e).message }, 'cannot cancel the blocked pass statements');

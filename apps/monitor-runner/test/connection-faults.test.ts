@@ -125,7 +125,7 @@ describe('processes on a PostgreSQL that drops their connections', () => {
       redis: { url: testRedisUrl() },
       keyPrefix: prefix,
       log: { level: 'debug', pretty: false },
-      recovery: { backoff: { baseMs: 10, capMs: 50 } },
+      recovery: { backoff: { baseMs: 10, maxMs: 50 } },
     };
     const monitorPort = await freePort();
     const workerPort = await freePort();
@@ -244,7 +244,7 @@ describe('processes on a PostgreSQL that drops their connections', () => {
         redis: { url: cache.url },
         keyPrefix: 'ccat-redisfaults:',
         log: { level: 'debug', pretty: false },
-        recovery: { backoff: { baseMs: 10, capMs: 50 } },
+        recovery: { backoff: { baseMs: 10, maxMs: 50 } },
       };
       const monitorPort = await freePort();
       const workerPort = await freePort();

@@ -83,7 +83,6 @@ export {
   type MemoryOutboxStoreOptions,
   type OutboxStatus,
 } from './memory-outbox-store.js';
-export { backoffDelay, type BackoffOptions } from './backoff.js';
 export {
   createOutboxRelay,
   type OutboxRelay,

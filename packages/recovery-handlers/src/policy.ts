@@ -1,16 +1,30 @@
 // The failure policy (pure): from the classified error, the row and the configuration, decide
 // whether the operation runs again (and after how long) or fails and a human is told.
-import type { CCATDataOperationError } from '@ccat/errors';
+import { fullJitterDelayMs, type CCATDataOperationError } from '@ccat/errors';
 import { z } from 'zod';
+
+/** A key that was renamed: accepted by the schema only so the refusal can name its new name. */
+const renamed = z.unknown().optional();
+/** Old key → new key (the one backoff's names, @ccat/errors `BackoffOptions`). */
+const RENAMED_KEYS: Readonly<Record<string, string>> = { capMs: 'maxMs', backoffCapMs: 'backoffMaxMs' };
+
+/** Refuses the renamed keys of `obj` (at `path`), each with its new name. */
+function refuseRenamed(obj: object, path: (string | number)[], ctx: z.RefinementCtx): void {
+  for (const [old, now] of Object.entries(RENAMED_KEYS))
+    if ((obj as Record<string, unknown>)[old] !== undefined)
+      ctx.addIssue({ code: 'custom', path: [...path, old], message: `renamed: use ${now} (same meaning)` });
+}
 
 const backoffSchema = z
   .strictObject({
     /** First retry waits up to this long (full jitter: a uniform draw in [0, base·2^n]). */
     baseMs: z.number().int().min(0).default(30_000),
     /** No wait is longer than this. */
-    capMs: z.number().int().min(0).default(3_600_000),
+    maxMs: z.number().int().min(0).default(3_600_000),
+    /** Renamed (refused): maxMs. */
+    capMs: renamed,
   })
-  .refine((b) => b.capMs >= b.baseMs, { message: 'capMs must be >= baseMs' });
+  .refine((b) => b.maxMs >= b.baseMs, { message: 'maxMs must be >= baseMs' });
 
 const perTypeSchema = z
   .object({
@@ -18,8 +32,10 @@ const perTypeSchema = z
     maxRetries: z.number().int().min(0).max(1000).optional(),
     /** This type's backoff base, instead of backoff.baseMs. */
     backoffBaseMs: z.number().int().min(0).optional(),
-    /** This type's backoff cap, instead of backoff.capMs. */
-    backoffCapMs: z.number().int().min(0).optional(),
+    /** This type's backoff ceiling, instead of backoff.maxMs. */
+    backoffMaxMs: z.number().int().min(0).optional(),
+    /** Renamed (refused): backoffMaxMs. */
+    backoffCapMs: renamed,
   })
   .strict();
 
@@ -29,11 +45,15 @@ export const recoveryPolicySchema = z
     /** Used when neither the error, the row nor the operation type sets a limit. */
     defaultMaxRetries: z.number().int().min(0).max(1000).default(3),
     /** Exponential backoff with full jitter between retries. */
-    backoff: backoffSchema.default({ baseMs: 30_000, capMs: 3_600_000 }),
+    backoff: backoffSchema.default({ baseMs: 30_000, maxMs: 3_600_000 }),
     /** Per operation type: `{ data_transfer: { maxRetries: 5, backoffBaseMs: 60000 } }`. */
     operationTypes: z.record(z.string(), perTypeSchema).default({}),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    refuseRenamed(c.backoff, ['backoff'], ctx);
+    for (const [type, t] of Object.entries(c.operationTypes)) refuseRenamed(t, ['operationTypes', type], ctx);
+  });
 
 export type RecoveryPolicyConfig = z.output<typeof recoveryPolicySchema>;
 export type RecoveryPolicyInput = z.input<typeof recoveryPolicySchema>;
@@ -85,7 +105,11 @@ export function effectiveMaxRetries(
   );
 }
 
-/** Exponential backoff with full jitter: uniform in [0, min(cap, base·2^retryCount)]. */
+/**
+ * The delay before the next run of an operation that has been retried `retryCount` times: the one
+ * full-jitter backoff (@ccat/errors `fullJitterDelayMs`, uniform in [0, min(max, base·2^retryCount)])
+ * with this operation type's base and ceiling.
+ */
 export function backoffDelayMs(
   config: RecoveryPolicyConfig,
   operationType: string,
@@ -93,11 +117,9 @@ export function backoffDelayMs(
   random: () => number = Math.random,
 ): number {
   const t = config.operationTypes[operationType];
-  const base = t?.backoffBaseMs ?? config.backoff.baseMs;
-  const cap = Math.max(base, t?.backoffCapMs ?? config.backoff.capMs);
-  const ceiling = Math.min(cap, base * 2 ** Math.min(retryCount, 52));
-  const r = Math.min(Math.max(random(), 0), 1);
-  return Math.floor(r * ceiling);
+  const baseMs = t?.backoffBaseMs ?? config.backoff.baseMs;
+  const maxMs = Math.max(baseMs, t?.backoffMaxMs ?? config.backoff.maxMs);
+  return fullJitterDelayMs(retryCount + 1, { baseMs, maxMs }, random);
 }
 
 /** Decides what a thrown (already classified) error does to the operation. */

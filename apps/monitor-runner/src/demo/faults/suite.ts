@@ -61,7 +61,7 @@ function suiteMonitorConfig(c: DemoConnections, id: string): MonitorConfigInput 
         email: { ...email, connectionTimeoutMs: 1000, greetingTimeoutMs: 1000, socketTimeoutMs: 2000 },
       }),
       routes: [{ email: ['data-ops@example.org'] }],
-      retry: { maxAttempts: SUITE_MAX_ATTEMPTS, baseDelayMs: 500, maxDelayMs: 4000 },
+      retry: { maxAttempts: SUITE_MAX_ATTEMPTS, baseMs: 500, maxMs: 4000 },
       relay: { pollIntervalMs: 250, leaseMs: 10_000 },
     },
   };
