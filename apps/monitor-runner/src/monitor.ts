@@ -17,7 +17,7 @@ import {
   type OperationRef,
   type OperationType,
 } from '@ccat/db';
-import { classifyError, fullJitterDelayMs } from '@ccat/errors';
+import { classifyError, eventLevel, fullJitterDelayMs } from '@ccat/errors';
 import { sql } from 'kysely';
 import { HeartbeatScanner, releaseLease, type ExpiredTask, type StalledTask } from '@ccat/heartbeat';
 import { applyStallRecovery, type RecoveryDeps, type StallReason } from '@ccat/recovery-handlers';
@@ -357,7 +357,7 @@ export class Monitor implements AsyncDisposable {
     if (f.alerted || f.failures < config.monitor.recoveryAlertAfter) return;
     try {
       await createPgOutboxStore(this.#deps.db).enqueue({
-        level: 'ERROR',
+        level: eventLevel('recovery_failing'),
         eventKind: 'recovery_failing',
         subject: `${ref.type} ${ref.id}: the monitor cannot recover its stalled attempt`,
         body: [

@@ -35,3 +35,17 @@ export {
   type Redactor,
   type RedactorOptions,
 } from './redact.js';
+export {
+  adviceFor,
+  ERROR_ADVICE,
+  EVENT_CATALOGUE,
+  EVENT_KINDS,
+  eventKindText,
+  eventLevel,
+  GENERIC_ADVICE,
+  NOTIFICATION_LEVELS,
+  type AnyEventKind,
+  type EventKind,
+  type EventKindText,
+  type NotificationLevel,
+} from './catalogue.js';

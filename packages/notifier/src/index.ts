@@ -1,7 +1,6 @@
 export {
   NOTIFICATION_LEVELS,
   dedupKeyFor,
-  defaultLevelFor,
   isNotificationLevel,
   notificationFor,
   toNotification,

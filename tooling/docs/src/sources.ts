@@ -349,19 +349,6 @@ export function constantKeys(s: Sources, file: string, name: string): string[] {
   throw new Error(`${relative(s.root, file)}: no top-level constant ${name}`);
 }
 
-/** The string literal members of an exported union type alias (`type K = 'a' | 'b' | (string & {})`). */
-export function unionLiterals(decl: ts.Declaration): string[] {
-  if (!ts.isTypeAliasDeclaration(decl)) throw new Error(`not a type alias: ${decl.getText().slice(0, 80)}`);
-  const out: string[] = [];
-  const visit = (t: ts.TypeNode): void => {
-    if (ts.isUnionTypeNode(t)) t.types.forEach(visit);
-    else if (ts.isParenthesizedTypeNode(t)) visit(t.type);
-    else if (ts.isLiteralTypeNode(t) && ts.isStringLiteral(t.literal)) out.push(t.literal.text);
-  };
-  visit(decl.type);
-  return out;
-}
-
 /** The first sentence of the JSDoc on an exported class, by class name, for every class in `file`. */
 export function classDocs(s: Sources, file: string): Map<string, string> {
   const out = new Map<string, string>();
