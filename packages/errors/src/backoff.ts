@@ -23,3 +23,17 @@ export function fullJitterDelayMs(
   const ceiling = Math.min(options.maxMs, options.baseMs * 2 ** exponent);
   return Math.floor(Math.min(Math.max(random(), 0), 1) * Math.max(0, ceiling));
 }
+
+/**
+ * The error option of a strict zod object that refuses renamed or removed keys saying what replaced
+ * them (`{ capMs: 'renamed: use maxMs' }`): `z.strictObject(shape, renamedKeysError({...}))`. Other
+ * unknown keys keep zod's own message. Used for the old names of the backoff options.
+ */
+export const renamedKeysError = (replaced: Readonly<Record<string, string>>) => ({
+  error: (issue: { readonly code?: string; readonly keys?: readonly string[] }): string | undefined =>
+    issue.code === 'unrecognized_keys' && issue.keys?.some((k) => Object.hasOwn(replaced, k))
+      ? issue.keys
+          .map((k) => `${k}: ${Object.hasOwn(replaced, k) ? replaced[k] : 'unrecognized key'}`)
+          .join('; ')
+      : undefined,
+});

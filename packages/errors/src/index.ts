@@ -1,7 +1,7 @@
 export { CCATDataOperationError, isCcatError, type CcatErrorClass, type CcatErrorOptions } from './base.js';
 export * from './errors.js';
 export { classifyError, isRetryable } from './classify.js';
-export { fullJitterDelayMs, type BackoffOptions } from './backoff.js';
+export * from './backoff.js';
 export { serializeError, type SerializedError, type SerializeOptions } from './serialize.js';
 export { deserializeError, type DeserializeOptions } from './deserialize.js';
 export {
@@ -35,17 +35,4 @@ export {
   type Redactor,
   type RedactorOptions,
 } from './redact.js';
-export {
-  adviceFor,
-  ERROR_ADVICE,
-  EVENT_CATALOGUE,
-  EVENT_KINDS,
-  eventKindText,
-  eventLevel,
-  GENERIC_ADVICE,
-  NOTIFICATION_LEVELS,
-  type AnyEventKind,
-  type EventKind,
-  type EventKindText,
-  type NotificationLevel,
-} from './catalogue.js';
+export * from './catalogue.js';

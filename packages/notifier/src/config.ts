@@ -1,20 +1,13 @@
 // The notifier's options as one zod schema (DESIGN §8): apps compose it into their own config and
 // parse once at start. Durations are milliseconds. Secrets (SMTP password, Slack token) arrive here
 // as values the app read from the environment or a file; they are never logged.
+import { renamedKeysError } from '@ccat/errors';
 import { z } from 'zod';
 import { timeoutsOverHalfLease } from './internal/lease-fit.js';
 import { parseOptions } from './internal/parse.js';
 import { NOTIFICATION_LEVELS } from './notification.js';
 
 const ms = (dflt: number, min = 0) => z.number().int().min(min).default(dflt);
-/** A key that was renamed or removed: accepted by the schema only so the refusal can say what replaced it. */
-const renamed = z.unknown().optional();
-/** What the old `retry` keys became (the one backoff's names, @ccat/errors `BackoffOptions`). */
-const RENAMED_RETRY_KEYS = {
-  baseDelayMs: 'renamed: use baseMs (same meaning; the delay is now a uniform draw below it)',
-  maxDelayMs: 'renamed: use maxMs (same meaning)',
-  jitter: 'removed: every delay is drawn from its whole window (full jitter); leave it out',
-} as const;
 const perMinute = (dflt: number) => z.number().int().min(1).max(100_000).default(dflt);
 
 /** A bare address; display names belong in `from` only. No CR/LF can reach a header. */
@@ -125,24 +118,24 @@ export const notifierConfigSchema = z
       .prefault({}),
     /** Delivery retries of an outbox row (exponential backoff with full jitter). */
     retry: z
-      .object({
-        /**
-         * Delivery attempts of one outbox row before it is marked failed. ERROR rows are never marked
-         * failed for running out of attempts: past the limit they are retried every `maxMs`.
-         */
-        maxAttempts: z.number().int().min(1).max(1000).default(12),
-        /** Longest wait before the second delivery attempt (a uniform draw below it); it doubles with each attempt. */
-        baseMs: ms(1_000, 1),
-        /** No wait between delivery attempts is longer than this; also the retry interval of an undelivered ERROR past `maxAttempts`. */
-        maxMs: ms(900_000, 1),
-        /** Renamed (refused): baseMs. */
-        baseDelayMs: renamed,
-        /** Renamed (refused): maxMs. */
-        maxDelayMs: renamed,
-        /** Removed (refused): the delay is drawn from the whole window (full jitter). */
-        jitter: renamed,
-      })
-      .strict()
+      .strictObject(
+        {
+          /**
+           * Delivery attempts of one outbox row before it is marked failed. ERROR rows are never marked
+           * failed for running out of attempts: past the limit they are retried every `maxMs`.
+           */
+          maxAttempts: z.number().int().min(1).max(1000).default(12),
+          /** Longest wait before the second delivery attempt (a uniform draw below it); it doubles with each attempt. */
+          baseMs: ms(1_000, 1),
+          /** No wait between delivery attempts is longer than this; also the retry interval of an undelivered ERROR past `maxAttempts`. */
+          maxMs: ms(900_000, 1),
+        },
+        renamedKeysError({
+          baseDelayMs: 'renamed: use baseMs (same meaning; the delay is now a uniform draw below it)',
+          maxDelayMs: 'renamed: use maxMs (same meaning)',
+          jitter: 'removed: every delay is drawn from its whole window (full jitter); leave it out',
+        }),
+      )
       .prefault({}),
     /** The outbox relay that delivers the notifications rows. */
     relay: z
@@ -200,9 +193,6 @@ export const notifierConfigSchema = z
       ctx.addIssue({ code: 'custom', path: problem.path, message: problem.message });
     if (c.retry.maxMs < c.retry.baseMs)
       ctx.addIssue({ code: 'custom', path: ['retry', 'maxMs'], message: 'expected maxMs >= baseMs' });
-    for (const [old, message] of Object.entries(RENAMED_RETRY_KEYS))
-      if (c.retry[old as keyof typeof RENAMED_RETRY_KEYS] !== undefined)
-        ctx.addIssue({ code: 'custom', path: ['retry', old], message });
   });
 
 /** What an app writes (defaults may be left out). */

@@ -1,43 +1,31 @@
 // The failure policy (pure): from the classified error, the row and the configuration, decide
 // whether the operation runs again (and after how long) or fails and a human is told.
-import { fullJitterDelayMs, type CCATDataOperationError } from '@ccat/errors';
+import { fullJitterDelayMs, renamedKeysError, type CCATDataOperationError } from '@ccat/errors';
 import { z } from 'zod';
 
-/** A key that was renamed: accepted by the schema only so the refusal can name its new name. */
-const renamed = z.unknown().optional();
-/** Old key → new key (the one backoff's names, @ccat/errors `BackoffOptions`). */
-const RENAMED_KEYS: Readonly<Record<string, string>> = { capMs: 'maxMs', backoffCapMs: 'backoffMaxMs' };
-
-/** Refuses the renamed keys of `obj` (at `path`), each with its new name. */
-function refuseRenamed(obj: object, path: (string | number)[], ctx: z.RefinementCtx): void {
-  for (const [old, now] of Object.entries(RENAMED_KEYS))
-    if ((obj as Record<string, unknown>)[old] !== undefined)
-      ctx.addIssue({ code: 'custom', path: [...path, old], message: `renamed: use ${now} (same meaning)` });
-}
-
 const backoffSchema = z
-  .strictObject({
-    /** First retry waits up to this long (full jitter: a uniform draw in [0, base·2^n]). */
-    baseMs: z.number().int().min(0).default(30_000),
-    /** No wait is longer than this. */
-    maxMs: z.number().int().min(0).default(3_600_000),
-    /** Renamed (refused): maxMs. */
-    capMs: renamed,
-  })
+  .strictObject(
+    {
+      /** First retry waits up to this long (full jitter: a uniform draw in [0, base·2^n]). */
+      baseMs: z.number().int().min(0).default(30_000),
+      /** No wait is longer than this. */
+      maxMs: z.number().int().min(0).default(3_600_000),
+    },
+    renamedKeysError({ capMs: 'renamed: use maxMs (same meaning)' }),
+  )
   .refine((b) => b.maxMs >= b.baseMs, { message: 'maxMs must be >= baseMs' });
 
-const perTypeSchema = z
-  .object({
+const perTypeSchema = z.strictObject(
+  {
     /** This type's retry limit; an error's own limit and a row's max_retries come first. */
     maxRetries: z.number().int().min(0).max(1000).optional(),
     /** This type's backoff base, instead of backoff.baseMs. */
     backoffBaseMs: z.number().int().min(0).optional(),
     /** This type's backoff ceiling, instead of backoff.maxMs. */
     backoffMaxMs: z.number().int().min(0).optional(),
-    /** Renamed (refused): backoffMaxMs. */
-    backoffCapMs: renamed,
-  })
-  .strict();
+  },
+  renamedKeysError({ backoffCapMs: 'renamed: use backoffMaxMs (same meaning)' }),
+);
 
 /** Retry limits and backoff, globally and per operation type. */
 export const recoveryPolicySchema = z
@@ -49,11 +37,7 @@ export const recoveryPolicySchema = z
     /** Per operation type: `{ data_transfer: { maxRetries: 5, backoffBaseMs: 60000 } }`. */
     operationTypes: z.record(z.string(), perTypeSchema).default({}),
   })
-  .strict()
-  .superRefine((c, ctx) => {
-    refuseRenamed(c.backoff, ['backoff'], ctx);
-    for (const [type, t] of Object.entries(c.operationTypes)) refuseRenamed(t, ['operationTypes', type], ctx);
-  });
+  .strict();
 
 export type RecoveryPolicyConfig = z.output<typeof recoveryPolicySchema>;
 export type RecoveryPolicyInput = z.input<typeof recoveryPolicySchema>;

@@ -196,7 +196,7 @@ describe('recoveryPolicySchema', () => {
   it('refuses a renamed key with its new name', () => {
     const r = recoveryPolicySchema.safeParse({ backoff: { capMs: 5 } });
     expect(r.error?.issues.map((i) => `${i.path.join('.')}: ${i.message}`)).toEqual([
-      'backoff.capMs: renamed: use maxMs (same meaning)',
+      'backoff: capMs: renamed: use maxMs (same meaning)',
     ]);
   });
 });
