@@ -1,3 +1,4 @@
+// Over 300 lines: one job's fenced lifecycle (claim, beat, run, settle, lease loss) shares its state.
 // Runs one job: validate the payload, claim the attempt (fenced), heartbeat while it runs, clean
 // what earlier attempts left, run the operation, then complete (with the next stage, in one
 // transaction) or hand the failure to the recovery policy. A task told its heartbeat was lost

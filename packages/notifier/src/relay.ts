@@ -1,3 +1,4 @@
+// Over 300 lines: one row's delivery and the pass around it share the lease state.
 // The outbox relay: claims due rows, delivers each to its routed targets, records every target's
 // result as soon as it is known (a mail sent is never sent again because Slack failed), and retries
 // with backoff. A channel outage delays notifications; it never loses one or holds up the others.
