@@ -52,7 +52,7 @@ function monitorFor(
       progressStalls: false,
       ...overrides,
     },
-    recovery: { defaultMaxRetries: 5, backoff: { baseMs: 1000, capMs: 1000 } },
+    recovery: { defaultMaxRetries: 5, backoff: { baseMs: 1000, maxMs: 1000 } },
   });
   return new Monitor({
     db,

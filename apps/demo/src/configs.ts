@@ -45,7 +45,7 @@ export function workerConfig(c: DemoConnections, workerId: string, seed: string)
     concurrency: 2,
     heartbeat: { intervalMs: 250, livenessTimeoutMs: HEARTBEAT_TIMEOUT_MS, progressTimeoutMs: 6000 },
     progressWriteIntervalMs: 500,
-    recovery: { defaultMaxRetries: 3, backoff: { baseMs: 300, capMs: 3000 } },
+    recovery: { defaultMaxRetries: 3, backoff: { baseMs: 300, maxMs: 3000 } },
     dispatcher: { intervalMs: 300, scheduleTimeoutMs: 5000, bundleSize: 5, bundleMaxWaitMs: 2000 },
     shutdown: { graceMs: 1500, closeTimeoutMs: 5000 },
     http: { port: null },
@@ -71,7 +71,7 @@ export function monitorConfig(c: DemoConnections, monitorId: string): ConfigDocu
       cleanupPartials: true,
       scheduleTimeoutMs: 10_000,
     },
-    recovery: { defaultMaxRetries: 3, backoff: { baseMs: 300, capMs: 3000 } },
+    recovery: { defaultMaxRetries: 3, backoff: { baseMs: 300, maxMs: 3000 } },
     notifier: {
       email: {
         host: '127.0.0.1',
@@ -85,7 +85,7 @@ export function monitorConfig(c: DemoConnections, monitorId: string): ConfigDocu
       },
       routes,
       dedup: { windowMs: 5000, maxExamples: 5 },
-      retry: { maxAttempts: 30, baseDelayMs: 500, maxDelayMs: 4000 },
+      retry: { maxAttempts: 30, baseMs: 500, maxMs: 4000 },
       relay: { pollIntervalMs: 250 },
     },
     http: { port: null },

@@ -126,7 +126,7 @@ describe('processes on a PostgreSQL that drops their connections', () => {
       redis: { url: testRedisUrl() },
       keyPrefix: prefix,
       log: { level: 'debug', pretty: false },
-      recovery: { backoff: { baseMs: 10, capMs: 50 } },
+      recovery: { backoff: { baseMs: 10, maxMs: 50 } },
     };
     const monitorPort = await freePort();
     const workerPort = await freePort();
@@ -245,7 +245,7 @@ describe('processes on a PostgreSQL that drops their connections', () => {
         redis: { url: cache.url },
         keyPrefix: 'ccat-redisfaults:',
         log: { level: 'debug', pretty: false },
-        recovery: { backoff: { baseMs: 10, capMs: 50 } },
+        recovery: { backoff: { baseMs: 10, maxMs: 50 } },
       };
       const monitorPort = await freePort();
       const workerPort = await freePort();

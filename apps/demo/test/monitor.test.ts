@@ -227,7 +227,7 @@ describe('the monitor, with real worker processes', () => {
       },
     };
     e = await createE2E('mon_exhaust', {
-      recovery: { defaultMaxRetries: 1, backoff: { baseMs: 10, capMs: 20 } },
+      recovery: { defaultMaxRetries: 1, backoff: { baseMs: 10, maxMs: 20 } },
     });
     await e.monitor('monitor-1');
     const first = await e.worker('crash-1', crash);

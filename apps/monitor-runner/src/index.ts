@@ -1,6 +1,7 @@
 // @ccat/monitor-runner as a library, for the benchmarks and services that embed a monitor.
 export { createMonitorRunner, type MonitorRunner, type MonitorRunnerDeps } from './runner.js';
-export { Monitor, type MonitorDeps, type PassReport } from './monitor.js';
+export { Monitor, type PassReport } from './monitor.js';
+export type { MonitorDeps, PassCounts } from './pass/types.js';
 export {
   loadMonitorConfig,
   monitorConfigSchema,

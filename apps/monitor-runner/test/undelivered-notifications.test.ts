@@ -56,7 +56,7 @@ describe('undelivered notifications', () => {
           socketTimeoutMs: 500,
         },
         routes: [{ levels: ['ERROR'], email: ['ops@example.org'] }],
-        retry: { baseDelayMs: 20, maxDelayMs: 100, maxAttempts: 2 },
+        retry: { baseMs: 20, maxMs: 100, maxAttempts: 2 },
         relay: { pollIntervalMs: 20, leaseMs: 2000 },
       },
     });

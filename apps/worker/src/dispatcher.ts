@@ -51,8 +51,21 @@ export interface PassResult {
 /** Jobs live only to be delivered: PostgreSQL keeps the history. A few failed ones stay for inspection. */
 export const JOB_OPTIONS = { attempts: 1, removeOnComplete: true, removeOnFail: { count: 1000 } } as const;
 
+/**
+ * Turns due rows into jobs (DESIGN §4, "BullMQ delivers, PostgreSQL decides"): every `intervalMs`, a
+ * pass bundles completed raw data packages, moves due PENDING rows to SCHEDULED and adds their job
+ * (deterministic id `${type}:${id}:${attempt}`, BullMQ retries off), and re-adds the job of a
+ * SCHEDULED row whose job vanished or finished unclaimed. It owns its BullMQ Queue objects and its
+ * timer; it borrows the pool, the Redis connection, the logger and the metrics of `deps`.
+ *
+ * Lifecycle: `new Dispatcher(deps, options)` → `start()` (or `runOnce()` for one pass) →
+ * `close()` (safe twice; also `await using`): waits for the pass in flight, then closes its queues.
+ * Guarantees: safe with any number of dispatchers (rows taken with SKIP LOCKED, one job per id, a
+ * duplicate job's claim is refused); a failed pass is logged (once per outage) and retried next
+ * interval; a Redis flush loses no operation (its jobs are re-created from the rows).
+ */
 export class Dispatcher implements AsyncDisposable {
-  readonly #d: DispatcherDeps;
+  readonly #deps: DispatcherDeps;
   readonly #o: DispatcherOptions;
   readonly #queues = new Map<string, Queue>();
   #timer: NodeJS.Timeout | undefined;
@@ -64,7 +77,7 @@ export class Dispatcher implements AsyncDisposable {
   #lastFailure: { code: string; at: number } | undefined;
 
   constructor(deps: DispatcherDeps, options: DispatcherOptions) {
-    this.#d = deps;
+    this.#deps = deps;
     this.#o = options;
     this.#redisFaults = deps.redisFaults ?? new ConnectionFaultLog(deps.logger, 'Redis');
   }
@@ -76,7 +89,7 @@ export class Dispatcher implements AsyncDisposable {
     const last = this.#lastFailure;
     if (last !== undefined && last.code === err.code && now - last.at < 30_000) return;
     this.#lastFailure = { code: err.code, at: now };
-    this.#d.logger.warn(
+    this.#deps.logger.warn(
       { errorCode: err.code, err: err.message },
       'dispatcher pass failed; trying again next interval (the same failure is logged once per 30 s)',
     );
@@ -102,11 +115,11 @@ export class Dispatcher implements AsyncDisposable {
     let q = this.#queues.get(name);
     if (q === undefined) {
       q = new Queue(name, {
-        connection: this.#d.connection,
-        prefix: this.#d.bullPrefix,
+        connection: this.#deps.connection,
+        prefix: this.#deps.bullPrefix,
         defaultJobOptions: JOB_OPTIONS,
       });
-      q.on('error', bullErrorListener(this.#redisFaults, this.#d.logger, { queue: name }));
+      q.on('error', bullErrorListener(this.#redisFaults, this.#deps.logger, { queue: name }));
       this.#queues.set(name, q);
     }
     return q;
@@ -115,7 +128,7 @@ export class Dispatcher implements AsyncDisposable {
   async #addJobs(type: OperationType, refs: readonly OperationRef[]): Promise<number> {
     if (refs.length === 0) return 0;
     const names = await queuesFor(
-      this.#d.db,
+      this.#deps.db,
       type,
       refs.map((r) => r.id),
     );
@@ -161,24 +174,24 @@ export class Dispatcher implements AsyncDisposable {
   async runOnce(): Promise<PassResult> {
     let dispatched = 0;
     let redispatched = 0;
-    const bundled = await bundleRawPackages(this.#d.db, {
+    const bundled = await bundleRawPackages(this.#deps.db, {
       bundleSize: this.#o.bundleSize,
       bundleMaxWaitMs: this.#o.bundleMaxWaitMs,
       flush: true,
     });
     for (const type of this.#o.operationTypes ?? OPERATION_TYPES) {
       if (this.#closed) break;
-      const due = await dispatchDue(this.#d.db, type, { limit: this.#o.batchSize });
+      const due = await dispatchDue(this.#deps.db, type, { limit: this.#o.batchSize });
       const n = await this.#addJobs(type, due);
       dispatched += n;
-      this.#d.metrics?.dispatched.inc({ operation_type: type }, n);
-      const stale = await staleScheduled(this.#d.db, type, {
+      this.#deps.metrics?.dispatched.inc({ operation_type: type }, n);
+      const stale = await staleScheduled(this.#deps.db, type, {
         olderThanMs: this.#o.scheduleTimeoutMs,
         limit: this.#o.batchSize,
       });
       if (stale.length === 0) continue;
       const names = await queuesFor(
-        this.#d.db,
+        this.#deps.db,
         type,
         stale.map((s) => s.id),
       );
@@ -187,22 +200,22 @@ export class Dispatcher implements AsyncDisposable {
         const ref = { type, id: s.id, attempt: s.attempt };
         const name = names.get(s.id);
         if (name === undefined || !(await this.#jobGone(name, ref))) continue;
-        const touched = await touchScheduled(this.#d.db, ref, {
+        const touched = await touchScheduled(this.#deps.db, ref, {
           event: { context: { queue: name, reason: 'job vanished' } },
         });
         if (touched.applied) vanished.push(ref);
       }
       const r = await this.#addJobs(type, vanished);
       redispatched += r;
-      this.#d.metrics?.redispatched.inc({ operation_type: type }, r);
+      this.#deps.metrics?.redispatched.inc({ operation_type: type }, r);
       if (r > 0)
-        this.#d.logger.warn(
+        this.#deps.logger.warn(
           { operationType: type, count: r },
           're-dispatched scheduled operations whose job vanished',
         );
     }
     if (dispatched + redispatched + bundled > 0)
-      this.#d.logger.debug({ dispatched, redispatched, bundled }, 'dispatcher pass');
+      this.#deps.logger.debug({ dispatched, redispatched, bundled }, 'dispatcher pass');
     return { dispatched, redispatched, bundled };
   }
 

@@ -1,3 +1,4 @@
+// Over 300 lines: one job's fenced lifecycle (claim, beat, run, settle, lease loss) shares its state.
 // Runs one job: validate the payload, claim the attempt (fenced), heartbeat while it runs, clean
 // what earlier attempts left, run the operation, then complete (with the next stage, in one
 // transaction) or hand the failure to the recovery policy. A task told its heartbeat was lost
@@ -68,14 +69,27 @@ interface Running {
   readonly done: Promise<TaskOutcome>;
 }
 
+/**
+ * Runs the jobs of one worker process (DESIGN §4): for each, claims its attempt (fenced on
+ * `attempt`), tracks it in the heartbeat emitter, runs the operation with an AbortSignal, and ends it
+ * with exactly one fenced transition: completed (with the next stage), a failure handed to the
+ * recovery policy, or released at shutdown. It owns the in-flight tasks and a TransitionBatcher
+ * (group commit of claims and completions); it borrows the pool, the emitter, the logger and the
+ * metrics of `deps` and closes none of them.
+ *
+ * Lifecycle: `new TaskRunner(deps)` → `run()` per BullMQ job → at shutdown `abortAll()` (tasks
+ * release their attempts) or `drain()`. Guarantees: a task whose attempt moved on (declared stalled,
+ * reset elsewhere) writes zero rows, aborts, removes only its own partial output and never marks
+ * anything completed (`lease_lost`); a malformed job touches no operation.
+ */
 export class TaskRunner {
-  readonly #d: TaskRunnerDeps;
+  readonly #deps: TaskRunnerDeps;
   readonly #running = new Map<string, Running>();
   /** Claims and plain completions of concurrent tasks share statements (group commit). */
   readonly #transitions: TransitionBatcher;
 
   constructor(deps: TaskRunnerDeps) {
-    this.#d = deps;
+    this.#deps = deps;
     this.#transitions = new TransitionBatcher(deps.db, deps.config.transitions);
   }
 
@@ -93,8 +107,8 @@ export class TaskRunner {
       const problems = parsed.success
         ? [`job id ${bullJobId} does not match its payload (${jobId(ref!)})`]
         : parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`);
-      this.#d.metrics.malformedJobs.inc();
-      this.#d.logger.error(
+      this.#deps.metrics.malformedJobs.inc();
+      this.#deps.logger.error(
         { jobId: bullJobId, queue, problems },
         'malformed job payload: failing the job, no operation touched',
       );
@@ -129,7 +143,7 @@ export class TaskRunner {
   }
 
   async #runClaimed(ref: OperationRef, queue: string, controller: AbortController): Promise<TaskOutcome> {
-    const d = this.#d;
+    const d = this.#deps;
     const log = d.logger.child({
       operationType: ref.type,
       operationId: ref.id,
@@ -242,7 +256,7 @@ export class TaskRunner {
     log: Logger,
     hb: Heartbeat,
   ): Promise<void> {
-    const d = this.#d;
+    const d = this.#deps;
     // The member's deadline is the last beat + the process's liveness bound; its progress deadline
     // the last progress change + this type's progress bound (DESIGN §5).
     const { livenessTimeoutMs, progressTimeoutMs } = timeoutsFor(d.config, ref.type);
@@ -303,7 +317,7 @@ export class TaskRunner {
     controller: AbortController,
     log: Logger,
   ): Promise<TaskOutcome> {
-    const d = this.#d;
+    const d = this.#deps;
     const reason: unknown = controller.signal.aborted ? controller.signal.reason : undefined;
     const cleanup = () =>
       d.recovery.registry

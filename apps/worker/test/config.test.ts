@@ -93,7 +93,7 @@ describe('worker configuration', () => {
     expect(p[0]).toMatch(
       /^recovery\.operationTypes\.data_transfers: unknown operation type; expected one of raw_data_package, /,
     );
-    expect(problems({ file: { recovery: { backoff: { baseMs: 1, capMs: 2, jitter: 1 } } } })[0]).toMatch(
+    expect(problems({ file: { recovery: { backoff: { baseMs: 1, maxMs: 2, jitter: 1 } } } })[0]).toMatch(
       /Unrecognized key: "jitter"/,
     );
   });

@@ -9,7 +9,7 @@ import { createHarness, type Harness } from './harness.js';
 
 const faulty = (rules: object[], recovery: object = {}) => ({
   faults: { enabled: true, rules },
-  recovery: { defaultMaxRetries: 3, backoff: { baseMs: 200, capMs: 400 }, ...recovery },
+  recovery: { defaultMaxRetries: 3, backoff: { baseMs: 200, maxMs: 400 }, ...recovery },
 });
 
 describe('immediate recovery', () => {
@@ -119,7 +119,7 @@ describe('immediate recovery', () => {
       'fail_exhaust',
       faulty([{ kind: 'retryable', operationTypes: ['raw_data_package'], attempts: [0, 1, 2, 3, 4] }], {
         defaultMaxRetries: 2,
-        backoff: { baseMs: 1, capMs: 5 },
+        backoff: { baseMs: 1, maxMs: 5 },
       }),
     );
     const [id] = await h.seed(1, 1);

@@ -58,7 +58,7 @@ export async function createHarness(label: string, overrides: WorkerConfigInput 
   const config = workerConfigSchema.parse({
     keyPrefix: prefix,
     heartbeat: { intervalMs: 50, livenessTimeoutMs: 2000, progressTimeoutMs: 2000 },
-    recovery: { backoff: { baseMs: 10, capMs: 50 } },
+    recovery: { backoff: { baseMs: 10, maxMs: 50 } },
     progressWriteIntervalMs: 50,
     dispatcher: { bundleSize: 2, bundleMaxWaitMs: 0 },
     http: { port: null },

@@ -79,7 +79,7 @@ function config(prefix: string, extra: object = {}) {
     concurrency: 2,
     heartbeat: { intervalMs: 100, livenessTimeoutMs: 1000, progressTimeoutMs: 1000 },
     progressWriteIntervalMs: 100,
-    recovery: { backoff: { baseMs: 10, capMs: 20 } },
+    recovery: { backoff: { baseMs: 10, maxMs: 20 } },
     dispatcher: { intervalMs: 100, scheduleTimeoutMs: 60_000 },
     shutdown: { graceMs: 300, closeTimeoutMs: 3000 },
     http: { port: 0 },
@@ -143,7 +143,7 @@ describe('a real worker process', () => {
     const deps = {
       db: database.db,
       registry: createHandlerRegistry(),
-      policy: recoveryPolicySchema.parse({ backoff: { baseMs: 10, capMs: 20 } }),
+      policy: recoveryPolicySchema.parse({ backoff: { baseMs: 10, maxMs: 20 } }),
       logger: pino({ level: 'silent' }),
     };
     expect(

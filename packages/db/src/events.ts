@@ -1,17 +1,8 @@
+import type { AnyEventKind } from '@ccat/errors';
 import type { NotificationLevel } from './schema.js';
 
-/** Decisions recorded in operation_events (DESIGN §3). Other services may record their own kinds. */
-export type OperationEventKind =
-  | 'completed'
-  | 'retry_scheduled'
-  | 'permanent_failure'
-  | 'stall_recovered'
-  | 'stall_exhausted'
-  | 'lease_lost'
-  | 'manual_retry'
-  | 'released'
-  | 'redispatched'
-  | (string & {});
+/** Decisions recorded in operation_events (DESIGN §3): @ccat/errors `EVENT_KINDS`, or another service's own. */
+export type OperationEventKind = AnyEventKind;
 
 /** What an operation_events row says beyond the operation and attempt (filled in by the transition). */
 export interface EventDetails {

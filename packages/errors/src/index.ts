@@ -1,6 +1,7 @@
 export { CCATDataOperationError, isCcatError, type CcatErrorClass, type CcatErrorOptions } from './base.js';
 export * from './errors.js';
 export { classifyError, isRetryable } from './classify.js';
+export * from './backoff.js';
 export { serializeError, type SerializedError, type SerializeOptions } from './serialize.js';
 export { deserializeError, type DeserializeOptions } from './deserialize.js';
 export {
@@ -28,3 +29,4 @@ export {
   type Redactor,
   type RedactorOptions,
 } from './redact.js';
+export * from './catalogue.js';

@@ -37,6 +37,7 @@ export {
   type KeyspaceOptions,
   type ScannerOptions,
 } from './options.js';
+export { releaseLease } from './lease.js';
 export { heartbeatKeys, type HeartbeatKeys } from './keys.js';
 export { assertTaskId, isValidTaskId, TASK_ID_MAX_LENGTH, TASK_ID_PATTERN } from './task-id.js';
 export { HeartbeatClosedError, HeartbeatLostError, InvalidTaskIdError } from './errors.js';

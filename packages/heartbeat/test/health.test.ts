@@ -7,7 +7,7 @@ import {
 } from '@ccat/test-support';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { heartbeatKeys, ServiceHealthReader, ServiceHealthReporter } from '../src/index.js';
+import { heartbeatKeys, releaseLease, ServiceHealthReader, ServiceHealthReporter } from '../src/index.js';
 import { serverTime } from './support.js';
 
 const prefix = uniquePrefix('hb_health');
@@ -125,5 +125,16 @@ describe('service health keys', () => {
     expect(await redis.exists(reporter.key)).toBe(1);
     await reporter.close();
     await c.quit();
+  });
+});
+
+describe('releaseLease', () => {
+  it('deletes the lease only while the token still holds it', async () => {
+    const key = `${prefix}lease`;
+    await redis.set(key, 'other', 'PX', 10_000);
+    expect(await releaseLease(redis, key, 'mine')).toBe(false);
+    expect(await redis.get(key)).toBe('other');
+    expect(await releaseLease(redis, key, 'other')).toBe(true);
+    expect(await redis.exists(key)).toBe(0);
   });
 });

@@ -1,6 +1,7 @@
 // The notifier's options as one zod schema (DESIGN §8): apps compose it into their own config and
 // parse once at start. Durations are milliseconds. Secrets (SMTP password, Slack token) arrive here
 // as values the app read from the environment or a file; they are never logged.
+import { renamedKeysError } from '@ccat/errors';
 import { z } from 'zod';
 import { timeoutsOverHalfLease } from './internal/lease-fit.js';
 import { parseOptions } from './internal/parse.js';
@@ -115,22 +116,26 @@ export const notifierConfigSchema = z
       })
       .strict()
       .prefault({}),
-    /** Delivery retries of an outbox row (exponential backoff with jitter). */
+    /** Delivery retries of an outbox row (exponential backoff with full jitter). */
     retry: z
-      .object({
-        /**
-         * Delivery attempts of one outbox row before it is marked failed. ERROR rows are never marked
-         * failed for running out of attempts: past the limit they are retried every `maxDelayMs`.
-         */
-        maxAttempts: z.number().int().min(1).max(1000).default(12),
-        /** Wait before the second delivery attempt; it doubles with each attempt. */
-        baseDelayMs: ms(1_000, 1),
-        /** No wait between delivery attempts is longer than this; also the retry interval of an undelivered ERROR past `maxAttempts`. */
-        maxDelayMs: ms(900_000, 1),
-        /** Fraction of each delay that is random (0..1). */
-        jitter: z.number().min(0).max(1).default(0.2),
-      })
-      .strict()
+      .strictObject(
+        {
+          /**
+           * Delivery attempts of one outbox row before it is marked failed. ERROR rows are never marked
+           * failed for running out of attempts: past the limit they are retried every `maxMs`.
+           */
+          maxAttempts: z.number().int().min(1).max(1000).default(12),
+          /** Longest wait before the second delivery attempt (a uniform draw below it); it doubles with each attempt. */
+          baseMs: ms(1_000, 1),
+          /** No wait between delivery attempts is longer than this; also the retry interval of an undelivered ERROR past `maxAttempts`. */
+          maxMs: ms(900_000, 1),
+        },
+        renamedKeysError({
+          baseDelayMs: 'renamed: use baseMs (same meaning; the delay is now a uniform draw below it)',
+          maxDelayMs: 'renamed: use maxMs (same meaning)',
+          jitter: 'removed: every delay is drawn from its whole window (full jitter); leave it out',
+        }),
+      )
       .prefault({}),
     /** The outbox relay that delivers the notifications rows. */
     relay: z
@@ -186,12 +191,8 @@ export const notifierConfigSchema = z
     });
     for (const problem of timeoutsOverHalfLease(c, c.relay.leaseMs))
       ctx.addIssue({ code: 'custom', path: problem.path, message: problem.message });
-    if (c.retry.maxDelayMs < c.retry.baseDelayMs)
-      ctx.addIssue({
-        code: 'custom',
-        path: ['retry', 'maxDelayMs'],
-        message: 'expected maxDelayMs >= baseDelayMs',
-      });
+    if (c.retry.maxMs < c.retry.baseMs)
+      ctx.addIssue({ code: 'custom', path: ['retry', 'maxMs'], message: 'expected maxMs >= baseMs' });
   });
 
 /** What an app writes (defaults may be left out). */

@@ -1,7 +1,6 @@
 export {
   NOTIFICATION_LEVELS,
   dedupKeyFor,
-  defaultLevelFor,
   isNotificationLevel,
   notificationFor,
   toNotification,
@@ -84,7 +83,6 @@ export {
   type MemoryOutboxStoreOptions,
   type OutboxStatus,
 } from './memory-outbox-store.js';
-export { backoffDelay, type BackoffOptions } from './backoff.js';
 export {
   createOutboxRelay,
   type OutboxRelay,

@@ -1,19 +1,12 @@
 // The notification model (DESIGN §7): what happened, how bad it is, and which alike events it
 // belongs to. Channels, the outbox and the relay all speak this shape.
 
-export const NOTIFICATION_LEVELS = ['ERROR', 'WARNING', 'INFO'] as const;
-export type NotificationLevel = (typeof NOTIFICATION_LEVELS)[number];
+import { eventLevel, NOTIFICATION_LEVELS, type AnyEventKind, type NotificationLevel } from '@ccat/errors';
 
-/** Event kinds the recovery system raises; other services may use their own. */
-export type NotificationEventKind =
-  | 'permanent_failure'
-  | 'stall_exhausted'
-  | 'recovery_failed'
-  | 'stall_recovered'
-  | 'retry_scheduled'
-  | 'manual_retry'
-  | 'lease_lost'
-  | (string & {});
+export { NOTIFICATION_LEVELS, type NotificationLevel };
+
+/** Event kinds (the catalogue's, @ccat/errors `EVENT_KINDS`); other services may use their own. */
+export type NotificationEventKind = AnyEventKind;
 
 /** The operation a notification is about. */
 export interface NotificationOperation {
@@ -52,24 +45,6 @@ export type NotificationInput = Omit<Notification, 'time' | 'context'> & {
   readonly context?: Readonly<Record<string, unknown>>;
 };
 
-const DEFAULT_LEVELS: Readonly<Record<string, NotificationLevel>> = {
-  permanent_failure: 'ERROR',
-  stall_exhausted: 'ERROR',
-  recovery_failed: 'ERROR',
-  stall_recovered: 'WARNING',
-  lease_lost: 'WARNING',
-  retry_scheduled: 'INFO',
-  manual_retry: 'INFO',
-};
-
-/**
- * The level DESIGN §7 gives an event kind: permanent failure and failed recovery → ERROR, stall
- * recovered → WARNING, retries → INFO. Unknown kinds are INFO (logged, not sent unless routed).
- */
-export function defaultLevelFor(eventKind: string): NotificationLevel {
-  return DEFAULT_LEVELS[eventKind] ?? 'INFO';
-}
-
 /** The dedup key of alike events: `eventKind:operationType:errorCode` (parts that are absent are left out). */
 export function dedupKeyFor(parts: {
   readonly eventKind: string;
@@ -103,7 +78,7 @@ export function notificationFor(args: {
     if (args.error.errorClass !== undefined) context['errorClass'] = args.error.errorClass;
   }
   return {
-    level: args.level ?? defaultLevelFor(args.eventKind),
+    level: args.level ?? eventLevel(args.eventKind),
     eventKind: args.eventKind,
     subject: args.subject,
     body: args.body ?? '',

@@ -1,3 +1,4 @@
+// Over 300 lines: one row's delivery and the pass around it share the lease state.
 // The outbox relay: claims due rows, delivers each to its routed targets, records every target's
 // result as soon as it is known (a mail sent is never sent again because Slack failed), and retries
 // with backoff. A channel outage delays notifications; it never loses one or holds up the others.
@@ -6,11 +7,10 @@
 // relay that lost a lease sends nothing more for that row and records nothing.
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { ConfigurationError, describeThrown } from '@ccat/errors';
+import { ConfigurationError, describeThrown, fullJitterDelayMs } from '@ccat/errors';
+import pLimit from 'p-limit';
 import { pino, type Logger } from 'pino';
-import { backoffDelay } from './backoff.js';
 import type { NotifierConfig } from './config.js';
-import { forEachLimit } from './internal/for-each-limit.js';
 import { timeoutsOverHalfLease } from './internal/lease-fit.js';
 import { keepLeases, type LeaseKeeper } from './internal/lease-keeper.js';
 import { sleep } from './internal/sleep.js';
@@ -263,12 +263,12 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
           // An ERROR is never given up for lack of attempts (DESIGN §7): it stays pending, visible as
           // undelivered, and is tried again on the longest backoff while its channel is down.
           log.error(
-            { attempts: row.attempts, targets: summarize(results), retryInMs: retryCfg.maxDelayMs },
-            `ERROR notification still undelivered after ${row.attempts} attempts; retrying every ${retryCfg.maxDelayMs} ms`,
+            { attempts: row.attempts, targets: summarize(results), retryInMs: retryCfg.maxMs },
+            `ERROR notification still undelivered after ${row.attempts} attempts; retrying every ${retryCfg.maxMs} ms`,
           );
           await settle(
             row,
-            { kind: 'retry', delayMs: Math.max(retryCfg.maxDelayMs, retryAfterMs), error },
+            { kind: 'retry', delayMs: Math.max(retryCfg.maxMs, retryAfterMs), error },
             stats,
             held,
             log,
@@ -280,7 +280,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
           );
           await settle(row, { kind: 'failed', error }, stats, held, log);
         } else {
-          const delayMs = Math.max(backoffDelay(row.attempts, retryCfg, random), retryAfterMs);
+          const delayMs = Math.max(fullJitterDelayMs(row.attempts, retryCfg, random), retryAfterMs);
           await settle(row, { kind: 'retry', delayMs, error }, stats, held, log);
         }
       } else if (deferMs !== undefined) {
@@ -345,7 +345,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       { store, leaseMs: relayCfg.leaseMs, claimedAt, stop: stop.signal, logger },
     );
     try {
-      await forEachLimit(claimed, relayCfg.concurrency, (row) => deliverRow(row, leases, stats));
+      await pLimit(relayCfg.concurrency).map(claimed, (row) => deliverRow(row, leases, stats));
     } finally {
       leases.close();
     }

@@ -23,7 +23,7 @@ describe('notifier configuration', () => {
     const c = parseNotifierConfig({ email, routes: [{ levels: ['ERROR'], email: ['ops@example.org'] }] });
     expect(c.email).toMatchObject({ port: 587, secure: false, maxPerMinute: 30, subjectPrefix: '[CCAT]' });
     expect(c.dedup).toEqual({ windowMs: 600_000, maxExamples: 5 });
-    expect(c.retry).toMatchObject({ maxAttempts: 12, baseDelayMs: 1000, jitter: 0.2 });
+    expect(c.retry).toEqual({ maxAttempts: 12, baseMs: 1000, maxMs: 900_000 });
     expect(c.relay).toMatchObject({ pollIntervalMs: 1000, leaseMs: 30_000 });
     expect(Object.isFrozen(c) && Object.isFrozen(c.routes[0])).toBe(true);
     expect(parseNotifierConfig({})).toMatchObject({ routes: [] });
@@ -37,7 +37,7 @@ describe('notifier configuration', () => {
     const lines = problems({
       email: { ...email, port: 'abc' },
       routes: [{ levels: ['FATAL'], email: ['not-an-address'] }, { slack: ['#ops'] }, { levels: ['ERROR'] }],
-      retry: { jitter: 2 },
+      retry: { maxAttempts: 0 },
       surprise: true,
     });
     expect(lines).toEqual(
@@ -48,10 +48,18 @@ describe('notifier configuration', () => {
           /^notifier\.routes\.0\.email\.0: expected an email address.*; got "not-an-address"$/,
         ),
         expect.stringMatching(/^notifier\.routes\.2: expected at least one of "email" or "slack"/),
-        expect.stringMatching(/^notifier\.retry\.jitter: .*; got 2$/),
+        expect.stringMatching(/^notifier\.retry\.maxAttempts: .*; got 0$/),
         expect.stringMatching(/^notifier: .*surprise/),
       ]),
     );
+  });
+
+  it('refuses the old retry keys, saying what replaced them', () => {
+    expect(problems({ retry: { baseDelayMs: 5, maxDelayMs: 9, jitter: 0.2, other: 1 } })).toEqual([
+      expect.stringMatching(
+        /^notifier\.retry: baseDelayMs: renamed: use baseMs .*; maxDelayMs: renamed: use maxMs .*; jitter: removed: .*full jitter.*; other: unrecognized key/,
+      ),
+    ]);
   });
 
   it('names a route that points at a channel that is not configured', () => {

@@ -1,12 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  backoffDelay,
-  createRedactor,
-  formatDuration,
-  redactContext,
-  resolveTargets,
-  type Notification,
-} from '../src/index.js';
+import { createRedactor, formatDuration, redactContext, resolveTargets, type Notification } from '../src/index.js';
 import { contentPolicy, renderFacts } from '../src/internal/render.js';
 import { renderEmail } from '../src/internal/render-email.js';
 import { renderSlack } from '../src/internal/render-slack.js';
@@ -164,19 +157,5 @@ describe('routing', () => {
     expect(resolveTargets(routes, { level: 'INFO', eventKind: 'retry_scheduled' })).toEqual([
       { key: 'log', channel: 'log', recipients: [] },
     ]);
-  });
-});
-
-describe('backoff', () => {
-  const opts = { baseDelayMs: 1000, maxDelayMs: 60_000, jitter: 0.5 };
-  it('doubles per attempt, is capped, and jitter only shortens', () => {
-    expect([1, 2, 3, 4].map((n) => backoffDelay(n, opts, () => 0))).toEqual([1000, 2000, 4000, 8000]);
-    expect(backoffDelay(30, opts, () => 0)).toBe(60_000);
-    expect(backoffDelay(3, opts, () => 1)).toBe(2000);
-    for (let i = 0; i < 100; i++) {
-      const d = backoffDelay(3, opts);
-      expect(d).toBeGreaterThanOrEqual(2000);
-      expect(d).toBeLessThanOrEqual(4000);
-    }
   });
 });

@@ -50,7 +50,7 @@ function makeNotifier(smtp: TestSmtp, over: Partial<NotifierConfigInput> = {}): 
         maxPerMinute: 10_000,
       },
       routes: [{ levels: ['ERROR', 'WARNING'], email: ['ops@example.org'] }],
-      retry: { baseDelayMs: 200, maxDelayMs: 1000, maxAttempts: 12 },
+      retry: { baseMs: 200, maxMs: 1000, maxAttempts: 12 },
       relay: { pollIntervalMs: 50, batchSize: 10, leaseMs: 4000, concurrency: 4, shutdownTimeoutMs: 5000 },
       dedup: { windowMs: 0 },
       ...over,

@@ -51,7 +51,7 @@ function setup(over: Partial<NotifierConfigInput> = {}, clock?: () => number) {
       },
       slack: { token: 'xoxb-relay-memory-token', apiUrl: slack.url, timeoutMs: 2000 },
       routes: [{ levels: ['ERROR'], email: ['ops@example.org'], slack: ['#ccat-alerts'] }],
-      retry: { baseDelayMs: 20, maxDelayMs: 200, maxAttempts: 10 },
+      retry: { baseMs: 20, maxMs: 200, maxAttempts: 10 },
       relay: { pollIntervalMs: 20, leaseMs: 10_000, shutdownTimeoutMs: 500 },
       dedup: { windowMs: 0 },
       ...over,
@@ -129,7 +129,7 @@ describe('outbox relay (memory store)', () => {
 
   it('after its last attempt a WARNING row is marked failed and an ERROR is logged', async () => {
     const { store, relay, lines } = setup({
-      retry: { baseDelayMs: 10, maxDelayMs: 50, maxAttempts: 3 },
+      retry: { baseMs: 10, maxMs: 50, maxAttempts: 3 },
       routes: [{ levels: ['ERROR', 'WARNING'], email: ['ops@example.org'], slack: ['#ccat-alerts'] }],
     });
     slack.behave = () => ({ kind: 'http', status: 500 });
@@ -146,8 +146,8 @@ describe('outbox relay (memory store)', () => {
     ).toBe(true);
   });
 
-  it('an ERROR whose channel stays down is never marked failed: past the limit it retries every maxDelayMs', async () => {
-    const { store, relay, lines } = setup({ retry: { baseDelayMs: 10, maxDelayMs: 400, maxAttempts: 2 } });
+  it('an ERROR whose channel stays down is never marked failed: past the limit it retries every maxMs', async () => {
+    const { store, relay, lines } = setup({ retry: { baseMs: 10, maxMs: 400, maxAttempts: 2 } });
     slack.behave = () => ({ kind: 'http', status: 500 });
     await store.enqueue(failure(1));
     relay.start();

@@ -47,7 +47,7 @@ describe('a PostgreSQL outage after the SMTP server accepted the mail', () => {
           maxPerMinute: 10_000,
         },
         routes: [{ levels: ['ERROR'], email: ['ops@example.org'] }],
-        retry: { baseDelayMs: 200, maxDelayMs: 1000, maxAttempts: 12 },
+        retry: { baseMs: 200, maxMs: 1000, maxAttempts: 12 },
         relay: {
           pollIntervalMs: 100,
           batchSize: 10,

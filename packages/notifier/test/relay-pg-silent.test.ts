@@ -44,7 +44,7 @@ describe('a relay whose PostgreSQL connections go silent', () => {
           maxPerMinute: 10_000,
         },
         routes: [{ levels: ['ERROR'], email: ['ops@example.org'] }],
-        retry: { baseDelayMs: 100, maxDelayMs: 500, maxAttempts: 12 },
+        retry: { baseMs: 100, maxMs: 500, maxAttempts: 12 },
         relay: { pollIntervalMs: 100, batchSize: 10, leaseMs: 3000, concurrency: 2, shutdownTimeoutMs: 3000 },
         dedup: { windowMs: 0 },
       },

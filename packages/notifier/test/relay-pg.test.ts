@@ -53,7 +53,7 @@ function makeNotifier(over: Partial<NotifierConfigInput> = {}): Notifier {
       },
       slack: { token: 'xoxb-relay-pg-token', apiUrl: slack.url, timeoutMs: 2000, maxPerMinute: 10_000 },
       routes: [{ levels: ['ERROR'], email: ['ops@example.org'], slack: ['#ccat-alerts'] }],
-      retry: { baseDelayMs: 50, maxDelayMs: 300, maxAttempts: 100 },
+      retry: { baseMs: 50, maxMs: 300, maxAttempts: 100 },
       relay: { pollIntervalMs: 25, batchSize: 20, leaseMs: 10_000, concurrency: 4, shutdownTimeoutMs: 2000 },
       dedup: { windowMs: 0 },
       ...over,

@@ -33,9 +33,6 @@ export { builtinHandlers, createHandlerRegistry, type HandlerRegistry } from './
 export {
   buildNotification,
   dedupKey,
-  EVENT_LEVELS,
-  RUNBOOK_HINTS,
-  runbookHint,
   type NotificationFacts,
   type RecoveryEventKind,
 } from './notifications.js';

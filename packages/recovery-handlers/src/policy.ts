@@ -1,27 +1,31 @@
 // The failure policy (pure): from the classified error, the row and the configuration, decide
 // whether the operation runs again (and after how long) or fails and a human is told.
-import type { CCATDataOperationError } from '@ccat/errors';
+import { fullJitterDelayMs, renamedKeysError, type CCATDataOperationError } from '@ccat/errors';
 import { z } from 'zod';
 
 const backoffSchema = z
-  .strictObject({
-    /** First retry waits up to this long (full jitter: a uniform draw in [0, base·2^n]). */
-    baseMs: z.number().int().min(0).default(30_000),
-    /** No wait is longer than this. */
-    capMs: z.number().int().min(0).default(3_600_000),
-  })
-  .refine((b) => b.capMs >= b.baseMs, { message: 'capMs must be >= baseMs' });
+  .strictObject(
+    {
+      /** First retry waits up to this long (full jitter: a uniform draw in [0, base·2^n]). */
+      baseMs: z.number().int().min(0).default(30_000),
+      /** No wait is longer than this. */
+      maxMs: z.number().int().min(0).default(3_600_000),
+    },
+    renamedKeysError({ capMs: 'renamed: use maxMs (same meaning)' }),
+  )
+  .refine((b) => b.maxMs >= b.baseMs, { message: 'maxMs must be >= baseMs' });
 
-const perTypeSchema = z
-  .object({
+const perTypeSchema = z.strictObject(
+  {
     /** This type's retry limit; an error's own limit and a row's max_retries come first. */
     maxRetries: z.number().int().min(0).max(1000).optional(),
     /** This type's backoff base, instead of backoff.baseMs. */
     backoffBaseMs: z.number().int().min(0).optional(),
-    /** This type's backoff cap, instead of backoff.capMs. */
-    backoffCapMs: z.number().int().min(0).optional(),
-  })
-  .strict();
+    /** This type's backoff ceiling, instead of backoff.maxMs. */
+    backoffMaxMs: z.number().int().min(0).optional(),
+  },
+  renamedKeysError({ backoffCapMs: 'renamed: use backoffMaxMs (same meaning)' }),
+);
 
 /** Retry limits and backoff, globally and per operation type. */
 export const recoveryPolicySchema = z
@@ -29,7 +33,7 @@ export const recoveryPolicySchema = z
     /** Used when neither the error, the row nor the operation type sets a limit. */
     defaultMaxRetries: z.number().int().min(0).max(1000).default(3),
     /** Exponential backoff with full jitter between retries. */
-    backoff: backoffSchema.default({ baseMs: 30_000, capMs: 3_600_000 }),
+    backoff: backoffSchema.default({ baseMs: 30_000, maxMs: 3_600_000 }),
     /** Per operation type: `{ data_transfer: { maxRetries: 5, backoffBaseMs: 60000 } }`. */
     operationTypes: z.record(z.string(), perTypeSchema).default({}),
   })
@@ -85,7 +89,11 @@ export function effectiveMaxRetries(
   );
 }
 
-/** Exponential backoff with full jitter: uniform in [0, min(cap, base·2^retryCount)]. */
+/**
+ * The delay before the next run of an operation that has been retried `retryCount` times: the one
+ * full-jitter backoff (@ccat/errors `fullJitterDelayMs`, uniform in [0, min(max, base·2^retryCount)])
+ * with this operation type's base and ceiling.
+ */
 export function backoffDelayMs(
   config: RecoveryPolicyConfig,
   operationType: string,
@@ -93,11 +101,9 @@ export function backoffDelayMs(
   random: () => number = Math.random,
 ): number {
   const t = config.operationTypes[operationType];
-  const base = t?.backoffBaseMs ?? config.backoff.baseMs;
-  const cap = Math.max(base, t?.backoffCapMs ?? config.backoff.capMs);
-  const ceiling = Math.min(cap, base * 2 ** Math.min(retryCount, 52));
-  const r = Math.min(Math.max(random(), 0), 1);
-  return Math.floor(r * ceiling);
+  const baseMs = t?.backoffBaseMs ?? config.backoff.baseMs;
+  const maxMs = Math.max(baseMs, t?.backoffMaxMs ?? config.backoff.maxMs);
+  return fullJitterDelayMs(retryCount + 1, { baseMs, maxMs }, random);
 }
 
 /** Decides what a thrown (already classified) error does to the operation. */

@@ -28,7 +28,7 @@ beforeAll(async () => {
   deps = {
     db: env.database.db,
     registry: createHandlerRegistry(),
-    policy: recoveryPolicySchema.parse({ backoff: { baseMs: 10_000, capMs: 60_000 } }),
+    policy: recoveryPolicySchema.parse({ backoff: { baseMs: 10_000, maxMs: 60_000 } }),
     logger: cap.logger,
     random: () => 0.5,
   };

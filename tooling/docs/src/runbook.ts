@@ -1,15 +1,22 @@
+// Over 300 lines: the docs generator is to be rebuilt on zod metadata (issue 14); not split before that.
 // The generated part of docs/runbook.md: the notifications (levels, dedup keys, what a mail looks
 // like, rendered by the real email channel) and every error code (class, retryability, retry limit,
-// where it comes from, and the RUNBOOK_HINTS advice). The hand-written part around it is kept as is.
-import { builtinErrorClasses, classifyError, type CcatErrorClass } from '@ccat/errors';
-import { createEmailChannel, defaultLevelFor, toNotification, type Notification } from '@ccat/notifier';
+// where it comes from, and the ERROR_ADVICE advice). The hand-written part around it is kept as is.
+import {
+  adviceFor,
+  builtinErrorClasses,
+  classifyError,
+  ERROR_ADVICE,
+  EVENT_CATALOGUE,
+  EVENT_KINDS,
+  eventLevel,
+  type CcatErrorClass,
+} from '@ccat/errors';
+import { createEmailChannel, toNotification, type Notification } from '@ccat/notifier';
 import {
   buildNotification,
   dedupKey,
-  EVENT_LEVELS,
   recoveryPolicySchema,
-  RUNBOOK_HINTS,
-  runbookHint,
   type NotificationFacts,
   type RecoveryEventKind,
 } from '@ccat/recovery-handlers';
@@ -20,7 +27,6 @@ import {
   jsDocText,
   sourceEntry,
   throwSites,
-  unionLiterals,
   type Sources,
 } from './sources.js';
 
@@ -165,19 +171,16 @@ function asDelivered(facts: NotificationFacts, id: string): Notification {
   };
 }
 
-async function renderNotifications(s: Sources): Promise<string> {
-  const kinds = Object.keys(EVENT_LEVELS) as RecoveryEventKind[];
-  const eventKinds = unionLiterals(exportedDeclaration(s, sourceEntry('@ccat/db'), 'OperationEventKind'));
-  const silent = eventKinds.filter((k) => !(k in EVENT_LEVELS));
+async function renderNotifications(): Promise<string> {
+  const kinds = Object.keys(SAMPLES) as RecoveryEventKind[];
+  const silent = EVENT_KINDS.filter((k) => EVENT_CATALOGUE[k].recorded && !(k in SAMPLES));
   const lines: string[] = ['### Notifications the recovery system writes', ''];
   lines.push(
     table(
       ['event kind', 'level', 'dedup key', 'subject'],
       kinds.map((k) => [
         code(k),
-        EVENT_LEVELS[k] === defaultLevelFor(k)
-          ? EVENT_LEVELS[k]
-          : `${EVENT_LEVELS[k]} (the notifier's default for the kind: ${defaultLevelFor(k)})`,
+        eventLevel(k),
         code(dedupKey(k, '<type>', '<CODE>')),
         escapeCell(code(buildNotification({ ...SAMPLES[k], ref: { ...SAMPLES[k].ref } }).subject)),
       ]),
@@ -350,16 +353,16 @@ function renderErrorCodes(s: Sources): string {
       variant.maxRetries === cls.defaultMaxRetries;
     if (!repeatsClass) add(c, variant);
   }
-  for (const c of Object.keys(RUNBOOK_HINTS))
+  for (const c of Object.keys(ERROR_ADVICE))
     if (!byCode.has(c))
       add(c, {
         className: undefined,
         retryable: undefined,
         maxRetries: undefined,
-        when: 'named in `RUNBOOK_HINTS`',
+        when: 'named in `ERROR_ADVICE`',
       });
 
-  const generic = runbookHint('\u0000');
+  const generic = adviceFor('\u0000');
   const codes = [...byCode.keys()].sort();
   const rows = codes.map((c) => {
     const variants = byCode.get(c)!;
@@ -381,7 +384,7 @@ function renderErrorCodes(s: Sources): string {
     ];
   });
   const advice = codes.flatMap((c) => {
-    const hint = RUNBOOK_HINTS[c];
+    const hint = ERROR_ADVICE[c];
     return hint === undefined ? [] : [[code(c), escapeCell(hint)]];
   });
   return [
@@ -393,7 +396,7 @@ function renderErrorCodes(s: Sources): string {
     '',
     '### What to do, by error code',
     '',
-    'The advice a permanent-failure notification carries in its "To do" line (`RUNBOOK_HINTS` in packages/recovery-handlers/src/notifications.ts), followed there by the `ccat-recovery retry` command line. Every other code gets the generic advice:',
+    'The advice a permanent-failure notification carries in its "To do" line (`ERROR_ADVICE` in packages/errors/src/catalogue.ts), followed there by the `ccat-recovery retry` command line. Every other code gets the generic advice:',
     '',
     `> ${generic}`,
     '',
@@ -406,7 +409,7 @@ function renderErrorCodes(s: Sources): string {
 
 /** The runbook with its generated part replaced (the hand-written part around it is kept). */
 export async function renderRunbook(s: Sources, current: string): Promise<string> {
-  const generated = [BEGIN_MARKER, '', await renderNotifications(s), renderErrorCodes(s), END_MARKER].join(
+  const generated = [BEGIN_MARKER, '', await renderNotifications(), renderErrorCodes(s), END_MARKER].join(
     '\n',
   );
   const begin = current.indexOf(BEGIN_MARKER);

@@ -58,7 +58,7 @@ function suiteMonitorConfig(c: DemoConnections, id: string): ConfigDocument {
         socketTimeoutMs: 2000,
       },
       routes: [{ email: ['data-ops@example.org'] }],
-      retry: { maxAttempts: SUITE_MAX_ATTEMPTS, baseDelayMs: 500, maxDelayMs: 4000 },
+      retry: { maxAttempts: SUITE_MAX_ATTEMPTS, baseMs: 500, maxMs: 4000 },
       relay: { pollIntervalMs: 250, leaseMs: 10_000 },
     },
   };

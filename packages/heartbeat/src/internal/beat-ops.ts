@@ -1,4 +1,4 @@
-// The beat script's argument encoding and reply decoding (see BEAT in lua-tasks.ts).
+// The beat script's argument encoding and reply decoding (see src/lua/beat.lua).
 import type { LostReason } from '../emitter-types.js';
 import type { ScriptArg } from './scripts.js';
 

@@ -1,5 +1,6 @@
 // What every channel shows, as plain facts already redacted, normalised and cut. Channels only add
 // their own escaping and layout, so no channel can forget a step.
+import { eventKindText } from '@ccat/errors';
 import { createRedactor, redactContext, type Redactor } from '../redact.js';
 import type { ContentOptions, OutboundMessage } from '../channel.js';
 import type { Notification } from '../notification.js';
@@ -62,34 +63,6 @@ const WELL_KNOWN = new Set([
 ]);
 const WHERE_KEYS = ['site', 'location', 'host', 'workerId'];
 
-const DEFAULT_ADVICE: Readonly<Record<string, { action: string; advice: string }>> = {
-  permanent_failure: {
-    action: 'Marked FAILED; no more automatic retries.',
-    advice: 'Find the cause in the error, fix it, then retry the operation (ccat-recovery retry).',
-  },
-  stall_exhausted: {
-    action: 'Stalled more often than its retry limit allows; marked FAILED.',
-    advice: 'Check the worker host (crash, out of memory, hung I/O), then retry the operation.',
-  },
-  recovery_failed: {
-    action: 'The recovery handler failed; the operation was left as it was.',
-    advice: "Check the monitor's log and the database; the next monitor pass tries again.",
-  },
-  stall_recovered: {
-    action: 'Its heartbeat deadline passed; reset to PENDING for another attempt.',
-    advice: 'Nothing, unless it repeats: then check the worker host.',
-  },
-  retry_scheduled: { action: 'Reset to PENDING; it runs again after a backoff.', advice: 'Nothing.' },
-  manual_retry: { action: 'Reset to PENDING by an operator.', advice: 'Nothing.' },
-};
-
-const KIND_PHRASES: Readonly<Record<string, string>> = {
-  permanent_failure: 'operations failed',
-  stall_exhausted: 'operations stalled too often and failed',
-  recovery_failed: 'recoveries failed',
-  stall_recovered: 'operations stalled and were recovered',
-  retry_scheduled: 'operations were retried',
-};
 
 const str = (v: unknown): string | undefined =>
   typeof v === 'string' && v !== '' ? v : typeof v === 'number' ? String(v) : undefined;
@@ -117,7 +90,7 @@ export function renderFacts(message: OutboundMessage, policy: ContentPolicy): Me
   const attempt = op?.attempt ?? str(ctx['attempt']);
   if (attempt !== undefined) fields.push({ label: 'Attempt', value: line(String(attempt), 20) });
 
-  const defaults = DEFAULT_ADVICE[n.eventKind];
+  const defaults = eventKindText(n.eventKind);
   const action = str(ctx['action']) ?? defaults?.action;
   const advice = str(ctx['advice']) ?? defaults?.advice;
 
@@ -134,7 +107,7 @@ export function renderFacts(message: OutboundMessage, policy: ContentPolicy): Me
   let digestFacts: DigestFacts | undefined;
   if (digest !== undefined) {
     const span = formatDuration(digest.lastAt.getTime() - digest.firstAt.getTime());
-    const phrase = KIND_PHRASES[n.eventKind];
+    const phrase = eventKindText(n.eventKind)?.phrase;
     title =
       phrase !== undefined
         ? `${digest.count} ${op ? `${op.type} ` : ''}${phrase}${code ? ` with ${code}` : ''} in ${span}`

@@ -1,0 +1,111 @@
+import { createPgOutboxStore, type Database, type OperationRef, type OperationType } from '@ccat/db';
+import { classifyError, eventLevel, fullJitterDelayMs } from '@ccat/errors';
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import type { MonitorConfig } from '../config.js';
+
+/** A member whose recovery failed: when it may be tried again, and whether it was alerted. */
+export interface FailingMember {
+  failures: number;
+  retryAt: number;
+  alerted: boolean;
+  /** The pass that last saw it due; entries not seen by a complete pass are dropped. */
+  seenInPass: number;
+  /**
+   * Set for a row with no heartbeat member, found by reconciliation of this type: dropped when a
+   * complete reconciliation of the type no longer sees it (scans never see it).
+   */
+  reconcileType?: OperationType;
+}
+
+/** Ceiling of the first retry of a failed recovery (full jitter, doubling up to recoveryRetryMaxMs). */
+const RETRY_INITIAL_MS = 1000;
+
+/**
+ * The members whose recovery failed, by member (issue 12), and the pass counter that ages them out.
+ * A failed member is retried after a full-jitter backoff (up to 1 s, the ceiling doubling up to
+ * `monitor.recoveryRetryMaxMs`; the loop sleeps until then rather than rescanning it every 20 ms);
+ * after `monitor.recoveryAlertAfter` failures, one ERROR notification through the outbox names it.
+ * The count lives in this process: another replica, or a restart, counts afresh.
+ */
+export class FailingMembers {
+  /** By member (`type:id:attempt`). */
+  readonly byMember = new Map<string, FailingMember>();
+  /** The number of the pass in progress (1 for the first); the Monitor counts it up. */
+  pass = 0;
+  readonly #deps: { readonly db: Kysely<Database>; readonly config: MonitorConfig; readonly log: Logger };
+
+  constructor(deps: { readonly db: Kysely<Database>; readonly config: MonitorConfig; readonly log: Logger }) {
+    this.#deps = deps;
+  }
+
+  /** True when a due member found by a scan may be recovered now; marks it seen by this pass. */
+  isReady(member: string, now: number): boolean {
+    const f = this.byMember.get(member);
+    if (f !== undefined) f.seenInPass = this.pass;
+    return f === undefined || f.retryAt <= now;
+  }
+
+  /** The earliest retry time of the members of one reconciled type, or of all; Infinity if none. */
+  nextRetryAt(reconcileType?: OperationType): number {
+    let at = Infinity;
+    for (const f of this.byMember.values())
+      if (reconcileType === undefined || f.reconcileType === reconcileType) at = Math.min(at, f.retryAt);
+    return at;
+  }
+
+  /** After scans that saw every due member: members they no longer found (no longer due) start afresh. */
+  forgetUnseenScanned(): void {
+    for (const [member, f] of this.byMember)
+      if (f.reconcileType === undefined && f.seenInPass !== this.pass) this.byMember.delete(member);
+  }
+
+  /** Records a failed recovery, sets its retry time, and alerts once it failed often enough. Never throws. */
+  async failed(member: string, ref: OperationRef, err: string, reconcileType?: OperationType): Promise<void> {
+    const f = this.byMember.get(member) ?? {
+      failures: 0,
+      retryAt: 0,
+      alerted: false,
+      seenInPass: this.pass,
+      ...(reconcileType !== undefined && { reconcileType }),
+    };
+    f.failures++;
+    f.seenInPass = this.pass;
+    const { recoveryRetryMaxMs, recoveryAlertAfter } = this.#deps.config.monitor;
+    const delayMs = fullJitterDelayMs(f.failures, { baseMs: RETRY_INITIAL_MS, maxMs: recoveryRetryMaxMs });
+    f.retryAt = Date.now() + delayMs;
+    this.byMember.set(member, f);
+    const op = { member, operationType: ref.type, operationId: ref.id, attempt: ref.attempt };
+    this.#deps.log.warn(
+      { ...op, failures: f.failures, retryInMs: delayMs, err },
+      'stall recovery failed; retrying with backoff',
+    );
+    if (f.alerted || f.failures < recoveryAlertAfter) return;
+    try {
+      await createPgOutboxStore(this.#deps.db).enqueue({
+        level: eventLevel('recovery_failing'),
+        eventKind: 'recovery_failing',
+        subject: `${ref.type} ${ref.id}: the monitor cannot recover its stalled attempt`,
+        body: [
+          `What: heartbeat member ${member} (${ref.type} ${ref.id}, attempt ${ref.attempt}) is ${reconcileType === undefined ? 'overdue' : 'missing while its row is in progress'}, and recovering it failed ${f.failures} times.`,
+          `Error: ${err}`,
+          `Done: the monitor keeps retrying every ${Math.ceil(recoveryRetryMaxMs / 1000)} s at most; the row stays in progress until a recovery succeeds.`,
+          `To do: read the monitor's log lines for this member, fix the cause (database errors, a custom handler), or recover it by hand: ccat-recovery retry ${ref.type} ${ref.id}`,
+        ].join('\n'),
+        context: { ...op, failures: f.failures, error: err },
+        dedupKey: `recovery_failing:${member}`,
+        operation: { type: ref.type, id: ref.id, attempt: ref.attempt },
+      });
+      f.alerted = true;
+      this.#deps.log.error(
+        { ...op, failures: f.failures, err },
+        'stall recovery keeps failing; ERROR notification queued',
+      );
+    } catch (e) {
+      this.#deps.log.warn(
+        { member, err: classifyError(e).message },
+        'cannot queue the recovery-failing notification; trying again after the next failure',
+      );
+    }
+  }
+}

@@ -1,0 +1,257 @@
+import {
+  nextStaleInProgressInMs,
+  OPERATION_TYPES,
+  staleInProgress,
+  staleScheduled,
+  type OperationType,
+} from '@ccat/db';
+import { classifyError } from '@ccat/errors';
+import { applyStallRecovery } from '@ccat/recovery-handlers';
+import { monitorTimingFor } from '../config.js';
+import { cleanupPartials } from './recover-due.js';
+import type { PassContext, PassCounts } from './types.js';
+
+/** Pages of stale rows looked at per type and pass (each `monitor.batchSize` rows). */
+const MAX_RECONCILE_PAGES = 20;
+
+/**
+ * For when Redis lost data, and for tasks that died before their first beat: in-progress rows with
+ * no heartbeat member are recovered the same way as expired members, within about the liveness bound
+ * of their last sign of life (see #reconcileType). Scheduled rows nobody claimed are reported;
+ * re-creating their job is the workers' dispatcher's (one owner, no double dispatch). Also samples
+ * the workers' liveness bounds (#checkWorkerBounds). Owns its schedule per type; one per Monitor.
+ */
+export class Reconciler {
+  readonly #ctx: PassContext;
+  /** A row with no member is watched once its last sign of life is older than this (one beat + margin). */
+  readonly watchAfterMs: number;
+  /** ... and recovered once its member has been missing for this long (see #reconcileType). */
+  readonly #absentForMs: number;
+  readonly #nextReconcile = new Map<string, number>();
+  readonly #nextScheduledCheck = new Map<string, number>();
+  /** Per type: when the next in-progress row's database sign of life reaches its timeout. */
+  readonly #nextStale = new Map<string, number>();
+  /** Per member of a watched row: when this monitor first saw it missing. */
+  readonly #absentSince = new Map<string, { readonly type: OperationType; readonly at: number }>();
+  #nextBoundsCheck = 0;
+  /** Emitters already reported for bounds that disagree with this monitor's (reported once each). */
+  readonly #boundsReported = new Set<string>();
+
+  constructor(ctx: PassContext) {
+    this.#ctx = ctx;
+    const m = ctx.deps.config.monitor;
+    const marginMs = Math.min(1000, Math.ceil(m.heartbeatIntervalMs / 2));
+    this.watchAfterMs = m.heartbeatIntervalMs + marginMs;
+    this.#absentForMs = Math.max(m.livenessTimeoutMs - this.watchAfterMs, this.watchAfterMs);
+  }
+
+  /** When reconciliation is next due (ms since the epoch): the loop sleeps no longer. */
+  nextDueAt(): number {
+    let at = Infinity;
+    for (const a of this.#absentSince.values()) at = Math.min(at, a.at + this.#absentForMs);
+    for (const t of this.#nextReconcile.values()) at = Math.min(at, t);
+    for (const t of this.#nextStale.values()) at = Math.min(at, t);
+    return at;
+  }
+
+  /** Reconciles every type that is due, then refreshes the in-flight gauge and checks worker bounds. */
+  async run(counts: PassCounts): Promise<void> {
+    const { config, db, metrics } = this.#ctx.deps;
+    const now = Date.now();
+    // Rows of live tasks cross the watch threshold all the time (they write their database sign of
+    // life every progressWriteIntervalMs): at most one reconciliation per type per half beat.
+    const minGapMs = Math.ceil(config.monitor.heartbeatIntervalMs / 2);
+    for (const type of OPERATION_TYPES) {
+      if (this.#ctx.closed()) return;
+      const timing = monitorTimingFor(config, type);
+      // Due by the loop interval, because an in-progress row's database sign of life passed the
+      // watch threshold (workers register a task's heartbeat with their next beat, so a task whose
+      // process dies first leaves only that), or because a missing member has been missing long
+      // enough.
+      let dueAt = Math.min(this.#nextReconcile.get(type) ?? 0, this.#nextStale.get(type) ?? Infinity);
+      for (const a of this.#absentSince.values())
+        if (a.type === type) dueAt = Math.min(dueAt, a.at + this.#absentForMs);
+      dueAt = Math.min(dueAt, this.#ctx.failing.nextRetryAt(type));
+      if (dueAt <= now) {
+        // At least every watch threshold: after Redis lost data, the rows of tasks that died
+        // meanwhile are watched (and so recovered within about the liveness bound) without any
+        // row crossing the threshold to wake the monitor.
+        this.#nextReconcile.set(type, now + Math.min(timing.loopIntervalMs, this.watchAfterMs));
+        await this.#reconcileType(type, counts);
+      }
+      // One index probe per type and pass (a task claimed later is watched no sooner than the watch
+      // threshold from now, and the loop never sleeps longer than the liveness bound).
+      const inMs = await nextStaleInProgressInMs(db, type, { olderThanMs: this.watchAfterMs });
+      if (inMs === undefined) this.#nextStale.delete(type);
+      else this.#nextStale.set(type, Math.max(Date.now() + inMs + 10, now + minGapMs));
+    }
+    try {
+      metrics.inFlight.set((await this.#ctx.scanner.counts()).inFlight);
+    } catch {
+      // metrics only
+    }
+    if (now >= this.#nextBoundsCheck) {
+      this.#nextBoundsCheck = now + config.monitor.loopIntervalMs;
+      await this.#checkWorkerBounds();
+    }
+  }
+
+  /**
+   * The workers set the deadlines; this monitor reconciles and sleeps by its own copy of their
+   * bounds. A sample of in-flight members (their details carry the liveness bound they were tracked
+   * with) is compared with monitor.livenessTimeoutMs: a disagreement is logged as an error once per
+   * emitter (a longer worker bound: live tasks' members may be missing longer than this monitor
+   * waits; a shorter one: dead tasks found late by reconciliation). Read-only; never throws.
+   */
+  async #checkWorkerBounds(): Promise<void> {
+    const { config } = this.#ctx.deps;
+    try {
+      const page = await this.#ctx.scanner.list({ limit: 200 });
+      for (const t of page.tasks) {
+        const d = t.details;
+        if (d === undefined || this.#boundsReported.has(d.emitterId)) continue;
+        if (d.timeoutMs !== config.monitor.livenessTimeoutMs) {
+          this.#boundsReported.add(d.emitterId);
+          this.#ctx.log.error(
+            {
+              emitterId: d.emitterId,
+              workerId: d.workerId ?? d.attributes?.['workerId'],
+              member: t.taskId,
+              workerLivenessTimeoutMs: d.timeoutMs,
+              livenessTimeoutMs: config.monitor.livenessTimeoutMs,
+            },
+            "a worker's liveness bound differs from monitor.livenessTimeoutMs: set both to the same value (docs/runbook.md, Liveness and progress)",
+          );
+        }
+      }
+    } catch (e) {
+      this.#ctx.log.debug(
+        { err: classifyError(e).message },
+        'cannot sample in-flight tasks for the bounds check',
+      );
+    }
+  }
+
+  /**
+   * Rows of `type` in progress with no sign of life for one beat interval + margin are watched; one
+   * whose heartbeat member is missing is recovered once this monitor has seen it missing for
+   * max(liveness − that, that). A live process re-registers a member Redis lost on its next beat,
+   * well within that, so a Redis flush never recovers a live task; a task that died before its first
+   * beat is recovered about one liveness bound after its claim.
+   */
+  async #reconcileType(type: OperationType, counts: PassCounts): Promise<void> {
+    const { config, db, metrics } = this.#ctx.deps;
+    const { progressTimeoutMs } = monitorTimingFor(config, type);
+    // Page past stale rows whose tasks still beat (live tasks that write no progress to the
+    // database), so a dead one behind them is not left waiting; bounded per pass.
+    let afterId: string | undefined;
+    const seen = new Set<string>();
+    let complete = false;
+    for (let page = 0; page < MAX_RECONCILE_PAGES && !this.#ctx.closed(); page++) {
+      const stale = await staleInProgress(db, type, {
+        olderThanMs: this.watchAfterMs,
+        limit: config.monitor.batchSize,
+        ...(afterId !== undefined && { afterId }),
+      });
+      if (stale.length === 0) {
+        complete = true;
+        break;
+      }
+      let scores: (string | null)[] | undefined;
+      try {
+        scores = await this.#ctx.deps.redis.zmscore(
+          this.#ctx.scanner.keys.deadlines,
+          ...stale.map((row) => `${type}:${row.id}:${row.attempt}`),
+        );
+      } catch (e) {
+        this.#ctx.log.warn(
+          { err: classifyError(e).message },
+          'cannot check heartbeats; reconciling by the database alone (rows silent for their progress timeout)',
+        );
+      }
+      const now = Date.now();
+      for (const [i, row] of stale.entries()) {
+        if (this.#ctx.closed()) return;
+        const member = `${type}:${row.id}:${row.attempt}`;
+        seen.add(member);
+        const failing = this.#ctx.failing.byMember.get(member);
+        if (scores?.[i] != null) {
+          this.#absentSince.delete(member);
+          if (failing?.reconcileType !== undefined) this.#ctx.failing.byMember.delete(member);
+          continue;
+        }
+        if (failing?.reconcileType !== undefined) {
+          // Its recovery failed before: retried on its own backoff, not after another absence wait.
+          failing.seenInPass = this.#ctx.failing.pass;
+          if (failing.retryAt > now) continue;
+        } else if (scores === undefined) {
+          // Redis unreachable: a live task writes its database sign of life every few seconds, so
+          // only a row silent for its whole progress timeout is surely dead.
+          const silentMs = row.lastSeenAt === null ? Infinity : now - row.lastSeenAt.getTime();
+          if (silentMs < progressTimeoutMs) continue;
+        } else {
+          const since = this.#absentSince.get(member)?.at ?? now;
+          if (!this.#absentSince.has(member)) this.#absentSince.set(member, { type, at: now });
+          if (now - since < this.#absentForMs) continue;
+        }
+        this.#absentSince.delete(member);
+        const ref = { type, id: row.id, attempt: row.attempt };
+        let outcome: Awaited<ReturnType<typeof applyStallRecovery>>;
+        try {
+          outcome = await applyStallRecovery(this.#ctx.deps.recovery, {
+            ref,
+            reason: 'no_heartbeat',
+            detectedBy: this.#ctx.deps.monitorId,
+          });
+        } catch (e) {
+          // One row's failing recovery (a database error, a custom handler) must not fail the
+          // pass: a failed pass holds back every expired member for a liveness bound. Retried with
+          // backoff and alerted like a member found by the scans.
+          metrics.recoveryFailures.inc();
+          if (this.#ctx.closed()) return;
+          await this.#ctx.failing.failed(member, ref, classifyError(e).message, type);
+          continue;
+        }
+        this.#ctx.failing.byMember.delete(member);
+        metrics.recoveries.inc({ outcome: outcome.kind, operation_type: type });
+        if (outcome.kind !== 'not_in_progress') {
+          counts.reconciled++;
+          metrics.stallsDetected.inc({ reason: 'no_heartbeat' });
+          await cleanupPartials(this.#ctx, { type, id: row.id, attempt: row.attempt });
+        }
+      }
+      if (stale.length < config.monitor.batchSize) {
+        complete = true;
+        break;
+      }
+      afterId = stale.at(-1)!.id;
+    }
+    // A member no longer watched (its row moved on, or showed a sign of life) is forgotten.
+    if (complete) {
+      for (const [member, a] of this.#absentSince)
+        if (a.type === type && !seen.has(member)) this.#absentSince.delete(member);
+      for (const [member, f] of this.#ctx.failing.byMember)
+        if (f.reconcileType === type && !seen.has(member)) this.#ctx.failing.byMember.delete(member);
+    }
+    // Reported once per loop interval (reconciliation itself runs more often).
+    const checkAt = this.#nextScheduledCheck.get(type) ?? 0;
+    if (Date.now() < checkAt) return;
+    this.#nextScheduledCheck.set(type, Date.now() + monitorTimingFor(config, type).loopIntervalMs);
+    const scheduled = await staleScheduled(db, type, {
+      olderThanMs: config.monitor.scheduleTimeoutMs,
+      limit: config.monitor.batchSize,
+    });
+    metrics.staleScheduled.set({ operation_type: type }, scheduled.length);
+    if (scheduled.length > 0) {
+      counts.staleScheduled += scheduled.length;
+      this.#ctx.log.warn(
+        {
+          operationType: type,
+          count: scheduled.length,
+          examples: scheduled.slice(0, 5).map((s) => `${type}:${s.id}:${s.attempt}`),
+        },
+        "scheduled operations not claimed within the schedule timeout; the workers' dispatcher re-creates vanished jobs (is a worker serving their queue?)",
+      );
+    }
+  }
+}

@@ -1,0 +1,44 @@
+import type { Database } from '@ccat/db';
+import type { HeartbeatScanner } from '@ccat/heartbeat';
+import type { RecoveryDeps } from '@ccat/recovery-handlers';
+import type { Redis } from 'ioredis';
+import type { Kysely } from 'kysely';
+import type { Logger } from 'pino';
+import type { MonitorConfig } from '../config.js';
+import type { MonitorMetrics } from '../metrics.js';
+import type { FailingMembers } from './failing-members.js';
+
+/** What a Monitor works with; the caller owns (and closes) the connections. */
+export interface MonitorDeps {
+  readonly db: Kysely<Database>;
+  readonly redis: Redis;
+  readonly logger: Logger;
+  readonly config: MonitorConfig;
+  readonly monitorId: string;
+  readonly recovery: RecoveryDeps;
+  readonly metrics: MonitorMetrics;
+}
+
+/** What one pass did, by outcome. */
+export interface PassCounts {
+  /** Stalled attempts reset to PENDING. */
+  recovered: number;
+  /** Stalled attempts marked FAILED (retries used up). */
+  exhausted: number;
+  /** In-progress rows without a heartbeat member, recovered by reconciliation. */
+  reconciled: number;
+  /** Scheduled rows nobody claimed within the schedule timeout (reported, not changed). */
+  staleScheduled: number;
+  /** Heartbeat entries quarantined or dropped as not ours. */
+  corrupt: number;
+}
+
+/** What the steps of a pass share with the Monitor that runs them. */
+export interface PassContext {
+  readonly deps: MonitorDeps;
+  readonly log: Logger;
+  readonly scanner: HeartbeatScanner;
+  readonly failing: FailingMembers;
+  /** True once close() was called: a step stops at its next member, batch or type. */
+  readonly closed: () => boolean;
+}

@@ -1,0 +1,20 @@
+-- Compare-and-delete: removes a task everywhere only if the score it was read with is still there
+-- ('d': its deadline, 'p': its progress deadline). A member that beat again, made progress or was
+-- re-registered has another score and is kept. Includes: prelude, task-keys.
+-- KEYS: deadlines, progressDeadlines, details, progress.
+-- ARGV: n, then n × (id, 'd'|'p', score). Returns one 1 (removed) or 0 (kept) per entry.
+local n = tonumber(ARGV[1])
+local function same(cur, score) return cur ~= false and cur ~= nil and (cur == score or tonumber(cur) == tonumber(score)) end
+local out = {}
+for k = 1, n do
+  local id, which, score = ARGV[3 * k - 1], ARGV[3 * k], ARGV[3 * k + 1]
+  local set = deadlinesKey
+  if which == 'p' then set = progressDeadlinesKey end
+  if same(redis.call('ZSCORE', set, id), score) then
+    forget(id)
+    out[k] = 1
+  else
+    out[k] = 0
+  end
+end
+return out
