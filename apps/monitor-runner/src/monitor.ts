@@ -6,11 +6,12 @@ import { randomBytes } from 'node:crypto';
 import { OPERATION_TYPES } from '@ccat/db';
 import { classifyError, fullJitterDelayMs } from '@ccat/errors';
 import { HeartbeatScanner, releaseLease } from '@ccat/heartbeat';
+import { settlesWithin } from '@ccat/service';
 import { monitorTimingFor } from './config.js';
 import { FailingMembers } from './pass/failing-members.js';
 import { Reconciler } from './pass/reconciler.js';
 import { recoverDue } from './pass/recover-due.js';
-import { cancelOwnStatements, settlesWithin } from './pass/shutdown.js';
+import { cancelOwnStatements } from './pass/shutdown.js';
 import type { MonitorDeps, PassContext, PassCounts } from './pass/types.js';
 
 /** What one pass did, and how long the loop sleeps after it. */

@@ -1,3 +1,4 @@
+// Over 300 lines: the command transport's process isolation and kill escalation read as one story.
 // How bytes move between sites. Local copy by default; a command transport runs a configured
 // rsync/bbcp-style command line. Either way the data_transfer operation verifies the checksum of
 // what arrived: a transport is trusted to copy, not to be right.

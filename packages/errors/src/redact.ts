@@ -1,3 +1,4 @@
+// Over 300 lines: the patterns and the walk that applies them are one unit; split, a sink could import half.
 // The one redactor. Secrets never leave the process or reach storage: error messages quote
 // connection strings, command lines, HTTP headers and configuration, so every sink (log lines,
 // database text and JSON columns, CLI output, alerts, configuration errors) passes its text

@@ -1,3 +1,4 @@
+// Over 300 lines: one emitter's beat loop, its task table and its loss handling share one state.
 // Worker side: one emitter per process beats for all its in-flight tasks in one round trip per
 // interval. Deadlines are computed inside Redis from TIME; this process's clock is never consulted.
 import { randomBytes } from 'node:crypto';

@@ -1,3 +1,4 @@
+// Over 300 lines: every monitor-side read of the deadline sets shares one script registry and decoder.
 // Monitor side: range queries over the deadline-scored sets, compare-and-delete, the next deadline.
 // Every time here is Redis server time, read inside the scripts.
 import { classifyError } from '@ccat/errors';

@@ -52,6 +52,7 @@ export {
   FATAL_UNHANDLED_MESSAGE,
   reportUnhandled,
   runService,
+  settlesWithin,
   type ServiceApp,
   type ServiceConfigBase,
   type ServiceContext,

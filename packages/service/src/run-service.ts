@@ -99,8 +99,11 @@ export interface ServiceDefinition<C extends ServiceConfigBase> {
   readonly create: (context: ServiceContext<C>) => ServiceApp;
 }
 
-/** Resolves true when `p` settles within `ms`; never rejects. */
-function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+/**
+ * Resolves true when `p` settles (fulfils or rejects) within `ms` milliseconds, false when the timer
+ * fires first; never rejects, and never cancels `p`. Used for every bounded wait of a shutdown.
+ */
+export function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
   return new Promise((resolve) => {
     const t = setTimeout(() => resolve(false), Math.max(0, ms));
     const done = () => {

@@ -1,3 +1,4 @@
+// Over 300 lines: the private Redis and PostgreSQL share the port, PID and cleanup discipline.
 // Servers of a test's own: a redis-server and a PostgreSQL cluster on free loopback ports, never the
 // shared ones on 6379 and 5432. A test that kills, restarts, pauses or stops a server uses these, by
 // the PID it started, and stops them at the end.

@@ -3,18 +3,6 @@ import { classifyError } from '@ccat/errors';
 import { sql, type Kysely } from 'kysely';
 import type { Logger } from 'pino';
 
-/** True when `p` settles within `ms`; never rejects (the caller only waits for it). */
-export function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const t = setTimeout(() => resolve(false), ms);
-    const done = () => {
-      clearTimeout(t);
-      resolve(true);
-    };
-    p.then(done, done);
-  });
-}
-
 /**
  * Cancels the running statements of this monitor's own connections: only those whose
  * application_name is the pool's own and names `monitorId` (as ccat-monitor's does). Never throws.

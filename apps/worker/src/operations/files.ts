@@ -1,3 +1,4 @@
+// Over 300 lines: every file primitive shares the stream-safety rule below; one place to review it.
 // File primitives every operation uses: hashing while streaming, copying to a partial name, tar
 // archives that are byte-for-byte reproducible (so re-running a packaging step gives the same
 // checksum). Renaming into place and removing are in fenced-files.ts. Every stream is created in the
