@@ -2,8 +2,10 @@
 //  (a) detection latency, kill → stall_recovered event, heartbeatTimeout 2 s and loopInterval 60 s:
 //      our monitor (sleeps until the next deadline) beside a fixed-interval loop (a pass every 60 s)
 //      over the same kill schedule, p50/p99 and the ratio.
-//  (b) recovery throughput for 10 000 stalled tasks (state + event + outbox per task), tasks/s, at
-//      the default concurrency beside one recovery at a time.
+//  (b) recovery throughput over BENCH_STALLED (100 000) stalled tasks (state + event + outbox per
+//      task), tasks/s: batched (chunks of one type per statement, issue 13.3) beside the per-row path
+//      (one transaction per stall, 4 at a time) on BENCH_STALLED_BASELINE (10 000) in the same run,
+//      and the notifications the relay would send after dedup/digest.
 import { type CcatDatabase, type Database } from '@ccat/db';
 import { migratedDatabase } from '@ccat/db/testing';
 import { HeartbeatEmitter } from '@ccat/heartbeat';
@@ -13,7 +15,7 @@ import {
   monitorConfigSchema,
   type MonitorConfigInput,
 } from '@ccat/monitor-runner';
-import { createHandlerRegistry } from '@ccat/recovery-handlers';
+import { builtinHandlers, createHandlerRegistry } from '@ccat/recovery-handlers';
 import { connectTestRedis, createTestSchema, deleteKeysWithPrefix, uniquePrefix } from '@ccat/test-support';
 import type { Redis } from 'ioredis';
 import { sql, type Kysely } from 'kysely';
@@ -22,7 +24,8 @@ import { heading, percentile, ratio, report } from './stats.js';
 
 const KILLS = Number(process.env['BENCH_KILLS'] ?? 30);
 const KILL_WINDOW_MS = Number(process.env['BENCH_KILL_WINDOW_MS'] ?? 30_000);
-const STALLED = Number(process.env['BENCH_STALLED'] ?? 10_000);
+const STALLED = Number(process.env['BENCH_STALLED'] ?? 100_000);
+const BASELINE = Math.min(STALLED, Number(process.env['BENCH_STALLED_BASELINE'] ?? 10_000));
 const TIMEOUT_MS = 2000;
 const LOOP_MS = 60_000;
 const logger = pino({ level: 'silent' });
@@ -42,6 +45,7 @@ function monitorFor(
   redis: Redis,
   prefix: string,
   overrides: MonitorConfigInput['monitor'] = {},
+  perRow = false,
 ): Monitor {
   const config = monitorConfigSchema.parse({
     keyPrefix: prefix,
@@ -60,10 +64,18 @@ function monitorFor(
     logger,
     config,
     monitorId: prefix,
-    recovery: { db, registry: createHandlerRegistry(), policy: config.recovery, logger },
+    // Handlers without a `table` are recovered one by one: the per-row path of before issue 13.3.
+    recovery: {
+      db,
+      registry: perRow ? perRowRegistry() : createHandlerRegistry(),
+      policy: config.recovery,
+      logger,
+    },
     metrics: createMonitorMetrics(),
   });
 }
+
+const perRowRegistry = () => createHandlerRegistry(builtinHandlers().map(({ table: _table, ...h }) => h));
 
 async function recoveredAt(db: Kysely<Database>, ids: readonly string[]): Promise<Map<string, number>> {
   const { rows } = await sql<{ id: string; at: Date }>`
@@ -158,12 +170,13 @@ async function latency(redis: Redis, opened: BenchDatabase[]): Promise<void> {
 
 async function throughput(db: Kysely<Database>, redis: Redis): Promise<void> {
   heading(
-    `(b) recovery throughput, ${STALLED.toLocaleString('en-US')} stalled tasks (state + event + outbox each)`,
+    `(b) recovery throughput, stalled tasks (state + event + outbox each): batched on ${STALLED.toLocaleString('en-US')}, per row on ${BASELINE.toLocaleString('en-US')}`,
   );
   const rates: Record<string, number> = {};
-  for (const concurrency of [1, 4]) {
-    const prefix = uniquePrefix(`bench_mon_tp${concurrency}`);
-    const ids = await seedInProgress(db, STALLED, `tp${concurrency}`);
+  for (const side of ['per-row', 'batched'] as const) {
+    const count = side === 'batched' ? STALLED : BASELINE;
+    const prefix = uniquePrefix(`bench_mon_${side}`);
+    const ids = await seedInProgress(db, count, side);
     const emitter = new HeartbeatEmitter({
       redis,
       keyPrefix: prefix,
@@ -177,34 +190,37 @@ async function throughput(db: Kysely<Database>, redis: Redis): Promise<void> {
       await Promise.all(ids.slice(i, i + 5000).map((id) => emitter.track(`raw_data_package:${id}:0`)));
     await emitter.close();
     await new Promise((r) => setTimeout(r, 100));
-    const monitor = monitorFor(db, redis, prefix, { batchSize: 1000, recoveryConcurrency: concurrency });
+    const options = { batchSize: 5000, recoveryConcurrency: 4 };
+    const monitor = monitorFor(db, redis, prefix, options, side === 'per-row');
     const start = performance.now();
     let recovered = 0;
-    while (recovered < STALLED) {
+    while (recovered < count) {
       const r = await monitor.runPass();
       recovered += r.recovered;
       if (r.recovered === 0) throw new Error(`stuck at ${recovered}`);
     }
     const ms = performance.now() - start;
-    rates[concurrency] = report(
-      `recovered with ${concurrency} recover${concurrency === 1 ? 'y' : 'ies'} at a time`,
-      STALLED / (ms / 1000),
+    rates[side] = report(
+      side === 'batched'
+        ? `batched (chunks of one type per statement, 4 in flight), ${count} tasks`
+        : `per row (one transaction each, 4 at a time), ${count} tasks`,
+      count / (ms / 1000),
       'tasks/s',
     );
     await monitor.close();
     await deleteKeysWithPrefix(redis, prefix);
-    const check = await sql<{
-      e: number;
-      n: number;
-    }>`SELECT (SELECT count(*)::int FROM operation_events WHERE event = 'stall_recovered' AND operation_id = ANY(${ids}::bigint[])) AS e,
-      (SELECT count(*)::int FROM notifications WHERE event_kind = 'stall_recovered' AND operation_id = ANY(${ids}::bigint[])) AS n`.execute(
+    const check = await sql<{ e: number; n: number; keys: number }>`
+      SELECT (SELECT count(*)::int FROM operation_events WHERE event = 'stall_recovered' AND operation_id = ANY(${ids}::bigint[])) AS e,
+        count(*)::int AS n, count(DISTINCT dedup_key)::int AS keys
+      FROM notifications WHERE event_kind = 'stall_recovered' AND operation_id = ANY(${ids}::bigint[])`.execute(
       db,
     );
-    console.log(
-      `    (check: ${check.rows[0]!.e} events and ${check.rows[0]!.n} outbox rows for ${STALLED} tasks)`,
-    );
+    const c = check.rows[0]!;
+    console.log(`    (check: ${c.e} events and ${c.n} outbox rows for ${count} tasks)`);
+    // The relay digests alike rows (same dedup key) inside its window into one message.
+    console.log(`    notifications the relay sends after dedup/digest: ${c.keys} per digest window`);
   }
-  ratio('concurrency 4 / one at a time', rates[4]!, rates[1]!);
+  ratio('batched / per row (tasks/s)', rates['batched']!, rates['per-row']!, '>= 10');
 }
 
 interface BenchDatabase {

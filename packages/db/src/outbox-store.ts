@@ -8,7 +8,7 @@
 import { sql, type Kysely } from 'kysely';
 import { classified } from './internal/classified.js';
 import { claimDue, ids, secs } from './internal/outbox-claim.js';
-import { insertNotification } from './internal/records.js';
+import { insertNotification, notificationValues } from './internal/records.js';
 import { MAX_MESSAGE } from './limits.js';
 import { parseOperationId } from './operation-types.js';
 import { storedJson, storedText } from './sanitize.js';
@@ -134,7 +134,7 @@ export function createPgOutboxStore(db: Kysely<Database>, options: PgOutboxStore
           ...(n.operation?.attempt !== undefined && { attempt: n.operation.attempt }),
         };
         const target = { type: n.operation?.type ?? null, id: operationId };
-        const { rows } = await insertNotification({ ...n, context }, target, {
+        const { rows } = await insertNotification(notificationValues({ ...n, context }), target, {
           ...(n.time !== undefined && { createdAt: n.time }),
         }).execute(db);
         return String(rows[0]!.id);

@@ -4,7 +4,7 @@
 import type { Kysely } from 'kysely';
 import type { ErrorInfo, EventDetails, NotificationInput, OperationEventKind } from './events.js';
 import { classified } from './internal/classified.js';
-import { eventValues, insertEvent, insertNotification } from './internal/records.js';
+import { eventValues, insertEvent, insertNotification, notificationValues } from './internal/records.js';
 import { parseAttempt, parseOperationId } from './operation-types.js';
 import type { Database } from './schema.js';
 
@@ -46,6 +46,6 @@ export async function recordNotification(
   operation: { readonly type: string; readonly id: string },
 ): Promise<string> {
   const target = { type: operation.type, id: parseOperationId(operation.id) };
-  const insert = insertNotification(notification, target);
+  const insert = insertNotification(notificationValues(notification), target);
   return classified(async () => String((await insert.execute(db)).rows[0]!.id));
 }

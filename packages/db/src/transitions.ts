@@ -19,7 +19,7 @@ import {
 import { storedText } from './sanitize.js';
 import type { Database } from './schema.js';
 import type { OperationSnapshot } from './snapshot.js';
-import { eventValues, insertEvent, insertNotification } from './internal/records.js';
+import { eventValues, insertEvent, insertNotification, notificationValues } from './internal/records.js';
 import {
   checkRef,
   eventAttempt,
@@ -71,7 +71,9 @@ async function run(
     select.push(sql`(SELECT id FROM e) AS event_id`);
   }
   if (options.notification !== undefined) {
-    ctes.push(sql`n AS (${insertNotification(options.notification, u, { from: sql`u` })})`);
+    ctes.push(
+      sql`n AS (${insertNotification(notificationValues(options.notification), u, { from: sql`u` })})`,
+    );
     select.push(sql`(SELECT id FROM n) AS notification_id`);
   }
   const query = ctes.length === 1 ? update : sql`WITH ${sql.join(ctes)} SELECT ${sql.join(select)} FROM u`;

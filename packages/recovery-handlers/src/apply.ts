@@ -1,6 +1,6 @@
-// applyFailure / applyStallRecovery: the decision, the state change, its operation_events row and
+// applyFailure: the decision, the state change, its operation_events row and
 // its outbox notification in ONE transaction, then one structured log line. A row that moved on
-// (the attempt is no longer in progress) is left alone.
+// (the attempt is no longer in progress) is left alone. Stalls: stall.ts.
 import {
   MAX_MESSAGE,
   recordEvent,
@@ -16,7 +16,7 @@ import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { Executor, TaskRef } from './handler.js';
 import { buildNotification, type RecoveryEventKind } from './notifications.js';
-import { decideFailure, decideStall, type FailureDecision, type RecoveryPolicyConfig } from './policy.js';
+import { decideFailure, type FailureDecision, type RecoveryPolicyConfig } from './policy.js';
 import type { HandlerRegistry } from './registry.js';
 
 /** What applyFailure and applyStallRecovery use: `db` must be a root Kysely (each opens its own transaction). */
@@ -46,16 +46,6 @@ export type FailureOutcome =
   /** The attempt was no longer in progress: someone else (the monitor, an admin) moved it on. Nothing changed. */
   | { readonly kind: 'lease_lost'; readonly error: CCATDataOperationError };
 
-/** Why the monitor holds an attempt stalled; recorded in the event's context and the notification. */
-export type StallReason = 'heartbeat_expired' | 'progress_stalled' | 'no_heartbeat';
-
-/** What applyStallRecovery applied (or `not_in_progress`: nothing). */
-export type StallOutcome =
-  | { readonly kind: 'stall_recovered'; readonly delayMs: number; readonly operation: OperationSnapshot }
-  | { readonly kind: 'stall_exhausted'; readonly operation: OperationSnapshot }
-  /** The attempt had already finished or moved on: nothing to recover. */
-  | { readonly kind: 'not_in_progress' };
-
 function errorInfo(e: CCATDataOperationError): ErrorInfo {
   return { code: e.code, message: e.message, errorClass: e.name, retryable: e.retryable };
 }
@@ -65,7 +55,7 @@ function errorInfo(e: CCATDataOperationError): ErrorInfo {
  * them in the same statement as the state change; a custom handler may leave them to us). Same
  * transaction either way.
  */
-async function ensureRecorded(
+export async function ensureRecorded(
   trx: Executor,
   ref: TaskRef,
   result: { eventId?: string; notificationId?: string },
@@ -168,107 +158,6 @@ export async function applyFailure(
       break;
     case 'lease_lost':
       log.warn(logged, 'lease_lost: the attempt moved on; failure not applied');
-      break;
-  }
-  return outcome;
-}
-
-/**
- * Recovers a stalled attempt (dead, frozen or hung): back to pending with backoff, or failed with
- * STALLED_TOO_OFTEN when stalls used up the retries; event and notification in the same
- * transaction. An attempt that is no longer in progress is left alone (`not_in_progress`).
- */
-export async function applyStallRecovery(
-  deps: RecoveryDeps,
-  args: {
-    readonly ref: TaskRef;
-    readonly reason: StallReason;
-    readonly detectedBy?: string;
-    readonly details?: Readonly<Record<string, unknown>>;
-  },
-): Promise<StallOutcome> {
-  const { ref, reason } = args;
-  const handler = deps.registry.get(ref.type);
-  const log = deps.logger.child({ operationType: ref.type, operationId: ref.id, attempt: ref.attempt });
-  const describeReason: Record<StallReason, string> = {
-    heartbeat_expired: 'no heartbeat before its deadline (process dead or frozen)',
-    progress_stalled: 'heartbeats continued but progress stopped (hung I/O)',
-    no_heartbeat: 'in progress with no heartbeat and no sign of life in the database',
-  };
-  const outcome = await deps.db.transaction().execute(async (trx): Promise<StallOutcome> => {
-    const row = await handler.lockInProgress(trx, ref);
-    if (row === undefined) return { kind: 'not_in_progress' };
-    const decision = decideStall({
-      config: deps.policy,
-      operationType: ref.type,
-      row,
-      ...(deps.random !== undefined && { random: deps.random }),
-    });
-    const message = `stalled: ${describeReason[reason]}`;
-    const code = decision.kind === 'retry' ? 'STALLED' : decision.code;
-    const kind: RecoveryEventKind = decision.kind === 'retry' ? 'stall_recovered' : 'stall_exhausted';
-    const retryCount = decision.kind === 'retry' ? decision.retryNumber : row.retryCount;
-    const notification = buildNotification({
-      kind,
-      ref,
-      errorCode: code,
-      errorMessage: message,
-      retryCount,
-      maxRetries: decision.maxRetries,
-      detail: reason,
-      ...(row.claimedBy !== null && { workerId: row.claimedBy }),
-      ...(decision.kind === 'retry' && { delayMs: decision.delayMs }),
-    });
-    const error: ErrorInfo = {
-      code,
-      message,
-      errorClass: decision.kind === 'retry' ? 'Stall' : 'StalledTooOftenError',
-      retryable: decision.kind === 'retry',
-    };
-    const options = {
-      event: {
-        event: kind,
-        ...(args.detectedBy !== undefined && { workerId: args.detectedBy }),
-        context: {
-          reason,
-          claimedBy: row.claimedBy,
-          retryCount,
-          maxRetries: decision.maxRetries,
-          ...args.details,
-        },
-      },
-      notification,
-    };
-    const result =
-      decision.kind === 'retry'
-        ? await handler.recoverStalled(trx, ref, { delayMs: decision.delayMs, error }, options)
-        : await handler.markPermanentFailure(trx, ref, { error }, options);
-    if (!result.applied || result.operation === undefined) return { kind: 'not_in_progress' };
-    await ensureRecorded(trx, ref, result, options, error);
-    return decision.kind === 'retry'
-      ? { kind: 'stall_recovered', delayMs: decision.delayMs, operation: result.operation }
-      : { kind: 'stall_exhausted', operation: result.operation };
-  });
-  const fields = { decision: outcome.kind, reason, detectedBy: args.detectedBy };
-  switch (outcome.kind) {
-    case 'stall_recovered': {
-      const { delayMs, operation } = outcome;
-      log.warn(
-        { ...fields, errorCode: 'STALLED', delayMs, retryCount: operation.retryCount },
-        'stalled task recovered',
-      );
-      break;
-    }
-    case 'stall_exhausted': {
-      const retryCount = outcome.operation.retryCount;
-      log.error(
-        { ...fields, errorCode: 'STALLED_TOO_OFTEN', retryCount },
-        'stalled too often; marked failed',
-      );
-      break;
-    }
-    case 'not_in_progress':
-      log.info(fields, 'stall candidate no longer in progress; left alone');
       break;
   }
   return outcome;

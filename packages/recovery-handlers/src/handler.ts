@@ -1,4 +1,11 @@
-import type { Database, ErrorInfo, OperationSnapshot, TransitionOptions, TransitionResult } from '@ccat/db';
+import type {
+  Database,
+  ErrorInfo,
+  OperationType,
+  OperationSnapshot,
+  TransitionOptions,
+  TransitionResult,
+} from '@ccat/db';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 
@@ -39,6 +46,11 @@ export interface CleanupResult {
  */
 export interface RecoveryHandler {
   readonly operationType: string;
+  /**
+   * Set by the built-in table handlers only: this type's state is its @ccat/db table and nothing
+   * else, so its stalls may be recovered in batches (applyStallRecoveries) instead of one by one.
+   */
+  readonly table?: OperationType;
   /** Locks attempt k's row while it is in_progress (SELECT … FOR UPDATE); undefined when it moved on. */
   lockInProgress(trx: Executor, ref: TaskRef): Promise<OperationSnapshot | undefined>;
   /** in_progress(k) → pending(k+1), retry counted, due after `delayMs`. */

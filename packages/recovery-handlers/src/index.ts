@@ -36,11 +36,11 @@ export {
   type NotificationFacts,
   type RecoveryEventKind,
 } from './notifications.js';
+export { applyFailure, type FailureOutcome, type RecoveryDeps } from './apply.js';
 export {
-  applyFailure,
+  applyStallRecoveries,
   applyStallRecovery,
-  type FailureOutcome,
-  type RecoveryDeps,
   type StallOutcome,
   type StallReason,
-} from './apply.js';
+  type StallTask,
+} from './stall.js';

@@ -17,6 +17,7 @@ export function createTableHandler(operationType: OperationType): RecoveryHandle
   const type = parseOperationType(operationType);
   return {
     operationType: type,
+    table: type,
     lockInProgress: (trx, ref) => lockInProgress(trx, asRef(type, ref)),
     resetStateOnFailure: (trx, ref, args, options) => resetForRetry(trx, asRef(type, ref), args, options),
     markPermanentFailure: (trx, ref, args, options) => markFailed(trx, asRef(type, ref), args, options),

@@ -1,14 +1,25 @@
-import { parseOperationKey, type OperationRef } from '@ccat/db';
+import { parseOperationKey, type OperationRef, type OperationType } from '@ccat/db';
 import { classifyError } from '@ccat/errors';
 import type { ExpiredTask, StalledTask } from '@ccat/heartbeat';
-import { applyStallRecovery, type StallReason } from '@ccat/recovery-handlers';
+import {
+  applyStallRecoveries,
+  applyStallRecovery,
+  type StallOutcome,
+  type StallReason,
+} from '@ccat/recovery-handlers';
 import pLimit from 'p-limit';
 import type { PassContext, PassCounts } from './types.js';
 
+type Task = ExpiredTask | StalledTask;
+
+/** Most stalls in one batched recovery statement (issue 13.3); a page is split over the lanes below this. */
+const MAX_CHUNK = 1000;
+
 /**
- * Recovers every due member of one kind, batch by batch: each through its operation type's handler
- * in its own short transaction (a few at once, `monitor.recoveryConcurrency`), then removes the
- * recovered members (compare-and-delete). Members waiting out a backoff are left in place.
+ * Recovers every due member of one kind, page by page: members of a built-in type in chunks, one
+ * short transaction each (applyStallRecoveries), the others through their type's handler one by one
+ * (a few chunks or members at once, `monitor.recoveryConcurrency`), then removes the recovered
+ * members (compare-and-delete). Members waiting out a backoff are left in place.
  * Resolves true when it saw every due member (false: stopped by close() or the batch bound).
  * Throws when Redis fails (the pass fails and is retried).
  */
@@ -39,9 +50,12 @@ export async function recoverDue(
     if (scan.tasks.length === 0) return true;
     const now = Date.now();
     const ready = scan.tasks.filter((t) => failing.isReady(t.taskId, now));
-    const done: (ExpiredTask | StalledTask)[] = [];
-    await pLimit(deps.config.monitor.recoveryConcurrency).map(ready, async (task) => {
-      if (!ctx.closed() && (await recoverOne(ctx, task, reason, counts))) done.push(task);
+    const done: Task[] = [];
+    await pLimit(deps.config.monitor.recoveryConcurrency).map(plan(ctx, ready), async (group) => {
+      if (ctx.closed()) return;
+      if (group.type !== undefined)
+        done.push(...(await recoverChunk(ctx, group.type, group.tasks, reason, counts)));
+      else if (await recoverOne(ctx, group.tasks[0]!, reason, counts)) done.push(group.tasks[0]!);
     });
     if (done.length > 0) await scanner.remove(done);
     if (scan.tasks.length < deps.config.monitor.batchSize) return true;
@@ -49,10 +63,100 @@ export async function recoverDue(
   }
 }
 
+/**
+ * A page's work: members of a built-in type (handler with a `table`) grouped by type into chunks
+ * that fill the lanes, every other member (a custom handler, or not an operation key) alone.
+ */
+function plan(ctx: PassContext, tasks: readonly Task[]): { type?: OperationType; tasks: Task[] }[] {
+  const byType = new Map<OperationType, Task[]>();
+  const groups: { type?: OperationType; tasks: Task[] }[] = [];
+  for (const task of tasks) {
+    let type: OperationType | undefined;
+    try {
+      const t = parseOperationKey(task.taskId).type;
+      if (ctx.deps.recovery.registry.has(t) && ctx.deps.recovery.registry.get(t).table === t) type = t;
+    } catch {
+      // recoverOne says it loudly and drops it.
+    }
+    if (type === undefined) groups.push({ tasks: [task] });
+    else if (byType.has(type)) byType.get(type)!.push(task);
+    else byType.set(type, [task]);
+  }
+  const lanes = ctx.deps.config.monitor.recoveryConcurrency;
+  for (const [type, all] of byType) {
+    const size = Math.min(MAX_CHUNK, Math.max(1, Math.ceil(all.length / lanes)));
+    for (let i = 0; i < all.length; i += size) groups.push({ type, tasks: all.slice(i, i + size) });
+  }
+  return groups;
+}
+
+/**
+ * Recovers a chunk of one built-in type in one transaction; returns the members that may be removed.
+ * When the chunk fails, each member is tried alone (recoverOne), so one bad row fails only itself.
+ */
+async function recoverChunk(
+  ctx: PassContext,
+  type: OperationType,
+  tasks: readonly Task[],
+  reason: StallReason,
+  counts: PassCounts,
+): Promise<Task[]> {
+  const { deps } = ctx;
+  const stalls = tasks.map((task) => ({
+    ref: parseOperationKey(task.taskId),
+    reason,
+    details: details(task),
+  }));
+  let outcomes: StallOutcome[];
+  try {
+    outcomes = await applyStallRecoveries(deps.recovery, type, stalls, deps.monitorId);
+  } catch (e) {
+    if (ctx.closed()) return [];
+    ctx.log.warn(
+      { operationType: type, size: tasks.length, err: classifyError(e).message },
+      'batched stall recovery failed; recovering one by one',
+    );
+    const done: Task[] = [];
+    for (const task of tasks) if (await recoverOne(ctx, task, reason, counts)) done.push(task);
+    return done;
+  }
+  deps.metrics.stallsDetected.inc({ reason }, tasks.length);
+  for (const [i, outcome] of outcomes.entries())
+    await account(ctx, stalls[i]!.ref, tasks[i]!, reason, outcome, counts);
+  return [...tasks];
+}
+
+const details = (task: Task) => ({
+  overdueMs: overdue(task),
+  worker: task.details?.workerId ?? null,
+  host: task.details?.host ?? null,
+});
+const overdue = (task: Task) => (task.kind === 'expired' ? task.overdueMs : (task.stalledForMs ?? 0));
+
+/** Counts and observes one applied outcome, cleans up after it, and forgets the member's failures. */
+async function account(
+  ctx: PassContext,
+  ref: OperationRef,
+  task: Task,
+  reason: StallReason,
+  outcome: StallOutcome,
+  counts: PassCounts,
+): Promise<void> {
+  const { metrics } = ctx.deps;
+  metrics.recoveries.inc({ outcome: outcome.kind, operation_type: ref.type });
+  if (outcome.kind !== 'not_in_progress') {
+    metrics.detectionLatency.observe({ reason }, Math.max(0, overdue(task)) / 1000);
+    if (outcome.kind === 'stall_recovered') counts.recovered++;
+    else counts.exhausted++;
+    await cleanupPartials(ctx, ref);
+  }
+  ctx.failing.byMember.delete(task.taskId);
+}
+
 /** True when the member may be removed (recovered, or not ours to recover). */
 async function recoverOne(
   ctx: PassContext,
-  task: ExpiredTask | StalledTask,
+  task: Task,
   reason: StallReason,
   counts: PassCounts,
 ): Promise<boolean> {
@@ -72,22 +176,14 @@ async function recoverOne(
     return true;
   }
   metrics.stallsDetected.inc({ reason });
-  const overdueMs = task.kind === 'expired' ? task.overdueMs : (task.stalledForMs ?? 0);
   try {
     const outcome = await applyStallRecovery(deps.recovery, {
       ref,
       reason,
       detectedBy: deps.monitorId,
-      details: { overdueMs, worker: task.details?.workerId ?? null, host: task.details?.host ?? null },
+      details: details(task),
     });
-    metrics.recoveries.inc({ outcome: outcome.kind, operation_type: ref.type });
-    if (outcome.kind !== 'not_in_progress') {
-      metrics.detectionLatency.observe({ reason }, Math.max(0, overdueMs) / 1000);
-      if (outcome.kind === 'stall_recovered') counts.recovered++;
-      else counts.exhausted++;
-      await cleanupPartials(ctx, ref);
-    }
-    ctx.failing.byMember.delete(task.taskId);
+    await account(ctx, ref, task, reason, outcome, counts);
     return true;
   } catch (e) {
     metrics.recoveryFailures.inc();

@@ -48,16 +48,28 @@ export function insertEvent(
     RETURNING id, operation_id`;
 }
 
-/** INSERT of one outbox row about `target` (pending, due now); returns its id. */
+/** A notification's values after its level, in column order: level, kind, subject, body, context (JSON text), dedup key. */
+export function notificationValues(n: NotificationInput): unknown[] {
+  return [
+    n.level,
+    truncate(n.eventKind, MAX_NAME),
+    storedText(n.subject, MAX_SUBJECT),
+    storedText(n.body, MAX_BODY),
+    storedJson(n.context),
+    n.dedupKey ?? null,
+  ];
+}
+
+/** INSERT of outbox rows about `target` (pending; `values` as from notificationValues, or expressions over `from`); returns id. */
 export function insertNotification(
-  n: NotificationInput,
+  values: readonly unknown[],
   target: RowTarget,
   options: { readonly from?: Expr; readonly createdAt?: Date } = {},
-): RawBuilder<{ id: string }> {
+): RawBuilder<{ id: string; operation_id: string }> {
+  const [level, kind, subject, body, context, dedupKey] = values;
   return sql`INSERT INTO notifications
     (level, event_kind, subject, body, context, dedup_key, operation_type, operation_id, created_at)
-    SELECT ${n.level}, ${truncate(n.eventKind, MAX_NAME)}, ${storedText(n.subject, MAX_SUBJECT)},
-      ${storedText(n.body, MAX_BODY)}, ${storedJson(n.context)}::jsonb, ${n.dedupKey ?? null},
+    SELECT ${level}, ${kind}, ${subject}, ${body}, ${context}::jsonb, ${dedupKey},
       ${target.type}, ${target.id}, ${options.createdAt ?? sql`now()`} ${source(options.from)}
-    RETURNING id`;
+    RETURNING id, operation_id`;
 }

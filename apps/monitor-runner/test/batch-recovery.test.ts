@@ -1,0 +1,166 @@
+// Batched stall recovery (issue 13.3) through the Monitor: a large batch of stalls of built-in types
+// recovered in chunks, a custom handler's type still one by one, and two monitors racing over the
+// same stalls recovering each exactly once.
+import { readOperation, type CcatDatabase } from '@ccat/db';
+import { migratedDatabase, seedLocations, seedOperation, type TestLocations } from '@ccat/db/testing';
+import { HeartbeatEmitter, heartbeatKeys } from '@ccat/heartbeat';
+import { builtinHandlers, createHandlerRegistry, type HandlerRegistry } from '@ccat/recovery-handlers';
+import {
+  connectTestRedis,
+  createTestSchema,
+  deleteKeysWithPrefix,
+  uniquePrefix,
+  type TestSchema,
+} from '@ccat/test-support';
+import type { Redis } from 'ioredis';
+import { sql } from 'kysely';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createMonitorMetrics, Monitor, monitorConfigSchema } from '../src/index.js';
+
+const logger = pino({ level: 'silent' });
+let schema: TestSchema;
+let database: CcatDatabase;
+let locations: TestLocations;
+let redis: Redis;
+const prefix = uniquePrefix('mon_batch');
+let n = 0;
+
+beforeAll(async () => {
+  schema = await createTestSchema('mon_batch');
+  database = await migratedDatabase({ url: schema.url, schema: schema.schema, max: 10 });
+  locations = await seedLocations(database.db);
+  redis = await connectTestRedis();
+});
+afterAll(async () => {
+  await deleteKeysWithPrefix(redis, prefix);
+  redis.disconnect();
+  await database?.close();
+  await schema?.drop();
+});
+
+function monitor(
+  keyPrefix: string,
+  id: string,
+  registry: HandlerRegistry = createHandlerRegistry(),
+  leaseMs = 10_000,
+) {
+  const config = monitorConfigSchema.parse({
+    keyPrefix,
+    monitor: {
+      livenessTimeoutMs: 3000,
+      heartbeatIntervalMs: 1000,
+      batchSize: 2000,
+      progressStalls: false,
+      leaseMs,
+    },
+    recovery: { defaultMaxRetries: 3, backoff: { baseMs: 1000, maxMs: 1000 } },
+  });
+  const db = database.db;
+  const recovery = { db, registry, policy: config.recovery, logger };
+  return new Monitor({ db, redis, logger, config, monitorId: id, recovery, metrics: createMonitorMetrics() });
+}
+
+/** `count` in-progress raw_data_package rows (one statement) whose heartbeat members are overdue. */
+async function stalled(keyPrefix: string, count: number): Promise<string[]> {
+  const { rows } = await sql<{ id: string }>`
+    INSERT INTO raw_data_packages (name, source_location_id, buffer_location_id, relative_path, status, claimed_by, started_at, last_seen_at)
+    SELECT ${keyPrefix} || g, ${locations.source}, ${locations.buffer}, 'x', 'in_progress', 'w-dead', now(), now()
+    FROM generate_series(1, ${count}) g RETURNING id::text`.execute(database.db);
+  const ids = rows.map((r) => r.id);
+  await overdue(
+    keyPrefix,
+    ids.map((id) => `raw_data_package:${id}:0`),
+  );
+  return ids;
+}
+
+async function overdue(keyPrefix: string, members: readonly string[]): Promise<void> {
+  const emitter = new HeartbeatEmitter({ redis, keyPrefix, intervalMs: 10, timeoutMs: 20, logger });
+  await emitter.start();
+  for (let i = 0; i < members.length; i += 1000)
+    await Promise.all(members.slice(i, i + 1000).map((m) => emitter.track(m)));
+  await emitter.close();
+  await new Promise((r) => setTimeout(r, 50));
+}
+
+async function eventsPerOperation(ids: readonly string[]): Promise<Map<number, number>> {
+  const { rows } = await sql<{ per: number; ops: number }>`
+    SELECT per, count(*)::int AS ops FROM (
+      SELECT count(e.id)::int AS per FROM unnest(${ids}::bigint[]) AS o(id)
+      LEFT JOIN operation_events e ON e.operation_id = o.id AND e.operation_type = 'raw_data_package'
+        AND e.event = 'stall_recovered'
+      GROUP BY o.id) x GROUP BY per`.execute(database.db);
+  return new Map(rows.map((r) => [r.per, r.ops]));
+}
+
+describe('batched stall recovery', () => {
+  it('recovers a large batch in chunks, one event and one outbox row each', async () => {
+    const keyPrefix = `${prefix}${++n}:`;
+    const ids = await stalled(keyPrefix, 3000);
+    const m = monitor(keyPrefix, 'mon-a');
+    let recovered = 0;
+    for (let pass = 0; pass < 10 && recovered < ids.length; pass++)
+      recovered += (await m.runPass()).recovered;
+    await m.close();
+    expect(recovered).toBe(3000);
+    expect(await eventsPerOperation(ids)).toEqual(new Map([[1, 3000]]));
+    const { rows } = await sql<{ n: number; keys: number }>`
+      SELECT count(*)::int AS n, count(DISTINCT dedup_key)::int AS keys FROM notifications
+      WHERE operation_type = 'raw_data_package' AND operation_id = ANY(${ids}::bigint[])`.execute(
+      database.db,
+    );
+    expect(rows[0]).toEqual({ n: 3000, keys: 1 });
+    expect(await readOperation(database.db, 'raw_data_package', ids[0]!)).toMatchObject({
+      status: 'pending',
+      attempt: 1,
+      retryCount: 1,
+    });
+    expect(await redis.zcard(heartbeatKeys({ keyPrefix }).deadlines)).toBe(0);
+  });
+
+  it('two monitors racing over the same 5 000 stalls recover each exactly once', async () => {
+    const keyPrefix = `${prefix}${++n}:`;
+    const ids = await stalled(keyPrefix, 5000);
+    // A lease shorter than a pass, so the two passes overlap: only the fence keeps them apart.
+    const [a, b] = [monitor(keyPrefix, 'mon-a', undefined, 100), monitor(keyPrefix, 'mon-b', undefined, 100)];
+    let recovered = 0;
+    for (let pass = 0; pass < 10 && recovered < ids.length; pass++) {
+      const [ra, rb] = await Promise.all([a.runPass(), b.runPass()]);
+      recovered += ra.recovered + rb.recovered;
+    }
+    await Promise.all([a.close(), b.close()]);
+    expect(recovered).toBe(5000);
+    expect(await eventsPerOperation(ids)).toEqual(new Map([[1, 5000]]));
+  });
+
+  it('a type with a custom handler is still recovered one by one through that handler', async () => {
+    const keyPrefix = `${prefix}${++n}:`;
+    const calls: string[] = [];
+    // The built-in one, wrapped: no `table`, so the monitor must take the per-row path.
+    const handlers = builtinHandlers().map(({ table, ...h }) =>
+      table !== 'unpack'
+        ? { ...h, ...(table !== undefined && { table }) }
+        : {
+            ...h,
+            recoverStalled: (...args: Parameters<typeof h.recoverStalled>) => {
+              calls.push(args[1].id);
+              return h.recoverStalled(...args);
+            },
+          },
+    );
+    const unpacks = await Promise.all(
+      [1, 2, 3].map(() => seedOperation(database.db, locations, 'unpack', { status: 'in_progress' })),
+    );
+    const ids = await stalled(keyPrefix, 10);
+    await overdue(
+      keyPrefix,
+      unpacks.map((id) => `unpack:${id}:0`),
+    );
+    const m = monitor(keyPrefix, 'mon-c', createHandlerRegistry(handlers));
+    expect((await m.runPass()).recovered).toBe(13);
+    await m.close();
+    expect(calls.sort()).toEqual([...unpacks].sort());
+    expect(await eventsPerOperation(ids)).toEqual(new Map([[1, 10]]));
+  });
+});

@@ -1,0 +1,157 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  lockInProgressMany,
+  MAX_MESSAGE,
+  MAX_SUBJECT,
+  OPERATION_TYPES,
+  readOperation,
+  recoverStalledMany,
+  type OperationType,
+  type StallRecoveryRow,
+} from '../src/index.js';
+import { seedOperation, setupDb, sideCounts, type TestDb } from './support.js';
+
+let t: TestDb;
+beforeAll(async () => {
+  t = await setupDb('db_stall_batch');
+});
+afterAll(async () => {
+  await t?.teardown();
+});
+
+const seed = (type: OperationType, n: number, state: Parameters<typeof seedOperation>[3]) =>
+  Promise.all(Array.from({ length: n }, () => seedOperation(t.db, t.locations, type, state)));
+
+function row(
+  id: string,
+  attempt: number,
+  transition: 'stall' | 'fail',
+  over: Partial<StallRecoveryRow> = {},
+) {
+  const code = transition === 'stall' ? 'STALLED' : 'STALLED_TOO_OFTEN';
+  return {
+    id,
+    attempt,
+    transition,
+    delayMs: 60_000,
+    error: { code, message: 'stalled: test', errorClass: 'Stall', retryable: transition === 'stall' },
+    event: {
+      event: transition === 'stall' ? 'stall_recovered' : 'stall_exhausted',
+      workerId: 'monitor-1',
+      context: { reason: 'heartbeat_expired' },
+    },
+    notification: {
+      level: 'WARNING',
+      eventKind: transition === 'stall' ? 'stall_recovered' : 'stall_exhausted',
+      subject: `op ${id} stalled`,
+      body: 'body',
+      context: { operationId: id },
+      dedupKey: `stall_recovered:x:${code}`,
+    },
+    ...over,
+  } satisfies StallRecoveryRow;
+}
+
+describe('recoverStalledMany', () => {
+  it.each(OPERATION_TYPES)('%s: each row fenced on its own attempt and status', async (type) => {
+    const ids = await seed(type, 6, { status: 'in_progress', attempt: 2, retryCount: 1 });
+    const [movedOn] = await seed(type, 1, { status: 'in_progress', attempt: 3 });
+    const [done] = await seed(type, 1, { status: 'completed', attempt: 2 });
+    const before = await sideCounts(t.db);
+
+    const locked = await lockInProgressMany(t.db, type, [
+      ...ids.map((id) => ({ id, attempt: 2 })),
+      { id: movedOn!, attempt: 2 },
+      { id: done!, attempt: 2 },
+    ]);
+    expect(locked.map((r) => r.id).sort()).toEqual([...ids].sort());
+
+    const rows = [
+      ...ids.map((id, i) => row(id, 2, i === 0 ? 'fail' : 'stall')),
+      row(movedOn!, 2, 'stall'),
+      row(done!, 2, 'fail'),
+    ];
+    const applied = await recoverStalledMany(t.db, type, rows);
+    expect([...applied.keys()].sort()).toEqual([...ids].sort());
+    expect(applied.get(ids[0]!)).toMatchObject({
+      status: 'failed',
+      attempt: 2,
+      lastErrorCode: 'STALLED_TOO_OFTEN',
+    });
+    expect(applied.get(ids[1]!)).toMatchObject({
+      status: 'pending',
+      attempt: 3,
+      retryCount: 2,
+      lastErrorCode: 'STALLED',
+    });
+    expect(applied.get(ids[1]!)!.nextAttemptAt.getTime()).toBeGreaterThan(Date.now() + 30_000);
+    expect(await readOperation(t.db, type, movedOn!)).toMatchObject({ status: 'in_progress', attempt: 3 });
+    expect(await readOperation(t.db, type, done!)).toMatchObject({ status: 'completed', attempt: 2 });
+
+    // Events and outbox rows exactly for the updated rows, about the attempt that stalled.
+    const after = await sideCounts(t.db);
+    expect(after.events - before.events).toBe(6);
+    expect(after.notifications - before.notifications).toBe(6);
+    const events = await t.db
+      .selectFrom('operation_events')
+      .select(['operation_id', 'attempt', 'event', 'error_code', 'worker_id'])
+      .where('operation_type', '=', type)
+      .where('operation_id', 'in', [...ids, movedOn!, done!])
+      .execute();
+    expect(events.map((e) => String(e.operation_id)).sort()).toEqual([...ids].sort());
+    expect(events.every((e) => e.attempt === 2 && e.worker_id === 'monitor-1')).toBe(true);
+    expect(events.filter((e) => e.event === 'stall_exhausted').map((e) => String(e.operation_id))).toEqual([
+      ids[0],
+    ]);
+
+    // A second run changes nothing: the attempts moved on.
+    expect((await recoverStalledMany(t.db, type, rows)).size).toBe(0);
+    expect(await sideCounts(t.db)).toEqual(after);
+  });
+
+  it('bounds and redacts through the one writer', async () => {
+    const [id] = await seed('data_transfer', 1, { status: 'in_progress', attempt: 1 });
+    const secret = 'postgres://ops:hunter2@db.example/ccat';
+    const long = `${secret} ${'x'.repeat(MAX_MESSAGE * 2)}`;
+    const r = row(id!, 1, 'stall', {
+      error: { code: 'STALLED', message: long, retryable: true },
+      event: { message: long, context: { url: secret } },
+    });
+    const notification = { ...r.notification, subject: long, body: `${secret}\nbody` };
+    await recoverStalledMany(t.db, 'data_transfer', [{ ...r, notification }]);
+    const op = await readOperation(t.db, 'data_transfer', id!);
+    const ev = await t.db
+      .selectFrom('operation_events')
+      .selectAll()
+      .where('operation_id', '=', id!)
+      .executeTakeFirstOrThrow();
+    const n = await t.db
+      .selectFrom('notifications')
+      .selectAll()
+      .where('operation_id', '=', id!)
+      .executeTakeFirstOrThrow();
+    for (const text of [op!.lastErrorMessage!, ev.message!, JSON.stringify(ev.context), n.subject, n.body])
+      expect(text).not.toContain('hunter2');
+    expect(op!.lastErrorMessage!.length).toBeLessThan(MAX_MESSAGE + 100);
+    expect(n.subject.length).toBeLessThan(MAX_SUBJECT + 100);
+    expect(n.dedup_key).toBe('stall_recovered:x:STALLED');
+  });
+
+  it('refuses a bad delay before sending anything', async () => {
+    const [id] = await seed('unpack', 1, { status: 'in_progress', attempt: 1 });
+    await expect(recoverStalledMany(t.db, 'unpack', [row(id!, 1, 'stall', { delayMs: -1 })])).rejects.toThrow(
+      /delayMs/,
+    );
+    expect(await readOperation(t.db, 'unpack', id!)).toMatchObject({ status: 'in_progress', attempt: 1 });
+  });
+
+  it('1 000 rows in one statement', async () => {
+    const ids = await seed('raw_data_package', 1000, { status: 'in_progress', attempt: 1 });
+    const applied = await recoverStalledMany(
+      t.db,
+      'raw_data_package',
+      ids.map((id) => row(id, 1, 'stall')),
+    );
+    expect(applied.size).toBe(1000);
+  });
+});

@@ -1,0 +1,190 @@
+// applyStallRecovery / applyStallRecoveries: a stalled attempt's decision (policy.ts), the state
+// change, its operation_events row and its outbox notification in ONE transaction. One attempt
+// through its type's handler, or a chunk of one built-in type through @ccat/db's batched statement
+// (issue 13.3); both build the same records. An attempt that moved on is left alone.
+import {
+  lockInProgressMany,
+  recoverStalledMany,
+  type ErrorInfo,
+  type OperationSnapshot,
+  type OperationType,
+  type StallRecoveryRow,
+} from '@ccat/db';
+import { ensureRecorded, type RecoveryDeps } from './apply.js';
+import type { TaskRef } from './handler.js';
+import { buildNotification, type RecoveryEventKind } from './notifications.js';
+import { decideStall, type FailureDecision } from './policy.js';
+
+/** Why the monitor holds an attempt stalled; recorded in the event's context and the notification. */
+export type StallReason = 'heartbeat_expired' | 'progress_stalled' | 'no_heartbeat';
+
+/** What applyStallRecovery applied (or `not_in_progress`: nothing). */
+export type StallOutcome =
+  | { readonly kind: 'stall_recovered'; readonly delayMs: number; readonly operation: OperationSnapshot }
+  | { readonly kind: 'stall_exhausted'; readonly operation: OperationSnapshot }
+  /** The attempt had already finished or moved on: nothing to recover. */
+  | { readonly kind: 'not_in_progress' };
+
+/** One stalled attempt to recover, why, and what the monitor saw (into the event's context). */
+export interface StallTask {
+  readonly ref: TaskRef;
+  readonly reason: StallReason;
+  readonly details?: Readonly<Record<string, unknown>>;
+}
+
+const DESCRIBE: Record<StallReason, string> = {
+  heartbeat_expired: 'no heartbeat before its deadline (process dead or frozen)',
+  progress_stalled: 'heartbeats continued but progress stopped (hung I/O)',
+  no_heartbeat: 'in progress with no heartbeat and no sign of life in the database',
+};
+
+/** The decision for one locked row, and the error, event and notification that record it. */
+function stallRecords(deps: RecoveryDeps, task: StallTask, row: OperationSnapshot, detectedBy?: string) {
+  const { ref, reason } = task;
+  const decision: FailureDecision = decideStall({
+    config: deps.policy,
+    operationType: ref.type,
+    row,
+    ...(deps.random !== undefined && { random: deps.random }),
+  });
+  const retry = decision.kind === 'retry';
+  const message = `stalled: ${DESCRIBE[reason]}`;
+  const code = retry ? 'STALLED' : decision.code;
+  const kind: RecoveryEventKind = retry ? 'stall_recovered' : 'stall_exhausted';
+  const retryCount = retry ? decision.retryNumber : row.retryCount;
+  const delayMs = retry ? decision.delayMs : 0;
+  const notification = buildNotification({
+    kind,
+    ref,
+    errorCode: code,
+    errorMessage: message,
+    retryCount,
+    maxRetries: decision.maxRetries,
+    detail: reason,
+    ...(row.claimedBy !== null && { workerId: row.claimedBy }),
+    ...(retry && { delayMs }),
+  });
+  const error: ErrorInfo = {
+    code,
+    message,
+    errorClass: retry ? 'Stall' : 'StalledTooOftenError',
+    retryable: retry,
+  };
+  const context = { reason, claimedBy: row.claimedBy, retryCount, maxRetries: decision.maxRetries };
+  const event = {
+    event: kind,
+    ...(detectedBy !== undefined && { workerId: detectedBy }),
+    context: { ...context, ...task.details },
+  };
+  return { retry, delayMs, error, options: { event, notification } };
+}
+
+function outcomeOf(retry: boolean, delayMs: number, operation: OperationSnapshot): StallOutcome {
+  return retry ? { kind: 'stall_recovered', delayMs, operation } : { kind: 'stall_exhausted', operation };
+}
+
+function log(deps: RecoveryDeps, task: StallTask, outcome: StallOutcome, detectedBy?: string): void {
+  const { ref, reason } = task;
+  const l = deps.logger.child({ operationType: ref.type, operationId: ref.id, attempt: ref.attempt });
+  const fields = { decision: outcome.kind, reason, detectedBy };
+  switch (outcome.kind) {
+    case 'stall_recovered': {
+      const { delayMs, operation } = outcome;
+      const retryCount = operation.retryCount;
+      l.warn({ ...fields, errorCode: 'STALLED', delayMs, retryCount }, 'stalled task recovered');
+      break;
+    }
+    case 'stall_exhausted': {
+      const retryCount = outcome.operation.retryCount;
+      l.error({ ...fields, errorCode: 'STALLED_TOO_OFTEN', retryCount }, 'stalled too often; marked failed');
+      break;
+    }
+    case 'not_in_progress':
+      l.info(fields, 'stall candidate no longer in progress; left alone');
+      break;
+  }
+}
+
+/**
+ * Recovers a stalled attempt (dead, frozen or hung) through its type's handler: back to pending with
+ * backoff, or failed with STALLED_TOO_OFTEN when stalls used up the retries; event and notification
+ * in the same transaction. An attempt that is no longer in progress is left alone (`not_in_progress`).
+ */
+export async function applyStallRecovery(
+  deps: RecoveryDeps,
+  args: StallTask & { readonly detectedBy?: string },
+): Promise<StallOutcome> {
+  const { ref, detectedBy } = args;
+  const handler = deps.registry.get(ref.type);
+  const outcome = await deps.db.transaction().execute(async (trx): Promise<StallOutcome> => {
+    const row = await handler.lockInProgress(trx, ref);
+    if (row === undefined) return { kind: 'not_in_progress' };
+    const { retry, delayMs, error, options } = stallRecords(deps, args, row, detectedBy);
+    const result = retry
+      ? await handler.recoverStalled(trx, ref, { delayMs, error }, options)
+      : await handler.markPermanentFailure(trx, ref, { error }, options);
+    if (!result.applied || result.operation === undefined) return { kind: 'not_in_progress' };
+    await ensureRecorded(trx, ref, result, options, error);
+    return outcomeOf(retry, delayMs, result.operation);
+  });
+  log(deps, args, outcome, detectedBy);
+  return outcome;
+}
+
+/**
+ * Recovers many stalled attempts of one built-in `type` (its handler's `table`) in one short
+ * transaction of two statements: lock the rows still in progress at their attempt, then apply every
+ * decision with its event and outbox row (@ccat/db recoverStalledMany). Same decisions, records and
+ * fencing as applyStallRecovery; the answer is per task, in order. Rows are locked in id order, so
+ * concurrent callers (several monitors) wait for each other, and each stall is recovered exactly
+ * once. Throws TypeError for a type with a custom handler, and when the database fails (nothing
+ * applied).
+ */
+export async function applyStallRecoveries(
+  deps: RecoveryDeps,
+  type: OperationType,
+  tasks: readonly StallTask[],
+  detectedBy?: string,
+): Promise<StallOutcome[]> {
+  if (deps.registry.get(type).table !== type)
+    throw new TypeError(`${type} has a custom recovery handler; recover its stalls one by one`);
+  const key = (id: string, attempt: number) => `${id}:${attempt}`;
+  const outcomes = await deps.db.transaction().execute(async (trx) => {
+    const locked = await lockInProgressMany(
+      trx,
+      type,
+      tasks.map((t) => t.ref),
+    );
+    const byKey = new Map(locked.map((row) => [key(row.id, row.attempt), row]));
+    const decided = new Map<string, { retry: boolean; delayMs: number }>();
+    const rows: StallRecoveryRow[] = [];
+    for (const task of tasks) {
+      const row = byKey.get(key(task.ref.id, task.ref.attempt));
+      if (row === undefined) continue;
+      const { retry, delayMs, error, options } = stallRecords(deps, task, row, detectedBy);
+      decided.set(row.id, { retry, delayMs });
+      const transition = retry ? 'stall' : 'fail';
+      rows.push({ id: row.id, attempt: row.attempt, transition, delayMs, error, ...options });
+    }
+    const applied = await recoverStalledMany(trx, type, rows);
+    return tasks.map((task): StallOutcome => {
+      const operation = applied.get(task.ref.id);
+      const d = decided.get(task.ref.id);
+      if (
+        operation === undefined ||
+        d === undefined ||
+        byKey.get(key(task.ref.id, task.ref.attempt)) === undefined
+      )
+        return { kind: 'not_in_progress' };
+      return outcomeOf(d.retry, d.delayMs, operation);
+    });
+  });
+  const recovered = outcomes.filter((o) => o.kind === 'stall_recovered').length;
+  outcomes.forEach((o, i) => o.kind === 'stall_exhausted' && log(deps, tasks[i]!, o, detectedBy));
+  if (recovered > 0)
+    deps.logger.warn(
+      { operationType: type, recovered, examples: tasks.slice(0, 5).map((t) => t.ref.id), detectedBy },
+      'stalled tasks recovered (batch)',
+    );
+  return outcomes;
+}

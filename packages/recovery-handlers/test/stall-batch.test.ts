@@ -1,0 +1,112 @@
+import { readOperation } from '@ccat/db';
+import { seedOperation, sideCounts } from '@ccat/db/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  applyStallRecoveries,
+  builtinHandlers,
+  createHandlerRegistry,
+  dedupKey,
+  recoveryPolicySchema,
+  type RecoveryDeps,
+  type StallTask,
+} from '../src/index.js';
+import { captureLogger, setup, type Env } from './support.js';
+
+let env: Env;
+let deps: RecoveryDeps;
+beforeAll(async () => {
+  env = await setup('rh_stall_batch');
+  deps = {
+    db: env.database.db,
+    registry: createHandlerRegistry(),
+    policy: recoveryPolicySchema.parse({ defaultMaxRetries: 2, backoff: { baseMs: 10_000, maxMs: 60_000 } }),
+    logger: captureLogger().logger,
+    random: () => 0.5,
+  };
+});
+afterAll(async () => {
+  await env?.teardown();
+});
+
+const seed = (n: number, state: Parameters<typeof seedOperation>[3]) =>
+  Promise.all(
+    Array.from({ length: n }, () => seedOperation(env.database.db, env.locations, 'data_transfer', state)),
+  );
+const task = (id: string, attempt = 1): StallTask => ({
+  ref: { type: 'data_transfer', id, attempt },
+  reason: 'heartbeat_expired',
+  details: { overdueMs: 5 },
+});
+
+describe('applyStallRecoveries', () => {
+  it('decides per row as applyStallRecovery does; rows that moved on are left alone', async () => {
+    const [fresh, worn, movedOn] = await seed(3, { status: 'in_progress', attempt: 1, retryCount: 0 });
+    await env.database.db
+      .updateTable('data_transfers')
+      .set({ retry_count: 2 })
+      .where('id', '=', worn!)
+      .execute();
+    await env.database.db
+      .updateTable('data_transfers')
+      .set({ attempt: 2 })
+      .where('id', '=', movedOn!)
+      .execute();
+    const before = await sideCounts(env.database.db);
+    const out = await applyStallRecoveries(
+      deps,
+      'data_transfer',
+      [task(fresh!), task(worn!), task(movedOn!)],
+      'mon',
+    );
+    expect(out.map((o) => o.kind)).toEqual(['stall_recovered', 'stall_exhausted', 'not_in_progress']);
+    expect(out[0]).toMatchObject({
+      delayMs: 5000,
+      operation: { status: 'pending', attempt: 2, retryCount: 1 },
+    });
+    expect(await readOperation(env.database.db, 'data_transfer', worn!)).toMatchObject({
+      status: 'failed',
+      lastErrorCode: 'STALLED_TOO_OFTEN',
+    });
+    expect(await sideCounts(env.database.db)).toEqual({
+      events: before.events + 2,
+      notifications: before.notifications + 2,
+    });
+    const notes = await env.database.db
+      .selectFrom('notifications')
+      .select(['operation_id', 'dedup_key', 'level'])
+      .where('operation_id', 'in', [fresh!, worn!])
+      .orderBy('operation_id')
+      .execute();
+    expect(notes.map((n) => [String(n.operation_id), n.dedup_key, n.level])).toEqual([
+      [fresh, dedupKey('stall_recovered', 'data_transfer', 'STALLED'), 'WARNING'],
+      [worn, dedupKey('stall_exhausted', 'data_transfer', 'STALLED_TOO_OFTEN'), 'ERROR'],
+    ]);
+  });
+
+  it('two callers racing over the same 2 000 stalls in opposite orders recover each exactly once', async () => {
+    const ids = await seed(2000, { status: 'in_progress', attempt: 1 });
+    const tasks = ids.map((id) => task(id));
+    const chunks = (list: StallTask[]) =>
+      Array.from({ length: 4 }, (_, i) => list.slice(i * 500, (i + 1) * 500));
+    const runs = [...chunks(tasks), ...chunks([...tasks].reverse())].map((c) =>
+      applyStallRecoveries(deps, 'data_transfer', c, 'mon'),
+    );
+    const outcomes = (await Promise.all(runs)).flat();
+    expect(outcomes.filter((o) => o.kind === 'stall_recovered')).toHaveLength(2000);
+    const events = await env.database.db
+      .selectFrom('operation_events')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('operation_id', 'in', ids)
+      .where('event', '=', 'stall_recovered')
+      .executeTakeFirstOrThrow();
+    expect(Number(events.n)).toBe(2000);
+  });
+
+  it('refuses a type with a custom handler', async () => {
+    const custom = builtinHandlers().map(({ table: _table, ...h }) => h);
+    const d = { ...deps, registry: createHandlerRegistry(custom) };
+    await expect(applyStallRecoveries(d, 'data_transfer', [], 'mon')).rejects.toThrow(
+      /custom recovery handler/,
+    );
+  });
+});
