@@ -38,7 +38,7 @@ export function ingestCommand(cli: CliContext) {
     .description(
       `Registers every file under <dir> (inside the root of the source <location>, given as site/location) with its size and sha256, in pending raw data packages that the pipeline then packages, transfers and archives.
 
-Grouping: --group-by dir (default) makes one package per directory, named after its path under the root; --group-by all one package for everything. A group over --max-files or --max-package-bytes is split into <name>-p1, -p2… Each package is registered in one transaction.
+Grouping: --group-by dir (default) makes one package per directory, named after its path under the root; --group-by all one package for everything. A group over --max-files or --max-package-bytes is split into <name>-p1, -p2… Each package is registered in one transaction. The source copy of a package is deleted only when its directory holds exactly its files: a directory with data subdirectories, or split packages, keep their source copies (the deletion is refused as not safe).
 
 Idempotent and resumable: a file already registered with the same size and sha256 is skipped; with another size or sha256 it is refused. Symbolic links, FIFOs, sockets, devices, unreadable files and names that cannot be stored are refused; any refusal registers nothing (exit 4).`,
     )
