@@ -70,3 +70,13 @@ export {
   storedText,
   storedTextOrNull,
 } from './sanitize.js';
+export {
+  rawFileConflict,
+  registerRawFiles,
+  sortRawFiles,
+  type IngestLocations,
+  type RawFileInput,
+  type RawFileSorting,
+  type RawPackageInput,
+  type RegisteredPackage,
+} from './ingest.js';

@@ -8,6 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sql, type Kysely } from 'kysely';
+import { registerRawFiles, type RawFileInput } from './ingest.js';
 import { migrateToLatest } from './migrate.js';
 import { OPERATION_TABLES, type OperationStatus, type OperationType } from './operation-types.js';
 import { createDatabase, type CcatDatabase } from './pool.js';
@@ -138,7 +139,7 @@ export async function seedRawPackages(
   const ids: string[] = [];
   for (let p = 0; p < o.packages; p++) {
     const name = `${prefix}-${String(p + 1).padStart(4, '0')}`;
-    const files: { relative_path: string; size_bytes: number; sha256: string }[] = [];
+    const files: RawFileInput[] = [];
     await mkdir(join(source.root, name), { recursive: true });
     for (let f = 0; f < o.filesPerPackage; f++) {
       const size = o.minFileBytes + Math.floor(Math.random() * (o.maxFileBytes - o.minFileBytes + 1));
@@ -146,28 +147,17 @@ export async function seedRawPackages(
       const relative = `${name}/scan-${String(f + 1).padStart(3, '0')}.fits`;
       await writeFile(join(source.root, relative), bytes);
       files.push({
-        relative_path: relative,
-        size_bytes: size,
+        relativePath: relative,
+        sizeBytes: size,
         sha256: createHash('sha256').update(bytes).digest('hex'),
       });
     }
-    const id = await db.transaction().execute(async (trx) => {
-      const pkg = await trx
-        .insertInto('raw_data_packages')
-        .values({
-          name,
-          source_location_id: source.id,
-          buffer_location_id: buffer.id,
-          relative_path: `raw/${name}.tar`,
-        })
-        .returning('id')
-        .executeTakeFirstOrThrow();
-      await trx
-        .insertInto('raw_data_files')
-        .values(files.map((f) => ({ ...f, source_location_id: source.id, raw_data_package_id: pkg.id })))
-        .execute();
-      return pkg.id;
-    });
+    const registered = await registerRawFiles(
+      db,
+      { sourceLocationId: source.id, bufferLocationId: buffer.id },
+      [{ name, files }],
+    );
+    const id = registered.packages[0]!.id;
     ids.push(id);
   }
   return ids;

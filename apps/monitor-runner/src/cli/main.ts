@@ -4,9 +4,11 @@
 import { Command, CommanderError, type CommandUnknownOpts } from '@commander-js/extra-typings';
 import { classifyError } from '@ccat/errors';
 import { failuresCommand } from './commands/failures.js';
+import { ingestCommand } from './commands/ingest.js';
 import { migrateCommand } from './commands/migrate.js';
 import { reportCommand } from './commands/report.js';
 import { retryCommand } from './commands/retry.js';
+import { sitesCommand } from './commands/sites.js';
 import { statusCommand } from './commands/status.js';
 import type { CliContext } from './context.js';
 import { CliError, EXIT, ServiceUnreachableError, UsageError, type ExitCode } from './errors.js';
@@ -51,6 +53,8 @@ function buildProgram(ctx: CliContext, out: Output): CommandUnknownOpts {
   program.addCommand(retryCommand(ctx));
   program.addCommand(reportCommand(ctx));
   program.addCommand(migrateCommand(ctx));
+  program.addCommand(sitesCommand(ctx));
+  program.addCommand(ingestCommand(ctx));
   program
     .command('help [command]')
     .description("this help, or a command's")
