@@ -123,6 +123,9 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
     keyPrefix: config.keyPrefix,
     serviceType: 'worker',
     serviceName: workerId,
+    // Dead within the liveness bound (a SIGKILLed worker is no longer `alive` after it), not 90 s.
+    ttlMs: config.heartbeat.livenessTimeoutMs,
+    refreshMs: config.heartbeat.intervalMs,
     logger: log,
     ...(deps.pid !== undefined && { pid: deps.pid }),
   });
