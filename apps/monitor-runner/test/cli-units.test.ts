@@ -169,6 +169,9 @@ describe('report figures', () => {
     );
     expect(some.recoverySuccessRate.value).toBe(0.75);
     expect(some.retriesPerCompletedOperation.value).toBe(0.5);
+    // One operation waiting to run again is not a failure: no rate yet, not 0 %.
+    const waiting = buildReport({ since: '24h', sinceMs: 1 }, data({ affected: 1, inFlight: 1 }));
+    expect(waiting.recoverySuccessRate).toMatchObject({ value: null, affected: 1, settled: 0, inFlight: 1 });
     expect(some.warnings).toEqual([
       'WARNING: 2 notifications failed delivery in the window (#9 permanent_failure, …); see notifications.last_error',
     ]);
