@@ -103,6 +103,8 @@ export function createMonitorRunner(deps: MonitorRunnerDeps): MonitorRunner {
     keyPrefix: config.keyPrefix,
     serviceType: 'monitor',
     serviceName: monitorId,
+    ttlMs: Math.max(100, config.monitor.livenessTimeoutMs), // the health key's TTL floor
+    refreshMs: config.monitor.heartbeatIntervalMs,
     logger: log,
     ...(deps.pid !== undefined && { pid: deps.pid }),
   });

@@ -73,7 +73,9 @@ describe('migrate', () => {
     });
     // An empty window: ratios are n/a, not 0% or NaN.
     expectExit(report, 0);
-    expect(report.stdout).toMatch(/Recovery success rate:\s+n\/a\s+\(0 of 0 operations/);
+    expect(report.stdout).toMatch(
+      /Recovery success rate:\s+n\/a\s+\(0 completed of the 0 of them that settled: none yet\)/,
+    );
     expect(report.stdout).toMatch(/Retries per completed operation:\s+n\/a/);
     expect(report.stdout).toContain('Events in the window: none');
     expect(report.stdout).not.toContain('WARNING');

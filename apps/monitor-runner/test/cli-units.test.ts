@@ -3,6 +3,7 @@ import { formatDuration } from '@ccat/notifier';
 import { describe, expect, it } from 'vitest';
 import { buildReport } from '../src/admin/report.js';
 import type { ReportData } from '../src/admin/report-queries.js';
+import { unservedWarnings } from '../src/admin/status.js';
 import { UsageError } from '../src/cli/errors.js';
 import { parseDuration } from '../src/cli/options.js';
 import { scrubbingOutput, writeJson } from '../src/cli/output.js';
@@ -169,8 +170,36 @@ describe('report figures', () => {
     );
     expect(some.recoverySuccessRate.value).toBe(0.75);
     expect(some.retriesPerCompletedOperation.value).toBe(0.5);
+    // One operation waiting to run again is not a failure: no rate yet, not 0 %.
+    const waiting = buildReport({ since: '24h', sinceMs: 1 }, data({ affected: 1, inFlight: 1 }));
+    expect(waiting.recoverySuccessRate).toMatchObject({ value: null, affected: 1, settled: 0, inFlight: 1 });
     expect(some.warnings).toEqual([
       'WARNING: 2 notifications failed delivery in the window (#9 permanent_failure, …); see notifications.last_error',
     ]);
+  });
+});
+
+describe('status warnings', () => {
+  const zero = { pending: 0, scheduled: 0, in_progress: 0, completed: 0, failed: 0, total: 0 };
+  const counts = {
+    byType: [{ type: 'unpack' as const, ...zero, pending: 1, total: 1 }],
+    all: { ...zero, pending: 1, total: 1 },
+  };
+  const worker = (status: string) => ({
+    serviceType: 'worker',
+    serviceName: 'w1',
+    status,
+    lastSeenAgoMs: 0,
+    host: null,
+    pid: null,
+  });
+  it('warns about waiting work while no worker is alive, and only then', () => {
+    expect(unservedWarnings(counts, [worker('dead')])).toEqual([
+      'WARNING: 1 operation waiting (pending or scheduled: unpack) and no live worker serves them',
+    ]);
+    expect(unservedWarnings(counts, [])).toHaveLength(1);
+    expect(unservedWarnings(counts, [worker('alive')])).toEqual([]);
+    expect(unservedWarnings({ byType: [], all: zero }, [])).toEqual([]);
+    expect(unservedWarnings(counts, null)).toEqual([]);
   });
 });

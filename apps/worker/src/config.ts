@@ -146,7 +146,7 @@ export const workerConfigSchema = z
         port: z.number().int().min(0).max(65535).nullable().default(9464),
       })
       .prefault({}),
-    /** How data_transfer copies bytes between sites; either way the checksum of what arrived is verified. */
+    /** How data_transfer copies bytes between sites; either way the checksum of what arrived is verified. Absent: `{ "kind": "local" }`; given, `kind` is required. */
     transport: z
       .discriminatedUnion('kind', [
         z.strictObject({

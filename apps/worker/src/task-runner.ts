@@ -148,8 +148,7 @@ export class TaskRunner {
       operationType: ref.type,
       operationId: ref.id,
       attempt: ref.attempt,
-      workerId: d.workerId,
-    });
+    }); // d.logger already binds workerId: each key once per line
     const claimed = await this.#transitions.claim(ref, { workerId: d.workerId });
     if (!claimed.applied) {
       log.info(

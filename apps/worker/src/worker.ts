@@ -123,6 +123,9 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
     keyPrefix: config.keyPrefix,
     serviceType: 'worker',
     serviceName: workerId,
+    // Dead within the liveness bound (a SIGKILLed worker is no longer `alive` after it), not 90 s.
+    ttlMs: Math.max(100, config.heartbeat.livenessTimeoutMs), // the health key's TTL floor
+    refreshMs: config.heartbeat.intervalMs,
     logger: log,
     ...(deps.pid !== undefined && { pid: deps.pid }),
   });

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readOperation, type CcatDatabase } from '@ccat/db';
 import { migratedDatabase, seedRawPackages, seedSites, type SeededLocations } from '@ccat/db/testing';
-import { HeartbeatScanner } from '@ccat/heartbeat';
+import { HeartbeatScanner, ServiceHealthReader } from '@ccat/heartbeat';
 import {
   applyStallRecovery,
   createHandlerRegistry,
@@ -16,6 +16,7 @@ import {
   connectTestRedis,
   createTestSchema,
   deleteKeysWithPrefix,
+  duplicateJsonKeys,
   testRedisUrl,
   uniquePrefix,
   waitFor,
@@ -43,10 +44,14 @@ beforeAll(async () => {
   locations = await seedSites(database.db, root);
 });
 afterEach(async () => {
+  const duplicates: string[] = [];
   for (const w of started.splice(0)) {
     w.signal('SIGKILL');
     await w.exited;
+    // Every JSON log line carries each key once (jq reads one of duplicates, not necessarily the right one).
+    for (const line of w.raw) duplicates.push(...duplicateJsonKeys(line).map((k) => `${k} in ${line}`));
   }
+  expect(duplicates).toEqual([]);
 });
 afterAll(async () => {
   for (const p of prefixes) await deleteKeysWithPrefix(redis, p);
@@ -179,9 +184,30 @@ describe('a real worker process', () => {
     expect(evs).toContainEqual({ event: 'stall_recovered', attempt: 0 });
     expect(evs).toContainEqual({ event: 'lease_lost', attempt: 0 });
     expect(await fileExists(partial0)).toBe(false);
+    // Whose partial output it was is its own key; `attempt` stays the logging attempt's.
+    expect(w.lines.find((l) => l['msg'] === 'removed partial output')).toMatchObject({
+      operationId: id,
+      partialOfAttempt: 0,
+    });
     w.signal('SIGTERM');
     expect(await w.exited).toBe(0);
   }, 60_000);
+
+  it('a SIGKILLed worker is listed dead within its liveness bound, not the 90 s default', async () => {
+    const { w, prefix } = await launch('sigkill-health');
+    const reader = new ServiceHealthReader({ redis, keyPrefix: prefix });
+    const worker = async () => (await reader.list()).services.find((s) => s.serviceType === 'worker');
+    await waitFor(async () => (await worker())?.status === 'alive', { message: 'worker alive' });
+    w.signal('SIGKILL');
+    await w.exited;
+    const killedAt = Date.now();
+    // livenessTimeoutMs is 1000 here; the slack is for a loaded machine, far below 90 s.
+    await waitFor(async () => (await worker())?.status === 'dead', {
+      timeoutMs: 5000,
+      message: 'worker dead',
+    });
+    expect(Date.now() - killedAt).toBeLessThan(5000);
+  }, 30_000);
 
   it('SIGTERM mid-task: released to pending, no retry counted, exits 0', async () => {
     const { w } = await launch('sigterm', hang(60_000));

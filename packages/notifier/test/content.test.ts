@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { createRedactor, formatDuration, redactContext, resolveTargets, type Notification } from '../src/index.js';
+import {
+  createRedactor,
+  formatDuration,
+  redactContext,
+  resolveTargets,
+  type Notification,
+} from '../src/index.js';
 import { contentPolicy, renderFacts } from '../src/internal/render.js';
 import { renderEmail } from '../src/internal/render-email.js';
 import { renderSlack } from '../src/internal/render-slack.js';

@@ -27,8 +27,9 @@ export function createTableHandler(operationType: OperationType): RecoveryHandle
       const removed: string[] = [];
       for (const o of outputs) removed.push(...(await removePartials(o.path, ref.attempt)));
       if (removed.length > 0) {
+        // `attempt` is the caller's (its logger may bind the next attempt): these partials' own is partialOfAttempt.
         logger?.info(
-          { operationType: type, operationId: ref.id, attempt: ref.attempt, removed },
+          { operationType: type, operationId: ref.id, partialOfAttempt: ref.attempt, removed },
           'removed partial output',
         );
       }

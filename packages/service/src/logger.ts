@@ -74,6 +74,19 @@ function safeLogLine(line: string): string {
  * to MAX_LOG_STRING, so a secret split between the format and an argument (`'password=%s', pw`)
  * is seen whole.
  */
+/**
+ * Each key once per line: `fields` without the keys `bound` already carries with the same value; a
+ * key bound to another value is kept as `<key>#2` (pino would write both, and jq reads the last).
+ */
+function unbound(bound: Record<string, unknown>, fields: object): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(fields)) {
+    if (!(k in bound)) out[k] = v;
+    else if (JSON.stringify(bound[k]) !== JSON.stringify(v)) out[`${k}#2`] = v;
+  }
+  return out;
+}
+
 function safeLogArguments(args: readonly unknown[]): unknown[] {
   const at = typeof args[0] === 'string' ? 0 : 1;
   const message = args[at];
@@ -115,7 +128,11 @@ export function createServiceLogger(
     serializers: { err: (value: unknown): unknown => value },
     hooks: {
       logMethod(args, method) {
-        method.apply(this, safeLogArguments(args) as Parameters<typeof method>);
+        const [first, ...rest] = args;
+        const own =
+          typeof first === 'object' && first !== null && !(first instanceof Error) && !Array.isArray(first);
+        const deduped = own ? [unbound(this.bindings(), first), ...rest] : args;
+        method.apply(this, safeLogArguments(deduped) as Parameters<typeof method>);
       },
       streamWrite: safeLogLine,
     },
@@ -131,7 +148,7 @@ export function createServiceLogger(
   // eslint-disable-next-line @typescript-eslint/unbound-method
   const child = logger.child;
   logger.child = function safeChild(this: Logger, bindings, childOptions) {
-    return child.call(this, safeLogFields(bindings), childOptions);
+    return child.call(this, safeLogFields(unbound(this.bindings(), bindings)), childOptions);
   } as Logger['child'];
   return logger;
 }

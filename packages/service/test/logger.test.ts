@@ -3,6 +3,7 @@
 import { Writable } from 'node:stream';
 import { NonRetryableError } from '@ccat/errors';
 import { describe, expect, it } from 'vitest';
+import { duplicateJsonKeys } from '@ccat/test-support';
 import { createServiceLogger, MAX_LOG_LINE } from '../src/index.js';
 
 function capture() {
@@ -49,6 +50,14 @@ describe('createServiceLogger', () => {
     });
     expect(first['nested']).toEqual({ smtpPassword: '[REDACTED]', url: 'postgres://u:[REDACTED]@h' });
     expect(first['msg']).toContain('postgres://ccat:[REDACTED]@db.example:5432/ops');
+  });
+
+  it('writes each key once: a child or call-site field the bindings carry is dropped, or renamed when it differs', () => {
+    const { logger, lines } = capture();
+    const worker = logger.child({ service: 'test', workerId: 'w1' }).child({ workerId: 'w1', attempt: 1 });
+    worker.info({ workerId: 'w1', attempt: 0, removed: 2 }, 'removed partial output');
+    expect(lines.flatMap(duplicateJsonKeys)).toEqual([]);
+    expect(JSON.parse(lines[0]!)).toMatchObject({ workerId: 'w1', attempt: 1, 'attempt#2': 0, removed: 2 });
   });
 
   it('bounds a 5 MB message and a 5 MB field, and every line', () => {

@@ -9,6 +9,8 @@ export interface JsonProcess {
   readonly pid: number;
   /** Every stdout line, parsed (lines that are not JSON as `{ raw }`). */
   readonly lines: Record<string, unknown>[];
+  /** Every stdout line as written (to check what parsing hides, such as duplicate keys). */
+  readonly raw: string[];
   stderr(): string;
   /** Waits for a line matching `pred`, failing with the process's stderr tail. */
   waitForLine(
@@ -38,6 +40,7 @@ export async function startJsonProcess(o: StartOptions): Promise<JsonProcess> {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: Record<string, unknown>[] = [];
+  const raw: string[] = [];
   let buffer = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => {
@@ -46,6 +49,7 @@ export async function startJsonProcess(o: StartOptions): Promise<JsonProcess> {
     buffer = parts.pop() ?? '';
     for (const p of parts) {
       if (!p.trim()) continue;
+      raw.push(p);
       try {
         lines.push(JSON.parse(p) as Record<string, unknown>);
       } catch {
@@ -64,6 +68,7 @@ export async function startJsonProcess(o: StartOptions): Promise<JsonProcess> {
     child,
     pid: child.pid!,
     lines,
+    raw,
     stderr: () => stderr,
     waitForLine: (pred, timeoutMs = 15_000, what = 'log line') =>
       waitFor(() => lines.find(pred), {

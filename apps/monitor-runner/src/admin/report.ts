@@ -17,7 +17,7 @@ export function ratio(numerator: number, denominator: number): number | null {
 }
 
 export const DEFINITIONS = {
-  recoverySuccessRate: `operations with at least one ${TROUBLE_EVENTS.join(' / ')} event in the window that are now completed, divided by all such operations (n/a when there are none)`,
+  recoverySuccessRate: `of the operations with at least one ${TROUBLE_EVENTS.join(' / ')} event in the window that have settled since (completed or failed), those completed; operations still in flight (pending, scheduled, in progress) are not failures and not counted (n/a while none has settled)`,
   retriesPerCompletedOperation: `${RETRY_EVENTS.join(' + ')} events in the window of operations now completed, divided by the operations completed (finished_at) in the window (n/a when none completed)`,
   stallsRecovered: 'stall_recovered events in the window (a stalled task reset to pending)',
   stallsExhausted: 'stall_exhausted events in the window (stalled too often: marked failed)',
@@ -38,9 +38,12 @@ export interface RecoveryReport {
   readonly windowStart: Date;
   readonly windowEnd: Date;
   readonly recoverySuccessRate: {
-    /** completed / affected, null when nothing was affected. */
+    /** completed / settled, null while none has settled: in flight is not failure. */
     readonly value: number | null;
+    /** Operations that stalled or failed in the window. */
     readonly affected: number;
+    /** Of those, completed + failed now. */
+    readonly settled: number;
     readonly completed: number;
     readonly failed: number;
     readonly inFlight: number;
@@ -63,7 +66,7 @@ export interface RecoveryReport {
 export function buildReport(options: { since: string; sinceMs: number }, data: ReportData): RecoveryReport {
   const byType = data.byType.map((t): TypeReport => ({
     ...t,
-    recoverySuccessRate: ratio(t.completed, t.affected),
+    recoverySuccessRate: ratio(t.completed, t.completed + t.failed),
     retriesPerCompletedOperation: ratio(t.retriesOfCompleted, t.completedInWindow),
   }));
   const sum = (
@@ -90,8 +93,9 @@ export function buildReport(options: { since: string; sinceMs: number }, data: R
     windowStart: data.windowStart,
     windowEnd: data.windowEnd,
     recoverySuccessRate: {
-      value: ratio(sum('completed'), sum('affected')),
+      value: ratio(sum('completed'), sum('completed') + sum('failed')),
       affected: sum('affected'),
+      settled: sum('completed') + sum('failed'),
       completed: sum('completed'),
       failed: sum('failed'),
       inFlight: sum('inFlight'),

@@ -92,7 +92,24 @@ export interface Status {
         readonly pid: number | null;
       }[]
     | null;
+  /** Work nothing serves now (see `unservedWarnings`); empty when all is served or unknown. */
+  readonly warnings: readonly string[];
   readonly unavailable: readonly Unavailable[];
+}
+
+/**
+ * `WARNING:` lines for waiting work (pending or scheduled rows) while no worker is alive. Coarse:
+ * per worker, not yet per queue (a live worker that does not serve a row's queue is not noticed).
+ * Says nothing when either section is unknown (its service unreachable).
+ */
+export function unservedWarnings(counts: Status['counts'], services: Status['services']): string[] {
+  if (counts === null || services === null) return [];
+  const waiting = counts.all.pending + counts.all.scheduled;
+  if (waiting === 0 || services.some((s) => s.serviceType === 'worker' && s.status === 'alive')) return [];
+  const types = counts.byType.filter((t) => t.pending + t.scheduled > 0).map((t) => t.type);
+  return [
+    `WARNING: ${waiting} operation${waiting === 1 ? '' : 's'} waiting (pending or scheduled: ${types.join(', ')}) and no live worker serves them`,
+  ];
 }
 
 type FromRedis = Pick<Status, 'inFlight' | 'stalledNow' | 'services'>;
@@ -246,6 +263,7 @@ export async function readStatus(deps: {
     inFlight: redis?.inFlight ?? null,
     stalledNow: redis?.stalledNow ?? null,
     services: redis?.services ?? null,
+    warnings: unservedWarnings(db?.counts ?? null, redis?.services ?? null),
     unavailable: down,
   };
 }

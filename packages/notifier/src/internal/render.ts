@@ -63,7 +63,6 @@ const WELL_KNOWN = new Set([
 ]);
 const WHERE_KEYS = ['site', 'location', 'host', 'workerId'];
 
-
 const str = (v: unknown): string | undefined =>
   typeof v === 'string' && v !== '' ? v : typeof v === 'number' ? String(v) : undefined;
 

@@ -12,7 +12,8 @@ export function renderReport(r: RecoveryReport): string {
   const lines = [
     `Recovery report for the last ${r.since} (${formatTime(r.windowStart)} to ${formatTime(r.windowEnd)})`,
     '',
-    `Recovery success rate:            ${formatPercent(s.value)}  (${s.completed} of ${s.affected} operations with a failure or stall in the window are now completed; ${s.failed} failed, ${s.inFlight} in flight${s.missing > 0 ? `, ${s.missing} no longer present` : ''})`,
+    `Stalled or failed in the window:  ${s.affected} operations; ${s.completed} completed since, ${s.failed} failed for good, ${s.inFlight} still in flight (waiting or running again: not failures)${s.missing > 0 ? `, ${s.missing} no longer present` : ''}`,
+    `Recovery success rate:            ${formatPercent(s.value)}  (${s.completed} completed of the ${s.settled} of them that settled${s.settled === 0 ? ': none yet' : ''})`,
     `Retries per completed operation:  ${formatRatio(rp.value)}  (${rp.retries} automatic retries of operations now completed / ${rp.completedInWindow} operations completed in the window)`,
     `Stalls recovered:                 ${r.stalls.recovered}`,
     `Stalls exhausted:                 ${r.stalls.exhausted}`,
@@ -27,7 +28,7 @@ export function renderReport(r: RecoveryReport): string {
         right('COMPLETED'),
         right('FAILED'),
         right('IN FLIGHT'),
-        right('SUCCESS'),
+        right('SUCCESS OF SETTLED'),
         right('DONE IN WINDOW'),
         right('RETRIES'),
         right('RETRIES/DONE'),

@@ -113,6 +113,7 @@ function servicesSection(services: NonNullable<Status['services']>): string {
 export function renderStatus(report: Status, limit: number): string {
   const down = (service: string) => `not available (${service} unreachable)`;
   return [
+    ...report.warnings,
     report.counts === null
       ? `Operations by type and status: ${down('PostgreSQL')}`
       : countsSection(report.counts),
