@@ -233,7 +233,8 @@ export function createTar(
 
 /**
  * Extracts a tar into `dir` (created; a partial directory or a directory inside one). Refuses
- * absolute paths and `..` entries (tar's default), strictly.
+ * absolute paths and `..` entries: any entry tar warns about fails it, thrown only once every entry
+ * file is closed (tar's `strict` rejected while others were still being created, racing cleanup).
  */
 export async function extractTar(
   file: ContainedPath,
@@ -244,13 +245,20 @@ export async function extractTar(
     throw new ValidationError(`${JSON.stringify(dir.slice(-200))} is not inside a partial output`);
   await ensureDirectory(dir);
   const tap = hashingTap(options.onBytes);
+  let failed: Error | undefined;
+  const unpack = tar.extract({
+    cwd: dir,
+    onwarn: (code, message, data) =>
+      (failed ??= data instanceof Error ? data : Object.assign(new Error(`${code}: ${message}`), data)),
+  });
   const source = await regularFileStream(file);
   await pipeline(
     source,
     tap,
-    tar.extract({ cwd: dir, strict: true }) as unknown as NodeJS.WritableStream,
+    unpack as unknown as NodeJS.WritableStream,
     options.signal ? { signal: options.signal } : {},
   );
+  if (failed) throw failed;
 }
 
 /** Names of the entries of a tar (a regular file), in order. */

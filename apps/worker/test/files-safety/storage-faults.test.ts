@@ -4,8 +4,14 @@
 // at the source. Adversary finding 9: a read-only archive was recorded as FILE_NOT_FOUND, because a
 // recursive mkdir reports ENOENT there; files.ts's ensureDirectory now surfaces the real EROFS.
 import { execFileSync } from 'node:child_process';
-import { mkdir, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ContainedPath } from '@ccat/recovery-handlers';
+import * as tar from 'tar';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { extractTar } from '../../src/operations/files.js';
 import { harnesses, make, tree } from './common.js';
 
 const mounts: string[] = [];
@@ -49,6 +55,25 @@ describe('adversary: storage faults', () => {
       sourceKept: true,
     });
     expect(outcomes.length).toBeGreaterThan(0);
+  });
+
+  it('an extraction that fills the disk settles only after every file it started is closed', async () => {
+    // Before, tar's strict mode rejected at the first ENOSPC while other entries were still being
+    // created, so the failure path's removal of the partial raced them and one could outlive it.
+    const work = await mkdtemp(join(tmpdir(), 'ccat-extract-'));
+    const names = Array.from({ length: 64 }, (_, i) => `f${i}`);
+    await mkdir(join(work, 'src'));
+    for (const f of names) await writeFile(join(work, 'src', f), randomBytes(16 * 1024));
+    const archive = join(work, 'a.tar') as ContainedPath;
+    await tar.create({ cwd: join(work, 'src'), file: archive }, names);
+    const dest = join(work, 'dest');
+    await mountTmpfs(dest, 'size=256k');
+    const partial = join(dest, 'x.ccat-partial-1') as ContainedPath;
+    await expect(extractTar(archive, partial)).rejects.toMatchObject({ code: 'ENOSPC' });
+    await rm(partial, { recursive: true });
+    expect(await readdir(dest)).toEqual([]);
+    execFileSync('umount', [mounts.pop()!]);
+    await rm(work, { recursive: true });
   });
 
   it('EROFS at the long-term archive', async () => {
