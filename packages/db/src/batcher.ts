@@ -25,7 +25,16 @@ export interface TransitionBatcherOptions {
    * statement (a row lock held elsewhere) hold up fewer calls.
    */
   readonly maxInFlight?: number;
+  /**
+   * What follows a completion, per operation type: called once per batch, inside the transaction of
+   * the batch's fenced completion, with the refs that applied (never one whose fence missed). An
+   * error from it rolls back the whole batch (then each row is retried alone if it is a row error).
+   */
+  readonly nextStage?: { readonly [T in OperationType]?: NextStage };
 }
+
+/** Creates the operations that follow completed ones of one type (all of `refs`), inside `trx`. */
+export type NextStage = (trx: Kysely<Database>, refs: readonly OperationRef[]) => Promise<void>;
 
 type Kind = 'claim' | 'complete';
 /** A row without an event: its event columns (see eventValues) are NULL. */
@@ -79,6 +88,7 @@ export class TransitionBatcher {
   readonly #db: Kysely<Database>;
   readonly #maxBatch: number;
   readonly #maxInFlight: number;
+  readonly #nextStage: TransitionBatcherOptions['nextStage'];
   readonly #lanes = new Map<string, Lane>();
 
   constructor(db: Kysely<Database>, options: TransitionBatcherOptions = {}) {
@@ -91,6 +101,7 @@ export class TransitionBatcher {
     this.#db = db;
     this.#maxBatch = maxBatch;
     this.#maxInFlight = maxInFlight;
+    this.#nextStage = options.nextStage;
   }
 
   /** Statements in flight or waiting rows, for shutdown checks and metrics. */
@@ -111,9 +122,17 @@ export class TransitionBatcher {
     return this.#enqueue('claim', ref, () => truncate(claimer.workerId, MAX_NAME), options.event);
   }
 
-  /** in_progress(k) → completed, as `complete`. */
+  /** in_progress(k) → completed, as `complete`, with the type's next stage in its transaction. */
   complete(ref: OperationRef, options: TransitionOptions = {}): Promise<FencedWriteResult> {
-    if (this.#maxBatch === 1 || options.notification !== undefined) return complete(this.#db, ref, options);
+    const next = this.#nextStage?.[ref.type];
+    if (this.#maxBatch === 1 || options.notification !== undefined)
+      return next === undefined
+        ? complete(this.#db, ref, options)
+        : this.#db.transaction().execute(async (trx) => {
+            const c = await complete(trx, ref, options);
+            if (c.applied) await next(trx, [ref]);
+            return c;
+          });
     return this.#enqueue('complete', ref, () => null, options.event);
   }
 
@@ -202,15 +221,27 @@ export class TransitionBatcher {
     }
   }
 
-  /** One statement for the batch; the ids that applied, each with its event id (or null). */
+  /**
+   * One statement for the batch (and, for a completion with a next stage, that stage for the rows
+   * that applied, in the same transaction); the ids that applied, each with its event id (or null).
+   */
   async #execute(lane: Lane, batch: readonly Item[]): Promise<Map<string, string | null>> {
     // One array per unnest() column.
     const parameters = batch[0]!.values.map((_, c) => batch.map((item) => item.values[c]));
     lane.sql ??= this.#statement(lane, parameters);
-    const result = await this.#db.executeQuery<{ id: string; event_id: string | null }>(
-      CompiledQuery.raw(lane.sql, parameters),
-    );
-    return new Map(result.rows.map((r) => [r.id, r.event_id]));
+    const query = CompiledQuery.raw(lane.sql, parameters);
+    const run = async (db: Kysely<Database>) => {
+      const result = await db.executeQuery<{ id: string; event_id: string | null }>(query);
+      return new Map(result.rows.map((r) => [r.id, r.event_id]));
+    };
+    const next = lane.kind === 'complete' ? this.#nextStage?.[lane.type] : undefined;
+    if (next === undefined) return run(this.#db);
+    return this.#db.transaction().execute(async (trx) => {
+      const applied = await run(trx);
+      const refs = batch.filter((item) => applied.has(item.ref.id)).map((item) => item.ref);
+      if (refs.length > 0) await next(trx, refs);
+      return applied;
+    });
   }
 
   /** The lane's statement text, compiled once: only the arrays change from batch to batch. */
