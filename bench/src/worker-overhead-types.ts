@@ -1,3 +1,4 @@
+// Over 300 lines: one benchmark's seeding, its two sides and its report share one setup.
 // bench/worker-overhead-types: what the recovery machinery costs per job for every operation type,
 // with the creation of its next stage (issue 13, item 5). In-process, as bench/worker-overhead: the
 // question is the per-job cost of our path (dispatch, fenced claim, heartbeat, fenced completion with

@@ -25,11 +25,7 @@ export interface TransitionBatcherOptions {
    * statement (a row lock held elsewhere) hold up fewer calls.
    */
   readonly maxInFlight?: number;
-  /**
-   * What follows a completion, per operation type: called once per batch, inside the transaction of
-   * the batch's fenced completion, with the refs that applied (never one whose fence missed). An
-   * error from it rolls back the whole batch (then each row is retried alone if it is a row error).
-   */
+  /** Per type, what follows a completion: once per batch, in its transaction, with the refs that applied. */
   readonly nextStage?: { readonly [T in OperationType]?: NextStage };
 }
 
@@ -125,14 +121,13 @@ export class TransitionBatcher {
   /** in_progress(k) → completed, as `complete`, with the type's next stage in its transaction. */
   complete(ref: OperationRef, options: TransitionOptions = {}): Promise<FencedWriteResult> {
     const next = this.#nextStage?.[ref.type];
+    const one = async (db: Kysely<Database>) => {
+      const c = await complete(db, ref, options);
+      if (c.applied) await next?.(db, [ref]);
+      return c;
+    };
     if (this.#maxBatch === 1 || options.notification !== undefined)
-      return next === undefined
-        ? complete(this.#db, ref, options)
-        : this.#db.transaction().execute(async (trx) => {
-            const c = await complete(trx, ref, options);
-            if (c.applied) await next(trx, [ref]);
-            return c;
-          });
+      return next === undefined ? one(this.#db) : this.#db.transaction().execute(one);
     return this.#enqueue('complete', ref, () => null, options.event);
   }
 
@@ -221,27 +216,21 @@ export class TransitionBatcher {
     }
   }
 
-  /**
-   * One statement for the batch (and, for a completion with a next stage, that stage for the rows
-   * that applied, in the same transaction); the ids that applied, each with its event id (or null).
-   */
+  /** One statement for the batch (+ the next stage of those that applied); their ids → event id or null. */
   async #execute(lane: Lane, batch: readonly Item[]): Promise<Map<string, string | null>> {
     // One array per unnest() column.
     const parameters = batch[0]!.values.map((_, c) => batch.map((item) => item.values[c]));
     lane.sql ??= this.#statement(lane, parameters);
     const query = CompiledQuery.raw(lane.sql, parameters);
-    const run = async (db: Kysely<Database>) => {
-      const result = await db.executeQuery<{ id: string; event_id: string | null }>(query);
-      return new Map(result.rows.map((r) => [r.id, r.event_id]));
-    };
     const next = lane.kind === 'complete' ? this.#nextStage?.[lane.type] : undefined;
-    if (next === undefined) return run(this.#db);
-    return this.#db.transaction().execute(async (trx) => {
-      const applied = await run(trx);
+    const run = async (db: Kysely<Database>) => {
+      const { rows } = await db.executeQuery<{ id: string; event_id: string | null }>(query);
+      const applied = new Map(rows.map((r) => [r.id, r.event_id]));
       const refs = batch.filter((item) => applied.has(item.ref.id)).map((item) => item.ref);
-      if (refs.length > 0) await next(trx, refs);
+      if (next !== undefined && refs.length > 0) await next(db, refs);
       return applied;
-    });
+    };
+    return next === undefined ? run(this.#db) : this.#db.transaction().execute(run);
   }
 
   /** The lane's statement text, compiled once: only the arrays change from batch to batch. */
