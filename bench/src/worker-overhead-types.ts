@@ -1,12 +1,13 @@
+// Over 300 lines: one benchmark's seeding, its two sides and its report share one setup.
 // bench/worker-overhead-types: what the recovery machinery costs per job for every operation type,
 // with the creation of its next stage (issue 13, item 5). In-process, as bench/worker-overhead: the
 // question is the per-job cost of our path (dispatch, fenced claim, heartbeat, fenced completion with
 // its event, next stage) against the least a BullMQ worker must do for the same result, not process
 // start-up or real file work (bench/pipeline measures that with worker processes).
 //  ours:   no-op operations through the worker's own TaskRunner and Dispatcher, worker defaults
-//          (group commit of claims and of completions without a next stage).
+//          (group commit of claims and of completions, the next stage in the batch's transaction).
 //  naive:  a BullMQ worker doing the same two status writes by primary key, the completion and the
-//          same next-stage statements (createNextStage) in one transaction: no fencing, no
+//          same next-stage statements (NEXT_STAGE, one job at a time) in one transaction: no fencing, no
 //          heartbeats, no events; jobs added with addBulk.
 // Each type's rows are seeded so that its next stage really writes: a transfer package has a
 // destination buffer with an archive, an unpack has one raw data package in its transfer package
@@ -25,10 +26,9 @@ import {
 import {
   createFaultInjector,
   createLocalCopyTransport,
-  createNextStage,
   createWorkerMetrics,
   Dispatcher,
-  HAS_NEXT_STAGE,
+  NEXT_STAGE,
   TaskRunner,
   workerConfigSchema,
   type Operation,
@@ -268,10 +268,11 @@ async function main(): Promise<void> {
             db,
           );
           const complete = sql`UPDATE ${t} SET ${c('status')} = 'completed', ${c('finished_at')} = now(), updated_at = now() WHERE id = ${id}`;
-          if (HAS_NEXT_STAGE.has(type))
+          const next = NEXT_STAGE[type];
+          if (next !== undefined)
             await db.transaction().execute(async (trx) => {
               await complete.execute(trx);
-              await createNextStage(trx, { type, id, attempt: 0 });
+              await next(trx, [{ type, id, attempt: 0 }]);
             });
           else await complete.execute(db);
           finishedOne();
@@ -345,7 +346,7 @@ async function main(): Promise<void> {
         throw new Error(
           `worker-overhead-types: ${type}: ${completed} completed, ${(1 + ROUNDS) * 2 * JOBS} expected`,
         );
-      const next = HAS_NEXT_STAGE.has(type) ? ' + next stage' : '';
+      const next = NEXT_STAGE[type] !== undefined ? ' + next stage' : '';
       const o = report(`${type}: ours${next}`, (ROUNDS * JOBS) / (totals.ours.ms / 1000), 'jobs/s');
       const n = report(`${type}: naive${next}`, (ROUNDS * JOBS) / (totals.naive.ms / 1000), 'jobs/s');
       ratio(`${type}: ours / naive`, o, n, '>= 0.9');

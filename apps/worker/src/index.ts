@@ -38,7 +38,7 @@ export {
   TYPES_AT_LOCATION,
   type JobPayload,
 } from './queues.js';
-export { bundleRawPackages, createNextStage, HAS_NEXT_STAGE, type PipelineOptions } from './pipeline.js';
+export { bundleRawPackages, NEXT_STAGE, type PipelineOptions } from './pipeline.js';
 export {
   createCommandTransport,
   createLocalCopyTransport,

@@ -1,6 +1,6 @@
 // The CCAT "managers": what comes after each completed operation, created in the same transaction
 // as the completion (so exactly once), and the bundling of packaged raw data into transfer packages.
-import type { Database, OperationRef, OperationType } from '@ccat/db';
+import type { Database, NextStage, OperationRef, OperationType } from '@ccat/db';
 import { sql, type Kysely } from 'kysely';
 
 export interface PipelineOptions {
@@ -59,80 +59,73 @@ export async function bundleRawPackages(
   return created;
 }
 
-/** The types whose completion creates further operations (the others need no transaction for it). */
-export const HAS_NEXT_STAGE: ReadonlySet<OperationType> = new Set([
-  'data_transfer_package',
-  'data_transfer',
-  'unpack',
-  'long_term_archive_transfer',
-]);
+/** The ids of `refs`, for `= ANY($1::bigint[])`. */
+const idArray = (refs: readonly OperationRef[]): string[] => refs.map((r) => r.id);
 
-/** Creates the operations that follow a completed one. Runs inside the completion transaction. */
-export async function createNextStage(trx: Kysely<Database>, ref: OperationRef): Promise<void> {
-  switch (ref.type) {
-    case 'raw_data_package':
-      // Bundling is done by the dispatcher (it needs several completed packages).
-      return;
-    case 'data_transfer_package':
-      // To every buffer at another site that has a long-term archive.
-      await sql`
-        INSERT INTO data_transfers (data_transfer_package_id, origin_location_id, destination_location_id)
-        SELECT p.id, p.buffer_location_id, b.id
-        FROM data_transfer_packages p
-        JOIN data_locations o ON o.id = p.buffer_location_id
-        JOIN data_locations b ON b.location_type = 'buffer' AND b.active AND b.site_id <> o.site_id
-        WHERE p.id = ${ref.id}
-          AND EXISTS (SELECT 1 FROM data_locations a WHERE a.site_id = b.site_id AND a.location_type = 'long_term_archive' AND a.active)
-        ON CONFLICT (data_transfer_package_id, destination_location_id) DO NOTHING`.execute(trx);
-      return;
-    case 'data_transfer':
-      await sql`UPDATE data_transfers SET unpack_status = 'pending', unpack_next_attempt_at = now(), updated_at = now()
-        WHERE id = ${ref.id} AND unpack_status IS NULL`.execute(trx);
-      return;
-    case 'unpack':
-      // Every raw data package of the transfer, to every long-term archive at the destination's site.
-      await sql`
-        INSERT INTO long_term_archive_transfers (raw_data_package_id, origin_location_id, destination_location_id, relative_path)
-        SELECT r.id, t.destination_location_id, a.id, 'archive/' || r.name || '.tar'
-        FROM data_transfers t
-        JOIN raw_data_packages r ON r.data_transfer_package_id = t.data_transfer_package_id
-        JOIN data_locations d ON d.id = t.destination_location_id
-        JOIN data_locations a ON a.site_id = d.site_id AND a.location_type = 'long_term_archive' AND a.active
-        WHERE t.id = ${ref.id}
-        ON CONFLICT (raw_data_package_id, destination_location_id) DO NOTHING`.execute(trx);
-      return;
-    case 'long_term_archive_transfer':
-      // The package is archived and verified: its source copies may go.
-      await sql`
-        INSERT INTO physical_copies (raw_data_package_id, location_id, relative_path, copy_kind)
-        SELECT r.id, r.source_location_id, r.name, 'raw_files' FROM long_term_archive_transfers a
-          JOIN raw_data_packages r ON r.id = a.raw_data_package_id WHERE a.id = ${ref.id}
-        UNION ALL
-        SELECT r.id, r.buffer_location_id, r.relative_path, 'raw_data_package' FROM long_term_archive_transfers a
-          JOIN raw_data_packages r ON r.id = a.raw_data_package_id WHERE a.id = ${ref.id}
-        ON CONFLICT (location_id, relative_path) DO NOTHING`.execute(trx);
-      // And the transfer package at the source buffer, once every package in it is archived. The
-      // package row lock serialises the last two archive completions of one bundle, so the second
-      // sees the first and the copy is created exactly once.
-      await sql`SELECT p.id FROM data_transfer_packages p JOIN raw_data_packages r ON r.data_transfer_package_id = p.id
-        JOIN long_term_archive_transfers a ON a.raw_data_package_id = r.id WHERE a.id = ${ref.id} FOR UPDATE OF p`.execute(
-        trx,
-      );
-      await sql`
-        INSERT INTO physical_copies (data_transfer_package_id, location_id, relative_path, copy_kind)
-        SELECT p.id, p.buffer_location_id, p.relative_path, 'data_transfer_package'
-        FROM long_term_archive_transfers a
-        JOIN raw_data_packages r ON r.id = a.raw_data_package_id
-        JOIN data_transfer_packages p ON p.id = r.data_transfer_package_id
-        WHERE a.id = ${ref.id}
-          AND NOT EXISTS (
-            SELECT 1 FROM raw_data_packages r2
-            WHERE r2.data_transfer_package_id = p.id
-              AND NOT EXISTS (SELECT 1 FROM long_term_archive_transfers a2
-                WHERE a2.raw_data_package_id = r2.id AND a2.status = 'completed' AND a2.verified_at IS NOT NULL))
-        ON CONFLICT (location_id, relative_path) DO NOTHING`.execute(trx);
-      return;
-    case 'deletion':
-      return;
-  }
-}
+/**
+ * What follows completed operations, per type (the others create nothing here: bundling is done by
+ * the dispatcher, it needs several completed packages). Each takes all the completed refs of one
+ * type at once (the worker's group commit) and runs inside their completion transaction, so the next
+ * stage is created exactly once; repeated refs create nothing twice (ON CONFLICT / IS NULL guards).
+ */
+export const NEXT_STAGE: { readonly [T in OperationType]?: NextStage } = {
+  // To every buffer at another site that has a long-term archive.
+  data_transfer_package: async (trx, refs) => {
+    await sql`
+      INSERT INTO data_transfers (data_transfer_package_id, origin_location_id, destination_location_id)
+      SELECT p.id, p.buffer_location_id, b.id
+      FROM data_transfer_packages p
+      JOIN data_locations o ON o.id = p.buffer_location_id
+      JOIN data_locations b ON b.location_type = 'buffer' AND b.active AND b.site_id <> o.site_id
+      WHERE p.id = ANY(${idArray(refs)}::bigint[])
+        AND EXISTS (SELECT 1 FROM data_locations a WHERE a.site_id = b.site_id AND a.location_type = 'long_term_archive' AND a.active)
+      ON CONFLICT (data_transfer_package_id, destination_location_id) DO NOTHING`.execute(trx);
+  },
+  data_transfer: async (trx, refs) => {
+    await sql`UPDATE data_transfers SET unpack_status = 'pending', unpack_next_attempt_at = now(), updated_at = now()
+      WHERE id = ANY(${idArray(refs)}::bigint[]) AND unpack_status IS NULL`.execute(trx);
+  },
+  // Every raw data package of the transfer, to every long-term archive at the destination's site.
+  unpack: async (trx, refs) => {
+    await sql`
+      INSERT INTO long_term_archive_transfers (raw_data_package_id, origin_location_id, destination_location_id, relative_path)
+      SELECT r.id, t.destination_location_id, a.id, 'archive/' || r.name || '.tar'
+      FROM data_transfers t
+      JOIN raw_data_packages r ON r.data_transfer_package_id = t.data_transfer_package_id
+      JOIN data_locations d ON d.id = t.destination_location_id
+      JOIN data_locations a ON a.site_id = d.site_id AND a.location_type = 'long_term_archive' AND a.active
+      WHERE t.id = ANY(${idArray(refs)}::bigint[])
+      ON CONFLICT (raw_data_package_id, destination_location_id) DO NOTHING`.execute(trx);
+  },
+  long_term_archive_transfer: async (trx, refs) => {
+    const archives = idArray(refs);
+    // The package is archived and verified: its source copies may go.
+    await sql`
+      INSERT INTO physical_copies (raw_data_package_id, location_id, relative_path, copy_kind)
+      SELECT r.id, r.source_location_id, r.name, 'raw_files' FROM long_term_archive_transfers a
+        JOIN raw_data_packages r ON r.id = a.raw_data_package_id WHERE a.id = ANY(${archives}::bigint[])
+      UNION ALL
+      SELECT r.id, r.buffer_location_id, r.relative_path, 'raw_data_package' FROM long_term_archive_transfers a
+        JOIN raw_data_packages r ON r.id = a.raw_data_package_id WHERE a.id = ANY(${archives}::bigint[])
+      ON CONFLICT (location_id, relative_path) DO NOTHING`.execute(trx);
+    // And the transfer package at the source buffer, once every package in it is archived. The
+    // package row locks (taken in id order) serialise the last two archive completions of one
+    // bundle in different transactions, so the second sees the first and the copy is created once.
+    await sql`SELECT p.id FROM data_transfer_packages p JOIN raw_data_packages r ON r.data_transfer_package_id = p.id
+      JOIN long_term_archive_transfers a ON a.raw_data_package_id = r.id WHERE a.id = ANY(${archives}::bigint[])
+      ORDER BY p.id FOR UPDATE OF p`.execute(trx);
+    await sql`
+      INSERT INTO physical_copies (data_transfer_package_id, location_id, relative_path, copy_kind)
+      SELECT DISTINCT p.id, p.buffer_location_id, p.relative_path, 'data_transfer_package'
+      FROM long_term_archive_transfers a
+      JOIN raw_data_packages r ON r.id = a.raw_data_package_id
+      JOIN data_transfer_packages p ON p.id = r.data_transfer_package_id
+      WHERE a.id = ANY(${archives}::bigint[])
+        AND NOT EXISTS (
+          SELECT 1 FROM raw_data_packages r2
+          WHERE r2.data_transfer_package_id = p.id
+            AND NOT EXISTS (SELECT 1 FROM long_term_archive_transfers a2
+              WHERE a2.raw_data_package_id = r2.id AND a2.status = 'completed' AND a2.verified_at IS NOT NULL))
+      ON CONFLICT (location_id, relative_path) DO NOTHING`.execute(trx);
+  },
+};

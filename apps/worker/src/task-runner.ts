@@ -25,7 +25,7 @@ import type { FaultInjector } from './faults.js';
 import type { WorkerMetrics } from './metrics.js';
 import { OPERATIONS } from './operations/index.js';
 import type { Operation, OperationContext } from './operations/types.js';
-import { createNextStage, HAS_NEXT_STAGE } from './pipeline.js';
+import { NEXT_STAGE } from './pipeline.js';
 import { jobId, jobPayloadSchema } from './queues.js';
 import type { Transport } from './transports.js';
 
@@ -85,12 +85,12 @@ interface Running {
 export class TaskRunner {
   readonly #deps: TaskRunnerDeps;
   readonly #running = new Map<string, Running>();
-  /** Claims and plain completions of concurrent tasks share statements (group commit). */
+  /** Claims and completions (with their next stage) of concurrent tasks share statements (group commit). */
   readonly #transitions: TransitionBatcher;
 
   constructor(deps: TaskRunnerDeps) {
     this.#deps = deps;
-    this.#transitions = new TransitionBatcher(deps.db, deps.config.transitions);
+    this.#transitions = new TransitionBatcher(deps.db, { ...deps.config.transitions, nextStage: NEXT_STAGE });
   }
 
   get inFlight(): number {
@@ -213,16 +213,17 @@ export class TaskRunner {
           context: { bytes: result.bytes, durationMs: Math.round(performance.now() - started) },
         },
       };
-      // Completion, its bookkeeping and the next stage commit together; with nothing but the
-      // completion to write, the single fenced statement is already atomic.
+      // Completion, its bookkeeping and the next stage commit together: group-committed (with the
+      // next stage in the batch's transaction) unless there is per-row bookkeeping to run.
+      const { finalize } = result;
       const applied =
-        result.finalize === undefined && !HAS_NEXT_STAGE.has(ref.type)
+        finalize === undefined
           ? (await this.#transitions.complete(ref, event)).applied
           : await d.db.transaction().execute(async (trx) => {
               const c = await complete(trx, ref, event);
               if (!c.applied) return false;
-              await result.finalize?.(trx);
-              await createNextStage(trx, ref);
+              await finalize(trx);
+              await NEXT_STAGE[ref.type]?.(trx, [ref]);
               return true;
             });
       if (!applied) throw new LeaseLostError('completion refused: the attempt moved on');

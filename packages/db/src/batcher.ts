@@ -25,7 +25,12 @@ export interface TransitionBatcherOptions {
    * statement (a row lock held elsewhere) hold up fewer calls.
    */
   readonly maxInFlight?: number;
+  /** Per type, what follows a completion: once per batch, in its transaction, with the refs that applied. */
+  readonly nextStage?: { readonly [T in OperationType]?: NextStage };
 }
+
+/** Creates the operations that follow completed ones of one type (all of `refs`), inside `trx`. */
+export type NextStage = (trx: Kysely<Database>, refs: readonly OperationRef[]) => Promise<void>;
 
 type Kind = 'claim' | 'complete';
 /** A row without an event: its event columns (see eventValues) are NULL. */
@@ -79,6 +84,7 @@ export class TransitionBatcher {
   readonly #db: Kysely<Database>;
   readonly #maxBatch: number;
   readonly #maxInFlight: number;
+  readonly #nextStage: TransitionBatcherOptions['nextStage'];
   readonly #lanes = new Map<string, Lane>();
 
   constructor(db: Kysely<Database>, options: TransitionBatcherOptions = {}) {
@@ -91,6 +97,7 @@ export class TransitionBatcher {
     this.#db = db;
     this.#maxBatch = maxBatch;
     this.#maxInFlight = maxInFlight;
+    this.#nextStage = options.nextStage;
   }
 
   /** Statements in flight or waiting rows, for shutdown checks and metrics. */
@@ -111,9 +118,16 @@ export class TransitionBatcher {
     return this.#enqueue('claim', ref, () => truncate(claimer.workerId, MAX_NAME), options.event);
   }
 
-  /** in_progress(k) → completed, as `complete`. */
+  /** in_progress(k) → completed, as `complete`, with the type's next stage in its transaction. */
   complete(ref: OperationRef, options: TransitionOptions = {}): Promise<FencedWriteResult> {
-    if (this.#maxBatch === 1 || options.notification !== undefined) return complete(this.#db, ref, options);
+    const next = this.#nextStage?.[ref.type];
+    const one = async (db: Kysely<Database>) => {
+      const c = await complete(db, ref, options);
+      if (c.applied) await next?.(db, [ref]);
+      return c;
+    };
+    if (this.#maxBatch === 1 || options.notification !== undefined)
+      return next === undefined ? one(this.#db) : this.#db.transaction().execute(one);
     return this.#enqueue('complete', ref, () => null, options.event);
   }
 
@@ -202,15 +216,21 @@ export class TransitionBatcher {
     }
   }
 
-  /** One statement for the batch; the ids that applied, each with its event id (or null). */
+  /** One statement for the batch (+ the next stage of those that applied); their ids → event id or null. */
   async #execute(lane: Lane, batch: readonly Item[]): Promise<Map<string, string | null>> {
     // One array per unnest() column.
     const parameters = batch[0]!.values.map((_, c) => batch.map((item) => item.values[c]));
     lane.sql ??= this.#statement(lane, parameters);
-    const result = await this.#db.executeQuery<{ id: string; event_id: string | null }>(
-      CompiledQuery.raw(lane.sql, parameters),
-    );
-    return new Map(result.rows.map((r) => [r.id, r.event_id]));
+    const query = CompiledQuery.raw(lane.sql, parameters);
+    const next = lane.kind === 'complete' ? this.#nextStage?.[lane.type] : undefined;
+    const run = async (db: Kysely<Database>) => {
+      const { rows } = await db.executeQuery<{ id: string; event_id: string | null }>(query);
+      const applied = new Map(rows.map((r) => [r.id, r.event_id]));
+      const refs = batch.filter((item) => applied.has(item.ref.id)).map((item) => item.ref);
+      if (next !== undefined && refs.length > 0) await next(db, refs);
+      return applied;
+    };
+    return next === undefined ? run(this.#db) : this.#db.transaction().execute(run);
   }
 
   /** The lane's statement text, compiled once: only the arrays change from batch to batch. */

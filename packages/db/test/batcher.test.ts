@@ -5,6 +5,7 @@ import {
   OPERATION_TYPES,
   readOperation,
   TransitionBatcher,
+  type NextStage,
   type OperationRef,
   type OperationType,
 } from '../src/index.js';
@@ -173,6 +174,97 @@ describe('TransitionBatcher', () => {
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     expect(await readOperation(t.db, 'data_transfer', ids[1]!)).toMatchObject({ status: 'in_progress' });
     expect(await readOperation(t.db, 'data_transfer', ids[0]!)).toMatchObject({ status: 'completed' });
+  });
+
+  describe('completions with a next stage', () => {
+    /** data_transfer's next stage (unpack becomes pending), recording each call; 1/0 (22012) for `bad`. */
+    const nextStage = (bad?: string) => {
+      const calls: string[][] = [];
+      const next: NextStage = async (trx, refs) => {
+        const ids = refs.map((r) => r.id);
+        calls.push(ids);
+        await sql`UPDATE data_transfers SET unpack_status = 'pending'
+          WHERE id = ANY(${ids}::bigint[]) AND unpack_status IS NULL`.execute(trx);
+        await sql`SELECT CASE WHEN ${bad ?? '0'}::bigint = ANY(${ids}::bigint[]) THEN 1 / 0 END`.execute(trx);
+      };
+      return { calls, options: { nextStage: { data_transfer: next } } };
+    };
+    const byId = (a: string, b: string) => Number(a) - Number(b);
+    const unpackStatus = async (id: string) =>
+      (
+        await t.db
+          .selectFrom('data_transfers')
+          .select('unpack_status')
+          .where('id', '=', id)
+          .executeTakeFirstOrThrow()
+      ).unpack_status;
+
+    it('many completions and their next stage commit in one transaction; a fence miss creates nothing', async () => {
+      // Sorted: a batch goes in id order.
+      const ids = (await seed('data_transfer', 5, { status: 'in_progress' })).sort(byId);
+      const [moved] = await seed('data_transfer', 1, { status: 'in_progress', attempt: 1 });
+      const { calls, options } = nextStage();
+      const batcher = new TransitionBatcher(t.db, options);
+      const results = await Promise.all(
+        [...ids, moved!].map((id) =>
+          batcher.complete({ type: 'data_transfer', id, attempt: 0 }, { event: { workerId: 'w' } }),
+        ),
+      );
+      expect(results.map((r) => r.applied)).toEqual([true, true, true, true, true, false]);
+      expect(calls).toEqual([ids]);
+      for (const id of ids) expect(await unpackStatus(id)).toBe('pending');
+      expect(await unpackStatus(moved!)).toBeNull();
+      expect(await readOperation(t.db, 'data_transfer', moved!)).toMatchObject({ status: 'in_progress' });
+      // A second completion of the same attempt is fenced out and creates nothing again.
+      expect(await batcher.complete({ type: 'data_transfer', id: ids[0]!, attempt: 0 })).toEqual({
+        applied: false,
+      });
+      expect(calls).toHaveLength(1);
+    });
+
+    it('a row whose next stage fails fails alone: its completion rolls back, the others commit once', async () => {
+      const ids = (await seed('data_transfer', 4, { status: 'in_progress' })).sort(byId);
+      const bad = ids[2]!;
+      const { calls, options } = nextStage(bad);
+      const batcher = new TransitionBatcher(t.db, options);
+      const results = await Promise.allSettled(
+        ids.map((id) =>
+          batcher.complete({ type: 'data_transfer', id, attempt: 0 }, { event: { workerId: 'w' } }),
+        ),
+      );
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+      // The batch (rolled back), then each row alone.
+      expect(calls).toEqual([ids, ...ids.map((id) => [id])]);
+      expect(await readOperation(t.db, 'data_transfer', bad)).toMatchObject({ status: 'in_progress' });
+      expect(await unpackStatus(bad)).toBeNull();
+      for (const id of ids.filter((i) => i !== bad)) {
+        expect(await readOperation(t.db, 'data_transfer', id)).toMatchObject({ status: 'completed' });
+        expect(await unpackStatus(id)).toBe('pending');
+      }
+      const events = await t.db
+        .selectFrom('operation_events')
+        .select((eb) => eb.fn.countAll<string>().as('n'))
+        .where('operation_type', '=', 'data_transfer')
+        .where('operation_id', 'in', ids)
+        .executeTakeFirstOrThrow();
+      expect(Number(events.n)).toBe(3);
+    });
+
+    it('maxBatch 1 and a notification run the next stage in the completion transaction too', async () => {
+      const ids = await seed('data_transfer', 2, { status: 'in_progress' });
+      const { calls, options } = nextStage();
+      const single = new TransitionBatcher(t.db, { ...options, maxBatch: 1 });
+      await expect(single.complete({ type: 'data_transfer', id: ids[0]!, attempt: 0 })).resolves.toEqual({
+        applied: true,
+      });
+      const r = await new TransitionBatcher(t.db, options).complete(
+        { type: 'data_transfer', id: ids[1]!, attempt: 0 },
+        { notification: { level: 'INFO', eventKind: 'completed', subject: 'done', body: 'done' } },
+      );
+      expect(r.applied).toBe(true);
+      expect(calls).toEqual([[ids[0]], [ids[1]]]);
+      for (const id of ids) expect(await unpackStatus(id)).toBe('pending');
+    });
   });
 
   it('bad input is refused before it joins a statement; the calls beside it still apply', async () => {
