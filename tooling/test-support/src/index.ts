@@ -110,6 +110,7 @@ export async function deleteKeysWithPrefix(redis: Redis, prefix: string): Promis
 }
 
 export { waitFor, type WaitOptions } from './wait.js';
+export { captureLogs, ERROR, INFO, WARN, type LogLine } from './logs.js';
 export { startJsonProcess, type JsonProcess, type StartOptions } from './process.js';
 export { freePort, PrivatePostgres, PrivateRedis } from './private-servers.js';
 export {
