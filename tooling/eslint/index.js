@@ -2,6 +2,8 @@
 // so no-floating-promises and no-misused-promises are errors, and switches over unions must be exhaustive.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
+import importX from 'eslint-plugin-import-x';
 
 /** @type {import('typescript-eslint').ConfigArray} */
 export default tseslint.config(
@@ -28,6 +30,17 @@ export default tseslint.config(
       'no-console': 'error',
       eqeqeq: ['error', 'smart'],
     },
+  },
+  {
+    // Runtime import cycles between src files make module initialisation order fragile
+    // (type-only imports are ignored: they vanish at runtime).
+    files: ['**/src/**/*.ts'],
+    plugins: { 'import-x': importX },
+    settings: {
+      ...importX.flatConfigs.typescript.settings,
+      'import-x/resolver-next': [createTypeScriptImportResolver()],
+    },
+    rules: { 'import-x/no-cycle': 'error' },
   },
   {
     // Tests and benchmarks print and poke at internals; they may use console and loose any-typed results.

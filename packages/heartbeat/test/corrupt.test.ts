@@ -1,8 +1,8 @@
-import { connectTestRedis, deleteKeysWithPrefix, uniquePrefix } from '@ccat/test-support';
+import { connectTestRedis, deleteKeysWithPrefix, uniquePrefix, captureLogs } from '@ccat/test-support';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { heartbeatKeys, HeartbeatScanner, type HeartbeatKeys } from '../src/index.js';
-import { captureLogger, serverTime } from './support.js';
+import { serverTime } from './support.js';
 
 const prefix = uniquePrefix('hb_corrupt');
 let redis: Redis;
@@ -10,7 +10,7 @@ let n = 0;
 
 function setup(batchSize = 1_000, maxDeadlineAheadMs?: number) {
   const keyPrefix = `${prefix}${++n}:`;
-  const log = captureLogger();
+  const log = captureLogs();
   const scanner = new HeartbeatScanner({
     redis,
     keyPrefix,

@@ -1,4 +1,10 @@
-import { connectTestRedis, deleteKeysWithPrefix, uniquePrefix, waitFor } from '@ccat/test-support';
+import {
+  connectTestRedis,
+  deleteKeysWithPrefix,
+  uniquePrefix,
+  waitFor,
+  captureLogs,
+} from '@ccat/test-support';
 import type { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -9,7 +15,6 @@ import {
   type HeartbeatEmitterOptions,
   type LostTask,
 } from '../src/index.js';
-import { captureLogger } from './support.js';
 
 const prefix = uniquePrefix('hb_lost');
 let redis: Redis;
@@ -98,7 +103,7 @@ describe('lost tasks', () => {
   });
 
   it('reports, from the timer, a task the monitor recovered; a failing async onLost is only logged', async () => {
-    const { logger, lines } = captureLogger();
+    const { logger, lines } = captureLogs();
     const seen: string[] = [];
     const { emitter, scanner } = setup({
       logger,

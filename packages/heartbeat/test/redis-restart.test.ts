@@ -1,10 +1,9 @@
 // Against a redis-server of this file's own (a free loopback port), killed and restarted by PID.
 import type { CCATDataOperationError } from '@ccat/errors';
-import { waitFor } from '@ccat/test-support';
+import { waitFor, captureLogs, PrivateRedis } from '@ccat/test-support';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HeartbeatEmitter, heartbeatKeys, type LostTask } from '../src/index.js';
-import { captureLogger, PrivateRedis } from './support.js';
 
 let server: PrivateRedis;
 const unhandled: unknown[] = [];
@@ -35,7 +34,7 @@ describe('a Redis restart while emitters run', () => {
     const keys = heartbeatKeys({ keyPrefix: 'restart:' });
     const errors: CCATDataOperationError[] = [];
     const lost: LostTask[] = [];
-    const { logger, lines } = captureLogger();
+    const { logger, lines } = captureLogs();
     const redis = client();
     const observer = client();
     const emitter: HeartbeatEmitter = new HeartbeatEmitter({

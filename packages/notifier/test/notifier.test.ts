@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { LOG_TARGET, createNotifier, notificationFor, type NotifierConfigInput } from '../src/index.js';
-import { ERROR, INFO, WARN, captureLogs } from './support/logs.js';
 import { startFakeSlack, type FakeSlack } from './support/slack.js';
-import { startSmtp, type TestSmtp } from '@ccat/test-support';
+import { startSmtp, type TestSmtp, ERROR, INFO, WARN, captureLogs } from '@ccat/test-support';
 
 let smtp: TestSmtp;
 let slack: FakeSlack;

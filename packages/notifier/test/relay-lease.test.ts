@@ -1,6 +1,6 @@
 // Outbox delivery bounded by its lease, under several relays: a slow or hung SMTP server, a relay
 // that dies mid-delivery, over the real PostgreSQL outbox (@ccat/db) and a real SMTP server.
-import { waitFor, startSmtp, type TestSmtp } from '@ccat/test-support';
+import { waitFor, startSmtp, type TestSmtp, captureLogs } from '@ccat/test-support';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   createNotifier,
@@ -11,7 +11,6 @@ import {
 } from '../src/index.js';
 import type { Logger } from 'pino';
 import type { OutboxStore } from '../src/index.js';
-import { captureLogs } from './support/logs.js';
 import { setupOutboxDb, type OutboxDb } from './support/outbox-db.js';
 
 let t: OutboxDb;

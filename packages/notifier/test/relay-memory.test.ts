@@ -1,5 +1,5 @@
 // The relay over the in-memory outbox, with a real SMTP server and a local Slack Web API.
-import { waitFor, startSmtp, type TestSmtp } from '@ccat/test-support';
+import { waitFor, startSmtp, type TestSmtp, ERROR, captureLogs } from '@ccat/test-support';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   createMemoryOutboxStore,
@@ -11,7 +11,6 @@ import {
   type OutboxRelay,
   type OutboxStore,
 } from '../src/index.js';
-import { ERROR, captureLogs } from './support/logs.js';
 import { startFakeSlack, type FakeSlack } from './support/slack.js';
 
 let smtp: TestSmtp;

@@ -4,10 +4,9 @@
 // retry the write while its lease holds. A private PostgreSQL of this test's own is stopped at the
 // moment the SMTP server has the whole message (before its 250) and started again a moment later.
 import { createDatabase, createPgOutboxStore, migrateToLatest, type CcatDatabase } from '@ccat/db';
-import { PrivatePostgres, waitFor, startSmtp, type TestSmtp } from '@ccat/test-support';
+import { PrivatePostgres, waitFor, startSmtp, type TestSmtp, captureLogs } from '@ccat/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createNotifier, createOutboxRelay } from '../src/index.js';
-import { captureLogs } from './support/logs.js';
 
 let server: PrivatePostgres;
 let database: CcatDatabase;

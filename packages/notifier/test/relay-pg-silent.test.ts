@@ -3,10 +3,9 @@
 // relay's claim waited for ever: it never delivered again and logged nothing. With the service
 // pool's statement bound, its statements fail, their connections are dropped, and it delivers again.
 import { createDatabase, createPgOutboxStore, migrateToLatest } from '@ccat/db';
-import { createTestSchema, waitFor, startSmtp } from '@ccat/test-support';
+import { createTestSchema, waitFor, startSmtp, captureLogs } from '@ccat/test-support';
 import { describe, expect, it } from 'vitest';
 import { createNotifier, createOutboxRelay } from '../src/index.js';
-import { captureLogs } from './support/logs.js';
 import { startSilencingProxy } from './support/silencing-proxy.js';
 
 const note = (i: number) => ({

@@ -1,6 +1,6 @@
 // The relay over the PostgreSQL outbox (@ccat/db's store, a schema of this file's own), with a real
 // SMTP server and a local Slack Web API.
-import { waitFor, startSmtp, type TestSmtp } from '@ccat/test-support';
+import { waitFor, startSmtp, type TestSmtp, captureLogs } from '@ccat/test-support';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   createNotifier,
@@ -9,7 +9,6 @@ import {
   type NotifierConfigInput,
   type OutboxRelay,
 } from '../src/index.js';
-import { captureLogs } from './support/logs.js';
 import { setupOutboxDb, type OutboxDb } from './support/outbox-db.js';
 import { startFakeSlack, type FakeSlack } from './support/slack.js';
 

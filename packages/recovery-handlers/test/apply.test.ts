@@ -1,3 +1,4 @@
+import { captureLogs } from '@ccat/test-support';
 import { readOperation } from '@ccat/db';
 import { seedOperation, sideCounts as counts } from '@ccat/db/testing';
 import {
@@ -16,14 +17,14 @@ import {
   recoveryPolicySchema,
   type RecoveryDeps,
 } from '../src/index.js';
-import { captureLogger, setup, type Env } from './support.js';
+import { setup, type Env } from './support.js';
 
 let env: Env;
 let deps: RecoveryDeps;
 let lines: Record<string, unknown>[];
 beforeAll(async () => {
   env = await setup('rh_apply');
-  const cap = captureLogger();
+  const cap = captureLogs();
   lines = cap.lines;
   deps = {
     db: env.database.db,

@@ -1,3 +1,4 @@
+import { captureLogs } from '@ccat/test-support';
 import type { OperationSnapshot } from '@ccat/db';
 import { UnknownOperationTypeError } from '@ccat/errors';
 import { sql } from 'kysely';
@@ -10,7 +11,7 @@ import {
   recoveryPolicySchema,
   type RecoveryHandler,
 } from '../src/index.js';
-import { captureLogger, setup, type Env } from './support.js';
+import { setup, type Env } from './support.js';
 
 let env: Env;
 beforeAll(async () => {
@@ -76,7 +77,7 @@ describe('the registry', () => {
       db: env.database.db,
       registry,
       policy: recoveryPolicySchema.parse({ defaultMaxRetries: 1 }),
-      logger: captureLogger().logger,
+      logger: captureLogs().logger,
     };
 
     const { rows } = await sql<{

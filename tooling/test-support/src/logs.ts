@@ -1,5 +1,7 @@
+// The one log capture for tests: a pino logger whose lines are kept in memory, parsed.
 import { pino, type Logger } from 'pino';
 
+/** One parsed pino line. */
 export interface LogLine {
   readonly level: number;
   readonly msg: string;
@@ -22,6 +24,7 @@ export function captureLogs(): { logger: Logger; lines: LogLine[]; text: () => s
   return { logger, lines, text: () => raw.join('') };
 }
 
+/** pino's numeric levels, for assertions on `LogLine.level`. */
 export const ERROR = 50;
 export const WARN = 40;
 export const INFO = 30;
