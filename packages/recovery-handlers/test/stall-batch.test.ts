@@ -10,7 +10,8 @@ import {
   type RecoveryDeps,
   type StallTask,
 } from '../src/index.js';
-import { captureLogger, setup, type Env } from './support.js';
+import { captureLogs } from '@ccat/test-support';
+import { setup, type Env } from './support.js';
 
 let env: Env;
 let deps: RecoveryDeps;
@@ -20,7 +21,7 @@ beforeAll(async () => {
     db: env.database.db,
     registry: createHandlerRegistry(),
     policy: recoveryPolicySchema.parse({ defaultMaxRetries: 2, backoff: { baseMs: 10_000, maxMs: 60_000 } }),
-    logger: captureLogger().logger,
+    logger: captureLogs().logger,
     random: () => 0.5,
   };
 });
