@@ -64,46 +64,51 @@ export interface DemoDatabase {
   drop(): Promise<void>;
 }
 
+/**
+ * Runs `fn` on a short-lived client of `adminUrl` and ends it. The connect and every query are bounded
+ * (5 s, 30 s), and a connection that drops while idle is ignored (the client is ended right after):
+ * the demo's admin statements (create, drop, terminate backends) fail with an error instead of
+ * hanging or killing the demo.
+ */
+async function withAdminClient<T>(adminUrl: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = new pg.Client({
+    connectionString: adminUrl,
+    connectionTimeoutMillis: 5000,
+    query_timeout: 30_000,
+  });
+  c.on('error', () => undefined); // a failed query rejects on its own; an idle drop needs no action
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    await c.end().catch(() => undefined);
+  }
+}
+
 /** Creates `ccat_demo_<pid>_<random>` next to the database DATABASE_URL names. */
 export async function createDemoDatabase(adminUrl: string): Promise<DemoDatabase> {
   const name = `ccat_demo_${process.pid}_${randomBytes(3).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 5000 });
-  await admin.connect();
-  try {
-    await admin.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await admin.end();
-  }
+  await withAdminClient(adminUrl, (c) => c.query(`CREATE DATABASE ${name}`));
   const u = new URL(adminUrl);
   u.pathname = `/${name}`;
   return {
     url: u.toString(),
     name,
     async drop() {
-      const c = new pg.Client({ connectionString: adminUrl });
-      await c.connect();
-      try {
-        await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      } finally {
-        await c.end();
-      }
+      await withAdminClient(adminUrl, (c) => c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
     },
   };
 }
 
 /** Terminates every backend connected to `database` except our own: "dropped PostgreSQL connections". */
 export async function dropConnections(adminUrl: string, database: string): Promise<number> {
-  const c = new pg.Client({ connectionString: adminUrl });
-  await c.connect();
-  try {
+  return withAdminClient(adminUrl, async (c) => {
     const r = await c.query<{ n: number }>(
       `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()`,
       [database],
     );
     return r.rows[0]?.n ?? 0;
-  } finally {
-    await c.end();
-  }
+  });
 }
 
 /** A temporary directory `ccat-demo-*` for data locations and logs; `remove()` deletes it and all inside. */
