@@ -68,13 +68,6 @@ function safeLogLine(line: string): string {
 }
 
 /**
- * A log call's arguments made safe: the merging object (first, when not a string) is left to the
- * `log` formatter; the message is formatted with its interpolation arguments here (`util.format`:
- * %s %d %j %o…, objects redacted by value first) and the whole formatted message redacted and cut
- * to MAX_LOG_STRING, so a secret split between the format and an argument (`'password=%s', pw`)
- * is seen whole.
- */
-/**
  * Each key once per line: `fields` without the keys `bound` already carries with the same value; a
  * key bound to another value is kept as `<key>#2` (pino would write both, and jq reads the last).
  */
@@ -87,6 +80,13 @@ function unbound(bound: Record<string, unknown>, fields: object): Record<string,
   return out;
 }
 
+/**
+ * A log call's arguments made safe: the merging object (first, when not a string) is left to the
+ * `log` formatter; the message is formatted with its interpolation arguments here (`util.format`:
+ * %s %d %j %o…, objects redacted by value first) and the whole formatted message redacted and cut
+ * to MAX_LOG_STRING, so a secret split between the format and an argument (`'password=%s', pw`)
+ * is seen whole.
+ */
 function safeLogArguments(args: readonly unknown[]): unknown[] {
   const at = typeof args[0] === 'string' ? 0 : 1;
   const message = args[at];
