@@ -44,6 +44,7 @@ export interface AppConfig {
   readonly secretFiles: readonly string[];
 }
 
+/** The apps documented, in the order of the reference. */
 export const APPS: readonly AppConfig[] = [
   {
     title: 'Worker (`ccat-worker`, apps/worker)',
@@ -184,7 +185,7 @@ function optionRows(schema: z.ZodType): Row[] {
 }
 
 /** `a.[].b.*.c` → `a[].b.<key>.c`. */
-export const displayPath = (path: readonly string[]): string =>
+const displayPath = (path: readonly string[]): string =>
   path
     .map((s) => (s === '*' ? '<key>' : s))
     .join('.')
@@ -211,7 +212,10 @@ function envFor(path: readonly string[], app: AppConfig): string[] {
   return out;
 }
 
-/** One app's section: a table of its top-level options, then one per object section. Throws when an option has no description. */
+/**
+ * One app's part of the reference: a table of its top-level options, then one per object section.
+ * Throws, naming every such path, when an option (not an object holding others) has no description.
+ */
 export function renderApp(app: AppConfig): string {
   const rows = optionRows(app.schema);
   const missing = rows.filter((r) => !r.container && r.description === undefined);
