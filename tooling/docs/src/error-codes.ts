@@ -22,27 +22,24 @@ interface Variant {
 
 /** What `classifyError` makes of a probe built from each key its rule tables name. */
 function classifierVariants(): { code: string; variant: Variant }[] {
-  const probe = (fields: Record<string, unknown>, message = 'probe') =>
-    Object.assign(new Error(message), fields);
-  const keys = CLASSIFIER_RULE_KEYS;
-  const cases: [unknown, string][] = [
-    ...keys.errno.map((k): [unknown, string] => [probe({ code: k }), `errno ${code(k)}`]),
-    ...keys.sqlstate.map((k): [unknown, string] => [
-      probe({ code: k, severity: 'ERROR' }),
-      `SQLSTATE ${code(k)}`,
+  const { errno, sqlstate, sqlstateClass, redisReply } = CLASSIFIER_RULE_KEYS;
+  const pg = (state: string) => ({ code: state, severity: 'ERROR' });
+  const classFree = (k: string) => [`${k}000`, `${k}999`].find((c) => !sqlstate.includes(c))!;
+  const cases: [Record<string, unknown>, string][] = [
+    ...errno.map((k): [Record<string, unknown>, string] => [{ code: k }, `errno ${code(k)}`]),
+    ...sqlstate.map((k): [Record<string, unknown>, string] => [pg(k), `SQLSTATE ${code(k)}`]),
+    ...sqlstateClass.map((k): [Record<string, unknown>, string] => [
+      pg(classFree(k)),
+      `SQLSTATE class ${code(`${k}…`)}`,
     ]),
-    ...keys.sqlstateClass.map((k): [unknown, string] => {
-      const state = [`${k}000`, `${k}999`].find((c) => !keys.sqlstate.includes(c))!;
-      return [probe({ code: state, severity: 'ERROR' }), `SQLSTATE class ${code(`${k}…`)}`];
-    }),
-    [probe({ code: 'ZZ999', severity: 'ERROR' }), 'any other SQLSTATE'],
-    ...keys.redisReply.map((w): [unknown, string] => [
-      probe({ name: 'ReplyError' }, `${w} probe`),
+    [pg('ZZ999'), 'any other SQLSTATE'],
+    ...redisReply.map((w): [Record<string, unknown>, string] => [
+      { name: 'ReplyError', message: `${w} probe` },
       `Redis reply ${code(w)}`,
     ]),
   ];
-  return cases.map(([value, when]) => {
-    const e = classifyError(value);
+  return cases.map(([fields, when]) => {
+    const e = classifyError(Object.assign(new Error('probe'), fields));
     return {
       code: e.code,
       variant: { className: e.name, retryable: e.retryable, maxRetries: e.maxRetries, when },
@@ -102,14 +99,9 @@ export async function renderErrorCodes(): Promise<string> {
       how.push(`with limit ${v.maxRetries}`);
     add(c, { ...v, when: `${how.join(' ')} in ${compactFiles(files)}` });
   }
+  const unknown = { className: undefined, retryable: undefined, maxRetries: undefined };
   for (const c of Object.keys(ERROR_ADVICE))
-    if (!byCode.has(c))
-      add(c, {
-        className: undefined,
-        retryable: undefined,
-        maxRetries: undefined,
-        when: 'named in `ERROR_ADVICE`',
-      });
+    if (!byCode.has(c)) add(c, { ...unknown, when: 'named in `ERROR_ADVICE`' });
 
   const limit = (v: Variant): string =>
     v.retryable === undefined

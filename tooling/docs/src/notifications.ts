@@ -2,7 +2,7 @@
 // what was done and what to do for every kind (`EVENT_CATALOGUE`, the one catalogue of operator
 // text in @ccat/errors); and sample mails, rendered by the real email channel with a fake transport.
 import { EVENT_CATALOGUE, EVENT_KINDS, type EventKindText } from '@ccat/errors';
-import { createEmailChannel, toNotification, type Notification } from '@ccat/notifier';
+import { createEmailChannel, toNotification, type Channel, type Notification } from '@ccat/notifier';
 import {
   buildNotification,
   dedupKey,
@@ -68,14 +68,8 @@ function delivered(facts: NotificationFacts, id: number): Notification {
   };
 }
 
-type Digest = {
-  count: number;
-  spanMs: number;
-  examples: { id: string; subject: string; operationId: string }[];
-};
-
 /** A notification (or a digest) as the real email channel sends it, headers and all, in a text block. */
-async function mail(notification: Notification, digest?: Digest): Promise<string> {
+async function mail(delivery: Parameters<Channel['deliver']>[0]): Promise<string> {
   const text = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v));
   let sent: string[] | undefined;
   const channel = createEmailChannel({
@@ -92,30 +86,7 @@ async function mail(notification: Notification, digest?: Digest): Promise<string
       },
     },
   });
-  const { time, dedupKey: key = '', operation } = notification;
-  const at = (ms: number) => new Date(time.getTime() + ms);
-  await channel.deliver(
-    digest === undefined
-      ? { notification }
-      : {
-          notification,
-          digest: {
-            dedupKey: key,
-            count: digest.count,
-            firstAt: time,
-            lastAt: at(digest.spanMs),
-            examples: digest.examples.map((e, i) => ({
-              id: e.id,
-              subject: e.subject,
-              time: at(i * 60_000),
-              ...(operation !== undefined && {
-                operation: { type: operation.type, id: e.operationId, attempt: 2 },
-              }),
-            })),
-          },
-        },
-    ['ops@example.org'],
-  );
+  await channel.deliver(delivery, ['ops@example.org']);
   await channel.close();
   if (sent === undefined) throw new Error('the email channel sent nothing');
   return ['```text', ...sent, '```'].join('\n');
@@ -167,22 +138,31 @@ export async function renderNotifications(): Promise<string> {
     '',
   ];
   for (const [i, k] of kinds.entries())
-    lines.push(`#### \`${k}\``, '', await mail(delivered(SAMPLES[k], 5000 + i)), '');
-  const examples = [1042, 1043, 1047].map((n, i) => ({
-    id: String(5100 + i),
-    subject: buildNotification({
-      ...SAMPLES.permanent_failure,
-      ref: { ...op('data_transfer', 2), id: String(n) },
-    }).subject,
-    operationId: String(n),
-  }));
+    lines.push(`#### \`${k}\``, '', await mail({ notification: delivered(SAMPLES[k], 5000 + i) }), '');
   const leader = delivered(SAMPLES.permanent_failure, 5000 + kinds.length);
+  const at = (minutes: number) => new Date(leader.time.getTime() + minutes * 60_000);
+  const examples = [1042, 1043, 1047].map((n, i) => {
+    const facts = { ...SAMPLES.permanent_failure, ref: { ...op('data_transfer', 2), id: String(n) } };
+    return {
+      id: String(5100 + i),
+      subject: buildNotification(facts).subject,
+      time: at(i),
+      operation: facts.ref,
+    };
+  });
+  const digest = {
+    dedupKey: leader.dedupKey ?? '',
+    count: 37,
+    firstAt: leader.time,
+    lastAt: at(9),
+    examples,
+  };
   lines.push(
     '#### Digest',
     '',
     'The first notification of a dedup key is sent at once and opens a window of `notifier.dedup.windowMs`; the alike ones that follow inside the window are folded into one digest, sent when the window closes:',
     '',
-    await mail(leader, { count: 37, spanMs: 9 * 60_000, examples }),
+    await mail({ notification: leader, digest }),
     '',
   );
   return lines.join('\n');
