@@ -1,3 +1,4 @@
+// Over 300 lines: one schema, each option with its description beside it as zod metadata (the docs are generated from it).
 // The worker's configuration: one schema composed of the packages' own (DESIGN §8). Sources, later
 // wins: defaults → JSON file (--config / CCAT_CONFIG) → environment (CCAT_…, DATABASE_URL, REDIS_URL).
 import { OPERATION_TYPES } from '@ccat/db';
