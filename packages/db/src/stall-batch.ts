@@ -48,12 +48,10 @@ export async function lockInProgressMany(
   const t = parseOperationType(type);
   const ids = refs.map((r) => parseOperationId(r.id));
   const attempts = refs.map((r) => parseAttempt(r.attempt));
-  // `id = ANY(…)` for the primary key, as in recoverStalledMany: the row-value IN alone planned a
-  // sequential scan of every in-progress row per chunk.
   return classified(async () => {
     const { rows } = await sql<RawSnapshot>`
       SELECT ${snapshotColumns(t)} FROM ${sql.table(OPERATION_TABLES[t].table)}
-      WHERE id = ANY(${ids}::bigint[]) AND (id, ${sql.ref(`${OPERATION_TABLES[t].prefix}attempt`)}) IN (
+      WHERE (id, ${sql.ref(`${OPERATION_TABLES[t].prefix}attempt`)}) IN (
         SELECT * FROM unnest(${ids}::bigint[], ${attempts}::int[]))
         AND ${fence('stall', t, sql.ref(`${OPERATION_TABLES[t].prefix}attempt`))}
       ORDER BY id FOR UPDATE`.execute(db);
@@ -93,10 +91,6 @@ export async function recoverStalledMany(
     ];
   });
   const p = columns[0]!.map((_, c) => columns.map((row) => row[c]));
-  // The same ids once more as a plain array: `t.id = ANY(…)` lets the planner reach the chunk's rows
-  // through the primary key; joined on v alone it hashed every in-progress row of the table, once
-  // per chunk (EXPLAIN ANALYZE over 20 000 in-progress rows: a sequential scan per statement).
-  const ids = p[0]!;
   // Prefixed, so no name of v meets a column of the table in the UPDATE … FROM v … RETURNING.
   const v = (c: string) => sql`v.${sql.id(`v_${c}`)}`;
   const { table } = OPERATION_TABLES[t];
@@ -106,8 +100,7 @@ export async function recoverStalledMany(
       errorCode: v('error_code'),
       errorMessage: v('error_message'),
     })}
-    FROM v WHERE t.id = ANY(${ids}::bigint[]) AND t.id = v.v_id AND v.v_stall = ${name === 'stall'}
-      AND ${fence(name, t, v('attempt'), 't')}
+    FROM v WHERE t.id = v.v_id AND v.v_stall = ${name === 'stall'} AND ${fence(name, t, v('attempt'), 't')}
     RETURNING ${snapshotColumns(t)}`;
   const event = ['event', 'code', 'error_class', 'message', 'retryable', 'context', 'worker_id'];
   const note = ['level', 'event_kind', 'subject', 'body', 'n_context', 'dedup_key'];
