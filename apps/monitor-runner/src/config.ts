@@ -9,6 +9,7 @@ import {
   logConfigSchema,
   redisConfigSchema,
   resolveConfig,
+  type ConfigSources,
 } from '@ccat/service';
 import { notifierConfigSchema } from '@ccat/notifier';
 import { recoveryPolicySchema } from '@ccat/recovery-handlers';
@@ -171,11 +172,16 @@ export const MONITOR_ENV_ALIASES = {
   SLACK_TOKEN: 'notifier.slack.token',
 } as const;
 
-/** Validates configuration from its sources; throws ConfigurationError with one line per problem. */
+/**
+ * Validates configuration from its sources; throws ConfigurationError with one line per problem.
+ * `CCAT_…` variables that are not this app's keys nor near one (another app's, Kubernetes service
+ * links) are left unread and passed to `onIgnored`.
+ */
 export function loadMonitorConfig(sources: {
   file?: unknown;
   fileName?: string;
   env?: Record<string, string | undefined>;
+  onIgnored?: NonNullable<ConfigSources['onIgnored']>;
 }): Readonly<MonitorConfig> {
   return resolveConfig(monitorConfigSchema, {
     ...sources,

@@ -9,6 +9,7 @@ import {
   logConfigSchema,
   redisConfigSchema,
   resolveConfig,
+  type ConfigSources,
 } from '@ccat/service';
 import { z } from 'zod';
 import { faultsSchema } from './faults.js';
@@ -218,11 +219,16 @@ export const ENV_ALIASES = {
   REDIS_URL: 'redis.url',
 } as const;
 
-/** Validates configuration from its sources; throws ConfigurationError with one line per problem. */
+/**
+ * Validates configuration from its sources; throws ConfigurationError with one line per problem.
+ * `CCAT_…` variables that are not this app's keys nor near one (another app's, Kubernetes service
+ * links) are left unread and passed to `onIgnored`.
+ */
 export function loadWorkerConfig(sources: {
   file?: unknown;
   fileName?: string;
   env?: Record<string, string | undefined>;
+  onIgnored?: NonNullable<ConfigSources['onIgnored']>;
 }): Readonly<WorkerConfig> {
   return resolveConfig(workerConfigSchema, { ...sources, aliases: ENV_ALIASES, ignore: ['CCAT_CONFIG'] });
 }

@@ -6,6 +6,16 @@ export {
   type ConfigSources,
   type SafeParseSchema,
 } from './config-sources.js';
+export {
+  classifyEnvVariable,
+  editDistance,
+  envVariableName,
+  isNearKey,
+  isServiceLinkVariable,
+  schemaKeyPaths,
+  type EnvVariableKind,
+  type IgnoredVariables,
+} from './env-keys.js';
 export { readServiceConfig, type ConfigLoader, type ConfigOutcome } from './read-config.js';
 export {
   checkOperationTypeKeys,

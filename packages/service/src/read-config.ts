@@ -2,17 +2,26 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { redactSecrets } from '@ccat/errors';
+import type { IgnoredVariables } from './env-keys.js';
 
-/** Validates a configuration from its sources (file, its name, the environment); throws `ConfigurationError`. */
+/**
+ * Validates a configuration from its sources (file, its name, the environment); throws
+ * `ConfigurationError`. Calls `onIgnored` (at most once) with the variables it left unread.
+ */
 export type ConfigLoader<C> = (sources: {
   file?: unknown;
   fileName?: string;
   env: Record<string, string | undefined>;
+  onIgnored?: (ignored: IgnoredVariables) => void;
 }) => C;
 
-/** What a service's command line and configuration sources came to: a configuration, or an exit. */
+/**
+ * What a service's command line and configuration sources came to: a configuration (and the
+ * variables left unread, for one warning once a logger exists), or an exit.
+ */
 export type ConfigOutcome<C> =
-  { readonly config: C } | { readonly exitCode: number; readonly stdout?: string; readonly stderr?: string };
+  | { readonly config: C; readonly ignored?: IgnoredVariables }
+  | { readonly exitCode: number; readonly stdout?: string; readonly stderr?: string };
 
 /** Exit 2 with a message for stderr, passed through the one redactor like everything a service prints. */
 function failed(message: string): { readonly exitCode: number; readonly stderr: string } {
@@ -77,7 +86,14 @@ export async function readServiceConfig<C>(o: {
     }
   }
   try {
-    return { config: o.load({ file, ...(fileName !== undefined && { fileName }), env }) };
+    let ignored: IgnoredVariables | undefined;
+    const config = o.load({
+      file,
+      ...(fileName !== undefined && { fileName }),
+      env,
+      onIgnored: (i) => (ignored = i),
+    });
+    return { config, ...(ignored !== undefined && { ignored }) };
   } catch (e) {
     // A ConfigurationError names keys, never secrets; anything else is redacted all the same.
     return failed(`${o.name}: ${(e as Error).message}`);
