@@ -114,7 +114,7 @@ export const monitorConfigSchema = z
     /** The HTTP server for /metrics (Prometheus), /healthz and /readyz. */
     http: z
       .strictObject({
-        /** Address the HTTP server listens on. */
+        /** Address the HTTP server listens on. Loopback by default: in a container set 0.0.0.0, or probes and scrapes from outside fail. */
         host: z.string().default('127.0.0.1'),
         /** /metrics, /healthz, /readyz; 0 picks a free port, null turns it off. */
         port: z.number().int().min(0).max(65535).nullable().default(9465),
@@ -122,8 +122,8 @@ export const monitorConfigSchema = z
       .prefault({}),
     shutdown: z
       .strictObject({
-        /** After SIGTERM/SIGINT the current pass finishes; the process exits anyway after this long. */
-        timeoutMs: ms(15_000, 100),
+        /** After SIGTERM/SIGINT the current pass finishes; the process exits anyway after this long (default 8 s: under Docker's 10 s stop timeout and Kubernetes' 30 s grace). */
+        timeoutMs: ms(8_000, 100),
       })
       .prefault({}),
     /** Logging (pino JSON lines on stdout). */
@@ -171,6 +171,17 @@ export const MONITOR_ENV_ALIASES = {
   SMTP_PASSWORD: 'notifier.email.auth.pass',
   SLACK_TOKEN: 'notifier.slack.token',
 } as const;
+
+/**
+ * The well-known variables that hold secrets (the URLs carry the database and Redis passwords):
+ * each may come from a file named by `NAME_FILE` (Docker and Kubernetes secrets mounted as files).
+ */
+export const MONITOR_SECRET_FILES: readonly (keyof typeof MONITOR_ENV_ALIASES)[] = [
+  'DATABASE_URL',
+  'REDIS_URL',
+  'SMTP_PASSWORD',
+  'SLACK_TOKEN',
+];
 
 /**
  * Validates configuration from its sources; throws ConfigurationError with one line per problem.

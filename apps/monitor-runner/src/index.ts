@@ -7,7 +7,9 @@ export {
   monitorConfigSchema,
   monitorTimingFor,
   MONITOR_ENV_ALIASES,
+  MONITOR_SECRET_FILES,
   type MonitorConfig,
   type MonitorConfigInput,
 } from './config.js';
+export { monitorStopBounds } from './shutdown-bound.js';
 export { createMonitorMetrics, type MonitorMetrics } from './metrics.js';

@@ -129,19 +129,23 @@ export const workerConfigSchema = z
         bundleMaxWaitMs: ms(600_000, 0),
       })
       .prefault({}),
-    /** Graceful shutdown on SIGTERM/SIGINT (a second signal forces it). */
+    /**
+     * Graceful shutdown on SIGTERM/SIGINT (a second signal forces it). The whole shutdown ends within
+     * graceMs + closeTimeoutMs + 2 s (8 s at the defaults: under Docker's 10 s stop timeout and
+     * Kubernetes' 30 s grace); raise the platform's grace above it when raising these.
+     */
     shutdown: z
       .strictObject({
-        /** Running tasks get this long to finish after SIGTERM; then they are aborted and released. */
-        graceMs: ms(30_000, 0),
+        /** Running tasks get this long to finish after SIGTERM; then they are aborted and released (back to pending, no retry counted). */
+        graceMs: ms(4_000, 0),
         /** Releasing aborted tasks and closing connections may take this long before the process exits anyway. */
-        closeTimeoutMs: ms(15_000, 100),
+        closeTimeoutMs: ms(2_000, 100),
       })
       .prefault({}),
     /** The HTTP server for /metrics (Prometheus), /healthz and /readyz. */
     http: z
       .strictObject({
-        /** Address the HTTP server listens on. */
+        /** Address the HTTP server listens on. Loopback by default: in a container set 0.0.0.0, or probes and scrapes from outside fail. */
         host: z.string().default('127.0.0.1'),
         /** /metrics and /healthz; 0 picks a free port, null turns the server off. */
         port: z.number().int().min(0).max(65535).nullable().default(9464),
@@ -218,6 +222,12 @@ export const ENV_ALIASES = {
   DATABASE_SCHEMA: 'database.schema',
   REDIS_URL: 'redis.url',
 } as const;
+
+/**
+ * The well-known variables that hold secrets (the URLs carry the database and Redis passwords):
+ * each may come from a file named by `NAME_FILE` (Docker and Kubernetes secrets mounted as files).
+ */
+export const WORKER_SECRET_FILES: readonly (keyof typeof ENV_ALIASES)[] = ['DATABASE_URL', 'REDIS_URL'];
 
 /**
  * Validates configuration from its sources; throws ConfigurationError with one line per problem.
