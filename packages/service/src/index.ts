@@ -16,7 +16,7 @@ export {
   type EnvVariableKind,
   type IgnoredVariables,
 } from './env-keys.js';
-export { readServiceConfig, type ConfigLoader, type ConfigOutcome } from './read-config.js';
+export { readSecretFiles, readServiceConfig, type ConfigLoader, type ConfigOutcome } from './read-config.js';
 export {
   checkOperationTypeKeys,
   databaseConfigSchema,

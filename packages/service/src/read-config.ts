@@ -35,6 +35,30 @@ function fileErrorReason(e: unknown): string {
 }
 
 /**
+ * The environment with each secret in `names` read from the file its `NAME_FILE` variable names
+ * (Docker and Kubernetes secrets mounted as files), trailing whitespace trimmed; a `NAME` set
+ * directly wins over its file. An unreadable file comes back as a `problem` naming the variable and
+ * the system's reason code (ENOENT, EACCES…), never the path: a secret put in NAME_FILE by mistake
+ * would be printed.
+ */
+export async function readSecretFiles(
+  source: Readonly<Record<string, string | undefined>>,
+  names: readonly string[],
+): Promise<{ readonly env: Record<string, string | undefined> } | { readonly problem: string }> {
+  const env: Record<string, string | undefined> = { ...source };
+  for (const name of names) {
+    const path = env[`${name}_FILE`];
+    if (path === undefined || env[name] !== undefined) continue;
+    try {
+      env[name] = (await readFile(path, 'utf8')).trim();
+    } catch (e) {
+      return { problem: `cannot read the secret file that ${name}_FILE names (${fileErrorReason(e)})` };
+    }
+  }
+  return { env };
+}
+
+/**
  * Reads `--config file.json` (or CCAT_CONFIG) and the environment into a validated configuration.
  * Secrets named in `secretFiles` may come from files (`NAME_FILE=/run/secrets/name`). Bad arguments,
  * an unreadable file or invalid configuration come back as exit 2 with the message to print: every
@@ -60,18 +84,9 @@ export async function readServiceConfig<C>(o: {
   }
   if (args.values.help === true) return { exitCode: 0, stdout: o.usage };
   const fileName = args.values.config ?? (o.env['CCAT_CONFIG'] || undefined);
-  const env: Record<string, string | undefined> = { ...o.env };
-  for (const name of o.secretFiles ?? []) {
-    const path = env[`${name}_FILE`];
-    if (path === undefined || env[name] !== undefined) continue;
-    try {
-      env[name] = (await readFile(path, 'utf8')).trim();
-    } catch (e) {
-      // Name the variable and the system's reason code, never the path: a secret put in
-      // NAME_FILE by mistake (the password instead of its file) would be printed.
-      return failed(`${o.name}: cannot read the secret file that ${name}_FILE names (${fileErrorReason(e)})`);
-    }
-  }
+  const secrets = await readSecretFiles(o.env, o.secretFiles ?? []);
+  if ('problem' in secrets) return failed(`${o.name}: ${secrets.problem}`);
+  const { env } = secrets;
   let file: unknown;
   if (fileName !== undefined) {
     try {
