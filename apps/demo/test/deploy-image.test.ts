@@ -91,7 +91,8 @@ describe('a process started as the image starts it', () => {
         cwd: appDir,
         inheritEnv: false,
         env: {
-          PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+          // The node image's PATH; node itself is started by its absolute path.
+          PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
           HOME: dir,
           ...target.env,
           CCAT_HTTP__PORT: String(port),
