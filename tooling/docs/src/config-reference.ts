@@ -4,8 +4,8 @@
 // variable names from the same `configFromEnv` the apps use, so a name shown here is one that works.
 import { OPERATION_TYPES } from '@ccat/db';
 import { configFromEnv } from '@ccat/service';
-import { MONITOR_ENV_ALIASES, monitorConfigSchema } from '@ccat/monitor-runner';
-import { ENV_ALIASES, workerConfigSchema } from '@ccat/worker';
+import { MONITOR_ENV_ALIASES, MONITOR_SECRET_FILES, monitorConfigSchema } from '@ccat/monitor-runner';
+import { ENV_ALIASES, WORKER_SECRET_FILES, workerConfigSchema } from '@ccat/worker';
 import { z } from 'zod';
 import { code, escapeCell, table } from './markdown.js';
 import {
@@ -67,6 +67,12 @@ export interface AppConfig {
   readonly notes: readonly string[];
 }
 
+/** The note on an app's `NAME_FILE` secrets, from the list the app itself reads. */
+function secretFilesNote(who: string, names: readonly string[]): string {
+  const files = names.map((n) => code(`${n}_FILE`)).join(', ');
+  return `${files} (read by ${who} at start): a file holding the secret (a mounted Docker or Kubernetes Secret), used when the variable itself is not set.`;
+}
+
 export const APPS: readonly AppConfig[] = [
   {
     title: 'Worker (`ccat-worker`, apps/worker)',
@@ -75,7 +81,7 @@ export const APPS: readonly AppConfig[] = [
     exportName: 'workerConfigSchema',
     schema: workerConfigSchema,
     aliases: ENV_ALIASES,
-    notes: [],
+    notes: [secretFilesNote('ccat-worker', WORKER_SECRET_FILES)],
   },
   {
     title: 'Monitor (`ccat-monitor` and the `ccat-recovery` CLI, apps/monitor-runner)',
@@ -84,9 +90,7 @@ export const APPS: readonly AppConfig[] = [
     exportName: 'monitorConfigSchema',
     schema: monitorConfigSchema,
     aliases: MONITOR_ENV_ALIASES,
-    notes: [
-      '`SMTP_PASSWORD_FILE` and `SLACK_TOKEN_FILE` (read by `ccat-monitor` at start, apps/monitor-runner/src/main.ts): a file holding the secret, used when `SMTP_PASSWORD` / `SLACK_TOKEN` is not set.',
-    ],
+    notes: [secretFilesNote('ccat-monitor and the ccat-recovery CLI', MONITOR_SECRET_FILES)],
   },
 ];
 
@@ -392,7 +396,7 @@ function intro(): string {
   }
   const strictness =
     lenient.size === 0
-      ? 'Unknown keys are refused everywhere (the objects are strict), so a typo is an error, not a silently ignored setting.'
+      ? "Unknown keys are refused everywhere (the objects are strict), so a typo is an error, not a silently ignored setting. In the environment, a `CCAT_…` variable naming a key the app does not have and is not one or two edits from one it has (another app's key in a shared env file, a Kubernetes service link such as `CCAT_MONITOR_SERVICE_HOST`) is ignored, with one warning naming it; a near miss (`CCAT_CONCURENCY`) is refused."
       : `Unknown keys are refused (the objects are strict), so a typo is an error, not a silently ignored setting; except inside ${[...lenient].map(code).join(', ')}, where unknown keys are dropped without a word.`;
   return `# Configuration reference
 
