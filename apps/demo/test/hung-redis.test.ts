@@ -53,14 +53,14 @@ const APPS = [
     name: 'worker',
     script: WORKER_MAIN,
     started: 'worker started',
-    // The shipped shutdown bounds: the limit is graceMs + closeTimeoutMs + 5 s = 50 s.
+    // The shipped shutdown bounds: the limit is graceMs + closeTimeoutMs + 2 s = 8 s (workerStopBounds).
     config: { workerId: 'hung-redis-worker', operationTypes: ['raw_data_package'] },
   },
   {
     name: 'monitor',
     script: MONITOR_MAIN,
     started: 'monitor started',
-    // The shipped shutdown bound: shutdown.timeoutMs 15 s.
+    // The shipped shutdown bound: shutdown.timeoutMs 8 s.
     config: { monitorId: 'hung-redis-monitor', monitor: { loopIntervalMs: 500 } },
   },
 ] as const;

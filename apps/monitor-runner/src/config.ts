@@ -9,6 +9,7 @@ import {
   logConfigSchema,
   redisConfigSchema,
   resolveConfig,
+  type ConfigSources,
 } from '@ccat/service';
 import { notifierConfigSchema } from '@ccat/notifier';
 import { recoveryPolicySchema } from '@ccat/recovery-handlers';
@@ -145,7 +146,12 @@ export const monitorConfigSchema = z
       .describe('Run the outbox relay in this process.'),
     http: z
       .strictObject({
-        host: z.string().default('127.0.0.1').describe('Address the HTTP server listens on.'),
+        host: z
+          .string()
+          .default('127.0.0.1')
+          .describe(
+            'Address the HTTP server listens on. Loopback by default: in a container set 0.0.0.0, or probes and scrapes from outside fail.',
+          ),
         port: z
           .number()
           .int()
@@ -159,8 +165,8 @@ export const monitorConfigSchema = z
       .describe('The HTTP server for /metrics (Prometheus), /healthz and /readyz.'),
     shutdown: z
       .strictObject({
-        timeoutMs: ms(15_000, 100).describe(
-          'After SIGTERM/SIGINT the current pass finishes; the process exits anyway after this long.',
+        timeoutMs: ms(8_000, 100).describe(
+          "After SIGTERM/SIGINT the current pass finishes; the process exits anyway after this long (default 8 s: under Docker's 10 s stop timeout and Kubernetes' 30 s grace).",
         ),
       })
       .prefault({}),
@@ -209,14 +215,27 @@ export const MONITOR_ENV_ALIASES = {
   SLACK_TOKEN: 'notifier.slack.token',
 } as const;
 
-/** The secrets that may also come from a file, `NAME_FILE=/run/secrets/name` (Docker/Kubernetes secrets). */
-export const MONITOR_SECRET_FILES = ['SMTP_PASSWORD', 'SLACK_TOKEN'] as const;
+/**
+ * The well-known variables that hold secrets (the URLs carry the database and Redis passwords):
+ * each may come from a file named by `NAME_FILE` (Docker and Kubernetes secrets mounted as files).
+ */
+export const MONITOR_SECRET_FILES: readonly (keyof typeof MONITOR_ENV_ALIASES)[] = [
+  'DATABASE_URL',
+  'REDIS_URL',
+  'SMTP_PASSWORD',
+  'SLACK_TOKEN',
+];
 
-/** Validates configuration from its sources; throws ConfigurationError with one line per problem. */
+/**
+ * Validates configuration from its sources; throws ConfigurationError with one line per problem.
+ * `CCAT_…` variables that are not this app's keys nor near one (another app's, Kubernetes service
+ * links) are left unread and passed to `onIgnored`.
+ */
 export function loadMonitorConfig(sources: {
   file?: unknown;
   fileName?: string;
   env?: Record<string, string | undefined>;
+  onIgnored?: NonNullable<ConfigSources['onIgnored']>;
 }): Readonly<MonitorConfig> {
   return resolveConfig(monitorConfigSchema, {
     ...sources,

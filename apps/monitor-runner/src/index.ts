@@ -11,4 +11,5 @@ export {
   type MonitorConfig,
   type MonitorConfigInput,
 } from './config.js';
+export { monitorStopBounds } from './shutdown-bound.js';
 export { createMonitorMetrics, type MonitorMetrics } from './metrics.js';

@@ -5,31 +5,25 @@
 // a second one exits at once.
 import { runService } from '@ccat/service';
 import { loadMonitorConfig, MONITOR_SECRET_FILES } from './config.js';
+import { monitorStopBounds } from './shutdown-bound.js';
 import { createMonitorRunner } from './runner.js';
 
 const USAGE = `usage: ccat-monitor [--config file.json]
 Runs the stalled-task monitor and the notification outbox relay, and serves /metrics, /healthz, /readyz.
 Configuration: defaults → the JSON file (--config or CCAT_CONFIG) → environment (CCAT_…, DATABASE_URL,
-REDIS_URL, SMTP_PASSWORD, SLACK_TOKEN; SMTP_PASSWORD_FILE / SLACK_TOKEN_FILE read a secret from a file).`;
+REDIS_URL, SMTP_PASSWORD, SLACK_TOKEN; each of these four may instead name a file with NAME_FILE).`;
 
 await runService(process, {
   name: 'ccat-monitor',
   usage: USAGE,
   load: loadMonitorConfig,
+  // Secrets may come from files (Docker/Kubernetes secrets): NAME_FILE=/run/secrets/name.
   secretFiles: MONITOR_SECRET_FILES,
   idField: 'monitorId',
   id: (config) => config.monitorId,
   stopping: 'finishing the current pass',
-  // SIGTERM ends within shutdown.timeoutMs, exit 0, whatever the servers do: the runner's steps (the
-  // monitor bounds its own pass at 5/6 of the bound at most) get until 85 % of it, closing the
-  // connections until 93 %. Every abandoned step is idempotent work the next process redoes (the
-  // pass's lease lapses, an open transaction rolls back on disconnect).
-  bounds: ({ shutdown: { timeoutMs } }) => ({
-    limitMs: timeoutMs,
-    appMs: timeoutMs * 0.85,
-    connectionsMs: timeoutMs * 0.93,
-    closeTimeoutMs: timeoutMs,
-  }),
+  // SIGTERM ends within shutdown.timeoutMs (8 s at the default), exit 0, whatever the servers do.
+  bounds: ({ shutdown }) => monitorStopBounds(shutdown),
   create: (c) =>
     createMonitorRunner({
       config: c.config,

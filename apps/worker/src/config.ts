@@ -10,6 +10,7 @@ import {
   logConfigSchema,
   redisConfigSchema,
   resolveConfig,
+  type ConfigSources,
 } from '@ccat/service';
 import { z } from 'zod';
 import { faultsSchema } from './faults.js';
@@ -181,18 +182,25 @@ export const workerConfigSchema = z
       ),
     shutdown: z
       .strictObject({
-        graceMs: ms(30_000, 0).describe(
-          'Running tasks get this long to finish after SIGTERM; then they are aborted and released.',
+        graceMs: ms(4_000, 0).describe(
+          'Running tasks get this long to finish after SIGTERM; then they are aborted and released (back to pending, no retry counted).',
         ),
-        closeTimeoutMs: ms(15_000, 100).describe(
+        closeTimeoutMs: ms(2_000, 100).describe(
           'Releasing aborted tasks and closing connections may take this long before the process exits anyway.',
         ),
       })
       .prefault({})
-      .describe('Graceful shutdown on SIGTERM/SIGINT (a second signal forces it).'),
+      .describe(
+        "Graceful shutdown on SIGTERM/SIGINT (a second signal forces it). The whole shutdown ends within graceMs + closeTimeoutMs + 2 s (8 s at the defaults: under Docker's 10 s stop timeout and Kubernetes' 30 s grace); raise the platform's grace above it when raising these.",
+      ),
     http: z
       .strictObject({
-        host: z.string().default('127.0.0.1').describe('Address the HTTP server listens on.'),
+        host: z
+          .string()
+          .default('127.0.0.1')
+          .describe(
+            'Address the HTTP server listens on. Loopback by default: in a container set 0.0.0.0, or probes and scrapes from outside fail.',
+          ),
         port: z
           .number()
           .int()
@@ -285,11 +293,22 @@ export const ENV_ALIASES = {
   REDIS_URL: 'redis.url',
 } as const;
 
-/** Validates configuration from its sources; throws ConfigurationError with one line per problem. */
+/**
+ * The well-known variables that hold secrets (the URLs carry the database and Redis passwords):
+ * each may come from a file named by `NAME_FILE` (Docker and Kubernetes secrets mounted as files).
+ */
+export const WORKER_SECRET_FILES: readonly (keyof typeof ENV_ALIASES)[] = ['DATABASE_URL', 'REDIS_URL'];
+
+/**
+ * Validates configuration from its sources; throws ConfigurationError with one line per problem.
+ * `CCAT_…` variables that are not this app's keys nor near one (another app's, Kubernetes service
+ * links) are left unread and passed to `onIgnored`.
+ */
 export function loadWorkerConfig(sources: {
   file?: unknown;
   fileName?: string;
   env?: Record<string, string | undefined>;
+  onIgnored?: NonNullable<ConfigSources['onIgnored']>;
 }): Readonly<WorkerConfig> {
   return resolveConfig(workerConfigSchema, { ...sources, aliases: ENV_ALIASES, ignore: ['CCAT_CONFIG'] });
 }

@@ -5,9 +5,11 @@ export {
   timeoutsFor,
   workerConfigSchema,
   ENV_ALIASES,
+  WORKER_SECRET_FILES,
   type WorkerConfig,
   type WorkerConfigInput,
 } from './config.js';
+export { WORKER_SHUTDOWN_MARGIN_MS, workerStopBounds } from './shutdown-bound.js';
 export {
   Dispatcher,
   JOB_OPTIONS,

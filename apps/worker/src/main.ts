@@ -3,31 +3,26 @@
 // configuration, builds the pool, the Redis clients and the logger and owns the signals; this wires
 // createWorker. The first SIGTERM/SIGINT/SIGHUP shuts down gracefully (bounded), a second one forces.
 import { runService } from '@ccat/service';
-import { loadWorkerConfig } from './config.js';
+import { loadWorkerConfig, WORKER_SECRET_FILES } from './config.js';
+import { workerStopBounds } from './shutdown-bound.js';
 import { createWorker } from './worker.js';
 
 const USAGE = `usage: ccat-worker [--config file.json]
 Runs BullMQ workers for the CCAT pipeline operations and the dispatcher.
-Configuration: defaults → the JSON file (--config or CCAT_CONFIG) → environment (CCAT_…, DATABASE_URL, REDIS_URL).`;
+Configuration: defaults → the JSON file (--config or CCAT_CONFIG) → environment (CCAT_…, DATABASE_URL,
+REDIS_URL; DATABASE_URL_FILE / REDIS_URL_FILE read a secret URL from a file).`;
 
 await runService(process, {
   name: 'ccat-worker',
   usage: USAGE,
   load: loadWorkerConfig,
+  // Secrets may come from files (Docker/Kubernetes secrets): NAME_FILE=/run/secrets/name.
+  secretFiles: WORKER_SECRET_FILES,
   idField: 'workerId',
   id: (config) => config.workerId,
   stopping: 'shutting down gracefully',
-  // The whole shutdown: grace + release/close time + a margin; the connections close by a second
-  // before that, within shutdown.closeTimeoutMs.
-  bounds: ({ shutdown }) => {
-    const limitMs = shutdown.graceMs + shutdown.closeTimeoutMs + 5_000;
-    return {
-      limitMs,
-      appMs: limitMs - 1000,
-      connectionsMs: limitMs - 1000,
-      closeTimeoutMs: shutdown.closeTimeoutMs,
-    };
-  },
+  // The whole shutdown: grace + release/close time + a margin (8 s at the defaults).
+  bounds: ({ shutdown }) => workerStopBounds(shutdown),
   create: (c) =>
     createWorker({
       config: c.config,

@@ -8,12 +8,13 @@ import { join } from 'node:path';
 import { createDatabase, migrateToLatest, type CcatDatabase } from '@ccat/db';
 import { PrivatePostgres, PrivateRedis, startJsonProcess, type JsonProcess } from '@ccat/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { workerStopBounds } from '../src/index.js';
 import { WORKER_MAIN } from './process.js';
 
 const GRACE_MS = 200;
 const CLOSE_MS = 2000;
 // The worker's own bound: grace + close time + 5 s margin (apps/worker/src/main.ts).
-const SHUTDOWN_MS = GRACE_MS + CLOSE_MS + 5000;
+const SHUTDOWN_MS = workerStopBounds({ graceMs: GRACE_MS, closeTimeoutMs: CLOSE_MS }).limitMs;
 let pg: PrivatePostgres;
 let rd: PrivateRedis;
 let database: CcatDatabase;

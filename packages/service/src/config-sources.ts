@@ -9,6 +9,7 @@ import {
   safeString,
   truncate,
 } from '@ccat/errors';
+import { classifyEnvVariable, type IgnoredVariables } from './env-keys.js';
 
 /** The subset of a zod schema this needs (any zod 3/4 schema fits). */
 export interface SafeParseSchema<T> {
@@ -31,6 +32,12 @@ export interface ConfigSources {
   readonly aliases?: Readonly<Record<string, string>>;
   /** Variables under the prefix that are not configuration (e.g. `CCAT_CONFIG`). */
   readonly ignore?: readonly string[];
+  /**
+   * Told, once per resolution and only when there are any, which variables under the prefix were
+   * left unread (DESIGN §8): Kubernetes service links and keys this program does not have nor
+   * resembles (another app's). A misspelling of one of its own keys is not among them: it fails.
+   */
+  readonly onIgnored?: (ignored: IgnoredVariables) => void;
 }
 
 type Tree = Record<string, unknown>;
@@ -87,14 +94,21 @@ function envValue(raw: string): unknown {
   }
 }
 
-/** The configuration tree the environment describes. */
-export function configFromEnv(sources: ConfigSources): Tree {
-  return envTree(sources).tree;
+/**
+ * The configuration tree the environment describes. With a `schema`, variables that are not its
+ * configuration (see `classifyEnvVariable`) are left out; without one, every `CCAT_…` variable is.
+ */
+export function configFromEnv(sources: ConfigSources, schema?: unknown): Tree {
+  return envTree(sources, schema).tree;
 }
 
-/** The tree, and which variable set each dotted path (for messages). */
-function envTree(sources: ConfigSources): { tree: Tree; origins: Map<string, string> } {
+/** The tree, which variable set each dotted path (for messages), and what was left unread. */
+function envTree(
+  sources: ConfigSources,
+  schema: unknown,
+): { tree: Tree; origins: Map<string, string>; ignored: { foreign: string[]; serviceLinks: string[] } } {
   const origins = new Map<string, string>();
+  const ignored = { foreign: [] as string[], serviceLinks: [] as string[] };
   const env = sources.env ?? {};
   const prefix = sources.envPrefix ?? 'CCAT_';
   const ignore = new Set(sources.ignore ?? []);
@@ -103,6 +117,11 @@ function envTree(sources: ConfigSources): { tree: Tree; origins: Map<string, str
     if (raw === undefined || ignore.has(name)) continue;
     const path = envVarPath(name, prefix);
     if (path !== undefined) {
+      const kind = schema === undefined ? 'ours' : classifyEnvVariable(schema, name, path);
+      if (kind !== 'ours') {
+        (kind === 'foreign' ? ignored.foreign : ignored.serviceLinks).push(name);
+        continue;
+      }
       setPath(tree, path, envValue(raw));
       origins.set(path.join('.'), name);
     }
@@ -114,7 +133,9 @@ function envTree(sources: ConfigSources): { tree: Tree; origins: Map<string, str
       origins.set(path, name);
     }
   }
-  return { tree, origins };
+  ignored.foreign.sort();
+  ignored.serviceLinks.sort();
+  return { tree, origins, ignored };
 }
 
 function valueAt(input: unknown, path: readonly unknown[]): unknown {
@@ -168,10 +189,13 @@ export function formatConfigIssues(
 
 /**
  * Defaults (the schema's) → file → environment, validated by `schema`; the result is frozen. Throws
- * ConfigurationError whose message has one line per problem.
+ * ConfigurationError whose message has one line per problem. Variables under the prefix that are
+ * not this schema's (Kubernetes service links, keys it neither has nor resembles) are left out and
+ * reported through `sources.onIgnored`; a key near one of its own (`CCAT_CONCURENCY`) is kept and
+ * fails validation naming its variable.
  */
 export function resolveConfig<T>(schema: SafeParseSchema<T>, sources: ConfigSources = {}): Readonly<T> {
-  const fromEnv = envTree(sources);
+  const fromEnv = envTree(sources, schema);
   const merged = mergeConfig(mergeConfig({}, sources.file ?? {}), fromEnv.tree);
   const result = schema.safeParse(merged);
   if (!result.success) {
@@ -183,6 +207,8 @@ export function resolveConfig<T>(schema: SafeParseSchema<T>, sources: ConfigSour
       { context: { problems: lines } },
     );
   }
+  const { foreign, serviceLinks } = fromEnv.ignored;
+  if (foreign.length > 0 || serviceLinks.length > 0) sources.onIgnored?.({ foreign, serviceLinks });
   return deepFreeze(result.data);
 }
 

@@ -8,7 +8,16 @@ export {
   type ConfigSources,
   type SafeParseSchema,
 } from './config-sources.js';
-export { readServiceConfig, type ConfigLoader, type ConfigOutcome } from './read-config.js';
+export {
+  classifyEnvVariable,
+  editDistance,
+  isNearKey,
+  isServiceLinkVariable,
+  schemaKeyPaths,
+  type EnvVariableKind,
+  type IgnoredVariables,
+} from './env-keys.js';
+export { readSecretFiles, readServiceConfig, type ConfigLoader, type ConfigOutcome } from './read-config.js';
 export {
   checkOperationTypeKeys,
   databaseConfigSchema,

@@ -2,17 +2,26 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { redactSecrets } from '@ccat/errors';
+import type { IgnoredVariables } from './env-keys.js';
 
-/** Validates a configuration from its sources (file, its name, the environment); throws `ConfigurationError`. */
+/**
+ * Validates a configuration from its sources (file, its name, the environment); throws
+ * `ConfigurationError`. Calls `onIgnored` (at most once) with the variables it left unread.
+ */
 export type ConfigLoader<C> = (sources: {
   file?: unknown;
   fileName?: string;
   env: Record<string, string | undefined>;
+  onIgnored?: (ignored: IgnoredVariables) => void;
 }) => C;
 
-/** What a service's command line and configuration sources came to: a configuration, or an exit. */
+/**
+ * What a service's command line and configuration sources came to: a configuration (and the
+ * variables left unread, for one warning once a logger exists), or an exit.
+ */
 export type ConfigOutcome<C> =
-  { readonly config: C } | { readonly exitCode: number; readonly stdout?: string; readonly stderr?: string };
+  | { readonly config: C; readonly ignored?: IgnoredVariables }
+  | { readonly exitCode: number; readonly stdout?: string; readonly stderr?: string };
 
 /** Exit 2 with a message for stderr, passed through the one redactor like everything a service prints. */
 function failed(message: string): { readonly exitCode: number; readonly stderr: string } {
@@ -23,6 +32,30 @@ function failed(message: string): { readonly exitCode: number; readonly stderr: 
 function fileErrorReason(e: unknown): string {
   const code = (e as { code?: unknown } | null)?.code;
   return typeof code === 'string' && /^E[A-Z0-9]{1,20}$/.test(code) ? code : 'unreadable';
+}
+
+/**
+ * The environment with each secret in `names` read from the file its `NAME_FILE` variable names
+ * (Docker and Kubernetes secrets mounted as files), trailing whitespace trimmed; a `NAME` set
+ * directly wins over its file. An unreadable file comes back as a `problem` naming the variable and
+ * the system's reason code (ENOENT, EACCES…), never the path: a secret put in NAME_FILE by mistake
+ * would be printed.
+ */
+export async function readSecretFiles(
+  source: Readonly<Record<string, string | undefined>>,
+  names: readonly string[],
+): Promise<{ readonly env: Record<string, string | undefined> } | { readonly problem: string }> {
+  const env: Record<string, string | undefined> = { ...source };
+  for (const name of names) {
+    const path = env[`${name}_FILE`];
+    if (path === undefined || env[name] !== undefined) continue;
+    try {
+      env[name] = (await readFile(path, 'utf8')).trim();
+    } catch (e) {
+      return { problem: `cannot read the secret file that ${name}_FILE names (${fileErrorReason(e)})` };
+    }
+  }
+  return { env };
 }
 
 /**
@@ -51,18 +84,9 @@ export async function readServiceConfig<C>(o: {
   }
   if (args.values.help === true) return { exitCode: 0, stdout: o.usage };
   const fileName = args.values.config ?? (o.env['CCAT_CONFIG'] || undefined);
-  const env: Record<string, string | undefined> = { ...o.env };
-  for (const name of o.secretFiles ?? []) {
-    const path = env[`${name}_FILE`];
-    if (path === undefined || env[name] !== undefined) continue;
-    try {
-      env[name] = (await readFile(path, 'utf8')).trim();
-    } catch (e) {
-      // Name the variable and the system's reason code, never the path: a secret put in
-      // NAME_FILE by mistake (the password instead of its file) would be printed.
-      return failed(`${o.name}: cannot read the secret file that ${name}_FILE names (${fileErrorReason(e)})`);
-    }
-  }
+  const secrets = await readSecretFiles(o.env, o.secretFiles ?? []);
+  if ('problem' in secrets) return failed(`${o.name}: ${secrets.problem}`);
+  const { env } = secrets;
   let file: unknown;
   if (fileName !== undefined) {
     try {
@@ -77,7 +101,14 @@ export async function readServiceConfig<C>(o: {
     }
   }
   try {
-    return { config: o.load({ file, ...(fileName !== undefined && { fileName }), env }) };
+    let ignored: IgnoredVariables | undefined;
+    const config = o.load({
+      file,
+      ...(fileName !== undefined && { fileName }),
+      env,
+      onIgnored: (i) => (ignored = i),
+    });
+    return { config, ...(ignored !== undefined && { ignored }) };
   } catch (e) {
     // A ConfigurationError names keys, never secrets; anything else is redacted all the same.
     return failed(`${o.name}: ${(e as Error).message}`);

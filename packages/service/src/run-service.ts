@@ -157,6 +157,13 @@ export async function runService<C extends ServiceConfigBase>(
     proc.stdout.isTTY,
   );
   fatal.logger = log;
+  if (loaded.ignored !== undefined) {
+    // Names only: a value could be a secret. One line, whatever the count (DESIGN §8).
+    log.warn(
+      { variables: loaded.ignored.foreign, kubernetesServiceLinks: loaded.ignored.serviceLinks },
+      `environment variables that are not ${def.name} configuration: ignored`,
+    );
+  }
   const bounds = def.bounds(config);
   const closers: (() => Promise<unknown>)[] = [];
   /** Drop a connection at once (no reply awaited): for servers that stopped answering. */

@@ -98,12 +98,12 @@ describe('resolveConfig: defaults → file → environment, later wins', () => {
   it('names the variable behind a bad value or an unknown key', () => {
     let message = '';
     try {
-      resolveConfig(schema, { env: { CCAT_WORKER__CONCURRENCY: '4', CCAT_CONCURRENCY: '-1' } });
+      resolveConfig(schema, { env: { CCAT_DATABSE__POOL_SIZE: '4', CCAT_CONCURRENCY: '-1' } });
     } catch (e) {
       message = (e as Error).message;
     }
     expect(message).toMatch(/concurrency: .*got -1 \(from CCAT_CONCURRENCY\)/);
-    expect(message).toMatch(/Unrecognized key: "worker".*\(from CCAT_WORKER__CONCURRENCY\)/);
+    expect(message).toMatch(/Unrecognized key: "databse".*\(from CCAT_DATABSE__POOL_SIZE\)/);
   });
 
   it('mergeConfig replaces arrays and scalars, merges objects', () => {

@@ -5,7 +5,7 @@
 import { OPERATION_TYPES } from '@ccat/db';
 import { envVarName } from '@ccat/service';
 import { MONITOR_ENV_ALIASES, MONITOR_SECRET_FILES, monitorConfigSchema } from '@ccat/monitor-runner';
-import { ENV_ALIASES, workerConfigSchema } from '@ccat/worker';
+import { ENV_ALIASES, WORKER_SECRET_FILES, workerConfigSchema } from '@ccat/worker';
 import { z } from 'zod';
 import { code, escapeCell, table } from './markdown.js';
 
@@ -51,7 +51,7 @@ export const APPS: readonly AppConfig[] = [
     command: 'ccat-worker',
     schema: workerConfigSchema,
     aliases: ENV_ALIASES,
-    secretFiles: [],
+    secretFiles: WORKER_SECRET_FILES,
   },
   {
     title: 'Monitor (`ccat-monitor` and the `ccat-recovery` CLI, apps/monitor-runner)',
@@ -272,7 +272,7 @@ function intro(): string {
   const lenient = [...new Set(APPS.flatMap((app) => lenientObjects(toJson(app.schema), [])))];
   const strictness =
     lenient.length === 0
-      ? 'Unknown keys are refused everywhere (the objects are strict), so a typo is an error, not a silently ignored setting.'
+      ? "Unknown keys are refused everywhere (the objects are strict), so a typo is an error, not a silently ignored setting. In the environment, a `CCAT_…` variable naming a key the app does not have and is not one or two edits from one it has (another app's key in a shared env file, a Kubernetes service link such as `CCAT_MONITOR_SERVICE_HOST`) is ignored, with one warning naming it; a near miss (`CCAT_CONCURENCY`) is refused."
       : `Unknown keys are refused (the objects are strict), so a typo is an error, not a silently ignored setting; except inside ${lenient.map(code).join(', ')}, where unknown keys are dropped without a word.`;
   return `# Configuration reference
 

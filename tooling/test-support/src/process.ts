@@ -29,6 +29,10 @@ export interface StartOptions {
   readonly script: string;
   readonly args?: readonly string[];
   readonly env?: Readonly<Record<string, string>>;
+  /** false: the child gets `env` alone, not this process's environment (as a container would). Default true. */
+  readonly inheritEnv?: boolean;
+  /** The child's working directory (default this process's). */
+  readonly cwd?: string;
   /** Resolve once a line matches (e.g. `msg === 'worker started'`). */
   readonly ready?: (l: Record<string, unknown>) => boolean;
   readonly readyTimeoutMs?: number;
@@ -36,7 +40,8 @@ export interface StartOptions {
 
 export async function startJsonProcess(o: StartOptions): Promise<JsonProcess> {
   const child = spawn(process.execPath, [o.script, ...(o.args ?? [])], {
-    env: { ...process.env, ...o.env },
+    env: o.inheritEnv === false ? { ...o.env } : { ...process.env, ...o.env },
+    ...(o.cwd !== undefined && { cwd: o.cwd }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: Record<string, unknown>[] = [];

@@ -2,6 +2,7 @@
 // → environment; and the secrets of the environment, so even a configuration error cannot print them.
 import { readFile } from 'node:fs/promises';
 import { classifyError } from '@ccat/errors';
+import { readSecretFiles } from '@ccat/service';
 import type { MonitorConfig } from '../config.js';
 import { ConfigProblem } from './errors.js';
 import { urlSecrets } from './redact.js';
@@ -14,7 +15,10 @@ export function environmentSecrets(env: Env): string[] {
   return [...urlSecrets(env['DATABASE_URL'] ?? ''), ...urlSecrets(env['REDIS_URL'] ?? ''), ...direct];
 }
 
-/** Loads the configuration; every problem is a ConfigProblem (exit 2) with one readable message. */
+/**
+ * Loads the configuration, secrets named by `NAME_FILE` variables included; every problem is a
+ * ConfigProblem (exit 2) with one readable message.
+ */
 export async function loadConfig(flag: string | undefined, env: Env): Promise<Readonly<MonitorConfig>> {
   const fileName = flag ?? (env['CCAT_CONFIG'] || undefined);
   let file: unknown;
@@ -33,9 +37,13 @@ export async function loadConfig(flag: string | undefined, env: Env): Promise<Re
   }
   // Loaded here, not at the top: the config schema pulls in the notifier and recovery packages, the
   // larger part of start-up, which `--help` and a mistyped argument should not wait for.
-  const { loadMonitorConfig } = await import('../config.js');
+  const { loadMonitorConfig, MONITOR_SECRET_FILES } = await import('../config.js');
+  // DATABASE_URL_FILE and the other secret files, as the monitor reads them (in its pod, the CLI
+  // finds the same mounted Secret).
+  const secrets = await readSecretFiles(env, MONITOR_SECRET_FILES);
+  if ('problem' in secrets) throw new ConfigProblem(secrets.problem);
   try {
-    return loadMonitorConfig({ file, ...(fileName !== undefined && { fileName }), env });
+    return loadMonitorConfig({ file, ...(fileName !== undefined && { fileName }), env: secrets.env });
   } catch (e) {
     throw new ConfigProblem(classifyError(e).message);
   }

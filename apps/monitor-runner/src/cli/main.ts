@@ -27,7 +27,8 @@ export interface CliInvocation {
 
 const GLOBAL_HELP = `
 configuration: --config FILE or CCAT_CONFIG, then the environment, which wins: DATABASE_URL,
-  DATABASE_SCHEMA, REDIS_URL, CCAT_KEY_PREFIX, CCAT_<SECTION>__<KEY>
+  DATABASE_SCHEMA, REDIS_URL, CCAT_KEY_PREFIX, CCAT_<SECTION>__<KEY>; DATABASE_URL_FILE and
+  REDIS_URL_FILE (SMTP_PASSWORD_FILE, SLACK_TOKEN_FILE) read a secret from a file
 exit codes: 0 done, 1 unexpected failure, 2 bad arguments or configuration,
             3 PostgreSQL or Redis unreachable, 4 refused (nothing changed)`;
 
@@ -109,7 +110,13 @@ export async function runCli(invocation: CliInvocation): Promise<ExitCode> {
     async run(command, f) {
       const globals = command.optsWithGlobals() as { json?: true; config?: string };
       const config = await loadConfig(globals.config, invocation.env);
-      secrets.push(...urlSecrets(config.database.url), ...urlSecrets(config.redis.url));
+      // Secrets the configuration holds, from the environment or from NAME_FILE files alike.
+      const direct = [config.notifier.email?.auth?.pass, config.notifier.slack?.token];
+      secrets.push(
+        ...urlSecrets(config.database.url),
+        ...urlSecrets(config.redis.url),
+        ...direct.filter((v): v is string => (v?.length ?? 0) >= 3),
+      );
       code = await f({ out, json: globals.json === true, operator, config });
     },
   };
