@@ -68,7 +68,7 @@ export class UnservedWatch {
       await createPgOutboxStore(db).enqueue({
         level: eventLevel('work_unserved'),
         eventKind: 'work_unserved',
-        subject: `${waiting} ${u.operationType} operations waiting: no live worker serves queue ${u.queue}`,
+        subject: `${waiting} ${u.operationType} operation${waiting === 1 ? '' : 's'} waiting: no live worker serves queue ${u.queue}`,
         body: [
           `What: ${waiting} ${u.operationType} operations wait (${u.pending} pending, ${u.scheduled} scheduled) in queue ${u.queue}, and no live worker has served it for at least ${formatDuration(forMs)}.`,
           `Done: ${text?.action ?? ''}`,
