@@ -48,6 +48,8 @@ export function runCli(
 
 export interface E2E {
   readonly database: CcatDatabase;
+  /** Where the database lives (for configuring a CLI run or another process by hand). */
+  readonly testSchema: TestSchema;
   readonly redis: Redis;
   readonly prefix: string;
   readonly root: string;
@@ -95,6 +97,7 @@ export async function createE2E(label: string, shared: object = {}): Promise<E2E
   let seeded = 0;
   return {
     database,
+    testSchema: schema,
     redis,
     prefix,
     root,
