@@ -361,6 +361,7 @@ describe('unreachable services', () => {
       'Operations by type and status: not available (PostgreSQL unreachable)',
     );
     expect(pgStatus.stdout).toContain('In-flight tasks: 3 tracked in Redis');
+    expect(pgStatus.stdout).toContain('Stuck now: not available (PostgreSQL unreachable)');
     expect(redisStatus.stdout).toMatch(/^all\s+\d+\s/m);
     expect(redisStatus.stdout).toContain('In-flight tasks: not available (Redis unreachable)');
     expect(redisStatus.stderr).toContain('Redis is not reachable at redis://:[REDACTED]@127.0.0.1:1');
@@ -368,6 +369,11 @@ describe('unreachable services', () => {
     const doc = parseJsonOutput(redisJson);
     expect(doc.counts.all.total).toBe(27);
     expect(doc.inFlight).toBeNull();
+    // Without Redis: no per-queue verdict (liveness unknown), stuck only by the database's rules.
+    expect(doc.unserved).toBeNull();
+    expect(doc.warnings).toEqual([]);
+    expect(doc.stuck).toMatchObject({ complete: false });
+    expect(redisStatus.stdout).toContain('(Redis unreachable: heartbeat and queue reasons not checked)');
     expect(doc.unavailable).toEqual([
       expect.objectContaining({ service: 'Redis', where: 'redis://127.0.0.1:1' }),
     ]);
