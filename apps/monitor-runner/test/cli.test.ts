@@ -68,6 +68,7 @@ describe('status', () => {
       /^WARNING: 1 waiting \(0 pending, 1 scheduled\), no live worker serves queue \S+_deletion$/m,
     );
     expect(out).not.toMatch(/^WARNING: .*raw_data_package$/m);
+    expect(out).toMatch(/^(WARNING: .*\n){4}\nStuck now: 12$/m);
     // Stuck: N (expired, its worker dead), K (progress stalled, its worker alive), and the 10 rows
     // waiting in unserved queues; I (beating and progressing) and the served raw data packages are not.
     expect(out).toContain('Stuck now: 12');
@@ -169,6 +170,9 @@ describe('status', () => {
     expect(limited.stdout).toContain(
       'In-flight tasks: 3 tracked in Redis, the 1 nearest their deadline shown (--limit 1)',
     );
+    // In-progress rows lead the stuck list (the expired one first), ahead of any waiting row.
+    expect(limited.stdout).toMatch(/^Stuck now: at least \d+, the 1 longest shown \(--limit 1\)$/m);
+    expect(limited.stdout).toMatch(new RegExp(`^unpack\\s+${f.id('N')}\\s+0\\s.*heartbeat`, 'm'));
 
     // Read-only: the stalled members are still there for the monitor.
     const c = await new HeartbeatScanner({ redis: f.redis, keyPrefix: f.prefix }).counts();

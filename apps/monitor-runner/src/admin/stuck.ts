@@ -16,6 +16,14 @@ import type { UnservedQueue } from './unserved.js';
 export type StuckKind =
   'heartbeat_expired' | 'progress_stalled' | 'no_heartbeat' | 'scheduled_unclaimed' | 'unserved_queue';
 
+const KIND_ORDER: readonly StuckKind[] = [
+  'heartbeat_expired',
+  'progress_stalled',
+  'no_heartbeat',
+  'scheduled_unclaimed',
+  'unserved_queue',
+];
+
 export interface StuckRow {
   readonly operationType: OperationType;
   readonly operationId: string;
@@ -36,7 +44,7 @@ export interface Stuck {
   readonly total: number;
   /** True when a source had more rows than it was asked for (each is read up to `limit`). */
   readonly more: boolean;
-  /** Oldest first, at most `limit`. */
+  /** In-progress rows first, then scheduled_unclaimed, then unserved_queue; the longest in its status first within each; at most `limit`. */
   readonly rows: readonly StuckRow[];
   /** False when Redis was unreachable: heartbeat-based and queue-based reasons are missing. */
   readonly complete: boolean;
@@ -195,6 +203,9 @@ export async function readStuck(input: StuckInput): Promise<Stuck> {
       });
     }
   }
-  const rows = [...found.values()].sort((a, b) => (b.ageMs ?? 0) - (a.ageMs ?? 0));
+  // In-progress rows first (a dead or hung worker's, which a monitor recovers), then scheduled ones
+  // nobody claimed, then waiting work nothing serves; the longest in its status first within each.
+  const rank = (r: StuckRow) => Math.min(...r.kinds.map((k) => KIND_ORDER.indexOf(k)));
+  const rows = [...found.values()].sort((a, b) => rank(a) - rank(b) || (b.ageMs ?? 0) - (a.ageMs ?? 0));
   return { total: rows.length, more, rows: rows.slice(0, limit), complete: redis !== null };
 }

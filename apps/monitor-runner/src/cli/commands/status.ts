@@ -22,7 +22,7 @@ export function statusCommand(cli: CliContext) {
       'what is stuck and why, unserved queues, operations by type and status, notifications, in-flight tasks, services',
     )
     .description(
-      `A warning per queue whose waiting (pending or scheduled) work no live worker serves; the operations stuck now, with type, id, attempt, age, worker and why (in_progress past its heartbeat deadline, progress stopped, or silent with no heartbeat; scheduled and unclaimed past monitor.scheduleTimeoutMs; waiting in an unserved queue), the longest first; operation counts by type and status and undelivered notifications by level (PostgreSQL); in-flight tasks with heartbeat age and progress, tasks stalled now and services alive or dead with the queues they serve (Redis). Read-only. When Redis is down the database part is still shown, with a warning, and the exit code is 3.`,
+      `A warning per queue whose waiting (pending or scheduled) work no live worker serves; the operations stuck now, with type, id, attempt, age, worker and why (in_progress past its heartbeat deadline, progress stopped, or silent with no heartbeat; scheduled and unclaimed past monitor.scheduleTimeoutMs; waiting in an unserved queue), in-progress ones first, then the longest waiting; operation counts by type and status and undelivered notifications by level (PostgreSQL); in-flight tasks with heartbeat age and progress, tasks stalled now and services alive or dead with the queues they serve (Redis). Read-only. When Redis is down the database part is still shown, with a warning, and the exit code is 3.`,
     )
     .option(
       '--limit <N>',

@@ -139,7 +139,7 @@ function servicesSection(services: NonNullable<Status['services']>): string {
 export function renderStatus(report: Status, limit: number): string {
   const down = (service: string) => `not available (${service} unreachable)`;
   return [
-    ...report.warnings,
+    ...(report.warnings.length > 0 ? [report.warnings.join('\n')] : []),
     report.stuck === null ? `Stuck now: ${down('PostgreSQL')}` : stuckSection(report.stuck, limit),
     report.counts === null
       ? `Operations by type and status: ${down('PostgreSQL')}`
