@@ -13,16 +13,10 @@
 // destination buffer with an archive, an unpack has one raw data package in its transfer package
 // (one archive transfer to create), an archive transfer has its package and transfer package.
 import { createDatabase, OPERATION_TABLES, OPERATION_TYPES, type OperationType } from '@ccat/db';
-import { migratedDatabase } from '@ccat/db/testing';
+import { createTestDatabase } from '@ccat/db/testing';
 import { HeartbeatEmitter } from '@ccat/heartbeat';
 import { createHandlerRegistry, recoveryPolicySchema } from '@ccat/recovery-handlers';
-import {
-  connectTestRedis,
-  createTestSchema,
-  deleteKeysWithPrefix,
-  testRedisUrl,
-  uniquePrefix,
-} from '@ccat/test-support';
+import { connectTestRedis, deleteKeysWithPrefix, testRedisUrl, uniquePrefix } from '@ccat/test-support';
 import {
   createFaultInjector,
   createLocalCopyTransport,
@@ -66,8 +60,8 @@ const HOME: Record<OperationType, string> = {
 };
 
 async function main(): Promise<void> {
-  const schema = await createTestSchema('bench_types');
-  await (await migratedDatabase({ url: schema.url, schema: schema.schema, max: 1 })).close();
+  // Migrated by the fixture; the measured pool below is our own.
+  const schema = await createTestDatabase('bench_types', { max: 1 });
   // Our own backends, by application_name, so their CPU can be told from the shared server's.
   const application = `ccat-bench-types-${process.pid}`;
   const database = createDatabase({
@@ -392,7 +386,7 @@ async function main(): Promise<void> {
     bull.disconnect();
     await database.close();
     await admin.end();
-    await schema.drop();
+    await schema.close();
   }
 }
 

@@ -9,14 +9,14 @@ import {
   type OperationRef,
   type OperationType,
 } from '../src/index.js';
-import { seedOperation, setupDb, sideCounts, type TestDb } from './support.js';
+import { createTestDatabase, seedOperation, sideCounts, type SeededTestDatabase } from '../src/testing.js';
 
-let t: TestDb;
+let t: SeededTestDatabase;
 beforeAll(async () => {
-  t = await setupDb('db_batcher', 6);
+  t = await createTestDatabase('db_batcher', { max: 6, locations: true });
 });
 afterAll(async () => {
-  await t?.teardown();
+  await t?.close();
 });
 
 /** The database seen through a counter of the statements sent. */
