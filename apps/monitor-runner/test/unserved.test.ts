@@ -2,17 +2,16 @@
 // work_unserved WARNING per queue per dedup window, against the real PostgreSQL and Redis, with the
 // workers' health records written by the heartbeat package as the workers write them.
 import { waitingByQueue, type CcatDatabase } from '@ccat/db';
-import { migratedDatabase, seedLocations, seedOperation, type TestLocations } from '@ccat/db/testing';
+import {
+  createTestDatabase,
+  seedLocations,
+  seedOperation,
+  type TestDatabase,
+  type TestLocations,
+} from '@ccat/db/testing';
 import { ServiceHealthReporter } from '@ccat/heartbeat';
 import { createHandlerRegistry } from '@ccat/recovery-handlers';
-import {
-  connectTestRedis,
-  createTestSchema,
-  deleteKeysWithPrefix,
-  uniquePrefix,
-  waitFor,
-  type TestSchema,
-} from '@ccat/test-support';
+import { connectTestRedis, deleteKeysWithPrefix, uniquePrefix, waitFor } from '@ccat/test-support';
 import type { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { pino } from 'pino';
@@ -21,23 +20,22 @@ import { createMonitorMetrics, Monitor, monitorConfigSchema, type MonitorMetrics
 
 const logger = pino({ level: 'silent' });
 const LIVENESS_MS = 1000;
-let schema: TestSchema;
+let schema: TestDatabase;
 let database: CcatDatabase;
 let locations: TestLocations;
 let redis: Redis;
 const prefix = uniquePrefix('mon_unserved');
 
 beforeAll(async () => {
-  schema = await createTestSchema('mon_unserved');
-  database = await migratedDatabase({ url: schema.url, schema: schema.schema });
+  schema = await createTestDatabase('mon_unserved');
+  database = schema.database;
   locations = await seedLocations(database.db);
   redis = await connectTestRedis();
 });
 afterAll(async () => {
   await deleteKeysWithPrefix(redis, prefix);
   redis.disconnect();
-  await database?.close();
-  await schema?.drop();
+  await schema?.close();
 });
 
 function monitor(metrics: MonitorMetrics): Monitor {
