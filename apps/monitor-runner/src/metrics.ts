@@ -1,5 +1,5 @@
 // Prometheus metrics of the monitor-runner (DESIGN §10).
-import type { UndeliveredNotifications } from '@ccat/db';
+import { OPERATION_TYPES, type UndeliveredNotifications } from '@ccat/db';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export interface MonitorMetrics {
@@ -13,6 +13,8 @@ export interface MonitorMetrics {
   readonly corruptEntries: Counter<'kind'>;
   readonly staleScheduled: Gauge<'operation_type'>;
   readonly inFlight: Gauge;
+  /** Pending and scheduled rows whose queue no live worker serves, by type (pass/unserved.ts); every type from 0. */
+  readonly operationsUnserved: Gauge<'operation_type'>;
   /** Undelivered outbox notifications by level and state (pending: being retried or due; failed). */
   readonly notificationsUndelivered: Gauge<'level' | 'state'>;
   /** Age of the oldest undelivered notification by level (0 when there is none). */
@@ -98,6 +100,12 @@ export function createMonitorMetrics(options: MonitorMetricsOptions = {}): Monit
       ...r,
     }),
     inFlight: new Gauge({ name: 'ccat_in_flight_tasks_tracked', help: 'Tasks in the heartbeat set', ...r }),
+    operationsUnserved: new Gauge({
+      name: 'ccat_operations_unserved',
+      help: 'Pending and scheduled operations whose queue no live worker serves, by operation type (checked once per loop interval)',
+      labelNames: ['operation_type'] as const,
+      ...r,
+    }),
     notificationsUndelivered: new Gauge({
       name: 'ccat_notifications_undelivered',
       help: 'Outbox notifications not delivered, by level and state (pending: tried without success or due; failed: given up). Alert on level="ERROR"',
@@ -149,6 +157,8 @@ export function createMonitorMetrics(options: MonitorMetricsOptions = {}): Monit
       ...r,
     }),
   };
+
+  for (const t of OPERATION_TYPES) metrics.operationsUnserved.set({ operation_type: t }, 0);
 
   // One query serves both gauges of a scrape.
   const readTimeoutMs = Math.max(1, options.readTimeoutMs ?? 2000);

@@ -1,7 +1,8 @@
 // The monitor loop (DESIGN §6). Each pass: recover expired heartbeats and progress stalls through
 // the operation type's handler (one transaction each: state, event, outbox), then compare-and-delete
 // the member; reconcile what Redis may have lost (pass/reconciler.ts); report scheduled rows nobody
-// claimed. Members whose recovery fails are retried with backoff and alerted (pass/failing-members.ts).
+// claimed; watch for waiting work no live worker serves (pass/unserved.ts). Members whose recovery
+// fails are retried with backoff and alerted (pass/failing-members.ts).
 import { randomBytes } from 'node:crypto';
 import { OPERATION_TYPES } from '@ccat/db';
 import { classifyError, fullJitterDelayMs } from '@ccat/errors';
@@ -13,6 +14,7 @@ import { Reconciler } from './pass/reconciler.js';
 import { recoverDue } from './pass/recover-due.js';
 import { cancelOwnStatements } from './pass/shutdown.js';
 import type { MonitorDeps, PassContext, PassCounts } from './pass/types.js';
+import { UnservedWatch } from './pass/unserved.js';
 
 /** What one pass did, and how long the loop sleeps after it. */
 export interface PassReport extends Readonly<PassCounts> {
@@ -53,6 +55,7 @@ export class Monitor implements AsyncDisposable {
   readonly #deps: MonitorDeps;
   readonly #leaseKey: string;
   readonly #reconciler: Reconciler;
+  readonly #unserved: UnservedWatch;
   /** What the pass steps (pass/*.ts) share with this monitor. */
   readonly #ctx: PassContext;
   #loop: Promise<void> | undefined;
@@ -87,6 +90,7 @@ export class Monitor implements AsyncDisposable {
     const failing = new FailingMembers({ db: deps.db, config: deps.config, log });
     this.#ctx = { deps, log, scanner, failing, closed: () => this.#closed };
     this.#reconciler = new Reconciler(this.#ctx);
+    this.#unserved = new UnservedWatch(this.#ctx);
     // A member's deadline is at most one liveness bound away (its process beats), its progress
     // deadline at most the longest progress bound: nothing sooner than the liveness bound can come
     // due for a member registered after a pass, and a row claimed after a pass crosses the watch
@@ -181,6 +185,7 @@ export class Monitor implements AsyncDisposable {
       if (sawAllDue) this.#ctx.failing.forgetUnseenScanned();
       // Closing: the rest of the pass is the next process's (its steps are all idempotent).
       if (!this.#closed) await this.#reconciler.run(counts);
+      if (!this.#closed) await this.#unserved.run();
       metrics.passes.inc({ result: 'ran' });
       if (this.#closed) return { ran: true, ...counts, sleepMs: 0 };
       return { ran: true, ...counts, sleepMs: await this.#sleepFor() };

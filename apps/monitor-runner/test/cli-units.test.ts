@@ -3,7 +3,7 @@ import { formatDuration } from '@ccat/notifier';
 import { describe, expect, it } from 'vitest';
 import { buildReport } from '../src/admin/report.js';
 import type { ReportData } from '../src/admin/report-queries.js';
-import { unservedWarnings } from '../src/admin/status.js';
+import { unservedByType, unservedQueues, unservedWarnings } from '../src/admin/unserved.js';
 import { UsageError } from '../src/cli/errors.js';
 import { parseDuration } from '../src/cli/options.js';
 import { scrubbingOutput, writeJson } from '../src/cli/output.js';
@@ -179,27 +179,53 @@ describe('report figures', () => {
   });
 });
 
-describe('status warnings', () => {
-  const zero = { pending: 0, scheduled: 0, in_progress: 0, completed: 0, failed: 0, total: 0 };
-  const counts = {
-    byType: [{ type: 'unpack' as const, ...zero, pending: 1, total: 1 }],
-    all: { ...zero, pending: 1, total: 1 },
-  };
-  const worker = (status: string) => ({
-    serviceType: 'worker',
+describe('unserved queues', () => {
+  const waiting = [
+    { operationType: 'unpack' as const, queue: 'cgn_buf_unpack', pending: 2, pendingDue: 1, scheduled: 1 },
+    {
+      operationType: 'deletion' as const,
+      queue: 'cha_raw_deletion',
+      pending: 1,
+      pendingDue: 1,
+      scheduled: 0,
+    },
+  ];
+  const worker = (status: string, queues: readonly string[] | undefined, serviceType = 'worker') => ({
+    serviceType,
     serviceName: 'w1',
     status,
-    lastSeenAgoMs: 0,
-    host: null,
-    pid: null,
+    queues,
   });
-  it('warns about waiting work while no worker is alive, and only then', () => {
-    expect(unservedWarnings(counts, [worker('dead')])).toEqual([
-      'WARNING: 1 operation waiting (pending or scheduled: unpack) and no live worker serves them',
+  it('lists the queues no live worker serves, most waiting first, per queue', () => {
+    expect(unservedQueues(waiting, [worker('alive', ['cgn_buf_unpack'])])).toEqual([
+      { operationType: 'deletion', queue: 'cha_raw_deletion', pending: 1, scheduled: 0 },
     ]);
-    expect(unservedWarnings(counts, [])).toHaveLength(1);
-    expect(unservedWarnings(counts, [worker('alive')])).toEqual([]);
-    expect(unservedWarnings({ byType: [], all: zero }, [])).toEqual([]);
-    expect(unservedWarnings(counts, null)).toEqual([]);
+    // A dead worker, or a monitor that lists the queue, serves nothing.
+    const none = unservedQueues(waiting, [
+      worker('dead', ['cgn_buf_unpack', 'cha_raw_deletion']),
+      worker('alive', ['cgn_buf_unpack'], 'monitor'),
+    ]);
+    expect(none.map((u) => u.queue)).toEqual(['cgn_buf_unpack', 'cha_raw_deletion']);
+    expect(unservedWarnings(none)).toEqual([
+      'WARNING: 3 waiting (2 pending, 1 scheduled), no live worker serves queue cgn_buf_unpack',
+      'WARNING: 1 waiting (1 pending, 0 scheduled), no live worker serves queue cha_raw_deletion',
+    ]);
+    expect(unservedByType(none)).toMatchObject({ unpack: 3, deletion: 1, raw_data_package: 0 });
+    expect(unservedQueues(waiting, [worker('alive', ['cgn_buf_unpack', 'cha_raw_deletion'])])).toEqual([]);
+  });
+  it('takes a live worker whose record lists no queues (older records) to serve all', () => {
+    expect(unservedQueues(waiting, [worker('alive', undefined)])).toEqual([]);
+    expect(unservedQueues(waiting, [worker('alive', [])])).toHaveLength(2);
+  });
+  it('sums up the queues beyond the twentieth in one line', () => {
+    const many = Array.from({ length: 23 }, (_, i) => ({
+      operationType: 'unpack' as const,
+      queue: `q${String(i).padStart(2, '0')}`,
+      pending: 1,
+      scheduled: 0,
+    }));
+    const lines = unservedWarnings(many);
+    expect(lines).toHaveLength(21);
+    expect(lines[20]).toBe('WARNING: and 3 waiting in 3 more queues no live worker serves');
   });
 });

@@ -19,6 +19,7 @@
 //   K data_transfer_package       in_progress heartbeat alive, progress stalled
 // The fixtures add carrier rows: 4 pending raw_data_packages (for G, M, H, I), 6 pending
 // data_transfer_packages (for the data_transfers) and 3 completed data_transfers (for F, L, N).
+import { adviceFor } from '@ccat/errors';
 import { HeartbeatScanner } from '@ccat/heartbeat';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recoveryReport } from '../src/admin/report.js';
@@ -32,7 +33,7 @@ beforeAll(async () => {
 afterAll(() => f?.close());
 
 describe('status', () => {
-  it('shows counts by type and status, in-flight tasks, stalls and services; --json has the same figures', async () => {
+  it('shows what is stuck and why, unserved queues, counts, in-flight tasks, stalls and services; --json agrees', async () => {
     const [text, json, limited] = await Promise.all([
       f.cli('status'),
       f.cli('status', '--json'),
@@ -58,6 +59,39 @@ describe('status', () => {
       new RegExp(`^progress_stalled\\s+data_transfer_package:${f.id('K')}:0\\s+worker-live`, 'm'),
     );
     expect(out).toMatch(/^monitor\s+cli-test\s+alive\s/m);
+    expect(out).toMatch(/^worker\s+worker-live\s+alive\s.*\s1$/m);
+    // worker-live serves only Chajnantor's raw data packages: one warning per other queue with work.
+    expect(out).toMatch(
+      /^WARNING: 6 waiting \(6 pending, 0 scheduled\), no live worker serves queue \S+_data_transfer_package$/m,
+    );
+    expect(out).toMatch(
+      /^WARNING: 1 waiting \(0 pending, 1 scheduled\), no live worker serves queue \S+_deletion$/m,
+    );
+    expect(out).not.toMatch(/^WARNING: .*raw_data_package$/m);
+    expect(out).toMatch(/^(WARNING: .*\n){4}\nStuck now: 12$/m);
+    // Stuck: N (expired, its worker dead), K (progress stalled, its worker alive), and the 10 rows
+    // waiting in unserved queues; I (beating and progressing) and the served raw data packages are not.
+    expect(out).toContain('Stuck now: 12');
+    expect(out).toMatch(/^TYPE\s+ID\s+ATTEMPT\s+AGE\s+WORKER\s+WHY$/m);
+    expect(out).toMatch(
+      new RegExp(
+        `^unpack\\s+${f.id('N')}\\s+0\\s+\\S.*worker-dead\\s+in_progress, heartbeat \\S+ past its deadline, worker worker-dead not alive$`,
+        'm',
+      ),
+    );
+    expect(out).toMatch(
+      new RegExp(
+        `^data_transfer_package\\s+${f.id('K')}\\s+0\\s+.*in_progress, progress unchanged for \\S+, worker worker-live alive$`,
+        'm',
+      ),
+    );
+    expect(out).toMatch(
+      new RegExp(
+        `^deletion\\s+${f.id('H')}\\s+0\\s+.*scheduled, no live worker serves queue \\S+_deletion`,
+        'm',
+      ),
+    );
+    expect(out).not.toMatch(new RegExp(`^deletion\\s+${f.id('I')}\\s`, 'm'));
     expect(text.stderr).toBe('');
 
     expectExit(json, 0);
@@ -98,14 +132,47 @@ describe('status', () => {
       doc.stalledNow.tasks.map((t: { kind: string; taskId: string }) => `${t.kind} ${t.taskId}`).sort(),
     ).toEqual([`expired unpack:${f.id('N')}:0`, `progress_stalled data_transfer_package:${f.id('K')}:0`]);
     expect(doc.services).toEqual([
-      expect.objectContaining({ serviceType: 'monitor', serviceName: 'cli-test', status: 'alive' }),
+      expect.objectContaining({
+        serviceType: 'monitor',
+        serviceName: 'cli-test',
+        status: 'alive',
+        queues: null,
+      }),
+      expect.objectContaining({
+        serviceType: 'worker',
+        serviceName: 'worker-live',
+        status: 'alive',
+        queues: ['cha_primecam-raw_raw_data_package'],
+      }),
     ]);
+    expect(
+      Object.fromEntries(
+        doc.unserved.map((u: { operationType: string; pending: number; scheduled: number }) => [
+          u.operationType,
+          u.pending + u.scheduled,
+        ]),
+      ),
+    ).toEqual({ data_transfer_package: 6, unpack: 1, long_term_archive_transfer: 2, deletion: 1 });
+    expect(doc.warnings).toHaveLength(doc.unserved.length);
+    expect(doc.stuck).toMatchObject({ total: 12, more: false, complete: true });
+    const n = doc.stuck.rows.find((r: { operationId: string }) => r.operationId === f.id('N'));
+    expect(n).toMatchObject({
+      operationType: 'unpack',
+      attempt: 0,
+      status: 'in_progress',
+      workerId: 'worker-dead',
+      workerAlive: false,
+      kinds: ['heartbeat_expired'],
+    });
     expect(doc.unavailable).toEqual([]);
 
     expectExit(limited, 0);
     expect(limited.stdout).toContain(
       'In-flight tasks: 3 tracked in Redis, the 1 nearest their deadline shown (--limit 1)',
     );
+    // In-progress rows lead the stuck list (the expired one first), ahead of any waiting row.
+    expect(limited.stdout).toMatch(/^Stuck now: at least \d+, the 1 longest shown \(--limit 1\)$/m);
+    expect(limited.stdout).toMatch(new RegExp(`^unpack\\s+${f.id('N')}\\s+0\\s.*heartbeat`, 'm'));
 
     // Read-only: the stalled members are still there for the monitor.
     const c = await new HeartbeatScanner({ redis: f.redis, keyPrefix: f.prefix }).counts();
@@ -131,6 +198,19 @@ describe('failures', () => {
     );
     expect(text.stdout).toMatch(/^STALLED_TOO_OFTEN\s+unpack\s+1\s/m);
     expect(text.stdout).toContain('checksum mismatch on file 7');
+    // Each example says where its operation is now; what is failed now comes with its retry command.
+    expect(text.stdout).toContain(`    To do: ${adviceFor('CHECKSUM_MISMATCH')}`);
+    expect(text.stdout).toMatch(
+      new RegExp(`^ +${f.id('D')}\\s+\\d+\\s+permanent_failure\\s+\\S+ \\S+\\s+failed \\(attempt`, 'm'),
+    );
+    expect(text.stdout).toMatch(
+      new RegExp(
+        `^ +${f.id('A')}\\s+\\d+\\s+retry_scheduled\\s+\\S+ \\S+\\s+completed \\(attempt \\d+, retried since\\)`,
+        'm',
+      ),
+    );
+    expect(text.stdout).toContain(`      ccat-recovery retry data_transfer ${f.id('D')}\n`);
+    expect(text.stdout).not.toContain(`ccat-recovery retry raw_data_package ${f.id('A')}`);
 
     const groups = (run: CliRun) =>
       Object.fromEntries(
@@ -158,6 +238,25 @@ describe('failures', () => {
     expect(checksum.examples.map((x: { operationId: string }) => x.operationId).sort()).toEqual(
       [f.id('D'), f.id('E')].sort(),
     );
+    expect(checksum.advice).toBe(adviceFor('CHECKSUM_MISMATCH'));
+    const d = checksum.examples.find((x: { operationId: string }) => x.operationId === f.id('D'));
+    expect(d.current).toMatchObject({ status: 'failed' });
+    expect(d.retryCommand).toBe(`ccat-recovery retry data_transfer ${f.id('D')}`);
+    const example = (code: string, type: string, id: string) =>
+      doc.groups
+        .find(
+          (g: { errorCode: string; operationType: string }) =>
+            g.errorCode === code && g.operationType === type,
+        )
+        .examples.find((x: { operationId: string }) => x.operationId === id);
+    // A was retried and completed since its failure; L was retried by hand and waits to run again.
+    const a = example('CHECKSUM_MISMATCH', 'raw_data_package', f.id('A'));
+    expect(a.current.status).toBe('completed');
+    expect(a.current.attempt).toBeGreaterThan(a.attempt);
+    expect(a.retryCommand).toBeNull();
+    const l = example('UNPACK_FAILED', 'unpack', f.id('L'));
+    expect(l.current.status).toBe('pending');
+    expect(l.retryCommand).toBeNull();
     expect(groups(byType)).toEqual({
       'CHECKSUM_MISMATCH data_transfer': 2,
       'CONNECTION_RESET data_transfer': 2,
@@ -266,6 +365,7 @@ describe('unreachable services', () => {
       'Operations by type and status: not available (PostgreSQL unreachable)',
     );
     expect(pgStatus.stdout).toContain('In-flight tasks: 3 tracked in Redis');
+    expect(pgStatus.stdout).toContain('Stuck now: not available (PostgreSQL unreachable)');
     expect(redisStatus.stdout).toMatch(/^all\s+\d+\s/m);
     expect(redisStatus.stdout).toContain('In-flight tasks: not available (Redis unreachable)');
     expect(redisStatus.stderr).toContain('Redis is not reachable at redis://:[REDACTED]@127.0.0.1:1');
@@ -273,6 +373,11 @@ describe('unreachable services', () => {
     const doc = parseJsonOutput(redisJson);
     expect(doc.counts.all.total).toBe(27);
     expect(doc.inFlight).toBeNull();
+    // Without Redis: no per-queue verdict (liveness unknown), stuck only by the database's rules.
+    expect(doc.unserved).toBeNull();
+    expect(doc.warnings).toEqual([]);
+    expect(doc.stuck).toMatchObject({ complete: false });
+    expect(redisStatus.stdout).toContain('(Redis unreachable: heartbeat and queue reasons not checked)');
     expect(doc.unavailable).toEqual([
       expect.objectContaining({ service: 'Redis', where: 'redis://127.0.0.1:1' }),
     ]);

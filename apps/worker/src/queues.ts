@@ -1,9 +1,12 @@
 // Queues are named `${site}_${location}_${operationType}` (as in CCAT): a worker serves only the
-// locations it can reach. Each operation type runs at one "home" location of its row.
+// locations it can reach. Each operation type runs at one "home" location of its row; the naming
+// rule and the home columns live in @ccat/db, which the admin side shares.
 import {
+  HOME_LOCATION_COLUMN,
   OPERATION_TABLES,
+  queueName,
+  TYPES_AT_LOCATION,
   type Database,
-  type LocationType,
   type OperationRef,
   type OperationType,
 } from '@ccat/db';
@@ -11,27 +14,7 @@ import { ValidationError } from '@ccat/errors';
 import { sql, type Kysely } from 'kysely';
 import { z } from 'zod';
 
-/** The column of each operation's table that names the location where it runs. */
-export const HOME_LOCATION_COLUMN: Readonly<Record<OperationType, string>> = {
-  raw_data_package: 'source_location_id',
-  data_transfer_package: 'buffer_location_id',
-  data_transfer: 'origin_location_id',
-  unpack: 'destination_location_id',
-  long_term_archive_transfer: 'destination_location_id',
-  deletion: 'location_id',
-};
-
-/** Which operation types run at a location of each kind. */
-export const TYPES_AT_LOCATION: Readonly<Record<LocationType, readonly OperationType[]>> = {
-  source: ['raw_data_package', 'deletion'],
-  buffer: ['data_transfer_package', 'data_transfer', 'unpack', 'deletion'],
-  long_term_archive: ['long_term_archive_transfer'],
-  processing: [],
-};
-
-export function queueName(site: string, location: string, type: OperationType): string {
-  return `${site}_${location}_${type}`;
-}
+export { HOME_LOCATION_COLUMN, queueName, TYPES_AT_LOCATION };
 
 /** The job a queue carries: which attempt of which operation. BullMQ delivers; PostgreSQL decides. */
 export const jobPayloadSchema = z.strictObject({

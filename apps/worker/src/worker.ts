@@ -206,10 +206,12 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
       });
       if (!redisUp) return;
       await heartbeat.start();
-      await health.start();
       const served = (await servedQueues(deps.db, config.serve)).filter((q) =>
         config.operationTypes.includes(q.type),
       );
+      // Published with the first write: readers tell from it which waiting work no live worker serves.
+      health.setQueues(served.map((q) => q.name));
+      await health.start();
       if (stopping.signal.aborted) return;
       for (const q of served) {
         const w = new BullWorker(q.name, (job) => runner.run(job.data, job.id, q.name), {

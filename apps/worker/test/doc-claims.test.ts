@@ -2,6 +2,7 @@
 // new reader meets first (issue 16, item 5). docs/configuration.md is generated from the schemas.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { EVENT_CATALOGUE } from '@ccat/errors';
 import { workerConfigSchema } from '../src/config.js';
 
 const doc = (path: string) => readFileSync(new URL(`../../../${path}`, import.meta.url), 'utf8');
@@ -35,10 +36,18 @@ describe('what the docs claim', () => {
     expect(readme.indexOf('npm install --global pnpm')).toBeLessThan(readme.indexOf('pnpm install'));
   });
 
-  it('docs/scale.md says what happens to rows no worker serves as the code does: pending if undispatched, scheduled if unclaimed', () => {
-    expect(doc('docs/scale.md')).toMatch(/its rows stay `pending`, and nothing warns yet/);
-    expect(doc('docs/scale.md')).toMatch(
-      /they stay `scheduled`, and after `monitor\.scheduleTimeoutMs` the\s+monitor logs a warning/,
+  it('docs/scale.md says what happens to rows no worker serves as the code does: pending if undispatched, scheduled if unclaimed, warned per queue', () => {
+    const scale = doc('docs/scale.md');
+    expect(scale).toMatch(/its rows stay `pending`;/);
+    expect(scale).toMatch(
+      /they stay `scheduled`, and after `monitor\.scheduleTimeoutMs` the monitor also logs\s+a warning/,
     );
+    // The names the docs give are the ones the code uses.
+    expect(scale).toContain('`ccat_operations_unserved{operation_type}`');
+    expect(scale).toContain('`work_unserved`');
+    expect(scale).toContain('no live worker serves queue Q');
+    expect(Object.keys(EVENT_CATALOGUE)).toContain('work_unserved');
+    expect(EVENT_CATALOGUE.work_unserved.level).toBe('WARNING');
+    expect(doc('docs/runbook.md')).toContain('### `work_unserved` (WARNING)');
   });
 });

@@ -85,3 +85,14 @@ export {
   type RawPackageInput,
   type RegisteredPackage,
 } from './ingest.js';
+export {
+  HOME_LOCATION_COLUMN,
+  queueName,
+  TYPES_AT_LOCATION,
+  waitingByQueue,
+  waitingInQueues,
+  type WaitingQueue,
+  type WaitingRow,
+} from './queues.js';
+export { notifiedWithin } from './notified.js';
+export { currentStates, type CurrentState } from './current-states.js';

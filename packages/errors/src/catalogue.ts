@@ -69,6 +69,14 @@ export const EVENT_CATALOGUE = {
     advice: "Check the monitor's log and the database; the monitor keeps trying with backoff.",
     phrase: 'stall recoveries keep failing',
   },
+  work_unserved: {
+    level: 'WARNING',
+    recorded: false,
+    action: 'Nothing changed: the operations wait (pending or scheduled) in a queue no live worker serves.',
+    advice:
+      "Start a worker that serves the queue's location and operation type (its `serve` and `operationTypes`), or bring back the one that died; `ccat-recovery status` lists the queues and the waiting operations.",
+    phrase: 'queues had work no live worker serves',
+  },
 } as const satisfies Record<string, EventKindText>;
 
 /** The event kinds of the recovery system. */

@@ -35,6 +35,11 @@ export interface ServiceHealth {
   readonly host: string | undefined;
   readonly pid: number | undefined;
   readonly info: Readonly<Record<string, string | number | boolean>> | undefined;
+  /**
+   * The queues the service said it takes work from; undefined when its record does not say (written
+   * before services published queues, or a service that takes none).
+   */
+  readonly queues: readonly string[] | undefined;
 }
 
 export interface ServiceHealthListing {
@@ -53,6 +58,7 @@ const recordSchema = z.object({
   host: z.string().optional(),
   pid: z.number().optional(),
   info: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
+  queues: z.array(z.string()).optional(),
 });
 type HealthRecord = z.output<typeof recordSchema>;
 
@@ -120,6 +126,7 @@ export class ServiceHealthReader {
           host: rec.host,
           pid: rec.pid,
           info: rec.info,
+          queues: rec.queues,
         };
       });
       return { serverTime, services, corrupt };

@@ -21,13 +21,21 @@ export type ServiceHealthReporterOptions = HealthOptions & {
   readonly serviceName: string;
   readonly host?: string;
   readonly pid?: number;
-  /** Small facts shown by readers (version, queues). */
+  /** Small facts shown by readers (version). */
   readonly info?: Readonly<Record<string, string | number | boolean>>;
+  /**
+   * The queues this service takes work from (a worker's, DESIGN §11 names), published in its health
+   * record so readers can tell which waiting work no live service serves. Absent: the record says
+   * nothing about queues (what services before this field wrote). At most 10 000 names of ≤ 255 chars.
+   */
+  readonly queues?: readonly string[];
   /** Delete the key at close so readers see the service stopped at once (default true). */
   readonly deleteOnClose?: boolean;
   /** Called for every failed refresh, with the classified error. */
   readonly onError?: (error: CCATDataOperationError) => void;
 };
+
+const queuesSchema = z.array(z.string().min(1).max(255)).max(10_000);
 
 const identitySchema = z.strictObject({
   serviceType: serviceTypeSchema,
@@ -35,6 +43,7 @@ const identitySchema = z.strictObject({
   host: z.string().max(255).optional(),
   pid: z.number().int().nonnegative().optional(),
   info: z.record(z.string().max(64), z.union([z.string().max(500), z.number(), z.boolean()])).optional(),
+  queues: queuesSchema.optional(),
   deleteOnClose: z.boolean().default(true),
 });
 
@@ -47,7 +56,15 @@ export class ServiceHealthReporter implements AsyncDisposable {
   readonly #opts: z.output<typeof healthOptionsSchema>;
   readonly #services: string;
   readonly #field: string;
-  readonly #info: string;
+  readonly #identity: {
+    serviceType: string;
+    serviceName: string;
+    host: string;
+    pid: number | undefined;
+    info: Readonly<Record<string, string | number | boolean>> | undefined;
+    queues: readonly string[] | undefined;
+  };
+  #info: string;
   readonly #deleteOnClose: boolean;
   readonly #onError: ((error: CCATDataOperationError) => void) | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -58,12 +75,23 @@ export class ServiceHealthReporter implements AsyncDisposable {
   #inflight: Promise<unknown> = Promise.resolve();
 
   constructor(options: ServiceHealthReporterOptions) {
-    const { redis, logger, onError, serviceType, serviceName, host, pid, info, deleteOnClose, ...config } =
-      options;
+    const {
+      redis,
+      logger,
+      onError,
+      serviceType,
+      serviceName,
+      host,
+      pid,
+      info,
+      queues,
+      deleteOnClose,
+      ...config
+    } = options;
     this.#opts = parseOptions(healthOptionsSchema, config, 'health');
     const id = parseOptions(
       identitySchema,
-      { serviceType, serviceName, host, pid, info, deleteOnClose },
+      { serviceType, serviceName, host, pid, info, queues, deleteOnClose },
       'health',
     );
     this.#redis = redis;
@@ -73,13 +101,15 @@ export class ServiceHealthReporter implements AsyncDisposable {
     this.key = keys.health(id.serviceType, id.serviceName);
     this.#services = keys.services;
     this.#field = serviceField(id.serviceType, id.serviceName);
-    this.#info = JSON.stringify({
+    this.#identity = {
       serviceType: id.serviceType,
       serviceName: id.serviceName,
       host: id.host ?? hostname(),
       pid: id.pid,
       info: id.info,
-    });
+      queues: id.queues,
+    };
+    this.#info = JSON.stringify(this.#identity);
     this.#log = (logger ?? silentLogger()).child({
       component: 'service-health',
       serviceType: id.serviceType,
@@ -93,6 +123,16 @@ export class ServiceHealthReporter implements AsyncDisposable {
       this.#starting = undefined;
       throw classifyError(e);
     }));
+  }
+
+  /**
+   * Replaces the queues published in the record (see `queues` of the options); the next refresh
+   * carries them (call before `start()` to publish them with the first write). Throws
+   * ConfigurationError for more than 10 000 names or a name that is empty or over 255 chars.
+   */
+  setQueues(queues: readonly string[]): void {
+    const checked = parseOptions(queuesSchema, [...queues], 'health');
+    this.#info = JSON.stringify({ ...this.#identity, queues: checked });
   }
 
   /** One refresh now. Rejects with the classified error. */

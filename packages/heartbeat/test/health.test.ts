@@ -108,6 +108,51 @@ describe('service health keys', () => {
     expect((await reader.list()).services.find((s) => s.serviceName === 'cologne-1')?.status).toBe('stopped');
   });
 
+  it('publishes the queues a service serves; reads records written without them', async () => {
+    const p = `${prefix}q:`;
+    const keys = heartbeatKeys({ keyPrefix: p });
+    const reader = new ServiceHealthReader({ redis, keyPrefix: p });
+    const worker = new ServiceHealthReporter({
+      redis,
+      keyPrefix: p,
+      serviceType: 'worker',
+      serviceName: 'w-queues',
+      ttlMs: 5_000,
+      refreshMs: 50,
+      queues: ['cha_primecam-raw_raw_data_package'],
+    });
+    // A record as services wrote it before queues were published (no `queues` field).
+    const old = JSON.stringify({
+      lastSeen: 1,
+      ttlMs: 5_000,
+      serviceType: 'worker',
+      serviceName: 'w-old',
+      host: 'h',
+    });
+    await redis.hset(keys.services, 'worker:w-old', old);
+    await redis.set(keys.health('worker', 'w-old'), old, 'PX', 5_000);
+    try {
+      expect(() => worker.setQueues([''])).toThrow(/health/);
+      worker.setQueues(['cha_primecam-raw_raw_data_package', 'cha_primecam-raw_deletion']);
+      await worker.start();
+      const byName = async () =>
+        Object.fromEntries((await reader.list()).services.map((s) => [s.serviceName, s]));
+      expect((await byName())['w-queues']).toMatchObject({
+        status: 'alive',
+        queues: ['cha_primecam-raw_raw_data_package', 'cha_primecam-raw_deletion'],
+      });
+      expect((await byName())['w-old']).toMatchObject({ status: 'alive', queues: undefined, host: 'h' });
+      // A later change rides on the next refresh.
+      worker.setQueues(['cha_primecam-raw_deletion']);
+      await waitFor(async () => (await byName())['w-queues']?.queues?.length === 1, {
+        timeoutMs: 3_000,
+        message: 'the new queue list published',
+      });
+    } finally {
+      await worker.close();
+    }
+  });
+
   it('start rejects with a classified error when the first write fails, and can be retried', async () => {
     // Not connected and no offline queue: the first write fails at once (and starts the connection).
     const c = new Redis(testRedisUrl(), { lazyConnect: true, enableOfflineQueue: false });

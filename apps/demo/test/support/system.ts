@@ -5,7 +5,13 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CcatDatabase } from '@ccat/db';
-import { createTestDatabase, type SeededLocations, seedRawPackages, seedSites } from '@ccat/db/testing';
+import {
+  createTestDatabase,
+  type SeededLocations,
+  seedRawPackages,
+  seedSites,
+  type TestDatabase,
+} from '@ccat/db/testing';
 import {
   commandEnv,
   connectTestRedis,
@@ -46,6 +52,8 @@ export function runCli(
 
 export interface E2E {
   readonly database: CcatDatabase;
+  /** Where the database lives (for configuring a CLI run or another process by hand). */
+  readonly testSchema: TestDatabase;
   readonly redis: Redis;
   readonly prefix: string;
   readonly root: string;
@@ -93,6 +101,7 @@ export async function createE2E(label: string, shared: object = {}): Promise<E2E
   let seeded = 0;
   return {
     database,
+    testSchema: schema,
     redis,
     prefix,
     root,

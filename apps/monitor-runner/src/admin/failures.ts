@@ -1,6 +1,16 @@
 // Failure events over a window, grouped by error code and operation type, with the most recent
-// examples of each group: "what is going wrong, and where do I look".
-import { FAILURE_EVENTS, failuresByErrorCode, type Database, type OperationType } from '@ccat/db';
+// examples of each group: "what is going wrong, and where do I look", where each example is now,
+// the catalogue's advice and the command that retries what is failed now.
+import {
+  currentStates,
+  FAILURE_EVENTS,
+  failuresByErrorCode,
+  isOperationType,
+  type CurrentState,
+  type Database,
+  type OperationType,
+} from '@ccat/db';
+import { adviceFor } from '@ccat/errors';
 import type { Kysely } from 'kysely';
 
 export interface FailuresFilter {
@@ -18,6 +28,13 @@ export interface FailureExample {
   readonly event: string;
   readonly message: string | null;
   readonly at: Date;
+  /**
+   * Where the operation is now (it may have been retried and completed since this event); null when
+   * its row is gone.
+   */
+  readonly current: CurrentState | null;
+  /** `ccat-recovery retry <type> <id>` when the operation is failed now, else null. */
+  readonly retryCommand: string | null;
 }
 
 export interface FailureGroupRow {
@@ -26,6 +43,8 @@ export interface FailureGroupRow {
   readonly count: number;
   readonly firstAt: Date;
   readonly lastAt: Date;
+  /** What to do about this error code (the catalogue's ERROR_ADVICE, or its generic advice). */
+  readonly advice: string;
   readonly examples: readonly FailureExample[];
 }
 
@@ -37,7 +56,10 @@ export interface Failures {
   readonly groups: readonly FailureGroupRow[];
 }
 
-/** The failure groups of the window; an empty window is an answer, not an error. */
+/**
+ * The failure groups of the window, each example with its operation's current state (one query per
+ * operation type); an empty window is an answer, not an error. Throws the classified database error.
+ */
 export async function readFailures(db: Kysely<Database>, filter: FailuresFilter): Promise<Failures> {
   const groups = await failuresByErrorCode(db, {
     sinceMs: filter.sinceMs,
@@ -45,6 +67,16 @@ export async function readFailures(db: Kysely<Database>, filter: FailuresFilter)
     ...(filter.type !== undefined && { type: filter.type }),
     ...(filter.code !== undefined && { code: filter.code }),
   });
+  const idsByType = new Map<OperationType, string[]>();
+  for (const g of groups) {
+    if (!isOperationType(g.operationType)) continue;
+    const ids = idsByType.get(g.operationType) ?? [];
+    ids.push(...g.examples.map((x) => x.operationId));
+    idsByType.set(g.operationType, ids);
+  }
+  const states = new Map<string, CurrentState>();
+  for (const [type, ids] of idsByType)
+    for (const [id, state] of await currentStates(db, type, ids)) states.set(`${type}:${id}`, state);
   return {
     events: [...FAILURE_EVENTS],
     totalEvents: groups.reduce((n, g) => n + g.count, 0),
@@ -55,13 +87,20 @@ export async function readFailures(db: Kysely<Database>, filter: FailuresFilter)
       count: g.count,
       firstAt: g.firstAt,
       lastAt: g.lastAt,
-      examples: g.examples.map((x) => ({
-        operationId: x.operationId,
-        attempt: x.attempt,
-        event: x.event,
-        message: x.message,
-        at: x.at,
-      })),
+      advice: adviceFor(g.errorCode),
+      examples: g.examples.map((x) => {
+        const current = states.get(`${g.operationType}:${x.operationId}`) ?? null;
+        return {
+          operationId: x.operationId,
+          attempt: x.attempt,
+          event: x.event,
+          message: x.message,
+          at: x.at,
+          current,
+          retryCommand:
+            current?.status === 'failed' ? `ccat-recovery retry ${g.operationType} ${x.operationId}` : null,
+        };
+      }),
     })),
   };
 }

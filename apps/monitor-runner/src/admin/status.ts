@@ -1,5 +1,7 @@
+// Over 300 lines: the status's one shape (its sections' types) and their reads, which share the source handling.
 // What the system is doing now: operation counts and undelivered notifications (PostgreSQL),
-// in-flight tasks, stalls and service health (Redis). Read-only: stalled tasks are shown, never
+// in-flight tasks, stalls and service health (Redis), what is stuck and why, and waiting work no
+// live worker serves. Read-only: stalled tasks are shown, never
 // recovered (that is the monitor's job, fenced). The one write is the heartbeat package's own: a scan
 // moves an unreadable member into its corrupt hash, as the monitor's scans do.
 import {
@@ -13,6 +15,8 @@ import {
   type OperationStatus,
   type OperationType,
   type StatusCount,
+  type WaitingQueue,
+  waitingByQueue,
 } from '@ccat/db';
 import { classifyError } from '@ccat/errors';
 import {
@@ -25,6 +29,8 @@ import {
 } from '@ccat/heartbeat';
 import type { Kysely } from 'kysely';
 import { isConnectionFailure, unavailable, type Source, type Unavailable } from './sources.js';
+import { readStuck, type Stuck } from './stuck.js';
+import { unservedQueues, unservedWarnings, type UnservedQueue } from './unserved.js';
 
 export type StatusCounts = Record<OperationStatus | 'total', number>;
 
@@ -90,29 +96,26 @@ export interface Status {
         readonly lastSeenAgoMs: number;
         readonly host: string | null;
         readonly pid: number | null;
+        /** The queues it serves; null when its record does not say (a service that serves none, or older). */
+        readonly queues: readonly string[] | null;
       }[]
     | null;
-  /** Work nothing serves now (see `unservedWarnings`); empty when all is served or unknown. */
+  /**
+   * What is stuck now, with why (rules: `readStuck` in admin/stuck.ts). Null when PostgreSQL was
+   * unreachable; without Redis only the database's reasons (`complete` false).
+   */
+  readonly stuck: Stuck | null;
+  /** Queues with waiting work and no live worker serving them (admin/unserved.ts); null when unknown. */
+  readonly unserved: readonly UnservedQueue[] | null;
+  /** One `WARNING:` line per unserved queue; empty when all is served or unknown. */
   readonly warnings: readonly string[];
   readonly unavailable: readonly Unavailable[];
 }
 
-/**
- * `WARNING:` lines for waiting work (pending or scheduled rows) while no worker is alive. Coarse:
- * per worker, not yet per queue (a live worker that does not serve a row's queue is not noticed).
- * Says nothing when either section is unknown (its service unreachable).
- */
-export function unservedWarnings(counts: Status['counts'], services: Status['services']): string[] {
-  if (counts === null || services === null) return [];
-  const waiting = counts.all.pending + counts.all.scheduled;
-  if (waiting === 0 || services.some((s) => s.serviceType === 'worker' && s.status === 'alive')) return [];
-  const types = counts.byType.filter((t) => t.pending + t.scheduled > 0).map((t) => t.type);
-  return [
-    `WARNING: ${waiting} operation${waiting === 1 ? '' : 's'} waiting (pending or scheduled: ${types.join(', ')}) and no live worker serves them`,
-  ];
-}
-
-type FromRedis = Pick<Status, 'inFlight' | 'stalledNow' | 'services'>;
+type FromRedis = Pick<Status, 'inFlight' | 'stalledNow' | 'services'> & {
+  /** Which members are in the heartbeat set; on a Redis failure all count as tracked (none listed as stuck). */
+  readonly tracked: (members: readonly string[]) => Promise<readonly boolean[]>;
+};
 
 const zeroCounts = (): StatusCounts => ({
   pending: 0,
@@ -163,7 +166,9 @@ function taskRow(
   };
 }
 
-async function readDatabase(db: Kysely<Database>): Promise<Pick<Status, 'counts' | 'notifications'>> {
+async function readDatabase(
+  db: Kysely<Database>,
+): Promise<Pick<Status, 'counts' | 'notifications'> & { waiting: WaitingQueue[] }> {
   const counts = tally(await countsByTypeAndStatus(db));
   const now = Date.now();
   const undelivered = (await countUndeliveredNotifications(db)).map((u) => ({
@@ -173,7 +178,7 @@ async function readDatabase(db: Kysely<Database>): Promise<Pick<Status, 'counts'
     oldestAt: u.oldestAt.toISOString(),
     oldestAgeMs: Math.max(0, now - u.oldestAt.getTime()),
   }));
-  return { counts, notifications: { undelivered } };
+  return { counts, notifications: { undelivered }, waiting: await waitingByQueue(db) };
 }
 
 async function readRedis(redis: RedisClient, keyPrefix: string, limit: number): Promise<FromRedis> {
@@ -218,7 +223,16 @@ async function readRedis(redis: RedisClient, keyPrefix: string, limit: number): 
       lastSeenAgoMs: s.lastSeenAgoMs,
       host: s.host ?? null,
       pid: s.pid ?? null,
+      queues: s.queues ?? null,
     })),
+    tracked: async (members) => {
+      try {
+        const scores = await redis.zmscore(scanner.keys.deadlines, ...members);
+        return scores.map((x) => x !== null);
+      } catch {
+        return members.map(() => true);
+      }
+    },
   };
 }
 
@@ -244,8 +258,8 @@ async function fromSource<C, T>(
 
 /**
  * The status, with what it could read: a service unreachable before or during the reads leaves its
- * sections null and is listed in `unavailable`. `limit`: in-flight and stalled tasks listed.
- * Throws what is not a connection failure.
+ * sections null and is listed in `unavailable`. `limit`: in-flight, stalled and stuck rows listed
+ * (each source of the stuck list is read up to it). Throws what is not a connection failure.
  */
 export async function readStatus(deps: {
   readonly db: Source<Kysely<Database>>;
@@ -253,17 +267,52 @@ export async function readStatus(deps: {
   /** Where the workers' heartbeats live (config keyPrefix). */
   readonly keyPrefix: string;
   readonly limit: number;
+  /** monitor.livenessTimeoutMs and monitor.scheduleTimeoutMs: the bounds of the stuck rules. */
+  readonly livenessTimeoutMs: number;
+  readonly scheduleTimeoutMs: number;
 }): Promise<Status> {
   const down: Unavailable[] = [];
   const db = await fromSource(deps.db, 'PostgreSQL', down, readDatabase);
   const redis = await fromSource(deps.redis, 'Redis', down, (r) => readRedis(r, deps.keyPrefix, deps.limit));
+  const unserved =
+    db === undefined || redis === undefined
+      ? null
+      : unservedQueues(
+          db.waiting,
+          redis.services!.map((s) => ({ ...s, queues: s.queues ?? undefined })),
+        );
+  const workers = (redis?.services ?? []).filter((s) => s.serviceType === 'worker');
+  const stuck =
+    db === undefined
+      ? undefined
+      : await fromSource(deps.db, 'PostgreSQL', down, (client) =>
+          readStuck({
+            db: client,
+            redis:
+              redis === undefined
+                ? null
+                : {
+                    tasks: redis.stalledNow!.tasks,
+                    aliveWorkers: new Set(
+                      workers.filter((s) => s.status === 'alive').map((s) => s.serviceName),
+                    ),
+                    tracked: redis.tracked,
+                    unserved: unserved ?? [],
+                  },
+            livenessTimeoutMs: deps.livenessTimeoutMs,
+            scheduleTimeoutMs: deps.scheduleTimeoutMs,
+            limit: deps.limit,
+          }),
+        );
   return {
     counts: db?.counts ?? null,
     notifications: db?.notifications ?? null,
     inFlight: redis?.inFlight ?? null,
     stalledNow: redis?.stalledNow ?? null,
     services: redis?.services ?? null,
-    warnings: unservedWarnings(db?.counts ?? null, redis?.services ?? null),
+    stuck: stuck ?? null,
+    unserved,
+    warnings: unserved === null ? [] : unservedWarnings(unserved),
     unavailable: down,
   };
 }

@@ -118,6 +118,18 @@ async function trackHeartbeats(
   });
   closers.push(() => health.close());
   await health.start();
+  // worker-live serves the raw data packages at Chajnantor only: every other queue is unserved.
+  const workerHealth = new ServiceHealthReporter({
+    redis,
+    keyPrefix: prefix,
+    serviceType: 'worker',
+    serviceName: 'worker-live',
+    ttlMs: 60_000,
+    refreshMs: 30_000,
+    queues: ['cha_primecam-raw_raw_data_package'],
+  });
+  closers.push(() => workerHealth.close());
+  await workerHealth.start();
   const scanner = new HeartbeatScanner({ redis, keyPrefix: prefix });
   await waitFor(
     async () => {

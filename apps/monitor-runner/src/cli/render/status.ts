@@ -1,4 +1,5 @@
-// The text form of `status`: four sections, each a table or one line saying why it is empty.
+// The text form of `status`: warnings, what is stuck, then five sections, each a table or one line
+// saying why it is empty.
 import { OPERATION_STATUSES } from '@ccat/db';
 import { formatDuration } from '@ccat/notifier';
 import type { Status, StatusCounts } from '../../admin/status.js';
@@ -91,12 +92,36 @@ function stalledSection(stalled: NonNullable<Status['stalledNow']>): string {
   return `${head} (a running monitor recovers them on its next pass)\n${table}${corrupt}`;
 }
 
+function stuckSection(stuck: NonNullable<Status['stuck']>, limit: number): string {
+  const partial = stuck.complete ? '' : ' (Redis unreachable: heartbeat and queue reasons not checked)';
+  if (stuck.total === 0) return `Stuck now: none${partial}`;
+  const count = `${stuck.more ? 'at least ' : ''}${stuck.total}`;
+  const shown =
+    stuck.rows.length < stuck.total || stuck.more
+      ? `, the ${stuck.rows.length} longest shown (--limit ${limit})`
+      : '';
+  return [
+    `Stuck now: ${count}${shown}${partial}`,
+    formatTable(
+      ['TYPE', right('ID'), right('ATTEMPT'), right('AGE'), { title: 'WORKER', maxWidth: 32 }, 'WHY'],
+      stuck.rows.map((r) => [
+        r.operationType,
+        r.operationId,
+        String(r.attempt),
+        age(r.ageMs),
+        r.workerId ?? '-',
+        r.reason,
+      ]),
+    ),
+  ].join('\n');
+}
+
 function servicesSection(services: NonNullable<Status['services']>): string {
   if (services.length === 0) return 'Services: none registered';
   return [
     'Services',
     formatTable(
-      ['TYPE', 'NAME', 'STATUS', right('LAST SEEN'), 'HOST', right('PID')],
+      ['TYPE', 'NAME', 'STATUS', right('LAST SEEN'), 'HOST', right('PID'), right('QUEUES')],
       services.map((s) => [
         s.serviceType,
         s.serviceName,
@@ -104,6 +129,7 @@ function servicesSection(services: NonNullable<Status['services']>): string {
         `${formatDuration(s.lastSeenAgoMs)} ago`,
         s.host ?? '-',
         s.pid === null ? '-' : String(s.pid),
+        s.queues === null ? '-' : String(s.queues.length),
       ]),
     ),
   ].join('\n');
@@ -113,7 +139,8 @@ function servicesSection(services: NonNullable<Status['services']>): string {
 export function renderStatus(report: Status, limit: number): string {
   const down = (service: string) => `not available (${service} unreachable)`;
   return [
-    ...report.warnings,
+    ...(report.warnings.length > 0 ? [report.warnings.join('\n')] : []),
+    report.stuck === null ? `Stuck now: ${down('PostgreSQL')}` : stuckSection(report.stuck, limit),
     report.counts === null
       ? `Operations by type and status: ${down('PostgreSQL')}`
       : countsSection(report.counts),
