@@ -182,6 +182,7 @@ export class Monitor implements AsyncDisposable {
       // Closing: the rest of the pass is the next process's (its steps are all idempotent).
       if (!this.#closed) await this.#reconciler.run(counts);
       metrics.passes.inc({ result: 'ran' });
+      metrics.lastPass.set(Date.now() / 1000);
       if (this.#closed) return { ran: true, ...counts, sleepMs: 0 };
       return { ran: true, ...counts, sleepMs: await this.#sleepFor() };
     } finally {

@@ -16,11 +16,11 @@ import {
 } from '@ccat/service';
 import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
-import { Counter } from 'prom-client';
 import type { Logger } from 'pino';
 import type { MonitorConfig } from './config.js';
 import { createMonitorMetrics, type MonitorMetrics } from './metrics.js';
 import { Monitor } from './monitor.js';
+import { RedisPolicyCheck } from './redis-policy.js';
 
 export interface MonitorRunnerDeps {
   readonly config: MonitorConfig;
@@ -79,12 +79,7 @@ export function createMonitorRunner(deps: MonitorRunnerDeps): MonitorRunner {
     metrics,
   });
   const notifier = createNotifier({ config: config.notifier, logger: log.child({ component: 'notifier' }) });
-  const notifications = new Counter({
-    name: 'ccat_notifications_total',
-    help: 'Outbox notifications handled by the relay, by result (sent, failed, digested, retried, deferred, exhausted, lease_lost)',
-    labelNames: ['result'] as const,
-    registers: [metrics.registry],
-  });
+  const { notifications } = metrics;
   const relay = config.relay.enabled
     ? createOutboxRelay({
         store: createPgOutboxStore(deps.db),
@@ -107,6 +102,11 @@ export function createMonitorRunner(deps: MonitorRunnerDeps): MonitorRunner {
     refreshMs: config.monitor.heartbeatIntervalMs,
     logger: log,
     ...(deps.pid !== undefined && { pid: deps.pid }),
+  });
+  const policyCheck = new RedisPolicyCheck({
+    redis: deps.redis,
+    logger: log,
+    gauge: metrics.redisMaxmemoryPolicyOk,
   });
   let http: HealthServer | undefined;
   let closing: Promise<void> | undefined;
@@ -148,6 +148,7 @@ export function createMonitorRunner(deps: MonitorRunnerDeps): MonitorRunner {
       if (!(await waitForRedis({ redis: { redis: deps.redis }, logger: log, signal: stopping.signal })))
         return;
       await health.start();
+      await policyCheck.start();
       if (stopping.signal.aborted) return;
       monitor.start();
       relay?.start();
@@ -170,6 +171,7 @@ export function createMonitorRunner(deps: MonitorRunnerDeps): MonitorRunner {
         ['relay', async () => relay?.close()],
         ['notifier', () => notifier.close()],
         ['health key', () => health.close()],
+        ['redis policy check', () => Promise.resolve(policyCheck.close())],
         ['http', async () => http?.close()],
       ]).finally(() => log.info('monitor stopped')));
     },

@@ -69,6 +69,13 @@ export const EVENT_CATALOGUE = {
     advice: "Check the monitor's log and the database; the monitor keeps trying with backoff.",
     phrase: 'stall recoveries keep failing',
   },
+  redis_eviction_policy: {
+    level: 'WARNING',
+    recorded: false,
+    action: 'Logged once per policy by the monitor; `ccat_redis_maxmemory_policy_ok` is 0.',
+    advice:
+      'Set `maxmemory-policy noeviction` on Redis (redis.conf, or CONFIG SET): under memory pressure any other policy may evict queued jobs and heartbeats. If CONFIG is disabled, confirm the policy with your Redis provider.',
+  },
 } as const satisfies Record<string, EventKindText>;
 
 /** The event kinds of the recovery system. */
