@@ -129,6 +129,8 @@ export const ERROR_ADVICE: Readonly<Record<string, string>> = {
     'A bug in ccat-recovery or an operation. Report it with the log lines around the operation id; retry after a fix.',
   UNKNOWN_ERROR:
     'An error nobody classified. Read the logs around the operation id; if it is transient, retry; consider classifying it.',
+  DB_PREPARED_STATEMENT_CONFLICT:
+    'A connection pooler in transaction mode (PgBouncer before 1.21, or without max_prepared_statements) cannot keep named prepared statements. Set database.preparedStatements to false (CCAT_DATABASE__PREPARED_STATEMENTS=false) and restart; the operation is retried meanwhile.',
   DB_UNIQUE_VIOLATION:
     'A database constraint refused a write: the data model and the files disagree. Inspect the rows named in the context.',
 };
