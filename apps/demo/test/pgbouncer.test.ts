@@ -5,12 +5,16 @@
 // parameter PgBouncer refuses) stops the process at start with one line naming database.schema.
 //
 // Migrations run against PostgreSQL directly, as docs/scale.md says (they hold a session lock).
+import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createDatabase } from '@ccat/db';
+import { classifyError } from '@ccat/errors';
+import { sql } from 'kysely';
 import {
+  commandEnv,
   connectTestRedis,
   deleteKeysWithPrefix,
   startJsonProcess,
@@ -152,34 +156,63 @@ describe('behind PgBouncer in transaction mode, at the shipped defaults', () => 
 
   it('a schema other than public stops the process at start with one line naming database.schema', async () => {
     const run = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-      import('node:child_process')
-        .then(({ execFile }) =>
-          execFile(
-            process.execPath,
-            [WORKER_MAIN, '--config', join(EXAMPLES, 'worker.json')],
-            {
-              env: {
-                PATH: process.env['PATH'] ?? '',
-                DATABASE_URL: pooled,
-                DATABASE_SCHEMA: 'ccat_elsewhere',
-                REDIS_URL: testRedisUrl(),
-                CCAT_KEY_PREFIX: uniquePrefix('pgbschema'),
-                CCAT_CONFIG: '',
-              },
-              timeout: 60_000,
-            },
-            (error, _stdout, stderr) =>
-              resolve({
-                code: error === null ? 0 : typeof error.code === 'number' ? error.code : null,
-                stderr,
-              }),
-          ),
-        )
-        .catch((e: unknown) => resolve({ code: null, stderr: String(e) }));
+      execFile(
+        process.execPath,
+        [WORKER_MAIN, '--config', join(EXAMPLES, 'worker.json')],
+        {
+          env: commandEnv({
+            DATABASE_URL: pooled,
+            DATABASE_SCHEMA: 'ccat_elsewhere',
+            REDIS_URL: testRedisUrl(),
+            CCAT_KEY_PREFIX: uniquePrefix('pgbschema'),
+          }),
+          timeout: 60_000,
+        },
+        (error, _stdout, stderr) =>
+          resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : null, stderr }),
+      );
     });
     expect(run.code, run.stderr).toBe(2);
     const lines = run.stderr.trim().split('\n');
     expect(lines.filter((l) => l.includes('database.schema'))).toHaveLength(1);
     expect(run.stderr).toMatch(/unsupported startup parameter: options.*database\.schema "ccat_elsewhere"/);
   }, 90_000);
+
+  it('prepared statements turned on anyway: the refused one fails retryable, the pool stops preparing and says so once', async () => {
+    // One server connection for every client: a second client's Parse of the same name collides.
+    await using single = await PrivatePgBouncer.start(direct, { default_pool_size: '1' });
+    const refusals: Error[] = [];
+    const database = createDatabase({
+      connectionString: single.url(dbName),
+      max: 2,
+      preparedStatements: true,
+      onPreparedStatementsRefused: (e) => refusals.push(e),
+    });
+    try {
+      const query = (n: number) => sql<{ n: number }>`SELECT ${n}::int AS n`.execute(database.db);
+      // Two connections of our pool at once: the first prepares, the second's Parse collides.
+      const reason = await database.db
+        .connection()
+        .execute((a) =>
+          database.db.connection().execute(async (b) => {
+            await sql`SELECT ${1}::int AS n`.execute(a);
+            await sql`SELECT ${1}::int AS n`.execute(b);
+          }),
+        )
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      expect(reason, 'a second client preparing the same name behind one server connection').toBeDefined();
+      const err = classifyError(reason);
+      expect(err.code).toBe('DB_PREPARED_STATEMENT_CONFLICT');
+      expect(err.retryable).toBe(true);
+      expect(refusals).toHaveLength(1);
+      // From now on nothing is prepared: every client runs every statement.
+      for (let i = 0; i < 6; i++) expect((await query(i)).rows).toEqual([{ n: i }]);
+      expect(refusals).toHaveLength(1);
+    } finally {
+      await database.close();
+    }
+  }, 60_000);
 });
