@@ -19,6 +19,7 @@ let e2e: E2E;
 let dir: string;
 let prometheus: ChildProcess | undefined;
 let promPort: number;
+let workerPort: number;
 let monitor: JsonProcess;
 let stderr = '';
 
@@ -32,7 +33,8 @@ async function api<T>(path: string): Promise<T> {
 beforeAll(async () => {
   e2e = await createE2E('promlive');
   dir = await mkdtemp(join(tmpdir(), 'ccat-prometheus-'));
-  const [workerPort, monitorPort] = [await freePort(), await freePort()];
+  workerPort = await freePort();
+  const monitorPort = await freePort();
   promPort = await freePort();
   await e2e.worker('prom-worker', { http: { host: '127.0.0.1', port: workerPort } });
   monitor = await e2e.monitor('prom-monitor', { http: { host: '127.0.0.1', port: monitorPort } });
@@ -126,11 +128,20 @@ describe('a real Prometheus with the shipped rules', () => {
       },
       { timeoutMs: 20_000, intervalMs: 250, message: 'rules not all evaluated' },
     );
+    // The worker is idle and has beaten many times by now: no round trip was made, none recorded.
+    const workerMetrics = await (await fetch(`http://127.0.0.1:${workerPort}/metrics`)).text();
+    expect(workerMetrics).toContain('ccat_heartbeat_rtt_seconds_count{app="ccat-worker"} 0');
     const firing = async () =>
       (await api<{ alerts: Alert[] }>('/api/v1/alerts')).alerts
         .filter((a) => a.state === 'firing')
         .map((a) => a.labels.alertname);
-    expect(await firing()).not.toContain('CcatMonitorDown');
+    // Before the first scrape of the monitor `up` is absent, so the alert may fire at start; with
+    // the monitor up it resolves at the next evaluation.
+    await waitFor(async () => !(await firing()).includes('CcatMonitorDown'), {
+      timeoutMs: 15_000,
+      intervalMs: 250,
+      message: 'CcatMonitorDown fires while the monitor is up',
+    });
 
     // Stop the monitor: its target goes down and CcatMonitorDown fires.
     monitor.signal('SIGTERM');
