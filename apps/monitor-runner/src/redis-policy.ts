@@ -16,6 +16,11 @@ export interface RedisPolicyCheckOptions {
   readonly gauge: Gauge<'policy'>;
   /** Between checks, in ms (default 60 000): a policy changed at run time is seen within this. */
   readonly intervalMs?: number;
+  /**
+   * Queues the WARNING notification for a wrong policy (the outbox). Called once per wrong policy;
+   * when it throws (PostgreSQL unreachable) it is called again at the next check.
+   */
+  readonly notify?: (reading: PolicyReading) => Promise<void>;
 }
 
 /** What one check read: the policy, or `unknown` (CONFIG refused or Redis unreachable). */
@@ -24,7 +29,8 @@ export type PolicyReading = { readonly policy: string; readonly ok: boolean };
 /**
  * Reads `CONFIG GET maxmemory-policy` at `start()` and then every `intervalMs`, sets the gauge,
  * and logs ONE WARNING per policy that is not `noeviction` (again only after it changed), or one
- * WARNING that it is `unknown` when CONFIG is disabled or renamed (managed Redis services do that).
+ * WARNING that it is `unknown` when CONFIG is disabled or renamed (managed Redis services do that),
+ * and queues one WARNING notification for it through `notify`.
  * A Redis that is unreachable leaves the gauge as it was and is not logged here (the connection
  * watcher reports it). Never throws; `close()` stops the timer and is safe to call twice.
  */
@@ -33,6 +39,7 @@ export class RedisPolicyCheck {
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
   #warned: string | undefined;
+  #notified: string | undefined;
   #current: string | undefined;
 
   constructor(options: RedisPolicyCheckOptions) {
@@ -65,8 +72,12 @@ export class RedisPolicyCheck {
       this.#current = policy;
     }
     gauge.set({ policy }, ok ? 1 : 0);
-    if (ok) this.#warned = undefined;
-    else if (this.#warned !== policy) {
+    if (ok) {
+      this.#warned = undefined;
+      this.#notified = undefined;
+      return { policy, ok };
+    }
+    if (this.#warned !== policy) {
       this.#warned = policy;
       logger.warn(
         { eventKind: 'redis_eviction_policy', policy, required: REQUIRED_MAXMEMORY_POLICY },
@@ -74,6 +85,17 @@ export class RedisPolicyCheck {
           ? `Redis maxmemory-policy is unknown (CONFIG GET refused): ${eventKindText('redis_eviction_policy')?.advice ?? ''}`
           : `Redis maxmemory-policy is ${policy}, not ${REQUIRED_MAXMEMORY_POLICY}: ${eventKindText('redis_eviction_policy')?.advice ?? ''}`,
       );
+    }
+    if (this.#notified !== policy && this.#opts.notify !== undefined) {
+      try {
+        await this.#opts.notify({ policy, ok });
+        this.#notified = policy;
+      } catch (e) {
+        logger.warn(
+          { err: classifyError(e).message },
+          'cannot queue the Redis eviction-policy notification; trying again at the next check',
+        );
+      }
     }
     return { policy, ok };
   }

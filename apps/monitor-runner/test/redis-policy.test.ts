@@ -35,12 +35,30 @@ describe('Redis maxmemory-policy check', () => {
   it('exports 0 with the policy and warns once when it is not noeviction; 1 once fixed', async () => {
     const { logger, lines } = captureLogs();
     const metrics = createMonitorMetrics();
-    const check = new RedisPolicyCheck({ redis, logger, gauge: metrics.redisMaxmemoryPolicyOk });
+    const notified: string[] = [];
+    let outboxDown = true;
+    const check = new RedisPolicyCheck({
+      redis,
+      logger,
+      gauge: metrics.redisMaxmemoryPolicyOk,
+      notify: ({ policy }) => {
+        // The first attempt finds the outbox unreachable: queued at the next check instead.
+        if (outboxDown) {
+          outboxDown = false;
+          return Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:5432'));
+        }
+        notified.push(policy);
+        return Promise.resolve();
+      },
+    });
     expect(await check.check()).toEqual({ policy: 'allkeys-lru', ok: false });
+    expect(notified).toEqual([]);
     await check.check();
     await check.check();
+    expect(notified).toEqual(['allkeys-lru']);
     const warnings = lines.filter((l) => l.level === WARN && l['eventKind'] === 'redis_eviction_policy');
     expect(warnings).toHaveLength(1);
+    expect(lines.filter((l) => l.level === WARN && String(l.msg).includes('cannot queue'))).toHaveLength(1);
     expect(warnings[0]!.msg).toContain('allkeys-lru');
     expect(warnings[0]!.msg).toContain('noeviction');
     expect(await gaugeLines(metrics)).toEqual([
@@ -53,7 +71,10 @@ describe('Redis maxmemory-policy check', () => {
     expect(await gaugeLines(metrics)).toEqual([
       'ccat_redis_maxmemory_policy_ok{policy="noeviction",app="ccat-monitor"} 1',
     ]);
-    expect(lines.filter((l) => l.level === WARN)).toHaveLength(1);
+    expect(lines.filter((l) => l.level === WARN && l['eventKind'] === 'redis_eviction_policy')).toHaveLength(
+      1,
+    );
+    expect(notified).toEqual(['allkeys-lru']);
     check.close();
   });
 
