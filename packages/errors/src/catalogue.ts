@@ -72,7 +72,8 @@ export const EVENT_CATALOGUE = {
   redis_eviction_policy: {
     level: 'WARNING',
     recorded: false,
-    action: 'Reported once per policy by each monitor; `ccat_redis_maxmemory_policy_ok` is 0 until it is fixed.',
+    action:
+      'Reported once per policy by each monitor; `ccat_redis_maxmemory_policy_ok` is 0 until it is fixed.',
     advice:
       'Set `maxmemory-policy noeviction` on Redis (redis.conf, or CONFIG SET): under memory pressure any other policy may evict queued jobs and heartbeats. If CONFIG is disabled, confirm the policy with your Redis provider.',
   },
