@@ -3,8 +3,8 @@
 //      the same two writes without fencing; ratio (target >= 0.8). Halves alternate to share noise.
 //  (b) the due-pending query on 1 000 000 rows of which 1 000 are due (target < 20 ms, index scan),
 //      beside the same query with index scans disabled.
+import { createTestDatabase } from '@ccat/db/testing';
 import { claim, complete, createDatabase, duePending, migrateToLatest, type Database } from '@ccat/db';
-import { createTestSchema } from '@ccat/test-support';
 import { sql, type Kysely } from 'kysely';
 import { heading, percentile, ratio, report, runConcurrently } from './stats.js';
 
@@ -27,7 +27,7 @@ async function seedScheduled(
 }
 
 async function main(): Promise<void> {
-  const t = await createTestSchema('bench_db');
+  const t = await createTestDatabase('bench_db', { migrate: false, max: 1 });
   const database = createDatabase({ connectionString: t.url, schema: t.schema, max: POOL });
   const { db } = database;
   try {
@@ -151,8 +151,7 @@ async function main(): Promise<void> {
     const base50 = report('baseline: same query, sequential scan, p50', percentile(baseline, 50), 'ms');
     ratio('speed-up of the index (baseline p50 / indexed p50)', base50, p50);
   } finally {
-    await database.close();
-    await t.drop();
+    await t.close();
   }
 }
 

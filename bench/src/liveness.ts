@@ -14,17 +14,16 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { migratedDatabase, seedRawPackages, seedSites } from '@ccat/db/testing';
+import { createTestDatabase, seedRawPackages, seedSites } from '@ccat/db/testing';
 import { createMonitorMetrics, Monitor, monitorConfigSchema } from '@ccat/monitor-runner';
 import { createHandlerRegistry } from '@ccat/recovery-handlers';
 import {
   connectTestRedis,
-  createTestSchema,
   deleteKeysWithPrefix,
+  type JsonProcess,
   startJsonProcess,
   testRedisUrl,
   uniquePrefix,
-  type JsonProcess,
 } from '@ccat/test-support';
 import { Queue, QueueEvents, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -55,8 +54,8 @@ async function main(): Promise<void> {
   heading(
     `liveness: SIGKILL → recovery at the shipped defaults, ${KILLS} kills per side over ${WINDOW_MS / 1000} s`,
   );
-  const schema = await createTestSchema('bench_liveness');
-  const database = await migratedDatabase({ url: schema.url, schema: schema.schema });
+  const schema = await createTestDatabase('bench_liveness');
+  const database = schema.database;
   const db = database.db;
   const redis = await connectTestRedis();
   const prefix = uniquePrefix('bench_live');
@@ -218,8 +217,7 @@ async function main(): Promise<void> {
     await deleteKeysWithPrefix(redis, prefix);
     await deleteKeysWithPrefix(redis, bullPrefix);
     redis.disconnect();
-    await database.close();
-    await schema.drop();
+    await schema.close();
     await rm(root, { recursive: true, force: true });
   }
 }

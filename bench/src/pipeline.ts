@@ -17,14 +17,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createDatabase, migrateToLatest } from '@ccat/db';
-import {
-  deleteKeysWithPrefix,
-  connectTestRedis,
-  testDatabaseUrl,
-  testRedisUrl,
-  uniquePrefix,
-} from '@ccat/test-support';
-import { seedRawPackages, seedSites } from '@ccat/db/testing';
+import { connectTestRedis, deleteKeysWithPrefix, testRedisUrl, uniquePrefix } from '@ccat/test-support';
+import { seedRawPackages, seedSites, testDatabaseUrl } from '@ccat/db/testing';
 import type { WorkerConfigInput } from '@ccat/worker';
 import { sql } from 'kysely';
 import pg from 'pg';

@@ -9,16 +9,10 @@
 //            heartbeats, no events; jobs added the same way.
 //  raw:      BullMQ no-op jobs, for scale.
 import { OPERATION_TYPES, type OperationType } from '@ccat/db';
-import { migratedDatabase } from '@ccat/db/testing';
+import { createTestDatabase } from '@ccat/db/testing';
 import { HeartbeatEmitter } from '@ccat/heartbeat';
 import { createHandlerRegistry, recoveryPolicySchema } from '@ccat/recovery-handlers';
-import {
-  connectTestRedis,
-  createTestSchema,
-  deleteKeysWithPrefix,
-  testRedisUrl,
-  uniquePrefix,
-} from '@ccat/test-support';
+import { connectTestRedis, deleteKeysWithPrefix, testRedisUrl, uniquePrefix } from '@ccat/test-support';
 import {
   createFaultInjector,
   createLocalCopyTransport,
@@ -40,8 +34,8 @@ const CONCURRENCY = Number(process.env['BENCH_CONCURRENCY'] ?? 16);
 const ROUNDS = 2;
 
 async function main(): Promise<void> {
-  const schema = await createTestSchema('bench_worker');
-  const database = await migratedDatabase({ url: schema.url, schema: schema.schema, max: 20 });
+  const schema = await createTestDatabase('bench_worker', { max: 20 });
+  const database = schema.database;
   const db = database.db;
   const redis = await connectTestRedis();
   const bull = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
@@ -286,8 +280,7 @@ async function main(): Promise<void> {
     await deleteKeysWithPrefix(redis, prefix);
     redis.disconnect();
     bull.disconnect();
-    await database.close();
-    await schema.drop();
+    await schema.close();
   }
 }
 

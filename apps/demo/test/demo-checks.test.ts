@@ -4,22 +4,27 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CcatDatabase } from '@ccat/db';
-import { migratedDatabase, seedLocations, seedOperation, type TestLocations } from '@ccat/db/testing';
-import { createTestSchema, type TestSchema } from '@ccat/test-support';
+import {
+  createTestDatabase,
+  seedLocations,
+  seedOperation,
+  type TestDatabase,
+  type TestLocations,
+} from '@ccat/db/testing';
 import { sql } from 'kysely';
 import * as tar from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkCompletedOnce, checkFailuresNotified, checkIntegrity } from '../src/integrity.js';
 
-let schema: TestSchema;
+let schema: TestDatabase;
 let database: CcatDatabase;
 let root: string;
 let locs: TestLocations;
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
 beforeAll(async () => {
-  schema = await createTestSchema('demo_checks');
-  database = await migratedDatabase({ url: schema.url, schema: schema.schema });
+  schema = await createTestDatabase('demo_checks');
+  database = schema.database;
   root = await mkdtemp(join(tmpdir(), 'ccat-checks-'));
   locs = await seedLocations(database.db, {
     source: join(root, 'src'),
@@ -29,8 +34,7 @@ beforeAll(async () => {
   });
 });
 afterAll(async () => {
-  await database?.close();
-  await schema?.drop();
+  await schema?.close();
   await rm(root, { recursive: true, force: true });
 });
 

@@ -5,16 +5,14 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { CcatDatabase } from '@ccat/db';
-import { migratedDatabase, seedLocations, seedOperation } from '@ccat/db/testing';
 import {
-  connectTestRedis,
-  createTestSchema,
-  deleteKeysWithPrefix,
+  createTestDatabase,
+  seedLocations,
+  seedOperation,
+  type TestDatabase,
   testDatabaseUrl,
-  testRedisUrl,
-  uniquePrefix,
-  type TestSchema,
-} from '@ccat/test-support';
+} from '@ccat/db/testing';
+import { connectTestRedis, deleteKeysWithPrefix, testRedisUrl, uniquePrefix } from '@ccat/test-support';
 import type { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,14 +20,14 @@ import { CHILD_BASE_VARIABLES, childEnvironment, ignoredCallerVariables } from '
 
 const DEMO = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 
-let schema: TestSchema;
+let schema: TestDatabase;
 let database: CcatDatabase;
 let redis: Redis;
 const prefix = uniquePrefix('demo_isolation');
 
 beforeAll(async () => {
-  schema = await createTestSchema('demo_isolation');
-  database = await migratedDatabase({ url: schema.url, schema: schema.schema });
+  schema = await createTestDatabase('demo_isolation');
+  database = schema.database;
   const db = database.db;
   const locs = await seedLocations(db);
   // Operations a worker or a monitor would pick up at once: due, stalled, scheduled long ago.
@@ -48,8 +46,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await database?.close();
-  await schema?.drop();
+  await schema?.close();
   if (redis) {
     await deleteKeysWithPrefix(redis, prefix);
     redis.disconnect();

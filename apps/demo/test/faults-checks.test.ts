@@ -1,22 +1,21 @@
 // The fault suite's checks must be able to fail: each is shown catching what it guards, and passing
 // what it should pass.
 import type { CcatDatabase } from '@ccat/db';
-import { migratedDatabase } from '@ccat/db/testing';
-import { createTestSchema, parseMail, type ReceivedMail, type TestSchema } from '@ccat/test-support';
+import { createTestDatabase, type TestDatabase } from '@ccat/db/testing';
+import { parseMail, type ReceivedMail } from '@ccat/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkDeliveredOnce, checkExercised, checkExits, findFatalLines } from '../src/faults/checks.js';
 import type { ProcessExit } from '../src/supervisor.js';
 
-let schema: TestSchema;
+let schema: TestDatabase;
 let database: CcatDatabase;
 
 beforeAll(async () => {
-  schema = await createTestSchema('faults_checks');
-  database = await migratedDatabase({ url: schema.url, schema: schema.schema });
+  schema = await createTestDatabase('faults_checks');
+  database = schema.database;
 });
 afterAll(async () => {
-  await database?.close();
-  await schema?.drop();
+  await schema?.close();
 });
 
 const exit = (over: Partial<ProcessExit>): ProcessExit => ({

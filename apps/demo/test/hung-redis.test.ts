@@ -14,28 +14,20 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDatabase, migrateToLatest, type CcatDatabase } from '@ccat/db';
-import {
-  createTestSchema,
-  freePort,
-  PrivateRedis,
-  startJsonProcess,
-  waitFor,
-  type JsonProcess,
-  type TestSchema,
-} from '@ccat/test-support';
+import { freePort, type JsonProcess, PrivateRedis, startJsonProcess, waitFor } from '@ccat/test-support';
 import { FATAL_UNHANDLED_MESSAGE } from '@ccat/service';
-import { seedSites } from '@ccat/db/testing';
+import { createTestDatabase, seedSites, type TestDatabase } from '@ccat/db/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MONITOR_MAIN, WORKER_MAIN } from './support/system.js';
 
-let schema: TestSchema;
+let schema: TestDatabase;
 let database: CcatDatabase;
 let cache: PrivateRedis;
 let root: string;
 const processes: JsonProcess[] = [];
 
 beforeAll(async () => {
-  schema = await createTestSchema('hung_redis');
+  schema = await createTestDatabase('hung_redis', { migrate: false, max: 1 });
   database = createDatabase({ connectionString: schema.url, schema: schema.schema, max: 2 });
   await migrateToLatest(database.db, { schema: schema.schema });
   root = await mkdtemp(join(tmpdir(), 'ccat-hung-redis-'));
@@ -52,8 +44,7 @@ afterEach(async () => {
 });
 afterAll(async () => {
   await cache?.stop();
-  await database?.close();
-  await schema?.drop();
+  await schema?.close();
   await rm(root, { recursive: true, force: true });
 });
 

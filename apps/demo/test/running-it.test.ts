@@ -2,6 +2,7 @@
 // shipped examples/inventory.yaml (its /srv/ccat roots moved to a temporary directory), ingest, a
 // worker and a monitor with the shipped examples/*.json, through their bins, until every operation of
 // the pipeline completed; then SIGTERM, and both exit 0.
+import { createTestDatabase } from '@ccat/db/testing';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,13 +10,12 @@ import { fileURLToPath } from 'node:url';
 import { createDatabase } from '@ccat/db';
 import {
   connectTestRedis,
-  createTestSchema,
   deleteKeysWithPrefix,
+  type JsonProcess,
   startJsonProcess,
   testRedisUrl,
   uniquePrefix,
   waitFor,
-  type JsonProcess,
 } from '@ccat/test-support';
 import { afterAll, expect, it } from 'vitest';
 import { readStats } from '../src/stats.js';
@@ -28,8 +28,8 @@ afterAll(async () => {
 });
 
 it('README "Running it": an empty database to a completed pipeline on our own files', async () => {
-  const schema = await createTestSchema('running_it');
-  cleanup.push(() => schema.drop());
+  const schema = await createTestDatabase('running_it', { migrate: false, max: 1 });
+  cleanup.push(() => schema.close());
   const prefix = uniquePrefix('running_it');
   const redis = await connectTestRedis();
   cleanup.push(async () => {

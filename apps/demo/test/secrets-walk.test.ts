@@ -5,10 +5,11 @@
 // both processes' log lines, every text and JSON column of every table, every Redis value under
 // the deployment's key prefix, the CLI's table and JSON, each delivered mail and Slack message. A new sink of one of these kinds is caught here; a new
 // kind of sink must be added to this walk (see the closing note of issue 12).
+import { testDatabaseUrl } from '@ccat/db/testing';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readOperation } from '@ccat/db';
-import { startSmtp, testDatabaseUrl, testRedisUrl, waitFor, type TestSmtp } from '@ccat/test-support';
+import { startSmtp, testRedisUrl, type TestSmtp, waitFor } from '@ccat/test-support';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createE2E, runCli, type E2E } from './support/system.js';

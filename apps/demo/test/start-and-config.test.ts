@@ -2,6 +2,7 @@
 // CLI: a configuration mistake is exit 2 with one line per problem and no stack trace; a port in use
 // is exit 2 at once, before any work (no health key, nothing relayed); an unmigrated schema is not
 // ready (/readyz 503 saying "run: ccat-recovery migrate", logged once) until it is migrated.
+import { createTestDatabase, type TestDatabase } from '@ccat/db/testing';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -11,15 +12,13 @@ import { join } from 'node:path';
 import { createDatabase, createPgOutboxStore, migrateToLatest, type CcatDatabase } from '@ccat/db';
 import {
   connectTestRedis,
-  createTestSchema,
   deleteKeysWithPrefix,
   freePort,
+  type JsonProcess,
   startJsonProcess,
   testRedisUrl,
   uniquePrefix,
   waitFor,
-  type JsonProcess,
-  type TestSchema,
 } from '@ccat/test-support';
 import { FATAL_UNHANDLED_MESSAGE } from '@ccat/service';
 import type { Redis } from 'ioredis';
@@ -27,16 +26,16 @@ import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, cliEnv, MONITOR_MAIN, WORKER_MAIN } from './support/system.js';
 
-let schema: TestSchema;
+let schema: TestDatabase;
 let redis: Redis;
 let dir: string;
 const prefixes: string[] = [];
-/** Schemas the migrations created (createTestSchema's own one is dropped by it). */
+/** Schemas the migrations created (the fixture drops its own one). */
 const extraSchemas: string[] = [];
 const processes: JsonProcess[] = [];
 
 beforeAll(async () => {
-  schema = await createTestSchema('start_cfg');
+  schema = await createTestDatabase('start_cfg', { migrate: false, max: 1 });
   redis = await connectTestRedis();
   dir = await mkdtemp(join(tmpdir(), 'ccat-start-'));
 });
@@ -54,7 +53,7 @@ afterAll(async () => {
     for (const s of extraSchemas) await sql`DROP SCHEMA IF EXISTS ${sql.id(s)} CASCADE`.execute(database.db);
     await database.close();
   }
-  await schema?.drop();
+  await schema?.close();
   await rm(dir, { recursive: true, force: true });
 });
 

@@ -27,106 +27,144 @@ const operationType = z.enum(OPERATION_TYPES);
 
 export const monitorConfigSchema = z
   .strictObject({
-    /** Names this replica in events, logs and its health key. Default `<host>-<pid>`. */
-    monitorId: z.string().min(1).max(200).optional(),
-    /** PostgreSQL: the operation tables, their events and the notification outbox. */
-    database: databaseConfigSchema,
-    /** Redis: the heartbeats the workers write, service health keys, the monitors' lease. */
-    redis: redisConfigSchema,
-    /** Must match the workers' keyPrefix: the heartbeats and health keys live under it. */
-    keyPrefix: keyPrefixSchema,
-    /** The stalled-task monitor loop and the reconciliation against the database. */
+    monitorId: z
+      .string()
+      .min(1)
+      .max(200)
+      .optional()
+      .describe('Names this replica in events, logs and its health key. Default `<host>-<pid>`.'),
+    database: databaseConfigSchema.describe(
+      'PostgreSQL: the operation tables, their events and the notification outbox.',
+    ),
+    redis: redisConfigSchema.describe(
+      "Redis: the heartbeats the workers write, service health keys, the monitors' lease.",
+    ),
+    keyPrefix: keyPrefixSchema.describe(
+      "Must match the workers' keyPrefix: the heartbeats and health keys live under it.",
+    ),
     monitor: z
       .strictObject({
-        /**
-         * Process liveness: the workers' heartbeat.livenessTimeoutMs (default 12 s). The heartbeat
-         * deadlines are set by the workers; this one bounds the loop's sleep and drives reconciliation
-         * (a task with no heartbeat member, e.g. one that died before its first beat, is recovered
-         * about this long after its last sign of life).
-         */
-        livenessTimeoutMs: ms(12_000, 20),
-        /**
-         * The workers' heartbeat.intervalMs (default 4 s). A live process re-registers a member Redis
-         * lost on its next beat, so reconciliation recovers a row only when its member stayed missing
-         * for longer than this (and at least livenessTimeoutMs − this − 1 s).
-         */
-        heartbeatIntervalMs: ms(4_000, 10),
-        /**
-         * Task progress: the workers' heartbeat.progressTimeoutMs (the seed's heartbeat_timeout,
-         * default 3600 s; per type below). The deadlines are the workers'; this bounds what a sane
-         * deadline is (see deadlineSlackMs).
-         */
-        progressTimeoutMs: ms(3_600_000, 20),
-        /** Removed (refused): see livenessTimeoutMs and progressTimeoutMs. */
-        heartbeatTimeoutMs: removed,
-        /** The loop wakes at the earlier of the next heartbeat deadline and this (DESIGN default 300 s). */
-        loopIntervalMs: ms(300_000, 10),
-        /** Members handled per scan. */
-        batchSize: z.number().int().min(1).max(10_000).default(500),
-        /** Recoveries in flight at once (each a short transaction; keep below database.poolSize). */
-        recoveryConcurrency: z.number().int().min(1).max(64).default(4),
-        /** Also recover tasks whose progress stopped while their process beats. */
-        progressStalls: z.boolean().default(true),
-        /** Per operation type: progress timeout and reconciliation interval. */
+        livenessTimeoutMs: ms(12_000, 20).describe(
+          "Process liveness: the workers' heartbeat.livenessTimeoutMs (default 12 s). The heartbeat deadlines are set by the workers; this one bounds the loop's sleep and drives reconciliation (a task with no heartbeat member, e.g. one that died before its first beat, is recovered about this long after its last sign of life).",
+        ),
+        heartbeatIntervalMs: ms(4_000, 10).describe(
+          "The workers' heartbeat.intervalMs (default 4 s). A live process re-registers a member Redis lost on its next beat, so reconciliation recovers a row only when its member stayed missing for longer than this (and at least livenessTimeoutMs − this − 1 s).",
+        ),
+        progressTimeoutMs: ms(3_600_000, 20).describe(
+          "Task progress: the workers' heartbeat.progressTimeoutMs (the seed's heartbeat_timeout, default 3600 s; per type below). The deadlines are the workers'; this bounds what a sane deadline is (see deadlineSlackMs).",
+        ),
+        heartbeatTimeoutMs: removed.describe(
+          'Removed (refused): see livenessTimeoutMs and progressTimeoutMs.',
+        ),
+        loopIntervalMs: ms(300_000, 10).describe(
+          'The loop wakes at the earlier of the next heartbeat deadline and this (DESIGN default 300 s).',
+        ),
+        batchSize: z.number().int().min(1).max(10_000).default(500).describe('Members handled per scan.'),
+        recoveryConcurrency: z
+          .number()
+          .int()
+          .min(1)
+          .max(64)
+          .default(4)
+          .describe('Recoveries in flight at once (each a short transaction; keep below database.poolSize).'),
+        progressStalls: z
+          .boolean()
+          .default(true)
+          .describe('Also recover tasks whose progress stopped while their process beats.'),
         operationTypes: z
           .partialRecord(
             operationType,
             z.strictObject({
-              /** This type's progress timeout: the workers' heartbeat.operationTypes.<type>.progressTimeoutMs. */
-              progressTimeoutMs: z.number().int().min(20).max(MAX_TIMER_MS).optional(),
-              /** Removed (refused): see monitor.livenessTimeoutMs and progressTimeoutMs. */
-              heartbeatTimeoutMs: removed,
-              /** How often this type's rows are reconciled against the heartbeats. */
-              loopIntervalMs: z.number().int().min(10).max(MAX_TIMER_MS).optional(),
+              progressTimeoutMs: z
+                .number()
+                .int()
+                .min(20)
+                .max(MAX_TIMER_MS)
+                .optional()
+                .describe(
+                  "This type's progress timeout: the workers' heartbeat.operationTypes.<type>.progressTimeoutMs.",
+                ),
+              heartbeatTimeoutMs: removed.describe(
+                'Removed (refused): see monitor.livenessTimeoutMs and progressTimeoutMs.',
+              ),
+              loopIntervalMs: z
+                .number()
+                .int()
+                .min(10)
+                .max(MAX_TIMER_MS)
+                .optional()
+                .describe("How often this type's rows are reconciled against the heartbeats."),
             }),
           )
-          .default({}),
-        /**
-         * A heartbeat deadline further ahead of Redis's now than the longest configured timeout plus
-         * this is absurd (+inf, 1e15: it would never come due): the entry is quarantined and its row
-         * left to reconciliation.
-         */
-        deadlineSlackMs: ms(3_600_000, 1),
-        /** A member whose recovery fails is retried after 1 s, doubling up to this (never a hot loop). */
-        recoveryRetryMaxMs: ms(60_000, 10),
-        /** After this many failed recoveries of one member, one ERROR notification names it. */
-        recoveryAlertAfter: z.number().int().min(1).max(1000).default(3),
-        /** Replicas take a short Redis lease per pass so they do not repeat the same scan. */
-        leaseMs: ms(10_000, 100),
-        /** Remove partial output after a stall recovery (only where this host sees the data locations). */
-        cleanupPartials: z.boolean().default(false),
-        /** Report scheduled rows unclaimed for this long (their re-dispatch belongs to the workers' dispatcher). */
-        scheduleTimeoutMs: ms(600_000, 10),
+          .default({})
+          .describe('Per operation type: progress timeout and reconciliation interval.'),
+        deadlineSlackMs: ms(3_600_000, 1).describe(
+          "A heartbeat deadline further ahead of Redis's now than the longest configured timeout plus this is absurd (+inf, 1e15: it would never come due): the entry is quarantined and its row left to reconciliation.",
+        ),
+        recoveryRetryMaxMs: ms(60_000, 10).describe(
+          'A member whose recovery fails is retried after 1 s, doubling up to this (never a hot loop).',
+        ),
+        recoveryAlertAfter: z
+          .number()
+          .int()
+          .min(1)
+          .max(1000)
+          .default(3)
+          .describe('After this many failed recoveries of one member, one ERROR notification names it.'),
+        leaseMs: ms(10_000, 100).describe(
+          'Replicas take a short Redis lease per pass so they do not repeat the same scan.',
+        ),
+        cleanupPartials: z
+          .boolean()
+          .default(false)
+          .describe(
+            'Remove partial output after a stall recovery (only where this host sees the data locations).',
+          ),
+        scheduleTimeoutMs: ms(600_000, 10).describe(
+          "Report scheduled rows unclaimed for this long (their re-dispatch belongs to the workers' dispatcher).",
+        ),
       })
-      .prefault({}),
-    /** Retry limits and backoff of stall recoveries: use the same values as the workers. */
-    recovery: recoveryPolicySchema.prefault({}),
-    /** Notification channels, routing, dedup and the outbox relay. */
-    notifier: notifierConfigSchema.prefault({}),
-    /** Run the outbox relay in this process. */
+      .prefault({})
+      .describe('The stalled-task monitor loop and the reconciliation against the database.'),
+    recovery: recoveryPolicySchema
+      .prefault({})
+      .describe('Retry limits and backoff of stall recoveries: use the same values as the workers.'),
+    notifier: notifierConfigSchema
+      .prefault({})
+      .describe('Notification channels, routing, dedup and the outbox relay.'),
     relay: z
       .strictObject({
-        /** Run the notification outbox relay in this process; several relays may share the outbox. */
-        enabled: z.boolean().default(true),
+        enabled: z
+          .boolean()
+          .default(true)
+          .describe(
+            'Run the notification outbox relay in this process; several relays may share the outbox.',
+          ),
       })
-      .prefault({}),
-    /** The HTTP server for /metrics (Prometheus), /healthz and /readyz. */
+      .prefault({})
+      .describe('Run the outbox relay in this process.'),
     http: z
       .strictObject({
-        /** Address the HTTP server listens on. */
-        host: z.string().default('127.0.0.1'),
-        /** /metrics, /healthz, /readyz; 0 picks a free port, null turns it off. */
-        port: z.number().int().min(0).max(65535).nullable().default(9465),
+        host: z.string().default('127.0.0.1').describe('Address the HTTP server listens on.'),
+        port: z
+          .number()
+          .int()
+          .min(0)
+          .max(65535)
+          .nullable()
+          .default(9465)
+          .describe('/metrics, /healthz, /readyz; 0 picks a free port, null turns it off.'),
       })
-      .prefault({}),
+      .prefault({})
+      .describe('The HTTP server for /metrics (Prometheus), /healthz and /readyz.'),
     shutdown: z
       .strictObject({
-        /** After SIGTERM/SIGINT the current pass finishes; the process exits anyway after this long. */
-        timeoutMs: ms(15_000, 100),
+        timeoutMs: ms(15_000, 100).describe(
+          'After SIGTERM/SIGINT the current pass finishes; the process exits anyway after this long.',
+        ),
       })
       .prefault({}),
-    /** Logging (pino JSON lines on stdout). */
-    log: logConfigSchema,
+    log: logConfigSchema.describe('Logging (pino JSON lines on stdout).'),
   })
   .superRefine((c, ctx) => {
     // Per-type settings for a type this system does not run are a typo.
@@ -170,6 +208,9 @@ export const MONITOR_ENV_ALIASES = {
   SMTP_PASSWORD: 'notifier.email.auth.pass',
   SLACK_TOKEN: 'notifier.slack.token',
 } as const;
+
+/** The secrets that may also come from a file, `NAME_FILE=/run/secrets/name` (Docker/Kubernetes secrets). */
+export const MONITOR_SECRET_FILES = ['SMTP_PASSWORD', 'SLACK_TOKEN'] as const;
 
 /** Validates configuration from its sources; throws ConfigurationError with one line per problem. */
 export function loadMonitorConfig(sources: {

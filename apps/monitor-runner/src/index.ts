@@ -7,6 +7,7 @@ export {
   monitorConfigSchema,
   monitorTimingFor,
   MONITOR_ENV_ALIASES,
+  MONITOR_SECRET_FILES,
   type MonitorConfig,
   type MonitorConfigInput,
 } from './config.js';

@@ -4,7 +4,7 @@
 // this wires createMonitorRunner. SIGTERM/SIGINT/SIGHUP finish the current pass and close (bounded);
 // a second one exits at once.
 import { runService } from '@ccat/service';
-import { loadMonitorConfig } from './config.js';
+import { loadMonitorConfig, MONITOR_SECRET_FILES } from './config.js';
 import { createMonitorRunner } from './runner.js';
 
 const USAGE = `usage: ccat-monitor [--config file.json]
@@ -16,8 +16,7 @@ await runService(process, {
   name: 'ccat-monitor',
   usage: USAGE,
   load: loadMonitorConfig,
-  // Secrets may come from files (Docker/Kubernetes secrets): NAME_FILE=/run/secrets/name.
-  secretFiles: ['SMTP_PASSWORD', 'SLACK_TOKEN'],
+  secretFiles: MONITOR_SECRET_FILES,
   idField: 'monitorId',
   id: (config) => config.monitorId,
   stopping: 'finishing the current pass',

@@ -2,16 +2,16 @@
 // recovered in chunks, a custom handler's type still one by one, and two monitors racing over the
 // same stalls recovering each exactly once.
 import { readOperation, type CcatDatabase } from '@ccat/db';
-import { migratedDatabase, seedLocations, seedOperation, type TestLocations } from '@ccat/db/testing';
+import {
+  createTestDatabase,
+  seedLocations,
+  seedOperation,
+  type TestDatabase,
+  type TestLocations,
+} from '@ccat/db/testing';
 import { HeartbeatEmitter, heartbeatKeys } from '@ccat/heartbeat';
 import { builtinHandlers, createHandlerRegistry, type HandlerRegistry } from '@ccat/recovery-handlers';
-import {
-  connectTestRedis,
-  createTestSchema,
-  deleteKeysWithPrefix,
-  uniquePrefix,
-  type TestSchema,
-} from '@ccat/test-support';
+import { connectTestRedis, deleteKeysWithPrefix, uniquePrefix } from '@ccat/test-support';
 import type { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { pino } from 'pino';
@@ -19,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMonitorMetrics, Monitor, monitorConfigSchema } from '../src/index.js';
 
 const logger = pino({ level: 'silent' });
-let schema: TestSchema;
+let schema: TestDatabase;
 let database: CcatDatabase;
 let locations: TestLocations;
 let redis: Redis;
@@ -27,16 +27,15 @@ const prefix = uniquePrefix('mon_batch');
 let n = 0;
 
 beforeAll(async () => {
-  schema = await createTestSchema('mon_batch');
-  database = await migratedDatabase({ url: schema.url, schema: schema.schema, max: 10 });
+  schema = await createTestDatabase('mon_batch', { max: 10 });
+  database = schema.database;
   locations = await seedLocations(database.db);
   redis = await connectTestRedis();
 });
 afterAll(async () => {
   await deleteKeysWithPrefix(redis, prefix);
   redis.disconnect();
-  await database?.close();
-  await schema?.drop();
+  await schema?.close();
 });
 
 function monitor(

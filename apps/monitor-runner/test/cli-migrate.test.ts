@@ -1,18 +1,12 @@
 // `ccat-recovery migrate` on an empty schema of its own, and what the other commands say before and
 // after: a schema without migrations is a configuration problem (exit 2), not a crash.
-import {
-  connectTestRedis,
-  createTestSchema,
-  deleteKeysWithPrefix,
-  testRedisUrl,
-  uniquePrefix,
-  type TestSchema,
-} from '@ccat/test-support';
+import { createTestDatabase, type TestDatabase } from '@ccat/db/testing';
+import { connectTestRedis, deleteKeysWithPrefix, testRedisUrl, uniquePrefix } from '@ccat/test-support';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectExit, parseJsonOutput, runCliInProcess, runCliProcess } from './support/cli-process.js';
 
-let schema: TestSchema;
+let schema: TestDatabase;
 let redis: Redis;
 let env: Record<string, string>;
 const cli = (...args: string[]) => runCliProcess(args, env);
@@ -20,7 +14,7 @@ const cli = (...args: string[]) => runCliProcess(args, env);
 const inProcess = (...args: string[]) => runCliInProcess(args, env);
 
 beforeAll(async () => {
-  schema = await createTestSchema('cli_migrate');
+  schema = await createTestDatabase('cli_migrate', { migrate: false, max: 1 });
   redis = await connectTestRedis();
   env = {
     DATABASE_URL: schema.url,
@@ -35,7 +29,7 @@ afterAll(async () => {
     await deleteKeysWithPrefix(redis, env['CCAT_KEY_PREFIX']!);
     redis.disconnect();
   }
-  await schema?.drop();
+  await schema?.close();
 });
 
 describe('migrate', () => {

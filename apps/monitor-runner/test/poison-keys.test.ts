@@ -3,24 +3,23 @@
 // WRONGTYPE before reconciliation, forever; now the lease is given an expiry, the key is moved aside,
 // the monitor says so at ERROR, and the dead task's row is recovered.
 import { readOperation, type CcatDatabase } from '@ccat/db';
-import { migratedDatabase, seedLocations, seedOperation, type TestLocations } from '@ccat/db/testing';
+import {
+  createTestDatabase,
+  seedLocations,
+  seedOperation,
+  type TestDatabase,
+  type TestLocations,
+} from '@ccat/db/testing';
 import { heartbeatKeys, type HeartbeatKeys } from '@ccat/heartbeat';
 import { createHandlerRegistry } from '@ccat/recovery-handlers';
-import {
-  connectTestRedis,
-  createTestSchema,
-  deleteKeysWithPrefix,
-  uniquePrefix,
-  waitFor,
-  type TestSchema,
-} from '@ccat/test-support';
+import { connectTestRedis, deleteKeysWithPrefix, uniquePrefix, waitFor } from '@ccat/test-support';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMonitorMetrics, Monitor, monitorConfigSchema } from '../src/index.js';
 
 const LIVENESS_MS = 3000;
-let schema: TestSchema;
+let schema: TestDatabase;
 let database: CcatDatabase;
 let locations: TestLocations;
 let redis: Redis;
@@ -28,16 +27,15 @@ const prefix = uniquePrefix('mon_pkeys');
 let n = 0;
 
 beforeAll(async () => {
-  schema = await createTestSchema('mon_pkeys');
-  database = await migratedDatabase({ url: schema.url, schema: schema.schema });
+  schema = await createTestDatabase('mon_pkeys');
+  database = schema.database;
   locations = await seedLocations(database.db);
   redis = await connectTestRedis();
 });
 afterAll(async () => {
   await deleteKeysWithPrefix(redis, prefix);
   redis.disconnect();
-  await database?.close();
-  await schema?.drop();
+  await schema?.close();
 });
 
 type Poison = (keys: HeartbeatKeys, keyPrefix: string, member: string, now: number) => Promise<unknown>;

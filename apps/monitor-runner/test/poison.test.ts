@@ -3,17 +3,16 @@
 // keeps failing is retried with backoff and named in one ERROR notification.
 import { setTimeout as delay } from 'node:timers/promises';
 import { readOperation, type CcatDatabase, type OperationType } from '@ccat/db';
-import { migratedDatabase, seedLocations, seedOperation, type TestLocations } from '@ccat/db/testing';
+import {
+  createTestDatabase,
+  seedLocations,
+  seedOperation,
+  type TestDatabase,
+  type TestLocations,
+} from '@ccat/db/testing';
 import { HeartbeatEmitter, heartbeatKeys } from '@ccat/heartbeat';
 import { createHandlerRegistry } from '@ccat/recovery-handlers';
-import {
-  connectTestRedis,
-  createTestSchema,
-  deleteKeysWithPrefix,
-  uniquePrefix,
-  waitFor,
-  type TestSchema,
-} from '@ccat/test-support';
+import { connectTestRedis, deleteKeysWithPrefix, uniquePrefix, waitFor } from '@ccat/test-support';
 import type { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { pino } from 'pino';
@@ -22,7 +21,7 @@ import { createMonitorMetrics, Monitor, monitorConfigSchema } from '../src/index
 
 const TIMEOUT_MS = 60_000;
 const LIVENESS_MS = 3000;
-let schema: TestSchema;
+let schema: TestDatabase;
 let database: CcatDatabase;
 let locations: TestLocations;
 let redis: Redis;
@@ -30,16 +29,15 @@ const prefix = uniquePrefix('mon_poison');
 let n = 0;
 
 beforeAll(async () => {
-  schema = await createTestSchema('mon_poison');
-  database = await migratedDatabase({ url: schema.url, schema: schema.schema });
+  schema = await createTestDatabase('mon_poison');
+  database = schema.database;
   locations = await seedLocations(database.db);
   redis = await connectTestRedis();
 });
 afterAll(async () => {
   await deleteKeysWithPrefix(redis, prefix);
   redis.disconnect();
-  await database?.close();
-  await schema?.drop();
+  await schema?.close();
 });
 
 interface LogLine {

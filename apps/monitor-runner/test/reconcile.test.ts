@@ -1,17 +1,16 @@
 // The monitor's reconciliation in one process, pass by pass: rows with no heartbeat and no sign of
 // life in the database for their timeout, with the heartbeats and rows set up directly.
 import { readOperation, type CcatDatabase } from '@ccat/db';
-import { migratedDatabase, seedLocations, seedOperation, type TestLocations } from '@ccat/db/testing';
+import {
+  createTestDatabase,
+  seedLocations,
+  seedOperation,
+  type TestDatabase,
+  type TestLocations,
+} from '@ccat/db/testing';
 import { HeartbeatEmitter, heartbeatKeys } from '@ccat/heartbeat';
 import { createHandlerRegistry } from '@ccat/recovery-handlers';
-import {
-  connectTestRedis,
-  createTestSchema,
-  deleteKeysWithPrefix,
-  uniquePrefix,
-  waitFor,
-  type TestSchema,
-} from '@ccat/test-support';
+import { connectTestRedis, deleteKeysWithPrefix, uniquePrefix, waitFor } from '@ccat/test-support';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,23 +20,22 @@ const logger = pino({ level: 'silent' });
 // Liveness 3 s with beats every second: a row with no member is watched once silent for 1.5 s and
 // recovered once its member has been missing for 1.5 s more.
 const LIVENESS_MS = 3000;
-let schema: TestSchema;
+let schema: TestDatabase;
 let database: CcatDatabase;
 let locations: TestLocations;
 let redis: Redis;
 const prefix = uniquePrefix('mon_reconcile');
 
 beforeAll(async () => {
-  schema = await createTestSchema('mon_reconcile');
-  database = await migratedDatabase({ url: schema.url, schema: schema.schema });
+  schema = await createTestDatabase('mon_reconcile');
+  database = schema.database;
   locations = await seedLocations(database.db);
   redis = await connectTestRedis();
 });
 afterAll(async () => {
   await deleteKeysWithPrefix(redis, prefix);
   redis.disconnect();
-  await database?.close();
-  await schema?.drop();
+  await schema?.close();
 });
 
 function monitor(keyPrefix: string, batchSize: number): Monitor {

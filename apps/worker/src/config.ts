@@ -1,3 +1,4 @@
+// Over 300 lines: one schema, each option with its description beside it as zod metadata (the docs are generated from it).
 // The worker's configuration: one schema composed of the packages' own (DESIGN §8). Sources, later
 // wins: defaults → JSON file (--config / CCAT_CONFIG) → environment (CCAT_…, DATABASE_URL, REDIS_URL).
 import { OPERATION_TYPES } from '@ccat/db';
@@ -32,10 +33,18 @@ const operationType = z.enum(OPERATION_TYPES);
 const removed = z.unknown().optional();
 
 const timeoutsSchema = z.strictObject({
-  /** Removed (refused): liveness is per process (`heartbeat.livenessTimeoutMs`); this type's old value is its progressTimeoutMs. */
-  timeoutMs: removed,
-  /** The seed's `heartbeat_timeout` for this type: a task whose progress has not changed for this long is stalled even while its process beats. */
-  progressTimeoutMs: z.number().int().min(20).max(MAX_TASK_TIMEOUT_MS).optional(),
+  timeoutMs: removed.describe(
+    "Removed (refused): liveness is per process (`heartbeat.livenessTimeoutMs`); this type's old value is its progressTimeoutMs.",
+  ),
+  progressTimeoutMs: z
+    .number()
+    .int()
+    .min(20)
+    .max(MAX_TASK_TIMEOUT_MS)
+    .optional()
+    .describe(
+      "The seed's `heartbeat_timeout` for this type: a task whose progress has not changed for this long is stalled even while its process beats.",
+    ),
 });
 
 /** What a removed heartbeat key became (docs/runbook.md, "Liveness and progress"). */
@@ -44,143 +53,201 @@ export const REMOVED_TIMEOUT_KEY =
 
 export const workerConfigSchema = z
   .strictObject({
-    /** Names this process in rows (claimed_by), events and logs. Default `<host>-<pid>`. */
-    workerId: z.string().min(1).max(200).optional(),
-    /** PostgreSQL: the operation tables, their events and the notification outbox. */
-    database: databaseConfigSchema,
-    /** Redis: heartbeats, service health keys and the BullMQ queues. */
-    redis: redisConfigSchema,
-    /** Prefix of every Redis key (heartbeats, health keys, BullMQ queues), so Redis can be shared. */
-    keyPrefix: keyPrefixSchema,
-    /** The data locations this worker can reach: 'all', or a list of { site, location } (site short names). */
+    workerId: z
+      .string()
+      .min(1)
+      .max(200)
+      .optional()
+      .describe('Names this process in rows (claimed_by), events and logs. Default `<host>-<pid>`.'),
+    database: databaseConfigSchema.describe(
+      'PostgreSQL: the operation tables, their events and the notification outbox.',
+    ),
+    redis: redisConfigSchema.describe('Redis: heartbeats, service health keys and the BullMQ queues.'),
+    keyPrefix: keyPrefixSchema.describe(
+      'Prefix of every Redis key (heartbeats, health keys, BullMQ queues), so Redis can be shared.',
+    ),
     serve: z
       .union([
         z.literal('all'),
         z
           .array(
             z.strictObject({
-              /** A site's short name (sites.short_name). */
-              site: z.string(),
-              /** The name of an active data location at that site (data_locations.name). */
-              location: z.string(),
+              site: z.string().describe("A site's short name (sites.short_name)."),
+              location: z
+                .string()
+                .describe('The name of an active data location at that site (data_locations.name).'),
             }),
           )
           .min(1),
       ])
-      .default('all'),
-    /** Only these operation types (default: all six). */
+      .default('all')
+      .describe(
+        "The data locations this worker can reach: 'all', or a list of { site, location } (site short names).",
+      ),
     operationTypes: z
       .array(operationType)
       .min(1)
-      .default([...OPERATION_TYPES]),
-    /** Jobs run at once per queue. */
-    concurrency: z.number().int().min(1).max(1000).default(4),
-    /** Heartbeats to Redis while tasks run: one round trip per interval for all of this process's tasks. */
+      .default([...OPERATION_TYPES])
+      .describe('Only these operation types (default: all six).'),
+    concurrency: z.number().int().min(1).max(1000).default(4).describe('Jobs run at once per queue.'),
     heartbeat: z
       .strictObject({
-        /** One beat, for every task this process runs, per interval (one Redis round trip). livenessTimeoutMs must be at least twice this. */
-        intervalMs: ms(4_000, 10, MAX_BEAT_INTERVAL_MS),
-        /**
-         * Process liveness (DESIGN §5): a process silent for this long (crashed, frozen, cut off) has its
-         * tasks recovered. Default 12 s = 3 beats. The monitor's monitor.livenessTimeoutMs must be the same.
-         */
-        livenessTimeoutMs: ms(12_000, 20, MAX_TASK_TIMEOUT_MS),
-        /** Removed (refused): see livenessTimeoutMs and progressTimeoutMs. */
-        timeoutMs: removed,
-        /**
-         * Task progress: the seed's heartbeat_timeout (default 3600 s, per type below). A task whose progress
-         * has not changed for this long is stalled even while its process beats (hung I/O). At least livenessTimeoutMs.
-         */
-        progressTimeoutMs: ms(3_600_000, 20, MAX_TASK_TIMEOUT_MS),
-        /** Register a task with the next beat rather than at its claim, so a task shorter than one interval never touches Redis. A process that dies before its task's first beat is found by the monitor's reconciliation, which wakes when that task's database sign of life reaches the timeout. */
-        registerOnNextBeat: z.boolean().default(true),
-        /** Per operation type overrides. */
-        operationTypes: z.partialRecord(operationType, timeoutsSchema).default({}),
+        intervalMs: ms(4_000, 10, MAX_BEAT_INTERVAL_MS).describe(
+          'One beat, for every task this process runs, per interval (one Redis round trip). livenessTimeoutMs must be at least twice this.',
+        ),
+        livenessTimeoutMs: ms(12_000, 20, MAX_TASK_TIMEOUT_MS).describe(
+          "Process liveness (DESIGN §5): a process silent for this long (crashed, frozen, cut off) has its tasks recovered. Default 12 s = 3 beats. The monitor's monitor.livenessTimeoutMs must be the same.",
+        ),
+        timeoutMs: removed.describe('Removed (refused): see livenessTimeoutMs and progressTimeoutMs.'),
+        progressTimeoutMs: ms(3_600_000, 20, MAX_TASK_TIMEOUT_MS).describe(
+          "Task progress: the seed's heartbeat_timeout (default 3600 s, per type below). A task whose progress has not changed for this long is stalled even while its process beats (hung I/O). At least livenessTimeoutMs.",
+        ),
+        registerOnNextBeat: z
+          .boolean()
+          .default(true)
+          .describe(
+            "Register a task with the next beat rather than at its claim, so a task shorter than one interval never touches Redis. A process that dies before its task's first beat is found by the monitor's reconciliation, which wakes when that task's database sign of life reaches the timeout.",
+          ),
+        operationTypes: z
+          .partialRecord(operationType, timeoutsSchema)
+          .default({})
+          .describe('Per operation type overrides.'),
       })
-      .prefault({}),
-    /** How often a running task also writes a sign of life to PostgreSQL (survives a Redis loss). */
-    progressWriteIntervalMs: ms(30_000, 10),
-    /** Group commit: claims (and completions) of one operation type waiting at the same moment share one statement, each row still fenced on its own status and attempt. */
+      .prefault({})
+      .describe(
+        "Heartbeats to Redis while tasks run: one round trip per interval for all of this process's tasks.",
+      ),
+    progressWriteIntervalMs: ms(30_000, 10).describe(
+      'How often a running task also writes a sign of life to PostgreSQL (survives a Redis loss).',
+    ),
     transitions: z
       .strictObject({
-        /** Most rows in one statement; 1 sends every claim and completion alone. */
-        maxBatch: z.number().int().min(1).max(10_000).default(100),
-        /** Statements in flight at once per operation type and transition; calls beyond wait and ride together in the next (1 batches most; more lets one slow statement hold up fewer calls). */
-        maxInFlight: z.number().int().min(1).max(1000).default(1),
+        maxBatch: z
+          .number()
+          .int()
+          .min(1)
+          .max(10_000)
+          .default(100)
+          .describe('Most rows in one statement; 1 sends every claim and completion alone.'),
+        maxInFlight: z
+          .number()
+          .int()
+          .min(1)
+          .max(1000)
+          .default(1)
+          .describe(
+            'Statements in flight at once per operation type and transition; calls beyond wait and ride together in the next (1 batches most; more lets one slow statement hold up fewer calls).',
+          ),
       })
-      .prefault({}),
-    /** Retry limits and backoff for failures in this worker (the monitor's own `recovery` governs stalls). */
-    recovery: recoveryPolicySchema.prefault({}),
-    /** The dispatcher: due pending rows become scheduled rows with a BullMQ job, vanished jobs are re-created, completed raw data packages are bundled. Safe in several processes at once. */
+      .prefault({})
+      .describe(
+        'Group commit: claims (and completions) of one operation type waiting at the same moment share one statement, each row still fenced on its own status and attempt.',
+      ),
+    recovery: recoveryPolicySchema
+      .prefault({})
+      .describe(
+        "Retry limits and backoff for failures in this worker (the monitor's own `recovery` governs stalls).",
+      ),
     dispatcher: z
       .strictObject({
-        /** Run the dispatcher in this process. */
-        enabled: z.boolean().default(true),
-        /** Pause between dispatcher passes. */
-        intervalMs: ms(5_000, 10),
-        /** Rows per operation type per pass: due pending rows dispatched, and scheduled rows checked. */
-        batchSize: z.number().int().min(1).max(10_000).default(500),
-        /** A scheduled row not claimed for this long has its job checked and re-created if it vanished. */
-        scheduleTimeoutMs: ms(300_000, 10),
-        /** Raw data packages per transfer package, and how long a partial bundle may wait. */
-        bundleSize: z.number().int().min(1).max(10_000).default(10),
-        /** A partial bundle is made anyway once its oldest raw data package has waited this long. */
-        bundleMaxWaitMs: ms(600_000, 0),
+        enabled: z.boolean().default(true).describe('Run the dispatcher in this process.'),
+        intervalMs: ms(5_000, 10).describe('Pause between dispatcher passes.'),
+        batchSize: z
+          .number()
+          .int()
+          .min(1)
+          .max(10_000)
+          .default(500)
+          .describe(
+            'Rows per operation type per pass: due pending rows dispatched, and scheduled rows checked.',
+          ),
+        scheduleTimeoutMs: ms(300_000, 10).describe(
+          'A scheduled row not claimed for this long has its job checked and re-created if it vanished.',
+        ),
+        bundleSize: z
+          .number()
+          .int()
+          .min(1)
+          .max(10_000)
+          .default(10)
+          .describe('Raw data packages per transfer package, and how long a partial bundle may wait.'),
+        bundleMaxWaitMs: ms(600_000, 0).describe(
+          'A partial bundle is made anyway once its oldest raw data package has waited this long.',
+        ),
       })
-      .prefault({}),
-    /** Graceful shutdown on SIGTERM/SIGINT (a second signal forces it). */
+      .prefault({})
+      .describe(
+        'The dispatcher: due pending rows become scheduled rows with a BullMQ job, vanished jobs are re-created, completed raw data packages are bundled. Safe in several processes at once.',
+      ),
     shutdown: z
       .strictObject({
-        /** Running tasks get this long to finish after SIGTERM; then they are aborted and released. */
-        graceMs: ms(30_000, 0),
-        /** Releasing aborted tasks and closing connections may take this long before the process exits anyway. */
-        closeTimeoutMs: ms(15_000, 100),
+        graceMs: ms(30_000, 0).describe(
+          'Running tasks get this long to finish after SIGTERM; then they are aborted and released.',
+        ),
+        closeTimeoutMs: ms(15_000, 100).describe(
+          'Releasing aborted tasks and closing connections may take this long before the process exits anyway.',
+        ),
       })
-      .prefault({}),
-    /** The HTTP server for /metrics (Prometheus), /healthz and /readyz. */
+      .prefault({})
+      .describe('Graceful shutdown on SIGTERM/SIGINT (a second signal forces it).'),
     http: z
       .strictObject({
-        /** Address the HTTP server listens on. */
-        host: z.string().default('127.0.0.1'),
-        /** /metrics and /healthz; 0 picks a free port, null turns the server off. */
-        port: z.number().int().min(0).max(65535).nullable().default(9464),
+        host: z.string().default('127.0.0.1').describe('Address the HTTP server listens on.'),
+        port: z
+          .number()
+          .int()
+          .min(0)
+          .max(65535)
+          .nullable()
+          .default(9464)
+          .describe('/metrics and /healthz; 0 picks a free port, null turns the server off.'),
       })
-      .prefault({}),
-    /** How data_transfer copies bytes between sites; either way the checksum of what arrived is verified. Absent: `{ "kind": "local" }`; given, `kind` is required. */
+      .prefault({})
+      .describe('The HTTP server for /metrics (Prometheus), /healthz and /readyz.'),
     transport: z
       .discriminatedUnion('kind', [
         z.strictObject({
-          /** `local`: a file copy on this host (both sites' locations mounted here). */
-          kind: z.literal('local'),
+          kind: z
+            .literal('local')
+            .describe("`local`: a file copy on this host (both sites' locations mounted here)."),
         }),
         z.strictObject({
-          /** `command`: run an external copy command (rsync, bbcp…). */
-          kind: z.literal('command'),
-          /** argv of the copy command; `{source}` and `{destination}` are replaced, e.g. `["rsync", "--partial", "{source}", "{destination}"]`. */
-          command: z.array(z.string()).min(3),
-          /** Exit codes a retry will not fix (the operation fails at once); other failures are retried. */
-          nonRetryableExitCodes: z.array(z.number().int()).default([]),
-          /** On abort the command's process group gets SIGTERM, then SIGKILL after this many ms; the attempt ends only when the group is gone. */
-          killGraceMs: z.number().int().min(0).max(600_000).default(5000),
-          /**
-           * How the command is kept from outliving its task. `pid-namespace`: it runs in a PID
-           * namespace of its own (`unshare --pid --fork --kill-child`, with `--user --map-root-user`
-           * when not root); when the command ends or is killed the kernel kills every process in it,
-           * daemonized (setsid) children included, before the copy settles. `process-group`: its
-           * process group is ended, then every process that inherited this run's marker variable
-           * (`CCAT_TRANSPORT_RUN`) is killed, and a copy whose destination another process still holds
-           * open is refused; a child that clears its environment and opens the file only later is not
-           * seen. `auto` (default): `pid-namespace` when the probe at start succeeds, else
-           * `process-group` (to know which: run `unshare --pid --fork --kill-child true` as the worker's user, then with `--user --map-root-user` first).
-           */
-          isolation: z.enum(['auto', 'pid-namespace', 'process-group']).default('auto'),
+          kind: z.literal('command').describe('`command`: run an external copy command (rsync, bbcp…).'),
+          command: z
+            .array(z.string())
+            .min(3)
+            .describe(
+              'argv of the copy command; `{source}` and `{destination}` are replaced, e.g. `["rsync", "--partial", "{source}", "{destination}"]`.',
+            ),
+          nonRetryableExitCodes: z
+            .array(z.number().int())
+            .default([])
+            .describe(
+              'Exit codes a retry will not fix (the operation fails at once); other failures are retried.',
+            ),
+          killGraceMs: z
+            .number()
+            .int()
+            .min(0)
+            .max(600_000)
+            .default(5000)
+            .describe(
+              "On abort the command's process group gets SIGTERM, then SIGKILL after this many ms; the attempt ends only when the group is gone.",
+            ),
+          isolation: z
+            .enum(['auto', 'pid-namespace', 'process-group'])
+            .default('auto')
+            .describe(
+              "How the command is kept from outliving its task. `pid-namespace`: it runs in a PID namespace of its own (`unshare --pid --fork --kill-child`, with `--user --map-root-user` when not root); when the command ends or is killed the kernel kills every process in it, daemonized (setsid) children included, before the copy settles. `process-group`: its process group is ended, then every process that inherited this run's marker variable (`CCAT_TRANSPORT_RUN`) is killed, and a copy whose destination another process still holds open is refused; a child that clears its environment and opens the file only later is not seen. `auto` (default): `pid-namespace` when the probe at start succeeds, else `process-group` (to know which: run `unshare --pid --fork --kill-child true` as the worker's user, then with `--user --map-root-user` first).",
+            ),
         }),
       ])
-      .default({ kind: 'local' }),
-    /** Fault injection for tests and the demo; off by default. */
-    faults: faultsSchema.prefault({}),
-    /** Logging (pino JSON lines on stdout). */
-    log: logConfigSchema,
+      .default({ kind: 'local' })
+      .describe(
+        'How data_transfer copies bytes between sites; either way the checksum of what arrived is verified. Absent: `{ "kind": "local" }`; given, `kind` is required.',
+      ),
+    faults: faultsSchema.prefault({}).describe('Fault injection for tests and the demo; off by default.'),
+    log: logConfigSchema.describe('Logging (pino JSON lines on stdout).'),
   })
   .superRefine((c, ctx) => {
     const hb = c.heartbeat;

@@ -11,34 +11,57 @@ export const FAULT_KINDS = ['retryable', 'non_retryable', 'crash', 'freeze', 'ha
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 const ruleSchema = z.strictObject({
-  /** `retryable` / `non_retryable`: throw (INJECTED_FAULT / INJECTED_PERMANENT_FAULT); `crash`: SIGKILL the worker process; `freeze`: block its event loop; `hang`: stop progress while heartbeats go on. */
-  kind: z.enum(FAULT_KINDS),
-  /** Share of matching attempts hit, chosen deterministically from the seed and the attempt. */
-  fraction: z.number().min(0).max(1).default(1),
-  /** Only these operation types (default: all). */
-  operationTypes: z.array(z.enum(OPERATION_TYPES)).optional(),
-  /** Only these operation ids ("one named operation"). */
-  operationIds: z.array(z.string()).optional(),
-  /** Only these attempts (default: the first, so a retry gets through). */
-  attempts: z.array(z.number().int().min(0)).default([0]),
-  /** Where in the operation: before any work, or after writing partial output. */
-  stage: z.enum(['start', 'middle']).default('middle'),
-  /** freeze: how long the event loop stops; hang: how long progress stops (aborting ends it early). */
-  durationMs: z.number().int().min(0).default(60_000),
-  /**
-   * `retryable` / `non_retryable`: the thrown error's message (default: says the fault was
-   * injected). Tests push hostile text (secrets, NUL, megabytes) through a real task with it.
-   */
-  message: z.string().max(10_000_000).optional(),
+  kind: z
+    .enum(FAULT_KINDS)
+    .describe(
+      '`retryable` / `non_retryable`: throw (INJECTED_FAULT / INJECTED_PERMANENT_FAULT); `crash`: SIGKILL the worker process; `freeze`: block its event loop; `hang`: stop progress while heartbeats go on.',
+    ),
+  fraction: z
+    .number()
+    .min(0)
+    .max(1)
+    .default(1)
+    .describe('Share of matching attempts hit, chosen deterministically from the seed and the attempt.'),
+  operationTypes: z
+    .array(z.enum(OPERATION_TYPES))
+    .optional()
+    .describe('Only these operation types (default: all).'),
+  operationIds: z.array(z.string()).optional().describe('Only these operation ids ("one named operation").'),
+  attempts: z
+    .array(z.number().int().min(0))
+    .default([0])
+    .describe('Only these attempts (default: the first, so a retry gets through).'),
+  stage: z
+    .enum(['start', 'middle'])
+    .default('middle')
+    .describe('Where in the operation: before any work, or after writing partial output.'),
+  durationMs: z
+    .number()
+    .int()
+    .min(0)
+    .default(60_000)
+    .describe(
+      'freeze: how long the event loop stops; hang: how long progress stops (aborting ends it early).',
+    ),
+  message: z
+    .string()
+    .max(10_000_000)
+    .optional()
+    .describe(
+      "`retryable` / `non_retryable`: the thrown error's message (default: says the fault was injected). Tests push hostile text (secrets, NUL, megabytes) through a real task with it.",
+    ),
 });
 
 export const faultsSchema = z.strictObject({
-  /** Inject the faults of `rules`; off by default. */
-  enabled: z.boolean().default(false),
-  /** Seed of the deterministic draw behind `fraction`, so every process picks the same attempts. */
-  seed: z.string().default('ccat'),
-  /** Faults to inject, each matching operations by type, id, attempt and stage. */
-  rules: z.array(ruleSchema).default([]),
+  enabled: z.boolean().default(false).describe('Inject the faults of `rules`; off by default.'),
+  seed: z
+    .string()
+    .default('ccat')
+    .describe('Seed of the deterministic draw behind `fraction`, so every process picks the same attempts.'),
+  rules: z
+    .array(ruleSchema)
+    .default([])
+    .describe('Faults to inject, each matching operations by type, id, attempt and stage.'),
 });
 export type FaultsConfig = z.output<typeof faultsSchema>;
 export type FaultRule = z.output<typeof ruleSchema>;

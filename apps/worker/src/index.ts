@@ -45,4 +45,3 @@ export {
   type CommandTransportOptions,
   type Transport,
 } from './transports.js';
-export { hashFile, type HashResult } from './operations/files.js';

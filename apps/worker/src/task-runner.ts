@@ -1,11 +1,10 @@
 // Over 300 lines: one job's fenced lifecycle (claim, beat, run, settle, lease loss) shares its state.
 // Runs one job: validate the payload, claim the attempt (fenced), heartbeat while it runs, clean
-// what earlier attempts left, run the operation, then complete (with the next stage, in one
+// what earlier attempts left, run the operation, then complete (with its bookkeeping and the next stage, in one
 // transaction) or hand the failure to the recovery policy. A task told its heartbeat was lost
 // checks its row; if the attempt really moved on it aborts, cleans its partial output, logs
 // lease_lost and never marks anything completed.
 import {
-  complete,
   readOperation,
   release,
   TransitionBatcher,
@@ -213,19 +212,9 @@ export class TaskRunner {
           context: { bytes: result.bytes, durationMs: Math.round(performance.now() - started) },
         },
       };
-      // Completion, its bookkeeping and the next stage commit together: group-committed (with the
-      // next stage in the batch's transaction) unless there is per-row bookkeeping to run.
-      const { finalize } = result;
-      const applied =
-        finalize === undefined
-          ? (await this.#transitions.complete(ref, event)).applied
-          : await d.db.transaction().execute(async (trx) => {
-              const c = await complete(trx, ref, event);
-              if (!c.applied) return false;
-              await finalize(trx);
-              await NEXT_STAGE[ref.type]?.(trx, [ref]);
-              return true;
-            });
+      // Completion, its bookkeeping and the next stage commit together, group-committed: the
+      // bookkeeping and the next stage run in the batch's transaction, after its fenced statement.
+      const { applied } = await this.#transitions.complete(ref, event, result.finalize);
       if (!applied) throw new LeaseLostError('completion refused: the attempt moved on');
       d.metrics.bytes.inc({ operation_type: ref.type }, result.bytes);
       log.info(

@@ -1,13 +1,17 @@
 import { readOperation, type CcatDatabase } from '@ccat/db';
-import { migratedDatabase, seedRawPackages, seedSites, type SeededLocations } from '@ccat/db/testing';
+import {
+  createTestDatabase,
+  type SeededLocations,
+  seedRawPackages,
+  seedSites,
+  type TestDatabase,
+} from '@ccat/db/testing';
 import {
   connectTestRedis,
-  createTestSchema,
   deleteKeysWithPrefix,
   testRedisUrl,
   uniquePrefix,
   waitFor,
-  type TestSchema,
 } from '@ccat/test-support';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
@@ -19,7 +23,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Dispatcher } from '../src/dispatcher.js';
 
-let schema: TestSchema;
+let schema: TestDatabase;
 let database: CcatDatabase;
 let redis: Redis;
 let bull: Redis;
@@ -29,8 +33,8 @@ const prefix = uniquePrefix('dispatcher');
 const QUEUE = 'cha_primecam-raw_raw_data_package';
 
 beforeAll(async () => {
-  schema = await createTestSchema('dispatcher');
-  database = await migratedDatabase({ url: schema.url, schema: schema.schema });
+  schema = await createTestDatabase('dispatcher');
+  database = schema.database;
   redis = await connectTestRedis();
   bull = new Redis(testRedisUrl(), { maxRetriesPerRequest: null });
   root = await mkdtemp(join(tmpdir(), 'ccat-dispatch-'));
@@ -40,8 +44,7 @@ afterAll(async () => {
   await deleteKeysWithPrefix(redis, prefix);
   redis?.disconnect();
   bull?.disconnect();
-  await database?.close();
-  await schema?.drop();
+  await schema?.close();
   await rm(root, { recursive: true, force: true });
 });
 

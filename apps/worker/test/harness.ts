@@ -11,10 +11,10 @@ import {
   type CcatDatabase,
   type OperationRef,
 } from '@ccat/db';
-import { migratedDatabase, seedRawPackages, seedSites, type SeededLocations } from '@ccat/db/testing';
+import { createTestDatabase, type SeededLocations, seedRawPackages, seedSites } from '@ccat/db/testing';
 import { HeartbeatEmitter } from '@ccat/heartbeat';
 import { createHandlerRegistry } from '@ccat/recovery-handlers';
-import { connectTestRedis, createTestSchema, deleteKeysWithPrefix, uniquePrefix } from '@ccat/test-support';
+import { connectTestRedis, deleteKeysWithPrefix, uniquePrefix } from '@ccat/test-support';
 import type { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import { workerConfigSchema, type WorkerConfig, type WorkerConfigInput } from '../src/config.js';
@@ -49,8 +49,8 @@ export interface Harness {
 }
 
 export async function createHarness(label: string, overrides: WorkerConfigInput = {}): Promise<Harness> {
-  const schema = await createTestSchema(label);
-  const database = await migratedDatabase({ url: schema.url, schema: schema.schema });
+  const schema = await createTestDatabase(label);
+  const database = schema.database;
   const root = await mkdtemp(join(tmpdir(), `ccat-${label}-`));
   const locations = await seedSites(database.db, root);
   const redis = await connectTestRedis();
@@ -158,8 +158,7 @@ export async function createHarness(label: string, overrides: WorkerConfigInput 
       await heartbeat.close();
       await deleteKeysWithPrefix(redis, prefix);
       redis.disconnect();
-      await database.close();
-      await schema.drop();
+      await schema.close();
       await rm(root, { recursive: true, force: true });
     },
   };

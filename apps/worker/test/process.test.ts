@@ -3,7 +3,13 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readOperation, type CcatDatabase } from '@ccat/db';
-import { migratedDatabase, seedRawPackages, seedSites, type SeededLocations } from '@ccat/db/testing';
+import {
+  createTestDatabase,
+  type SeededLocations,
+  seedRawPackages,
+  seedSites,
+  type TestDatabase,
+} from '@ccat/db/testing';
 import { HeartbeatScanner, ServiceHealthReader } from '@ccat/heartbeat';
 import {
   applyStallRecovery,
@@ -14,13 +20,11 @@ import {
 } from '@ccat/recovery-handlers';
 import {
   connectTestRedis,
-  createTestSchema,
   deleteKeysWithPrefix,
   duplicateJsonKeys,
   testRedisUrl,
   uniquePrefix,
   waitFor,
-  type TestSchema,
 } from '@ccat/test-support';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -28,7 +32,7 @@ import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startWorker, WORKER_MAIN, type WorkerProcess } from './process.js';
 
-let schema: TestSchema;
+let schema: TestDatabase;
 let database: CcatDatabase;
 let redis: Redis;
 let root: string;
@@ -37,8 +41,8 @@ const started: WorkerProcess[] = [];
 const prefixes: string[] = [];
 
 beforeAll(async () => {
-  schema = await createTestSchema('worker_proc');
-  database = await migratedDatabase({ url: schema.url, schema: schema.schema });
+  schema = await createTestDatabase('worker_proc');
+  database = schema.database;
   redis = await connectTestRedis();
   root = await mkdtemp(join(tmpdir(), 'ccat-proc-'));
   locations = await seedSites(database.db, root);
@@ -56,8 +60,7 @@ afterEach(async () => {
 afterAll(async () => {
   for (const p of prefixes) await deleteKeysWithPrefix(redis, p);
   redis?.disconnect();
-  await database?.close();
-  await schema?.drop();
+  await schema?.close();
   await rm(root, { recursive: true, force: true });
 });
 

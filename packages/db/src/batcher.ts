@@ -32,6 +32,19 @@ export interface TransitionBatcherOptions {
 /** Creates the operations that follow completed ones of one type (all of `refs`), inside `trx`. */
 export type NextStage = (trx: Kysely<Database>, refs: readonly OperationRef[]) => Promise<void>;
 
+/**
+ * A completion's own bookkeeping (checksums, verified_at, deleted_at): run inside the completion's
+ * transaction, only after its fenced completion applied, so it is fenced by it.
+ */
+export type Finalize = (trx: Kysely<Database>) => Promise<void>;
+
+/** A finalize that threw, told apart from a statement's error so that only its own row fails. */
+class FinalizeFailed extends Error {
+  constructor(readonly original: unknown) {
+    super('finalize failed', { cause: original });
+  }
+}
+
 type Kind = 'claim' | 'complete';
 /** A row without an event: its event columns (see eventValues) are NULL. */
 const NO_EVENT = Array<null>(7).fill(null);
@@ -42,6 +55,8 @@ interface Item {
   readonly values: readonly unknown[];
   /** For sorting: rows are locked in id order in every process, so two batches cannot deadlock. */
   readonly order: bigint;
+  /** A completion's bookkeeping, run after the batch's statement when its row applied. */
+  readonly finalize?: Finalize;
   readonly resolve: (r: FencedWriteResult) => void;
   readonly reject: (e: unknown) => void;
 }
@@ -71,7 +86,10 @@ function rowError(e: unknown): boolean {
 }
 
 /**
- * Batches `claim` and `complete` (the two transitions every job makes) per operation type. Results
+ * Batches `claim` and `complete` (the two transitions every job makes) per operation type, a
+ * completion's own bookkeeping (`finalize`) included: it runs in the batch's transaction after the
+ * batch's statement, for each row that applied, so a batch is one commit however many rows carry
+ * bookkeeping (issue 13.5: completions with bookkeeping were one transaction each). Results
  * are those of the single-row functions: `applied` per row, `eventId` when an event was written.
  * Calls with a notification take the single-row path. Rows are fenced exactly as there; a row
  * appears at most once per statement (a second call for the same id waits for the next one), and
@@ -118,17 +136,31 @@ export class TransitionBatcher {
     return this.#enqueue('claim', ref, () => truncate(claimer.workerId, MAX_NAME), options.event);
   }
 
-  /** in_progress(k) → completed, as `complete`, with the type's next stage in its transaction. */
-  complete(ref: OperationRef, options: TransitionOptions = {}): Promise<FencedWriteResult> {
+  /**
+   * in_progress(k) → completed, as `complete`, with `finalize` (when given) and the type's next stage
+   * in its transaction, both only when the fenced completion applied. When `finalize` throws, nothing
+   * of this row is committed and this call rejects with its error; the other rows of its batch are
+   * retried without it.
+   */
+  complete(
+    ref: OperationRef,
+    options: TransitionOptions = {},
+    finalize?: Finalize,
+  ): Promise<FencedWriteResult> {
     const next = this.#nextStage?.[ref.type];
     const one = async (db: Kysely<Database>) => {
       const c = await complete(db, ref, options);
-      if (c.applied) await next?.(db, [ref]);
+      if (c.applied) {
+        await finalize?.(db);
+        await next?.(db, [ref]);
+      }
       return c;
     };
     if (this.#maxBatch === 1 || options.notification !== undefined)
-      return next === undefined ? one(this.#db) : this.#db.transaction().execute(one);
-    return this.#enqueue('complete', ref, () => null, options.event);
+      return next === undefined && finalize === undefined
+        ? one(this.#db)
+        : this.#db.transaction().execute(one);
+    return this.#enqueue('complete', ref, () => null, options.event, finalize);
   }
 
   #enqueue(
@@ -136,6 +168,7 @@ export class TransitionBatcher {
     ref: OperationRef,
     claimedBy: () => string | null,
     event: EventDetails | undefined,
+    finalize?: Finalize,
   ): Promise<FencedWriteResult> {
     let r: OperationRef;
     let values: unknown[];
@@ -160,7 +193,14 @@ export class TransitionBatcher {
     }
     const l = lane;
     return new Promise<FencedWriteResult>((resolve, reject) => {
-      l.waiting.push({ ref: r, values, order: BigInt(r.id), resolve, reject });
+      l.waiting.push({
+        ref: r,
+        values,
+        order: BigInt(r.id),
+        ...(finalize !== undefined && { finalize }),
+        resolve,
+        reject,
+      });
       // Calls made in the same tick go together; later ones wait for a free flight.
       if (!l.scheduled) {
         l.scheduled = true;
@@ -205,10 +245,16 @@ export class TransitionBatcher {
         );
       }
     } catch (e) {
-      if (batch.length > 1 && rowError(e)) {
+      if (batch.length > 1 && (rowError(e) || e instanceof FinalizeFailed)) {
         // Nothing applied; each row alone (one after another, to hold one connection), so a
         // row's own error stays with it.
         for (const item of batch) await this.#send(lane, [item]);
+        return;
+      }
+      // A row's own finalize: its own error, as the single-row path would throw it.
+      if (e instanceof FinalizeFailed) {
+        const original = e.original;
+        for (const item of batch) item.reject(original instanceof Error ? original : classifyError(original));
         return;
       }
       const error = classifyError(e);
@@ -216,7 +262,10 @@ export class TransitionBatcher {
     }
   }
 
-  /** One statement for the batch (+ the next stage of those that applied); their ids → event id or null. */
+  /**
+   * One statement for the batch (+ each applied row's finalize, in id order, and the next stage of
+   * those that applied, in one transaction); their ids → event id or null.
+   */
   async #execute(lane: Lane, batch: readonly Item[]): Promise<Map<string, string | null>> {
     // One array per unnest() column.
     const parameters = batch[0]!.values.map((_, c) => batch.map((item) => item.values[c]));
@@ -226,11 +275,20 @@ export class TransitionBatcher {
     const run = async (db: Kysely<Database>) => {
       const { rows } = await db.executeQuery<{ id: string; event_id: string | null }>(query);
       const applied = new Map(rows.map((r) => [r.id, r.event_id]));
-      const refs = batch.filter((item) => applied.has(item.ref.id)).map((item) => item.ref);
-      if (next !== undefined && refs.length > 0) await next(db, refs);
+      const done = batch.filter((item) => applied.has(item.ref.id));
+      for (const item of done)
+        await item.finalize?.(db).catch((e: unknown) => {
+          throw new FinalizeFailed(e);
+        });
+      if (next !== undefined && done.length > 0)
+        await next(
+          db,
+          done.map((item) => item.ref),
+        );
       return applied;
     };
-    return next === undefined ? run(this.#db) : this.#db.transaction().execute(run);
+    const alone = next === undefined && batch.every((item) => item.finalize === undefined);
+    return alone ? run(this.#db) : this.#db.transaction().execute(run);
   }
 
   /** The lane's statement text, compiled once: only the arrays change from batch to batch. */

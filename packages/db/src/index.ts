@@ -53,7 +53,12 @@ export {
 export * from './outbox-store.js';
 export { recordEvent, recordNotification, type EventOperation } from './records.js';
 export { MAX_BODY, MAX_MESSAGE, MAX_NAME, MAX_SUBJECT } from './limits.js';
-export { TransitionBatcher, type NextStage, type TransitionBatcherOptions } from './batcher.js';
+export {
+  TransitionBatcher,
+  type Finalize,
+  type NextStage,
+  type TransitionBatcherOptions,
+} from './batcher.js';
 export { lockInProgressMany, recoverStalledMany, type StallRecoveryRow } from './stall-batch.js';
 export {
   checkStoredName,

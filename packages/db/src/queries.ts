@@ -1,5 +1,6 @@
 // Read-side helpers for the dispatcher, the monitor's reconciliation and the admin CLI. Times are
 // PostgreSQL's (`now()`), never a client clock, and "older than" is given as a duration.
+import type { EventKind } from '@ccat/errors';
 import { sql, type Kysely } from 'kysely';
 import { classified } from './internal/classified.js';
 import { snapshotColumns, stateColumn, toSnapshot, type RawSnapshot } from './internal/state-sql.js';
@@ -119,14 +120,14 @@ export function countsByTypeAndStatus(db: Db): Promise<StatusCount[]> {
   });
 }
 
-/** Events that record something going wrong. */
+/** Events that record something going wrong: a selection of the one declaration (@ccat/errors `EVENT_CATALOGUE`). */
 export const FAILURE_EVENTS = [
   'retry_scheduled',
   'permanent_failure',
   'stall_recovered',
   'stall_exhausted',
   'lease_lost',
-] as const;
+] as const satisfies readonly EventKind[];
 
 export interface FailureGroup {
   readonly errorCode: string;

@@ -8,6 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sql, type Kysely } from 'kysely';
+import pg from 'pg';
 import { registerRawFiles, type RawFileInput } from './ingest.js';
 import { migrateToLatest } from './migrate.js';
 import { OPERATION_TABLES, type OperationStatus, type OperationType } from './operation-types.js';
@@ -15,24 +16,125 @@ import { createDatabase, type CcatDatabase } from './pool.js';
 import { checkStoredName, checkStoredPath } from './sanitize.js';
 import type { Database } from './schema.js';
 
-/** A pool on `schema` (created if missing) with every migration applied. */
-export async function migratedDatabase(options: {
-  url: string;
-  schema: string;
-  max?: number;
-}): Promise<CcatDatabase> {
-  const database = createDatabase({
-    connectionString: options.url,
-    schema: options.schema,
-    max: options.max ?? 4,
-  });
+/** The database tests use when TEST_DATABASE_URL and DATABASE_URL are unset: loopback `test`, user postgres. */
+export const DEFAULT_TEST_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/test';
+
+/**
+ * The database tests use: TEST_DATABASE_URL, else DATABASE_URL, else {@link DEFAULT_TEST_DATABASE_URL}.
+ * The one place this package reads the environment: test fixtures, never production code.
+ */
+export function testDatabaseUrl(): string {
+  return process.env['TEST_DATABASE_URL'] ?? process.env['DATABASE_URL'] ?? DEFAULT_TEST_DATABASE_URL;
+}
+
+const START_PG = 'pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start';
+
+/** One test file's own schema: a pool on it, migrated unless asked not to be. */
+export interface TestDatabase extends AsyncDisposable {
+  readonly database: CcatDatabase;
+  readonly db: Kysely<Database>;
+  /** `t_<label>_<pid>_<random>`: the `t_` prefix marks every test schema (a leftover is easy to find). */
+  readonly schema: string;
+  /** The connection string (the schema is chosen by the pool, not by the URL). */
+  readonly url: string;
+  /** Closes the pool, then drops the schema (and any `<schema>_*` the test made); safe to call twice. */
+  close(): Promise<void>;
+}
+
+export interface TestDatabaseOptions {
+  /** Default {@link testDatabaseUrl}. */
+  readonly url?: string;
+  /** Pool size, default 4. */
+  readonly max?: number;
+  /** Apply every migration (default true); false leaves the schema empty. */
+  readonly migrate?: boolean;
+}
+
+/** A test database with the two sites of `TWO_SITES` seeded ({@link seedLocations}). */
+export interface SeededTestDatabase extends TestDatabase {
+  readonly locations: TestLocations;
+}
+
+async function adminQuery(url: string, text: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
   try {
-    await migrateToLatest(database.db, { schema: options.schema });
+    await client.connect();
   } catch (e) {
-    await database.close();
+    await client.end().catch(() => undefined);
+    throw new Error(
+      `PostgreSQL is not reachable at ${url} (${(e as Error).message}). Start it with: ${START_PG}, or set TEST_DATABASE_URL.`,
+      { cause: e },
+    );
+  }
+  try {
+    await client.query(text);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * The one test-database fixture: creates a schema of its own for one test file (see
+ * {@link TestDatabase.schema}), opens a pool on it and migrates it; `close()` (or `await using`) drops
+ * it. Use it from `beforeAll`/`afterAll`, so test files run in parallel without sharing rows. With
+ * `locations`, the two sites are seeded too (the result's `locations`).
+ *
+ * @throws Error saying how to start PostgreSQL when it is unreachable; a migration's error (the pool
+ *   closed and the schema dropped first).
+ */
+export async function createTestDatabase(
+  label: string,
+  options: TestDatabaseOptions & {
+    /** Seed the two sites (`true`, or their root paths as {@link seedLocations} takes them). */
+    readonly locations: true | Partial<Record<keyof TestLocations, string>>;
+  },
+): Promise<SeededTestDatabase>;
+export async function createTestDatabase(label: string, options?: TestDatabaseOptions): Promise<TestDatabase>;
+export async function createTestDatabase(
+  label: string,
+  options: TestDatabaseOptions & {
+    readonly locations?: true | Partial<Record<keyof TestLocations, string>>;
+  } = {},
+): Promise<TestDatabase | SeededTestDatabase> {
+  const url = options.url ?? testDatabaseUrl();
+  const clean = label
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '_')
+    .slice(0, 30);
+  const schema = `t_${clean}_${process.pid}_${randomBytes(4).toString('hex')}`;
+  await adminQuery(url, `CREATE SCHEMA ${schema}`);
+  const database = createDatabase({ connectionString: url, schema, max: options.max ?? 4 });
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      const errors: unknown[] = [];
+      await database.close().catch((e: unknown) => errors.push(e));
+      // Schemas a test derived from its own (`<schema>_new`…) go too: nothing `t_*` is left behind.
+      await adminQuery(
+        url,
+        `DO $$ DECLARE s text; BEGIN
+           FOR s IN SELECT nspname FROM pg_namespace WHERE nspname = '${schema}' OR nspname LIKE '${schema}\\_%'
+           LOOP EXECUTE format('DROP SCHEMA %I CASCADE', s); END LOOP; END $$`,
+      ).catch((e: unknown) => errors.push(e));
+      if (errors.length > 0) throw new AggregateError(errors, `closing test database ${schema} failed`);
+    })());
+  const t: TestDatabase = {
+    database,
+    db: database.db,
+    schema,
+    url,
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+  try {
+    if (options.migrate !== false) await migrateToLatest(database.db, { schema });
+    if (options.locations === undefined) return t;
+    const roots = options.locations === true ? {} : options.locations;
+    return { ...t, locations: await seedLocations(database.db, roots) };
+  } catch (e) {
+    await close().catch(() => undefined);
     throw e;
   }
-  return database;
 }
 
 export interface SeedSite {

@@ -13,14 +13,14 @@ import {
   type OperationRef,
   type OperationType,
 } from '../src/index.js';
-import { seedOperation, setupDb, sideCounts, type TestDb } from './support.js';
+import { createTestDatabase, seedOperation, sideCounts, type SeededTestDatabase } from '../src/testing.js';
 
-let t: TestDb;
+let t: SeededTestDatabase;
 beforeAll(async () => {
-  t = await setupDb('db_bad_input');
+  t = await createTestDatabase('db_bad_input', { locations: true });
 });
 afterAll(async () => {
-  await t?.teardown();
+  await t?.close();
 });
 
 describe('bad input gets a typed error and writes nothing', () => {

@@ -9,14 +9,14 @@ import {
   type OperationRef,
   type OperationType,
 } from '../src/index.js';
-import { seedOperation, setupDb, sideCounts, type TestDb } from './support.js';
+import { createTestDatabase, seedOperation, sideCounts, type SeededTestDatabase } from '../src/testing.js';
 
-let t: TestDb;
+let t: SeededTestDatabase;
 beforeAll(async () => {
-  t = await setupDb('db_batcher', 6);
+  t = await createTestDatabase('db_batcher', { max: 6, locations: true });
 });
 afterAll(async () => {
-  await t?.teardown();
+  await t?.close();
 });
 
 /** The database seen through a counter of the statements sent. */
@@ -264,6 +264,90 @@ describe('TransitionBatcher', () => {
       expect(r.applied).toBe(true);
       expect(calls).toEqual([[ids[0]], [ids[1]]]);
       for (const id of ids) expect(await unpackStatus(id)).toBe('pending');
+    });
+  });
+
+  describe('completions with their own bookkeeping (finalize)', () => {
+    /** deletion's bookkeeping (deleted_at), recording each call; a plain Error for `bad`. */
+    const marker = (calls: string[], bad?: string) => (id: string) => async (trx: typeof t.db) => {
+      calls.push(id);
+      await trx
+        .updateTable('physical_copies')
+        .set({ deleted_at: sql<Date>`now()` })
+        .where('id', '=', id)
+        .execute();
+      if (id === bad) throw new Error(`bookkeeping of ${id} failed`);
+    };
+    const deletedAt = async (id: string) =>
+      (
+        await t.db
+          .selectFrom('physical_copies')
+          .select('deleted_at')
+          .where('id', '=', id)
+          .executeTakeFirstOrThrow()
+      ).deleted_at;
+
+    it('rides the batch: one statement, one transaction, only for rows whose completion applied', async () => {
+      const ids = (await seed('deletion', 5, { status: 'in_progress' })).sort(
+        (a, b) => Number(a) - Number(b),
+      );
+      const [moved] = await seed('deletion', 1, { status: 'in_progress', attempt: 1 });
+      const calls: string[] = [];
+      const mark = marker(calls);
+      const { db, counter } = counted();
+      const batcher = new TransitionBatcher(db);
+      const results = await Promise.all(
+        [...ids, moved!].map((id) =>
+          batcher.complete({ type: 'deletion', id, attempt: 0 }, { event: { workerId: 'w' } }, mark(id)),
+        ),
+      );
+      expect(results.map((r) => r.applied)).toEqual([true, true, true, true, true, false]);
+      // The completion statement, then one bookkeeping statement per applied row, in id order.
+      expect(calls).toEqual(ids);
+      expect(counter.statements).toBe(1 + ids.length);
+      for (const id of ids) expect(await deletedAt(id)).not.toBeNull();
+      // The fenced-out attempt's bookkeeping never ran.
+      expect(await deletedAt(moved!)).toBeNull();
+    });
+
+    it('a row whose bookkeeping throws fails alone with its own error; the others commit once', async () => {
+      const ids = (await seed('deletion', 4, { status: 'in_progress' })).sort(
+        (a, b) => Number(a) - Number(b),
+      );
+      const bad = ids[1]!;
+      const calls: string[] = [];
+      const mark = marker(calls, bad);
+      const batcher = new TransitionBatcher(t.db);
+      const results = await Promise.allSettled(
+        ids.map((id) => batcher.complete({ type: 'deletion', id, attempt: 0 }, {}, mark(id))),
+      );
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+      expect((results[1] as PromiseRejectedResult).reason).toEqual(new Error(`bookkeeping of ${bad} failed`));
+      // The batch up to the failure (rolled back), then each row alone.
+      expect(calls).toEqual([ids[0], bad, ...ids]);
+      expect(await readOperation(t.db, 'deletion', bad)).toMatchObject({ status: 'in_progress' });
+      expect(await deletedAt(bad)).toBeNull();
+      for (const id of ids.filter((i) => i !== bad)) {
+        expect(await readOperation(t.db, 'deletion', id)).toMatchObject({ status: 'completed' });
+        expect(await deletedAt(id)).not.toBeNull();
+      }
+    });
+
+    it('maxBatch 1 runs it in the completion transaction too', async () => {
+      const [id] = await seed('deletion', 1, { status: 'in_progress' });
+      const calls: string[] = [];
+      const single = new TransitionBatcher(t.db, { maxBatch: 1 });
+      await expect(
+        single.complete({ type: 'deletion', id: id!, attempt: 0 }, {}, marker(calls, id)(id!)),
+      ).rejects.toThrow(`bookkeeping of ${id} failed`);
+      expect(await readOperation(t.db, 'deletion', id!)).toMatchObject({ status: 'in_progress' });
+      expect(await deletedAt(id!)).toBeNull();
+      await expect(
+        single.complete({ type: 'deletion', id: id!, attempt: 0 }, {}, marker(calls)(id!)),
+      ).resolves.toEqual({
+        applied: true,
+      });
+      expect(await deletedAt(id!)).not.toBeNull();
     });
   });
 

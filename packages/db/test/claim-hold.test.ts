@@ -8,16 +8,16 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { claimHoldBoundMs, createDatabase, createPgOutboxStore, type PgOutboxStore } from '../src/index.js';
-import { setupDb, type TestDb } from './support.js';
+import { createTestDatabase, type TestDatabase } from '../src/testing.js';
 
-let t: TestDb;
+let t: TestDatabase;
 let store: PgOutboxStore;
 beforeAll(async () => {
-  t = await setupDb('db_claim_hold', 4);
+  t = await createTestDatabase('db_claim_hold', { max: 4 });
   store = createPgOutboxStore(t.db);
 });
 afterAll(async () => {
-  await t?.teardown();
+  await t?.close();
 });
 
 const LEASE_MS = 3_000;

@@ -1,16 +1,17 @@
-import { createTestSchema, type TestSchema } from '@ccat/test-support';
 import { sql } from 'kysely';
 import { afterAll, describe, expect, it } from 'vitest';
 import { appliedMigrations, createDatabase, migrateToLatest } from '../src/index.js';
+import { createTestDatabase, type TestDatabase } from '../src/testing.js';
 
-const schemas: TestSchema[] = [];
+const schemas: TestDatabase[] = [];
 afterAll(async () => {
-  await Promise.all(schemas.map((s) => s.drop()));
+  await Promise.all(schemas.map((s) => s.close()));
 });
 
-async function freshSchema(label: string): Promise<TestSchema> {
-  const s = await createTestSchema(label);
-  // createTestSchema makes the schema; migrations must also work when it does not exist yet.
+/** An empty schema (dropped at the end with every `<schema>_*` the test derived from it). */
+async function freshSchema(label: string): Promise<TestDatabase> {
+  const s = await createTestDatabase(label, { migrate: false, max: 1 });
+  // The fixture makes the schema; migrations must also work when it does not exist yet.
   schemas.push(s);
   return s;
 }

@@ -8,16 +8,16 @@ import {
   type OutboxClaimRequest,
   type PgOutboxStore,
 } from '../src/index.js';
-import { setupDb, type TestDb } from './support.js';
+import { createTestDatabase, type TestDatabase } from '../src/testing.js';
 
-let t: TestDb;
+let t: TestDatabase;
 let store: PgOutboxStore;
 beforeAll(async () => {
-  t = await setupDb('db_outbox_store', 8);
+  t = await createTestDatabase('db_outbox_store', { max: 8 });
   store = createPgOutboxStore(t.db);
 });
 afterAll(async () => {
-  await t?.teardown();
+  await t?.close();
 });
 beforeEach(async () => {
   await sql`TRUNCATE notifications`.execute(t.db);

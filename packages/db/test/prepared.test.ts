@@ -1,14 +1,14 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase, readOperation, type CcatDatabase } from '../src/index.js';
-import { setupDb, type TestDb } from './support.js';
+import { createTestDatabase, type TestDatabase } from '../src/testing.js';
 
-let t: TestDb;
+let t: TestDatabase;
 beforeAll(async () => {
-  t = await setupDb('db_prepared', 1);
+  t = await createTestDatabase('db_prepared', { max: 1 });
 });
 afterAll(async () => {
-  await t?.teardown();
+  await t?.close();
 });
 
 const preparedOn = async (d: CcatDatabase) =>

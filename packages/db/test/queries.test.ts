@@ -11,14 +11,14 @@ import {
   staleScheduled,
 } from '../src/index.js';
 import pg from 'pg';
-import { seedOperation, setupDb, type TestDb } from './support.js';
+import { createTestDatabase, seedOperation, type SeededTestDatabase } from '../src/testing.js';
 
-let t: TestDb;
+let t: SeededTestDatabase;
 beforeAll(async () => {
-  t = await setupDb('db_queries');
+  t = await createTestDatabase('db_queries', { locations: true });
 });
 afterAll(async () => {
-  await t?.teardown();
+  await t?.close();
 });
 
 describe('query helpers', () => {

@@ -11,18 +11,18 @@ import {
   markFailed,
   type CcatDatabase,
 } from '../src/index.js';
-import { seedOperation, setupDb, sideCounts, type TestDb } from './support.js';
+import { createTestDatabase, seedOperation, sideCounts, type SeededTestDatabase } from '../src/testing.js';
 
-let t: TestDb;
+let t: SeededTestDatabase;
 let other: CcatDatabase;
 beforeAll(async () => {
-  t = await setupDb('db_race');
+  t = await createTestDatabase('db_race', { locations: true });
   // A second pool: the two claimers never share a connection.
   other = createDatabase({ connectionString: t.url, schema: t.schema, max: 2 });
 });
 afterAll(async () => {
   await other?.close();
-  await t?.teardown();
+  await t?.close();
 });
 
 describe('two claimers racing for the same row', () => {

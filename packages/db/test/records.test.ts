@@ -7,14 +7,14 @@ import {
   recordEvent,
   recordNotification,
 } from '../src/index.js';
-import { setupDb, type TestDb } from './support.js';
+import { createTestDatabase, type TestDatabase } from '../src/testing.js';
 
-let t: TestDb;
+let t: TestDatabase;
 beforeAll(async () => {
-  t = await setupDb('db_records');
+  t = await createTestDatabase('db_records');
 });
 afterAll(async () => {
-  await t?.teardown();
+  await t?.close();
 });
 
 describe('recordEvent / recordNotification (the one writer, on its own)', () => {

@@ -17,14 +17,14 @@ import {
   TransitionBatcher,
   type TransitionOptions,
 } from '../src/index.js';
-import { seedOperation, setupDb, type TestDb } from './support.js';
+import { createTestDatabase, seedOperation, type SeededTestDatabase } from '../src/testing.js';
 
-let t: TestDb;
+let t: SeededTestDatabase;
 beforeAll(async () => {
-  t = await setupDb('db_safe_text');
+  t = await createTestDatabase('db_safe_text', { locations: true });
 });
 afterAll(async () => {
-  await t?.teardown();
+  await t?.close();
 });
 
 const SECRETS = ['HunterPw2', 'RedisPw9', 'Sup3rS3cret', 'xoxb-1111111111-SlackTok', 'CtxPw42'];

@@ -9,14 +9,14 @@ import {
   type OperationType,
   type StallRecoveryRow,
 } from '../src/index.js';
-import { seedOperation, setupDb, sideCounts, type TestDb } from './support.js';
+import { createTestDatabase, seedOperation, sideCounts, type SeededTestDatabase } from '../src/testing.js';
 
-let t: TestDb;
+let t: SeededTestDatabase;
 beforeAll(async () => {
-  t = await setupDb('db_stall_batch');
+  t = await createTestDatabase('db_stall_batch', { locations: true });
 });
 afterAll(async () => {
-  await t?.teardown();
+  await t?.close();
 });
 
 const seed = (type: OperationType, n: number, state: Parameters<typeof seedOperation>[3]) =>

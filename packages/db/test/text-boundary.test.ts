@@ -14,14 +14,14 @@ import {
   storableParameter,
   storedJson,
 } from '../src/index.js';
-import { setupDb, type TestDb } from './support.js';
+import { createTestDatabase, type SeededTestDatabase } from '../src/testing.js';
 
-let t: TestDb;
+let t: SeededTestDatabase;
 beforeAll(async () => {
-  t = await setupDb('db_text_boundary');
+  t = await createTestDatabase('db_text_boundary', { locations: true });
 });
 afterAll(async () => {
-  await t?.teardown();
+  await t?.close();
 });
 
 async function newPackage(name: string): Promise<string> {

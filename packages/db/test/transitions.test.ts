@@ -18,14 +18,20 @@ import {
   type TransitionOptions,
   type FencedWriteResult,
 } from '../src/index.js';
-import { seedOperation, setupDb, sideCounts, type SeedState, type TestDb } from './support.js';
+import {
+  createTestDatabase,
+  seedOperation,
+  type SeedState,
+  sideCounts,
+  type SeededTestDatabase,
+} from '../src/testing.js';
 
-let t: TestDb;
+let t: SeededTestDatabase;
 beforeAll(async () => {
-  t = await setupDb('db_transitions');
+  t = await createTestDatabase('db_transitions', { locations: true });
 });
 afterAll(async () => {
-  await t?.teardown();
+  await t?.close();
 });
 
 const withSide: TransitionOptions = {

@@ -281,6 +281,23 @@ function classifyAt(thrown: unknown, depth: number): CCATDataOperationError {
 }
 
 /**
+ * What the classifier has a rule for, table by table: errno codes, exact SQLSTATEs, SQLSTATE classes
+ * (their first two characters) and the first words of transient Redis replies. For references such
+ * as the runbook: classify a probe made from a key to see the code, class and retryability it gets.
+ */
+export const CLASSIFIER_RULE_KEYS: {
+  readonly errno: readonly string[];
+  readonly sqlstate: readonly string[];
+  readonly sqlstateClass: readonly string[];
+  readonly redisReply: readonly string[];
+} = {
+  errno: Object.keys(SYSTEM_RULES),
+  sqlstate: Object.keys(SQLSTATE_EXACT),
+  sqlstateClass: Object.keys(SQLSTATE_CLASS),
+  redisReply: [...REDIS_TRANSIENT_REPLIES],
+};
+
+/**
  * Maps anything thrown to a CCAT error. CCAT errors pass through unchanged; Node system errors,
  * PostgreSQL (by SQLSTATE), ioredis, zod and abort errors get their own class, code and
  * retryability, with the original as `cause`; wrappers are classified by what they wrap. Anything

@@ -1,6 +1,6 @@
 export { CCATDataOperationError, isCcatError, type CcatErrorClass, type CcatErrorOptions } from './base.js';
 export * from './errors.js';
-export { classifyError, isRetryable } from './classify.js';
+export { CLASSIFIER_RULE_KEYS, classifyError, isRetryable } from './classify.js';
 export * from './backoff.js';
 export { serializeError, type SerializedError, type SerializeOptions } from './serialize.js';
 export { deserializeError, type DeserializeOptions } from './deserialize.js';

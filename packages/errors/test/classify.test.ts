@@ -5,6 +5,7 @@ import { z } from 'zod';
 import {
   CCATDataOperationError,
   ChecksumVerificationError,
+  CLASSIFIER_RULE_KEYS,
   classifyError,
   DatabaseConnectionError,
   DatabaseError,
@@ -365,5 +366,26 @@ describe('classifyError', () => {
       }),
     ];
     for (const w of weird) expect(() => classifyError(w)).not.toThrow();
+  });
+});
+
+describe('CLASSIFIER_RULE_KEYS', () => {
+  it('names inputs that each get a rule of their own, never the catch-alls', () => {
+    const { errno, sqlstate, sqlstateClass, redisReply } = CLASSIFIER_RULE_KEYS;
+    expect(errno).toContain('ENOSPC');
+    expect(sqlstate).toContain('40001');
+    expect(sqlstateClass).toContain('08');
+    expect(redisReply).toContain('LOADING');
+    const probes = [
+      ...errno.map((k) => sys(k)),
+      ...sqlstate.map((k) => pgError(k)),
+      ...sqlstateClass.map((k) => pgError(`${k}ZZZ`)),
+      ...redisReply.map((w) => Object.assign(new Error(`${w} simulated`), { name: 'ReplyError' })),
+    ];
+    for (const probe of probes) {
+      const e = classifyError(probe);
+      expect(e, String(probe.message)).not.toBeInstanceOf(UnknownError);
+      expect(['DB_ERROR', 'REDIS_COMMAND_FAILED'], String(probe.message)).not.toContain(e.code);
+    }
   });
 });

@@ -32,66 +32,93 @@ const regexSource = z.string().refine(
 
 export const emailChannelConfigSchema = z
   .object({
-    /** SMTP server host name. */
-    host: z.string().min(1),
-    /** SMTP port (587: submission with STARTTLS; 465 with `secure`). */
-    port: z.number().int().min(1).max(65_535).default(587),
-    /** TLS from the first byte (port 465). Otherwise STARTTLS is used when the server offers it. */
-    secure: z.boolean().default(false),
-    /** Refuse to send unless STARTTLS succeeds. */
-    requireTLS: z.boolean().default(false),
-    /** Never try STARTTLS (a trusted local relay). */
-    ignoreTLS: z.boolean().default(false),
-    /** Verify the server certificate (default true). */
-    tlsRejectUnauthorized: z.boolean().default(true),
-    /** SMTP login; leave it out for a relay that needs none. */
+    host: z.string().min(1).describe('SMTP server host name.'),
+    port: z
+      .number()
+      .int()
+      .min(1)
+      .max(65_535)
+      .default(587)
+      .describe('SMTP port (587: submission with STARTTLS; 465 with `secure`).'),
+    secure: z
+      .boolean()
+      .default(false)
+      .describe('TLS from the first byte (port 465). Otherwise STARTTLS is used when the server offers it.'),
+    requireTLS: z.boolean().default(false).describe('Refuse to send unless STARTTLS succeeds.'),
+    ignoreTLS: z.boolean().default(false).describe('Never try STARTTLS (a trusted local relay).'),
+    tlsRejectUnauthorized: z
+      .boolean()
+      .default(true)
+      .describe('Verify the server certificate (default true).'),
     auth: z
       .object({
-        /** SMTP user name. */
-        user: z.string().min(1),
-        /** SMTP password; give it as SMTP_PASSWORD (or SMTP_PASSWORD_FILE), not in a file. */
-        pass: z.string().min(1),
+        user: z.string().min(1).describe('SMTP user name.'),
+        pass: z
+          .string()
+          .min(1)
+          .describe('SMTP password; give it as SMTP_PASSWORD (or SMTP_PASSWORD_FILE), not in a file.'),
       })
       .strict()
-      .optional(),
-    /** Sender: `address@host` or `Name <address@host>`. */
-    from: fromAddress,
-    /** Put in front of every mail subject. */
-    subjectPrefix: z.string().max(50).default('[CCAT]'),
-    /** Mails per minute at most; more wait for a free slot (deferred, never dropped). */
-    maxPerMinute: perMinute(30),
-    /** How long to wait for the TCP connection to the SMTP server. At most half of `relay.leaseMs`. */
-    connectionTimeoutMs: ms(10_000, 1),
-    /** How long to wait for the server's greeting once connected. At most half of `relay.leaseMs`. */
-    greetingTimeoutMs: ms(10_000, 1),
-    /** How long the SMTP connection may stay idle (no reply to a command). At most half of `relay.leaseMs`. */
-    socketTimeoutMs: ms(15_000, 1),
+      .optional()
+      .describe('SMTP login; leave it out for a relay that needs none.'),
+    from: fromAddress.describe('Sender: `address@host` or `Name <address@host>`.'),
+    subjectPrefix: z.string().max(50).default('[CCAT]').describe('Put in front of every mail subject.'),
+    maxPerMinute: perMinute(30).describe(
+      'Mails per minute at most; more wait for a free slot (deferred, never dropped).',
+    ),
+    connectionTimeoutMs: ms(10_000, 1).describe(
+      'How long to wait for the TCP connection to the SMTP server. At most half of `relay.leaseMs`.',
+    ),
+    greetingTimeoutMs: ms(10_000, 1).describe(
+      "How long to wait for the server's greeting once connected. At most half of `relay.leaseMs`.",
+    ),
+    socketTimeoutMs: ms(15_000, 1).describe(
+      'How long the SMTP connection may stay idle (no reply to a command). At most half of `relay.leaseMs`.',
+    ),
   })
   .strict();
 
 export const slackChannelConfigSchema = z
   .object({
-    /** Bot token (xoxb-…) allowed to post to the routed channels; give it as SLACK_TOKEN, not in a file. */
-    token: z.string().min(1),
-    /** Web API base URL (default Slack's); a proxy or a test server; http: or https:. */
-    apiUrl: z.url({ protocol: /^https?$/, error: 'must be an http: or https: URL with a host' }).optional(),
-    /** Slack messages per minute at most; more wait for a free slot (deferred, never dropped). */
-    maxPerMinute: perMinute(20),
-    /** Timeout of one Slack Web API call. At most half of `relay.leaseMs`. */
-    timeoutMs: ms(10_000, 1),
+    token: z
+      .string()
+      .min(1)
+      .describe(
+        'Bot token (xoxb-…) allowed to post to the routed channels; give it as SLACK_TOKEN, not in a file.',
+      ),
+    apiUrl: z
+      .url({ protocol: /^https?$/, error: 'must be an http: or https: URL with a host' })
+      .optional()
+      .describe("Web API base URL (default Slack's); a proxy or a test server; http: or https:."),
+    maxPerMinute: perMinute(20).describe(
+      'Slack messages per minute at most; more wait for a free slot (deferred, never dropped).',
+    ),
+    timeoutMs: ms(10_000, 1).describe('Timeout of one Slack Web API call. At most half of `relay.leaseMs`.'),
   })
   .strict();
 
 export const routeConfigSchema = z
   .object({
-    /** Levels this route takes (all when absent). */
-    levels: z.array(z.enum(NOTIFICATION_LEVELS)).min(1).optional(),
-    /** Event kinds this route takes (all when absent). */
-    eventKinds: z.array(z.string().min(1)).min(1).optional(),
-    /** Mail recipients. */
-    email: z.array(emailAddress).min(1).optional(),
-    /** Slack channels. */
-    slack: z.array(slackChannel).min(1).optional(),
+    levels: z
+      .array(z.enum(NOTIFICATION_LEVELS))
+      .min(1)
+      .optional()
+      .describe('Levels this route takes (all when absent).'),
+    eventKinds: z
+      .array(z.string().min(1))
+      .min(1)
+      .optional()
+      .describe('Event kinds this route takes (all when absent).'),
+    email: z
+      .array(emailAddress)
+      .min(1)
+      .optional()
+      .describe('Mail recipients; the `email` channel must be configured.'),
+    slack: z
+      .array(slackChannel)
+      .min(1)
+      .optional()
+      .describe('Slack channels; the `slack` channel must be configured.'),
   })
   .strict()
   .refine((r) => r.email !== undefined || r.slack !== undefined, {
@@ -100,35 +127,52 @@ export const routeConfigSchema = z
 
 export const notifierConfigSchema = z
   .object({
-    /** The SMTP mail channel (nodemailer); absent: no mail is sent. */
-    email: emailChannelConfigSchema.optional(),
-    /** The Slack channel (Web API `chat.postMessage`); absent: nothing goes to Slack. */
-    slack: slackChannelConfigSchema.optional(),
-    /** Every notification is logged; INFO goes nowhere else unless a route takes it. */
-    routes: z.array(routeConfigSchema).default([]),
-    /** Dedup windows: alike notifications become one digest. */
+    email: emailChannelConfigSchema
+      .optional()
+      .describe('The SMTP mail channel (nodemailer); absent: no mail is sent.'),
+    slack: slackChannelConfigSchema
+      .optional()
+      .describe('The Slack channel (Web API `chat.postMessage`); absent: nothing goes to Slack.'),
+    routes: z
+      .array(routeConfigSchema)
+      .default([])
+      .describe(
+        'Every notification is logged; INFO goes nowhere else unless a route takes it. Each route names `email` or `slack` recipients, or both.',
+      ),
     dedup: z
       .object({
-        /** Alike events (same dedup key) after the first, within this window, become one digest. 0: off. */
-        windowMs: ms(600_000),
-        /** Example operations a digest lists. */
-        maxExamples: z.number().int().min(0).max(50).default(5),
+        windowMs: ms(600_000).describe(
+          'Alike events (same dedup key) after the first, within this window, become one digest. 0: off.',
+        ),
+        maxExamples: z
+          .number()
+          .int()
+          .min(0)
+          .max(50)
+          .default(5)
+          .describe('Example operations a digest lists.'),
       })
       .strict()
-      .prefault({}),
-    /** Delivery retries of an outbox row (exponential backoff with full jitter). */
+      .prefault({})
+      .describe('Dedup windows: alike notifications become one digest.'),
     retry: z
       .strictObject(
         {
-          /**
-           * Delivery attempts of one outbox row before it is marked failed. ERROR rows are never marked
-           * failed for running out of attempts: past the limit they are retried every `maxMs`.
-           */
-          maxAttempts: z.number().int().min(1).max(1000).default(12),
-          /** Longest wait before the second delivery attempt (a uniform draw below it); it doubles with each attempt. */
-          baseMs: ms(1_000, 1),
-          /** No wait between delivery attempts is longer than this; also the retry interval of an undelivered ERROR past `maxAttempts`. */
-          maxMs: ms(900_000, 1),
+          maxAttempts: z
+            .number()
+            .int()
+            .min(1)
+            .max(1000)
+            .default(12)
+            .describe(
+              'Delivery attempts of one outbox row before it is marked failed. ERROR rows are never marked failed for running out of attempts: past the limit they are retried every `maxMs`.',
+            ),
+          baseMs: ms(1_000, 1).describe(
+            'Longest wait before the second delivery attempt (a uniform draw below it); it doubles with each attempt.',
+          ),
+          maxMs: ms(900_000, 1).describe(
+            'No wait between delivery attempts is longer than this; also the retry interval of an undelivered ERROR past `maxAttempts`. At least `baseMs`.',
+          ),
         },
         renamedKeysError({
           baseDelayMs: 'renamed: use baseMs (same meaning; the delay is now a uniform draw below it)',
@@ -136,42 +180,48 @@ export const notifierConfigSchema = z
           jitter: 'removed: every delay is drawn from its whole window (full jitter); leave it out',
         }),
       )
-      .prefault({}),
-    /** The outbox relay that delivers the notifications rows. */
+      .prefault({})
+      .describe('Delivery retries of an outbox row (exponential backoff with full jitter).'),
     relay: z
       .object({
-        /** Pause between relay passes; a pass that found a full batch is followed at once. */
-        pollIntervalMs: ms(1_000, 1),
-        /** Outbox rows claimed per pass. */
-        batchSize: z.number().int().min(1).max(10_000).default(100),
-        /**
-         * How long a claimed row is ours without renewal. A relay renews the leases of the rows it is
-         * delivering every third of this, and aborts a send when a lease is lost or would lapse; a
-         * crashed relay's rows come back within about one lease. Every channel timeout must be at most
-         * half of it.
-         */
-        leaseMs: ms(30_000, 100),
-        /** Rows delivered in parallel. */
-        concurrency: z.number().int().min(1).max(64).default(4),
-        /** On close, how long the pass in progress may take to finish. */
-        shutdownTimeoutMs: ms(10_000),
+        pollIntervalMs: ms(1_000, 1).describe(
+          'Pause between relay passes; a pass that found a full batch is followed at once.',
+        ),
+        batchSize: z.number().int().min(1).max(10_000).default(100).describe('Outbox rows claimed per pass.'),
+        leaseMs: ms(30_000, 100).describe(
+          "How long a claimed row is ours without renewal. A relay renews the leases of the rows it is delivering every third of this, and aborts a send when a lease is lost or would lapse; a crashed relay's rows come back within about one lease. Every channel timeout must be at most half of it.",
+        ),
+        concurrency: z.number().int().min(1).max(64).default(4).describe('Rows delivered in parallel.'),
+        shutdownTimeoutMs: ms(10_000).describe('On close, how long the pass in progress may take to finish.'),
       })
       .strict()
-      .prefault({}),
-    /** Limits and redaction applied to every message. */
+      .prefault({})
+      .describe('The outbox relay that delivers the notifications rows.'),
     content: z
       .object({
-        /** Longest subject or title; longer ones are cut with a marker. */
-        maxSubjectLength: z.number().int().min(20).max(998).default(200),
-        /** Longest body; longer ones are cut with a marker. */
-        maxBodyLength: z.number().int().min(100).max(1_000_000).default(10_000),
-        /** Extra secret patterns (regular expression sources, matched case-insensitive). */
-        secretPatterns: z.array(regexSource).default([]),
-        /** Also apply the built-in secret patterns. */
-        defaultSecretPatterns: z.boolean().default(true),
+        maxSubjectLength: z
+          .number()
+          .int()
+          .min(20)
+          .max(998)
+          .default(200)
+          .describe('Longest subject or title; longer ones are cut with a marker.'),
+        maxBodyLength: z
+          .number()
+          .int()
+          .min(100)
+          .max(1_000_000)
+          .default(10_000)
+          .describe('Longest body; longer ones are cut with a marker.'),
+        secretPatterns: z
+          .array(regexSource)
+          .default([])
+          .describe('Extra secret patterns (valid regular expression sources, matched case-insensitive).'),
+        defaultSecretPatterns: z.boolean().default(true).describe('Also apply the built-in secret patterns.'),
       })
       .strict()
-      .prefault({}),
+      .prefault({})
+      .describe('Limits and redaction applied to every message.'),
   })
   .strict()
   .superRefine((c, ctx) => {

@@ -65,6 +65,13 @@ export interface OutboxRelay extends AsyncDisposable {
 }
 
 type Counters = { -readonly [K in keyof RelayPassResult]: RelayPassResult[K] };
+/**
+ * Retries of an outbox write (settle, renew) while the row's lease holds: the one backoff (@ccat/errors
+ * `fullJitterDelayMs`), first delay up to 100 ms, none over 1 s, so a store that comes back is used
+ * within about a second.
+ */
+const PERSIST_BACKOFF = { baseMs: 100, maxMs: 1000 } as const;
+
 const empty = (): Counters => ({
   claimed: 0,
   digested: 0,
@@ -118,7 +125,6 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     log: Logger,
     write: () => Promise<T>,
   ): Promise<T | undefined> {
-    let delayMs = 100;
     for (let attempt = 1; ; attempt++) {
       // The first attempt is made even after the lease ran out (a relay that was frozen): the write
       // is fenced on the lease token, so it lands only if no other relay has claimed the row since,
@@ -139,8 +145,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
             `outbox ${what} failed; retrying while the row's lease holds`,
           );
       }
-      if (await sleep(delayMs, held)) return undefined;
-      delayMs = Math.min(1000, delayMs * 2);
+      if (await sleep(fullJitterDelayMs(attempt, PERSIST_BACKOFF, random), held)) return undefined;
     }
   }
 

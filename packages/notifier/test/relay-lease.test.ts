@@ -1,5 +1,7 @@
 // Outbox delivery bounded by its lease, under several relays: a slow or hung SMTP server, a relay
 // that dies mid-delivery, over the real PostgreSQL outbox (@ccat/db) and a real SMTP server.
+import { createPgOutboxStore } from '@ccat/db';
+import { createTestDatabase, type TestDatabase } from '@ccat/db/testing';
 import { waitFor, startSmtp, type TestSmtp, captureLogs } from '@ccat/test-support';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -11,15 +13,17 @@ import {
 } from '../src/index.js';
 import type { Logger } from 'pino';
 import type { OutboxStore } from '../src/index.js';
-import { setupOutboxDb, type OutboxDb } from './support/outbox-db.js';
 
-let t: OutboxDb;
+let t: TestDatabase;
+/** Typed as the notifier's interface: this line is the compile-time check that the db store fits it. */
+let store: OutboxStore;
 const open: { close(): Promise<void> }[] = [];
 beforeAll(async () => {
-  t = await setupOutboxDb('notifier_relay_lease');
+  t = await createTestDatabase('notifier_relay_lease', { max: 8 });
+  store = createPgOutboxStore(t.db);
 });
 afterAll(async () => {
-  await t?.teardown();
+  await t?.close();
 });
 beforeEach(async () => {
   await t.db.deleteFrom('notifications').execute();
@@ -65,7 +69,7 @@ function makeRelay(
   options: { store?: OutboxStore; logger?: Logger } = {},
 ): OutboxRelay {
   const relay = createOutboxRelay({
-    store: options.store ?? t.store,
+    store: options.store ?? store,
     notifier,
     relayId,
     logger: options.logger ?? captureLogs().logger,
@@ -105,7 +109,7 @@ const mailsOf = (smtp: TestSmtp, id: string) =>
 describe('outbox delivery bounded by the lease', () => {
   it('two relays and an SMTP server that answers every command after 700 ms: each notification mailed once', async () => {
     const smtp = await smtpServer({ replyDelayMs: 700, pipelining: false });
-    const ids = [await t.store.enqueue(failure(1)), await t.store.enqueue(failure(2, 'WARNING'))];
+    const ids = [await store.enqueue(failure(1)), await store.enqueue(failure(2, 'WARNING'))];
     makeRelay(makeNotifier(smtp), 'relay-a').start();
     makeRelay(makeNotifier(smtp), 'relay-b').start();
     let maxAttempts = 0;
@@ -133,7 +137,7 @@ describe('outbox delivery bounded by the lease', () => {
 
   it('a relay that loses its lease mid-send aborts the send and records nothing', async () => {
     const smtp = await smtpServer({ replyDelayMs: 700, pipelining: false });
-    const id = await t.store.enqueue(failure(1));
+    const id = await store.enqueue(failure(1));
     const logs = captureLogs();
     makeRelay(makeNotifier(smtp), 'relay-robbed', { logger: logs.logger }).start();
     await waitFor(() => smtp.sessions.length === 1, { message: 'the send started' });
@@ -155,10 +159,10 @@ describe('outbox delivery bounded by the lease', () => {
 
   it('renewals that cannot reach the store: the send is aborted at the lease deadline, before the lease lapses', async () => {
     const smtp = await smtpServer({ replyDelayMs: 700, pipelining: false });
-    await t.store.enqueue(failure(1));
+    await store.enqueue(failure(1));
     const logs = captureLogs();
     // PostgreSQL answers claims and settles but every renewal hangs (a stalled connection).
-    const stalled: OutboxStore = { ...t.store, renew: () => new Promise<never>(() => undefined) };
+    const stalled: OutboxStore = { ...store, renew: () => new Promise<never>(() => undefined) };
     makeRelay(makeNotifier(smtp), 'relay-stalled', { store: stalled, logger: logs.logger }).start();
     makeRelay(makeNotifier(smtp), 'relay-stalled-2', { store: stalled, logger: logs.logger }).start();
     await waitFor(() => smtp.sessions.filter((x) => x.closedAt !== undefined).length >= 3, {
@@ -181,7 +185,7 @@ describe('outbox delivery bounded by the lease', () => {
 
   it('an SMTP server that takes DATA and never answers: each try ends inside its lease, one relay at a time, and is retried', async () => {
     const smtp = await smtpServer({ hangAfterData: true });
-    const id = await t.store.enqueue(failure(1));
+    const id = await store.enqueue(failure(1));
     makeRelay(makeNotifier(smtp, { email: hungEmail(smtp) }), 'relay-h1').start();
     makeRelay(makeNotifier(smtp, { email: hungEmail(smtp) }), 'relay-h2').start();
     await waitFor(() => smtp.sessions.filter((x) => x.closedAt !== undefined).length >= 3, {
@@ -208,10 +212,10 @@ describe('outbox delivery bounded by the lease', () => {
 
   it('a relay dropped mid-delivery: its rows come back after about one lease and are delivered once', async () => {
     const smtp = await smtpServer({});
-    const ids = [await t.store.enqueue(failure(1)), await t.store.enqueue(failure(2))];
+    const ids = [await store.enqueue(failure(1)), await store.enqueue(failure(2))];
     // A relay claims with the 4 s lease, then dies without settling (nothing renews its lease).
     const claimedAt = Date.now();
-    const dead = await t.store.claim({
+    const dead = await store.claim({
       owner: 'relay-dead',
       limit: 10,
       leaseMs: 4000,
@@ -229,18 +233,18 @@ describe('outbox delivery bounded by the lease', () => {
     for (const id of ids) expect(mailsOf(smtp, id)).toBe(1);
     // The dead relay, were it to wake up, holds nothing: no renewal, no settle.
     expect(
-      await t.store.renew(
+      await store.renew(
         dead.claimed.map((c) => c.lease),
         4000,
       ),
     ).toEqual([]);
-    expect(await t.store.settle(dead.claimed[0]!.lease, { kind: 'sent' })).toBe(false);
+    expect(await store.settle(dead.claimed[0]!.lease, { kind: 'sent' })).toBe(false);
   }, 30_000);
 
   it('attempts used up by relays that never settled: a WARNING is marked failed by the claim, an ERROR stays and is retried', async () => {
     const smtp = await smtpServer({});
-    const warning = await t.store.enqueue(failure(1, 'WARNING'));
-    const error = await t.store.enqueue(failure(2));
+    const warning = await store.enqueue(failure(1, 'WARNING'));
+    const error = await store.enqueue(failure(2));
     await t.db.updateTable('notifications').set({ attempts: 12 }).execute();
     makeRelay(makeNotifier(smtp), 'relay-limit').start();
     await waitFor(async () => (await rowsNow()).every((r) => r.status !== 'pending'), {

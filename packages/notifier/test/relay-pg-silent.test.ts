@@ -2,8 +2,9 @@
 // side stops answering on them, new connections work at once). Without a client-side bound the
 // relay's claim waited for ever: it never delivered again and logged nothing. With the service
 // pool's statement bound, its statements fail, their connections are dropped, and it delivers again.
-import { createDatabase, createPgOutboxStore, migrateToLatest } from '@ccat/db';
-import { createTestSchema, waitFor, startSmtp, captureLogs } from '@ccat/test-support';
+import { createDatabase, createPgOutboxStore } from '@ccat/db';
+import { createTestDatabase } from '@ccat/db/testing';
+import { waitFor, startSmtp, captureLogs } from '@ccat/test-support';
 import { describe, expect, it } from 'vitest';
 import { createNotifier, createOutboxRelay } from '../src/index.js';
 import { startSilencingProxy } from './support/silencing-proxy.js';
@@ -18,13 +19,12 @@ const note = (i: number) => ({
 
 describe('a relay whose PostgreSQL connections go silent', () => {
   it('gets an error within the statement bound, drops those connections and delivers again', async () => {
-    const schema = await createTestSchema('notifier_relay_silent');
-    const direct = createDatabase({ connectionString: schema.url, schema: schema.schema, max: 2 });
-    const proxy = await startSilencingProxy(schema.url);
+    const direct = await createTestDatabase('notifier_relay_silent', { max: 2 });
+    const proxy = await startSilencingProxy(direct.url);
     // The relay's pool as a service opens it (openServiceDatabase): bounded statements.
     const relayDb = createDatabase({
       connectionString: proxy.url,
-      schema: schema.schema,
+      schema: direct.schema,
       max: 2,
       statementTimeoutMs: 1_000,
       connectTimeoutMs: 1_000,
@@ -57,7 +57,6 @@ describe('a relay whose PostgreSQL connections go silent', () => {
     });
     const sentTo = (id: string) => smtp.mails.filter((m) => m.headers.get('x-ccat-notification-id') === id);
     try {
-      await migrateToLatest(direct.db, { schema: schema.schema });
       const store = createPgOutboxStore(direct.db);
       const first = await store.enqueue(note(1));
       relay.start();
@@ -78,7 +77,6 @@ describe('a relay whose PostgreSQL connections go silent', () => {
       await relayDb.close();
       await proxy.close();
       await direct.close();
-      await schema.drop();
     }
   }, 90_000);
 });

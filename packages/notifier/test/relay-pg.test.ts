@@ -1,5 +1,7 @@
 // The relay over the PostgreSQL outbox (@ccat/db's store, a schema of this file's own), with a real
 // SMTP server and a local Slack Web API.
+import { createPgOutboxStore } from '@ccat/db';
+import { createTestDatabase, type TestDatabase } from '@ccat/db/testing';
 import { waitFor, startSmtp, type TestSmtp, captureLogs } from '@ccat/test-support';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -8,23 +10,26 @@ import {
   type Notifier,
   type NotifierConfigInput,
   type OutboxRelay,
+  type OutboxStore,
 } from '../src/index.js';
-import { setupOutboxDb, type OutboxDb } from './support/outbox-db.js';
 import { startFakeSlack, type FakeSlack } from './support/slack.js';
 
-let t: OutboxDb;
+let t: TestDatabase;
+/** Typed as the notifier's interface: this line is the compile-time check that the db store fits it. */
+let store: OutboxStore;
 let smtp: TestSmtp;
 let slack: FakeSlack;
 const open: { close(): Promise<void> }[] = [];
 beforeAll(async () => {
-  t = await setupOutboxDb('notifier_relay_pg');
+  t = await createTestDatabase('notifier_relay_pg', { max: 8 });
+  store = createPgOutboxStore(t.db);
   smtp = await startSmtp();
   slack = await startFakeSlack();
 });
 afterAll(async () => {
   await smtp?.close();
   await slack?.close();
-  await t?.teardown();
+  await t?.close();
 });
 beforeEach(async () => {
   smtp.mails.length = 0;
@@ -63,7 +68,7 @@ function makeNotifier(over: Partial<NotifierConfigInput> = {}): Notifier {
 }
 
 function makeRelay(notifier: Notifier, relayId: string, logger = captureLogs().logger): OutboxRelay {
-  const relay = createOutboxRelay({ store: t.store, notifier, relayId, logger });
+  const relay = createOutboxRelay({ store: store, notifier, relayId, logger });
   open.push(relay);
   return relay;
 }
@@ -89,7 +94,7 @@ const ids = (mails: TestSmtp['mails']) => mails.map((m) => m.headers.get('x-ccat
 
 describe('outbox relay (PostgreSQL store)', () => {
   it('two relays on one outbox deliver each notification exactly once', async () => {
-    const enqueued = await Promise.all(Array.from({ length: 60 }, (_, i) => t.store.enqueue(failure(i + 1))));
+    const enqueued = await Promise.all(Array.from({ length: 60 }, (_, i) => store.enqueue(failure(i + 1))));
     const notifier = makeNotifier({ relay: { pollIntervalMs: 25, batchSize: 7, concurrency: 3 } });
     const logsA = captureLogs();
     const logsB = captureLogs();
@@ -122,9 +127,7 @@ describe('outbox relay (PostgreSQL store)', () => {
   it('SMTP down for a while: every mail arrives after it comes back, none twice, and Slack is not held up', async () => {
     await smtp.stop();
     try {
-      const enqueued = await Promise.all(
-        Array.from({ length: 10 }, (_, i) => t.store.enqueue(failure(i + 1))),
-      );
+      const enqueued = await Promise.all(Array.from({ length: 10 }, (_, i) => store.enqueue(failure(i + 1))));
       makeRelay(makeNotifier(), 'relay-outage').start();
       await waitFor(() => slack.posted.length === 10, { message: 'Slack delivered during the mail outage' });
       await waitFor(
@@ -209,8 +212,8 @@ describe('outbox relay (PostgreSQL store)', () => {
   });
 
   it("a crashed relay's rows come back when its lease lapses, and are delivered once", async () => {
-    for (let i = 1; i <= 3; i++) await t.store.enqueue(failure(i));
-    const crashed = await t.store.claim({
+    for (let i = 1; i <= 3; i++) await store.enqueue(failure(i));
+    const crashed = await store.claim({
       owner: 'crashed',
       limit: 10,
       leaseMs: 400,
@@ -224,11 +227,11 @@ describe('outbox relay (PostgreSQL store)', () => {
     await waitFor(async () => (await statuses())['sent'] === 3, { message: 'delivered after the lease' });
     expect(smtp.mails).toHaveLength(3);
     expect(slack.posted).toHaveLength(3);
-    expect(await t.store.settle(crashed.claimed[0]!.lease, { kind: 'sent' })).toBe(false);
+    expect(await store.settle(crashed.claimed[0]!.lease, { kind: 'sent' })).toBe(false);
   });
 
   it('hostile content arrives inert through the outbox', async () => {
-    await t.store.enqueue({
+    await store.enqueue({
       level: 'ERROR',
       eventKind: 'permanent_failure',
       subject: 'copy failed <!channel>\r\nBcc: thief@example.net',

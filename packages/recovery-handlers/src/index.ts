@@ -28,6 +28,14 @@ export {
   unpackDirectory,
   type ContainedPath,
 } from './outputs.js';
+export {
+  hashFile,
+  hashingTap,
+  openRegularFile,
+  regularFileSize,
+  regularFileStream,
+  type HashResult,
+} from './regular-files.js';
 export { createTableHandler } from './table-handler.js';
 export { builtinHandlers, createHandlerRegistry, type HandlerRegistry } from './registry.js';
 export {

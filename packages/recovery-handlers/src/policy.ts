@@ -6,10 +6,13 @@ import { z } from 'zod';
 const backoffSchema = z
   .strictObject(
     {
-      /** First retry waits up to this long (full jitter: a uniform draw in [0, base·2^n]). */
-      baseMs: z.number().int().min(0).default(30_000),
-      /** No wait is longer than this. */
-      maxMs: z.number().int().min(0).default(3_600_000),
+      baseMs: z
+        .number()
+        .int()
+        .min(0)
+        .default(30_000)
+        .describe('First retry waits up to this long (full jitter: a uniform draw in [0, base·2^n]).'),
+      maxMs: z.number().int().min(0).default(3_600_000).describe('No wait is longer than this.'),
     },
     renamedKeysError({ capMs: 'renamed: use maxMs (same meaning)' }),
   )
@@ -17,12 +20,25 @@ const backoffSchema = z
 
 const perTypeSchema = z.strictObject(
   {
-    /** This type's retry limit; an error's own limit and a row's max_retries come first. */
-    maxRetries: z.number().int().min(0).max(1000).optional(),
-    /** This type's backoff base, instead of backoff.baseMs. */
-    backoffBaseMs: z.number().int().min(0).optional(),
-    /** This type's backoff ceiling, instead of backoff.maxMs. */
-    backoffMaxMs: z.number().int().min(0).optional(),
+    maxRetries: z
+      .number()
+      .int()
+      .min(0)
+      .max(1000)
+      .optional()
+      .describe("This type's retry limit; an error's own limit and a row's max_retries come first."),
+    backoffBaseMs: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .describe("This type's backoff base, instead of backoff.baseMs."),
+    backoffMaxMs: z
+      .number()
+      .int()
+      .min(0)
+      .optional()
+      .describe("This type's backoff ceiling, instead of backoff.maxMs."),
   },
   renamedKeysError({ backoffCapMs: 'renamed: use backoffMaxMs (same meaning)' }),
 );
@@ -30,12 +46,20 @@ const perTypeSchema = z.strictObject(
 /** Retry limits and backoff, globally and per operation type. */
 export const recoveryPolicySchema = z
   .object({
-    /** Used when neither the error, the row nor the operation type sets a limit. */
-    defaultMaxRetries: z.number().int().min(0).max(1000).default(3),
-    /** Exponential backoff with full jitter between retries. */
-    backoff: backoffSchema.default({ baseMs: 30_000, maxMs: 3_600_000 }),
-    /** Per operation type: `{ data_transfer: { maxRetries: 5, backoffBaseMs: 60000 } }`. */
-    operationTypes: z.record(z.string(), perTypeSchema).default({}),
+    defaultMaxRetries: z
+      .number()
+      .int()
+      .min(0)
+      .max(1000)
+      .default(3)
+      .describe('Used when neither the error, the row nor the operation type sets a limit.'),
+    backoff: backoffSchema
+      .default({ baseMs: 30_000, maxMs: 3_600_000 })
+      .describe('Exponential backoff with full jitter between retries; maxMs must be at least baseMs.'),
+    operationTypes: z
+      .record(z.string(), perTypeSchema)
+      .default({})
+      .describe('Per operation type: `{ data_transfer: { maxRetries: 5, backoffBaseMs: 60000 } }`.'),
   })
   .strict();
 

@@ -1,6 +1,11 @@
 import { captureLogs } from '@ccat/test-support';
 import { readOperation } from '@ccat/db';
-import { seedOperation, sideCounts as counts } from '@ccat/db/testing';
+import {
+  createTestDatabase,
+  type SeededTestDatabase,
+  seedOperation,
+  sideCounts as counts,
+} from '@ccat/db/testing';
 import {
   ChecksumVerificationError,
   NetworkError,
@@ -17,13 +22,12 @@ import {
   recoveryPolicySchema,
   type RecoveryDeps,
 } from '../src/index.js';
-import { setup, type Env } from './support.js';
 
-let env: Env;
+let env: SeededTestDatabase;
 let deps: RecoveryDeps;
 let lines: Record<string, unknown>[];
 beforeAll(async () => {
-  env = await setup('rh_apply');
+  env = await createTestDatabase('rh_apply', { locations: true });
   const cap = captureLogs();
   lines = cap.lines;
   deps = {
@@ -35,7 +39,7 @@ beforeAll(async () => {
   };
 });
 afterAll(async () => {
-  await env?.teardown();
+  await env?.close();
 });
 
 const db = () => env.database.db;

@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { OPERATION_TYPES } from '@ccat/db';
-import { seedOperation } from '@ccat/db/testing';
+import { createTestDatabase, type SeededTestDatabase, seedOperation } from '@ccat/db/testing';
 import { ValidationError } from '@ccat/errors';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -17,21 +17,22 @@ import {
   tombPath,
   unpackDirectory,
 } from '../src/index.js';
-import { setup, type Env } from './support.js';
 
-let env: Env;
+let env: SeededTestDatabase;
 let root: string;
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'ccat-cleanup-'));
-  env = await setup('rh_cleanup', {
-    source: join(root, 'source'),
-    buffer: join(root, 'buffer'),
-    remoteBuffer: join(root, 'remote'),
-    archive: join(root, 'archive'),
+  env = await createTestDatabase('rh_cleanup', {
+    locations: {
+      source: join(root, 'source'),
+      buffer: join(root, 'buffer'),
+      remoteBuffer: join(root, 'remote'),
+      archive: join(root, 'archive'),
+    },
   });
 });
 afterAll(async () => {
-  await env?.teardown();
+  await env?.close();
   await rm(root, { recursive: true, force: true });
 });
 

@@ -11,11 +11,11 @@ import {
   recoveryPolicySchema,
   type RecoveryHandler,
 } from '../src/index.js';
-import { setup, type Env } from './support.js';
+import { createTestDatabase, type SeededTestDatabase } from '@ccat/db/testing';
 
-let env: Env;
+let env: SeededTestDatabase;
 beforeAll(async () => {
-  env = await setup('rh_registry');
+  env = await createTestDatabase('rh_registry', { locations: true });
   await sql`CREATE TABLE calibration_uploads (
     id bigserial PRIMARY KEY, status text NOT NULL, attempt int NOT NULL DEFAULT 0, retry_count int NOT NULL DEFAULT 0,
     max_retries int, last_error_code text, next_attempt_at timestamptz NOT NULL DEFAULT now())`.execute(
@@ -23,7 +23,7 @@ beforeAll(async () => {
   );
 });
 afterAll(async () => {
-  await env?.teardown();
+  await env?.close();
 });
 
 describe('the registry', () => {

@@ -1,5 +1,5 @@
 import { readOperation } from '@ccat/db';
-import { seedOperation, sideCounts } from '@ccat/db/testing';
+import { createTestDatabase, type SeededTestDatabase, seedOperation, sideCounts } from '@ccat/db/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   applyStallRecoveries,
@@ -11,12 +11,11 @@ import {
   type StallTask,
 } from '../src/index.js';
 import { captureLogs } from '@ccat/test-support';
-import { setup, type Env } from './support.js';
 
-let env: Env;
+let env: SeededTestDatabase;
 let deps: RecoveryDeps;
 beforeAll(async () => {
-  env = await setup('rh_stall_batch');
+  env = await createTestDatabase('rh_stall_batch', { locations: true });
   deps = {
     db: env.database.db,
     registry: createHandlerRegistry(),
@@ -26,7 +25,7 @@ beforeAll(async () => {
   };
 });
 afterAll(async () => {
-  await env?.teardown();
+  await env?.close();
 });
 
 const seed = (n: number, state: Parameters<typeof seedOperation>[3]) =>

@@ -47,6 +47,29 @@ export function mergeConfig(base: unknown, over: unknown): unknown {
 
 const camel = (s: string) => s.toLowerCase().replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
 
+/**
+ * The option path a generic variable sets: `CCAT_SECTION__KEY_NAME` → `['section', 'keyName']` (a
+ * double underscore between levels; single underscores inside a name, which becomes camelCase).
+ * Undefined for a name without the prefix or with nothing after it.
+ */
+export function envVarPath(name: string, prefix = 'CCAT_'): string[] | undefined {
+  if (!name.startsWith(prefix)) return undefined;
+  const path = name.slice(prefix.length).split('__').filter(Boolean).map(camel);
+  return path.length > 0 ? path : undefined;
+}
+
+/**
+ * The generic variable that sets the option at `path` (`['section', 'keyName']` →
+ * `CCAT_SECTION__KEY_NAME`), checked by reading it back with `envVarPath`. Undefined when no name
+ * maps back to that path (`requireTLS`, whose capitals do not survive; a key with underscores of
+ * its own): such an option is set through its enclosing object's variable, as JSON.
+ */
+export function envVarName(path: readonly string[], prefix = 'CCAT_'): string | undefined {
+  const snake = (key: string) => key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
+  const name = prefix + path.map(snake).join('__');
+  return envVarPath(name, prefix)?.join('.') === path.join('.') ? name : undefined;
+}
+
 function setPath(tree: Tree, path: readonly string[], value: unknown): void {
   let node = tree;
   for (const key of path.slice(0, -1)) {
@@ -77,9 +100,9 @@ function envTree(sources: ConfigSources): { tree: Tree; origins: Map<string, str
   const ignore = new Set(sources.ignore ?? []);
   const tree: Tree = {};
   for (const [name, raw] of Object.entries(env)) {
-    if (raw === undefined || ignore.has(name) || !name.startsWith(prefix)) continue;
-    const path = name.slice(prefix.length).split('__').filter(Boolean).map(camel);
-    if (path.length > 0) {
+    if (raw === undefined || ignore.has(name)) continue;
+    const path = envVarPath(name, prefix);
+    if (path !== undefined) {
       setPath(tree, path, envValue(raw));
       origins.set(path.join('.'), name);
     }

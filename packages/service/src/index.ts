@@ -1,5 +1,7 @@
 export {
   configFromEnv,
+  envVarName,
+  envVarPath,
   formatConfigIssues,
   mergeConfig,
   resolveConfig,

@@ -87,13 +87,11 @@ export const REDIS_URL_RULE: UrlRule = {
 /** PostgreSQL: the operation tables, their events and the notification outbox. */
 export const databaseConfigSchema = z
   .strictObject({
-    /**
-     * PostgreSQL connection URL, `postgres://user:password@host:port/database`. Checked at start:
-     * scheme postgres: or postgresql:, a host (or `?host=` naming a socket directory), a port from
-     * 1 to 65535.
-     */
-    url: connectionUrl(POSTGRES_URL_RULE).default('postgres://postgres@127.0.0.1:5432/postgres'),
-    /** Schema holding the tables (the connection's search_path): a lower-case identifier `[a-z_][a-z0-9_]*`, at most 63 characters. */
+    url: connectionUrl(POSTGRES_URL_RULE)
+      .default('postgres://postgres@127.0.0.1:5432/postgres')
+      .describe(
+        'PostgreSQL connection URL, `postgres://user:password@host:port/database`. Checked at start: scheme postgres: or postgresql:, a host (or `?host=` naming a socket directory), a port from 1 to 65535.',
+      ),
     schema: z
       .string()
       .default('public')
@@ -107,39 +105,51 @@ export const databaseConfigSchema = z
           }
         },
         { message: 'must be a lower-case identifier [a-z_][a-z0-9_]*, at most 63 characters' },
+      )
+      .describe(
+        "Schema holding the tables (the connection's search_path): a lower-case identifier `[a-z_][a-z0-9_]*`, at most 63 characters.",
       ),
-    /** Connections in this process's PostgreSQL pool. */
-    poolSize: z.number().int().min(1).max(100).default(10),
-    /** Run migrations at start. */
-    migrate: z.boolean().default(false),
-    /**
-     * Prepare each statement once per connection (server-side named statements): the hot
-     * transitions skip parsing and planning (about +30% on the claim/complete path). Off by
-     * default so the apps work behind a transaction-mode pooler (PgBouncer before 1.21, or without
-     * max_prepared_statements); turn on when connected to PostgreSQL directly. Should the server
-     * refuse one, the process turns them off, logs one WARNING, and the statement is retried.
-     */
-    preparedStatements: z.boolean().default(false),
-    /**
-     * Bound on each statement's round trip, in ms, measured by the client (0: none). A statement
-     * with no answer by then (a frozen server, a connection gone silent) fails as a network timeout
-     * and its connection is discarded; works behind a transaction-mode pooler. Migrations at start
-     * run without it.
-     */
-    statementTimeoutMs: z.number().int().min(0).max(3_600_000).default(30_000),
-    /** Bound on opening a connection and on waiting for a free one in the pool, in ms (0: none). */
-    connectTimeoutMs: z.number().int().min(0).max(600_000).default(10_000),
+    poolSize: z
+      .number()
+      .int()
+      .min(1)
+      .max(100)
+      .default(10)
+      .describe("Connections in this process's PostgreSQL pool."),
+    migrate: z.boolean().default(false).describe('Run migrations at start.'),
+    preparedStatements: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Prepare each statement once per connection (server-side named statements): the hot transitions skip parsing and planning (about +30% on the claim/complete path). Off by default so the apps work behind a transaction-mode pooler (PgBouncer before 1.21, or without max_prepared_statements); turn on when connected to PostgreSQL directly. Should the server refuse one, the process turns them off, logs one WARNING, and the statement is retried.',
+      ),
+    statementTimeoutMs: z
+      .number()
+      .int()
+      .min(0)
+      .max(3_600_000)
+      .default(30_000)
+      .describe(
+        "Bound on each statement's round trip, in ms, measured by the client (0: none). A statement with no answer by then (a frozen server, a connection gone silent) fails as a network timeout and its connection is discarded; works behind a transaction-mode pooler. Migrations at start run without it.",
+      ),
+    connectTimeoutMs: z
+      .number()
+      .int()
+      .min(0)
+      .max(600_000)
+      .default(10_000)
+      .describe('Bound on opening a connection and on waiting for a free one in the pool, in ms (0: none).'),
   })
   .prefault({});
 
 /** Redis: heartbeats, service health keys, the BullMQ queues and the monitors' lease. */
 export const redisConfigSchema = z
   .strictObject({
-    /**
-     * Redis connection URL, `redis://[:password@]host:port[/db]`. Checked at start: scheme redis:
-     * or rediss: (TLS), a host, a port from 1 to 65535, a database number as the path if any.
-     */
-    url: connectionUrl(REDIS_URL_RULE).default('redis://127.0.0.1:6379'),
+    url: connectionUrl(REDIS_URL_RULE)
+      .default('redis://127.0.0.1:6379')
+      .describe(
+        'Redis connection URL, `redis://[:password@]host:port[/db]`. Checked at start: scheme redis: or rediss: (TLS), a host, a port from 1 to 65535, a database number as the path if any.',
+      ),
   })
   .prefault({});
 
@@ -154,10 +164,14 @@ export const keyPrefixSchema = z
 /** Logging (pino JSON lines). */
 export const logConfigSchema = z
   .strictObject({
-    /** Lowest level logged. */
-    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    /** Human-readable lines; 'auto' = when stdout is a terminal. */
-    pretty: z.union([z.boolean(), z.literal('auto')]).default('auto'),
+    level: z
+      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+      .default('info')
+      .describe('Lowest level logged.'),
+    pretty: z
+      .union([z.boolean(), z.literal('auto')])
+      .default('auto')
+      .describe("Human-readable lines; 'auto' = when stdout is a terminal."),
   })
   .prefault({});
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { ConfigurationError } from '@ccat/errors';
-import { configFromEnv, mergeConfig, resolveConfig } from '../src/index.js';
+import { configFromEnv, envVarName, envVarPath, mergeConfig, resolveConfig } from '../src/index.js';
 
 const schema = z.strictObject({
   database: z
@@ -56,6 +56,23 @@ describe('resolveConfig: defaults → file → environment, later wins', () => {
       database: { poolSize: 5 },
       log: { level: 'warn' },
     });
+  });
+
+  it('names the variable of an option path, and only one that the loader maps back to that path', () => {
+    expect(envVarName(['database', 'poolSize'])).toBe('CCAT_DATABASE__POOL_SIZE');
+    expect(envVarName(['workerId'], 'X_')).toBe('X_WORKER_ID');
+    expect(envVarPath('CCAT_DATABASE__POOL_SIZE')).toEqual(['database', 'poolSize']);
+    expect(envVarPath('OTHER_DATABASE__POOL_SIZE')).toBeUndefined();
+    expect(envVarPath('CCAT_')).toBeUndefined();
+    // Capitals in a row and keys with underscores do not survive the round trip: no name.
+    expect(envVarName(['notifier', 'email', 'requireTLS'])).toBeUndefined();
+    expect(envVarName(['recovery', 'operationTypes', 'data_transfer'])).toBeUndefined();
+    for (const path of [['database', 'poolSize'], ['notifier', 'relay', 'leaseMs'], ['keyPrefix']]) {
+      const name = envVarName(path)!;
+      expect(configFromEnv({ env: { [name]: '"x"' } })).toEqual(
+        path.reduceRight<unknown>((value, key) => ({ [key]: value }), 'x'),
+      );
+    }
   });
 
   it('refuses bad configuration with one line per problem: path, expected, got', () => {

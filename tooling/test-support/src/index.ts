@@ -1,23 +1,16 @@
 // Helpers every integration test uses. A service that is down fails the test with the command that
-// starts it; nothing is skipped.
+// starts it; nothing is skipped. The PostgreSQL test fixture is @ccat/db/testing's createTestDatabase
+// (it migrates, which this package cannot: @ccat/db's own tests depend on this one).
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import pg from 'pg';
 
-export const DEFAULT_TEST_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/test';
 export const DEFAULT_TEST_REDIS_URL = 'redis://127.0.0.1:6379';
-
-/** TEST_DATABASE_URL, else DATABASE_URL, else the loopback `test` database. */
-export function testDatabaseUrl(): string {
-  return process.env['TEST_DATABASE_URL'] ?? process.env['DATABASE_URL'] ?? DEFAULT_TEST_DATABASE_URL;
-}
 
 /** TEST_REDIS_URL, else REDIS_URL, else loopback 6379. */
 export function testRedisUrl(): string {
   return process.env['TEST_REDIS_URL'] ?? process.env['REDIS_URL'] ?? DEFAULT_TEST_REDIS_URL;
 }
 
-const START_PG = 'pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start';
 const START_REDIS =
   'redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no';
 
@@ -28,46 +21,6 @@ export function uniqueName(label: string): string {
     .replace(/[^a-z0-9]+/g, '_')
     .slice(0, 30);
   return `${clean}_${process.pid}_${randomBytes(4).toString('hex')}`;
-}
-
-export interface TestSchema {
-  /** The connection string (same database, the schema is separate). */
-  readonly url: string;
-  readonly schema: string;
-  /** Drops the schema and everything in it. */
-  drop(): Promise<void>;
-}
-
-/** Creates an empty schema of its own for one test file. Fails with how to start PostgreSQL when it is down. */
-export async function createTestSchema(label: string, url = testDatabaseUrl()): Promise<TestSchema> {
-  const schema = `t_${uniqueName(label)}`;
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
-  try {
-    await client.connect();
-  } catch (e) {
-    throw new Error(
-      `PostgreSQL is not reachable at ${url} (${(e as Error).message}). Start it with: ${START_PG}, or set TEST_DATABASE_URL.`,
-      { cause: e },
-    );
-  }
-  try {
-    await client.query(`CREATE SCHEMA ${schema}`);
-  } finally {
-    await client.end();
-  }
-  return {
-    url,
-    schema,
-    async drop() {
-      const c = new pg.Client({ connectionString: url });
-      await c.connect();
-      try {
-        await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      } finally {
-        await c.end();
-      }
-    },
-  };
 }
 
 /** A connected ioredis client; fails with how to start Redis when it is down. */

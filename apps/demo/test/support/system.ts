@@ -5,17 +5,15 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CcatDatabase } from '@ccat/db';
-import { migratedDatabase, seedRawPackages, seedSites, type SeededLocations } from '@ccat/db/testing';
+import { createTestDatabase, type SeededLocations, seedRawPackages, seedSites } from '@ccat/db/testing';
 import {
   commandEnv,
   connectTestRedis,
-  createTestSchema,
   deleteKeysWithPrefix,
+  type JsonProcess,
   startJsonProcess,
   testRedisUrl,
   uniquePrefix,
-  type JsonProcess,
-  type TestSchema,
 } from '@ccat/test-support';
 import type { Redis } from 'ioredis';
 import { binScript } from '../../src/bins.js';
@@ -63,8 +61,8 @@ export interface E2E {
 export const TIMEOUT_MS = 1500;
 
 export async function createE2E(label: string, shared: object = {}): Promise<E2E> {
-  const schema: TestSchema = await createTestSchema(label);
-  const database = await migratedDatabase({ url: schema.url, schema: schema.schema });
+  const schema = await createTestDatabase(label);
+  const database = schema.database;
   const redis = await connectTestRedis();
   const prefix = uniquePrefix(label);
   const root = await mkdtemp(join(tmpdir(), `ccat-${label}-`));
@@ -157,8 +155,7 @@ export async function createE2E(label: string, shared: object = {}): Promise<E2E
       }
       await deleteKeysWithPrefix(redis, prefix);
       redis.disconnect();
-      await database.close();
-      await schema.drop();
+      await schema.close();
       await rm(root, { recursive: true, force: true });
     },
   };

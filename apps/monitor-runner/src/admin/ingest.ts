@@ -7,11 +7,8 @@
 //   --max-files N / --max-package-bytes N: a group over either limit is split, in path order, into
 //   parts `<name>-p1`, `<name>-p2`… (a single file over the byte limit is a part of its own).
 // Files already registered unchanged are skipped before grouping, so a re-run packages only new ones.
-import { constants } from 'node:fs';
-import { createHash } from 'node:crypto';
-import { lstat, open, readdir, realpath } from 'node:fs/promises';
+import { lstat, readdir, realpath } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import {
   rawFileConflict,
   registerRawFiles,
@@ -22,7 +19,7 @@ import {
   type RegisteredPackage,
 } from '@ccat/db';
 import { ValidationError } from '@ccat/errors';
-import { containedPath } from '@ccat/recovery-handlers';
+import { containedPath, hashFile } from '@ccat/recovery-handlers';
 import { sql, type Kysely } from 'kysely';
 
 export interface GroupRule {
@@ -133,29 +130,6 @@ async function walk(root: string, dir: string): Promise<{ files: Walked[]; refus
   return { files, refused };
 }
 
-/** Size and sha256 of a regular file, streamed; refuses (throws) a symlink, special or unreadable file. */
-async function hashFile(
-  path: string,
-  onBytes: (n: number) => void,
-): Promise<{ size: number; sha256: string }> {
-  const handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  try {
-    if (!(await handle.stat()).isFile()) throw new ValidationError('not a regular file');
-    const hash = createHash('sha256');
-    let size = 0;
-    await pipeline(handle.createReadStream({ autoClose: false }), async (chunks: AsyncIterable<Buffer>) => {
-      for await (const chunk of chunks) {
-        hash.update(chunk);
-        size += chunk.length;
-        onBytes(chunk.length);
-      }
-    });
-    return { size, sha256: hash.digest('hex') };
-  } finally {
-    await handle.close();
-  }
-}
-
 /** Splits the files (in path order) into packages by the rule. Pure. */
 export function groupFiles(
   files: readonly (RawFileInput & { dir: string })[],
@@ -226,9 +200,10 @@ export async function ingestDirectory(
   const hashed: (RawFileInput & { dir: string })[] = [];
   for (const f of walked) {
     try {
-      const { size, sha256 } = await hashFile(join(root, f.relativePath), (n) =>
-        options.progress?.(total, (done += n)),
-      );
+      const before = done;
+      const { size, sha256 } = await hashFile(containedPath(root, f.relativePath), {
+        onBytes: (read) => options.progress?.(total, (done = before + read)),
+      });
       hashed.push({ relativePath: f.relativePath, dir: f.dir, sizeBytes: size, sha256 });
     } catch (e) {
       refused.push(`${join(root, f.relativePath)}: cannot read: ${(e as Error).message}`);

@@ -5,11 +5,10 @@
 //   unpack:N:0                 its emitter closed: the member stays and expires after 30 ms
 // and a service `monitor/cli-test` reports itself alive.
 import { readOperation, type CcatDatabase, type OperationType } from '@ccat/db';
-import { migratedDatabase } from '@ccat/db/testing';
+import { createTestDatabase } from '@ccat/db/testing';
 import { HeartbeatEmitter, HeartbeatScanner, ServiceHealthReporter } from '@ccat/heartbeat';
 import {
   connectTestRedis,
-  createTestSchema,
   deleteKeysWithPrefix,
   testRedisUrl,
   uniquePrefix,
@@ -44,10 +43,9 @@ export async function createCliFixture(label: string, options: { heartbeats: boo
     for (const c of closers.reverse()) await c().catch(() => undefined);
   };
   try {
-    const schema = await createTestSchema(label);
-    closers.push(() => schema.drop());
-    const database = await migratedDatabase({ url: schema.url, schema: schema.schema });
-    closers.push(() => database.close());
+    const schema = await createTestDatabase(label);
+    closers.push(() => schema.close());
+    const database = schema.database;
     const { ids } = await seedCliDatabase(database.db);
     const redis = await connectTestRedis();
     const prefix = uniquePrefix(label);

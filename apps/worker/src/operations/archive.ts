@@ -1,10 +1,10 @@
 // long_term_archive_transfer: copy a raw data package to the LONG_TERM_ARCHIVE location, verify the
 // copy by reading it back, record verified_at. Deletion later trusts only this.
 import { ArchiveError, ChecksumVerificationError } from '@ccat/errors';
-import { containedPath, locationPath, partialPath, unpackDirectory } from '@ccat/recovery-handlers';
+import { containedPath, hashFile, locationPath, partialPath, unpackDirectory } from '@ccat/recovery-handlers';
 import { sql } from 'kysely';
 import { assertInsideRoot, publish, removeOwnPartial } from './fenced-files.js';
-import { copyFile, fileMatches, hashFile } from './files.js';
+import { copyFile, fileMatches } from './files.js';
 import { locationRoot, required } from './locations.js';
 import type { Operation } from './types.js';
 

@@ -1,9 +1,9 @@
 // data_transfer: move a transfer package from one site's BUFFER to another's through the transport,
 // then verify the checksum of what arrived.
 import { ChecksumVerificationError, PackageError } from '@ccat/errors';
-import { locationPath, partialPath } from '@ccat/recovery-handlers';
+import { hashFile, locationPath, partialPath } from '@ccat/recovery-handlers';
 import { assertInsideRoot, publish, removeOwnPartial } from './fenced-files.js';
-import { fileMatches, hashFile } from './files.js';
+import { fileMatches } from './files.js';
 import { locationRoot, required } from './locations.js';
 import type { Operation } from './types.js';
 

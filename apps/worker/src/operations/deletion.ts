@@ -4,11 +4,10 @@
 // long-term-archive location, never the verified archive, never a location root.
 import type { Database } from '@ccat/db';
 import { DeletionNotSafeError, ValidationError } from '@ccat/errors';
-import { containedPath, locationPath, type ContainedPath } from '@ccat/recovery-handlers';
+import { containedPath, hashFile, locationPath, type ContainedPath } from '@ccat/recovery-handlers';
 import { sql, type Kysely } from 'kysely';
 import { assertInsideRoot, destroyCopy } from './fenced-files.js';
 import { exists, fileIdentity, listTree, type FileIdentity } from './files.js';
-import { hashFile } from './files.js';
 import { locationRoot, required } from './locations.js';
 import type { Operation, OperationContext } from './types.js';
 

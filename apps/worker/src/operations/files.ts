@@ -1,128 +1,22 @@
-// Over 300 lines: every file primitive shares the stream-safety rule below; one place to review it.
-// File primitives every operation uses: hashing while streaming, copying to a partial name, tar
-// archives that are byte-for-byte reproducible (so re-running a packaging step gives the same
-// checksum). Renaming into place and removing are in fenced-files.ts. Every stream is created in the
+// File primitives every operation uses: copying to a partial name, tar archives that are
+// byte-for-byte reproducible (so re-running a packaging step gives the same checksum). Opening,
+// hashing and sizing a source are @ccat/recovery-handlers' regular-files (shared with the admin CLI's
+// ingest); renaming into place and removing are in fenced-files.ts. Every stream is created in the
 // same synchronous step that hands it to `pipeline`, which attaches its 'error' handler: no stream
 // exists across an await without one (a missing source must reject, never crash the worker).
-//
-// Every source is opened by `openRegularFile`: O_NONBLOCK (opening a FIFO never blocks a thread-pool
-// thread: four such opens would wedge every file call of the process), O_NOFOLLOW (a symlink where a
-// file is expected is refused, never followed), then fstat on the open descriptor: anything but a
-// regular file is refused with a non-retryable ValidationError before a byte is read.
-import { constants } from 'node:fs';
-import { createHash } from 'node:crypto';
-import { lstat, mkdir, open, readdir, realpath, type FileHandle } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, realpath } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ValidationError } from '@ccat/errors';
-import type { ContainedPath } from '@ccat/recovery-handlers';
-import { Transform, Writable, type Readable } from 'node:stream';
+import {
+  hashFile,
+  hashingTap,
+  regularFileStream,
+  type ContainedPath,
+  type HashResult,
+} from '@ccat/recovery-handlers';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import * as tar from 'tar';
-
-export interface HashResult {
-  readonly sha256: string;
-  readonly size: number;
-}
-
-/** A pass-through that hashes and counts, reporting progress at most every `everyBytes`. */
-export function hashingTap(
-  onBytes?: (total: number) => void,
-  everyBytes = 1 << 20,
-): Transform & { result(): HashResult } {
-  const hash = createHash('sha256');
-  let size = 0;
-  let reported = 0;
-  const tap = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      hash.update(chunk);
-      size += chunk.length;
-      if (onBytes && size - reported >= everyBytes) {
-        reported = size;
-        onBytes(size);
-      }
-      cb(null, chunk);
-    },
-    flush(cb) {
-      onBytes?.(size);
-      cb();
-    },
-  });
-  let digest: string | undefined;
-  return Object.assign(tap, {
-    result: (): HashResult => ({ sha256: (digest ??= hash.digest('hex')), size }),
-  });
-}
-
-const SOURCE_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW;
-
-function describeMode(s: { isFIFO(): boolean; isSocket(): boolean; isDirectory(): boolean }): string {
-  if (s.isFIFO()) return 'a FIFO';
-  if (s.isSocket()) return 'a socket';
-  if (s.isDirectory()) return 'a directory';
-  return 'a device or other special file';
-}
-
-/**
- * Opens `path` for reading only if it is a regular file (see the comment at the top): never blocks on
- * a FIFO, never follows a symlink at the last component.
- *
- * @throws ValidationError (non-retryable) for a symlink, FIFO, socket, device or directory; the
- *   open's own error (ENOENT…) otherwise.
- */
-export async function openRegularFile(path: ContainedPath): Promise<FileHandle> {
-  let handle: FileHandle;
-  try {
-    handle = await open(path, SOURCE_FLAGS);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ELOOP')
-      throw new ValidationError(
-        `${JSON.stringify(path.slice(-200))} is a symbolic link, not a regular file`,
-        {
-          context: { path: path.slice(-200) },
-        },
-      );
-    throw e;
-  }
-  try {
-    const s = await handle.stat();
-    if (!s.isFile())
-      throw new ValidationError(
-        `${JSON.stringify(path.slice(-200))} is ${describeMode(s)}, not a regular file`,
-        {
-          context: { path: path.slice(-200) },
-        },
-      );
-    return handle;
-  } catch (e) {
-    await handle.close();
-    throw e;
-  }
-}
-
-const READ_CHUNK_BYTES = 1 << 20;
-
-/**
- * A read stream over a regular file opened by {@link openRegularFile} (closed with the stream), in
- * 1 MiB chunks rather than Node's 64 KiB: bench/pipeline measured worker CPU per GB at 256 MiB going
- * from about 31 to 21–26 s with it (fewer read calls and hash updates).
- */
-async function regularFileStream(path: ContainedPath): Promise<Readable> {
-  const handle = await openRegularFile(path);
-  return handle.createReadStream({ autoClose: true, highWaterMark: READ_CHUNK_BYTES });
-}
-
-/** sha256 and size of a regular file, streaming. */
-export async function hashFile(
-  path: ContainedPath,
-  options: { signal?: AbortSignal; onBytes?: (n: number) => void } = {},
-): Promise<HashResult> {
-  const tap = hashingTap(options.onBytes);
-  // The tap hashes; the sink only drains.
-  const sink = new Writable({ write: (_chunk, _enc, cb) => cb() });
-  const source = await regularFileStream(path);
-  await pipeline(source, tap, sink, options.signal ? { signal: options.signal } : {});
-  return tap.result();
-}
 
 /**
  * Creates the directory `dir` and its parents. Recursive mkdir reports ENOENT for a read-only
@@ -270,21 +164,6 @@ export async function listTar(file: ContainedPath): Promise<string[]> {
     tar.list({ strict: true, onReadEntry: (e) => names.push(e.path) }) as unknown as NodeJS.WritableStream,
   );
   return names;
-}
-
-/**
- * The size of `path` if it is a regular file (lstat: a symlink is not followed).
- *
- * @throws ValidationError for anything but a regular file; the lstat's error (ENOENT…) otherwise.
- */
-export async function regularFileSize(path: ContainedPath): Promise<number> {
-  const s = await lstat(path);
-  if (!s.isFile())
-    throw new ValidationError(
-      `${JSON.stringify(path.slice(-200))} is ${s.isSymbolicLink() ? 'a symbolic link' : describeMode(s)}, not a regular file`,
-      { context: { path: path.slice(-200) } },
-    );
-  return s.size;
 }
 
 /** What kind of entry a path is, never following a symlink. */

@@ -1,9 +1,15 @@
 // What packaging steps share: check that every input still has the size the database recorded, tar
 // them into a partial name, and rename into place after a fenced check.
 import { DataCorruptionError } from '@ccat/errors';
-import { locationPath, partialPath, type ContainedPath } from '@ccat/recovery-handlers';
+import {
+  locationPath,
+  partialPath,
+  regularFileSize,
+  type ContainedPath,
+  type HashResult,
+} from '@ccat/recovery-handlers';
 import { assertInsideRoot, publish, type Target } from './fenced-files.js';
-import { createTar, regularFileSize, type HashResult } from './files.js';
+import { createTar } from './files.js';
 import type { OperationContext } from './types.js';
 
 export interface TarInput {

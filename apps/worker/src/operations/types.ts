@@ -1,4 +1,4 @@
-import type { Database, OperationRef } from '@ccat/db';
+import type { Database, Finalize, OperationRef } from '@ccat/db';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { Transport } from '../transports.js';
@@ -27,9 +27,9 @@ export interface OperationResult {
   readonly bytes: number;
   /**
    * Extra writes that belong to the completion (checksums, verified_at, deleted_at). Runs inside the
-   * completion transaction, after the fenced complete() applied: it is fenced by that.
+   * completion transaction (the group commit's batch), after the fenced completion applied: it is fenced by that.
    */
-  readonly finalize?: (trx: Kysely<Database>) => Promise<void>;
+  readonly finalize?: Finalize;
 }
 
 /** One pipeline operation. `run` is idempotent over whatever an interrupted run of it left. */

@@ -4,13 +4,14 @@
 import { ChecksumVerificationError, PackageError, ValidationError } from '@ccat/errors';
 import {
   containedPath,
+  hashFile,
   locationPath,
   partialPath,
   unpackDirectory,
   type ContainedPath,
 } from '@ccat/recovery-handlers';
 import { assertInsideRoot, publish, removeOwnPartial } from './fenced-files.js';
-import { entryKind, exists, extractTar, hashFile } from './files.js';
+import { entryKind, exists, extractTar } from './files.js';
 import { locationRoot, required } from './locations.js';
 import type { OperationContext, Operation } from './types.js';
 

@@ -2,17 +2,10 @@
 // (built by containedPath), so a path joined by hand or by template string is a type error. These
 // lines are compiled by `pnpm typecheck`: if a signature ever accepted a plain string again, the
 // `@ts-expect-error` would be unused and tsc would fail.
-import { containedPath, partialPath } from '@ccat/recovery-handlers';
+import { containedPath, hashFile, openRegularFile, partialPath } from '@ccat/recovery-handlers';
 import { describe, expect, it } from 'vitest';
 import { assertInsideRoot, publish, removeOwnPartial } from '../../src/operations/fenced-files.js';
-import {
-  copyFile,
-  exists,
-  extractTar,
-  hashFile,
-  listTar,
-  openRegularFile,
-} from '../../src/operations/files.js';
+import { copyFile, exists, extractTar, listTar } from '../../src/operations/files.js';
 
 const refusedAtCompileTime = (final: string, name: string) => [
   // @ts-expect-error a template-string path is not a ContainedPath

@@ -8,9 +8,9 @@ import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join as pathJoin } from 'node:path';
 import { ValidationError } from '@ccat/errors';
-import type { ContainedPath } from '@ccat/recovery-handlers';
+import { hashFile, openRegularFile, type ContainedPath } from '@ccat/recovery-handlers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { copyFile, extractTar, hashFile, listTar, openRegularFile } from '../../src/operations/files.js';
+import { copyFile, extractTar, listTar } from '../../src/operations/files.js';
 
 const join = (...parts: string[]) => pathJoin(...parts) as ContainedPath;
 let dir: string;

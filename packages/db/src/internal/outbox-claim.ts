@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { truncate } from '@ccat/errors';
 import { sql, type Kysely } from 'kysely';
 import { MAX_MESSAGE } from '../limits.js';
+import { insertNotification } from './records.js';
 import type {
   OutboxChannelResult,
   OutboxClaimed,
@@ -124,11 +125,18 @@ async function decide(trx: Kysely<Database>, key: string, group: RawRow[], windo
     SELECT id FROM notifications WHERE digest_of = ${leader}`.execute(trx);
   let digestId = existing[0]?.id;
   if (digestId === undefined) {
-    const { rows: created } = await sql<{ id: string }>`
-      INSERT INTO notifications (level, event_kind, subject, body, context, dedup_key, operation_type, operation_id,
-        next_attempt_at, digest_of)
-      SELECT level, event_kind, subject, body, context, dedup_key, operation_type, operation_id, window_until, id
-      FROM notifications WHERE id = ${leader} RETURNING id`.execute(trx);
+    // The digest row copies its leader's (already bounded and sanitised) values, held back until the
+    // window closes.
+    const column = (c: string) => sql.ref(c);
+    const { rows: created } = await insertNotification(
+      ['level', 'event_kind', 'subject', 'body', 'context', 'dedup_key'].map(column),
+      { type: column('operation_type'), id: column('operation_id') },
+      {
+        from: sql`notifications WHERE id = ${leader}`,
+        nextAttemptAt: column('window_until'),
+        digestOf: column('id'),
+      },
+    ).execute(trx);
     digestId = created[0]!.id;
   }
   await sql`UPDATE notifications SET status = 'digested', digest_id = ${digestId}, locked_by = NULL,

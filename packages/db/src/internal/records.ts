@@ -60,16 +60,27 @@ export function notificationValues(n: NotificationInput): unknown[] {
   ];
 }
 
-/** INSERT of outbox rows about `target` (pending; `values` as from notificationValues, or expressions over `from`); returns id. */
+/**
+ * INSERT of outbox rows about `target` (pending; `values` as from notificationValues, or expressions
+ * over `from`); returns id. `nextAttemptAt` (default now) holds a row back; `digestOf` makes it the
+ * digest of the window that row opened (the outbox claim's digests copy their leader's values).
+ */
 export function insertNotification(
   values: readonly unknown[],
   target: RowTarget,
-  options: { readonly from?: Expr; readonly createdAt?: Date } = {},
+  options: {
+    readonly from?: Expr;
+    readonly createdAt?: Date;
+    readonly nextAttemptAt?: Expr;
+    readonly digestOf?: Expr;
+  } = {},
 ): RawBuilder<{ id: string; operation_id: string }> {
   const [level, kind, subject, body, context, dedupKey] = values;
   return sql`INSERT INTO notifications
-    (level, event_kind, subject, body, context, dedup_key, operation_type, operation_id, created_at)
+    (level, event_kind, subject, body, context, dedup_key, operation_type, operation_id, created_at,
+      next_attempt_at, digest_of)
     SELECT ${level}, ${kind}, ${subject}, ${body}, ${context}::jsonb, ${dedupKey},
-      ${target.type}, ${target.id}, ${options.createdAt ?? sql`now()`} ${source(options.from)}
+      ${target.type}, ${target.id}, ${options.createdAt ?? sql`now()`}, ${options.nextAttemptAt ?? sql`now()`},
+      ${options.digestOf ?? sql`NULL::bigint`} ${source(options.from)}
     RETURNING id, operation_id`;
 }
