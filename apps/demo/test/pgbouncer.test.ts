@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createDatabase } from '@ccat/db';
+import { testDatabaseUrl } from '@ccat/db/testing';
 import { classifyError } from '@ccat/errors';
 import { sql } from 'kysely';
 import {
@@ -18,7 +19,6 @@ import {
   connectTestRedis,
   deleteKeysWithPrefix,
   startJsonProcess,
-  testDatabaseUrl,
   testRedisUrl,
   uniqueName,
   uniquePrefix,
