@@ -350,7 +350,9 @@ describe('the monitor process', () => {
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     expect(metrics).toContain('ccat_monitor_passes_total');
     expect(metrics).toContain('ccat_stall_detection_latency_seconds');
-    expect(metrics).toMatch(/^ccat_notifications_undelivered\{level="ERROR",state="pending"\} \d+$/m);
+    expect(metrics).toMatch(
+      /^ccat_notifications_undelivered\{level="ERROR",state="pending",app="ccat-monitor"\} \d+$/m,
+    );
     expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
     const keys = await e.redis.keys(`${e.prefix}*health:monitor:monitor-1`);
     expect(keys).toHaveLength(1);

@@ -1,6 +1,8 @@
 // Prometheus metrics of the monitor-runner (DESIGN §10).
+import { createRequire } from 'node:module';
 import { OPERATION_TYPES, type UndeliveredNotifications } from '@ccat/db';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { initialiseLabels, registerServiceMetrics } from '@ccat/service';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export interface MonitorMetrics {
   readonly registry: Registry;
@@ -10,6 +12,15 @@ export interface MonitorMetrics {
   readonly detectionLatency: Histogram<'reason'>;
   readonly passDuration: Histogram;
   readonly passes: Counter<'result'>;
+  /** When this process last completed a pass (Unix seconds; 0: never). Alert on `time() - max(...)`. */
+  readonly lastPass: Gauge;
+  /**
+   * 1 when Redis' `maxmemory-policy` is `noeviction` (what BullMQ and the heartbeat set need), 0
+   * otherwise, labelled with the policy read (`unknown` when CONFIG GET is refused or failed).
+   */
+  readonly redisMaxmemoryPolicyOk: Gauge<'policy'>;
+  /** Outbox notifications handled by the relay, by result. */
+  readonly notifications: Counter<'result'>;
   readonly corruptEntries: Counter<'kind'>;
   readonly staleScheduled: Gauge<'operation_type'>;
   readonly inFlight: Gauge;
@@ -40,14 +51,30 @@ export interface MonitorMetricsOptions {
 }
 
 const LEVELS = ['ERROR', 'WARNING', 'INFO'] as const;
+/** Results of `ccat_notifications_total` (the relay's pass report), initialised at 0 at start. */
+export const NOTIFICATION_RESULTS = [
+  'sent',
+  'failed',
+  'digested',
+  'retried',
+  'deferred',
+  'exhausted',
+  'lease_lost',
+] as const;
+
+/** This app's package version, for `ccat_build_info` (read from its package.json, beside src/ and dist/). */
+const VERSION = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
 
 /**
- * The monitor's registry and metrics. The undelivered-notification gauges are read at scrape time
+ * The monitor's registry and metrics, with Node.js process metrics under their standard names and
+ * `ccat_build_info`, every series labelled `app="ccat-monitor"`. The series of every known label
+ * value (operation types, stall reasons, recovery outcomes, pass results, notification results and
+ * levels) exist at 0 from start. The undelivered-notification gauges are read at scrape time
  * through `options.undelivered`, bounded by `readTimeoutMs` (see {@link MonitorMetricsOptions}).
  */
 export function createMonitorMetrics(options: MonitorMetricsOptions = {}): MonitorMetrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'ccat_monitor_' });
+  registerServiceMetrics(registry, { app: 'ccat-monitor', version: VERSION });
   const r = { registers: [registry] };
   const metrics: MonitorMetrics = {
     registry,
@@ -84,6 +111,23 @@ export function createMonitorMetrics(options: MonitorMetricsOptions = {}): Monit
     passes: new Counter({
       name: 'ccat_monitor_passes_total',
       help: 'Monitor passes, by result (ran, lease_busy, failed)',
+      labelNames: ['result'] as const,
+      ...r,
+    }),
+    lastPass: new Gauge({
+      name: 'ccat_monitor_last_pass_timestamp_seconds',
+      help: 'When this monitor last completed a pass (Unix seconds; 0: never). Alert when time() minus the max over replicas grows',
+      ...r,
+    }),
+    redisMaxmemoryPolicyOk: new Gauge({
+      name: 'ccat_redis_maxmemory_policy_ok',
+      help: 'Whether Redis maxmemory-policy is noeviction (1) or not (0), labelled with the policy read (unknown: CONFIG GET refused)',
+      labelNames: ['policy'] as const,
+      ...r,
+    }),
+    notifications: new Counter({
+      name: 'ccat_notifications_total',
+      help: 'Outbox notifications handled by the relay, by result (sent, failed, digested, retried, deferred, exhausted, lease_lost)',
       labelNames: ['result'] as const,
       ...r,
     }),
@@ -158,7 +202,21 @@ export function createMonitorMetrics(options: MonitorMetricsOptions = {}): Monit
     }),
   };
 
-  for (const t of OPERATION_TYPES) metrics.operationsUnserved.set({ operation_type: t }, 0);
+  const byType = { operation_type: OPERATION_TYPES };
+  initialiseLabels(metrics.stallsDetected, {
+    reason: ['heartbeat_expired', 'progress_stalled', 'no_heartbeat'],
+  });
+  initialiseLabels(metrics.recoveries, {
+    outcome: ['stall_recovered', 'stall_exhausted', 'not_in_progress'],
+    ...byType,
+  });
+  initialiseLabels(metrics.passes, { result: ['ran', 'lease_busy', 'failed'] });
+  initialiseLabels(metrics.staleScheduled, byType);
+  initialiseLabels(metrics.notifications, { result: NOTIFICATION_RESULTS });
+  initialiseLabels(metrics.notificationsUndeliveredReadFailures, { reason: ['error', 'timeout'] });
+  metrics.recoveryFailures.inc(0);
+  metrics.inFlight.set(0);
+  metrics.lastPass.set(0);
 
   // One query serves both gauges of a scrape.
   const readTimeoutMs = Math.max(1, options.readTimeoutMs ?? 2000);

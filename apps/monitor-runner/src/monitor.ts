@@ -187,6 +187,7 @@ export class Monitor implements AsyncDisposable {
       if (!this.#closed) await this.#reconciler.run(counts);
       if (!this.#closed) await this.#unserved.run();
       metrics.passes.inc({ result: 'ran' });
+      metrics.lastPass.set(Date.now() / 1000);
       if (this.#closed) return { ran: true, ...counts, sleepMs: 0 };
       return { ran: true, ...counts, sleepMs: await this.#sleepFor() };
     } finally {

@@ -2,7 +2,7 @@
 // /metrics, composed from the packages. Owns no process state: main.ts passes the connections and
 // the logger and owns the signals.
 import { countUndeliveredNotifications, createPgOutboxStore, type Database } from '@ccat/db';
-import { classifyError } from '@ccat/errors';
+import { classifyError, eventKindText, eventLevel } from '@ccat/errors';
 import { ServiceHealthReporter } from '@ccat/heartbeat';
 import { createNotifier, createOutboxRelay, type OutboxRelay } from '@ccat/notifier';
 import { createHandlerRegistry, type HandlerRegistry } from '@ccat/recovery-handlers';
@@ -16,11 +16,11 @@ import {
 } from '@ccat/service';
 import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
-import { Counter } from 'prom-client';
 import type { Logger } from 'pino';
 import type { MonitorConfig } from './config.js';
 import { createMonitorMetrics, type MonitorMetrics } from './metrics.js';
 import { Monitor } from './monitor.js';
+import { RedisPolicyCheck, REQUIRED_MAXMEMORY_POLICY } from './redis-policy.js';
 
 export interface MonitorRunnerDeps {
   readonly config: MonitorConfig;
@@ -79,12 +79,7 @@ export function createMonitorRunner(deps: MonitorRunnerDeps): MonitorRunner {
     metrics,
   });
   const notifier = createNotifier({ config: config.notifier, logger: log.child({ component: 'notifier' }) });
-  const notifications = new Counter({
-    name: 'ccat_notifications_total',
-    help: 'Outbox notifications handled by the relay, by result (sent, failed, digested, retried, deferred, exhausted, lease_lost)',
-    labelNames: ['result'] as const,
-    registers: [metrics.registry],
-  });
+  const { notifications } = metrics;
   const relay = config.relay.enabled
     ? createOutboxRelay({
         store: createPgOutboxStore(deps.db),
@@ -107,6 +102,26 @@ export function createMonitorRunner(deps: MonitorRunnerDeps): MonitorRunner {
     refreshMs: config.monitor.heartbeatIntervalMs,
     logger: log,
     ...(deps.pid !== undefined && { pid: deps.pid }),
+  });
+  const policyCheck = new RedisPolicyCheck({
+    redis: deps.redis,
+    logger: log,
+    gauge: metrics.redisMaxmemoryPolicyOk,
+    notify: async ({ policy }) => {
+      const text = eventKindText('redis_eviction_policy');
+      await createPgOutboxStore(deps.db).enqueue({
+        level: eventLevel('redis_eviction_policy'),
+        eventKind: 'redis_eviction_policy',
+        subject: `Redis maxmemory-policy is ${policy}, not ${REQUIRED_MAXMEMORY_POLICY}`,
+        body: [
+          `What: monitor ${monitorId} read Redis maxmemory-policy ${policy === 'unknown' ? 'as unknown (CONFIG GET refused)' : policy}; the recovery system needs ${REQUIRED_MAXMEMORY_POLICY}.`,
+          `Done: ${text?.action ?? ''}`,
+          `To do: ${text?.advice ?? ''}`,
+        ].join('\n'),
+        context: { policy, monitorId },
+        dedupKey: `redis_eviction_policy:${policy}`,
+      });
+    },
   });
   let http: HealthServer | undefined;
   let closing: Promise<void> | undefined;
@@ -148,6 +163,7 @@ export function createMonitorRunner(deps: MonitorRunnerDeps): MonitorRunner {
       if (!(await waitForRedis({ redis: { redis: deps.redis }, logger: log, signal: stopping.signal })))
         return;
       await health.start();
+      await policyCheck.start();
       if (stopping.signal.aborted) return;
       monitor.start();
       relay?.start();
@@ -170,6 +186,7 @@ export function createMonitorRunner(deps: MonitorRunnerDeps): MonitorRunner {
         ['relay', async () => relay?.close()],
         ['notifier', () => notifier.close()],
         ['health key', () => health.close()],
+        ['redis policy check', () => Promise.resolve(policyCheck.close())],
         ['http', async () => http?.close()],
       ]).finally(() => log.info('monitor stopped')));
     },

@@ -56,10 +56,10 @@ describe('/metrics over a frozen PostgreSQL', () => {
       undelivered: () => countUndeliveredNotifications(database.db),
       readTimeoutMs: 1000,
     });
-    const pending = 'ccat_notifications_undelivered{level="ERROR",state="pending"}';
+    const pending = 'ccat_notifications_undelivered{level="ERROR",state="pending",app="ccat-monitor"}';
     const first = await scrape(metrics.registry, 20_000);
     expect(line(first, pending)).toBe(`${pending} 1`);
-    const readAt = line(first, 'ccat_notifications_undelivered_read_timestamp_seconds ');
+    const readAt = line(first, 'ccat_notifications_undelivered_read_timestamp_seconds{app="ccat-monitor"} ');
     server.pause();
     try {
       for (const round of [1, 2]) {
@@ -68,9 +68,16 @@ describe('/metrics over a frozen PostgreSQL', () => {
         expect(text).not.toBe('hung');
         expect(line(text, pending)).toBe(`${pending} 1`);
         expect(Number(readAt?.split(' ')[1])).toBeGreaterThan(0);
-        expect(line(text, 'ccat_notifications_undelivered_read_timestamp_seconds ')).toBe(readAt);
-        expect(line(text, 'ccat_notifications_undelivered_read_failures_total{reason="timeout"}')).toBe(
-          `ccat_notifications_undelivered_read_failures_total{reason="timeout"} ${round}`,
+        expect(line(text, 'ccat_notifications_undelivered_read_timestamp_seconds{app="ccat-monitor"} ')).toBe(
+          readAt,
+        );
+        expect(
+          line(
+            text,
+            'ccat_notifications_undelivered_read_failures_total{reason="timeout",app="ccat-monitor"}',
+          ),
+        ).toBe(
+          `ccat_notifications_undelivered_read_failures_total{reason="timeout",app="ccat-monitor"} ${round}`,
         );
       }
     } finally {

@@ -105,10 +105,18 @@ describe('undelivered notifications', () => {
 
     const metrics = createMonitorMetrics({ undelivered: () => countUndeliveredNotifications(f.database.db) });
     const scraped = await metrics.registry.metrics();
-    expect(scraped).toContain('ccat_notifications_undelivered{level="ERROR",state="pending"} 1');
-    expect(scraped).toContain('ccat_notifications_undelivered{level="ERROR",state="failed"} 0');
-    expect(scraped).toContain('ccat_notifications_undelivered{level="WARNING",state="failed"} 1');
-    expect(scraped).toMatch(/^ccat_notifications_undelivered_oldest_seconds\{level="WARNING"\} 7[12]\d\d/m);
+    expect(scraped).toContain(
+      'ccat_notifications_undelivered{level="ERROR",state="pending",app="ccat-monitor"} 1',
+    );
+    expect(scraped).toContain(
+      'ccat_notifications_undelivered{level="ERROR",state="failed",app="ccat-monitor"} 0',
+    );
+    expect(scraped).toContain(
+      'ccat_notifications_undelivered{level="WARNING",state="failed",app="ccat-monitor"} 1',
+    );
+    expect(scraped).toMatch(
+      /^ccat_notifications_undelivered_oldest_seconds\{level="WARNING",app="ccat-monitor"\} 7[12]\d\d/m,
+    );
   });
 
   it('the gauges keep their last values when PostgreSQL cannot be read, and a scrape still answers', async () => {
@@ -126,7 +134,9 @@ describe('undelivered notifications', () => {
     const line = (s: string) =>
       s
         .split('\n')
-        .find((l) => l.startsWith('ccat_notifications_undelivered{level="ERROR",state="pending"}'));
+        .find((l) =>
+          l.startsWith('ccat_notifications_undelivered{level="ERROR",state="pending",app="ccat-monitor"}'),
+        );
     expect(line(second)).toBe(line(first));
   });
 });

@@ -1,7 +1,10 @@
 // Prometheus metrics of a worker process (DESIGN §10). prom-client: the standard registry and text
 // format, histograms included.
 
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { createRequire } from 'node:module';
+import { OPERATION_TYPES } from '@ccat/db';
+import { initialiseLabels, registerServiceMetrics } from '@ccat/service';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export interface WorkerMetrics {
   readonly registry: Registry;
@@ -20,13 +23,33 @@ export interface WorkerMetrics {
   readonly malformedJobs: Counter;
 }
 
+/** The outcomes of `ccat_jobs_total` (TaskOutcome in task-runner.ts), initialised at 0 at start. */
+const JOB_OUTCOMES = [
+  'completed',
+  'retry_scheduled',
+  'permanent_failure',
+  'lease_lost',
+  'released',
+  'claim_refused',
+  'recovery_deferred',
+] as const;
+
+/** This app's package version, for `ccat_build_info` (read from its package.json, beside src/ and dist/). */
+const VERSION = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
+
+/**
+ * The worker's registry: its own metrics, Node.js process metrics under their standard names and
+ * `ccat_build_info`, every series labelled `app="ccat-worker"`. Every per-operation-type series
+ * (and every job outcome) exists at 0 from start; `ccat_failures_total` gets a series per error
+ * code at its first failure (the set of codes is open: other CCAT services bring their own).
+ */
 export function createWorkerMetrics(): WorkerMetrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'ccat_worker_' });
+  registerServiceMetrics(registry, { app: 'ccat-worker', version: VERSION });
   const r = { registers: [registry] };
   const types = (name: string, help: string) =>
     new Counter({ name, help, labelNames: ['operation_type'] as const, ...r });
-  return {
+  const metrics: WorkerMetrics = {
     registry,
     jobs: new Counter({
       name: 'ccat_jobs_total',
@@ -82,4 +105,19 @@ export function createWorkerMetrics(): WorkerMetrics {
       ...r,
     }),
   };
+  const byType = { operation_type: OPERATION_TYPES };
+  initialiseLabels(metrics.jobs, { ...byType, outcome: JOB_OUTCOMES });
+  for (const m of [
+    metrics.retriesScheduled,
+    metrics.permanentFailures,
+    metrics.leaseLost,
+    metrics.inFlight,
+    metrics.bytes,
+    metrics.dispatched,
+    metrics.redispatched,
+  ])
+    initialiseLabels(m, byType);
+  metrics.heartbeatFailures.inc(0);
+  metrics.malformedJobs.inc(0);
+  return metrics;
 }

@@ -115,7 +115,10 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
     workerId,
     ...(deps.pid !== undefined && { pid: deps.pid }),
     logger: log,
-    onBeat: (r) => metrics.heartbeatRtt.observe(r.rttMs / 1000),
+    // A beat with nothing to send makes no round trip (serverTime undefined, rttMs 0): not a sample.
+    onBeat: (r) => {
+      if (r.serverTime !== undefined) metrics.heartbeatRtt.observe(r.rttMs / 1000);
+    },
     onError: () => metrics.heartbeatFailures.inc(),
   });
   const health = new ServiceHealthReporter({

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { ConfigurationError, DatabaseConnectionError } from '@ccat/errors';
+import { ConfigurationError, DatabaseConnectionError, DatabaseOperationError } from '@ccat/errors';
 import { Kysely, PostgresDialect, type PostgresPool } from 'kysely';
 import pg from 'pg';
 import { storablePool } from './sanitize.js';
@@ -16,7 +16,13 @@ export type DatabaseOptions =
   | {
       /** `postgres://user@host:port/db`. */
       readonly connectionString: string;
-      /** Schema for every table (search_path); default `public`. Tests use one schema per file. */
+      /**
+       * Schema for every table; default `public`. Tests use one schema per file. Any other schema
+       * is set as the connection's search_path through the startup parameter `options`, which a
+       * transaction-mode pooler (PgBouncer) refuses: connecting then fails with a `DB_CONFIGURATION`
+       * error that names `database.schema`. `public` needs no startup parameter (the server's
+       * default search_path, `"$user", public`, finds it).
+       */
       readonly schema?: string;
       /** Pool size (default 10). */
       readonly max?: number;
@@ -56,10 +62,16 @@ export type DatabaseOptions =
       readonly onConnect?: () => void;
       /**
        * Prepare each distinct statement once per connection (server-side named statements; default
-       * true): the hot transitions then skip parsing and planning, which is most of their cost.
-       * Turn off behind a transaction-mode connection pooler that cannot keep prepared statements.
+       * true here, false in the apps' configuration): the hot transitions then skip parsing and
+       * planning, which is most of their cost. Leave off behind a transaction-mode connection pooler
+       * that cannot keep prepared statements (PgBouncer before 1.21, or without
+       * max_prepared_statements). If the server refuses one anyway (42P05 already exists, 26000
+       * does not exist) the pool stops preparing for the rest of its life and calls
+       * `onPreparedStatementsRefused` once; the statement itself fails (classified retryable).
        */
       readonly preparedStatements?: boolean;
+      /** Called once when the pool turned prepared statements off after the server refused one. */
+      readonly onPreparedStatementsRefused?: (error: Error) => void;
     };
 
 /** A database handle: the kysely instance and the pool; `close()` ends only what it created. */
@@ -114,10 +126,30 @@ const guards = new WeakMap<object, ClientGuard>();
  * client's socket is destroyed, the statement rejects with a timeout error and the client leaves the
  * pool when released.
  */
-function guardedPool(pool: pg.Pool, prepare: boolean, statementTimeoutMs: number): PoolLike {
+function guardedPool(
+  pool: pg.Pool,
+  prepareAtStart: boolean,
+  statementTimeoutMs: number,
+  schema: string,
+  onPreparedStatementsRefused: (error: Error) => void,
+): PoolLike {
+  // Shared by every client of the pool: off for good once the server refused a prepared statement.
+  let prepare = prepareAtStart;
+  const refused = (e: unknown): void => {
+    if (!prepare) return;
+    const code = (e as { code?: unknown } | null)?.code;
+    if (code !== '42P05' && code !== '26000') return;
+    prepare = false;
+    onPreparedStatementsRefused(e as Error);
+  };
   return {
     async connect() {
-      const client = await pool.connect();
+      let client: pg.PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (e) {
+        throw startupParameterHint(e, schema);
+      }
       if (!prepared.has(client)) {
         const names = new Set<string>();
         prepared.set(client, names);
@@ -132,7 +164,9 @@ function guardedPool(pool: pg.Pool, prepare: boolean, statementTimeoutMs: number
           const name = statementName(text);
           if (names.has(name) || names.size < MAX_PREPARED_PER_CONNECTION) {
             names.add(name);
-            return original({ name, text, values });
+            const result = original({ name, text, values });
+            if (result instanceof Promise) result.catch(refused);
+            return result;
           }
           return original(text, values);
         };
@@ -162,6 +196,19 @@ function guardedPool(pool: pg.Pool, prepare: boolean, statementTimeoutMs: number
     },
     end: () => pool.end(),
   };
+}
+
+/**
+ * A refused startup parameter (a transaction-mode pooler refuses `options`, which carries the
+ * search_path of a schema other than public) as one line naming the setting to change.
+ */
+function startupParameterHint(e: unknown, schema: string): unknown {
+  const message = e instanceof Error ? e.message : '';
+  if (!/unsupported startup parameter/i.test(message)) return e;
+  return new DatabaseOperationError(
+    `${message}: database.schema "${schema}" is set through the startup parameter "options", which this server (a connection pooler such as PgBouncer in transaction mode) refuses; use database.schema "public" behind the pooler, or connect to PostgreSQL directly`,
+    { code: 'DB_CONFIGURATION', retryable: false, cause: e },
+  );
 }
 
 /** `promise`, or a timeout error after `ms` (then `onTimeout` runs once, and a late outcome is ignored). */
@@ -205,7 +252,8 @@ export function createDatabase(options: DatabaseOptions): CcatDatabase {
       connectionString: options.connectionString,
       max: options.max ?? 10,
       application_name: options.applicationName ?? 'ccat-recovery',
-      options: `-c search_path=${schema}`,
+      // No startup parameter for public (a transaction-mode pooler refuses `options`).
+      ...(schema !== 'public' && { options: `-c search_path=${schema}` }),
       connectionTimeoutMillis: Math.max(0, Math.floor(options.connectTimeoutMs ?? 10_000)),
       keepAlive: true,
       keepAliveInitialDelayMillis: Math.max(1000, Math.floor(options.keepAliveInitialDelayMs ?? 10_000)),
@@ -233,6 +281,8 @@ export function createDatabase(options: DatabaseOptions): CcatDatabase {
       own,
       options.preparedStatements !== false,
       Math.max(0, Math.floor(options.statementTimeoutMs ?? 0)),
+      schema,
+      options.onPreparedStatementsRefused ?? (() => undefined),
     );
   }
   // Every statement's parameters made storable (NUL, lone surrogates): see sanitize.ts.

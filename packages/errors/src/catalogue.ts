@@ -77,6 +77,14 @@ export const EVENT_CATALOGUE = {
       "Start a worker that serves the queue's location and operation type (its `serve` and `operationTypes`), or bring back the one that died; `ccat-recovery status` lists the queues and the waiting operations.",
     phrase: 'queues had work no live worker serves',
   },
+  redis_eviction_policy: {
+    level: 'WARNING',
+    recorded: false,
+    action:
+      'Reported once per policy by each monitor; `ccat_redis_maxmemory_policy_ok` is 0 until it is fixed.',
+    advice:
+      'Set `maxmemory-policy noeviction` on Redis (redis.conf, or CONFIG SET): under memory pressure any other policy may evict queued jobs and heartbeats. If CONFIG is disabled, confirm the policy with your Redis provider.',
+  },
 } as const satisfies Record<string, EventKindText>;
 
 /** The event kinds of the recovery system. */
@@ -130,6 +138,8 @@ export const ERROR_ADVICE: Readonly<Record<string, string>> = {
     'A bug in ccat-recovery or an operation. Report it with the log lines around the operation id; retry after a fix.',
   UNKNOWN_ERROR:
     'An error nobody classified. Read the logs around the operation id; if it is transient, retry; consider classifying it.',
+  DB_PREPARED_STATEMENT_CONFLICT:
+    'A connection pooler in transaction mode (PgBouncer before 1.21, or without max_prepared_statements) cannot keep named prepared statements. Set database.preparedStatements to false (CCAT_DATABASE__PREPARED_STATEMENTS=false) and restart; the operation is retried meanwhile.',
   DB_UNIQUE_VIOLATION:
     'A database constraint refused a write: the data model and the files disagree. Inspect the rows named in the context.',
 };

@@ -83,7 +83,19 @@ const SQLSTATE_EXACT: Readonly<Record<string, Rule>> = {
   '23505': rule(DatabaseOperationError, 'DB_UNIQUE_VIOLATION', false),
   '3D000': rule(DatabaseOperationError, 'DB_CONFIGURATION', false),
   '3F000': rule(DatabaseOperationError, 'DB_CONFIGURATION', false),
+  // A named prepared statement that the server connection already has (42P05) or does not have
+  // (26000): behind a transaction-mode pooler (PgBouncer before 1.21) consecutive transactions
+  // land on different server connections. A configuration problem, not the operation's: retried
+  // (the pool stops preparing once it sees one), never a permanent failure of the operation.
+  '42P05': rule(DatabaseOperationError, 'DB_PREPARED_STATEMENT_CONFLICT', true),
+  '26000': rule(DatabaseOperationError, 'DB_PREPARED_STATEMENT_CONFLICT', true),
 };
+/**
+ * A protocol violation (08P01) that is a refused startup parameter (PgBouncer: "unsupported
+ * startup parameter: options") is configuration, which no reconnect cures, not a lost connection.
+ */
+const UNSUPPORTED_STARTUP_PARAMETER = /unsupported startup parameter/i;
+const STARTUP_PARAMETER_RULE = rule(DatabaseOperationError, 'DB_CONFIGURATION', false);
 const SQLSTATE_CLASS: Readonly<Record<string, Rule>> = {
   '08': rule(DatabaseConnectionError, 'DB_CONNECTION', true),
   '53': rule(DatabaseError, 'DB_INSUFFICIENT_RESOURCES', true),
@@ -170,7 +182,10 @@ function classifyErrorLike(e: object, depth: number): CCATDataOperationError | u
     /^[0-9A-Z]{5}$/.test(code) &&
     (safeGet(e, 'severity') !== undefined || name === 'DatabaseError')
   ) {
-    const r = SQLSTATE_EXACT[code] ?? SQLSTATE_CLASS[code.slice(0, 2)] ?? SQLSTATE_DEFAULT;
+    const r =
+      code === '08P01' && UNSUPPORTED_STARTUP_PARAMETER.test(message)
+        ? STARTUP_PARAMETER_RULE
+        : (SQLSTATE_EXACT[code] ?? SQLSTATE_CLASS[code.slice(0, 2)] ?? SQLSTATE_DEFAULT);
     const context: Record<string, unknown> = { sqlstate: code };
     for (const key of ['severity', 'table', 'column', 'constraint', 'routine'] as const) {
       const v = safeString(e, key);

@@ -53,6 +53,7 @@ export interface LostTask {
 export interface BeatReport {
   /** Redis time of the beat; undefined when there was nothing to send. */
   readonly serverTime: number | undefined;
+  /** The beat's Redis round trip in ms; 0 when nothing was sent (serverTime undefined). */
   readonly rttMs: number;
   readonly beaten: number;
   /** Tasks whose registration rode on this beat (registerOnNextBeat). */

@@ -27,6 +27,11 @@ export function openServiceDatabase(
     connectTimeoutMs: config.connectTimeoutMs,
     applicationName: applicationName.slice(0, 63),
     onError: (e) => faults.lost(e),
+    onPreparedStatementsRefused: (e) =>
+      logger.warn(
+        { err: e.message, errorCode: 'DB_PREPARED_STATEMENT_CONFLICT' },
+        'PostgreSQL (or a connection pooler in front of it) refused a prepared statement: prepared statements are off for this process from now; set database.preparedStatements to false (CCAT_DATABASE__PREPARED_STATEMENTS=false) behind PgBouncer in transaction mode',
+      ),
     onConnect: () => faults.restored(),
   });
 }

@@ -70,3 +70,4 @@ export {
   type ServiceDefinition,
   type StopBounds,
 } from './run-service.js';
+export { initialiseLabels, registerServiceMetrics, type ServiceMetricsIdentity } from './service-metrics.js';

@@ -119,9 +119,9 @@ export const databaseConfigSchema = z
     migrate: z.boolean().default(false).describe('Run migrations at start.'),
     preparedStatements: z
       .boolean()
-      .default(true)
+      .default(false)
       .describe(
-        'Prepare each statement once per connection (server-side named statements): the hot transitions skip parsing and planning. Turn off behind a pooler that cannot keep them (PgBouncer in transaction mode before 1.21, or without max_prepared_statements).',
+        'Prepare each statement once per connection (server-side named statements): the hot transitions skip parsing and planning (about +30% on the claim/complete path). Off by default so the apps work behind a transaction-mode pooler (PgBouncer before 1.21, or without max_prepared_statements); turn on when connected to PostgreSQL directly. Should the server refuse one, the process turns them off, logs one WARNING, and the statement is retried.',
       ),
     statementTimeoutMs: z
       .number()

@@ -66,7 +66,7 @@ export { waitFor, type WaitOptions } from './wait.js';
 export { duplicateJsonKeys } from './duplicate-keys.js';
 export { captureLogs, ERROR, INFO, WARN, type LogLine } from './logs.js';
 export { startJsonProcess, type JsonProcess, type StartOptions } from './process.js';
-export { freePort, PrivatePostgres, PrivateRedis } from './private-servers.js';
+export { freePort, postgresUser, PrivatePostgres, PrivateRedis } from './private-servers.js';
 export {
   parseMail,
   startSmtp,

@@ -132,7 +132,11 @@ function postgresBinDir(): string {
   return join(root, v, 'bin');
 }
 
-function postgresUser(): { uid: number; gid: number } | undefined {
+/**
+ * The user to run a server as that refuses root (postgres, PgBouncer): the `postgres` user when
+ * running as root, else undefined (run as ourselves). Throws when root and there is no such user.
+ */
+export function postgresUser(): { uid: number; gid: number } | undefined {
   if (process.getuid?.() !== 0) return undefined; // not root: run as ourselves
   const r = spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' });
   const g = spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' });

@@ -11,7 +11,6 @@ import {
 import { classifyError } from '@ccat/errors';
 import { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
-import pg from 'pg';
 import type { MonitorConfig } from '../config.js';
 import { isConnectionFailure, type Source } from '../admin/sources.js';
 import { CliError, ConfigProblem, ServiceUnreachableError, unreachable } from './errors.js';
@@ -36,7 +35,7 @@ export async function openDatabase(
   settings: { readonly url: string; readonly schema: string },
   options: {
     readonly requireMigrated: boolean;
-    /** Cancel any statement running longer (a lock held elsewhere must not hang the prompt). */
+    /** Give up on any statement running longer, in ms (a lock held elsewhere must not hang the prompt). */
     readonly statementTimeoutMs?: number;
   },
 ): Promise<OpenDatabase> {
@@ -47,30 +46,21 @@ export async function openDatabase(
   } catch (e) {
     throw new ConfigProblem(`database.schema: ${classifyError(e).message}`);
   }
-  // Our own pool rather than createDatabase's: a CLI needs a connect timeout (pg's default waits
-  // for the operating system, minutes on a dropped route), which DatabaseOptions does not offer.
-  const pool = new pg.Pool({
+  // No startup parameters: a transaction-mode pooler (PgBouncer) refuses `options`, so the
+  // statement bound is the client's (the connection is discarded at expiry; the server drops the
+  // statement when it sees the socket close) and search_path is set only for a schema other than
+  // public (createDatabase then names database.schema if the pooler refuses it). No named prepared
+  // statements either: a CLI run is too short to gain from them.
+  const database: CcatDatabase = createDatabase({
     connectionString: settings.url,
+    schema,
     max: 2,
-    application_name: 'ccat-recovery',
-    options: [
-      `-c search_path=${schema}`,
-      ...(options.statementTimeoutMs === undefined
-        ? []
-        : [`-c statement_timeout=${options.statementTimeoutMs}`]),
-    ].join(' '),
-    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    applicationName: 'ccat-recovery',
+    connectTimeoutMs: CONNECT_TIMEOUT_MS,
+    preparedStatements: false,
+    ...(options.statementTimeoutMs !== undefined && { statementTimeoutMs: options.statementTimeoutMs }),
   });
-  // Errors of idle clients reach the next query, which reports them; unhandled they would crash.
-  pool.on('error', () => undefined);
-  // pg-pool listens only on idle clients: a client checked out when its server goes (a restart, a
-  // terminated backend) would emit an unhandled 'error'. Its query fails and is reported instead.
-  pool.on('connect', (client) => client.on('error', () => undefined));
-  const database: CcatDatabase = createDatabase({ pool });
-  const close = async () => {
-    await database.close();
-    await pool.end();
-  };
+  const close = () => database.close();
   let applied: string[];
   try {
     applied = await appliedMigrations(database.db, { schema });
