@@ -119,6 +119,25 @@ export const monitorConfigSchema = z
         port: z.number().int().min(0).max(65535).nullable().default(9465),
       })
       .prefault({}),
+    /** The web dashboard (Now, Failures, Trends, Retry, one operation's history): off unless enabled. */
+    dashboard: z
+      .strictObject({
+        /** Serve the dashboard from this process, on its own port. */
+        enabled: z.boolean().default(false),
+        /** Address it listens on: loopback unless set; any other address requires dashboard.token. */
+        host: z.string().min(1).default('127.0.0.1'),
+        /** Port of the dashboard; 0 picks a free port. */
+        port: z.number().int().min(0).max(65535).default(9467),
+        /** Bearer token every request must carry (HTTP Bearer, or Basic with it as password); a secret: DASHBOARD_TOKEN or DASHBOARD_TOKEN_FILE. Required when host is not loopback. */
+        token: z.string().min(16).max(512).optional(),
+        /** Without it the dashboard is read-only; with it, a retry is done only when the form carries it. A secret: DASHBOARD_ADMIN_TOKEN or DASHBOARD_ADMIN_TOKEN_FILE. */
+        adminToken: z.string().min(16).max(512).optional(),
+        /** How often an open page refreshes its figures (polling, no full reload). */
+        refreshMs: ms(5_000, 500),
+        /** The most failed operations one bulk retry resets (each one fenced, separately). */
+        bulkRetryLimit: z.number().int().min(1).max(1000).default(100),
+      })
+      .prefault({}),
     shutdown: z
       .strictObject({
         /** After SIGTERM/SIGINT the current pass finishes; the process exits anyway after this long. */
@@ -131,6 +150,15 @@ export const monitorConfigSchema = z
   .superRefine((c, ctx) => {
     // Per-type settings for a type this system does not run are a typo.
     checkOperationTypeKeys(c.recovery.operationTypes, ['recovery', 'operationTypes'], ctx);
+    // A dashboard reachable from elsewhere never answers without a token.
+    const d = c.dashboard;
+    if (d.enabled && !isLoopbackHost(d.host) && d.token === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dashboard', 'token'],
+        message: `required when dashboard.host is not loopback (${d.host}): set DASHBOARD_TOKEN or DASHBOARD_TOKEN_FILE`,
+        input: undefined,
+      });
     // The bounds must be consistent with each other, as the workers' are (DESIGN §5).
     const m = c.monitor;
     const issue = (path: (string | number)[], message: string, input: unknown) =>
@@ -169,7 +197,14 @@ export const MONITOR_ENV_ALIASES = {
   REDIS_URL: 'redis.url',
   SMTP_PASSWORD: 'notifier.email.auth.pass',
   SLACK_TOKEN: 'notifier.slack.token',
+  DASHBOARD_TOKEN: 'dashboard.token',
+  DASHBOARD_ADMIN_TOKEN: 'dashboard.adminToken',
 } as const;
+
+/** `127.0.0.1`, `::1`, `localhost` and the rest of 127.0.0.0/8: reachable from this host only. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127(?:\.\d{1,3}){3}$/.test(host);
+}
 
 /** Validates configuration from its sources; throws ConfigurationError with one line per problem. */
 export function loadMonitorConfig(sources: {

@@ -10,14 +10,14 @@ import { createMonitorRunner } from './runner.js';
 const USAGE = `usage: ccat-monitor [--config file.json]
 Runs the stalled-task monitor and the notification outbox relay, and serves /metrics, /healthz, /readyz.
 Configuration: defaults → the JSON file (--config or CCAT_CONFIG) → environment (CCAT_…, DATABASE_URL,
-REDIS_URL, SMTP_PASSWORD, SLACK_TOKEN; SMTP_PASSWORD_FILE / SLACK_TOKEN_FILE read a secret from a file).`;
+REDIS_URL, SMTP_PASSWORD, SLACK_TOKEN, DASHBOARD_TOKEN, DASHBOARD_ADMIN_TOKEN; NAME_FILE reads any of these secrets from a file).`;
 
 await runService(process, {
   name: 'ccat-monitor',
   usage: USAGE,
   load: loadMonitorConfig,
   // Secrets may come from files (Docker/Kubernetes secrets): NAME_FILE=/run/secrets/name.
-  secretFiles: ['SMTP_PASSWORD', 'SLACK_TOKEN'],
+  secretFiles: ['SMTP_PASSWORD', 'SLACK_TOKEN', 'DASHBOARD_TOKEN', 'DASHBOARD_ADMIN_TOKEN'],
   idField: 'monitorId',
   id: (config) => config.monitorId,
   stopping: 'finishing the current pass',
