@@ -174,7 +174,8 @@ export async function startDashboard(deps: DashboardDeps): Promise<DashboardServ
       'content-type': type,
       'content-security-policy': CONTENT_SECURITY_POLICY,
       'x-content-type-options': 'nosniff',
-      'referrer-policy': 'no-referrer',
+      // same-origin, not no-referrer: with no-referrer a browser sends `Origin: null` on a form POST.
+      'referrer-policy': 'same-origin',
       'cache-control': 'no-store',
       'x-frame-options': 'DENY',
       ...extra,
