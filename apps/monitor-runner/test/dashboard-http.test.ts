@@ -134,6 +134,26 @@ describe('dashboard over HTTP', () => {
     expect(again).toContain('changed');
   });
 
+  it('bulk retry: the confirmation lists the failed rows of a code; confirmed, each is reset separately and fenced', async () => {
+    // D and E failed with CHECKSUM_MISMATCH; E was retried above, so D is the one left.
+    const confirm = await (await get('/retry?type=data_transfer&code=CHECKSUM_MISMATCH&since=24h')).text();
+    const items = [...confirm.matchAll(/name="item" value="([^"]+)"/g)].map((m) => m[1]!);
+    expect(items).toEqual([`${f.id('D')}:0`]);
+    const done = await (
+      await post({
+        type: 'data_transfer',
+        code: 'CHECKSUM_MISMATCH',
+        item: items,
+        confirm: 'yes',
+        admin_token: ADMIN,
+      })
+    ).text();
+    expect(done).toContain('Retried 1 of 1');
+    expect(await f.row('data_transfer', 'D')).toMatchObject({ status: 'pending', attempt: 1 });
+    const none = await (await get('/retry?type=data_transfer&code=CHECKSUM_MISMATCH')).text();
+    expect(none).toContain('Nothing to retry');
+  });
+
   it('will not listen off loopback without a token; the tokens never appear in a configuration error', () => {
     const env = { DATABASE_URL: 'postgres://127.0.0.1/x', REDIS_URL: 'redis://127.0.0.1' };
     expect(() => loadMonitorConfig({ env, file: { dashboard: { enabled: true, host: '0.0.0.0' } } })).toThrow(
