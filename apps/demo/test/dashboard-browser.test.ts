@@ -13,7 +13,7 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createE2E, type E2E } from './support/system.js';
 
-const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
+const CHROMIUM = process.env['TEST_CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const OUT = join(import.meta.dirname, '..', 'test-output');
 const TOKEN = 'browser-read-token-0123';
 const ADMIN = 'browser-admin-token-0123';

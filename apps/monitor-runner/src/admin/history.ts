@@ -1,3 +1,4 @@
+// Over 300 lines: one operation's history is four reads (row, events, notifications, Redis) and their typed shapes, kept together as one query.
 // One operation's whole history, as plain data: its row (status, attempt, retry count, times, last
 // error), its events (operation_events, oldest first), its notifications (outbox rows) and what Redis
 // knows about it now (the heartbeat member of its current attempt, its worker's health). Read-only.
