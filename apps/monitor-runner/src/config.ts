@@ -163,6 +163,57 @@ export const monitorConfigSchema = z
       })
       .prefault({})
       .describe('The HTTP server for /metrics (Prometheus), /healthz and /readyz.'),
+    dashboard: z
+      .strictObject({
+        enabled: z
+          .boolean()
+          .default(false)
+          .describe('Serve the dashboard from this process, on its own port.'),
+        host: z
+          .string()
+          .min(1)
+          .default('127.0.0.1')
+          .describe(
+            'Address it listens on: loopback unless set; any other address requires dashboard.token.',
+          ),
+        port: z
+          .number()
+          .int()
+          .min(0)
+          .max(65535)
+          .default(9467)
+          .describe('Port of the dashboard; 0 picks a free port.'),
+        token: z
+          .string()
+          .min(16)
+          .max(512)
+          .optional()
+          .describe(
+            'Bearer token every request must carry (HTTP Bearer, or Basic with it as password); a secret: DASHBOARD_TOKEN or DASHBOARD_TOKEN_FILE. Required when host is not loopback.',
+          ),
+        adminToken: z
+          .string()
+          .min(16)
+          .max(512)
+          .optional()
+          .describe(
+            'Without it the dashboard is read-only; with it, a retry is done only when the form carries it. A secret: DASHBOARD_ADMIN_TOKEN or DASHBOARD_ADMIN_TOKEN_FILE.',
+          ),
+        refreshMs: ms(5_000, 500).describe(
+          'How often an open page refreshes its figures (polling, no full reload).',
+        ),
+        bulkRetryLimit: z
+          .number()
+          .int()
+          .min(1)
+          .max(1000)
+          .default(100)
+          .describe('The most failed operations one bulk retry resets (each one fenced, separately).'),
+      })
+      .prefault({})
+      .describe(
+        "The web dashboard (Now, Failures, Trends, Retry, one operation's history): off unless enabled.",
+      ),
     shutdown: z
       .strictObject({
         timeoutMs: ms(8_000, 100).describe(
@@ -175,6 +226,15 @@ export const monitorConfigSchema = z
   .superRefine((c, ctx) => {
     // Per-type settings for a type this system does not run are a typo.
     checkOperationTypeKeys(c.recovery.operationTypes, ['recovery', 'operationTypes'], ctx);
+    // A dashboard reachable from elsewhere never answers without a token.
+    const d = c.dashboard;
+    if (d.enabled && !isLoopbackHost(d.host) && d.token === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dashboard', 'token'],
+        message: `required when dashboard.host is not loopback (${d.host}): set DASHBOARD_TOKEN or DASHBOARD_TOKEN_FILE`,
+        input: undefined,
+      });
     // The bounds must be consistent with each other, as the workers' are (DESIGN §5).
     const m = c.monitor;
     const issue = (path: (string | number)[], message: string, input: unknown) =>
@@ -213,17 +273,27 @@ export const MONITOR_ENV_ALIASES = {
   REDIS_URL: 'redis.url',
   SMTP_PASSWORD: 'notifier.email.auth.pass',
   SLACK_TOKEN: 'notifier.slack.token',
+  DASHBOARD_TOKEN: 'dashboard.token',
+  DASHBOARD_ADMIN_TOKEN: 'dashboard.adminToken',
 } as const;
 
+/** `127.0.0.1`, `::1`, `localhost` and the rest of 127.0.0.0/8: reachable from this host only. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127(?:\.\d{1,3}){3}$/.test(host);
+}
+
 /**
- * The well-known variables that hold secrets (the URLs carry the database and Redis passwords):
- * each may come from a file named by `NAME_FILE` (Docker and Kubernetes secrets mounted as files).
+ * The well-known variables that hold secrets (the URLs carry the database and Redis passwords, the
+ * dashboard's tokens guard it): each may come from a file named by `NAME_FILE` (Docker and
+ * Kubernetes secrets mounted as files).
  */
 export const MONITOR_SECRET_FILES: readonly (keyof typeof MONITOR_ENV_ALIASES)[] = [
   'DATABASE_URL',
   'REDIS_URL',
   'SMTP_PASSWORD',
   'SLACK_TOKEN',
+  'DASHBOARD_TOKEN',
+  'DASHBOARD_ADMIN_TOKEN',
 ];
 
 /**

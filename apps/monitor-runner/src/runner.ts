@@ -18,6 +18,7 @@ import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { MonitorConfig } from './config.js';
+import { startDashboard, type DashboardServer } from './dashboard/server.js';
 import { createMonitorMetrics, type MonitorMetrics } from './metrics.js';
 import { Monitor } from './monitor.js';
 import { RedisPolicyCheck, REQUIRED_MAXMEMORY_POLICY } from './redis-policy.js';
@@ -39,6 +40,8 @@ export interface MonitorRunner extends AsyncDisposable {
   readonly relay: OutboxRelay | undefined;
   readonly metrics: MonitorMetrics;
   readonly httpPort: number | undefined;
+  /** The dashboard's port once started (dashboard.enabled), else undefined. */
+  readonly dashboardPort: number | undefined;
   /**
    * Starts, in this order: the HTTP server (a port in use throws `ConfigurationError` before any
    * work), then waits for the database (reachable and migrated; logged once, /readyz says why not
@@ -124,6 +127,7 @@ export function createMonitorRunner(deps: MonitorRunnerDeps): MonitorRunner {
     },
   });
   let http: HealthServer | undefined;
+  let dashboard: DashboardServer | undefined;
   let closing: Promise<void> | undefined;
   let working = false;
   // close() during start (while waiting for the database) ends the wait: nothing starts.
@@ -135,6 +139,9 @@ export function createMonitorRunner(deps: MonitorRunnerDeps): MonitorRunner {
     metrics,
     get httpPort() {
       return http?.port;
+    },
+    get dashboardPort() {
+      return dashboard?.port;
     },
     async start() {
       if (config.http.port !== null) {
@@ -152,6 +159,8 @@ export function createMonitorRunner(deps: MonitorRunnerDeps): MonitorRunner {
             log.warn({ where, err: classifyError(e).message }, 'HTTP server connection error'),
         });
       }
+      if (config.dashboard.enabled)
+        dashboard = await startDashboard({ config, db: deps.db, redis: deps.redis, logger: log });
       const ready = await waitForDatabase({
         db: deps.db,
         schema: deps.schema ?? config.database.schema,
@@ -171,6 +180,7 @@ export function createMonitorRunner(deps: MonitorRunnerDeps): MonitorRunner {
       log.info(
         {
           httpPort: http?.port,
+          dashboardPort: dashboard?.port,
           relay: relay !== undefined,
           loopIntervalMs: config.monitor.loopIntervalMs,
           livenessTimeoutMs: config.monitor.livenessTimeoutMs,
@@ -188,6 +198,7 @@ export function createMonitorRunner(deps: MonitorRunnerDeps): MonitorRunner {
         ['health key', () => health.close()],
         ['redis policy check', () => Promise.resolve(policyCheck.close())],
         ['http', async () => http?.close()],
+        ['dashboard', async () => dashboard?.close()],
       ]).finally(() => log.info('monitor stopped')));
     },
     [Symbol.asyncDispose]() {

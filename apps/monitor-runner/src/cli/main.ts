@@ -8,6 +8,7 @@ import { ingestCommand } from './commands/ingest.js';
 import { migrateCommand } from './commands/migrate.js';
 import { reportCommand } from './commands/report.js';
 import { retryCommand } from './commands/retry.js';
+import { showCommand } from './commands/show.js';
 import { sitesCommand } from './commands/sites.js';
 import { statusCommand } from './commands/status.js';
 import type { CliContext } from './context.js';
@@ -56,6 +57,7 @@ function buildProgram(ctx: CliContext, out: Output): CommandUnknownOpts {
   program.addCommand(migrateCommand(ctx));
   program.addCommand(sitesCommand(ctx));
   program.addCommand(ingestCommand(ctx));
+  program.addCommand(showCommand(ctx));
   program
     .command('help [command]')
     .description("this help, or a command's")
