@@ -19,8 +19,8 @@ const ruleSchema = z.strictObject({
   operationTypes: z.array(z.enum(OPERATION_TYPES)).optional(),
   /** Only these operation ids ("one named operation"). */
   operationIds: z.array(z.string()).optional(),
-  /** Only these attempts (default: the first, so a retry gets through). */
-  attempts: z.array(z.number().int().min(0)).default([0]),
+  /** Only these attempts (default: the first, so a retry gets through), or `all` (a poison operation: every attempt). */
+  attempts: z.union([z.array(z.number().int().min(0)), z.literal('all')]).default([0]),
   /** Where in the operation: before any work, or after writing partial output. */
   stage: z.enum(['start', 'middle']).default('middle'),
   /** freeze: how long the event loop stops; hang: how long progress stops (aborting ends it early). */
@@ -54,7 +54,7 @@ export function faultHits(
   if (!config.enabled || rule.stage !== stage) return false;
   if (rule.operationTypes && !rule.operationTypes.includes(ref.type)) return false;
   if (rule.operationIds && !rule.operationIds.includes(ref.id)) return false;
-  if (!rule.attempts.includes(ref.attempt)) return false;
+  if (rule.attempts !== 'all' && !rule.attempts.includes(ref.attempt)) return false;
   if (rule.fraction >= 1) return true;
   const digest = createHash('sha256')
     .update(`${config.seed}|${index}|${ref.type}|${ref.id}|${ref.attempt}`)

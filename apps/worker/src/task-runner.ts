@@ -22,6 +22,7 @@ import type { Logger } from 'pino';
 import type { WorkerConfig } from './config.js';
 import { timeoutsFor } from './config.js';
 import type { FaultInjector } from './faults.js';
+import { ProcessGate } from './process-gate.js';
 import type { WorkerMetrics } from './metrics.js';
 import { OPERATIONS } from './operations/index.js';
 import type { Operation, OperationContext } from './operations/types.js';
@@ -50,7 +51,9 @@ export type TaskOutcome =
   | 'lease_lost'
   | 'released'
   | 'claim_refused'
-  | 'recovery_deferred';
+  | 'recovery_deferred'
+  /** Stopped (shutdown) while waiting at the process gate, before its claim: the attempt is untouched. */
+  | 'not_started';
 
 /** Why a running task was told to stop. */
 class ShutdownAbort extends OperationAbortedError {
@@ -87,6 +90,8 @@ export class TaskRunner {
   readonly #running = new Map<string, Running>();
   /** Claims and completions (with their next stage) of concurrent tasks share statements (group commit). */
   readonly #transitions: TransitionBatcher;
+  /** Tasks share the process, or one runs alone (an isolation queue's job; issue 13.4). */
+  readonly #gate = new ProcessGate();
 
   constructor(deps: TaskRunnerDeps) {
     this.#deps = deps;
@@ -97,8 +102,12 @@ export class TaskRunner {
     return this.#running.size;
   }
 
-  /** Handles one job. Resolves with the outcome; rejects only for a malformed payload (the job fails). */
-  run(data: unknown, bullJobId: string | undefined, queue: string): Promise<TaskOutcome> {
+  /**
+   * Handles one job. Resolves with the outcome; rejects only for a malformed payload (the job fails).
+   * `alone` (a job of an isolation queue): it is claimed only once no other task runs in this
+   * process, and no other starts until it ends, so a death of the process during it is its own.
+   */
+  run(data: unknown, bullJobId: string | undefined, queue: string, alone = false): Promise<TaskOutcome> {
     const parsed = jobPayloadSchema.safeParse(data);
     const ref = parsed.success
       ? { type: parsed.data.operationType, id: parsed.data.operationId, attempt: parsed.data.attempt }
@@ -119,7 +128,9 @@ export class TaskRunner {
       );
     }
     const controller = new AbortController();
-    const done = this.#runClaimed(ref, queue, controller).finally(() => this.#running.delete(jobId(ref)));
+    const done = this.#runGated(ref, queue, controller, alone).finally(() =>
+      this.#running.delete(jobId(ref)),
+    );
     this.#running.set(jobId(ref), { ref, controller, done });
     return done;
   }
@@ -140,6 +151,31 @@ export class TaskRunner {
     const result = await Promise.race([all.then(() => 'drained' as const), timeout]);
     clearTimeout(timer);
     return result === 'drained';
+  }
+
+  /** Passes the process gate (shared, or alone), then runs the task; the gate is given back at its end. */
+  async #runGated(
+    ref: OperationRef,
+    queue: string,
+    controller: AbortController,
+    alone: boolean,
+  ): Promise<TaskOutcome> {
+    let release;
+    try {
+      release = alone
+        ? await this.#gate.alone(controller.signal)
+        : await this.#gate.shared(controller.signal);
+    } catch {
+      // Aborted (shutdown) before its claim: the row stays scheduled and its job is re-dispatched.
+      this.#deps.metrics.jobs.inc({ operation_type: ref.type, outcome: 'not_started' });
+      return 'not_started';
+    }
+    try {
+      if (alone) this.#deps.logger.info({ operationType: ref.type, operationId: ref.id, attempt: ref.attempt }, 'running alone in this process');
+      return await this.#runClaimed(ref, queue, controller);
+    } finally {
+      release();
+    }
   }
 
   async #runClaimed(ref: OperationRef, queue: string, controller: AbortController): Promise<TaskOutcome> {

@@ -212,10 +212,11 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
       );
       if (stopping.signal.aborted) return;
       for (const q of served) {
-        const w = new BullWorker(q.name, (job) => runner.run(job.data, job.id, q.name), {
+        const w = new BullWorker(q.name, (job) => runner.run(job.data, job.id, q.name, q.alone), {
           connection: deps.bullConnection,
           prefix: bullPrefix,
-          concurrency: config.concurrency,
+          // An isolation queue's job runs with nothing else in the process (issue 13.4): one at a time.
+          concurrency: q.alone ? 1 : config.concurrency,
           // BullMQ delivers, PostgreSQL decides (DESIGN §4): no BullMQ retries, no stalled re-runs.
           maxStalledCount: 0,
           removeOnComplete: { count: 0 },
