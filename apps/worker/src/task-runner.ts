@@ -42,6 +42,13 @@ export interface TaskRunnerDeps {
   readonly config: WorkerConfig;
   /** The operations by type (default: the six pipeline operations; benchmarks pass no-ops). */
   readonly operations?: Readonly<Record<OperationType, Operation>>;
+  /**
+   * Told `true` when a task starts waiting to run alone and `false` when the last such task ended:
+   * the worker pauses fetching from its shared queues meanwhile, so few jobs wait at the gate (a job
+   * fetched and not yet claimed when the process dies is re-dispatched only once BullMQ's lock on it
+   * expires). Must not throw.
+   */
+  readonly onAlone?: (alone: boolean) => void;
 }
 
 export type TaskOutcome =
@@ -92,6 +99,8 @@ export class TaskRunner {
   readonly #transitions: TransitionBatcher;
   /** Tasks share the process, or one runs alone (an isolation queue's job; issue 13.4). */
   readonly #gate = new ProcessGate();
+  /** Tasks of isolation queues waiting or running (for `onAlone`). */
+  #alone = 0;
 
   constructor(deps: TaskRunnerDeps) {
     this.#deps = deps;
@@ -160,21 +169,29 @@ export class TaskRunner {
     controller: AbortController,
     alone: boolean,
   ): Promise<TaskOutcome> {
-    let release;
+    if (alone && this.#alone++ === 0) this.#deps.onAlone?.(true);
     try {
-      release = alone
-        ? await this.#gate.alone(controller.signal)
-        : await this.#gate.shared(controller.signal);
-    } catch {
-      // Aborted (shutdown) before its claim: the row stays scheduled and its job is re-dispatched.
-      this.#deps.metrics.jobs.inc({ operation_type: ref.type, outcome: 'not_started' });
-      return 'not_started';
-    }
-    try {
-      if (alone) this.#deps.logger.info({ operationType: ref.type, operationId: ref.id, attempt: ref.attempt }, 'running alone in this process');
-      return await this.#runClaimed(ref, queue, controller);
+      let release;
+      try {
+        release = alone
+          ? await this.#gate.alone(controller.signal)
+          : await this.#gate.shared(controller.signal);
+      } catch {
+        // Aborted (shutdown) before its claim: the row stays scheduled and its job is re-dispatched.
+        this.#deps.metrics.jobs.inc({ operation_type: ref.type, outcome: 'not_started' });
+        return 'not_started';
+      }
+      try {
+        if (alone) {
+          const fields = { operationType: ref.type, operationId: ref.id, attempt: ref.attempt };
+          this.#deps.logger.info(fields, 'running alone in this process');
+        }
+        return await this.#runClaimed(ref, queue, controller);
+      } finally {
+        release();
+      }
     } finally {
-      release();
+      if (alone && --this.#alone === 0) this.#deps.onAlone?.(false);
     }
   }
 

@@ -145,6 +145,13 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
     faults: createFaultInjector(config.faults, log, deps.exit),
     metrics,
     config,
+    // While a task waits to run alone (or runs), the shared queues fetch nothing (issue 13.4).
+    onAlone: (alone) => {
+      for (const w of sharedWorkers) {
+        if (alone) void w.pause(true).catch(() => undefined);
+        else if (closing === undefined) void Promise.resolve(w.resume()).catch(() => undefined);
+      }
+    },
   });
   const dispatcher = config.dispatcher.enabled
     ? new Dispatcher(
@@ -160,6 +167,8 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
       )
     : undefined;
   const bullWorkers: BullWorker[] = [];
+  /** The workers of the shared (not isolation) queues. */
+  const sharedWorkers: BullWorker[] = [];
   const queues: string[] = [];
   let http: HealthServer | undefined;
   let closing: Promise<void> | undefined;
@@ -227,6 +236,7 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
         // Redis is logged once per outage and BullMQ reconnects.
         w.on('error', bullErrorListener(redisFaults, log, { queue: q.name }));
         bullWorkers.push(w);
+        if (!q.alone) sharedWorkers.push(w);
         queues.push(q.name);
       }
       dispatcher?.start();

@@ -96,7 +96,7 @@ export const ERROR_ADVICE: Readonly<Record<string, string>> = {
   STALLED_TOO_OFTEN:
     'The task died, froze or hung on every attempt. Check the worker hosts (OOM kills, hung mounts, `dmesg`), and the heartbeat/progress timeouts for this operation type; then retry it.',
   POISON_OPERATION:
-    'The operation took down every worker process that ran it alone (after it had been present at repeated crashes while sharing one). Find what kills the process in the worker log and `dmesg` around the operation id (OOM kill, a native crash, a blocking call that froze the event loop), fix it or the data it reads, then retry it.',
+    'It took down every worker process that ran it alone. Find what kills the process (worker log, `dmesg`: OOM kill, native crash, a blocking call), fix it or its data, then retry it.',
   CHECKSUM_MISMATCH:
     'A copy does not match its checksum even after re-copying. Compare the source file with its recorded sha256; if the source is damaged, it needs a human decision. If the source is fine, check the transfer path (disk, network), then retry.',
   ARCHIVE_CORRUPT:

@@ -36,12 +36,7 @@ export const recoveryPolicySchema = z
     backoff: backoffSchema.default({ baseMs: 30_000, maxMs: 3_600_000 }),
     /** Per operation type: `{ data_transfer: { maxRetries: 5, backoffBaseMs: 60000 } }`. */
     operationTypes: z.record(z.string(), perTypeSchema).default({}),
-    /**
-     * Worker process deaths (liveness stalls) an operation may be present at, while sharing its
-     * process with other tasks, before it runs alone: those stalls use no retry, and from this many
-     * on it runs in its location's isolation queue, where a death is its own and uses a retry
-     * (docs/runbook.md, "Innocent neighbours and poison operations"). Read by the monitor.
-     */
+    /** Shared process deaths (no retry used) after which an operation runs alone; a death alone uses a retry (runbook). Monitor. */
     isolateAfterStalls: z.number().int().min(1).max(100).default(2),
   })
   .strict();
