@@ -149,6 +149,11 @@ describe('batched stall recovery', () => {
               calls.push(args[1].id);
               return h.recoverStalled(...args);
             },
+            // An expired heartbeat is a shared stall (issue 13.4): this one is the handler's path.
+            recoverSharedStall: (...args: Parameters<NonNullable<typeof h.recoverSharedStall>>) => {
+              calls.push(args[1].id);
+              return h.recoverSharedStall!(...args);
+            },
           },
     );
     const unpacks = await Promise.all(
