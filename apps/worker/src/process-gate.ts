@@ -31,8 +31,11 @@ export class ProcessGate {
 
   /** Waits until a shared task may start, then counts it in. */
   async shared(signal?: AbortSignal): Promise<GateRelease> {
-    await this.#until(() => !this.#alone && this.#waitingAlone === 0, signal);
-    this.#shared++;
+    await this.#until(
+      () => !this.#alone && this.#waitingAlone === 0,
+      () => this.#shared++,
+      signal,
+    );
     return this.#once(() => this.#shared--);
   }
 
@@ -40,13 +43,16 @@ export class ProcessGate {
   async alone(signal?: AbortSignal): Promise<GateRelease> {
     this.#waitingAlone++;
     try {
-      await this.#until(() => !this.#alone && this.#shared === 0, signal);
+      await this.#until(
+        () => !this.#alone && this.#shared === 0,
+        () => (this.#alone = true),
+        signal,
+      );
     } finally {
       this.#waitingAlone--;
       // A shared task waiting behind this one may go now if this one gave up.
       if (!this.#alone) this.#wake();
     }
-    this.#alone = true;
     return this.#once(() => (this.#alone = false));
   }
 
@@ -66,8 +72,14 @@ export class ProcessGate {
     for (const w of waiters) w();
   }
 
-  async #until(ready: () => boolean, signal: AbortSignal | undefined): Promise<void> {
-    const stopped = () => new OperationAbortedError('stopped while waiting to run', { cause: signal?.reason });
+  /**
+   * Waits until `ready()`, then calls `take()` in the same synchronous step as the check that
+   * passed: two waiters woken together cannot both pass (a check and a take split by an `await`
+   * let two tasks run alone at once).
+   */
+  async #until(ready: () => boolean, take: () => unknown, signal: AbortSignal | undefined): Promise<void> {
+    const stopped = () =>
+      new OperationAbortedError('stopped while waiting to run', { cause: signal?.reason });
     while (!ready()) {
       if (signal?.aborted === true) throw stopped();
       await new Promise<void>((resolve, reject) => {
@@ -83,5 +95,6 @@ export class ProcessGate {
         signal?.addEventListener('abort', onAbort, { once: true });
       });
     }
+    take();
   }
 }

@@ -31,6 +31,25 @@ describe('ProcessGate', () => {
     expect(gate.aloneNow).toBe(false);
   });
 
+  it('two waiting to run alone, woken by the same release, never run together (the night found this)', async () => {
+    const gate = new ProcessGate();
+    const s = await gate.shared();
+    let inside = 0;
+    let most = 0;
+    const run = async () => {
+      const release = await gate.alone();
+      most = Math.max(most, ++inside);
+      await tick();
+      inside--;
+      release();
+    };
+    const both = Promise.all([run(), run(), run()]);
+    await tick();
+    s();
+    await both;
+    expect(most).toBe(1);
+  });
+
   it('two that run alone run one after the other', async () => {
     const gate = new ProcessGate();
     const first = await gate.alone();
