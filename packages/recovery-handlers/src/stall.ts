@@ -67,7 +67,8 @@ function stallRecords(
     });
   let decision = decide(reason !== 'progress_stalled');
   if (decision.kind === 'shared' && !shared) decision = decide(false);
-  const transition = decision.kind === 'shared' ? 'sharedStall' : decision.kind === 'retry' ? 'stall' : 'fail';
+  const transition =
+    decision.kind === 'shared' ? 'sharedStall' : decision.kind === 'retry' ? 'stall' : 'fail';
   const retry = decision.kind !== 'fail';
   const alone = row.runAlone ? '; it ran alone in its process' : '';
   const counted =
