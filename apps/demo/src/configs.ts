@@ -36,7 +36,13 @@ export function faultMix(seed: string): ConfigDocument {
   };
 }
 
-export function workerConfig(c: DemoConnections, workerId: string, seed: string): ConfigDocument {
+/** A demo worker's configuration; `faults` replaces the default fault mix (`faultMix(seed)`). */
+export function workerConfig(
+  c: DemoConnections,
+  workerId: string,
+  seed: string,
+  faults: ConfigDocument = faultMix(seed),
+): ConfigDocument {
   return {
     workerId,
     database: { url: c.databaseUrl, poolSize: 4 },
@@ -49,7 +55,7 @@ export function workerConfig(c: DemoConnections, workerId: string, seed: string)
     dispatcher: { intervalMs: 300, scheduleTimeoutMs: 5000, bundleSize: 5, bundleMaxWaitMs: 2000 },
     shutdown: { graceMs: 1500, closeTimeoutMs: 5000 },
     http: { port: null },
-    faults: faultMix(seed),
+    faults,
     log: { level: 'info', pretty: false },
   };
 }

@@ -2,12 +2,17 @@
 // ccat-demo: `pnpm demo` (and, with --chaos, `pnpm soak`). The only demo module that touches the process.
 import { parseArgs } from 'node:util';
 import { classifyError } from '@ccat/errors';
+import { runNight } from './night.js';
 import { runDemo } from './run.js';
 
-const USAGE = `usage: ccat-demo [--packages 50] [--files 4] [--workers 3] [--chaos] [--timeout 240] [--seed s] [--keep]
+const USAGE = `usage: ccat-demo [--packages 50] [--files 4] [--workers 3] [--chaos | --night] [--timeout 240] [--seed s] [--keep]
 A synthetic night of observations through the whole pipeline, with faults injected and recovered.
   --chaos     also kill and freeze workers, restart a private Redis, stop the SMTP server and drop
               PostgreSQL connections; then assert nothing was lost or done twice (the CI soak)
+  --night     the same night twice: without faults, then with --fault-share (default 0.05) of its
+              operations targeted, poison operations (a crash on every attempt) among them; prints
+              both throughputs and checks that no operation no fault targeted ended FAILED and
+              every poison operation failed POISON_OPERATION with one ERROR alert (issue 13.4)
   --keep      keep the demo database, keys and files (printed) for inspection
 environment: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres; the demo creates and drops a
 database of its own next to it), REDIS_URL (default redis://127.0.0.1:6379; a key prefix of its own),
@@ -26,6 +31,8 @@ async function main(): Promise<number> {
         timeout: { type: 'string' },
         seed: { type: 'string' },
         chaos: { type: 'boolean', default: false },
+        night: { type: 'boolean', default: false },
+        'fault-share': { type: 'string', default: '0.05' },
         keep: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h' },
       },
@@ -69,8 +76,13 @@ async function main(): Promise<number> {
   const slackChannel = process.env['SLACK_TOKEN']
     ? (process.env['CCAT_DEMO_SLACK_CHANNEL'] ?? '#ccat-demo')
     : undefined;
+  const share = Number(v['fault-share']);
+  if (!(share >= 0 && share <= 1)) {
+    console.error(`ccat-demo: --fault-share must be a number from 0 to 1, got ${v['fault-share']}\n${USAGE}`);
+    return 2;
+  }
   try {
-    const code = await runDemo({
+    const demo = {
       ...options,
       chaos: v.chaos === true,
       keep: v.keep === true,
@@ -81,7 +93,9 @@ async function main(): Promise<number> {
       env: process.env,
       out: process.stdout,
       signal: abort.signal,
-    });
+    };
+    if (v.night === true && demo.chaos) throw new Error('--night and --chaos do not go together');
+    const code = v.night === true ? ((await runNight(demo, share, runDemo)).ok ? 0 : 1) : await runDemo(demo);
     return abort.signal.aborted ? 130 : code;
   } catch (e) {
     const err = classifyError(e);

@@ -4,13 +4,14 @@
 // the soak's assertions decide the exit code.
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { createDatabase, migrateToLatest } from '@ccat/db';
+import { createDatabase, migrateToLatest, type Database } from '@ccat/db';
 import { redactSecrets } from '@ccat/errors';
 import { seedRawPackages, seedSites } from '@ccat/db/testing';
 import { PrivateRedis, startSmtp } from '@ccat/test-support';
 import { Redis } from 'ioredis';
+import type { Kysely } from 'kysely';
 import { runChaos, type ChaosLog } from './chaos.js';
-import { monitorConfig, workerConfig, type DemoConnections } from './configs.js';
+import { monitorConfig, workerConfig, type ConfigDocument, type DemoConnections } from './configs.js';
 import {
   childEnvironment,
   createDemoDatabase,
@@ -45,6 +46,14 @@ export interface DemoOptions {
   readonly out: NodeJS.WriteStream;
   /** Aborted by the first SIGINT: stop early, clean up, report what there is. */
   readonly signal: AbortSignal;
+  /** The workers' fault injection (default: the fault mix of configs.ts); `--night` plans its own. */
+  readonly faults?: ConfigDocument;
+  /**
+   * Runs on the demo's database once every operation is final and the processes stopped, before
+   * anything is dropped, with how long the night took (workers started → every operation final, ms).
+   * False fails the run.
+   */
+  readonly afterNight?: (db: Kysely<Database>, nightMs: number) => Promise<boolean>;
 }
 
 const sleep = (ms: number, signal?: AbortSignal) =>
@@ -148,7 +157,8 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     cleanups.push(() => supervisor.close(8000));
     await supervisor.start('monitor-1', 'monitor', monitorConfig(conn, 'monitor-1'));
     for (let i = 1; i <= o.workers; i++)
-      await supervisor.start(`worker-${i}`, 'worker', workerConfig(conn, `worker-${i}`, o.seed));
+      await supervisor.start(`worker-${i}`, 'worker', workerConfig(conn, `worker-${i}`, o.seed, o.faults));
+    const nightStarted = Date.now();
     say(
       `  started monitor-1 and ${o.workers} workers; faults: transient and permanent errors, crashes, freezes and hangs`,
     );
@@ -191,6 +201,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
       }
       await sleep(1000, o.signal);
     }
+    const nightMs = Date.now() - nightStarted;
     chaosStop.abort();
     const chaosLog = await chaos;
     printer.done();
@@ -225,7 +236,8 @@ export async function runDemo(o: DemoOptions): Promise<number> {
       strict: o.chaos,
       timedOut,
     });
-    return ok ? 0 : 1;
+    const after = o.afterNight === undefined ? true : await o.afterNight(db.db, nightMs);
+    return ok && after ? 0 : 1;
   } finally {
     await cleanup();
   }

@@ -60,10 +60,12 @@ describe('the monitor, with real worker processes', () => {
     );
     expect(latencyMs).toBeLessThanOrEqual(TIMEOUT_MS + 1000);
     await completed(id!);
+    // The killed process's stall is not the operation's own (issue 13.4): no retry used.
     expect(await row(id!)).toMatchObject({
       status: 'completed',
       attempt: 1,
-      retryCount: 1,
+      retryCount: 0,
+      stallCount: 1,
       claimedBy: 'rescuer',
     });
     const evs = await events(id!);
@@ -219,37 +221,42 @@ describe('the monitor, with real worker processes', () => {
     console.log(`recoveries by monitor: ${rows.map((r) => r.by.join()).join(', ')}`);
   }, 60_000);
 
-  it('stalls until the retries are used up → failed STALLED_TOO_OFTEN with one ERROR notification', async () => {
+  it('a poison operation: a shared death, then alone until its retries are used up → failed POISON_OPERATION with one ERROR notification', async () => {
     const crash = {
       faults: {
         enabled: true,
-        rules: [{ kind: 'crash', operationTypes: ['raw_data_package'], attempts: [0, 1], stage: 'middle' }],
+        rules: [{ kind: 'crash', operationTypes: ['raw_data_package'], attempts: 'all', stage: 'middle' }],
       },
     };
     e = await createE2E('mon_exhaust', {
-      recovery: { defaultMaxRetries: 1, backoff: { baseMs: 10, maxMs: 20 } },
+      recovery: { defaultMaxRetries: 1, isolateAfterStalls: 1, backoff: { baseMs: 10, maxMs: 20 } },
     });
     await e.monitor('monitor-1');
-    const first = await e.worker('crash-1', crash);
-    const [id] = await e.seed(1);
-    expect(await first.exited).toBe('SIGKILL');
-    await waitFor(async () => (await row(id!))?.attempt === 1, {
-      timeoutMs: 10_000,
-      message: 'first stall recovered',
-    });
-    const second = await e.worker('crash-2', crash);
-    expect(await second.exited).toBe('SIGKILL');
-    await waitFor(async () => (await row(id!))?.status === 'failed', {
-      timeoutMs: 10_000,
-      message: 'failed after the second stall',
-    });
+    let id: string | undefined;
+    // Death 1 shares the process (no retry; it runs alone from then on), deaths 2 and 3 are alone.
+    for (let death = 1; death <= 3; death++) {
+      const w = await e.worker(`crash-${death}`, crash);
+      if (id === undefined) [id] = await e.seed(1);
+      expect(await w.exited).toBe('SIGKILL');
+      await waitFor(
+        async () => (await row(id!))?.attempt === death || (await row(id!))?.status === 'failed',
+        {
+          timeoutMs: 10_000,
+          message: `death ${death} recovered`,
+        },
+      );
+    }
     expect(await row(id!)).toMatchObject({
       status: 'failed',
-      attempt: 1,
+      attempt: 2,
       retryCount: 1,
-      lastErrorCode: 'STALLED_TOO_OFTEN',
+      stallCount: 1,
+      runAlone: true,
+      lastErrorCode: 'POISON_OPERATION',
     });
-    expect((await events(id!)).map((x) => x.event)).toEqual(['stall_recovered', 'stall_exhausted']);
+    const evs = await events(id!);
+    expect(evs.map((x) => x.event)).toEqual(['stall_recovered', 'stall_recovered', 'stall_exhausted']);
+    expect(evs.map((x) => (x.context as { counted?: string }).counted)).toEqual(['shared', 'own', 'own']);
     const notes = await e.database.db
       .selectFrom('notifications')
       .select(['level', 'event_kind', 'status'])

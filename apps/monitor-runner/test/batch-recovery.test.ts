@@ -110,10 +110,12 @@ describe('batched stall recovery', () => {
       database.db,
     );
     expect(rows[0]).toEqual({ n: 3000, keys: 1 });
+    // Expired heartbeats of a process that ran them all: shared stalls, no retry used (issue 13.4).
     expect(await readOperation(database.db, 'raw_data_package', ids[0]!)).toMatchObject({
       status: 'pending',
       attempt: 1,
-      retryCount: 1,
+      retryCount: 0,
+      stallCount: 1,
     });
     expect(await redis.zcard(heartbeatKeys({ keyPrefix }).deadlines)).toBe(0);
   });
@@ -145,6 +147,11 @@ describe('batched stall recovery', () => {
             recoverStalled: (...args: Parameters<typeof h.recoverStalled>) => {
               calls.push(args[1].id);
               return h.recoverStalled(...args);
+            },
+            // An expired heartbeat is a shared stall (issue 13.4): this one is the handler's path.
+            recoverSharedStall: (...args: Parameters<NonNullable<typeof h.recoverSharedStall>>) => {
+              calls.push(args[1].id);
+              return h.recoverSharedStall!(...args);
             },
           },
     );

@@ -47,7 +47,7 @@ describe('migrate', () => {
     expect(first.stderr).toBe('');
     expect(first.stdout).toMatch(
       new RegExp(
-        `^migrations: applied 0001-initial, 0002-outbox-digests to schema "${schema.schema}" on postgres://`,
+        `^migrations: applied 0001-initial, 0002-outbox-digests, 0003-stall-count to schema "${schema.schema}" on postgres://`,
         'm',
       ),
     );
@@ -62,8 +62,8 @@ describe('migrate', () => {
       command: 'migrate',
       schema: schema.schema,
       applied: [],
-      latest: '0002-outbox-digests',
-      known: ['0001-initial', '0002-outbox-digests'],
+      latest: '0003-stall-count',
+      known: ['0001-initial', '0002-outbox-digests', '0003-stall-count'],
     });
     // An empty window: ratios are n/a, not 0% or NaN.
     expectExit(report, 0);

@@ -28,9 +28,11 @@ const ruleSchema = z.strictObject({
     .describe('Only these operation types (default: all).'),
   operationIds: z.array(z.string()).optional().describe('Only these operation ids ("one named operation").'),
   attempts: z
-    .array(z.number().int().min(0))
+    .union([z.array(z.number().int().min(0)), z.literal('all')])
     .default([0])
-    .describe('Only these attempts (default: the first, so a retry gets through).'),
+    .describe(
+      'Only these attempts (default: the first, so a retry gets through), or `all` (a poison operation: every attempt).',
+    ),
   stage: z
     .enum(['start', 'middle'])
     .default('middle')
@@ -77,7 +79,7 @@ export function faultHits(
   if (!config.enabled || rule.stage !== stage) return false;
   if (rule.operationTypes && !rule.operationTypes.includes(ref.type)) return false;
   if (rule.operationIds && !rule.operationIds.includes(ref.id)) return false;
-  if (!rule.attempts.includes(ref.attempt)) return false;
+  if (rule.attempts !== 'all' && !rule.attempts.includes(ref.attempt)) return false;
   if (rule.fraction >= 1) return true;
   const digest = createHash('sha256')
     .update(`${config.seed}|${index}|${ref.type}|${ref.id}|${ref.attempt}`)

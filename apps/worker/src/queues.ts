@@ -29,7 +29,11 @@ export function jobId(ref: OperationRef): string {
   return `${ref.type}:${ref.id}:${ref.attempt}`;
 }
 
-/** The queue of each given operation (one query per call, joined to its home location and site). */
+/**
+ * The queue of each given operation (one query per call, joined to its home location and site): its
+ * type's isolation queue when the row's run_alone is set (fixed for an attempt, so a dispatch and a
+ * re-dispatch of one attempt pick the same queue).
+ */
 export async function queuesFor(
   db: Kysely<Database>,
   type: OperationType,
@@ -37,13 +41,14 @@ export async function queuesFor(
 ): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   if (ids.length === 0) return out;
-  const { rows } = await sql<{ id: string; site: string; location: string }>`
-    SELECT o.id::text AS id, s.short_name AS site, l.name AS location
+  const alone = `${OPERATION_TABLES[type].prefix}run_alone`;
+  const { rows } = await sql<{ id: string; site: string; location: string; alone: boolean }>`
+    SELECT o.id::text AS id, s.short_name AS site, l.name AS location, o.${sql.ref(alone)} AS alone
     FROM ${sql.table(OPERATION_TABLES[type].table)} o
     JOIN data_locations l ON l.id = o.${sql.ref(HOME_LOCATION_COLUMN[type])}
     JOIN sites s ON s.id = l.site_id
     WHERE o.id = ANY(${[...ids]}::bigint[])`.execute(db);
-  for (const r of rows) out.set(r.id, queueName(r.site, r.location, type));
+  for (const r of rows) out.set(r.id, queueName(r.site, r.location, type, r.alone));
   return out;
 }
 
@@ -52,11 +57,11 @@ export interface ServedLocation {
   readonly location: string;
 }
 
-/** The queues a worker serving `served` ('all' = every active location) listens on. */
+/** The queues a worker serving `served` ('all' = every active location) listens on: each type's queue and its isolation queue. */
 export async function servedQueues(
   db: Kysely<Database>,
   served: 'all' | readonly ServedLocation[],
-): Promise<{ name: string; type: OperationType }[]> {
+): Promise<{ name: string; type: OperationType; alone: boolean }[]> {
   const rows = await db
     .selectFrom('data_locations as l')
     .innerJoin('sites as s', 's.id', 'l.site_id')
@@ -77,6 +82,8 @@ export async function servedQueues(
     }
   }
   return wanted.flatMap((r) =>
-    TYPES_AT_LOCATION[r.location_type].map((type) => ({ name: queueName(r.site, r.location, type), type })),
+    TYPES_AT_LOCATION[r.location_type].flatMap((type) =>
+      [false, true].map((alone) => ({ name: queueName(r.site, r.location, type, alone), type, alone })),
+    ),
   );
 }

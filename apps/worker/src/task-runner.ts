@@ -21,6 +21,7 @@ import type { Logger } from 'pino';
 import type { WorkerConfig } from './config.js';
 import { timeoutsFor } from './config.js';
 import type { FaultInjector } from './faults.js';
+import { ProcessGate } from './process-gate.js';
 import type { WorkerMetrics } from './metrics.js';
 import { OPERATIONS } from './operations/index.js';
 import type { Operation, OperationContext } from './operations/types.js';
@@ -40,6 +41,13 @@ export interface TaskRunnerDeps {
   readonly config: WorkerConfig;
   /** The operations by type (default: the six pipeline operations; benchmarks pass no-ops). */
   readonly operations?: Readonly<Record<OperationType, Operation>>;
+  /**
+   * Told `true` when a task starts waiting to run alone and `false` when the last such task ended:
+   * the worker pauses fetching from its shared queues meanwhile, so few jobs wait at the gate (a job
+   * fetched and not yet claimed when the process dies is re-dispatched only once BullMQ's lock on it
+   * expires). Must not throw.
+   */
+  readonly onAlone?: (alone: boolean) => void;
 }
 
 export type TaskOutcome =
@@ -49,7 +57,9 @@ export type TaskOutcome =
   | 'lease_lost'
   | 'released'
   | 'claim_refused'
-  | 'recovery_deferred';
+  | 'recovery_deferred'
+  /** Stopped (shutdown) while waiting at the process gate, before its claim: the attempt is untouched. */
+  | 'not_started';
 
 /** Why a running task was told to stop. */
 class ShutdownAbort extends OperationAbortedError {
@@ -86,6 +96,10 @@ export class TaskRunner {
   readonly #running = new Map<string, Running>();
   /** Claims and completions (with their next stage) of concurrent tasks share statements (group commit). */
   readonly #transitions: TransitionBatcher;
+  /** Tasks share the process, or one runs alone (an isolation queue's job; issue 13.4). */
+  readonly #gate = new ProcessGate();
+  /** Tasks of isolation queues waiting or running (for `onAlone`). */
+  #alone = 0;
 
   constructor(deps: TaskRunnerDeps) {
     this.#deps = deps;
@@ -96,8 +110,12 @@ export class TaskRunner {
     return this.#running.size;
   }
 
-  /** Handles one job. Resolves with the outcome; rejects only for a malformed payload (the job fails). */
-  run(data: unknown, bullJobId: string | undefined, queue: string): Promise<TaskOutcome> {
+  /**
+   * Handles one job. Resolves with the outcome; rejects only for a malformed payload (the job fails).
+   * `alone` (a job of an isolation queue): it is claimed only once no other task runs in this
+   * process, and no other starts until it ends, so a death of the process during it is its own.
+   */
+  run(data: unknown, bullJobId: string | undefined, queue: string, alone = false): Promise<TaskOutcome> {
     const parsed = jobPayloadSchema.safeParse(data);
     const ref = parsed.success
       ? { type: parsed.data.operationType, id: parsed.data.operationId, attempt: parsed.data.attempt }
@@ -118,7 +136,9 @@ export class TaskRunner {
       );
     }
     const controller = new AbortController();
-    const done = this.#runClaimed(ref, queue, controller).finally(() => this.#running.delete(jobId(ref)));
+    const done = this.#runGated(ref, queue, controller, alone).finally(() =>
+      this.#running.delete(jobId(ref)),
+    );
     this.#running.set(jobId(ref), { ref, controller, done });
     return done;
   }
@@ -139,6 +159,39 @@ export class TaskRunner {
     const result = await Promise.race([all.then(() => 'drained' as const), timeout]);
     clearTimeout(timer);
     return result === 'drained';
+  }
+
+  /** Passes the process gate (shared, or alone), then runs the task; the gate is given back at its end. */
+  async #runGated(
+    ref: OperationRef,
+    queue: string,
+    controller: AbortController,
+    alone: boolean,
+  ): Promise<TaskOutcome> {
+    if (alone && this.#alone++ === 0) this.#deps.onAlone?.(true);
+    try {
+      let release;
+      try {
+        release = alone
+          ? await this.#gate.alone(controller.signal)
+          : await this.#gate.shared(controller.signal);
+      } catch {
+        // Aborted (shutdown) before its claim: the row stays scheduled and its job is re-dispatched.
+        this.#deps.metrics.jobs.inc({ operation_type: ref.type, outcome: 'not_started' });
+        return 'not_started';
+      }
+      try {
+        if (alone) {
+          const fields = { operationType: ref.type, operationId: ref.id, attempt: ref.attempt };
+          this.#deps.logger.info(fields, 'running alone in this process');
+        }
+        return await this.#runClaimed(ref, queue, controller);
+      } finally {
+        release();
+      }
+    } finally {
+      if (alone && --this.#alone === 0) this.#deps.onAlone?.(false);
+    }
   }
 
   async #runClaimed(ref: OperationRef, queue: string, controller: AbortController): Promise<TaskOutcome> {

@@ -148,6 +148,13 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
     faults: createFaultInjector(config.faults, log, deps.exit),
     metrics,
     config,
+    // While a task waits to run alone (or runs), the shared queues fetch nothing (issue 13.4).
+    onAlone: (alone) => {
+      for (const w of sharedWorkers) {
+        if (alone) void w.pause(true).catch(() => undefined);
+        else if (closing === undefined) void Promise.resolve(w.resume()).catch(() => undefined);
+      }
+    },
   });
   const dispatcher = config.dispatcher.enabled
     ? new Dispatcher(
@@ -163,6 +170,8 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
       )
     : undefined;
   const bullWorkers: BullWorker[] = [];
+  /** The workers of the shared (not isolation) queues. */
+  const sharedWorkers: BullWorker[] = [];
   const queues: string[] = [];
   let http: HealthServer | undefined;
   let closing: Promise<void> | undefined;
@@ -217,10 +226,11 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
       await health.start();
       if (stopping.signal.aborted) return;
       for (const q of served) {
-        const w = new BullWorker(q.name, (job) => runner.run(job.data, job.id, q.name), {
+        const w = new BullWorker(q.name, (job) => runner.run(job.data, job.id, q.name, q.alone), {
           connection: deps.bullConnection,
           prefix: bullPrefix,
-          concurrency: config.concurrency,
+          // An isolation queue's job runs with nothing else in the process (issue 13.4): one at a time.
+          concurrency: q.alone ? 1 : config.concurrency,
           // BullMQ delivers, PostgreSQL decides (DESIGN §4): no BullMQ retries, no stalled re-runs.
           maxStalledCount: 0,
           removeOnComplete: { count: 0 },
@@ -231,6 +241,7 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
         // Redis is logged once per outage and BullMQ reconnects.
         w.on('error', bullErrorListener(redisFaults, log, { queue: q.name }));
         bullWorkers.push(w);
+        if (!q.alone) sharedWorkers.push(w);
         queues.push(q.name);
       }
       dispatcher?.start();

@@ -177,10 +177,12 @@ describe('a real worker process', () => {
       10_000,
       'lease_lost logged by attempt 0',
     );
+    // A frozen process is a shared stall (issue 13.4): no retry used, counted in stallCount.
     expect(await readOperation(database.db, 'raw_data_package', id)).toMatchObject({
       status: 'completed',
       attempt: 1,
-      retryCount: 1,
+      retryCount: 0,
+      stallCount: 1,
     });
     const evs = await events(id);
     expect(evs.filter((e) => e.event === 'completed')).toEqual([{ event: 'completed', attempt: 1 }]);

@@ -32,6 +32,7 @@ export {
   markFailed,
   readOperation,
   recoverStalled,
+  recoverSharedStall,
   release,
   resetForRetry,
   touchScheduled,

@@ -33,9 +33,14 @@ export const TYPES_AT_LOCATION: Readonly<Record<LocationType, readonly Operation
   processing: [],
 };
 
-/** The queue of an operation type at a site's location: `${site}_${location}_${type}` (DESIGN §11). */
-export function queueName(site: string, location: string, type: OperationType): string {
-  return `${site}_${location}_${type}`;
+/**
+ * The queue of an operation type at a site's location: `${site}_${location}_${type}` (DESIGN §11);
+ * `alone` names its isolation queue (`…_alone`), whose jobs a worker runs with nothing else in its
+ * process (rows with run_alone set, runbook "Innocent neighbours and poison operations"). A worker
+ * that serves a queue serves its isolation queue too.
+ */
+export function queueName(site: string, location: string, type: OperationType, alone = false): string {
+  return `${site}_${location}_${type}${alone ? '_alone' : ''}`;
 }
 
 /** Waiting work (pending or scheduled rows) of one operation type in one queue. */

@@ -16,6 +16,10 @@ export interface OperationStateColumns {
   status: ColumnType<OperationStatus, OperationStatus | undefined, OperationStatus>;
   attempt: Generated<number>;
   retry_count: Generated<number>;
+  /** Liveness stalls while sharing a worker process: counted apart from retries (migration 0003). */
+  stall_count: Generated<number>;
+  /** Runs alone in a worker process (isolation queue) from now on (migration 0003). */
+  run_alone: Generated<boolean>;
   max_retries: number | null;
   next_attempt_at: Generated<Date>;
   scheduled_at: NullableTimestamp;
@@ -85,6 +89,8 @@ export interface UnpackStateColumns {
   unpack_status: OperationStatus | null;
   unpack_attempt: Generated<number>;
   unpack_retry_count: Generated<number>;
+  unpack_stall_count: Generated<number>;
+  unpack_run_alone: Generated<boolean>;
   unpack_max_retries: number | null;
   unpack_next_attempt_at: Generated<Date>;
   unpack_scheduled_at: NullableTimestamp;

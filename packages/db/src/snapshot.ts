@@ -7,6 +7,10 @@ export interface OperationSnapshot {
   readonly status: OperationStatus;
   readonly attempt: number;
   readonly retryCount: number;
+  /** Liveness stalls (process died or froze) while sharing its process; not retries (DESIGN §4, issue 13.4). */
+  readonly stallCount: number;
+  /** Runs alone in a worker process (its location's isolation queue) from now on. */
+  readonly runAlone: boolean;
   readonly maxRetries: number | null;
   readonly nextAttemptAt: Date;
   readonly scheduledAt: Date | null;

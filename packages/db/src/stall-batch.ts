@@ -22,11 +22,16 @@ import { storedText } from './sanitize.js';
 import type { Database } from './schema.js';
 import type { OperationSnapshot } from './snapshot.js';
 
-/** One stalled attempt's decided recovery: `stall` (pending k+1 after `delayMs`) or `fail` (failed). */
+/**
+ * One stalled attempt's decided recovery: `stall` (pending k+1 after `delayMs`, retry counted),
+ * `sharedStall` (pending k+1, stall_count+1, run_alone := `runAlone`; issue 13.4) or `fail` (failed).
+ */
 export interface StallRecoveryRow {
   readonly id: string;
   readonly attempt: number;
-  readonly transition: 'stall' | 'fail';
+  readonly transition: 'stall' | 'sharedStall' | 'fail';
+  /** `sharedStall` only: whether the operation runs alone from now on (default false). */
+  readonly runAlone?: boolean;
   /** Milliseconds until the next attempt is due (ignored for `fail`). */
   readonly delayMs: number;
   readonly error: ErrorInfo;
@@ -61,7 +66,8 @@ export async function lockInProgressMany(
 
 /**
  * Applies decided stall recoveries of one type in ONE statement: `stall` rows in_progress(k) →
- * pending(k+1) (retry counted, due after delayMs), `fail` rows in_progress(k) → failed; each fenced
+ * pending(k+1) (retry counted, due after delayMs), `sharedStall` rows the same with stall_count+1
+ * instead of a retry, `fail` rows in_progress(k) → failed; each fenced
  * on its own status and attempt, and for exactly the rows it changed, their operation_events row
  * and outbox row (bounded and redacted by the one writer). Rows that no longer match the fence are
  * left alone and absent from the answer. At most one row per id. Returns the rows after the change
@@ -82,42 +88,45 @@ export async function recoverStalledMany(
     return [
       parseOperationId(r.id),
       parseAttempt(r.attempt),
-      r.transition === 'stall',
+      r.transition,
       r.delayMs / 1000,
       truncate(r.error.code, MAX_NAME),
       storedText(r.error.message, MAX_MESSAGE),
       ...eventValues(kind, r.event, r.error),
       ...notificationValues(r.notification),
+      r.runAlone === true,
     ];
   });
   const p = columns[0]!.map((_, c) => columns.map((row) => row[c]));
   // Prefixed, so no name of v meets a column of the table in the UPDATE … FROM v … RETURNING.
   const v = (c: string) => sql`v.${sql.id(`v_${c}`)}`;
   const { table } = OPERATION_TABLES[t];
-  const update = (name: 'stall' | 'fail') => sql`
+  const update = (name: StallRecoveryRow['transition']) => sql`
     UPDATE ${sql.table(table)} AS t SET ${setList(name, t, {
       nextAttemptAt: sql`now() + make_interval(secs => ${v('delay_s')})`,
       errorCode: v('error_code'),
       errorMessage: v('error_message'),
+      runAlone: v('run_alone'),
     })}
-    FROM v WHERE t.id = v.v_id AND v.v_stall = ${name === 'stall'} AND ${fence(name, t, v('attempt'), 't')}
+    FROM v WHERE t.id = v.v_id AND v.v_transition = ${name} AND ${fence(name, t, v('attempt'), 't')}
     RETURNING ${snapshotColumns(t)}`;
   const event = ['event', 'code', 'error_class', 'message', 'retryable', 'context', 'worker_id'];
   const note = ['level', 'event_kind', 'subject', 'body', 'n_context', 'dedup_key'];
-  const names = ['id', 'attempt', 'stall', 'delay_s', 'error_code', 'error_message', ...event, ...note];
+  const names = ['id', 'attempt', 'transition', 'delay_s', 'error_code', 'error_message', ...event, ...note];
   const target = { type: sql.lit(t), id: v('id'), attempt: v('attempt') };
   const from = sql`u JOIN v ON v.v_id = u.id`;
   return classified(async () => {
     const result = await sql<RawSnapshot>`
       WITH v AS (
-        SELECT * FROM unnest(${p[0]}::bigint[], ${p[1]}::int[], ${p[2]}::bool[], ${p[3]}::float8[],
+        SELECT * FROM unnest(${p[0]}::bigint[], ${p[1]}::int[], ${p[2]}::text[], ${p[3]}::float8[],
           ${p[4]}::text[], ${p[5]}::text[], ${p[6]}::text[], ${p[7]}::text[], ${p[8]}::text[],
           ${p[9]}::text[], ${p[10]}::bool[], ${p[11]}::jsonb[], ${p[12]}::text[], ${p[13]}::text[],
-          ${p[14]}::text[], ${p[15]}::text[], ${p[16]}::text[], ${p[17]}::jsonb[], ${p[18]}::text[])
-        AS v(${sql.join(names.map((c) => sql.id(`v_${c}`)))})
+          ${p[14]}::text[], ${p[15]}::text[], ${p[16]}::text[], ${p[17]}::jsonb[], ${p[18]}::text[],
+          ${p[19]}::bool[])
+        AS v(${sql.join([...names, 'run_alone'].map((c) => sql.id(`v_${c}`)))})
         ORDER BY v_id
-      ), s AS (${update('stall')}), f AS (${update('fail')}),
-      u AS (SELECT * FROM s UNION ALL SELECT * FROM f),
+      ), s AS (${update('stall')}), f AS (${update('fail')}), h AS (${update('sharedStall')}),
+      u AS (SELECT * FROM s UNION ALL SELECT * FROM f UNION ALL SELECT * FROM h),
       e AS (${insertEvent(target, event.map(v), from)}),
       n AS (${insertNotification(note.map(v), target, { from })})
       SELECT * FROM u`.execute(db);

@@ -199,6 +199,23 @@ export async function recoverStalled(
   return run(db, 'stall', checkRef(ref), a, options, error);
 }
 
+/**
+ * in_progress(k) → pending(k+1) after the attempt's worker process died or froze while it shared it
+ * with other tasks (monitor): stall_count+1, no retry counted, due after `delayMs`; run_alone becomes
+ * `runAlone` (true sends every later attempt to its location's isolation queue). Fenced like every reset;
+ * `applied: false` when the attempt moved on. Throws a classified error for a bad delay or when the
+ * database refuses.
+ */
+export async function recoverSharedStall(
+  db: Db,
+  ref: OperationRef,
+  args: { delayMs: number; error: ErrorInfo; runAlone: boolean },
+  options: TransitionOptions = {},
+): Promise<TransitionResult> {
+  const a = { ...due(args.delayMs), ...errorArgs(args.error), runAlone: sql`${args.runAlone}` };
+  return run(db, 'sharedStall', checkRef(ref), a, options, args.error);
+}
+
 /** in_progress(k) → pending(k+1) on graceful shutdown: due now, no retry counted. */
 export async function release(
   db: Db,

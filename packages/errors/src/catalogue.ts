@@ -111,6 +111,8 @@ export function eventLevel(kind: string): NotificationLevel {
 export const ERROR_ADVICE: Readonly<Record<string, string>> = {
   STALLED_TOO_OFTEN:
     'The task died, froze or hung on every attempt. Check the worker hosts (OOM kills, hung mounts, `dmesg`), and the heartbeat/progress timeouts for this operation type; then retry it.',
+  POISON_OPERATION:
+    'It took down every worker process that ran it alone. Find what kills the process (worker log, `dmesg`: OOM kill, native crash, a blocking call), fix it or its data, then retry it.',
   CHECKSUM_MISMATCH:
     'A copy does not match its checksum even after re-copying. Compare the source file with its recorded sha256; if the source is damaged, it needs a human decision. If the source is fine, check the transfer path (disk, network), then retry.',
   ARCHIVE_CORRUPT:

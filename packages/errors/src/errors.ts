@@ -137,6 +137,13 @@ export class StalledTooOftenError extends NonRetryableError {
   static override readonly defaultCode: string = 'STALLED_TOO_OFTEN';
 }
 /**
+ * The operation's worker process died or froze every time it ran alone in it, more often than its
+ * retry limit allows: the operation itself takes its process down (issue 13.4).
+ */
+export class PoisonOperationError extends NonRetryableError {
+  static override readonly defaultCode: string = 'POISON_OPERATION';
+}
+/**
  * What nobody recognised. Retried once, then a human is told: a transient fault gets a second
  * chance, a deterministic bug does not burn through the whole retry budget.
  */
@@ -179,5 +186,6 @@ export const builtinErrorClasses = [
   OperationTimeoutError,
   LeaseLostError,
   StalledTooOftenError,
+  PoisonOperationError,
   UnknownError,
 ] as const;

@@ -75,6 +75,17 @@ export interface RecoveryHandler {
     options: TransitionOptions,
   ): Promise<TransitionResult>;
   /**
+   * in_progress(k) → pending(k+1) after its process died while it shared it with other tasks:
+   * stall_count+1, no retry counted, run_alone := `runAlone` (issue 13.4). A handler without it has
+   * such stalls recovered by `recoverStalled` (counted as retries, the rule before 13.4).
+   */
+  readonly recoverSharedStall?: (
+    trx: Executor,
+    ref: TaskRef,
+    args: { delayMs: number; error: ErrorInfo; runAlone: boolean },
+    options: TransitionOptions,
+  ) => Promise<TransitionResult>;
+  /**
    * Removes what interrupted runs of this operation left behind: temporary files and half-written
    * folders of attempts up to `ref.attempt` (never a newer attempt's). Idempotent; safe while the
    * row is in any state.

@@ -14,6 +14,8 @@ export {
   recoveryPolicySchema,
   type DecisionReason,
   type FailureDecision,
+  type RowStallState,
+  type StallDecision,
   type RecoveryPolicyConfig,
   type RecoveryPolicyInput,
   type RowRetryState,

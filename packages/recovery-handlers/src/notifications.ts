@@ -33,13 +33,13 @@ export function buildNotification(f: NotificationFacts): NotificationInput {
   const what = `${ref.type} ${ref.id}`;
   const headline: Record<RecoveryEventKind, string> = {
     permanent_failure: `${what} FAILED: ${f.errorCode}`,
-    stall_exhausted: `${what} FAILED: stalled too often`,
+    stall_exhausted: `${what} FAILED: ${f.errorCode === 'POISON_OPERATION' ? 'crashed every worker process that ran it alone' : 'stalled too often'}`,
     stall_recovered: `${what} stalled and was reset for retry`,
     retry_scheduled: `${what} will be retried (${f.errorCode})`,
   };
   const done: Record<RecoveryEventKind, string> = {
     permanent_failure: 'Marked FAILED. No further automatic retries.',
-    stall_exhausted: 'Marked FAILED with STALLED_TOO_OFTEN. No further automatic retries.',
+    stall_exhausted: `Marked FAILED with ${f.errorCode}. No further automatic retries.`,
     stall_recovered: `Reset to PENDING as attempt ${ref.attempt + 1}; it runs again${f.delayMs ? ` in about ${Math.ceil(f.delayMs / 1000)} s` : ' now'}.`,
     retry_scheduled: `Reset to PENDING as attempt ${ref.attempt + 1}; it runs again in about ${Math.ceil((f.delayMs ?? 0) / 1000)} s.`,
   };

@@ -60,6 +60,15 @@ export const recoveryPolicySchema = z
       .record(z.string(), perTypeSchema)
       .default({})
       .describe('Per operation type: `{ data_transfer: { maxRetries: 5, backoffBaseMs: 60000 } }`.'),
+    isolateAfterStalls: z
+      .number()
+      .int()
+      .min(1)
+      .max(100)
+      .default(2)
+      .describe(
+        'Shared process deaths (no retry used) after which an operation runs alone; a death alone uses a retry (runbook "Innocent neighbours and poison operations"). Read by the monitor.',
+      ),
   })
   .strict();
 
@@ -74,7 +83,13 @@ export interface RowRetryState {
 }
 
 export type DecisionReason =
-  'retryable' | 'non_retryable' | 'retries_exhausted' | 'stalled' | 'stalled_too_often';
+  | 'retryable'
+  | 'non_retryable'
+  | 'retries_exhausted'
+  | 'stalled'
+  | 'stalled_too_often'
+  | 'crashed_alone'
+  | 'shared_stall';
 
 export type FailureDecision =
   | {
@@ -87,10 +102,33 @@ export type FailureDecision =
     }
   | {
       readonly kind: 'fail';
-      /** The code the row is failed with: the error's own, or STALLED_TOO_OFTEN. */
+      /** The code the row is failed with: the error's own, STALLED_TOO_OFTEN or POISON_OPERATION. */
       readonly code: string;
       readonly maxRetries: number;
-      readonly reason: 'non_retryable' | 'retries_exhausted' | 'stalled_too_often';
+      readonly reason: 'non_retryable' | 'retries_exhausted' | 'stalled_too_often' | 'crashed_alone';
+    };
+
+/** The row facts a stall decision needs beyond its retries. */
+export interface RowStallState extends RowRetryState {
+  /** Liveness stalls so far while sharing a process (the column stall_count). */
+  readonly stallCount: number;
+  /** Whether this attempt ran alone in its process (the column run_alone, fixed for the attempt). */
+  readonly runAlone: boolean;
+}
+
+/** What a stall does: a retry or a failure (the stall is the operation's own), or a shared stall. */
+export type StallDecision =
+  | FailureDecision
+  | {
+      /** Its process died while it shared it: no retry used; stall_count+1. */
+      readonly kind: 'shared';
+      readonly delayMs: number;
+      /** stall_count after this stall. */
+      readonly stallCount: number;
+      /** Whether it runs alone from now on (stallCount reached `isolateAfterStalls`). */
+      readonly runAlone: boolean;
+      readonly maxRetries: number;
+      readonly reason: 'shared_stall';
     };
 
 /**
@@ -152,17 +190,44 @@ export function decideFailure(args: {
   };
 }
 
-/** Decides what a stall (dead, frozen or hung task) does: stalls count toward the same limit. */
+/**
+ * Decides what a stall does (issue 13.4; the rule is in docs/runbook.md, "Innocent neighbours and
+ * poison operations"). `processLost` is a liveness stall (no beat from the process: it died, froze
+ * or was cut off; or no heartbeat and no sign of life in the database), as opposed to a progress
+ * stall (the process beats, this task's progress stopped).
+ * - A progress stall is the task's own: it uses a retry; when none is left, fail STALLED_TOO_OFTEN.
+ * - A liveness stall of an attempt that ran alone in its process is its own too: it uses a retry;
+ *   when none is left, fail POISON_OPERATION (it took down every process that ran it alone).
+ * - A liveness stall of an attempt that shared its process says nothing about whose fault it was:
+ *   `shared` — no retry used, stall_count+1, and from `isolateAfterStalls` such stalls on it runs
+ *   alone. So an innocent operation never fails from its neighbours' crashes, and a poison one
+ *   fails after at most `isolateAfterStalls` + its retry limit + 1 deaths.
+ * Pure; `random` draws the backoff's jitter.
+ */
 export function decideStall(args: {
   readonly config: RecoveryPolicyConfig;
   readonly operationType: string;
-  readonly row: RowRetryState;
+  readonly row: RowStallState;
+  readonly processLost: boolean;
   readonly random?: () => number;
-}): FailureDecision {
+}): StallDecision {
   const { config, operationType, row } = args;
   const maxRetries = effectiveMaxRetries(config, operationType, row);
+  if (args.processLost && !row.runAlone) {
+    const stallCount = row.stallCount + 1;
+    return {
+      kind: 'shared',
+      delayMs: backoffDelayMs(config, operationType, row.stallCount, args.random),
+      stallCount,
+      runAlone: stallCount >= config.isolateAfterStalls,
+      maxRetries,
+      reason: 'shared_stall',
+    };
+  }
   if (row.retryCount >= maxRetries)
-    return { kind: 'fail', code: 'STALLED_TOO_OFTEN', maxRetries, reason: 'stalled_too_often' };
+    return args.processLost
+      ? { kind: 'fail', code: 'POISON_OPERATION', maxRetries, reason: 'crashed_alone' }
+      : { kind: 'fail', code: 'STALLED_TOO_OFTEN', maxRetries, reason: 'stalled_too_often' };
   return {
     kind: 'retry',
     delayMs: backoffDelayMs(config, operationType, row.retryCount, args.random),

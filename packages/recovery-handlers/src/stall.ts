@@ -13,7 +13,7 @@ import {
 import { ensureRecorded, type RecoveryDeps } from './apply.js';
 import type { TaskRef } from './handler.js';
 import { buildNotification, type RecoveryEventKind } from './notifications.js';
-import { decideStall, type FailureDecision } from './policy.js';
+import { decideStall, type StallDecision } from './policy.js';
 
 /** Why the monitor holds an attempt stalled; recorded in the event's context and the notification. */
 export type StallReason = 'heartbeat_expired' | 'progress_stalled' | 'no_heartbeat';
@@ -38,21 +38,50 @@ const DESCRIBE: Record<StallReason, string> = {
   no_heartbeat: 'in progress with no heartbeat and no sign of life in the database',
 };
 
-/** The decision for one locked row, and the error, event and notification that record it. */
-function stallRecords(deps: RecoveryDeps, task: StallTask, row: OperationSnapshot, detectedBy?: string) {
+/** The error class recorded for each failing stall code. */
+const FAIL_CLASS: Record<string, string> = {
+  STALLED_TOO_OFTEN: 'StalledTooOftenError',
+  POISON_OPERATION: 'PoisonOperationError',
+};
+
+/**
+ * The decision for one locked row (policy.ts decideStall), and the transition, error, event and
+ * notification that record it. `shared`: the handler can count a shared stall apart
+ * (recoverSharedStall); without it, every stall uses a retry (the rule before issue 13.4).
+ */
+function stallRecords(
+  deps: RecoveryDeps,
+  task: StallTask,
+  row: OperationSnapshot,
+  detectedBy: string | undefined,
+  shared: boolean,
+) {
   const { ref, reason } = task;
-  const decision: FailureDecision = decideStall({
-    config: deps.policy,
-    operationType: ref.type,
-    row,
-    ...(deps.random !== undefined && { random: deps.random }),
-  });
-  const retry = decision.kind === 'retry';
-  const message = `stalled: ${DESCRIBE[reason]}`;
-  const code = retry ? 'STALLED' : decision.code;
+  const decide = (processLost: boolean): StallDecision =>
+    decideStall({
+      config: deps.policy,
+      operationType: ref.type,
+      row,
+      processLost,
+      ...(deps.random !== undefined && { random: deps.random }),
+    });
+  let decision = decide(reason !== 'progress_stalled');
+  if (decision.kind === 'shared' && !shared) decision = decide(false);
+  const transition =
+    decision.kind === 'shared' ? 'sharedStall' : decision.kind === 'retry' ? 'stall' : 'fail';
+  const retry = decision.kind !== 'fail';
+  const alone = row.runAlone ? '; it ran alone in its process' : '';
+  const counted =
+    decision.kind === 'shared'
+      ? `; its process ran other tasks too, so no retry is used (shared stall ${decision.stallCount}, alone from ${deps.policy.isolateAfterStalls})`
+      : '';
+  const message = `stalled: ${DESCRIBE[reason]}${alone}${counted}`;
+  const code = decision.kind === 'fail' ? decision.code : 'STALLED';
   const kind: RecoveryEventKind = retry ? 'stall_recovered' : 'stall_exhausted';
-  const retryCount = retry ? decision.retryNumber : row.retryCount;
-  const delayMs = retry ? decision.delayMs : 0;
+  const retryCount = decision.kind === 'retry' ? decision.retryNumber : row.retryCount;
+  const delayMs = decision.kind === 'fail' ? 0 : decision.delayMs;
+  const runAlone = decision.kind === 'shared' ? decision.runAlone : row.runAlone;
+  const stallCount = decision.kind === 'shared' ? decision.stallCount : row.stallCount;
   const notification = buildNotification({
     kind,
     ref,
@@ -60,23 +89,31 @@ function stallRecords(deps: RecoveryDeps, task: StallTask, row: OperationSnapsho
     errorMessage: message,
     retryCount,
     maxRetries: decision.maxRetries,
-    detail: reason,
+    detail: row.runAlone ? `${reason}, alone` : reason,
     ...(row.claimedBy !== null && { workerId: row.claimedBy }),
     ...(retry && { delayMs }),
   });
   const error: ErrorInfo = {
     code,
     message,
-    errorClass: retry ? 'Stall' : 'StalledTooOftenError',
+    errorClass: retry ? 'Stall' : (FAIL_CLASS[code] ?? 'StalledTooOftenError'),
     retryable: retry,
   };
-  const context = { reason, claimedBy: row.claimedBy, retryCount, maxRetries: decision.maxRetries };
+  const context = {
+    reason,
+    counted: decision.kind === 'shared' ? 'shared' : 'own',
+    claimedBy: row.claimedBy,
+    retryCount,
+    maxRetries: decision.maxRetries,
+    stallCount,
+    runAlone,
+  };
   const event = {
     event: kind,
     ...(detectedBy !== undefined && { workerId: detectedBy }),
     context: { ...context, ...task.details },
   };
-  return { retry, delayMs, error, options: { event, notification } };
+  return { transition, retry, delayMs, runAlone, error, options: { event, notification } } as const;
 }
 
 function outcomeOf(retry: boolean, delayMs: number, operation: OperationSnapshot): StallOutcome {
@@ -90,13 +127,19 @@ function log(deps: RecoveryDeps, task: StallTask, outcome: StallOutcome, detecte
   switch (outcome.kind) {
     case 'stall_recovered': {
       const { delayMs, operation } = outcome;
-      const retryCount = operation.retryCount;
-      l.warn({ ...fields, errorCode: 'STALLED', delayMs, retryCount }, 'stalled task recovered');
+      const { retryCount, stallCount, runAlone } = operation;
+      l.warn(
+        { ...fields, errorCode: 'STALLED', delayMs, retryCount, stallCount, runAlone },
+        'stalled task recovered',
+      );
       break;
     }
     case 'stall_exhausted': {
-      const retryCount = outcome.operation.retryCount;
-      l.error({ ...fields, errorCode: 'STALLED_TOO_OFTEN', retryCount }, 'stalled too often; marked failed');
+      const { retryCount, stallCount, lastErrorCode } = outcome.operation;
+      l.error(
+        { ...fields, errorCode: lastErrorCode, retryCount, stallCount },
+        'stalled too often; marked failed',
+      );
       break;
     }
     case 'not_in_progress':
@@ -107,7 +150,8 @@ function log(deps: RecoveryDeps, task: StallTask, outcome: StallOutcome, detecte
 
 /**
  * Recovers a stalled attempt (dead, frozen or hung) through its type's handler: back to pending with
- * backoff, or failed with STALLED_TOO_OFTEN when stalls used up the retries; event and notification
+ * backoff (a shared stall counted apart from retries, policy.ts decideStall), or failed with
+ * STALLED_TOO_OFTEN / POISON_OPERATION when its own stalls used up the retries; event and notification
  * in the same transaction. An attempt that is no longer in progress is left alone (`not_in_progress`).
  */
 export async function applyStallRecovery(
@@ -119,10 +163,15 @@ export async function applyStallRecovery(
   const outcome = await deps.db.transaction().execute(async (trx): Promise<StallOutcome> => {
     const row = await handler.lockInProgress(trx, ref);
     if (row === undefined) return { kind: 'not_in_progress' };
-    const { retry, delayMs, error, options } = stallRecords(deps, args, row, detectedBy);
-    const result = retry
-      ? await handler.recoverStalled(trx, ref, { delayMs, error }, options)
-      : await handler.markPermanentFailure(trx, ref, { error }, options);
+    const shared = handler.recoverSharedStall !== undefined;
+    const r = stallRecords(deps, args, row, detectedBy, shared);
+    const { retry, delayMs, error, options } = r;
+    const result =
+      r.transition === 'sharedStall' && handler.recoverSharedStall !== undefined
+        ? await handler.recoverSharedStall(trx, ref, { delayMs, error, runAlone: r.runAlone }, options)
+        : retry
+          ? await handler.recoverStalled(trx, ref, { delayMs, error }, options)
+          : await handler.markPermanentFailure(trx, ref, { error }, options);
     if (!result.applied || result.operation === undefined) return { kind: 'not_in_progress' };
     await ensureRecorded(trx, ref, result, options, error);
     return outcomeOf(retry, delayMs, result.operation);
@@ -161,10 +210,15 @@ export async function applyStallRecoveries(
     for (const task of tasks) {
       const row = byKey.get(key(task.ref.id, task.ref.attempt));
       if (row === undefined) continue;
-      const { retry, delayMs, error, options } = stallRecords(deps, task, row, detectedBy);
+      const { transition, retry, delayMs, runAlone, error, options } = stallRecords(
+        deps,
+        task,
+        row,
+        detectedBy,
+        true,
+      );
       decided.set(row.id, { retry, delayMs });
-      const transition = retry ? 'stall' : 'fail';
-      rows.push({ id: row.id, attempt: row.attempt, transition, delayMs, error, ...options });
+      rows.push({ id: row.id, attempt: row.attempt, transition, runAlone, delayMs, error, ...options });
     }
     const applied = await recoverStalledMany(trx, type, rows);
     return tasks.map((task): StallOutcome => {

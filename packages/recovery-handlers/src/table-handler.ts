@@ -2,6 +2,7 @@ import {
   lockInProgress,
   markFailed,
   parseOperationType,
+  recoverSharedStall,
   recoverStalled,
   resetForRetry,
   type OperationType,
@@ -22,6 +23,7 @@ export function createTableHandler(operationType: OperationType): RecoveryHandle
     resetStateOnFailure: (trx, ref, args, options) => resetForRetry(trx, asRef(type, ref), args, options),
     markPermanentFailure: (trx, ref, args, options) => markFailed(trx, asRef(type, ref), args, options),
     recoverStalled: (trx, ref, args, options) => recoverStalled(trx, asRef(type, ref), args, options),
+    recoverSharedStall: (trx, ref, args, options) => recoverSharedStall(trx, asRef(type, ref), args, options),
     async cleanup({ db, ref, logger }) {
       const outputs = await resolveOperationOutputs(db, type, ref.id);
       const removed: string[] = [];

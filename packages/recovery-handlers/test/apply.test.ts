@@ -224,7 +224,7 @@ describe('applyFailure', () => {
 });
 
 describe('applyStallRecovery', () => {
-  it('a stall → pending(k+1), retry counted, WARNING notification, stall_recovered event', async () => {
+  it('a process death while shared → pending(k+1), no retry counted, stall_count+1, WARNING notification', async () => {
     const id = await seedOperation(db(), env.locations, 'long_term_archive_transfer', {
       status: 'in_progress',
       attempt: 1,
@@ -237,19 +237,45 @@ describe('applyStallRecovery', () => {
     });
     expect(out).toMatchObject({
       kind: 'stall_recovered',
-      operation: { status: 'pending', attempt: 2, retryCount: 1, lastErrorCode: 'STALLED' },
+      operation: { status: 'pending', attempt: 2, retryCount: 0, stallCount: 1, runAlone: false },
     });
     expect(await events(id, 'long_term_archive_transfer')).toMatchObject([
       {
         event: 'stall_recovered',
         attempt: 1,
         worker_id: 'monitor-1',
-        context: { reason: 'heartbeat_expired', claimedBy: 'w-dead' },
+        context: { reason: 'heartbeat_expired', claimedBy: 'w-dead', counted: 'shared', stallCount: 1 },
       },
     ]);
     const [n] = await notes(id, 'long_term_archive_transfer');
     expect(n).toMatchObject({ level: 'WARNING', event_kind: 'stall_recovered' });
     expect(n!.body).toContain('w-dead');
+  });
+
+  it('a progress stall → pending(k+1), retry counted (its own)', async () => {
+    const id = await seedOperation(db(), env.locations, 'long_term_archive_transfer', {
+      status: 'in_progress',
+      attempt: 1,
+    });
+    const out = await applyStallRecovery(deps, {
+      ref: { type: 'long_term_archive_transfer', id, attempt: 1 },
+      reason: 'progress_stalled',
+    });
+    expect(out).toMatchObject({
+      kind: 'stall_recovered',
+      operation: { status: 'pending', attempt: 2, retryCount: 1, stallCount: 0, lastErrorCode: 'STALLED' },
+    });
+  });
+
+  it('a custom handler without recoverSharedStall: a process death uses a retry (the rule before)', async () => {
+    const custom = builtinHandlers().map(({ recoverSharedStall: _s, ...h }) => h);
+    const d = { ...deps, registry: createHandlerRegistry(custom) };
+    const id = await seedOperation(db(), env.locations, 'deletion', { status: 'in_progress', attempt: 1 });
+    const out = await applyStallRecovery(d, {
+      ref: { type: 'deletion', id, attempt: 1 },
+      reason: 'heartbeat_expired',
+    });
+    expect(out).toMatchObject({ kind: 'stall_recovered', operation: { retryCount: 1, stallCount: 0 } });
   });
 
   it('stalls until exhausted → failed STALLED_TOO_OFTEN with one ERROR notification', async () => {

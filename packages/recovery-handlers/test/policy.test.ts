@@ -134,20 +134,84 @@ describe('decideFailure', () => {
   });
 });
 
-describe('decideStall: stalls count toward the same limit', () => {
+describe('decideStall: a stall that is its own uses a retry', () => {
+  const own = (retryCount: number, maxRetries: number | null = null) => ({
+    ...row(retryCount, maxRetries),
+    stallCount: 0,
+    runAlone: false,
+  });
   it.each([
-    ['first stall', 'deletion', row(0), { kind: 'retry', reason: 'stalled', retryNumber: 1 }],
-    ['stall after retries', 'deletion', row(2), { kind: 'retry', retryNumber: 3 }],
+    ['first progress stall', 'deletion', own(0), { kind: 'retry', reason: 'stalled', retryNumber: 1 }],
+    ['progress stall after retries', 'deletion', own(2), { kind: 'retry', retryNumber: 3 }],
     [
-      'exhausted',
+      'progress stalls exhausted',
       'deletion',
-      row(3),
+      own(3),
       { kind: 'fail', code: 'STALLED_TOO_OFTEN', reason: 'stalled_too_often' },
     ],
-    ['row override', 'deletion', row(1, 1), { kind: 'fail', code: 'STALLED_TOO_OFTEN' }],
-    ['type limit', 'data_transfer', row(4), { kind: 'retry', maxRetries: 5 }],
+    ['row override', 'deletion', own(1, 1), { kind: 'fail', code: 'STALLED_TOO_OFTEN' }],
+    ['type limit', 'data_transfer', own(4), { kind: 'retry', maxRetries: 5 }],
   ] as const)('%s', (_l, type, r, expected) => {
-    expect(decideStall({ config, operationType: type, row: r, random: () => 0 })).toMatchObject(expected);
+    expect(
+      decideStall({ config, operationType: type, row: r, processLost: false, random: () => 0 }),
+    ).toMatchObject(expected);
+  });
+
+  it('a progress stall uses a retry even while sharing its process (its own progress stopped)', () => {
+    const r = { ...row(0), stallCount: 1, runAlone: false };
+    expect(decideStall({ config, operationType: 'deletion', row: r, processLost: false })).toMatchObject({
+      kind: 'retry',
+      retryNumber: 1,
+    });
+  });
+});
+
+describe('decideStall: a process lost while shared is counted apart; alone, it is its own', () => {
+  const at = (retryCount: number, stallCount: number, runAlone: boolean) => ({
+    ...row(retryCount),
+    stallCount,
+    runAlone,
+  });
+  const lost = (r: ReturnType<typeof at>, type = 'deletion') =>
+    decideStall({ config, operationType: type, row: r, processLost: true, random: () => 0 });
+
+  it('a shared process death uses no retry, even with none left, and isolates from the second', () => {
+    expect(lost(at(3, 0, false))).toMatchObject({ kind: 'shared', stallCount: 1, runAlone: false });
+    expect(lost(at(3, 1, false))).toMatchObject({ kind: 'shared', stallCount: 2, runAlone: true });
+  });
+
+  it('isolateAfterStalls sets where isolation starts', () => {
+    const c = recoveryPolicySchema.parse({ isolateAfterStalls: 1 });
+    const d = decideStall({ config: c, operationType: 'deletion', row: at(0, 0, false), processLost: true });
+    expect(d).toMatchObject({ kind: 'shared', stallCount: 1, runAlone: true });
+    expect(recoveryPolicySchema.parse({}).isolateAfterStalls).toBe(2);
+    expect(() => recoveryPolicySchema.parse({ isolateAfterStalls: 0 })).toThrow();
+  });
+
+  it('a death while running alone uses a retry, then fails POISON_OPERATION', () => {
+    expect(lost(at(0, 2, true))).toMatchObject({ kind: 'retry', reason: 'stalled', retryNumber: 1 });
+    expect(lost(at(3, 2, true))).toMatchObject({
+      kind: 'fail',
+      code: 'POISON_OPERATION',
+      reason: 'crashed_alone',
+      maxRetries: 3,
+    });
+  });
+
+  it('an operation that crashes every process that runs it fails after isolateAfter + limit + 1 deaths', () => {
+    let r = at(0, 0, false);
+    let deaths = 0;
+    for (;;) {
+      deaths++;
+      const d = lost(r);
+      if (d.kind === 'fail') break;
+      r =
+        d.kind === 'shared'
+          ? at(r.retryCount, d.stallCount, d.runAlone)
+          : at(d.retryNumber, r.stallCount, r.runAlone);
+      expect(deaths).toBeLessThan(100);
+    }
+    expect(deaths).toBe(2 + 3 + 1);
   });
 });
 
@@ -179,6 +243,7 @@ describe('recoveryPolicySchema', () => {
       defaultMaxRetries: 3,
       backoff: { baseMs: 30_000, maxMs: 3_600_000 },
       operationTypes: {},
+      isolateAfterStalls: 2,
     });
   });
   it.each([

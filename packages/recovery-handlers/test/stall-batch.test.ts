@@ -32,11 +32,12 @@ const seed = (n: number, state: Parameters<typeof seedOperation>[3]) =>
   Promise.all(
     Array.from({ length: n }, () => seedOperation(env.database.db, env.locations, 'data_transfer', state)),
   );
-const task = (id: string, attempt = 1): StallTask => ({
+const task = (id: string, attempt = 1, reason: StallTask['reason'] = 'heartbeat_expired'): StallTask => ({
   ref: { type: 'data_transfer', id, attempt },
-  reason: 'heartbeat_expired',
+  reason,
   details: { overdueMs: 5 },
 });
+const own = (id: string) => task(id, 1, 'progress_stalled');
 
 describe('applyStallRecoveries', () => {
   it('decides per row as applyStallRecovery does; rows that moved on are left alone', async () => {
@@ -55,7 +56,7 @@ describe('applyStallRecoveries', () => {
     const out = await applyStallRecoveries(
       deps,
       'data_transfer',
-      [task(fresh!), task(worn!), task(movedOn!)],
+      [own(fresh!), own(worn!), own(movedOn!)],
       'mon',
     );
     expect(out.map((o) => o.kind)).toEqual(['stall_recovered', 'stall_exhausted', 'not_in_progress']);
@@ -81,6 +82,71 @@ describe('applyStallRecoveries', () => {
       [fresh, dedupKey('stall_recovered', 'data_transfer', 'STALLED'), 'WARNING'],
       [worn, dedupKey('stall_exhausted', 'data_transfer', 'STALLED_TOO_OFTEN'), 'ERROR'],
     ]);
+  });
+
+  it('a process death: shared stalls counted apart (isolated from the 2nd), alone ones use retries, then POISON_OPERATION', async () => {
+    const [first, second, alone, poison] = await seed(4, {
+      status: 'in_progress',
+      attempt: 1,
+      retryCount: 2,
+    });
+    const set = (id: string, v: { stall_count: number; run_alone: boolean }) =>
+      env.database.db.updateTable('data_transfers').set(v).where('id', '=', id).execute();
+    await set(second!, { stall_count: 1, run_alone: false });
+    await set(alone!, { stall_count: 2, run_alone: true });
+    await set(poison!, { stall_count: 2, run_alone: true });
+    await env.database.db
+      .updateTable('data_transfers')
+      .set({ retry_count: 1 })
+      .where('id', '=', alone!)
+      .execute();
+    const out = await applyStallRecoveries(
+      deps,
+      'data_transfer',
+      [task(first!), task(second!), task(alone!), { ...task(poison!), reason: 'no_heartbeat' }],
+      'mon',
+    );
+    expect(out.map((o) => o.kind)).toEqual([
+      'stall_recovered',
+      'stall_recovered',
+      'stall_recovered',
+      'stall_exhausted',
+    ]);
+    const read = (id: string) => readOperation(env.database.db, 'data_transfer', id);
+    expect(await read(first!)).toMatchObject({
+      status: 'pending',
+      retryCount: 2,
+      stallCount: 1,
+      runAlone: false,
+    });
+    expect(await read(second!)).toMatchObject({
+      status: 'pending',
+      retryCount: 2,
+      stallCount: 2,
+      runAlone: true,
+    });
+    expect(await read(alone!)).toMatchObject({
+      status: 'pending',
+      retryCount: 2,
+      stallCount: 2,
+      runAlone: true,
+    });
+    expect(await read(poison!)).toMatchObject({ status: 'failed', lastErrorCode: 'POISON_OPERATION' });
+    const notes = await env.database.db
+      .selectFrom('notifications')
+      .select(['operation_id', 'level', 'subject'])
+      .where('operation_id', 'in', [first!, second!, alone!, poison!])
+      .where('level', '=', 'ERROR')
+      .execute();
+    expect(notes.map((n) => String(n.operation_id))).toEqual([poison]);
+    expect(notes[0]!.subject).toContain('crashed every worker process that ran it alone');
+    const ev = await env.database.db
+      .selectFrom('operation_events')
+      .select(['operation_id', 'context'])
+      .where('operation_id', '=', first!)
+      .where('event', '=', 'stall_recovered')
+      .executeTakeFirstOrThrow();
+    expect(ev.context).toMatchObject({ counted: 'shared', stallCount: 1, runAlone: false, retryCount: 2 });
   });
 
   it('two callers racing over the same 2 000 stalls in opposite orders recover each exactly once', async () => {

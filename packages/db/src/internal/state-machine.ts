@@ -15,7 +15,7 @@ import {
 import { stateColumn, type StateColumn } from './state-sql.js';
 
 /** Values the caller brings, as SQL expressions (parameters, or the batcher's array columns). */
-export type Arg = 'claimedBy' | 'progressBytes' | 'nextAttemptAt' | 'errorCode' | 'errorMessage';
+export type Arg = 'claimedBy' | 'progressBytes' | 'nextAttemptAt' | 'errorCode' | 'errorMessage' | 'runAlone';
 /** What a column becomes: a constant, its value plus one, or a caller's value (left alone when absent). */
 type Value = 'now()' | 'NULL' | '0' | '+1' | Arg;
 /**
@@ -39,6 +39,12 @@ interface Transition {
 const requeue = { attempt: '+1', next_attempt_at: 'nextAttemptAt', scheduled_at: 'NULL', claimed_by: 'NULL' } as const;
 const error = { last_error_code: 'errorCode', last_error_message: 'errorMessage' } as const;
 
+// Two stall transitions (issue 13.4, a deviation from DESIGN §4's single one): `stall` is a stall that
+// is the operation's own (no progress in a live process, or its process died while it ran alone)
+// and uses a retry; `sharedStall` is its process dying or freezing while it shared it with other
+// tasks: nobody knows whose fault that was, so it counts in stall_count instead, and the policy
+// decides (runAlone) when the operation must run alone from then on.
+
 // prettier-ignore
 export const TRANSITIONS = {
   dispatch:    { from: 'pending',     to: 'scheduled',   fence: 'due',      event: 'dispatched',        returns: 'row', set: { scheduled_at: 'now()' } },
@@ -48,6 +54,7 @@ export const TRANSITIONS = {
   complete:    { from: 'in_progress', to: 'completed',   fence: 'attempt',  event: 'completed',         returns: 'id',  set: { finished_at: 'now()', last_seen_at: 'now()' } },
   retry:       { from: 'in_progress', to: 'pending',     fence: 'attempt',  event: 'retry_scheduled',   returns: 'row', set: { ...requeue, retry_count: '+1', ...error } },
   stall:       { from: 'in_progress', to: 'pending',     fence: 'attempt',  event: 'stall_recovered',   returns: 'row', set: { ...requeue, retry_count: '+1', ...error } },
+  sharedStall: { from: 'in_progress', to: 'pending',     fence: 'attempt',  event: 'stall_recovered',   returns: 'row', set: { ...requeue, stall_count: '+1', run_alone: 'runAlone', ...error } },
   release:     { from: 'in_progress', to: 'pending',     fence: 'attempt',  event: 'released',          returns: 'row', set: requeue },
   fail:        { from: 'in_progress', to: 'failed',      fence: 'attempt',  event: 'permanent_failure', returns: 'row', set: { finished_at: 'now()', ...error } },
   manualRetry: { from: 'failed',      to: 'pending',     fence: 'attempt?', event: 'manual_retry',      returns: 'row', set: { attempt: '+1', retry_count: '0', next_attempt_at: 'now()', finished_at: 'NULL', scheduled_at: 'NULL', claimed_by: 'NULL' } },

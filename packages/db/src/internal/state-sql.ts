@@ -8,6 +8,8 @@ export interface RawSnapshot {
   status: OperationStatus;
   attempt: number;
   retry_count: number;
+  stall_count: number;
+  run_alone: boolean;
   max_retries: number | null;
   next_attempt_at: Date;
   scheduled_at: Date | null;
@@ -26,6 +28,8 @@ export const STATE_COLUMNS = [
   'status',
   'attempt',
   'retry_count',
+  'stall_count',
+  'run_alone',
   'max_retries',
   'next_attempt_at',
   'scheduled_at',
@@ -71,6 +75,8 @@ export function toSnapshot(type: OperationType, r: RawSnapshot): OperationSnapsh
     status: r.status,
     attempt: r.attempt,
     retryCount: r.retry_count,
+    stallCount: r.stall_count,
+    runAlone: r.run_alone,
     maxRetries: r.max_retries,
     nextAttemptAt: r.next_attempt_at,
     scheduledAt: r.scheduled_at,
