@@ -69,13 +69,14 @@ async function variablesTestsRead(): Promise<Map<string, string>> {
   for (const group of ['packages', 'apps', 'tooling']) {
     for (const pkg of await readdir(join(ROOT, group))) dirs.push(join(ROOT, group, pkg, 'test'));
   }
+  // The packages' testing entry points run inside the test tasks too (@ccat/db/testing reads TEST_DATABASE_URL).
+  const files = [join(ROOT, 'packages', 'db', 'src', 'testing.ts')];
+  for (const dir of dirs) files.push(...(await filesUnder(dir)));
   const found = new Map<string, string>();
   const read = /(?:process\.env|\benv)(?:\.([A-Z][A-Z0-9_]*)|\[\s*['"]([A-Z][A-Z0-9_]*)['"]\s*\])/g;
-  for (const dir of dirs) {
-    for (const file of await filesUnder(dir)) {
-      for (const m of (await readFile(file, 'utf8')).matchAll(read))
-        found.set(m[1] ?? m[2]!, relative(ROOT, file));
-    }
+  for (const file of files) {
+    for (const m of (await readFile(file, 'utf8')).matchAll(read))
+      found.set(m[1] ?? m[2]!, relative(ROOT, file));
   }
   return found;
 }
