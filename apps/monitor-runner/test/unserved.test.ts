@@ -76,7 +76,9 @@ describe('unserved work', () => {
   it('starts the gauge at 0 for every operation type', async () => {
     const text = await createMonitorMetrics().registry.metrics();
     for (const t of ['raw_data_package', 'unpack', 'deletion', 'long_term_archive_transfer'])
-      expect(text).toContain(`ccat_operations_unserved{operation_type="${t}"} 0`);
+      expect(text).toMatch(
+        new RegExp(`^ccat_operations_unserved\\{[^}]*operation_type="${t}"[^}]*\\} 0$`, 'm'),
+      );
   });
 
   it('counts waiting rows per type whose queue no live worker serves, and alerts once per queue and window', async () => {
