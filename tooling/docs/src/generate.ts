@@ -1,12 +1,13 @@
 // What `pnpm docs:generate` writes, computed in memory: the test compares it with the committed files.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { renderConfigurationReference } from './config-reference.js';
 import { formatMarkdown } from './markdown.js';
 import { renderRunbook } from './runbook.js';
-import { REPO_ROOT } from './sources.js';
 
-export { REPO_ROOT };
+/** The repository root (this file is tooling/docs/{src,dist}/generate.*). */
+export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
 /** One generated file: what it holds now ('' when it does not exist) and what it should hold. */
 export interface GeneratedFile {

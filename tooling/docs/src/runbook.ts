@@ -10,13 +10,9 @@ export const END_MARKER = '<!-- END GENERATED -->';
 
 /** The runbook with its generated part replaced (the hand-written part around it is kept). */
 export async function renderRunbook(current: string): Promise<string> {
-  const generated = [
-    BEGIN_MARKER,
-    '',
-    await renderNotifications(),
-    await renderErrorCodes(),
-    END_MARKER,
-  ].join('\n');
+  const generated = [BEGIN_MARKER, '', await renderNotifications(), renderErrorCodes(), END_MARKER].join(
+    '\n',
+  );
   const begin = current.indexOf(BEGIN_MARKER);
   const end = current.indexOf(END_MARKER);
   if (begin !== -1 && end > begin)
