@@ -31,7 +31,7 @@ export async function generateAll(): Promise<GeneratedFile[]> {
     {
       path: configuration,
       current: await readOr(configuration),
-      expected: await formatMarkdown(renderConfigurationReference(), configuration),
+      expected: await formatMarkdown(await renderConfigurationReference(), configuration),
     },
     {
       path: runbook,
