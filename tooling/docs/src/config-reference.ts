@@ -11,28 +11,21 @@ import { z } from 'zod';
 import { code, escapeCell, table } from './markdown.js';
 
 /** The JSON Schema subset `z.toJSONSchema` produces for these configs. */
-interface Json {
-  readonly type?: string;
-  readonly description?: string;
-  readonly properties?: Readonly<Record<string, Json>>;
-  readonly required?: readonly string[];
-  readonly additionalProperties?: Json | boolean;
-  readonly propertyNames?: Json;
-  readonly items?: Json;
-  readonly anyOf?: readonly Json[];
-  readonly oneOf?: readonly Json[];
-  readonly enum?: readonly unknown[];
-  readonly const?: unknown;
-  readonly default?: unknown;
-  readonly minimum?: number;
-  readonly maximum?: number;
-  readonly minLength?: number;
-  readonly maxLength?: number;
-  readonly minItems?: number;
-  readonly maxItems?: number;
-  readonly pattern?: string;
-  readonly format?: string;
-}
+type Json = Readonly<
+  Partial<Record<'type' | 'description' | 'pattern' | 'format', string>> &
+    Partial<Record<'minimum' | 'maximum' | 'minLength' | 'maxLength' | 'minItems' | 'maxItems', number>> & {
+      properties?: Readonly<Record<string, Json>>;
+      additionalProperties?: Json | boolean;
+      required?: readonly string[];
+      propertyNames?: Json;
+      items?: Json;
+      anyOf?: readonly Json[];
+      oneOf?: readonly Json[];
+      enum?: readonly unknown[];
+      const?: unknown;
+      default?: unknown;
+    }
+>;
 
 /** One app whose configuration is documented. */
 export interface AppConfig {
