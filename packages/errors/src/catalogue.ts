@@ -1,6 +1,7 @@
 // The one catalogue of what an operator reads: the event kinds (declared here, once), their level,
-// what was done and what to do, the digest phrase, and the advice per error code. The recovery
-// handlers, the notifier, the monitor and the docs generator all read it from here.
+// what was done and what to do, and the digest phrase (the advice per error code is in codes.ts,
+// beside the rest of each code's row). The recovery handlers, the notifier, the monitor and the docs
+// generator all read it from here.
 
 /** Notification levels, most severe first (DESIGN §7). */
 export const NOTIFICATION_LEVELS = ['ERROR', 'WARNING', 'INFO'] as const;
@@ -102,55 +103,4 @@ export function eventKindText(kind: string): EventKindText | undefined {
 /** A kind's level; kinds not in the catalogue are INFO (logged, not sent unless routed). */
 export function eventLevel(kind: string): NotificationLevel {
   return eventKindText(kind)?.level ?? 'INFO';
-}
-
-/**
- * What to do, by error code: the runbook's advice (docs/runbook.md is generated from it), carried
- * in a permanent failure's "To do" line. Codes without an entry get GENERIC_ADVICE.
- */
-export const ERROR_ADVICE: Readonly<Record<string, string>> = {
-  STALLED_TOO_OFTEN:
-    'The task died, froze or hung on every attempt. Check the worker hosts (OOM kills, hung mounts, `dmesg`), and the heartbeat/progress timeouts for this operation type; then retry it.',
-  POISON_OPERATION:
-    'It took down every worker process that ran it alone. Find what kills the process (worker log, `dmesg`: OOM kill, native crash, a blocking call), fix it or its data, then retry it.',
-  CHECKSUM_MISMATCH:
-    'A copy does not match its checksum even after re-copying. Compare the source file with its recorded sha256; if the source is damaged, it needs a human decision. If the source is fine, check the transfer path (disk, network), then retry.',
-  ARCHIVE_CORRUPT:
-    'An archive cannot be read back. Re-create the package from the source files (retry the packaging operation), then retry this one.',
-  DATA_CORRUPTION:
-    'Data does not match what the database recorded. Inspect the files named in the context before retrying anything.',
-  STORAGE_FULL:
-    'A disk is full. Free space at the location named in the context (deletions may be waiting), then retry.',
-  PERMISSION_DENIED:
-    'The worker may not read or write a path. Fix ownership/permissions of the location named in the context, then retry.',
-  READ_ONLY_STORAGE: 'A location is mounted read-only. Remount it read-write, then retry.',
-  FILE_NOT_FOUND:
-    'A file the operation needs is missing. Check that the location is mounted and the file was not moved or deleted, then retry.',
-  DESTINATION_EXISTS:
-    'The destination already holds a different file of the same name. Decide which copy is right, move the other away, then retry.',
-  DELETION_NOT_SAFE:
-    'Deletion was refused because no verified archived copy exists. Check the long-term archive transfer of this package; never delete by hand before it is verified.',
-  HOST_NOT_FOUND: 'A host name does not resolve. Check the transfer configuration and DNS.',
-  BBCP_ERROR:
-    'The transfer command failed. Read its exit code and stderr in the context; check the remote host and credentials, then retry.',
-  CONFIGURATION_ERROR:
-    'The configuration is wrong. Fix it (the message names the setting) and restart the service, then retry.',
-  VALIDATION_FAILED: 'Input failed validation. The message names the field; fix the producer of that input.',
-  INTERNAL_ERROR:
-    'A bug in ccat-recovery or an operation. Report it with the log lines around the operation id; retry after a fix.',
-  UNKNOWN_ERROR:
-    'An error nobody classified. Read the logs around the operation id; if it is transient, retry; consider classifying it.',
-  DB_PREPARED_STATEMENT_CONFLICT:
-    'A connection pooler in transaction mode (PgBouncer before 1.21, or without max_prepared_statements) cannot keep named prepared statements. Set database.preparedStatements to false (CCAT_DATABASE__PREPARED_STATEMENTS=false) and restart; the operation is retried meanwhile.',
-  DB_UNIQUE_VIOLATION:
-    'A database constraint refused a write: the data model and the files disagree. Inspect the rows named in the context.',
-};
-
-/** The advice for a code without its own entry. */
-export const GENERIC_ADVICE =
-  'Read the error and the logs around the operation id, fix the cause, then retry.';
-
-/** The advice for an error code: its entry in ERROR_ADVICE, else GENERIC_ADVICE. */
-export function adviceFor(code: string): string {
-  return Object.hasOwn(ERROR_ADVICE, code) ? ERROR_ADVICE[code]! : GENERIC_ADVICE;
 }

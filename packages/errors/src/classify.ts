@@ -1,18 +1,16 @@
+// Over 300 lines: the classifier's rule tables (errno, SQLSTATE, Redis replies) and the one procedure that applies them.
 // What third-party code throws, mapped to CCAT errors. Classify at the edge: every catch in the
 // pipeline passes what it caught through classifyError before deciding anything.
 import { isCcatError, type CCATDataOperationError, type CcatErrorClass } from './base.js';
+import { ERROR_CODES, type ErrorCode, type ErrorCodeEntry } from './codes.js';
 import {
+  builtinErrorClasses,
   DatabaseConnectionError,
-  DatabaseError,
-  DatabaseOperationError,
-  DestinationFileExistsError,
   InternalError,
-  NetworkError,
   OperationAbortedError,
   OperationTimeoutError,
   RedisCommandError,
   RedisConnectionError,
-  StorageError,
   UnknownError,
   ValidationError,
 } from './errors.js';
@@ -25,8 +23,23 @@ interface Rule {
   readonly maxRetries?: number;
 }
 
-const rule = (cls: CcatErrorClass, code: string, retryable: boolean, maxRetries?: number): Rule =>
-  maxRetries === undefined ? { cls, code, retryable } : { cls, code, retryable, maxRetries };
+const BUILTIN: ReadonlyMap<string, CcatErrorClass> = new Map(builtinErrorClasses.map((c) => [c.name, c]));
+
+/** A code's row of ERROR_CODES as a rule: the class, retryability and limit the table gives it. */
+function rule(code: ErrorCode): Rule {
+  const row: ErrorCodeEntry = ERROR_CODES[code];
+  const cls = row.class === undefined ? undefined : BUILTIN.get(row.class);
+  if (cls === undefined || typeof row.retryable !== 'boolean')
+    throw new Error(
+      `ERROR_CODES.${code} needs a built-in class and a fixed retryability to be a classifier rule`,
+    );
+  return {
+    cls,
+    code,
+    retryable: row.retryable,
+    ...(row.maxRetries !== undefined && { maxRetries: row.maxRetries }),
+  };
+}
 
 /**
  * Node system errors by errno code. Network faults are transient. Storage:
@@ -36,90 +49,90 @@ const rule = (cls: CcatErrorClass, code: string, retryable: boolean, maxRetries?
  * - ENOENT is not: a source file that vanished does not come back by waiting.
  */
 const SYSTEM_RULES: Readonly<Record<string, Rule>> = {
-  ECONNRESET: rule(NetworkError, 'CONNECTION_RESET', true),
-  ECONNREFUSED: rule(NetworkError, 'CONNECTION_REFUSED', true),
-  ECONNABORTED: rule(NetworkError, 'CONNECTION_ABORTED', true),
-  ETIMEDOUT: rule(NetworkError, 'TIMED_OUT', true),
-  EPIPE: rule(NetworkError, 'BROKEN_PIPE', true),
-  EAI_AGAIN: rule(NetworkError, 'DNS_TEMPORARY_FAILURE', true),
-  EHOSTUNREACH: rule(NetworkError, 'HOST_UNREACHABLE', true),
-  EHOSTDOWN: rule(NetworkError, 'HOST_UNREACHABLE', true),
-  ENETUNREACH: rule(NetworkError, 'NETWORK_UNREACHABLE', true),
-  ENETDOWN: rule(NetworkError, 'NETWORK_UNREACHABLE', true),
-  ENOTFOUND: rule(NetworkError, 'HOST_NOT_FOUND', false),
-  ERR_STREAM_PREMATURE_CLOSE: rule(NetworkError, 'STREAM_CLOSED', true),
-  UND_ERR_SOCKET: rule(NetworkError, 'CONNECTION_RESET', true),
-  UND_ERR_CONNECT_TIMEOUT: rule(NetworkError, 'TIMED_OUT', true),
-  ENOSPC: rule(StorageError, 'STORAGE_FULL', true, 5),
-  EDQUOT: rule(StorageError, 'STORAGE_FULL', true, 5),
-  EACCES: rule(StorageError, 'PERMISSION_DENIED', false),
-  EPERM: rule(StorageError, 'PERMISSION_DENIED', false),
-  EROFS: rule(StorageError, 'READ_ONLY_STORAGE', false),
-  ENOENT: rule(StorageError, 'FILE_NOT_FOUND', false),
-  ENOTDIR: rule(StorageError, 'PATH_INVALID', false),
-  EISDIR: rule(StorageError, 'PATH_INVALID', false),
-  ENAMETOOLONG: rule(StorageError, 'PATH_INVALID', false),
-  EEXIST: rule(DestinationFileExistsError, 'DESTINATION_EXISTS', false),
-  ENOTEMPTY: rule(DestinationFileExistsError, 'DESTINATION_EXISTS', false),
-  EMFILE: rule(StorageError, 'RESOURCE_EXHAUSTED', true),
-  ENFILE: rule(StorageError, 'RESOURCE_EXHAUSTED', true),
-  ENOMEM: rule(StorageError, 'RESOURCE_EXHAUSTED', true),
-  EAGAIN: rule(StorageError, 'RESOURCE_EXHAUSTED', true),
-  EBUSY: rule(StorageError, 'STORAGE_BUSY', true),
-  ESTALE: rule(StorageError, 'STORAGE_STALE_HANDLE', true),
-  EIO: rule(StorageError, 'STORAGE_IO_ERROR', true, 2),
-  EXDEV: rule(StorageError, 'CROSS_DEVICE', false),
+  ECONNRESET: rule('CONNECTION_RESET'),
+  ECONNREFUSED: rule('CONNECTION_REFUSED'),
+  ECONNABORTED: rule('CONNECTION_ABORTED'),
+  ETIMEDOUT: rule('TIMED_OUT'),
+  EPIPE: rule('BROKEN_PIPE'),
+  EAI_AGAIN: rule('DNS_TEMPORARY_FAILURE'),
+  EHOSTUNREACH: rule('HOST_UNREACHABLE'),
+  EHOSTDOWN: rule('HOST_UNREACHABLE'),
+  ENETUNREACH: rule('NETWORK_UNREACHABLE'),
+  ENETDOWN: rule('NETWORK_UNREACHABLE'),
+  ENOTFOUND: rule('HOST_NOT_FOUND'),
+  ERR_STREAM_PREMATURE_CLOSE: rule('STREAM_CLOSED'),
+  UND_ERR_SOCKET: rule('CONNECTION_RESET'),
+  UND_ERR_CONNECT_TIMEOUT: rule('TIMED_OUT'),
+  ENOSPC: rule('STORAGE_FULL'),
+  EDQUOT: rule('STORAGE_FULL'),
+  EACCES: rule('PERMISSION_DENIED'),
+  EPERM: rule('PERMISSION_DENIED'),
+  EROFS: rule('READ_ONLY_STORAGE'),
+  ENOENT: rule('FILE_NOT_FOUND'),
+  ENOTDIR: rule('PATH_INVALID'),
+  EISDIR: rule('PATH_INVALID'),
+  ENAMETOOLONG: rule('PATH_INVALID'),
+  EEXIST: rule('DESTINATION_EXISTS'),
+  ENOTEMPTY: rule('DESTINATION_EXISTS'),
+  EMFILE: rule('RESOURCE_EXHAUSTED'),
+  ENFILE: rule('RESOURCE_EXHAUSTED'),
+  ENOMEM: rule('RESOURCE_EXHAUSTED'),
+  EAGAIN: rule('RESOURCE_EXHAUSTED'),
+  EBUSY: rule('STORAGE_BUSY'),
+  ESTALE: rule('STORAGE_STALE_HANDLE'),
+  EIO: rule('STORAGE_IO_ERROR'),
+  EXDEV: rule('CROSS_DEVICE'),
 };
 
 /** PostgreSQL errors by SQLSTATE: exact codes first, then the two-character class. */
 const SQLSTATE_EXACT: Readonly<Record<string, Rule>> = {
-  '40001': rule(DatabaseOperationError, 'DB_SERIALIZATION_FAILURE', true),
-  '40P01': rule(DatabaseOperationError, 'DB_DEADLOCK', true),
-  '57014': rule(DatabaseOperationError, 'DB_QUERY_CANCELED', true),
-  '55P03': rule(DatabaseOperationError, 'DB_LOCK_NOT_AVAILABLE', true),
-  '57P01': rule(DatabaseConnectionError, 'DB_SHUTDOWN', true),
-  '57P02': rule(DatabaseConnectionError, 'DB_SHUTDOWN', true),
-  '57P03': rule(DatabaseConnectionError, 'DB_SHUTDOWN', true),
-  '23505': rule(DatabaseOperationError, 'DB_UNIQUE_VIOLATION', false),
-  '3D000': rule(DatabaseOperationError, 'DB_CONFIGURATION', false),
-  '3F000': rule(DatabaseOperationError, 'DB_CONFIGURATION', false),
+  '40001': rule('DB_SERIALIZATION_FAILURE'),
+  '40P01': rule('DB_DEADLOCK'),
+  '57014': rule('DB_QUERY_CANCELED'),
+  '55P03': rule('DB_LOCK_NOT_AVAILABLE'),
+  '57P01': rule('DB_SHUTDOWN'),
+  '57P02': rule('DB_SHUTDOWN'),
+  '57P03': rule('DB_SHUTDOWN'),
+  '23505': rule('DB_UNIQUE_VIOLATION'),
+  '3D000': rule('DB_CONFIGURATION'),
+  '3F000': rule('DB_CONFIGURATION'),
   // A named prepared statement that the server connection already has (42P05) or does not have
   // (26000): behind a transaction-mode pooler (PgBouncer before 1.21) consecutive transactions
   // land on different server connections. A configuration problem, not the operation's: retried
   // (the pool stops preparing once it sees one), never a permanent failure of the operation.
-  '42P05': rule(DatabaseOperationError, 'DB_PREPARED_STATEMENT_CONFLICT', true),
-  '26000': rule(DatabaseOperationError, 'DB_PREPARED_STATEMENT_CONFLICT', true),
+  '42P05': rule('DB_PREPARED_STATEMENT_CONFLICT'),
+  '26000': rule('DB_PREPARED_STATEMENT_CONFLICT'),
 };
 /**
  * A protocol violation (08P01) that is a refused startup parameter (PgBouncer: "unsupported
  * startup parameter: options") is configuration, which no reconnect cures, not a lost connection.
  */
 const UNSUPPORTED_STARTUP_PARAMETER = /unsupported startup parameter/i;
-const STARTUP_PARAMETER_RULE = rule(DatabaseOperationError, 'DB_CONFIGURATION', false);
+const STARTUP_PARAMETER_RULE = rule('DB_CONFIGURATION');
 const SQLSTATE_CLASS: Readonly<Record<string, Rule>> = {
-  '08': rule(DatabaseConnectionError, 'DB_CONNECTION', true),
-  '53': rule(DatabaseError, 'DB_INSUFFICIENT_RESOURCES', true),
-  '58': rule(DatabaseError, 'DB_SYSTEM_ERROR', true, 2),
-  '23': rule(DatabaseOperationError, 'DB_INTEGRITY_VIOLATION', false),
-  '42': rule(DatabaseOperationError, 'DB_SYNTAX_OR_ACCESS', false),
-  '22': rule(DatabaseOperationError, 'DB_DATA_EXCEPTION', false),
-  '28': rule(DatabaseOperationError, 'DB_AUTH_FAILED', false),
-  '25': rule(DatabaseOperationError, 'DB_INVALID_TRANSACTION_STATE', false),
-  XX: rule(DatabaseOperationError, 'DB_INTERNAL_ERROR', false),
+  '08': rule('DB_CONNECTION'),
+  '53': rule('DB_INSUFFICIENT_RESOURCES'),
+  '58': rule('DB_SYSTEM_ERROR'),
+  '23': rule('DB_INTEGRITY_VIOLATION'),
+  '42': rule('DB_SYNTAX_OR_ACCESS'),
+  '22': rule('DB_DATA_EXCEPTION'),
+  '28': rule('DB_AUTH_FAILED'),
+  '25': rule('DB_INVALID_TRANSACTION_STATE'),
+  XX: rule('DB_INTERNAL_ERROR'),
 };
 /** Any other SQLSTATE: retried once, like the unknown. */
-const SQLSTATE_DEFAULT = rule(DatabaseError, 'DB_ERROR', true, 1);
+const SQLSTATE_DEFAULT = rule('DB_ERROR');
 
 /** Redis reply errors (ioredis `ReplyError`) by their first word: the transient ones. */
-const REDIS_TRANSIENT_REPLIES = new Set([
-  'LOADING',
-  'BUSY',
-  'TRYAGAIN',
-  'CLUSTERDOWN',
-  'MASTERDOWN',
-  'READONLY',
-  'OOM',
-]);
+const REDIS_TRANSIENT_REPLIES: Readonly<Record<string, Rule>> = {
+  LOADING: rule('REDIS_LOADING'),
+  BUSY: rule('REDIS_BUSY'),
+  TRYAGAIN: rule('REDIS_TRYAGAIN'),
+  CLUSTERDOWN: rule('REDIS_CLUSTERDOWN'),
+  MASTERDOWN: rule('REDIS_MASTERDOWN'),
+  READONLY: rule('REDIS_READONLY'),
+  OOM: rule('REDIS_OOM'),
+};
 
 /** Messages of connection failures that arrive without a code (pg, pg-pool, ioredis). */
 const PG_CONNECTION_MESSAGES = [
@@ -213,8 +226,11 @@ function classifyErrorLike(e: object, depth: number): CCATDataOperationError | u
   if (name === 'ReplyError') {
     const word = message.split(/\s/, 1)[0] ?? '';
     const context = { reply: truncate(message, 500) };
-    return REDIS_TRANSIENT_REPLIES.has(word)
-      ? new RedisConnectionError(message, { code: `REDIS_${word}`, context, cause: e })
+    const transient = Object.hasOwn(REDIS_TRANSIENT_REPLIES, word)
+      ? REDIS_TRANSIENT_REPLIES[word]
+      : undefined;
+    return transient !== undefined
+      ? make(transient, message, e, context)
       : new RedisCommandError(message, { context, cause: e });
   }
   if (REDIS_CONNECTION_MESSAGES.some((m) => message.startsWith(m))) {
@@ -222,7 +238,7 @@ function classifyErrorLike(e: object, depth: number): CCATDataOperationError | u
   }
   // ioredis' `commandTimeout`: the server did not answer in time (hung, paused, unreachable).
   if (message === REDIS_COMMAND_TIMEOUT_MESSAGE) {
-    return new RedisConnectionError(message, { code: 'REDIS_TIMEOUT', cause: e });
+    return make(rule('REDIS_TIMEOUT'), message, e, {});
   }
   if (PG_CONNECTION_MESSAGES.some((m) => message.startsWith(m))) {
     return new DatabaseConnectionError(message, { cause: e });
@@ -294,7 +310,7 @@ export const CLASSIFIER_RULE_KEYS: {
   errno: Object.keys(SYSTEM_RULES),
   sqlstate: Object.keys(SQLSTATE_EXACT),
   sqlstateClass: Object.keys(SQLSTATE_CLASS),
-  redisReply: [...REDIS_TRANSIENT_REPLIES],
+  redisReply: Object.keys(REDIS_TRANSIENT_REPLIES),
 };
 
 /**

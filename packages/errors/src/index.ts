@@ -30,3 +30,4 @@ export {
   type RedactorOptions,
 } from './redact.js';
 export * from './catalogue.js';
+export * from './codes.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   adviceFor,
-  ERROR_ADVICE,
+  ERROR_CODES,
   EVENT_CATALOGUE,
   EVENT_KINDS,
   eventLevel,
@@ -29,7 +29,8 @@ describe('the operator text catalogue', () => {
   });
 
   it('advises per error code, generically for the rest', () => {
-    expect(adviceFor('STORAGE_FULL')).toBe(ERROR_ADVICE['STORAGE_FULL']);
+    expect(adviceFor('STORAGE_FULL')).toBe(ERROR_CODES.STORAGE_FULL.advice);
+    expect(adviceFor('DB_DEADLOCK')).toBe(GENERIC_ADVICE);
     expect(adviceFor('NO_SUCH_CODE')).toBe(GENERIC_ADVICE);
     expect(adviceFor('constructor')).toBe(GENERIC_ADVICE);
   });

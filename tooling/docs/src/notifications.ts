@@ -1,7 +1,8 @@
 // The runbook's notification part: each notifying event kind with its level, dedup key and subject;
-// what was done and what to do for every kind (`EVENT_CATALOGUE`, the one catalogue of operator
-// text in @ccat/errors); and sample mails, rendered by the real email channel with a fake transport.
-import { EVENT_CATALOGUE, EVENT_KINDS, type EventKindText } from '@ccat/errors';
+// what was done and what to do for every kind (`EVENT_CATALOGUE`, @ccat/errors); and sample mails,
+// rendered by the real email channel (a fake transport) from examples whose error text is the
+// code's row of `ERROR_CODES`.
+import { ERROR_CODES, EVENT_CATALOGUE, EVENT_KINDS, type ErrorCode, type EventKind } from '@ccat/errors';
 import { createEmailChannel, toNotification, type Channel, type Notification } from '@ccat/notifier';
 import {
   buildNotification,
@@ -11,67 +12,38 @@ import {
 } from '@ccat/recovery-handlers';
 import { code, escapeCell, table } from './markdown.js';
 
-const op = (type: string, attempt: number) => ({ type, id: '1042', attempt });
-/** One example of each notifying kind, as the recovery handlers build them. */
-const SAMPLES: Readonly<Record<RecoveryEventKind, NotificationFacts>> = {
-  permanent_failure: {
-    kind: 'permanent_failure',
-    ref: op('data_transfer', 2),
-    errorCode: 'CHECKSUM_MISMATCH',
-    errorClass: 'ChecksumVerificationError',
-    errorMessage: 'transfer of tp-3-1001-10 arrived with a different sha256',
-    retryCount: 2,
-    maxRetries: 2,
-    workerId: 'cologne-worker-1',
-  },
-  stall_exhausted: {
-    kind: 'stall_exhausted',
-    ref: op('unpack', 3),
-    errorCode: 'STALLED_TOO_OFTEN',
-    errorMessage: 'stalled: no heartbeat before its deadline (process dead or frozen)',
-    retryCount: 3,
-    maxRetries: 3,
-    workerId: 'cologne-worker-2',
-    detail: 'heartbeat_expired',
-  },
-  stall_recovered: {
-    kind: 'stall_recovered',
-    ref: op('unpack', 1),
-    errorCode: 'STALLED',
-    errorMessage: 'stalled: heartbeats continued but progress stopped (hung I/O)',
-    retryCount: 2,
-    maxRetries: 3,
-    workerId: 'cologne-worker-2',
-    delayMs: 41_000,
-    detail: 'progress_stalled',
-  },
-  retry_scheduled: {
-    kind: 'retry_scheduled',
-    ref: op('data_transfer', 0),
-    errorCode: 'CONNECTION_RESET',
-    errorClass: 'NetworkError',
-    errorMessage: 'read ECONNRESET',
-    retryCount: 1,
-    maxRetries: 3,
-    workerId: 'chile-worker-1',
-    delayMs: 17_000,
-  },
+/** Per notifying kind: the error code of its example, attempt, retries used, limit, delay (ms). */
+const EXAMPLES: Readonly<Record<RecoveryEventKind, readonly [ErrorCode, number, number, number, number?]>> = {
+  permanent_failure: ['CHECKSUM_MISMATCH', 2, 2, 2],
+  stall_exhausted: ['STALLED_TOO_OFTEN', 3, 3, 3],
+  stall_recovered: ['STALLED', 1, 2, 3, 41_000],
+  retry_scheduled: ['CONNECTION_RESET', 0, 1, 3, 17_000],
 };
+const KINDS = Object.keys(EXAMPLES) as RecoveryEventKind[];
+const TIME = Date.parse('2025-01-01T03:00:00.000Z');
+
+/** The facts the recovery handlers would have for an example of `kind` on data_transfer `id`. */
+function sample(kind: RecoveryEventKind, id = '1042'): NotificationFacts {
+  const [errorCode, attempt, retryCount, maxRetries, delayMs] = EXAMPLES[kind];
+  const row = ERROR_CODES[errorCode];
+  return {
+    ...{ kind, ref: { type: 'data_transfer', id, attempt }, errorCode, errorMessage: row.meaning },
+    ...('class' in row && { errorClass: row.class }),
+    ...{ retryCount, maxRetries, workerId: 'cologne-worker-1' },
+    ...(delayMs !== undefined && { delayMs }),
+  };
+}
 
 /** As the PostgreSQL outbox hands a row to the relay: with its id, time and operation. */
 function delivered(facts: NotificationFacts, id: number): Notification {
-  const time = new Date('2025-01-01T03:00:00.000Z');
-  return {
-    ...toNotification({ ...buildNotification(facts), time }),
-    id: String(id),
-    operation: { ...facts.ref },
-  };
+  const time = new Date(TIME);
+  return { ...toNotification({ ...buildNotification(facts), time }), id: String(id), operation: facts.ref };
 }
 
 /** A notification (or a digest) as the real email channel sends it, headers and all, in a text block. */
 async function mail(delivery: Parameters<Channel['deliver']>[0]): Promise<string> {
   const text = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v));
-  let sent: string[] | undefined;
+  const sent: string[] = [];
   const channel = createEmailChannel({
     config: { host: 'smtp.example.org', from: 'CCAT Recovery <ccat@example.org>' },
     transport: {
@@ -80,7 +52,7 @@ async function mail(delivery: Parameters<Channel['deliver']>[0]): Promise<string
           ([k, v]) => `${k}: ${v}`,
         );
         const to = ([] as unknown[]).concat(m.to ?? []).map(text);
-        sent = [`From: ${text(m.from)}`, `To: ${to.join(', ')}`, `Subject: ${text(m.subject)}`, ...headers];
+        sent.push(`From: ${text(m.from)}`, `To: ${to.join(', ')}`, `Subject: ${text(m.subject)}`, ...headers);
         sent.push('', text(m.text).trimEnd());
         return Promise.resolve({ messageId: '<sample@example.org>', accepted: ['ops@example.org'] });
       },
@@ -88,26 +60,22 @@ async function mail(delivery: Parameters<Channel['deliver']>[0]): Promise<string
   });
   await channel.deliver(delivery, ['ops@example.org']);
   await channel.close();
-  if (sent === undefined) throw new Error('the email channel sent nothing');
+  if (sent.length === 0) throw new Error('the email channel sent nothing');
   return ['```text', ...sent, '```'].join('\n');
 }
 
 /** The notification sections of the runbook (Markdown, before prettier). */
 export async function renderNotifications(): Promise<string> {
-  const kinds = Object.keys(SAMPLES) as RecoveryEventKind[];
-  const text = (k: string): EventKindText => EVENT_CATALOGUE[k as keyof typeof EVENT_CATALOGUE];
-  const silent = EVENT_KINDS.filter((k) => text(k).recorded && !(k in SAMPLES));
+  const text = (k: EventKind) =>
+    EVENT_CATALOGUE[k] as (typeof EVENT_CATALOGUE)[EventKind] & { action?: string; advice?: string };
+  const silent = EVENT_KINDS.filter((k) => text(k).recorded && !(k in EXAMPLES));
+  const subject = (k: RecoveryEventKind) => escapeCell(code(buildNotification(sample(k)).subject));
   const lines = [
     '### Notifications the recovery system writes',
     '',
     table(
       ['event kind', 'level', 'dedup key', 'subject'],
-      kinds.map((k) => [
-        code(k),
-        text(k).level,
-        code(dedupKey(k, '<type>', '<CODE>')),
-        escapeCell(code(buildNotification(SAMPLES[k]).subject)),
-      ]),
+      KINDS.map((k) => [code(k), text(k).level, code(dedupKey(k, '<type>', '<CODE>')), subject(k)]),
     ),
     '',
     `Decisions recorded in \`operation_events\` without a notification: ${silent.map(code).join(', ')}.`,
@@ -120,15 +88,10 @@ export async function renderNotifications(): Promise<string> {
     '',
     table(
       ['event kind', 'level', 'recorded', 'what was done', 'what to do'],
-      EVENT_KINDS.filter((k) => text(k).action !== undefined).map((k) => {
-        const t = text(k);
-        return [
-          code(k),
-          t.level,
-          t.recorded ? 'yes' : 'no',
-          escapeCell(t.action ?? ''),
-          escapeCell(t.advice ?? ''),
-        ];
+      EVENT_KINDS.flatMap((k) => {
+        const { level, recorded, action, advice } = text(k);
+        if (action === undefined) return [];
+        return [[code(k), level, recorded ? 'yes' : 'no', escapeCell(action), escapeCell(advice ?? '')]];
       }),
     ),
     '',
@@ -137,26 +100,16 @@ export async function renderNotifications(): Promise<string> {
     'Rendered by the email channel from examples (default `subjectPrefix`). Slack messages carry the same fields.',
     '',
   ];
-  for (const [i, k] of kinds.entries())
-    lines.push(`#### \`${k}\``, '', await mail({ notification: delivered(SAMPLES[k], 5000 + i) }), '');
-  const leader = delivered(SAMPLES.permanent_failure, 5000 + kinds.length);
-  const at = (minutes: number) => new Date(leader.time.getTime() + minutes * 60_000);
-  const examples = [1042, 1043, 1047].map((n, i) => {
-    const facts = { ...SAMPLES.permanent_failure, ref: { ...op('data_transfer', 2), id: String(n) } };
-    return {
-      id: String(5100 + i),
-      subject: buildNotification(facts).subject,
-      time: at(i),
-      operation: facts.ref,
-    };
+  for (const [i, k] of KINDS.entries())
+    lines.push(`#### \`${k}\``, '', await mail({ notification: delivered(sample(k), 5000 + i) }), '');
+  const leader = delivered(sample('permanent_failure'), 5000 + KINDS.length);
+  const examples = ['1042', '1043', '1047'].map((id, i) => {
+    const f = sample('permanent_failure', id);
+    const time = new Date(TIME + i * 60_000);
+    return { id: String(5100 + i), subject: buildNotification(f).subject, time, operation: f.ref };
   });
-  const digest = {
-    dedupKey: leader.dedupKey ?? '',
-    count: 37,
-    firstAt: leader.time,
-    lastAt: at(9),
-    examples,
-  };
+  const lastAt = new Date(TIME + 9 * 60_000);
+  const digest = { dedupKey: leader.dedupKey ?? '', count: 37, firstAt: leader.time, lastAt, examples };
   lines.push(
     '#### Digest',
     '',
