@@ -79,6 +79,8 @@ describe('dashboard against hostile requests', () => {
         'HTTP/1.1 400 Bad Request',
       );
     }
+    const huge = `GET /failures?code=${'A'.repeat(20_000)} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`;
+    expect(await raw(open.port, huge)).toBe('HTTP/1.1 431 Request Header Fields Too Large');
     expect((await fetch(url(open, '/'))).status).toBe(200);
     const bad = await fetch(url(guarded, '/operations/data_transfer/%E0%A4%A'), {
       headers: { authorization: `Bearer ${TOKEN}` },

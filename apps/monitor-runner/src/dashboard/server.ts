@@ -369,7 +369,14 @@ export async function startDashboard(deps: DashboardDeps): Promise<DashboardServ
       page(res, url, 'Error', messagePage(message), false, status);
     });
   });
-  server.on('clientError', (_e, socket: Socket) => socket.destroy());
+  // A request Node cannot parse: answer it (431 for headers or URL too large) and close, as Node
+  // itself would without this listener.
+  server.on('clientError', (e: NodeJS.ErrnoException, socket: Socket) => {
+    if (!socket.writable) return void socket.destroy();
+    const status =
+      e.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  });
   const sockets = new Set<Socket>();
   server.on('connection', (s: Socket) => {
     sockets.add(s);
