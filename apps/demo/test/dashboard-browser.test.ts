@@ -145,7 +145,18 @@ describe('the dashboard in Chromium', () => {
   it('Failures and Trends load; hostile error text stays inert text', async () => {
     const failures = await open('/failures');
     expect(await failures.locator('main').innerText()).toContain('INJECTED_PERMANENT_FAULT');
+    expect(await failures.locator('main').innerText()).toMatch(/To do: /);
     await failures.screenshot({ path: join(OUT, 'dashboard-failures.png'), fullPage: true });
+    // The live refresh (every 1 s here) leaves a field the operator is typing in alone.
+    await failures.fill('input[name="since"]', '7d');
+    const stamp = await failures.locator('#updated').innerText();
+    await failures.waitForTimeout(2500);
+    expect(await failures.inputValue('input[name="since"]')).toBe('7d');
+    // No swap meanwhile: the stamp (to the second) would have moved on.
+    expect(await failures.locator('#updated').innerText()).toBe(stamp);
+    // Once the field is left, the refresh resumes.
+    await failures.locator('h2').first().click();
+    await expect.poll(() => failures.locator('#updated').innerText(), { timeout: 10_000 }).not.toBe(stamp);
     const trends = await open('/trends');
     expect(await trends.locator('svg').count()).toBe(6);
     await trends.screenshot({ path: join(OUT, 'dashboard-trends.png'), fullPage: true });

@@ -57,6 +57,16 @@ export interface Failures {
 }
 
 /**
+ * An example's current state in a few words, as the CLI and the dashboard show it:
+ * "completed (attempt 3, retried since)", "failed (attempt 0)", "gone" (its row was deleted).
+ */
+export function currentStateText(x: FailureExample): string {
+  if (x.current === null) return 'gone';
+  const since = x.current.attempt > x.attempt ? ', retried since' : '';
+  return `${x.current.status} (attempt ${x.current.attempt}${since})`;
+}
+
+/**
  * The failure groups of the window, each example with its operation's current state (one query per
  * operation type); an empty window is an answer, not an error. Throws the classified database error.
  */

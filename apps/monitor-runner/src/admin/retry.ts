@@ -27,6 +27,8 @@ export interface FailedOperation {
 
 export interface FailedSelection {
   readonly type: OperationType;
+  /** This one operation only. */
+  readonly id?: string | undefined;
   /** Matches `last_error_code`. */
   readonly code?: string | undefined;
   /** Failed (finished_at) within this many ms; rows without finished_at never match a window. */
@@ -42,6 +44,7 @@ export async function listFailedOperations(
   const { table, prefix } = OPERATION_TABLES[selection.type];
   const col = (name: string) => sql.ref(`${prefix}${name}`);
   const where = [sql`${col('status')} = 'failed'`];
+  if (selection.id !== undefined) where.push(sql`id = ${selection.id}`);
   if (selection.code !== undefined) where.push(sql`${col('last_error_code')} = ${selection.code}`);
   if (selection.sinceMs !== undefined)
     where.push(sql`${col('finished_at')} >= now() - make_interval(secs => ${selection.sinceMs / 1000})`);

@@ -1,7 +1,9 @@
 // The dashboard's two static files, served from this process (no CDN: it works with no internet).
 // The script is the only one a page loads (the Content-Security-Policy allows 'self' scripts only):
 // it re-fetches the page's main content (`?partial=1`) every data-live ms and swaps it in, so
-// figures update without a full reload. The fetched HTML is the server's escaped rendering.
+// figures update without a full reload. The fetched HTML is the server's escaped rendering. A round
+// is skipped while the operator is typing in a field of the page (the swap would wipe it) or the
+// tab is hidden.
 
 export const DASHBOARD_JS = `"use strict";
 (function () {
@@ -9,7 +11,12 @@ export const DASHBOARD_JS = `"use strict";
   var stamp = document.getElementById("updated");
   if (!main || !main.dataset.live) return;
   var every = Math.max(500, Number(main.dataset.live) || 5000);
+  function busy() {
+    var a = document.activeElement;
+    return document.hidden || (a && a !== main && main.contains(a) && /^(INPUT|TEXTAREA|SELECT)$/.test(a.tagName));
+  }
   function refresh() {
+    if (busy()) { setTimeout(refresh, every); return; }
     var url = new URL(window.location.href);
     url.searchParams.set("partial", "1");
     fetch(url, { credentials: "same-origin", headers: { accept: "text/html" } })
@@ -41,7 +48,9 @@ td.num, th.num { text-align: right; }
 .warn { color: #9a6700; font-weight: bold; }
 .bad { color: #cf222e; }
 .empty { color: #57606a; }
-.advice { color: #57606a; font-style: italic; }
+.advice { color: #57606a; }
+.why { color: #9a6700; }
+pre.commands { background: #f6f8fa; padding: .4em .8em; margin: .3em 0; white-space: pre-wrap; }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 1em; margin: 0; }
 dt { color: #57606a; }
 svg { background: #fff; }

@@ -16,9 +16,21 @@ const ENTITIES: Readonly<Record<string, string>> = {
   "'": '&#39;',
 };
 
-/** Text as HTML: the five significant characters escaped, secrets of a known form redacted. */
+// Control characters (but TAB, LF, CR), zero-width and bidi controls: a hostile name or message
+// could reorder or hide what the operator reads ("Trojan Source"); they are shown as `<U+202E>`.
+const HIDDEN =
+  // eslint-disable-next-line no-control-regex
+  /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/g;
+const visible = (c: string) => `<U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}>`;
+
+/**
+ * Text as HTML: secrets of a known form redacted, control and bidi characters made visible as
+ * `<U+XXXX>`, then the five significant characters escaped.
+ */
 export function esc(value: unknown): string {
-  return redactSecrets(cell(value, 20_000), 20_000).replace(/[&<>"']/g, (c) => ENTITIES[c]!);
+  return redactSecrets(cell(value, 20_000), 20_000)
+    .replace(HIDDEN, visible)
+    .replace(/[&<>"']/g, (c) => ENTITIES[c]!);
 }
 
 /** A Date as `2025-03-01 14:05:09Z` (UTC, as the CLI prints it). */

@@ -4,7 +4,7 @@
 // nothing the query returns is hidden. Every dynamic text goes through html.ts's escaping.
 import { OPERATION_STATUSES } from '@ccat/db';
 import { formatDuration } from '@ccat/notifier';
-import type { Failures } from '../admin/failures.js';
+import { currentStateText, type Failures } from '../admin/failures.js';
 import type { OperationHistory } from '../admin/history.js';
 import type { FailedOperation, RetryResult } from '../admin/retry.js';
 import type { Status, StatusCounts } from '../admin/status.js';
@@ -23,6 +23,8 @@ export const historyLink = (type: string, id: string, label = `${type} ${id}`) =
   h`<a href="/operations/${encodeURIComponent(type)}/${encodeURIComponent(id)}">${label}</a>`;
 
 const KNOWN_STATUS_KEYS = new Set([
+  'stuck',
+  'unserved',
   'counts',
   'notifications',
   'inFlight',
@@ -36,10 +38,59 @@ function unavailableNote(down: Status['unavailable']): Html {
   return h`${down.map((d) => h`<p class="warn">${d.service} is not reachable at ${d.where}: ${d.reason}</p>`)}`;
 }
 
-/** Now: counts, in flight, stuck, services, undelivered notifications, unserved work and any other field of Status. */
+/** What is stuck now and why, longest first (the CLI's "Stuck now"); admin/stuck.ts has the rules. */
+function stuckSection(stuck: NonNullable<Status['stuck']>): Html {
+  const partial = stuck.complete ? '' : ' (Redis unreachable: heartbeat and queue reasons not checked)';
+  const count = `${stuck.more ? 'at least ' : ''}${stuck.total}`;
+  const shown =
+    stuck.rows.length < stuck.total || stuck.more ? `, the ${stuck.rows.length} longest shown` : '';
+  return section(
+    `Stuck now: ${count}${shown}${partial}`,
+    table(
+      ['operation', 'status', 'attempt', 'for', 'worker', 'why'],
+      stuck.rows.map((r) => [
+        historyLink(r.operationType, r.operationId),
+        r.status,
+        r.attempt,
+        age(r.ageMs),
+        r.workerId === null
+          ? '-'
+          : r.workerAlive === false
+            ? h`${r.workerId} <span class="bad">(not alive)</span>`
+            : r.workerId,
+        h`<span class="why">${r.reason}</span>`,
+      ]),
+      'none: everything waiting or running is within its bounds',
+    ),
+    'stuck',
+  );
+}
+
+/** Queues with waiting work that no live worker serves (it would wait forever). */
+function unservedSection(unserved: Status['unserved']): Html {
+  if (unserved === null)
+    return section('Work nothing serves', h`<p class="empty">unknown (Redis unreachable)</p>`, 'unserved');
+  return section(
+    `Work nothing serves: ${unserved.reduce((n, u) => n + u.pending + u.scheduled, 0)} waiting`,
+    h`${table(
+      ['queue', 'operation type', 'pending', 'scheduled'],
+      unserved.map((u) => [u.queue, u.operationType, num(u.pending), num(u.scheduled)]),
+      'none: every queue with waiting work has a live worker',
+    )}${
+      unserved.length === 0
+        ? h``
+        : h`<p class="advice">Start a worker that serves the queue's location and operation type, or bring back the one that died.</p>`
+    }`,
+    'unserved',
+  );
+}
+
+/** Now: what is stuck and unserved first, then counts, in flight, stalled, services, undelivered notifications and any other field of Status. */
 export function nowPage(s: Status): Html {
   const parts: Html[] = [unavailableNote(s.unavailable)];
   if (s.warnings.length > 0) parts.push(h`${s.warnings.map((w) => h`<p class="warn">${w}</p>`)}`);
+  if (s.stuck !== null) parts.push(stuckSection(s.stuck));
+  parts.push(unservedSection(s.unserved));
   if (s.counts !== null) {
     const cols = ['type', ...OPERATION_STATUSES, 'total'];
     const row = (name: string, c: StatusCounts) => [
@@ -117,7 +168,7 @@ export function nowPage(s: Status): Html {
       section(
         'Workers and monitors',
         table(
-          ['type', 'name', 'status', 'last seen', 'host', 'pid'],
+          ['type', 'name', 'status', 'last seen', 'host', 'pid', 'queues served'],
           s.services.map((v) => [
             v.serviceType,
             v.serviceName,
@@ -125,6 +176,7 @@ export function nowPage(s: Status): Html {
             `${age(v.lastSeenAgoMs)} ago`,
             v.host,
             v.pid,
+            v.queues === null ? '-' : v.queues.join(', ') || 'none',
           ]),
         ),
         'services',
@@ -153,8 +205,24 @@ export function nowPage(s: Status): Html {
   return h`${parts}`;
 }
 
-const KNOWN_GROUP_KEYS = new Set(['errorCode', 'operationType', 'count', 'firstAt', 'lastAt', 'examples']);
-const KNOWN_EXAMPLE_KEYS = new Set(['operationId', 'attempt', 'event', 'message', 'at']);
+const KNOWN_GROUP_KEYS = new Set([
+  'errorCode',
+  'operationType',
+  'count',
+  'firstAt',
+  'lastAt',
+  'advice',
+  'examples',
+]);
+const KNOWN_EXAMPLE_KEYS = new Set([
+  'operationId',
+  'attempt',
+  'event',
+  'message',
+  'at',
+  'current',
+  'retryCommand',
+]);
 
 /** A form that leads to the retry confirmation page (GET: nothing changes until confirmed). */
 function retryButton(fields: Record<string, string>, label: string): Html {
@@ -175,6 +243,9 @@ export function failuresPage(f: Failures, window: { since: string; canRetry: boo
       const exampleKeys = [
         ...new Set(g.examples.flatMap((x) => Object.keys(x)).filter((k) => !KNOWN_EXAMPLE_KEYS.has(k))),
       ];
+      const commands = [
+        ...new Set(g.examples.flatMap((x) => (x.retryCommand === null ? [] : [x.retryCommand]))),
+      ];
       const bulk =
         window.canRetry && g.operationType !== ''
           ? retryButton(
@@ -185,18 +256,26 @@ export function failuresPage(f: Failures, window: { since: string; canRetry: boo
       return section(
         `${g.errorCode} · ${g.operationType} · ${g.count} events`,
         h`<p>first ${isoTime(g.firstAt)}, last ${isoTime(g.lastAt)} ${bulk}</p>
+        <p class="advice"><strong>To do:</strong> ${g.advice}</p>
         ${extra.map(([k, v]) => h`<div class="extra"><strong>${words(k)}:</strong> ${generic(v)}</div>`)}
         ${table(
-          ['operation', 'attempt', 'event', 'at', 'message', ...exampleKeys.map(words)],
+          ['operation', 'attempt', 'event', 'at', 'now', 'message', ...exampleKeys.map(words)],
           g.examples.map((x) => [
             historyLink(g.operationType, x.operationId),
             x.attempt,
             x.event,
             isoTime(x.at),
+            x.current?.status === 'failed'
+              ? h`<span class="bad">${currentStateText(x)}</span>`
+              : currentStateText(x),
             x.message,
             ...exampleKeys.map((k) => generic((x as unknown as Record<string, unknown>)[k])),
           ]),
-        )}`,
+        )}${
+          commands.length === 0
+            ? h``
+            : h`<p>Failed now; retry with:</p><pre class="commands">${commands.join('\n')}</pre>`
+        }`,
         `group-${g.errorCode}-${g.operationType}`,
       );
     },

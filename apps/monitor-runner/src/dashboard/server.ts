@@ -26,7 +26,7 @@ import type { Source } from '../admin/sources.js';
 import { readStatus } from '../admin/status.js';
 import { readTrends } from '../admin/trends.js';
 import { parseDuration } from '../cli/options.js';
-import type { MonitorConfig } from '../config.js';
+import { isLoopbackHost, type MonitorConfig } from '../config.js';
 import { DASHBOARD_CSS, DASHBOARD_JS } from './assets.js';
 import { layout, type Html } from './html.js';
 import {
@@ -90,14 +90,48 @@ function presentedToken(req: IncomingMessage): string | undefined {
   return undefined;
 }
 
-/** A POST must come from a page of this server: Sec-Fetch-Site and Origin, when sent, must say so. */
+/** The host name of a `Host` header (`[::1]` for IPv6, no port), or undefined when it is not one. */
+function hostName(host: string | undefined): string | undefined {
+  if (host === undefined || host === '') return undefined;
+  try {
+    return new URL(`http://${host}/`).hostname;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether an http(s) Origin names the host and port of the Host header (read with the Origin's scheme, so a default port compares equal either way). */
+function sameHost(origin: string, host: string | undefined): boolean {
+  try {
+    const from = new URL(origin);
+    const to = new URL(`${from.protocol}//${host ?? ''}/`);
+    return (from.protocol === 'http:' || from.protocol === 'https:') && from.host === to.host;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A POST must come from a page of this server: Sec-Fetch-Site and Origin, when sent, must say so.
+ * The Origin's host and port are compared with the Host header, not its scheme, so the dashboard
+ * behind a TLS-terminating proxy (Origin `https://…`, the proxy passing Host on) still takes writes.
+ */
 function checkSameOrigin(req: IncomingMessage): void {
+  const refused = () => new Refusal(403, 'refused: the request did not come from a dashboard page');
   const site = req.headers['sec-fetch-site'];
-  if (site !== undefined && site !== 'same-origin' && site !== 'none')
-    throw new Refusal(403, 'refused: the request did not come from a dashboard page');
+  if (site !== undefined && site !== 'same-origin' && site !== 'none') throw refused();
   const origin = req.headers.origin;
-  if (origin !== undefined && origin !== `http://${req.headers.host ?? ''}`)
-    throw new Refusal(403, 'refused: the request did not come from a dashboard page');
+  if (origin === undefined) return;
+  if (!sameHost(origin, req.headers.host)) throw refused();
+}
+
+/** The request's URL; a request target that is no URL (`GET http://[ HTTP/1.1`) is undefined. */
+function requestUrl(req: IncomingMessage): URL | undefined {
+  try {
+    return new URL(req.url ?? '/', 'http://dashboard');
+  } catch {
+    return undefined;
+  }
 }
 
 async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
@@ -244,6 +278,13 @@ export async function startDashboard(deps: DashboardDeps): Promise<DashboardServ
       return page(res, url, 'Trends', trendsPage(await readTrends(db, unit)), true);
     }
     const op = /^\/operations\/([a-z_]{1,40})\/([^/]{1,40})$/.exec(path);
+    const decoded = (s: string) => {
+      try {
+        return decodeURIComponent(s);
+      } catch {
+        throw new Error(`invalid operation id ${JSON.stringify(s)}: not percent-encoded text`);
+      }
+    };
     if (op) {
       try {
         const history = await readHistory({
@@ -251,7 +292,7 @@ export async function startDashboard(deps: DashboardDeps): Promise<DashboardServ
           redis: redisSource,
           keyPrefix: config.keyPrefix,
           type: param(op[1]!, parseOperationType)!,
-          id: param(decodeURIComponent(op[2]!), parseOperationId)!,
+          id: param(op[2]!, (s) => parseOperationId(decoded(s)))!,
           limit: 500,
         });
         return page(res, url, `${history.type} ${history.id}`, historyPage(history, canRetry), true);
@@ -270,30 +311,43 @@ export async function startDashboard(deps: DashboardDeps): Promise<DashboardServ
       const since = param(url.searchParams.get('since'), parseDuration);
       const found = await listFailedOperations(db, {
         type,
+        id,
         code,
         sinceMs: id === undefined ? since?.ms : undefined,
-        limit: id === undefined ? d.bulkRetryLimit : 100_000,
+        limit: d.bulkRetryLimit,
       });
-      const rows = id === undefined ? found.rows : found.rows.filter((r) => r.id === id);
+      const rows = found.rows;
       const selection = {
         type,
         ...(id !== undefined && { id }),
         ...(code !== undefined && { code }),
         ...(since !== undefined && { since: since.text }),
       };
-      return page(
-        res,
-        url,
-        'Retry',
-        retryConfirmPage(selection, rows, id === undefined ? found.total : rows.length),
-        false,
-      );
+      return page(res, url, 'Retry', retryConfirmPage(selection, rows, found.total), false);
     }
     throw new Refusal(404, 'not found');
   }
 
   const server: Server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://dashboard');
+    const url = requestUrl(req);
+    if (url === undefined) {
+      send(res, 400, 'text/plain; charset=utf-8', 'bad request: the request target is not a URL');
+      return;
+    }
+    // Without a token the dashboard is on loopback only; a Host naming anything else is a browser
+    // sent here by a rebound DNS name (a page of another site reading this one), so it is refused.
+    if (d.token === undefined) {
+      const name = hostName(req.headers.host);
+      if (name === undefined || !isLoopbackHost(name)) {
+        send(
+          res,
+          421,
+          'text/plain; charset=utf-8',
+          'refused: without dashboard.token the dashboard answers only to a loopback name (127.0.0.1, localhost, [::1]); set dashboard.token to serve it under another name',
+        );
+        return;
+      }
+    }
     if (d.token !== undefined && !sameSecret(presentedToken(req), d.token)) {
       send(res, 401, 'text/plain; charset=utf-8', 'a bearer token is required', {
         'www-authenticate': 'Basic realm="ccat-recovery dashboard", charset="UTF-8"',
@@ -301,17 +355,28 @@ export async function startDashboard(deps: DashboardDeps): Promise<DashboardServ
       return;
     }
     route(req, res).catch((e: unknown) => {
-      const status = e instanceof Refusal ? e.status : 500;
+      // A client that went away mid-request (aborted body) is no failure of the dashboard.
+      if (req.socket.destroyed && !(e instanceof Refusal)) return void res.destroy();
+      const classified = e instanceof Refusal ? undefined : classifyError(e);
+      // PostgreSQL or Redis unreachable right now: 503, and the open page's refresh tries again.
+      const status = e instanceof Refusal ? e.status : classified!.retryable ? 503 : 500;
       const message =
         e instanceof Refusal
           ? e.message
-          : `the page failed: ${redactSecrets(classifyError(e).message, 2000)}`;
+          : `the page failed${status === 503 ? ' (a service is not reachable now; it is tried again at the next refresh)' : ''}: ${redactSecrets(classified!.message, 2000)} [${classified!.code}]`;
       if (status >= 500) logger.warn({ err: message, path: url.pathname }, 'dashboard request failed');
       if (res.headersSent) return void res.end();
       page(res, url, 'Error', messagePage(message), false, status);
     });
   });
-  server.on('clientError', (_e, socket: Socket) => socket.destroy());
+  // A request Node cannot parse: answer it (431 for headers or URL too large) and close, as Node
+  // itself would without this listener.
+  server.on('clientError', (e: NodeJS.ErrnoException, socket: Socket) => {
+    if (!socket.writable) return void socket.destroy();
+    const status =
+      e.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  });
   const sockets = new Set<Socket>();
   server.on('connection', (s: Socket) => {
     sockets.add(s);

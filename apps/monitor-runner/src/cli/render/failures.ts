@@ -1,15 +1,8 @@
 // The text form of `failures`: the groups, then per group its advice, its examples with where each
 // operation is now, and the command that retries each one failed now.
-import type { FailureExample, Failures } from '../../admin/failures.js';
+import { currentStateText, type Failures } from '../../admin/failures.js';
 import { formatTime, plural } from './format.js';
 import { formatTable, right } from './table.js';
-
-/** An example's current state in a few words: "completed (attempt 3, retried since)", "gone". */
-export function currentStateText(x: FailureExample): string {
-  if (x.current === null) return 'gone';
-  const since = x.current.attempt > x.attempt ? ', retried since' : '';
-  return `${x.current.status} (attempt ${x.current.attempt}${since})`;
-}
 
 /** `scope`: "in the last 24h (type …)"; `examples`: the --examples asked for (0: no example section). */
 export function renderFailures(scope: string, examples: number, { groups, totalEvents }: Failures): string {
