@@ -16,7 +16,7 @@ import {
   type HealthServer,
 } from '@ccat/service';
 import { Worker as BullWorker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '@ccat/service';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { WorkerConfig } from './config.js';
@@ -32,9 +32,9 @@ export interface WorkerDeps {
   readonly workerId: string;
   readonly db: Kysely<Database>;
   /** For heartbeats and the health key. */
-  readonly redis: Redis;
+  readonly redis: RedisConnection;
   /** For BullMQ (created with maxRetriesPerRequest: null). */
-  readonly bullConnection: Redis;
+  readonly bullConnection: RedisConnection;
   readonly logger: Logger;
   /** The schema the tables live in (readiness compares its migrations with this code's). Default `config.database.schema`. */
   readonly schema?: string;

@@ -142,17 +142,6 @@ export const databaseConfigSchema = z
   })
   .prefault({});
 
-/** Redis: heartbeats, service health keys, the BullMQ queues and the monitors' lease. */
-export const redisConfigSchema = z
-  .strictObject({
-    url: connectionUrl(REDIS_URL_RULE)
-      .default('redis://127.0.0.1:6379')
-      .describe(
-        'Redis connection URL, `redis://[:password@]host:port[/db]`. Checked at start: scheme redis: or rediss: (TLS), a host, a port from 1 to 65535, a database number as the path if any.',
-      ),
-  })
-  .prefault({});
-
 /** Prefix of every Redis key (heartbeats, health keys, BullMQ queues); workers and monitors of one deployment share it. */
 export const keyPrefixSchema = z
   .string()
