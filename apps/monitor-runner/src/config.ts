@@ -41,7 +41,7 @@ export const monitorConfigSchema = z
       "Redis: the heartbeats the workers write, service health keys, the monitors' lease.",
     ),
     keyPrefix: keyPrefixSchema.describe(
-      "Must match the workers' keyPrefix: the heartbeats and health keys live under it.",
+      "Must match the workers' keyPrefix: the heartbeats and health keys live under it (and under its Redis Cluster hash tag: the prefix's own `{tag}`, else the prefix without trailing colons).",
     ),
     monitor: z
       .strictObject({

@@ -65,7 +65,7 @@ export const workerConfigSchema = z
     ),
     redis: redisConfigSchema.describe('Redis: heartbeats, service health keys and the BullMQ queues.'),
     keyPrefix: keyPrefixSchema.describe(
-      'Prefix of every Redis key (heartbeats, health keys, BullMQ queues), so Redis can be shared.',
+      "Prefix of every Redis key (heartbeats, health keys, BullMQ queues), so Redis can be shared. Every key also carries one Redis Cluster hash tag: the prefix's own `{tag}` when it has one (`ccat:{ccat}:`), else the prefix without trailing colons (`ccat:` → keys under `ccat:{ccat}:`, BullMQ's under `ccat:{ccat}:bull`).",
     ),
     serve: z
       .union([

@@ -23,7 +23,7 @@ import type { WorkerConfig } from './config.js';
 import { Dispatcher } from './dispatcher.js';
 import { createFaultInjector } from './faults.js';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics.js';
-import { servedQueues } from './queues.js';
+import { bullPrefix as queuePrefix, servedQueues } from './queues.js';
 import { TaskRunner } from './task-runner.js';
 import { createCommandTransport, createLocalCopyTransport } from './transports.js';
 
@@ -102,7 +102,7 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
   const { config, logger, workerId } = deps;
   const log = logger.child({ workerId });
   const metrics = createWorkerMetrics();
-  const bullPrefix = `${config.keyPrefix}bull`;
+  const bullPrefix = queuePrefix(config.keyPrefix);
   const heartbeat = new HeartbeatEmitter({
     redis: deps.redis,
     keyPrefix: config.keyPrefix,

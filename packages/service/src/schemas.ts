@@ -142,12 +142,19 @@ export const databaseConfigSchema = z
   })
   .prefault({});
 
-/** Prefix of every Redis key (heartbeats, health keys, BullMQ queues); workers and monitors of one deployment share it. */
+/**
+ * Prefix of every Redis key (heartbeats, health keys, BullMQ queues); workers and monitors of one
+ * deployment share it. Every key also carries one Redis Cluster hash tag: the prefix's own `{tag}`
+ * when it has one, else the prefix without trailing colons (`ccat:` → keys under `ccat:{ccat}:`).
+ */
 export const keyPrefixSchema = z
   .string()
   .min(1)
   .max(100)
-  .regex(/^[^{}\s]+$/)
+  .regex(
+    /^(?:[^{}\s]+|[^{}\s]*\{[^{}\s]+\}[^{}\s]*)$/,
+    'a prefix without whitespace, braces only as one Redis Cluster {hash tag}, e.g. ccat: or ccat:{ccat}:',
+  )
   .default('ccat:');
 
 /** Logging (pino JSON lines). */

@@ -1,6 +1,6 @@
 import { Cluster, Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import { createRedisConnection, describeRedis, redisConfigSchema } from '../src/index.js';
+import { createRedisConnection, describeRedis, keyPrefixSchema, redisConfigSchema } from '../src/index.js';
 
 const messages = (input: unknown) => {
   const r = redisConfigSchema.safeParse(input);
@@ -90,5 +90,14 @@ describe('createRedisConnection', () => {
     } finally {
       for (const c of [byUrl, bySentinel, byCluster]) c.disconnect();
     }
+  });
+});
+
+describe('keyPrefix', () => {
+  it('takes one Redis Cluster {hash tag} and refuses two, an empty one or whitespace', () => {
+    expect(keyPrefixSchema.parse('ccat:')).toBe('ccat:');
+    expect(keyPrefixSchema.parse('ccat:{ccat}:')).toBe('ccat:{ccat}:');
+    for (const bad of ['a{b}{c}:', 'a{}:', 'a{b:', 'a b:'])
+      expect(keyPrefixSchema.safeParse(bad).success, bad).toBe(false);
   });
 });
