@@ -4,6 +4,7 @@
 // Every key of the deployment, BullMQ's included, sits under one hash tag, so every script ran on
 // one node; the test checks that the keys exist there and nowhere else. The servers are stopped at
 // the end.
+import { join } from 'node:path';
 import { OPERATION_TYPES } from '@ccat/db';
 import { waitFor } from '@ccat/test-support';
 import { Cluster } from 'ioredis';
@@ -11,7 +12,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { checkCompletedOnce } from '../src/integrity.js';
 import { readStats } from '../src/stats.js';
 import { PrivateRedisCluster } from './support/redis-topologies.js';
-import { createE2E, type E2E } from './support/system.js';
+import { createE2E, runCli, type E2E } from './support/system.js';
 
 let cluster: PrivateRedisCluster;
 let e2e: E2E;
@@ -64,6 +65,12 @@ it('a worker and a monitor on a 3-primary Redis Cluster run the pipeline to the 
   }
   expect(worker.lines.filter((l) => Number(l['level']) >= 60)).toEqual([]);
   expect(monitor.lines.filter((l) => Number(l['level']) >= 60)).toEqual([]);
+  // The CLI on the same configuration file reads the same keys: the worker alive, no stuck work.
+  const cli = await runCli(['--config', join(e2e.root, 'cluster-monitor.json'), 'status', '--json'], {});
+  expect(cli.code, cli.stderr).toBe(0);
+  expect(JSON.parse(cli.stdout).services).toContainEqual(
+    expect.objectContaining({ serviceType: 'worker', serviceName: 'cluster-worker', status: 'alive' }),
+  );
   worker.signal('SIGTERM');
   monitor.signal('SIGTERM');
   expect(await worker.exited).toBe(0);

@@ -4,13 +4,14 @@
 // and stay up, and the run completes: every operation completed (nothing lost, whatever the
 // asynchronous replica had not yet received), each exactly once (one completion event per
 // operation). Every server is stopped at the end.
+import { join } from 'node:path';
 import { OPERATION_TYPES } from '@ccat/db';
 import { waitFor } from '@ccat/test-support';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { checkCompletedOnce } from '../src/integrity.js';
 import { readStats } from '../src/stats.js';
 import { PrivateRedisSentinel } from './support/redis-topologies.js';
-import { createE2E, type E2E } from './support/system.js';
+import { createE2E, runCli, type E2E } from './support/system.js';
 
 let topology: PrivateRedisSentinel;
 let e2e: E2E;
@@ -64,6 +65,12 @@ it('the primary SIGKILLed mid-pipeline: the replica is promoted, the processes s
   expect([worker.child.exitCode, monitor.child.exitCode]).toEqual([null, null]);
   expect(worker.lines.filter((l) => Number(l['level']) >= 60)).toEqual([]);
   expect(monitor.lines.filter((l) => Number(l['level']) >= 60)).toEqual([]);
+  // The CLI on the same configuration file reads the same keys: the worker alive, no stuck work.
+  const cli = await runCli(['--config', join(e2e.root, 'sentinel-monitor.json'), 'status', '--json'], {});
+  expect(cli.code, cli.stderr).toBe(0);
+  expect(JSON.parse(cli.stdout).services).toContainEqual(
+    expect.objectContaining({ serviceType: 'worker', serviceName: 'sentinel-worker', status: 'alive' }),
+  );
   worker.signal('SIGTERM');
   monitor.signal('SIGTERM');
   expect(await worker.exited).toBe(0);
