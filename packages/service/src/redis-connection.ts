@@ -174,7 +174,9 @@ export function describeRedis(config: RedisConfig): string {
  * `Redis` in Sentinel mode (it asks the sentinels for the primary and again after a failover or a
  * READONLY reply from a demoted one), or a `Cluster` (per-node options under `redisOptions`). The
  * caller owns and closes it. BullMQ's workers need `maxRetriesPerRequest: null` (BullMQ docs,
- * "Going to production"). Throws ConfigurationError for a URL ioredis cannot read, without the URL.
+ * "Going to production"). A `retryStrategy` also governs retries when no sentinel answers, so a
+ * caller that gives up (`() => null`) is not kept waiting. Throws ConfigurationError for a URL
+ * ioredis cannot read, without the URL.
  */
 export function createRedisConnection(
   config: RedisConfig,
@@ -200,8 +202,9 @@ export function createRedisConnection(
       sentinels: config.sentinels.map(hostAndPort),
       name: config.sentinelName ?? '',
       ...(config.sentinelPassword !== undefined && { sentinelPassword: config.sentinelPassword }),
-      // A sentinel that is down while another answers is not a reason to give up.
-      sentinelRetryStrategy: (times: number) => Math.min(times * 200, 2_000),
+      // When no sentinel answers: as the caller's retryStrategy says (the CLI's gives up at once),
+      // else again every 0.2–2 s, like a lost connection to one server.
+      sentinelRetryStrategy: options.retryStrategy ?? ((times: number) => Math.min(times * 200, 2_000)),
     });
   }
   try {

@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import { Cluster, Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { createRedisConnection, describeRedis, keyPrefixSchema, redisConfigSchema } from '../src/index.js';
@@ -99,5 +100,28 @@ describe('keyPrefix', () => {
     expect(keyPrefixSchema.parse('ccat:{ccat}:')).toBe('ccat:{ccat}:');
     for (const bad of ['a{b}{c}:', 'a{}:', 'a{b:', 'a b:'])
       expect(keyPrefixSchema.safeParse(bad).success, bad).toBe(false);
+  });
+});
+
+describe('createRedisConnection with sentinels that do not answer', () => {
+  it('gives up when the retryStrategy says so, instead of asking forever', async () => {
+    // A port nothing listens on: a server bound and closed again.
+    const server = createServer().listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    const address = server.address();
+    const port = typeof address === 'object' && address !== null ? address.port : 0;
+    await new Promise((r) => server.close(r));
+    const client = createRedisConnection(
+      { sentinels: [`127.0.0.1:${port}`], sentinelName: 'ccat' },
+      { lazyConnect: true, retryStrategy: () => null, connectTimeout: 1_000, maxRetriesPerRequest: 1 },
+    );
+    client.on('error', () => undefined);
+    const started = Date.now();
+    try {
+      await expect(client.connect()).rejects.toThrow();
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      client.disconnect();
+    }
   });
 });
