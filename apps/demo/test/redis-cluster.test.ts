@@ -4,6 +4,7 @@
 // Every key of the deployment, BullMQ's included, sits under one hash tag, so every script ran on
 // one node; the test checks that the keys exist there and nowhere else. The servers are stopped at
 // the end.
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OPERATION_TYPES } from '@ccat/db';
 import { waitFor } from '@ccat/test-support';
@@ -76,3 +77,15 @@ it('a worker and a monitor on a 3-primary Redis Cluster run the pipeline to the 
   expect(await worker.exited).toBe(0);
   expect(await monitor.exited).toBe(0);
 }, 180_000);
+
+it('a cluster beside REDIS_URL stops the CLI with one line naming both, before any connection', async () => {
+  const file = join(e2e.root, 'both.json');
+  await writeFile(file, JSON.stringify({ redis: { cluster: cluster.nodes } }));
+  const run = await runCli(['--config', file, 'status'], {
+    REDIS_URL: 'redis://:hunter2hunter2@127.0.0.1:1',
+  });
+  expect(run.code).toBe(2);
+  expect(run.stderr).toContain('redis.cluster');
+  expect(run.stderr).toContain('exactly one of url, sentinels and cluster may be set, not url and cluster');
+  expect(run.stderr + run.stdout).not.toContain('hunter2hunter2');
+}, 60_000);
