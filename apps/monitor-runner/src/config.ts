@@ -41,7 +41,7 @@ export const monitorConfigSchema = z
       "Redis: the heartbeats the workers write, service health keys, the monitors' lease.",
     ),
     keyPrefix: keyPrefixSchema.describe(
-      "Must match the workers' keyPrefix: the heartbeats and health keys live under it.",
+      "Must match the workers' keyPrefix: the heartbeats and health keys live under it (and under its Redis Cluster hash tag: the prefix's own `{tag}`, else the prefix without trailing colons).",
     ),
     monitor: z
       .strictObject({
@@ -271,6 +271,8 @@ export const MONITOR_ENV_ALIASES = {
   DATABASE_URL: 'database.url',
   DATABASE_SCHEMA: 'database.schema',
   REDIS_URL: 'redis.url',
+  REDIS_PASSWORD: 'redis.password',
+  REDIS_SENTINEL_PASSWORD: 'redis.sentinelPassword',
   SMTP_PASSWORD: 'notifier.email.auth.pass',
   SLACK_TOKEN: 'notifier.slack.token',
   DASHBOARD_TOKEN: 'dashboard.token',
@@ -290,6 +292,8 @@ export function isLoopbackHost(host: string): boolean {
 export const MONITOR_SECRET_FILES: readonly (keyof typeof MONITOR_ENV_ALIASES)[] = [
   'DATABASE_URL',
   'REDIS_URL',
+  'REDIS_PASSWORD',
+  'REDIS_SENTINEL_PASSWORD',
   'SMTP_PASSWORD',
   'SLACK_TOKEN',
   'DASHBOARD_TOKEN',

@@ -1,6 +1,6 @@
 // @ccat/monitor-runner as a library, for the benchmarks and services that embed a monitor.
 export { createMonitorRunner, type MonitorRunner, type MonitorRunnerDeps } from './runner.js';
-export { Monitor, type PassReport } from './monitor.js';
+export { Monitor, monitorLeaseKey, type PassReport } from './monitor.js';
 export type { MonitorDeps, PassCounts } from './pass/types.js';
 export {
   loadMonitorConfig,

@@ -11,7 +11,7 @@ import { createMonitorRunner } from './runner.js';
 const USAGE = `usage: ccat-monitor [--config file.json]
 Runs the stalled-task monitor and the notification outbox relay, and serves /metrics, /healthz, /readyz.
 Configuration: defaults → the JSON file (--config or CCAT_CONFIG) → environment (CCAT_…, DATABASE_URL,
-REDIS_URL, SMTP_PASSWORD, SLACK_TOKEN, DASHBOARD_TOKEN, DASHBOARD_ADMIN_TOKEN; NAME_FILE reads any of these secrets from a file).`;
+REDIS_URL, REDIS_PASSWORD, REDIS_SENTINEL_PASSWORD, SMTP_PASSWORD, SLACK_TOKEN, DASHBOARD_TOKEN, DASHBOARD_ADMIN_TOKEN; NAME_FILE reads any of these secrets from a file).`;
 
 await runService(process, {
   name: 'ccat-monitor',

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { OPERATION_TYPES } from '@ccat/db';
 import { classifyError, fullJitterDelayMs } from '@ccat/errors';
-import { HeartbeatScanner, releaseLease } from '@ccat/heartbeat';
+import { HeartbeatScanner, heartbeatKeys, releaseLease } from '@ccat/heartbeat';
 import { settlesWithin } from '@ccat/service';
 import { monitorTimingFor } from './config.js';
 import { FailingMembers } from './pass/failing-members.js';
@@ -86,7 +86,8 @@ export class Monitor implements AsyncDisposable {
       maxDeadlineAheadMs: Math.max(...timeouts) + deps.config.monitor.deadlineSlackMs,
       logger: log,
     });
-    this.#leaseKey = `${deps.config.keyPrefix}monitor:lease`;
+    // Under the deployment's hash tag like every other key (DESIGN §5, §11): `ccat:{ccat}:monitor:lease`.
+    this.#leaseKey = monitorLeaseKey(deps.config.keyPrefix);
     const failing = new FailingMembers({ db: deps.db, config: deps.config, log });
     this.#ctx = { deps, log, scanner, failing, closed: () => this.#closed };
     this.#reconciler = new Reconciler(this.#ctx);
@@ -254,4 +255,12 @@ export class Monitor implements AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+/**
+ * The monitors' lease key for a deployment's `keyPrefix`, under its Redis Cluster hash tag like the
+ * heartbeat keys (`ccat:` → `ccat:{ccat}:monitor:lease`). Throws ConfigurationError for a bad prefix.
+ */
+export function monitorLeaseKey(keyPrefix: string): string {
+  return `${heartbeatKeys({ keyPrefix }).namespace}monitor:lease`;
 }

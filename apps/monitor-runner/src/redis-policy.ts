@@ -2,7 +2,7 @@
 // evicted, so Redis must run with `maxmemory-policy noeviction` (BullMQ's own production guide says
 // the same: https://docs.bullmq.io/guide/going-to-production#max-memory-policy).
 import { classifyError, eventKindText } from '@ccat/errors';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '@ccat/service';
 import type { Logger } from 'pino';
 import type { Gauge } from 'prom-client';
 
@@ -10,7 +10,7 @@ import type { Gauge } from 'prom-client';
 export const REQUIRED_MAXMEMORY_POLICY = 'noeviction';
 
 export interface RedisPolicyCheckOptions {
-  readonly redis: Pick<Redis, 'config'>;
+  readonly redis: Pick<RedisConnection, 'config'>;
   readonly logger: Logger;
   /** `ccat_redis_maxmemory_policy_ok{policy}`: 1 for noeviction, else 0; one series at a time. */
   readonly gauge: Gauge<'policy'>;

@@ -14,7 +14,7 @@ import {
   waitForRedis,
   type HealthServer,
 } from '@ccat/service';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '@ccat/service';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { MonitorConfig } from './config.js';
@@ -27,7 +27,7 @@ export interface MonitorRunnerDeps {
   readonly config: MonitorConfig;
   readonly monitorId: string;
   readonly db: Kysely<Database>;
-  readonly redis: Redis;
+  readonly redis: RedisConnection;
   readonly logger: Logger;
   /** The schema the tables live in (readiness compares its migrations with this code's). Default `config.database.schema`. */
   readonly schema?: string;

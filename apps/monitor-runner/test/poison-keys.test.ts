@@ -16,7 +16,7 @@ import { connectTestRedis, deleteKeysWithPrefix, uniquePrefix, waitFor } from '@
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createMonitorMetrics, Monitor, monitorConfigSchema } from '../src/index.js';
+import { createMonitorMetrics, Monitor, monitorConfigSchema, monitorLeaseKey } from '../src/index.js';
 
 const LIVENESS_MS = 3000;
 let schema: TestDatabase;
@@ -42,8 +42,8 @@ type Poison = (keys: HeartbeatKeys, keyPrefix: string, member: string, now: numb
 
 const cases: [string, boolean, Poison][] = [
   // name, whether the dead task keeps a (valid, expired) member, the poison
-  ['the lease key set without a TTL', true, (_k, p) => redis.set(`${p}monitor:lease`, 'stale-owner')],
-  ['the lease key is a hash', true, (_k, p) => redis.hset(`${p}monitor:lease`, 'x', '1')],
+  ['the lease key set without a TTL', true, (_k, p) => redis.set(monitorLeaseKey(p), 'stale-owner')],
+  ['the lease key is a hash', true, (_k, p) => redis.hset(monitorLeaseKey(p), 'x', '1')],
   ['the deadlines key is a string', false, (k) => redis.set(k.deadlines, 'garbage')],
   ['the details key is a string', true, (k) => redis.set(k.details, 'garbage')],
   ['the progress key is a string', true, (k) => redis.set(k.progress, 'garbage')],

@@ -14,7 +14,7 @@ import { connectTestRedis, deleteKeysWithPrefix, uniquePrefix, waitFor } from '@
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createMonitorMetrics, Monitor, monitorConfigSchema } from '../src/index.js';
+import { createMonitorMetrics, Monitor, monitorConfigSchema, monitorLeaseKey } from '../src/index.js';
 
 const logger = pino({ level: 'silent' });
 // Liveness 3 s with beats every second: a row with no member is watched once silent for 1.5 s and
@@ -107,11 +107,11 @@ describe('reconciliation', () => {
     expect(first.sleepMs).toBeLessThanOrEqual(1600);
     expect(await readOperation(database.db, 'unpack', id)).toMatchObject({ status: 'in_progress' });
     // Another replica holds the lease for 3 s: this one sleeps until it ends, not 20 ms at a time.
-    await redis.set(`${keyPrefix}monitor:lease`, 'other', 'PX', 3000);
+    await redis.set(monitorLeaseKey(keyPrefix), 'other', 'PX', 3000);
     const busy = await m.runPass();
     expect(busy.ran).toBe(false);
     expect(busy.sleepMs).toBeGreaterThan(2000);
-    await redis.del(`${keyPrefix}monitor:lease`);
+    await redis.del(monitorLeaseKey(keyPrefix));
     // Each pass sleeps as long as it says; the row is recovered about one liveness bound after its
     // last sign of life, in a handful of passes.
     let passes = 0;

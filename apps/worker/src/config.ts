@@ -65,7 +65,7 @@ export const workerConfigSchema = z
     ),
     redis: redisConfigSchema.describe('Redis: heartbeats, service health keys and the BullMQ queues.'),
     keyPrefix: keyPrefixSchema.describe(
-      'Prefix of every Redis key (heartbeats, health keys, BullMQ queues), so Redis can be shared.',
+      "Prefix of every Redis key (heartbeats, health keys, BullMQ queues), so Redis can be shared. Every key also carries one Redis Cluster hash tag: the prefix's own `{tag}` when it has one (`ccat:{ccat}:`), else the prefix without trailing colons (`ccat:` → keys under `ccat:{ccat}:`, BullMQ's under `ccat:{ccat}:bull`).",
     ),
     serve: z
       .union([
@@ -291,13 +291,21 @@ export const ENV_ALIASES = {
   DATABASE_URL: 'database.url',
   DATABASE_SCHEMA: 'database.schema',
   REDIS_URL: 'redis.url',
+  REDIS_PASSWORD: 'redis.password',
+  REDIS_SENTINEL_PASSWORD: 'redis.sentinelPassword',
 } as const;
 
 /**
- * The well-known variables that hold secrets (the URLs carry the database and Redis passwords):
+ * The well-known variables that hold secrets (the URLs carry the database and Redis passwords; the
+ * Redis passwords for Sentinel or Cluster have their own):
  * each may come from a file named by `NAME_FILE` (Docker and Kubernetes secrets mounted as files).
  */
-export const WORKER_SECRET_FILES: readonly (keyof typeof ENV_ALIASES)[] = ['DATABASE_URL', 'REDIS_URL'];
+export const WORKER_SECRET_FILES: readonly (keyof typeof ENV_ALIASES)[] = [
+  'DATABASE_URL',
+  'REDIS_URL',
+  'REDIS_PASSWORD',
+  'REDIS_SENTINEL_PASSWORD',
+];
 
 /**
  * Validates configuration from its sources; throws ConfigurationError with one line per problem.

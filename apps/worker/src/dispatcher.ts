@@ -13,7 +13,7 @@ import {
 } from '@ccat/db';
 import { classifyError } from '@ccat/errors';
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '@ccat/service';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import { bullErrorListener, ConnectionFaultLog } from '@ccat/service';
@@ -33,7 +33,7 @@ export interface DispatcherOptions {
 export interface DispatcherDeps {
   readonly db: Kysely<Database>;
   /** A connection for the queues (BullMQ needs maxRetriesPerRequest: null). */
-  readonly connection: Redis;
+  readonly connection: RedisConnection;
   /** BullMQ key prefix. */
   readonly bullPrefix: string;
   readonly logger: Logger;

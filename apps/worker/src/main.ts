@@ -10,7 +10,7 @@ import { createWorker } from './worker.js';
 const USAGE = `usage: ccat-worker [--config file.json]
 Runs BullMQ workers for the CCAT pipeline operations and the dispatcher.
 Configuration: defaults → the JSON file (--config or CCAT_CONFIG) → environment (CCAT_…, DATABASE_URL,
-REDIS_URL; DATABASE_URL_FILE / REDIS_URL_FILE read a secret URL from a file).`;
+REDIS_URL, REDIS_PASSWORD, REDIS_SENTINEL_PASSWORD; NAME_FILE reads any of these secrets from a file).`;
 
 await runService(process, {
   name: 'ccat-worker',

@@ -11,10 +11,21 @@ import {
   type OperationType,
 } from '@ccat/db';
 import { ValidationError } from '@ccat/errors';
+import { heartbeatKeys } from '@ccat/heartbeat';
 import { sql, type Kysely } from 'kysely';
 import { z } from 'zod';
 
 export { HOME_LOCATION_COLUMN, queueName, TYPES_AT_LOCATION };
+
+/**
+ * BullMQ's prefix for a deployment's `keyPrefix`: under the same Redis Cluster hash tag as the
+ * heartbeat and health keys (`ccat:` → `ccat:{ccat}:bull`; `app:{t}:` → `app:{t}:bull`), so every
+ * BullMQ script, which touches several keys of one queue, runs on one cluster node (BullMQ's docs,
+ * "Redis Cluster": use a prefix in braces). Throws ConfigurationError for a malformed prefix.
+ */
+export function bullPrefix(keyPrefix: string): string {
+  return `${heartbeatKeys({ keyPrefix }).namespace}bull`;
+}
 
 /** The job a queue carries: which attempt of which operation. BullMQ delivers; PostgreSQL decides. */
 export const jobPayloadSchema = z.strictObject({

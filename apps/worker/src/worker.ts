@@ -16,14 +16,14 @@ import {
   type HealthServer,
 } from '@ccat/service';
 import { Worker as BullWorker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '@ccat/service';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { WorkerConfig } from './config.js';
 import { Dispatcher } from './dispatcher.js';
 import { createFaultInjector } from './faults.js';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics.js';
-import { servedQueues } from './queues.js';
+import { bullPrefix as queuePrefix, servedQueues } from './queues.js';
 import { TaskRunner } from './task-runner.js';
 import { createCommandTransport, createLocalCopyTransport } from './transports.js';
 
@@ -32,9 +32,9 @@ export interface WorkerDeps {
   readonly workerId: string;
   readonly db: Kysely<Database>;
   /** For heartbeats and the health key. */
-  readonly redis: Redis;
+  readonly redis: RedisConnection;
   /** For BullMQ (created with maxRetriesPerRequest: null). */
-  readonly bullConnection: Redis;
+  readonly bullConnection: RedisConnection;
   readonly logger: Logger;
   /** The schema the tables live in (readiness compares its migrations with this code's). Default `config.database.schema`. */
   readonly schema?: string;
@@ -102,7 +102,7 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
   const { config, logger, workerId } = deps;
   const log = logger.child({ workerId });
   const metrics = createWorkerMetrics();
-  const bullPrefix = `${config.keyPrefix}bull`;
+  const bullPrefix = queuePrefix(config.keyPrefix);
   const heartbeat = new HeartbeatEmitter({
     redis: deps.redis,
     keyPrefix: config.keyPrefix,

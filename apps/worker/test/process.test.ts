@@ -30,6 +30,7 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { bullPrefix } from '../src/queues.js';
 import { startWorker, WORKER_MAIN, type WorkerProcess } from './process.js';
 
 let schema: TestDatabase;
@@ -254,7 +255,7 @@ describe('a real worker process', () => {
     const id = await seedOne();
     const queue = new Queue('cha_primecam-raw_raw_data_package', {
       connection: redis,
-      prefix: `${prefix}bull`,
+      prefix: bullPrefix(prefix),
     });
     const before = await readOperation(database.db, 'raw_data_package', id);
     // A real row, a broken attempt: nothing may be claimed.

@@ -332,6 +332,9 @@ export const ERROR_CODES = {
   DASHBOARD_LISTEN_FAILED: refused('The dashboard cannot listen on its address'),
   REDIS_DATABASE: refused('Redis refused the database number `redis.url` names'),
   DATABASE_REFUSED: refused('PostgreSQL refused the configuration at start (database, schema, credentials)'),
+  REDIS_CONFIGURATION: refused(
+    'The Redis connection settings are malformed: a host:port of a sentinel or cluster node, or redis.url',
+  ),
 
   // Delivery of a notification by a channel (the outbox relay retries the retryable ones).
   NOTIFICATION_DELIVERY_FAILED: notify(

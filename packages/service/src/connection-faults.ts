@@ -8,7 +8,7 @@ import {
   ServiceUnavailableError,
   type CCATDataOperationError,
 } from '@ccat/errors';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from './redis-connection.js';
 import type { Logger } from 'pino';
 
 /**
@@ -109,7 +109,7 @@ export function bullErrorListener(
 }
 
 /** Attaches 'error', 'ready' listeners to an ioredis client: losses logged once per outage. */
-export function watchRedis(client: Redis, faults: ConnectionFaultLog, name: string): void {
+export function watchRedis(client: RedisConnection, faults: ConnectionFaultLog, name: string): void {
   client.on('error', (e: unknown) => faults.lost(e, { client: name }));
   client.on('ready', () => faults.restored());
 }
@@ -120,7 +120,7 @@ export function watchRedis(client: Redis, faults: ConnectionFaultLog, name: stri
  * dropped with `disconnect()`. Never throws and never waits longer than `timeoutMs`: a shutdown
  * must not hang on a server that does not answer.
  */
-export async function closeRedis(client: Redis, timeoutMs = 1_000): Promise<void> {
+export async function closeRedis(client: RedisConnection, timeoutMs = 1_000): Promise<void> {
   if (client.status === 'end') return;
   if (client.status !== 'ready') {
     // Not connected (connecting, reconnecting, waiting for TLS): QUIT would only queue.

@@ -25,11 +25,18 @@ export {
   logConfigSchema,
   POSTGRES_URL_RULE,
   REDIS_URL_RULE,
-  redisConfigSchema,
   urlProblems,
   type LogConfig,
   type UrlRule,
 } from './schemas.js';
+export {
+  createRedisConnection,
+  describeRedis,
+  redisConfigSchema,
+  type RedisClientOptions,
+  type RedisConfig,
+  type RedisConnection,
+} from './redis-connection.js';
 export { createServiceLogger, MAX_LOG_LINE, MAX_LOG_STRING } from './logger.js';
 export {
   bullErrorListener,

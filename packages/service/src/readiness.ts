@@ -2,7 +2,7 @@
 // needs, Redis connected and answering), and waiting at start for servers that are not there yet.
 import { migrationStatus, type Database } from '@ccat/db';
 import { classifyError, ConfigurationError, type CCATDataOperationError } from '@ccat/errors';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from './redis-connection.js';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 
@@ -52,7 +52,7 @@ export async function databaseState(
  * `timeoutMs` (default 3 s); `no answer` when connected but silent (a hung or paused server, whose
  * socket stays open); otherwise ioredis' status (`connecting`, `reconnecting`, `end`…). Never throws.
  */
-export async function redisState(client: Redis, timeoutMs = 3_000): Promise<string> {
+export async function redisState(client: RedisConnection, timeoutMs = 3_000): Promise<string> {
   if (client.status !== 'ready') return client.status;
   try {
     await timeout(client.ping(), timeoutMs, 'Redis');
@@ -67,7 +67,7 @@ export interface ReadinessSources {
   readonly db: Kysely<Database>;
   readonly schema: string;
   /** Every Redis connection the work needs, by name. */
-  readonly redis: Readonly<Record<string, Redis>>;
+  readonly redis: Readonly<Record<string, RedisConnection>>;
   /** Whether the service's own work has started (false while it waits at start, or once closing). */
   readonly working: () => boolean;
   readonly timeoutMs?: number;
@@ -123,10 +123,11 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
  * database its URL names: ioredis reports a refused SELECT (`ERR DB index is out of range`, a
  * number past the server's `databases`) as a connection error and then works on database 0, where
  * the keys of another deployment may be. Read with CLIENT INFO (Redis 6.2+); a server without it
- * is not checked.
+ * is not checked, nor a Cluster (database 0 only).
  */
-async function assertSelectedDatabase(client: Redis): Promise<void> {
-  const wanted = client.options.db ?? 0;
+async function assertSelectedDatabase(client: RedisConnection): Promise<void> {
+  // A Cluster has database 0 only.
+  const wanted = 'db' in client.options ? (client.options.db ?? 0) : 0;
   if (wanted === 0) return;
   let info: string;
   try {
@@ -150,7 +151,7 @@ async function assertSelectedDatabase(client: Redis): Promise<void> {
  * connection is not on the database its URL names (the server refused the SELECT).
  */
 export async function waitForRedis(o: {
-  readonly redis: Readonly<Record<string, Redis>>;
+  readonly redis: Readonly<Record<string, RedisConnection>>;
   readonly logger: Logger;
   readonly signal: AbortSignal;
   readonly intervalMs?: number;

@@ -4,14 +4,14 @@
 import { hostname } from 'node:os';
 import type { CcatDatabase } from '@ccat/db';
 import { classifyError, ConfigurationError, redactSecrets } from '@ccat/errors';
-import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { closeRedis, ConnectionFaultLog, REDIS_COMMAND_TIMEOUT_MS, watchRedis } from './connection-faults.js';
 import { migrateServiceDatabase, openServiceDatabase } from './database.js';
 import { createServiceLogger } from './logger.js';
 import { readServiceConfig, type ConfigLoader } from './read-config.js';
-import type { databaseConfigSchema, LogConfig, redisConfigSchema } from './schemas.js';
+import { createRedisConnection, type RedisConfig, type RedisConnection } from './redis-connection.js';
+import type { databaseConfigSchema, LogConfig } from './schemas.js';
 
 /**
  * The `msg` of the line a service logs (level fatal) when its last-resort `uncaughtException` /
@@ -40,7 +40,7 @@ export function reportUnhandled(
 /** The sections `runService` reads of a service's configuration. */
 export interface ServiceConfigBase {
   readonly database: z.output<typeof databaseConfigSchema>;
-  readonly redis: z.output<typeof redisConfigSchema>;
+  readonly redis: RedisConfig;
   readonly log: LogConfig;
 }
 
@@ -79,7 +79,7 @@ export interface ServiceContext<C> {
    * by REDIS_COMMAND_TIMEOUT_MS), any other role a BullMQ connection (`maxRetriesPerRequest: null`,
    * no command bound: its blocking commands wait on purpose). Losses are logged once per outage.
    */
-  redis(role: string): Redis;
+  redis(role: string): RedisConnection;
 }
 
 /** One service program: its name, configuration, stop bounds and the app it wires. */
@@ -224,7 +224,7 @@ export async function runService<C extends ServiceConfigBase>(
     const redisFaults = new ConnectionFaultLog(log, 'Redis');
     const redis = (role: string) => {
       const ordinary = role === 'redis';
-      const client = new Redis(config.redis.url, {
+      const client = createRedisConnection(config.redis, {
         maxRetriesPerRequest: ordinary ? 1 : null,
         // A hung Redis fails an ordinary command after this long instead of holding it forever.
         ...(ordinary && { commandTimeout: REDIS_COMMAND_TIMEOUT_MS }),

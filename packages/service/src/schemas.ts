@@ -142,23 +142,19 @@ export const databaseConfigSchema = z
   })
   .prefault({});
 
-/** Redis: heartbeats, service health keys, the BullMQ queues and the monitors' lease. */
-export const redisConfigSchema = z
-  .strictObject({
-    url: connectionUrl(REDIS_URL_RULE)
-      .default('redis://127.0.0.1:6379')
-      .describe(
-        'Redis connection URL, `redis://[:password@]host:port[/db]`. Checked at start: scheme redis: or rediss: (TLS), a host, a port from 1 to 65535, a database number as the path if any.',
-      ),
-  })
-  .prefault({});
-
-/** Prefix of every Redis key (heartbeats, health keys, BullMQ queues); workers and monitors of one deployment share it. */
+/**
+ * Prefix of every Redis key (heartbeats, health keys, BullMQ queues); workers and monitors of one
+ * deployment share it. Every key also carries one Redis Cluster hash tag: the prefix's own `{tag}`
+ * when it has one, else the prefix without trailing colons (`ccat:` → keys under `ccat:{ccat}:`).
+ */
 export const keyPrefixSchema = z
   .string()
   .min(1)
   .max(100)
-  .regex(/^[^{}\s]+$/)
+  .regex(
+    /^(?:[^{}\s]+|[^{}\s]*\{[^{}\s]+\}[^{}\s]*)$/,
+    'a prefix without whitespace, braces only as one Redis Cluster {hash tag}, e.g. ccat: or ccat:{ccat}:',
+  )
   .default('ccat:');
 
 /** Logging (pino JSON lines). */

@@ -8,8 +8,8 @@ import {
   type CcatDatabase,
   type Database,
 } from '@ccat/db';
-import { classifyError } from '@ccat/errors';
-import { Redis } from 'ioredis';
+import { classifyError, ConfigurationError } from '@ccat/errors';
+import { createRedisConnection, describeRedis, type RedisConfig, type RedisConnection } from '@ccat/service';
 import type { Kysely } from 'kysely';
 import type { MonitorConfig } from '../config.js';
 import { isConnectionFailure, type Source } from '../admin/sources.js';
@@ -87,17 +87,23 @@ export async function openDatabase(
 }
 
 export interface OpenRedis {
-  readonly redis: Redis;
+  readonly redis: RedisConnection;
+  /** Where it is (hosts and ports, never a password), for messages. */
   readonly where: string;
   readonly close: () => void;
 }
 
-/** Connects to Redis (no reconnecting: a CLI run reports the outage instead of waiting it out). */
-export async function openRedis(url: string): Promise<OpenRedis> {
-  const where = redactUrl(url);
-  let redis: Redis;
+/**
+ * Connects to Redis as configured (one server, Sentinel or Cluster) through @ccat/service's one
+ * factory, without reconnecting: a CLI run reports the outage instead of waiting it out. Throws
+ * ConfigProblem for a URL ioredis cannot read (the URL not shown), ServiceUnreachableError when no
+ * answer comes.
+ */
+export async function openRedis(config: RedisConfig): Promise<OpenRedis> {
+  const where = config.url !== undefined ? redactUrl(config.url) : describeRedis(config);
+  let redis: RedisConnection;
   try {
-    redis = new Redis(url, {
+    redis = createRedisConnection(config, {
       lazyConnect: true,
       connectTimeout: CONNECT_TIMEOUT_MS,
       commandTimeout: CONNECT_TIMEOUT_MS * 2,
@@ -105,15 +111,15 @@ export async function openRedis(url: string): Promise<OpenRedis> {
       retryStrategy: () => null,
       connectionName: 'ccat-recovery',
     });
-  } catch {
-    // ioredis throws on a malformed URL, with the URL (and its password) in the error: not shown.
-    throw new ConfigProblem(
-      'redis.url (REDIS_URL) is not a valid Redis URL: expected redis://[user:password@]host[:port][/db]',
-    );
+  } catch (e) {
+    if (e instanceof ConfigurationError) throw new ConfigProblem(e.message);
+    throw e;
   }
   // connect() rejects with a bare "Connection is closed."; the reason arrives as an 'error' event.
   let lastError: unknown;
-  redis.on('error', (e) => (lastError = e));
+  redis.on('error', (e: unknown) => {
+    lastError = e;
+  });
   try {
     await redis.connect();
   } catch (e) {
@@ -171,7 +177,7 @@ async function source<O extends { readonly where: string; readonly close: () => 
  */
 export async function withSources<T>(
   config: Readonly<MonitorConfig>,
-  f: (db: Source<Kysely<Database>>, redis: Source<Redis>) => Promise<T>,
+  f: (db: Source<Kysely<Database>>, redis: Source<RedisConnection>) => Promise<T>,
 ): Promise<T> {
   const closers: (() => unknown)[] = [];
   try {
@@ -181,7 +187,7 @@ export async function withSources<T>(
       closers,
     );
     const redis = await source(
-      () => openRedis(config.redis.url),
+      () => openRedis(config.redis),
       (o) => o.redis,
       closers,
     );

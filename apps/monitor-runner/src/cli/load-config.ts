@@ -9,9 +9,14 @@ import { urlSecrets } from './redact.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
-/** Secrets the environment holds (URL passwords, SMTP password, Slack token), for scrubbing output. */
+/** Secrets the environment holds (URL passwords, Redis passwords, SMTP password, Slack token), for scrubbing output. */
 export function environmentSecrets(env: Env): string[] {
-  const direct = [env['SMTP_PASSWORD'], env['SLACK_TOKEN']].filter((s): s is string => (s?.length ?? 0) >= 3);
+  const direct = [
+    env['SMTP_PASSWORD'],
+    env['SLACK_TOKEN'],
+    env['REDIS_PASSWORD'],
+    env['REDIS_SENTINEL_PASSWORD'],
+  ].filter((s): s is string => (s?.length ?? 0) >= 3);
   return [...urlSecrets(env['DATABASE_URL'] ?? ''), ...urlSecrets(env['REDIS_URL'] ?? ''), ...direct];
 }
 

@@ -28,8 +28,9 @@ export interface CliInvocation {
 
 const GLOBAL_HELP = `
 configuration: --config FILE or CCAT_CONFIG, then the environment, which wins: DATABASE_URL,
-  DATABASE_SCHEMA, REDIS_URL, CCAT_KEY_PREFIX, CCAT_<SECTION>__<KEY>; DATABASE_URL_FILE and
-  REDIS_URL_FILE (SMTP_PASSWORD_FILE, SLACK_TOKEN_FILE) read a secret from a file
+  DATABASE_SCHEMA, REDIS_URL, REDIS_PASSWORD, REDIS_SENTINEL_PASSWORD, CCAT_KEY_PREFIX,
+  CCAT_<SECTION>__<KEY>; NAME_FILE (DATABASE_URL_FILE, REDIS_URL_FILE, REDIS_PASSWORD_FILE,
+  SMTP_PASSWORD_FILE, SLACK_TOKEN_FILE…) reads a secret from a file
 exit codes: 0 done, 1 unexpected failure, 2 bad arguments or configuration,
             3 PostgreSQL or Redis unreachable, 4 refused (nothing changed)`;
 
@@ -113,10 +114,15 @@ export async function runCli(invocation: CliInvocation): Promise<ExitCode> {
       const globals = command.optsWithGlobals() as { json?: true; config?: string };
       const config = await loadConfig(globals.config, invocation.env);
       // Secrets the configuration holds, from the environment or from NAME_FILE files alike.
-      const direct = [config.notifier.email?.auth?.pass, config.notifier.slack?.token];
+      const direct = [
+        config.notifier.email?.auth?.pass,
+        config.notifier.slack?.token,
+        config.redis.password,
+        config.redis.sentinelPassword,
+      ];
       secrets.push(
         ...urlSecrets(config.database.url),
-        ...urlSecrets(config.redis.url),
+        ...urlSecrets(config.redis.url ?? ''),
         ...direct.filter((v): v is string => (v?.length ?? 0) >= 3),
       );
       code = await f({ out, json: globals.json === true, operator, config });

@@ -1,7 +1,7 @@
 import type { Database } from '@ccat/db';
 import type { HeartbeatScanner } from '@ccat/heartbeat';
 import type { RecoveryDeps } from '@ccat/recovery-handlers';
-import type { Redis } from 'ioredis';
+import type { RedisConnection } from '@ccat/service';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { MonitorConfig } from '../config.js';
@@ -11,7 +11,7 @@ import type { FailingMembers } from './failing-members.js';
 /** What a Monitor works with; the caller owns (and closes) the connections. */
 export interface MonitorDeps {
   readonly db: Kysely<Database>;
-  readonly redis: Redis;
+  readonly redis: RedisConnection;
   readonly logger: Logger;
   readonly config: MonitorConfig;
   readonly monitorId: string;
