@@ -1,3 +1,4 @@
+// Over 300 lines: the one table of classifier rules (56 SQLSTATE, errno, Redis and SMTP rules) beside the code that reads it.
 // What third-party code throws, mapped to CCAT errors. Classify at the edge: every catch in the
 // pipeline passes what it caught through classifyError before deciding anything.
 import { isCcatError, type CCATDataOperationError, type CcatErrorClass } from './base.js';
