@@ -6,12 +6,10 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { CcatDatabase } from '@ccat/db';
-import { migratedDatabase } from '@ccat/db/testing';
+import { createTestDatabase, type TestDatabase } from '@ccat/db/testing';
 import { loadMonitorConfig, monitorStopBounds } from '@ccat/monitor-runner';
 import {
   connectTestRedis,
-  createTestSchema,
   deleteKeysWithPrefix,
   freePort,
   startJsonProcess,
@@ -19,7 +17,6 @@ import {
   uniquePrefix,
   waitFor,
   type JsonProcess,
-  type TestSchema,
 } from '@ccat/test-support';
 import { loadWorkerConfig, workerStopBounds } from '@ccat/worker';
 import type { Redis } from 'ioredis';
@@ -29,16 +26,14 @@ import { dockerStages, dockerTarget, targetPackageDir } from './support/deploy.j
 /** Kubernetes' default terminationGracePeriodSeconds, in ms: the SIGKILL comes after this. */
 const KUBERNETES_DEFAULT_GRACE_MS = 30_000;
 
-let schema: TestSchema;
-let database: CcatDatabase;
+let schema: TestDatabase;
 let redis: Redis;
 let dir: string;
 const prefixes: string[] = [];
 const processes: JsonProcess[] = [];
 
 beforeAll(async () => {
-  schema = await createTestSchema('deploy_image');
-  database = await migratedDatabase({ url: schema.url, schema: schema.schema, max: 1 });
+  schema = await createTestDatabase('deploy_image', { max: 1 });
   redis = await connectTestRedis();
   dir = await mkdtemp(join(tmpdir(), 'ccat-image-'));
 });
@@ -49,8 +44,7 @@ afterAll(async () => {
   }
   for (const p of prefixes) await deleteKeysWithPrefix(redis, p);
   redis?.disconnect();
-  await database?.close();
-  await schema?.drop();
+  await schema?.close();
   await rm(dir, { recursive: true, force: true });
 });
 

@@ -3,7 +3,8 @@
 // targeted ends FAILED; every poison operation (a crash on every attempt) fails POISON_OPERATION
 // with exactly one ERROR notification.
 import { Writable } from 'node:stream';
-import { testDatabaseUrl, testRedisUrl } from '@ccat/test-support';
+import { testDatabaseUrl } from '@ccat/db/testing';
+import { testRedisUrl } from '@ccat/test-support';
 import { describe, expect, it } from 'vitest';
 import { planNight, runNight } from '../src/night.js';
 import { runDemo } from '../src/run.js';
