@@ -212,6 +212,7 @@ export function createMonitorMetrics(options: MonitorMetricsOptions = {}): Monit
   });
   initialiseLabels(metrics.passes, { result: ['ran', 'lease_busy', 'failed'] });
   initialiseLabels(metrics.staleScheduled, byType);
+  initialiseLabels(metrics.operationsUnserved, byType);
   initialiseLabels(metrics.notifications, { result: NOTIFICATION_RESULTS });
   initialiseLabels(metrics.notificationsUndeliveredReadFailures, { reason: ['error', 'timeout'] });
   metrics.recoveryFailures.inc(0);

@@ -4,25 +4,20 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  connectTestRedis,
-  createTestSchema,
-  deleteKeysWithPrefix,
-  testRedisUrl,
-  uniquePrefix,
-  type TestSchema,
-} from '@ccat/test-support';
+import { createTestDatabase, type TestDatabase } from '@ccat/db/testing';
+import { connectTestRedis, deleteKeysWithPrefix, testRedisUrl, uniquePrefix } from '@ccat/test-support';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectExit, runCliInProcess } from './support/cli-process.js';
 
-let schema: TestSchema;
+let schema: TestDatabase;
 let redis: Redis;
 let dir: string;
 let env: Record<string, string>;
 
 beforeAll(async () => {
-  schema = await createTestSchema('cli_secret_files');
+  // Left empty: the first test migrates it through the CLI.
+  schema = await createTestDatabase('cli_secret_files', { migrate: false, max: 1 });
   redis = await connectTestRedis();
   dir = await mkdtemp(join(tmpdir(), 'ccat-cli-secrets-'));
   await writeFile(join(dir, 'database-url'), `${schema.url}\n`);
@@ -39,7 +34,7 @@ afterAll(async () => {
     await deleteKeysWithPrefix(redis, env['CCAT_KEY_PREFIX']!);
     redis.disconnect();
   }
-  await schema?.drop();
+  await schema?.close();
   await rm(dir, { recursive: true, force: true });
 });
 

@@ -76,7 +76,7 @@ describe('unserved work', () => {
   it('starts the gauge at 0 for every operation type', async () => {
     const text = await createMonitorMetrics().registry.metrics();
     for (const t of ['raw_data_package', 'unpack', 'deletion', 'long_term_archive_transfer'])
-      expect(text).toContain(`ccat_operations_unserved{operation_type="${t}"} 0`);
+      expect(text).toContain(`ccat_operations_unserved{operation_type="${t}",app="ccat-monitor"} 0`);
   });
 
   it('counts waiting rows per type whose queue no live worker serves, and alerts once per queue and window', async () => {
