@@ -54,11 +54,11 @@ export class Supervisor {
   /** Every exit of every managed process, in order. */
   readonly exits: ProcessExit[] = [];
   readonly #forced = new Set<ChildProcess>();
-  readonly #o: SupervisorOptions;
+  readonly #options: SupervisorOptions;
   #closing = false;
 
   constructor(options: SupervisorOptions) {
-    this.#o = options;
+    this.#options = options;
   }
 
   get restarts(): number {
@@ -70,7 +70,7 @@ export class Supervisor {
   }
 
   async start(name: string, kind: 'worker' | 'monitor', config: object): Promise<Managed> {
-    const file = join(this.#o.dir, `${name}.json`);
+    const file = join(this.#options.dir, `${name}.json`);
     await writeFile(file, JSON.stringify(config, null, 2));
     const m: Managed = {
       name,
@@ -87,13 +87,13 @@ export class Supervisor {
   }
 
   #spawn(name: string, kind: 'worker' | 'monitor', file: string): ChildProcess {
-    const log = createWriteStream(join(this.#o.dir, `${name}.log`), { flags: 'a' });
+    const log = createWriteStream(join(this.#options.dir, `${name}.log`), { flags: 'a' });
     const child = spawn(
       process.execPath,
-      [kind === 'worker' ? this.#o.workerScript : this.#o.monitorScript, '--config', file],
+      [kind === 'worker' ? this.#options.workerScript : this.#options.monitorScript, '--config', file],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...this.#o.env },
+        env: { ...this.#options.env },
       },
     );
     child.stdout.pipe(log);
@@ -119,19 +119,19 @@ export class Supervisor {
       if (code === 2) {
         // Exit 2 is a configuration error: restarting cannot fix it (see its log).
         m.stopped = true;
-        this.#o.onEvent?.(
+        this.#options.onEvent?.(
           `${m.name} refused its configuration (exit 2); not restarting it, see ${m.name}.log`,
         );
         return;
       }
-      this.#o.onEvent?.(`${m.name} exited (${signal ?? code}); restarting`);
+      this.#options.onEvent?.(`${m.name} exited (${signal ?? code}); restarting`);
       setTimeout(() => {
         if (this.#closing || m.stopped) return;
         m.child = this.#spawn(m.name, m.kind, file);
         m.restarts++;
         m.frozen = false;
         this.#watch(m, file);
-      }, this.#o.restartDelayMs);
+      }, this.#options.restartDelayMs);
     });
   }
 

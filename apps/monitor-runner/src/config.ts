@@ -1,3 +1,4 @@
+// Over 300 lines: one schema, each option with its description beside it as zod metadata (the docs are generated from it).
 // The monitor-runner's configuration: the monitor loop, reconciliation, the notification relay,
 // metrics. Sources, later wins (DESIGN §8): defaults → JSON file (--config / CCAT_CONFIG) →
 // environment (CCAT_…, DATABASE_URL, REDIS_URL, SMTP_PASSWORD, SLACK_TOKEN).

@@ -2,7 +2,7 @@
 // /metrics, composed from the packages. Owns no process state: main.ts passes the connections and
 // the logger and owns the signals.
 import { countUndeliveredNotifications, createPgOutboxStore, type Database } from '@ccat/db';
-import { classifyError, eventKindText, eventLevel } from '@ccat/errors';
+import { classifyError, eventLevel } from '@ccat/errors';
 import { ServiceHealthReporter } from '@ccat/heartbeat';
 import { createNotifier, createOutboxRelay, type OutboxRelay } from '@ccat/notifier';
 import { createHandlerRegistry, type HandlerRegistry } from '@ccat/recovery-handlers';
@@ -111,16 +111,12 @@ export function createMonitorRunner(deps: MonitorRunnerDeps): MonitorRunner {
     logger: log,
     gauge: metrics.redisMaxmemoryPolicyOk,
     notify: async ({ policy }) => {
-      const text = eventKindText('redis_eviction_policy');
       await createPgOutboxStore(deps.db).enqueue({
         level: eventLevel('redis_eviction_policy'),
         eventKind: 'redis_eviction_policy',
         subject: `Redis maxmemory-policy is ${policy}, not ${REQUIRED_MAXMEMORY_POLICY}`,
-        body: [
-          `What: monitor ${monitorId} read Redis maxmemory-policy ${policy === 'unknown' ? 'as unknown (CONFIG GET refused)' : policy}; the recovery system needs ${REQUIRED_MAXMEMORY_POLICY}.`,
-          `Done: ${text?.action ?? ''}`,
-          `To do: ${text?.advice ?? ''}`,
-        ].join('\n'),
+        // What was done and what to do: the catalogue's, shown once by every channel.
+        body: `What: monitor ${monitorId} read Redis maxmemory-policy ${policy === 'unknown' ? 'as unknown (CONFIG GET refused)' : policy}; the recovery system needs ${REQUIRED_MAXMEMORY_POLICY}.`,
         context: { policy, monitorId },
         dedupKey: `redis_eviction_policy:${policy}`,
       });

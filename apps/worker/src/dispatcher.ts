@@ -66,7 +66,7 @@ export const JOB_OPTIONS = { attempts: 1, removeOnComplete: true, removeOnFail: 
  */
 export class Dispatcher implements AsyncDisposable {
   readonly #deps: DispatcherDeps;
-  readonly #o: DispatcherOptions;
+  readonly #options: DispatcherOptions;
   readonly #queues = new Map<string, Queue>();
   #timer: NodeJS.Timeout | undefined;
   #pass: Promise<unknown> = Promise.resolve();
@@ -78,7 +78,7 @@ export class Dispatcher implements AsyncDisposable {
 
   constructor(deps: DispatcherDeps, options: DispatcherOptions) {
     this.#deps = deps;
-    this.#o = options;
+    this.#options = options;
     this.#redisFaults = deps.redisFaults ?? new ConnectionFaultLog(deps.logger, 'Redis');
   }
 
@@ -106,7 +106,7 @@ export class Dispatcher implements AsyncDisposable {
       this.#pass = this.runOnce()
         .then(() => (this.#lastFailure = undefined))
         .catch((e: unknown) => this.#passFailed(e))
-        .finally(() => this.#schedule(this.#o.intervalMs));
+        .finally(() => this.#schedule(this.#options.intervalMs));
     }, delay);
   }
 
@@ -175,19 +175,19 @@ export class Dispatcher implements AsyncDisposable {
     let dispatched = 0;
     let redispatched = 0;
     const bundled = await bundleRawPackages(this.#deps.db, {
-      bundleSize: this.#o.bundleSize,
-      bundleMaxWaitMs: this.#o.bundleMaxWaitMs,
+      bundleSize: this.#options.bundleSize,
+      bundleMaxWaitMs: this.#options.bundleMaxWaitMs,
       flush: true,
     });
-    for (const type of this.#o.operationTypes ?? OPERATION_TYPES) {
+    for (const type of this.#options.operationTypes ?? OPERATION_TYPES) {
       if (this.#closed) break;
-      const due = await dispatchDue(this.#deps.db, type, { limit: this.#o.batchSize });
+      const due = await dispatchDue(this.#deps.db, type, { limit: this.#options.batchSize });
       const n = await this.#addJobs(type, due);
       dispatched += n;
       this.#deps.metrics?.dispatched.inc({ operation_type: type }, n);
       const stale = await staleScheduled(this.#deps.db, type, {
-        olderThanMs: this.#o.scheduleTimeoutMs,
-        limit: this.#o.batchSize,
+        olderThanMs: this.#options.scheduleTimeoutMs,
+        limit: this.#options.batchSize,
       });
       if (stale.length === 0) continue;
       const names = await queuesFor(

@@ -1,3 +1,4 @@
+// Over 300 lines: one composition, its start order and its close order side by side so they stay each other's reverse.
 // createWorker: composes the packages into one worker process (BullMQ workers on the served queues,
 // the task runner, heartbeats, service health, the dispatcher, /metrics). Owns no process state:
 // main.ts passes the connections and the logger and owns the signals.

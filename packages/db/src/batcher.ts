@@ -1,3 +1,4 @@
+// Over 300 lines: one class, the group commit (lanes, one statement per flush, the row-by-row fallback), read in one sitting.
 // Group commit for the hot path. A worker running many short operations at once claims and
 // completes them one row at a time; each is a round trip, a transaction and a WAL flush, and on a
 // loaded machine those (not the SQL) are the cost. The batcher sends the claims (and completions)

@@ -27,7 +27,11 @@ export function dedupKey(kind: RecoveryEventKind, operationType: string, errorCo
   return `${kind}:${operationType}:${errorCode}`;
 }
 
-/** The outbox notification for a recovery decision. */
+/**
+ * The outbox notification for a recovery decision: the subject says what happened; the context
+ * carries the facts and this decision's `action` and `advice` (shown by every channel in place of the
+ * catalogue's generic text); the body holds the error message and the retries used.
+ */
 export function buildNotification(f: NotificationFacts): NotificationInput {
   const { ref } = f;
   const what = `${ref.type} ${ref.id}`;
@@ -47,13 +51,13 @@ export function buildNotification(f: NotificationFacts): NotificationInput {
     f.kind === 'permanent_failure' || f.kind === 'stall_exhausted'
       ? `${adviceFor(f.errorCode)} Then: ccat-recovery retry ${ref.type} ${ref.id}`
       : 'Nothing, unless this repeats.';
+  // What was done and what to do travel as the context's `action` and `advice`: every channel shows
+  // them once, in the catalogue's place, instead of the catalogue's generic text (issue 14: one
+  // catalogue, not a second wording of it in the body). The worker is the context's `workerId`.
   const lines = [
     `What: ${what}, attempt ${ref.attempt}${f.detail ? ` (${f.detail})` : ''}`,
     `Error: ${f.errorCode}${f.errorClass ? ` (${f.errorClass})` : ''}: ${truncate(f.errorMessage, 2000)}`,
-    `Where: ${f.workerId ?? 'unknown worker'}`,
     `Retries: ${f.retryCount} of ${f.maxRetries} used`,
-    `Done: ${done[f.kind]}`,
-    `To do: ${todo}`,
   ];
   return {
     level: eventLevel(f.kind),
@@ -70,6 +74,8 @@ export function buildNotification(f: NotificationFacts): NotificationInput {
       retryCount: f.retryCount,
       maxRetries: f.maxRetries,
       ...(f.workerId !== undefined && { workerId: f.workerId }),
+      action: done[f.kind],
+      advice: todo,
     },
     dedupKey: dedupKey(f.kind, ref.type, f.errorCode),
   };

@@ -133,8 +133,14 @@ describe('applyFailure', () => {
     expect(ns).toHaveLength(1);
     expect(ns[0]).toMatchObject({ level: 'ERROR', event_kind: 'permanent_failure' });
     expect(ns[0]!.subject).toBe(`raw_data_package ${id} FAILED: ARCHIVE_CORRUPT`);
-    expect(ns[0]!.body).toContain(`ccat-recovery retry raw_data_package ${id}`);
-    expect(ns[0]!.body).toContain('Re-create the package');
+    // What to do once, in the context's advice (every channel shows it in place of the catalogue's
+    // generic text), not a second wording in the body.
+    expect(ns[0]!.context).toMatchObject({ action: 'Marked FAILED. No further automatic retries.' });
+    expect((ns[0]!.context as { advice: string }).advice).toContain('Re-create the package');
+    expect((ns[0]!.context as { advice: string }).advice).toContain(
+      `ccat-recovery retry raw_data_package ${id}`,
+    );
+    expect(ns[0]!.body).not.toMatch(/^(Done|To do|Where):/m);
     expect(
       lines.find((l) => l['operationId'] === id && l['operationType'] === 'raw_data_package'),
     ).toMatchObject({
@@ -249,7 +255,8 @@ describe('applyStallRecovery', () => {
     ]);
     const [n] = await notes(id, 'long_term_archive_transfer');
     expect(n).toMatchObject({ level: 'WARNING', event_kind: 'stall_recovered' });
-    expect(n!.body).toContain('w-dead');
+    expect(n!.context).toMatchObject({ workerId: 'w-dead' });
+    expect((n!.context as { action: string }).action).toMatch(/^Reset to PENDING as attempt 2/);
   });
 
   it('a progress stall → pending(k+1), retry counted (its own)', async () => {

@@ -1,5 +1,6 @@
 import { createPgOutboxStore, type Database, type OperationRef, type OperationType } from '@ccat/db';
 import { classifyError, eventLevel, fullJitterDelayMs } from '@ccat/errors';
+import { formatDuration } from '@ccat/notifier';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { MonitorConfig } from '../config.js';
@@ -89,10 +90,15 @@ export class FailingMembers {
         body: [
           `What: heartbeat member ${member} (${ref.type} ${ref.id}, attempt ${ref.attempt}) is ${reconcileType === undefined ? 'overdue' : 'missing while its row is in progress'}, and recovering it failed ${f.failures} times.`,
           `Error: ${err}`,
-          `Done: the monitor keeps retrying every ${Math.ceil(recoveryRetryMaxMs / 1000)} s at most; the row stays in progress until a recovery succeeds.`,
-          `To do: read the monitor's log lines for this member, fix the cause (database errors, a custom handler), or recover it by hand: ccat-recovery retry ${ref.type} ${ref.id}`,
         ].join('\n'),
-        context: { ...op, failures: f.failures, error: err },
+        // Shown once by every channel, in place of the catalogue's generic action and advice.
+        context: {
+          ...op,
+          failures: f.failures,
+          error: err,
+          action: `The monitor keeps retrying every ${formatDuration(recoveryRetryMaxMs)} at most; the row stays in progress until a recovery succeeds.`,
+          advice: `Read the monitor's log lines for this member, fix the cause (database errors, a custom handler), or recover it by hand: ccat-recovery retry ${ref.type} ${ref.id}`,
+        },
         dedupKey: `recovery_failing:${member}`,
         operation: { type: ref.type, id: ref.id, attempt: ref.attempt },
       });

@@ -1,5 +1,5 @@
 import { createPgOutboxStore, notifiedWithin, waitingByQueue } from '@ccat/db';
-import { classifyError, eventKindText, eventLevel } from '@ccat/errors';
+import { classifyError, eventLevel } from '@ccat/errors';
 import { ServiceHealthReader } from '@ccat/heartbeat';
 import { formatDuration } from '@ccat/notifier';
 import { unservedByType, unservedQueues, type UnservedQueue } from '../admin/unserved.js';
@@ -62,18 +62,14 @@ export class UnservedWatch {
       config.notifier.dedup.windowMs > 0 ? config.notifier.dedup.windowMs : DEFAULT_ALERT_WINDOW_MS;
     const dedupKey = `work_unserved:${u.queue}`;
     const waiting = u.pending + u.scheduled;
-    const text = eventKindText('work_unserved');
     try {
       if (await notifiedWithin(db, dedupKey, windowMs)) return;
       await createPgOutboxStore(db).enqueue({
         level: eventLevel('work_unserved'),
         eventKind: 'work_unserved',
         subject: `${waiting} ${u.operationType} operation${waiting === 1 ? '' : 's'} waiting: no live worker serves queue ${u.queue}`,
-        body: [
-          `What: ${waiting} ${u.operationType} operations wait (${u.pending} pending, ${u.scheduled} scheduled) in queue ${u.queue}, and no live worker has served it for at least ${formatDuration(forMs)}.`,
-          `Done: ${text?.action ?? ''}`,
-          `To do: ${text?.advice ?? ''}`,
-        ].join('\n'),
+        // What was done and what to do: the catalogue's, shown once by every channel.
+        body: `What: ${waiting} ${u.operationType} operations wait (${u.pending} pending, ${u.scheduled} scheduled) in queue ${u.queue}, and no live worker has served it for at least ${formatDuration(forMs)}.`,
         context: {
           queue: u.queue,
           operationType: u.operationType,
