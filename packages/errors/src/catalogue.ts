@@ -129,7 +129,7 @@ export const ERROR_ADVICE: Readonly<Record<string, string>> = {
   DESTINATION_EXISTS:
     'The destination already holds a different file of the same name. Decide which copy is right, move the other away, then retry.',
   DELETION_NOT_SAFE:
-    'Deletion was refused because no verified archived copy exists. Check the long-term archive transfer of this package; never delete by hand before it is verified.',
+    "Deletion was refused; the message says why: no verified archived copy (check the long-term archive transfer of this package), or what is on disk is not exactly the package (another package's or an unregistered file, a symlink or special file in its directory). Nothing was deleted; never delete by hand before the archive is verified.",
   HOST_NOT_FOUND: 'A host name does not resolve. Check the transfer configuration and DNS.',
   BBCP_ERROR:
     'The transfer command failed. Read its exit code and stderr in the context; check the remote host and credentials, then retry.',
