@@ -100,6 +100,42 @@ describe('sites apply', () => {
     expect(run.stderr).toContain('sites.0.locations.0.type');
     expect(run.stderr).toContain('sites.0.locations.0.root: must be an absolute path');
   });
+
+  it('refuses names no queue, key or site/location argument can carry, writing nothing', async () => {
+    const bad = join(dir, 'bad-names.yaml');
+    await writeFile(
+      bad,
+      JSON.stringify({
+        sites: [
+          {
+            name: 'Bad\u001b[31m',
+            shortName: 'x:y',
+            locations: [
+              { name: 'a/b', type: 'source', root: join(dir, 'bad-a') },
+              { name: 'buf\tq', type: 'buffer', root: join(dir, 'bad-b') },
+              { name: '{tag}', type: 'buffer', root: join(dir, 'bad-c') },
+            ],
+          },
+        ],
+      }),
+    );
+    const run = await f.inProcess('sites', 'apply', bad);
+    expectExit(run, 2);
+    for (const field of [
+      'sites.0.name',
+      'sites.0.shortName',
+      'sites.0.locations.0.name',
+      'sites.0.locations.1.name',
+      'sites.0.locations.2.name',
+    ])
+      expect(run.stderr).toContain(`${field}: must not contain`);
+    const sites = await f.database.db
+      .selectFrom('sites')
+      .select('short_name')
+      .where('short_name', '=', 'x:y')
+      .execute();
+    expect(sites).toEqual([]);
+  });
 });
 
 describe('ingest', () => {

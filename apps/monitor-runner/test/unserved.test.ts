@@ -38,13 +38,13 @@ afterAll(async () => {
   await schema?.close();
 });
 
-function monitor(metrics: MonitorMetrics): Monitor {
+function monitor(metrics: MonitorMetrics, loopIntervalMs = 100): Monitor {
   const config = monitorConfigSchema.parse({
     keyPrefix: prefix,
     monitor: {
       livenessTimeoutMs: LIVENESS_MS,
       heartbeatIntervalMs: 400,
-      loopIntervalMs: 100,
+      loopIntervalMs,
       progressStalls: false,
     },
   });
@@ -142,6 +142,20 @@ describe('unserved work', () => {
       );
     } finally {
       await worker.close();
+      await m.close();
+    }
+  });
+
+  it('alerts once the liveness bound has passed, not a whole loop interval (5 min by default) later', async () => {
+    await sql`DELETE FROM notifications`.execute(database.db);
+    const m = monitor(createMonitorMetrics(), 300_000);
+    try {
+      await m.runPass();
+      expect(await unservedAlerts()).toEqual([]);
+      await new Promise((r) => setTimeout(r, LIVENESS_MS + 100));
+      await m.runPass();
+      expect((await unservedAlerts()).length).toBeGreaterThan(0);
+    } finally {
       await m.close();
     }
   });

@@ -99,11 +99,21 @@ export const NEXT_STAGE: { readonly [T in OperationType]?: NextStage } = {
   },
   long_term_archive_transfer: async (trx, refs) => {
     const archives = idArray(refs);
-    // The package is archived and verified: its source copies may go.
+    // The package is archived and verified: its source copies may go. The raw files' copy is the
+    // directory that holds them (`ingest` names a package after its directory with / and other
+    // characters replaced, so the name is not the path); files spread over several directories
+    // keep the name, which the deletion then refuses.
     await sql`
       INSERT INTO physical_copies (raw_data_package_id, location_id, relative_path, copy_kind)
-      SELECT r.id, r.source_location_id, r.name, 'raw_files' FROM long_term_archive_transfers a
-        JOIN raw_data_packages r ON r.id = a.raw_data_package_id WHERE a.id = ANY(${archives}::bigint[])
+      SELECT r.id, r.source_location_id, COALESCE(d.dir, r.name), 'raw_files' FROM long_term_archive_transfers a
+        JOIN raw_data_packages r ON r.id = a.raw_data_package_id
+        CROSS JOIN LATERAL (
+          SELECT CASE WHEN count(*) = count(x.dir) AND count(DISTINCT x.dir) = 1 THEN min(x.dir) END AS dir
+          FROM (SELECT CASE WHEN strpos(f.relative_path, '/') > 0
+                  THEN regexp_replace(f.relative_path, '/[^/]*$', '') END AS dir
+                FROM raw_data_files f WHERE f.raw_data_package_id = r.id) x
+        ) d
+        WHERE a.id = ANY(${archives}::bigint[])
       UNION ALL
       SELECT r.id, r.buffer_location_id, r.relative_path, 'raw_data_package' FROM long_term_archive_transfers a
         JOIN raw_data_packages r ON r.id = a.raw_data_package_id WHERE a.id = ANY(${archives}::bigint[])

@@ -1,6 +1,14 @@
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { claim, countsByTypeAndStatus, dispatchDue, recoverStalled, type OperationRef } from '@ccat/db';
+import {
+  claim,
+  countsByTypeAndStatus,
+  dispatchDue,
+  recoverStalled,
+  registerRawFiles,
+  type OperationRef,
+} from '@ccat/db';
 import { partialPath, resolveOperationOutputs, type ContainedPath } from '@ccat/recovery-handlers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -133,5 +141,46 @@ describe('every operation is idempotent over what an interrupted run left', () =
     expect(new Set(counts.map((c) => c.status))).toEqual(new Set(['completed']));
     await expectArchivesIdentical(h, sources);
     expect(await h.partials()).toEqual([]);
+  });
+});
+
+describe('raw files in a nested directory whose package name is not its path', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await createHarness('chain_nested');
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
+
+  it('deletes the source directory `2026/night 1` of the package `ingest` names `2026_night_1`', async () => {
+    const src = h.locations.byName.get('cha/primecam-raw')!;
+    const buffer = h.locations.byName.get('cha/cha-buffer')!;
+    const files = [];
+    for (const name of ['obs 1.fits', '観測.dat']) {
+      const relativePath = `2026/night 1/${name}`;
+      const bytes = Buffer.from(`${name}\n`.repeat(50));
+      await mkdir(dirname(join(src.root, relativePath)), { recursive: true });
+      await writeFile(join(src.root, relativePath), bytes);
+      files.push({
+        relativePath,
+        sizeBytes: bytes.length,
+        sha256: createHash('sha256').update(bytes).digest('hex'),
+      });
+    }
+    // The name ingest --group-by dir gives this directory (characters outside [\w.-] become `_`).
+    await registerRawFiles(h.database.db, { sourceLocationId: src.id, bufferLocationId: buffer.id }, [
+      { name: '2026_night_1', files },
+    ]);
+    const outcomes = await h.runUntilQuiet();
+    expect(outcomes.filter((o) => o.outcome !== 'completed')).toEqual([]);
+    const copy = await h.database.db
+      .selectFrom('physical_copies')
+      .select(['relative_path', 'status'])
+      .where('copy_kind', '=', 'raw_files')
+      .executeTakeFirstOrThrow();
+    expect(copy).toEqual({ relative_path: '2026/night 1', status: 'completed' });
+    for (const f of files)
+      await expect(readFile(join(src.root, f.relativePath))).rejects.toMatchObject({ code: 'ENOENT' });
   });
 });

@@ -155,10 +155,10 @@ export const ERROR_CODES = {
   DELETION_NOT_SAFE: entry(
     'DeletionNotSafeError',
     false,
-    'Deletion refused: no archived, verified copy exists. Never retried into a deletion',
+    'Deletion refused: no archived, verified copy exists, or what is on disk is not exactly the package. Never retried into a deletion',
     {
       advice:
-        'Deletion was refused because no verified archived copy exists. Check the long-term archive transfer of this package; never delete by hand before it is verified.',
+        "Deletion was refused; the message says why: no verified archived copy (check the long-term archive transfer of this package), or what is on disk is not exactly the package (another package's or an unregistered file, a symlink or special file in its directory). Nothing was deleted; never delete by hand before the archive is verified.",
     },
   ),
   DATABASE_ERROR: entry('DatabaseError', true, 'PostgreSQL failed'),

@@ -102,7 +102,7 @@ export class ArchiveError extends CCATDataOperationError {
 export class DeletionError extends CCATDataOperationError {
   static override readonly defaultCode: string = 'DELETION_FAILED';
 }
-/** Deletion refused: no archived, verified copy exists. Never retried into a deletion. */
+/** Deletion refused: no archived, verified copy exists, or what is on disk is not exactly the package. Never retried into a deletion. */
 export class DeletionNotSafeError extends DeletionError {
   static override readonly defaultCode: string = 'DELETION_NOT_SAFE';
   static override readonly defaultRetryable: boolean = false;

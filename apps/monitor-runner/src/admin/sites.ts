@@ -7,8 +7,19 @@ import type { Kysely } from 'kysely';
 import { parse } from 'yaml';
 import { z } from 'zod';
 
+/**
+ * A site short name or location name: it becomes part of BullMQ queue names
+ * (`${site}_${location}_${type}`, where BullMQ refuses `:` and so every worker would fail to start),
+ * Redis keys (`{}` are Redis Cluster hash tags) and the CLI's `site/location`; whitespace and
+ * control characters would be invisible in logs and tables.
+ */
+const queueName = z
+  .string()
+  .min(1)
+  .regex(/^[^/:{}\s\p{Cc}]+$/u, 'must not contain /, :, {, }, whitespace or control characters');
+
 const location = z.strictObject({
-  name: z.string().min(1),
+  name: queueName,
   type: z.enum(['source', 'buffer', 'long_term_archive', 'processing']),
   root: z.string().refine(isAbsolute, 'must be an absolute path'),
   active: z.boolean().default(true),
@@ -16,7 +27,14 @@ const location = z.strictObject({
 
 const inventorySchema = z.strictObject({
   sites: z.array(
-    z.strictObject({ name: z.string().min(1), shortName: z.string().min(1), locations: z.array(location) }),
+    z.strictObject({
+      name: z
+        .string()
+        .min(1)
+        .regex(/^[^\p{Cc}]+$/u, 'must not contain control characters'),
+      shortName: queueName,
+      locations: z.array(location),
+    }),
   ),
 });
 

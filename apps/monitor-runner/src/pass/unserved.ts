@@ -10,7 +10,8 @@ const DEFAULT_ALERT_WINDOW_MS = 600_000;
 
 /**
  * Waiting work no live worker serves (admin/unserved.ts), watched by the monitor: at most once per
- * `monitor.loopIntervalMs` (the query counts the waiting rows per queue) it sets the gauge
+ * `monitor.loopIntervalMs`, and again when a queue first seen unserved reaches the liveness bound
+ * (the query counts the waiting rows per queue), it sets the gauge
  * `ccat_operations_unserved{operation_type}` and queues one `work_unserved` WARNING per queue that has
  * been unserved for at least `monitor.livenessTimeoutMs` (a worker restarting inside that bound is no
  * news) and was not announced within the notifier's dedup window (default 10 min when off): the
@@ -51,7 +52,12 @@ export class UnservedWatch {
       if (this.#ctx.closed()) return;
       const first = this.#since.get(u.queue);
       if (first === undefined) this.#since.set(u.queue, now);
-      if (first === undefined || now - first < config.monitor.livenessTimeoutMs) continue;
+      if (first === undefined || now - first < config.monitor.livenessTimeoutMs) {
+        // Look again once it has been unserved for the bound, not a whole loop interval later
+        // (5 min by default, which made the alert 5 to 10 min late).
+        this.#nextAt = Math.min(this.#nextAt, (first ?? now) + config.monitor.livenessTimeoutMs);
+        continue;
+      }
       await this.#alert(u, now - first);
     }
   }
