@@ -6,6 +6,7 @@
 import { createTestDatabase } from '@ccat/db/testing';
 import { claim, complete, createDatabase, duePending, migrateToLatest, type Database } from '@ccat/db';
 import { sql, type Kysely } from 'kysely';
+import { describePrepared, preparedStatements } from './prepared.js';
 import { heading, percentile, ratio, report, runConcurrently } from './stats.js';
 
 const ROWS = Number(process.env['BENCH_ROWS'] ?? 20_000);
@@ -28,7 +29,12 @@ async function seedScheduled(
 
 async function main(): Promise<void> {
   const t = await createTestDatabase('bench_db', { migrate: false, max: 1 });
-  const database = createDatabase({ connectionString: t.url, schema: t.schema, max: POOL });
+  const database = createDatabase({
+    connectionString: t.url,
+    schema: t.schema,
+    max: POOL,
+    preparedStatements: preparedStatements(),
+  });
   const { db } = database;
   try {
     await migrateToLatest(db, { schema: t.schema });
@@ -49,6 +55,7 @@ async function main(): Promise<void> {
     const buffer = await loc('buf', 'buffer');
 
     heading(`(a) claim + complete, pool of ${POOL}, ${ROWS.toLocaleString('en-US')} rows each`);
+    console.log(describePrepared());
     const fencedIds = await seedScheduled(db, ROWS, source, buffer, 'fenced');
     const plainIds = await seedScheduled(db, ROWS, source, buffer, 'plain');
     await sql`ANALYZE raw_data_packages`.execute(db);

@@ -28,6 +28,7 @@ import {
 import { Queue, QueueEvents, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
+import { describePrepared, preparedStatements } from './prepared.js';
 import { heading, percentile, ratio, report } from './stats.js';
 
 const KILLS = Number(process.env['BENCH_LIVENESS_KILLS'] ?? 6);
@@ -54,7 +55,8 @@ async function main(): Promise<void> {
   heading(
     `liveness: SIGKILL → recovery at the shipped defaults, ${KILLS} kills per side over ${WINDOW_MS / 1000} s`,
   );
-  const schema = await createTestDatabase('bench_liveness');
+  console.log(describePrepared());
+  const schema = await createTestDatabase('bench_liveness', { preparedStatements: preparedStatements() });
   const database = schema.database;
   const db = database.db;
   const redis = await connectTestRedis();
@@ -101,7 +103,12 @@ async function main(): Promise<void> {
         file,
         JSON.stringify({
           workerId: name,
-          database: { url: schema.url, schema: schema.schema, poolSize: 2 },
+          database: {
+            url: schema.url,
+            schema: schema.schema,
+            poolSize: 2,
+            preparedStatements: preparedStatements(),
+          },
           redis: { url: testRedisUrl() },
           keyPrefix: prefix,
           operationTypes: ['raw_data_package'],

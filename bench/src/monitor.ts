@@ -20,6 +20,7 @@ import { connectTestRedis, deleteKeysWithPrefix, uniquePrefix } from '@ccat/test
 import type { Redis } from 'ioredis';
 import { sql, type Kysely } from 'kysely';
 import { pino } from 'pino';
+import { describePrepared, preparedStatements } from './prepared.js';
 import { heading, percentile, ratio, report } from './stats.js';
 
 const KILLS = Number(process.env['BENCH_KILLS'] ?? 30);
@@ -172,6 +173,7 @@ async function throughput(db: Kysely<Database>, redis: Redis): Promise<void> {
   heading(
     `(b) recovery throughput, stalled tasks (state + event + outbox each): batched on ${STALLED.toLocaleString('en-US')}, per row on ${BASELINE.toLocaleString('en-US')}`,
   );
+  console.log(describePrepared());
   const rates: Record<string, number> = {};
   for (const side of ['per-row', 'batched'] as const) {
     const count = side === 'batched' ? STALLED : BASELINE;
@@ -230,7 +232,7 @@ interface BenchDatabase {
 
 /** A migrated schema with one site and one location. */
 async function benchDatabase(label: string): Promise<BenchDatabase> {
-  const schema = await createTestDatabase(label, { max: 12 });
+  const schema = await createTestDatabase(label, { max: 12, preparedStatements: preparedStatements() });
   const database = schema.database;
   const site = await database.db
     .insertInto('sites')

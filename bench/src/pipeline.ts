@@ -23,6 +23,7 @@ import type { WorkerConfigInput } from '@ccat/worker';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { backendCpuDiff, backendCpuMs, parseTimes, processCpuMs } from './proc.js';
+import { describePrepared, preparedStatements } from './prepared.js';
 import { fmt, heading, ratio, report } from './stats.js';
 
 const TOTAL_MIB = Number(process.env['BENCH_PIPELINE_MIB'] ?? 1024);
@@ -80,6 +81,7 @@ async function main(): Promise<void> {
     console.log(
       `  (seeding under ${work}; ours: ${WORKERS} worker processes, concurrency ${CONCURRENCY}; shell: ${PAR} at once per stage)`,
     );
+    console.log(describePrepared());
     const locations = await seedSites(db, join(work, 'ours'));
     await seedRawPackages(db, locations, {
       packages: PACKAGES,
@@ -136,7 +138,7 @@ async function main(): Promise<void> {
     // Ours: real worker processes, started before the clock, then the packages made due.
     const config = (i: number): WorkerConfigInput => ({
       workerId: `bench-${i}`,
-      database: { url: dbUrl, poolSize: 4 },
+      database: { url: dbUrl, poolSize: 4, preparedStatements: preparedStatements() },
       redis: { url: testRedisUrl() },
       keyPrefix,
       concurrency: CONCURRENCY,

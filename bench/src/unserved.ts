@@ -6,6 +6,7 @@
 import { countsByTypeAndStatus, createDatabase, migrateToLatest, waitingByQueue } from '@ccat/db';
 import { createTestDatabase } from '@ccat/db/testing';
 import { sql } from 'kysely';
+import { describePrepared, preparedStatements } from './prepared.js';
 import { heading, percentile, ratio, report } from './stats.js';
 
 const ROWS = Number(process.env['BENCH_WAITING_ROWS'] ?? 1_000_000);
@@ -13,7 +14,12 @@ const RUNS = 5;
 
 async function main(): Promise<void> {
   const t = await createTestDatabase('bench_unserved', { migrate: false, max: 1 });
-  const database = createDatabase({ connectionString: t.url, schema: t.schema, max: 2 });
+  const database = createDatabase({
+    connectionString: t.url,
+    schema: t.schema,
+    max: 2,
+    preparedStatements: preparedStatements(),
+  });
   const { db } = database;
   try {
     await migrateToLatest(db, { schema: t.schema });
@@ -41,6 +47,7 @@ async function main(): Promise<void> {
     heading(
       `waiting rows per queue on ${ROWS.toLocaleString('en-US')} pending of ${(ROWS * 2).toLocaleString('en-US')} rows`,
     );
+    console.log(describePrepared());
     const ours: number[] = [];
     const base: number[] = [];
     for (let i = 0; i < RUNS; i++) {

@@ -37,6 +37,7 @@ import { pino } from 'pino';
 import pg from 'pg';
 import { CpuMeter, type CpuSample } from './cpu.js';
 import { applicationBackendCpuMs, backendCpuDiff } from './proc.js';
+import { describePrepared, preparedStatements } from './prepared.js';
 import { heading, ratio, report } from './stats.js';
 
 const JOBS = Number(process.env['BENCH_JOBS'] ?? 2000);
@@ -88,6 +89,7 @@ async function main(): Promise<void> {
     schema: schema.schema,
     max: 20,
     applicationName: application,
+    preparedStatements: preparedStatements(),
   });
   const db = database.db;
   const admin = new pg.Client({ connectionString: schema.url });
@@ -335,6 +337,7 @@ async function main(): Promise<void> {
         .map((l) => l.toFixed(1))
         .join(' ')})`,
     );
+    console.log(describePrepared());
     const cpu = new CpuMeter(redis);
     const ratios: [OperationType, number][] = [];
     const cpuLines: string[] = [];

@@ -27,6 +27,7 @@ import { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { pino } from 'pino';
 import { CpuMeter, type CpuSample } from './cpu.js';
+import { describePrepared, preparedStatements } from './prepared.js';
 import { heading, ratio, report } from './stats.js';
 
 const JOBS = Number(process.env['BENCH_JOBS'] ?? 3000);
@@ -34,7 +35,10 @@ const CONCURRENCY = Number(process.env['BENCH_CONCURRENCY'] ?? 16);
 const ROUNDS = 2;
 
 async function main(): Promise<void> {
-  const schema = await createTestDatabase('bench_worker', { max: 20 });
+  const schema = await createTestDatabase('bench_worker', {
+    max: 20,
+    preparedStatements: preparedStatements(),
+  });
   const database = schema.database;
   const db = database.db;
   const redis = await connectTestRedis();
@@ -209,6 +213,7 @@ async function main(): Promise<void> {
     heading(
       `worker overhead: ${JOBS.toLocaleString('en-US')} no-op jobs per run, concurrency ${CONCURRENCY}, ${ROUNDS} alternating rounds`,
     );
+    console.log(describePrepared());
     const variants = {
       ours: {
         label: 'ours: dispatch + fenced claim + heartbeat + fenced complete + event',

@@ -121,16 +121,19 @@ export const NEXT_STAGE: { readonly [T in OperationType]?: NextStage } = {
     // And the transfer package at the source buffer, once every package in it is archived. The
     // package row locks (taken in id order) serialise the last two archive completions of one
     // bundle in different transactions, so the second sees the first and the copy is created once.
-    await sql`SELECT p.id FROM data_transfer_packages p JOIN raw_data_packages r ON r.data_transfer_package_id = p.id
+    const locked = await sql<{ id: string }>`SELECT p.id::text AS id FROM data_transfer_packages p
+      JOIN raw_data_packages r ON r.data_transfer_package_id = p.id
       JOIN long_term_archive_transfers a ON a.raw_data_package_id = r.id WHERE a.id = ANY(${archives}::bigint[])
       ORDER BY p.id FOR UPDATE OF p`.execute(trx);
+    // The packages just locked, once each: the check below reads them by primary key instead of
+    // joining the archives and their packages again (two joins fewer to plan and run, issue 13.5).
+    const packages = [...new Set(locked.rows.map((r) => r.id))];
+    if (packages.length === 0) return;
     await sql`
       INSERT INTO physical_copies (data_transfer_package_id, location_id, relative_path, copy_kind)
-      SELECT DISTINCT p.id, p.buffer_location_id, p.relative_path, 'data_transfer_package'
-      FROM long_term_archive_transfers a
-      JOIN raw_data_packages r ON r.id = a.raw_data_package_id
-      JOIN data_transfer_packages p ON p.id = r.data_transfer_package_id
-      WHERE a.id = ANY(${archives}::bigint[])
+      SELECT p.id, p.buffer_location_id, p.relative_path, 'data_transfer_package'
+      FROM data_transfer_packages p
+      WHERE p.id = ANY(${packages}::bigint[])
         AND NOT EXISTS (
           SELECT 1 FROM raw_data_packages r2
           WHERE r2.data_transfer_package_id = p.id

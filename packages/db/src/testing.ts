@@ -48,6 +48,8 @@ export interface TestDatabaseOptions {
   readonly max?: number;
   /** Apply every migration (default true); false leaves the schema empty. */
   readonly migrate?: boolean;
+  /** Server-side prepared statements for the pool (`createDatabase`'s option; default true there). */
+  readonly preparedStatements?: boolean;
 }
 
 /** A test database with the two sites of `TWO_SITES` seeded ({@link seedLocations}). */
@@ -103,7 +105,12 @@ export async function createTestDatabase(
     .slice(0, 30);
   const schema = `t_${clean}_${process.pid}_${randomBytes(4).toString('hex')}`;
   await adminQuery(url, `CREATE SCHEMA ${schema}`);
-  const database = createDatabase({ connectionString: url, schema, max: options.max ?? 4 });
+  const database = createDatabase({
+    connectionString: url,
+    schema,
+    max: options.max ?? 4,
+    ...(options.preparedStatements !== undefined && { preparedStatements: options.preparedStatements }),
+  });
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {

@@ -183,12 +183,63 @@ function replaceAll(text: string, patterns: readonly RegExp[]): string {
   return out;
 }
 
+// The fast path. Every built-in pattern needs one of these fragments in the text (lower-cased)
+// before it can replace anything, so a text with none of them is left as it is without running the
+// patterns one by one. What each pattern needs: PEM `private key` (so `key`); URL userinfo and URL-user tokens
+// `://`; Slack webhooks `hooks.slack.com/`; Authorization `auth`; `bearer`; Cookie `cookie`; the
+// keyed forms (JSON keys, `key=value`, `key: value`, flags) a key that `isSecretKey` accepts,
+// whose lower-cased text holds one of `pw pass auth cookie session jwt otp key secret token
+// credential` (every SECRET_WORDS entry, every SECRET_INFIX alternative and the two-word `… key`
+// contain one; `judgeKey` only splits and lower-cases, so a word of the key is a substring of the
+// lower-cased text); the password-flag tools their names (`sshpass` holds `pass`); Redis `AUTH`;
+// each token shape its prefix.
+// Lower-casing with toLowerCase maps at least what a case-insensitive pattern matches (and a few
+// non-ASCII letters more, as `judgeKey` does), so the test can only say "maybe" too often, never
+// "no" wrongly. A test fuzzes the gate against the ungated patterns (redact-fast-path.test.ts).
+const TRIGGERS =
+  /pw|pass|auth|cookie|session|jwt|otp|key|secret|token|credential|bearer|:\/\/|hooks\.slack\.com\/|redis-cli|mysql|mariadb|xox|xapp-|gh[pousr]_|github_pat_|glpat-|akia|asia|aiza|k_live_|k_test_|eyj/;
+// What else the JSON-document walk acts on: argument-vector keys (`isArgumentsKey`), and escapes,
+// which JSON.parse decodes into text the raw text does not show (`\u0070assword`, `:\/\/`).
+const JSON_TRIGGERS = /arg|param|binding|\\/;
+
+/** Whether any built-in pattern may replace something in a text, given lower-cased (false: none can). */
+const mayHoldSecret = (lower: string): boolean => TRIGGERS.test(lower);
+
+/**
+ * Whether the JSON-document walk (`redactJsonDocument`) may change a text that the text pass left
+ * unchanged (false: it cannot). Without escapes, every string and key the walk sees is a piece of
+ * the text, so with no trigger no pattern matches it (nor a literal: the text holds none), no key is
+ * secret-named or an argument vector, and an unchanged walk keeps the text as it is. Extra patterns
+ * are not covered (a piece may match what the whole does not): callers check them apart.
+ */
+function mayChangeAsJson(text: string): boolean {
+  if (!/^\s*[[{]/.test(text)) return false;
+  const lower = text.toLowerCase();
+  return mayHoldSecret(lower) || JSON_TRIGGERS.test(lower);
+}
+
+/**
+ * A redactor's patterns in the order they run: `before` (literal secrets) and `after` (extra
+ * patterns) always, `gated` (the built-in patterns) only when the text holds a trigger.
+ */
+interface PatternSet {
+  readonly before: readonly RegExp[];
+  readonly gated: readonly RegExp[];
+  readonly after: readonly RegExp[];
+}
+
+function replaceAllGated(text: string, set: PatternSet): string {
+  let out = set.before.length > 0 ? replaceAll(text, set.before) : text;
+  if (set.gated.length > 0 && mayHoldSecret(out.toLowerCase())) out = replaceAll(out, set.gated);
+  return set.after.length > 0 ? replaceAll(out, set.after) : out;
+}
+
 /**
  * Builds a redactor from the built-in patterns, extra patterns and literal secret values (literals
  * first: a password need not look like one). The result never throws.
  */
 export function createRedactor(options: RedactorOptions = {}): Redactor {
-  const patterns: RegExp[] = [];
+  const before: RegExp[] = [];
   const literals = new Set<string>();
   for (const s of options.secrets ?? []) {
     literals.add(s);
@@ -202,12 +253,18 @@ export function createRedactor(options: RedactorOptions = {}): Redactor {
   if (usable.length > 0) {
     // Longest first, so a secret that contains another is replaced whole.
     usable.sort((a, b) => b.length - a.length);
-    patterns.push(new RegExp(usable.map(escapeRegExp).join('|'), 'g'));
+    before.push(new RegExp(usable.map(escapeRegExp).join('|'), 'g'));
   }
-  if (options.only !== true) patterns.push(...DEFAULT_SECRET_PATTERNS);
-  for (const p of options.patterns ?? []) patterns.push(globalize(p));
-  return (text: string, maxLength?: number): string => redactWith(text, patterns, maxLength);
+  const set: PatternSet = {
+    before,
+    gated: options.only === true ? [] : DEFAULT_SECRET_PATTERNS,
+    // Extra patterns are the caller's: nothing says what they need, so they always run.
+    after: (options.patterns ?? []).map(globalize),
+  };
+  return (text: string, maxLength?: number): string => redactWith(text, set, maxLength);
 }
+
+const BUILT_IN: PatternSet = { before: [], gated: DEFAULT_SECRET_PATTERNS, after: [] };
 
 /**
  * `text` with every credential of a built-in form replaced by REDACTED. Never throws; idempotent.
@@ -216,22 +273,23 @@ export function createRedactor(options: RedactorOptions = {}): Redactor {
  * and a text far longer than the bound is cut first, so the cost stays bounded whatever the input.
  */
 export function redactSecrets(text: string, maxLength?: number): string {
-  return redactWith(text, DEFAULT_SECRET_PATTERNS, maxLength);
+  return redactWith(text, BUILT_IN, maxLength);
 }
 
 /** How far past the bound a long text is kept for redaction: a credential straddling the bound is seen whole. */
 const PRE_CUT_MARGIN = 8192;
 
-function redactWith(text: string, patterns: readonly RegExp[], maxLength: number | undefined): string {
+function redactWith(text: string, set: PatternSet, maxLength: number | undefined): string {
   const max = maxLength === undefined ? Infinity : Math.max(0, Math.floor(maxLength));
   if (text.length <= max) {
-    const plain = replaceAll(text, patterns);
+    const plain = replaceAllGated(text, set);
+    if (plain === text && set.after.length === 0 && !mayChangeAsJson(text)) return text;
     // A JSON document is redacted value by value, so the result is JSON still; the text pass's
     // result is kept (with the document's own spacing) when it means exactly the same.
-    const json = redactJsonDocument(text, (t) => redactWith(t, patterns, undefined));
+    const json = redactJsonDocument(text, (t) => redactWith(t, set, undefined));
     return json === undefined || sameJson(plain, json) ? plain : json;
   }
-  const redacted = replaceAll(text.slice(0, max + PRE_CUT_MARGIN), patterns);
+  const redacted = replaceAllGated(text.slice(0, max + PRE_CUT_MARGIN), set);
   if (redacted.length <= max && text.length <= max + PRE_CUT_MARGIN) return redacted;
   let keep = Math.min(max, redacted.length);
   const last = redacted.charCodeAt(keep - 1);
