@@ -162,8 +162,9 @@ describe('immediate recovery', () => {
       status: 'failed',
       lastErrorCode: 'FILE_NOT_FOUND',
     });
-    const [n] = await h.database.db.selectFrom('notifications').select(['body']).execute();
-    expect(n!.body).toContain('Check that the location is mounted');
+    const [n] = await h.database.db.selectFrom('notifications').select(['context']).execute();
+    // What to do travels once, as the context's advice every channel shows (not a second wording in the body).
+    expect((n!.context as { advice?: string }).advice).toContain('Check that the location is mounted');
   });
 });
 
