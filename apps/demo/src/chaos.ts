@@ -1,5 +1,6 @@
 // The chaos soak's disturbances, on a schedule: workers killed (SIGKILL) and frozen (SIGSTOP, then
 // SIGCONT), one Redis restart (all keys lost), an SMTP outage, dropped PostgreSQL connections.
+import { formatDuration } from '@ccat/errors';
 import type { PrivateRedis, TestSmtp } from '@ccat/test-support';
 import type { Supervisor } from './supervisor.js';
 
@@ -91,7 +92,7 @@ export async function runChaos(deps: ChaosDeps, windowMs: number, signal: AbortS
       const name = deps.supervisor.freezeRandomWorker(ms);
       if (name) {
         log.freezes++;
-        act(`SIGSTOP ${name} for ${(ms / 1000).toFixed(1)} s`);
+        act(`SIGSTOP ${name} for ${formatDuration(ms)}`);
       }
     }
   }

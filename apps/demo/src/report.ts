@@ -1,6 +1,7 @@
 // The demo's closing report: final states, decisions, notifications, integrity, and the checks
 // that decide the exit code.
 import { OPERATION_TYPES } from '@ccat/db';
+import { formatDuration } from '@ccat/errors';
 import type { ReceivedMail } from '@ccat/test-support';
 import type { ChaosLog } from './chaos.js';
 import type { IntegrityReport } from './integrity.js';
@@ -25,7 +26,7 @@ const pad = (s: string | number, n: number) => String(s).padStart(n);
 /** Prints the report; true when the run passed. */
 export function printReport(say: (line?: string) => void, r: ReportInput): boolean {
   const { stats } = r;
-  say(`Report after ${Math.round(r.elapsedMs / 1000)} s`);
+  say(`Report after ${formatDuration(r.elapsedMs)}`);
   say();
   say(`  ${'operation type'.padEnd(28)}${pad('completed', 10)}${pad('failed', 8)}${pad('not final', 11)}`);
   for (const t of OPERATION_TYPES) {

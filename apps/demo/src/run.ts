@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { createDatabase, migrateToLatest, type Database } from '@ccat/db';
-import { redactSecrets } from '@ccat/errors';
+import { formatDuration, redactSecrets } from '@ccat/errors';
 import { seedRawPackages, seedSites } from '@ccat/db/testing';
 import { PrivateRedis, startSmtp } from '@ccat/test-support';
 import { Redis } from 'ioredis';
@@ -208,7 +208,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     say();
     say(
       timedOut
-        ? `timed out after ${Math.round(o.timeoutMs / 1000)} s with operations not final`
+        ? `timed out after ${formatDuration(o.timeoutMs)} with operations not final`
         : 'every operation is final; stopping the workers',
     );
     await supervisor.stop('worker', 8000);

@@ -23,7 +23,8 @@ export {
   type SlackChannelConfig,
 } from './config.js';
 export { NotificationDeliveryError, type ChannelKind, type DeliveryErrorOptions } from './delivery-error.js';
-export { formatDuration } from './duration.js';
+// Re-exported for compatibility: the one duration format lives in @ccat/errors.
+export { formatDuration } from '@ccat/errors';
 export { LOG_TARGET, resolveTargets, type DeliveryTarget } from './routing.js';
 export {
   DEFAULT_SECRET_PATTERNS,

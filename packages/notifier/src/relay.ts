@@ -7,7 +7,7 @@
 // relay that lost a lease sends nothing more for that row and records nothing.
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { ConfigurationError, describeThrown, fullJitterDelayMs } from '@ccat/errors';
+import { ConfigurationError, describeThrown, formatDuration, fullJitterDelayMs } from '@ccat/errors';
 import pLimit from 'p-limit';
 import { pino, type Logger } from 'pino';
 import type { NotifierConfig } from './config.js';
@@ -269,7 +269,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
           // undelivered, and is tried again on the longest backoff while its channel is down.
           log.error(
             { attempts: row.attempts, targets: summarize(results), retryInMs: retryCfg.maxMs },
-            `ERROR notification still undelivered after ${row.attempts} attempts; retrying every ${retryCfg.maxMs} ms`,
+            `ERROR notification still undelivered after ${row.attempts} attempts; retrying every ${formatDuration(retryCfg.maxMs)}`,
           );
           await settle(
             row,

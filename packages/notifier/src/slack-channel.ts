@@ -10,6 +10,7 @@ import {
   type FetchFunction,
   type Logger as SlackLogger,
 } from '@slack/web-api';
+import { formatDuration } from '@ccat/errors';
 import { pino, type Logger } from 'pino';
 import type { z } from 'zod';
 import {
@@ -116,7 +117,7 @@ export function classifySlackError(
     case ErrorCode.RateLimitedError: {
       const seconds = Number(prop(error, 'retryAfter'));
       const retryAfterMs = Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : 60_000;
-      return make(`rate limited, retry after ${retryAfterMs / 1000} s`, 'NOTIFY_RATE_LIMITED', true, {
+      return make(`rate limited, retry after ${formatDuration(retryAfterMs)}`, 'NOTIFY_RATE_LIMITED', true, {
         retryAfterMs,
       });
     }

@@ -6,6 +6,7 @@ import {
   resolveTargets,
   type Notification,
 } from '../src/index.js';
+import { formatDuration as errorsFormatDuration } from '@ccat/errors';
 import { contentPolicy, renderFacts } from '../src/internal/render.js';
 import { renderEmail } from '../src/internal/render-email.js';
 import { renderSlack } from '../src/internal/render-slack.js';
@@ -47,16 +48,9 @@ describe('text', () => {
     expect(cut('short', 100)).toBe('short');
   });
 
-  it('formats durations', () => {
-    expect(formatDuration(850)).toBe('850ms');
-    expect(formatDuration(12_300)).toBe('12s');
-    expect(formatDuration(185_000)).toBe('3m 5s');
-    expect(formatDuration(600_000)).toBe('10m');
-    expect(formatDuration(7_500_000)).toBe('2h 5m');
+  it('re-exports the one duration format of @ccat/errors', () => {
+    expect(formatDuration).toBe(errorsFormatDuration);
     expect(formatDuration(7_205_000)).toBe('2h');
-    expect(formatDuration(273_600_000)).toBe('3d 4h');
-    expect(formatDuration(-2_000)).toBe('-2s');
-    expect(formatDuration(Number.NaN)).toBe('?');
   });
 });
 

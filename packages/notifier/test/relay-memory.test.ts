@@ -161,7 +161,7 @@ describe('outbox relay (memory store)', () => {
       lines.some(
         (l) =>
           l.level === ERROR &&
-          /^ERROR notification still undelivered after \d+ attempts; retrying every 400 ms$/.test(l.msg),
+          /^ERROR notification still undelivered after \d+ attempts; retrying every 400ms$/.test(l.msg),
       ),
     ).toBe(true);
     slack.behave = () => ({ kind: 'ok' });

@@ -1,6 +1,6 @@
 // What a human reads. Built from facts only; the notifier escapes and redacts on delivery.
 import type { NotificationInput } from '@ccat/db';
-import { adviceFor, eventLevel, truncate, type EventKind } from '@ccat/errors';
+import { adviceFor, eventLevel, formatDuration, truncate, type EventKind } from '@ccat/errors';
 import type { TaskRef } from './handler.js';
 
 /** The kinds a recovery decision notifies (their level and text are in @ccat/errors `EVENT_CATALOGUE`). */
@@ -41,11 +41,12 @@ export function buildNotification(f: NotificationFacts): NotificationInput {
     stall_recovered: `${what} stalled and was reset for retry`,
     retry_scheduled: `${what} will be retried (${f.errorCode})`,
   };
+  const reset = `Reset to PENDING as attempt ${ref.attempt + 1}; it runs again${f.delayMs ? ` in about ${formatDuration(f.delayMs)}` : ' now'}.`;
   const done: Record<RecoveryEventKind, string> = {
     permanent_failure: 'Marked FAILED. No further automatic retries.',
     stall_exhausted: `Marked FAILED with ${f.errorCode}. No further automatic retries.`,
-    stall_recovered: `Reset to PENDING as attempt ${ref.attempt + 1}; it runs again${f.delayMs ? ` in about ${Math.ceil(f.delayMs / 1000)} s` : ' now'}.`,
-    retry_scheduled: `Reset to PENDING as attempt ${ref.attempt + 1}; it runs again in about ${Math.ceil((f.delayMs ?? 0) / 1000)} s.`,
+    stall_recovered: reset,
+    retry_scheduled: reset,
   };
   const todo =
     f.kind === 'permanent_failure' || f.kind === 'stall_exhausted'

@@ -1,10 +1,9 @@
 // What every channel shows, as plain facts already redacted, normalised and cut. Channels only add
 // their own escaping and layout, so no channel can forget a step.
-import { eventKindText } from '@ccat/errors';
+import { eventKindText, formatDuration } from '@ccat/errors';
 import { createRedactor, redactContext, type Redactor } from '../redact.js';
 import type { ContentOptions, OutboundMessage } from '../channel.js';
 import type { Notification } from '../notification.js';
-import { formatDuration } from '../duration.js';
 import { cut, plainText, singleLine } from './text.js';
 
 export interface ContentPolicy {
