@@ -1,7 +1,8 @@
 // The README's "Running it", to the letter, on files this test creates: migrate, sites apply with the
 // shipped examples/inventory.yaml (its /srv/ccat roots moved to a temporary directory), ingest, a
 // worker and a monitor with the shipped examples/*.json, through their bins, until every operation of
-// the pipeline completed; then SIGTERM, and both exit 0.
+// the pipeline completed; then SIGTERM, and both exit 0. The README's `createdb` is a fresh empty
+// schema of the shared test database here (the server is shared; doc-claims.test.ts checks the step).
 import { createTestDatabase } from '@ccat/db/testing';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

@@ -83,6 +83,29 @@ describe('show', () => {
     expect(events).toHaveLength(doc.eventsTotal);
   });
 
+  it('says the last error of a completed operation is from an earlier attempt, and which', async () => {
+    // A failed at attempt 0 (CHECKSUM_MISMATCH, retry scheduled), then completed at attempt 1.
+    const [text, json] = await Promise.all([
+      f.inProcess('show', 'raw_data_package', f.id('A')),
+      f.inProcess('show', 'raw_data_package', f.id('A'), '--json'),
+    ]);
+    expectExit(text, 0);
+    expect(text.stdout).toMatch(/status:\s+completed/);
+    expect(text.stdout).toMatch(
+      /last error:\s+CHECKSUM_MISMATCH \(from attempt 0, not the current one: the operation is completed now\)/,
+    );
+    expect(parseJsonOutput(json).row).toMatchObject({
+      status: 'completed',
+      attempt: 1,
+      lastErrorCode: 'CHECKSUM_MISMATCH',
+      lastErrorAttempt: 0,
+      lastErrorIsEarlier: true,
+    });
+    // A failed row's last error is its present state: no note.
+    const failed = await f.inProcess('show', 'data_transfer', f.id('C'), '--json');
+    expect(parseJsonOutput(failed).row).toMatchObject({ lastErrorAttempt: 1, lastErrorIsEarlier: false });
+  });
+
   it("shows an in-flight operation's heartbeat, worker and progress; --limit bounds the lists", async () => {
     const run = await f.cli('show', 'deletion', f.id('I'), '--json');
     expectExit(run, 0);

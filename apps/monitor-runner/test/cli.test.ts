@@ -211,6 +211,11 @@ describe('failures', () => {
     );
     expect(text.stdout).toContain(`      ccat-recovery retry data_transfer ${f.id('D')}\n`);
     expect(text.stdout).not.toContain(`ccat-recovery retry raw_data_package ${f.id('A')}`);
+    // The table cuts long messages; every example names the command that prints it whole.
+    expect(text.stdout).toContain(
+      `    Whole messages and history:\n      ccat-recovery show raw_data_package ${f.id('A')}\n`,
+    );
+    expect(text.stdout).toContain(`      ccat-recovery show data_transfer ${f.id('D')}\n`);
 
     const groups = (run: CliRun) =>
       Object.fromEntries(
@@ -254,6 +259,8 @@ describe('failures', () => {
     expect(a.current.status).toBe('completed');
     expect(a.current.attempt).toBeGreaterThan(a.attempt);
     expect(a.retryCommand).toBeNull();
+    expect(a.showCommand).toBe(`ccat-recovery show raw_data_package ${f.id('A')}`);
+    expect(d.showCommand).toBe(`ccat-recovery show data_transfer ${f.id('D')}`);
     const l = example('UNPACK_FAILED', 'unpack', f.id('L'));
     expect(l.current.status).toBe('pending');
     expect(l.retryCommand).toBeNull();

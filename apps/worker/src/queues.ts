@@ -68,10 +68,30 @@ export interface ServedLocation {
   readonly location: string;
 }
 
-/** The queues a worker serving `served` ('all' = every active location) listens on: each type's queue and its isolation queue. */
+/**
+ * The characters a site short name or location name may not hold: BullMQ refuses `:` in a queue name
+ * (`Queue name cannot contain :`), `{}` are Redis Cluster hash tags, `/` splits the CLI's
+ * `site/location`; whitespace and control characters are invisible in logs (the rule `sites apply`
+ * enforces on what it writes).
+ */
+const UNUSABLE_IN_QUEUE_NAME = /[/:{}\s\p{Cc}]/u;
+
+/** A data location whose queues a worker cannot serve, and why (for the one warning it logs). */
+export interface SkippedLocation extends ServedLocation {
+  readonly reason: string;
+}
+
+/**
+ * The queues a worker serving `served` ('all' = every active location) listens on: each type's queue
+ * and its isolation queue. A location whose site or name cannot be part of a queue name (a row written
+ * by hand, say `a:b`) is left out and passed to `onSkipped` once, so one bad row does not stop the
+ * worker from serving the others. Throws ValidationError for a configured location that is not an
+ * active data location.
+ */
 export async function servedQueues(
   db: Kysely<Database>,
   served: 'all' | readonly ServedLocation[],
+  onSkipped: (location: SkippedLocation) => void = () => {},
 ): Promise<{ name: string; type: OperationType; alone: boolean }[]> {
   const rows = await db
     .selectFrom('data_locations as l')
@@ -92,7 +112,17 @@ export async function servedQueues(
       }
     }
   }
-  return wanted.flatMap((r) =>
+  const usable = wanted.filter((r) => {
+    const bad = [r.site, r.location].find((n) => n === '' || UNUSABLE_IN_QUEUE_NAME.test(n));
+    if (bad === undefined) return true;
+    onSkipped({
+      site: r.site,
+      location: r.location,
+      reason: `${JSON.stringify(bad)} cannot be part of a queue name (empty, or it holds /, :, {, }, whitespace or a control character)`,
+    });
+    return false;
+  });
+  return usable.flatMap((r) =>
     TYPES_AT_LOCATION[r.location_type].flatMap((type) =>
       [false, true].map((alone) => ({ name: queueName(r.site, r.location, type, alone), type, alone })),
     ),

@@ -219,9 +219,14 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
       });
       if (!redisUp) return;
       await heartbeat.start();
-      const served = (await servedQueues(deps.db, config.serve)).filter((q) =>
-        config.operationTypes.includes(q.type),
-      );
+      const served = (
+        await servedQueues(deps.db, config.serve, (skipped) =>
+          log.warn(
+            { site: skipped.site, location: skipped.location, reason: skipped.reason },
+            `data location ${skipped.site}/${skipped.location} skipped: its queues cannot be served (${skipped.reason}); fix its row in data_locations or sites`,
+          ),
+        )
+      ).filter((q) => config.operationTypes.includes(q.type));
       // Published with the first write: readers tell from it which waiting work no live worker serves.
       health.setQueues(served.map((q) => q.name));
       await health.start();

@@ -36,6 +36,18 @@ describe('what the docs claim', () => {
     expect(readme.indexOf('npm install --global pnpm')).toBeLessThan(readme.indexOf('pnpm install'));
   });
 
+  it('the README\'s "Running it" creates the database its DATABASE_URL names before migrating it', () => {
+    const block = /## Running it\n\n```sh\n([\s\S]*?)```/.exec(doc('README.md'))?.[1] ?? '';
+    const url = /DATABASE_URL=(\S+)/.exec(block)?.[1];
+    expect(url).toBeDefined();
+    const name = new URL(url!).pathname.slice(1);
+    const lines = block.split('\n');
+    const create = lines.findIndex((l) => new RegExp(`^createdb\\b.*\\s${name}(\\s|$)`).test(l));
+    const migrate = lines.findIndex((l) => /\bmigrate\b/.test(l));
+    expect(create, block).toBeGreaterThan(-1);
+    expect(create).toBeLessThan(migrate);
+  });
+
   it('docs/scale.md says what happens to rows no worker serves as the code does: pending if undispatched, scheduled if unclaimed, warned per queue', () => {
     const scale = doc('docs/scale.md');
     expect(scale).toMatch(/its rows stay `pending`;/);

@@ -96,7 +96,11 @@ export interface WaitingRow {
   readonly status: Extract<OperationStatus, 'pending' | 'scheduled'>;
   readonly queue: string;
   readonly claimedBy: string | null;
-  /** Since when it waits: its scheduling (scheduled) or the due time of its next attempt (pending). */
+  /**
+   * Since when it waits: its scheduling (scheduled); for pending, when it became pending (the row's
+   * last update, or its due time when that is earlier) — a row waiting out its backoff has waited
+   * since its retry was scheduled, not since its next attempt falls due.
+   */
   readonly since: Date;
   /** ms until its next attempt is due (pending and not yet due), else 0. Database time. */
   readonly dueInMs: number;
@@ -130,7 +134,7 @@ export function waitingInQueues(
         SELECT o.id::text AS id, ${stateColumn(t, 'attempt')} AS attempt, ${status} AS status,
           s.short_name || '_' || l.name || '_' || ${t}::text AS queue, ${stateColumn(t, 'claimed_by')} AS claimed_by,
           CASE WHEN ${status} = 'scheduled' THEN coalesce(${stateColumn(t, 'scheduled_at')}, ${stateColumn(t, 'next_attempt_at')})
-            ELSE ${stateColumn(t, 'next_attempt_at')} END AS since,
+            ELSE least(o.updated_at, ${stateColumn(t, 'next_attempt_at')}) END AS since,
           greatest(0, extract(epoch FROM ${stateColumn(t, 'next_attempt_at')} - now()) * 1000)::float8 AS due_in_ms
         FROM ${sql.table(OPERATION_TABLES[t].table)} o
         JOIN data_locations l ON l.id = o.${sql.ref(HOME_LOCATION_COLUMN[t])}

@@ -9,7 +9,9 @@ import {
   nextStaleInProgressInMs,
   staleInProgress,
   staleScheduled,
+  waitingInQueues,
 } from '../src/index.js';
+import { sql } from 'kysely';
 import pg from 'pg';
 import { createTestDatabase, seedOperation, type SeededTestDatabase } from '../src/testing.js';
 
@@ -193,5 +195,21 @@ describe('createDatabase', () => {
     // The pool recovers with a new connection.
     expect((await d.db.selectFrom('sites').select('id').execute()).length).toBe(2);
     await d.close();
+  });
+
+  it('waitingInQueues: a pending row waiting out its backoff has waited since its last update, not since it falls due', async () => {
+    const id = await seedOperation(t.db, t.locations, 'deletion', { status: 'pending', nextAttemptInS: 600 });
+    await sql`UPDATE physical_copies SET updated_at = now() - interval '10 minutes' WHERE id = ${id}::bigint`.execute(
+      t.db,
+    );
+    const { rows } = await sql<{ queue: string; updated_at: Date }>`
+      SELECT s.short_name || '_' || l.name || '_deletion' AS queue, o.updated_at FROM physical_copies o
+      JOIN data_locations l ON l.id = o.location_id JOIN sites s ON s.id = l.site_id
+      WHERE o.id = ${id}::bigint`.execute(t.db);
+    const waiting = await waitingInQueues(t.db, 'deletion', [rows[0]!.queue], { limit: 10 });
+    const row = waiting.find((w) => w.id === id);
+    expect(row).toMatchObject({ status: 'pending', queue: rows[0]!.queue });
+    expect(row!.since.getTime()).toBe(rows[0]!.updated_at.getTime());
+    expect(row!.dueInMs).toBeGreaterThan(590_000);
   });
 });

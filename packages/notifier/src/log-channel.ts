@@ -37,16 +37,18 @@ export function createLogChannel(options: LogChannelOptions): Channel {
       const n = message.notification;
       const facts = renderFacts(message, policy);
       const record = {
+        // At the top level, once, like every other line about an operation: the runbook's
+        // `jq 'select(.operationType == … and .operationId == …)'` finds the alert beside the decision.
+        ...(n.operation !== undefined && {
+          operationType: n.operation.type,
+          operationId: n.operation.id,
+          ...(n.operation.attempt !== undefined && { attempt: n.operation.attempt }),
+        }),
         notification: {
           ...(n.id !== undefined && { id: n.id }),
           level: n.level,
           eventKind: facts.eventKind,
           ...(n.dedupKey !== undefined && { dedupKey: n.dedupKey }),
-          ...(n.operation !== undefined && {
-            operationType: n.operation.type,
-            operationId: n.operation.id,
-            ...(n.operation.attempt !== undefined && { attempt: n.operation.attempt }),
-          }),
           time: facts.time,
           ...(message.digest !== undefined && { digestCount: message.digest.count }),
         },

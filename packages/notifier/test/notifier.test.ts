@@ -58,7 +58,10 @@ describe('createNotifier().send: alerts without an outbox', () => {
     expect(smtp.mails.map((m) => m.envelopeTo)).toEqual([['ops@example.org']]);
     expect(slack.posted.map((c) => c.channel)).toEqual(['#ccat-alerts']);
     expect(lines.find((l) => l.level === ERROR && l.msg === 'deletion 9 failed')).toMatchObject({
-      notification: { eventKind: 'permanent_failure', operationType: 'deletion', operationId: '9' },
+      operationType: 'deletion',
+      operationId: '9',
+      attempt: 1,
+      notification: { eventKind: 'permanent_failure' },
     });
   });
 

@@ -35,6 +35,11 @@ export interface FailureExample {
   readonly current: CurrentState | null;
   /** `ccat-recovery retry <type> <id>` when the operation is failed now, else null. */
   readonly retryCommand: string | null;
+  /**
+   * `ccat-recovery show <type> <id>`: the operation's whole history, where a message cut in the
+   * failures table is printed whole; null when the group's type is not an operation type.
+   */
+  readonly showCommand: string | null;
 }
 
 export interface FailureGroupRow {
@@ -109,6 +114,9 @@ export async function readFailures(db: Kysely<Database>, filter: FailuresFilter)
           current,
           retryCommand:
             current?.status === 'failed' ? `ccat-recovery retry ${g.operationType} ${x.operationId}` : null,
+          showCommand: isOperationType(g.operationType)
+            ? `ccat-recovery show ${g.operationType} ${x.operationId}`
+            : null,
         };
       }),
     })),

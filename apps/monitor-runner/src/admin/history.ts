@@ -32,6 +32,16 @@ export interface HistoryRow {
   readonly lastSeenAt: Date | null;
   readonly lastErrorCode: string | null;
   readonly lastErrorMessage: string | null;
+  /**
+   * The attempt whose failure event recorded the last error (the newest event with that error
+   * code); null when there is no last error or no such event.
+   */
+  readonly lastErrorAttempt: number | null;
+  /**
+   * True when the last error is not the row's present state: the row is no longer failed (it was
+   * retried and completed, or waits to run again), so the error is from an earlier attempt.
+   */
+  readonly lastErrorIsEarlier: boolean;
 }
 
 /** One operation_events row. */
@@ -127,12 +137,17 @@ async function readRow(db: Kysely<Database>, type: OperationType, id: string): P
     last_seen_at: Date | null;
     last_error_code: string | null;
     last_error_message: string | null;
+    last_error_attempt: number | null;
   }>`
     SELECT ${c('status')} AS status, ${c('attempt')} AS attempt, ${c('retry_count')} AS retry_count,
       ${c('max_retries')} AS max_retries, ${c('claimed_by')} AS claimed_by, created_at, updated_at,
       ${c('next_attempt_at')} AS next_attempt_at, ${c('scheduled_at')} AS scheduled_at,
       ${c('started_at')} AS started_at, ${c('finished_at')} AS finished_at, ${c('last_seen_at')} AS last_seen_at,
-      ${c('last_error_code')} AS last_error_code, ${c('last_error_message')} AS last_error_message
+      ${c('last_error_code')} AS last_error_code, ${c('last_error_message')} AS last_error_message,
+      (SELECT e.attempt FROM operation_events e
+        WHERE e.operation_type = ${type} AND e.operation_id = ${id}::bigint
+          AND e.error_code = ${c('last_error_code')}
+        ORDER BY e.id DESC LIMIT 1) AS last_error_attempt
     FROM ${sql.table(table)} WHERE id = ${id}::bigint AND ${c('status')} IS NOT NULL`.execute(db);
   const r = rows[0];
   if (r === undefined) return null;
@@ -151,6 +166,8 @@ async function readRow(db: Kysely<Database>, type: OperationType, id: string): P
     lastSeenAt: r.last_seen_at,
     lastErrorCode: r.last_error_code,
     lastErrorMessage: r.last_error_message,
+    lastErrorAttempt: r.last_error_attempt,
+    lastErrorIsEarlier: r.last_error_code !== null && r.status !== 'failed',
   };
 }
 

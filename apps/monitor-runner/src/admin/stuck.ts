@@ -29,7 +29,7 @@ export interface StuckRow {
   readonly operationId: string;
   readonly attempt: number;
   readonly status: string;
-  /** Time in its current status (in_progress: since its claim; scheduled: since dispatch; pending: since due). */
+  /** Time in its current status (in_progress: since its claim; scheduled: since dispatch; pending: since it became pending, backoff included). */
   readonly ageMs: number | null;
   readonly workerId: string | null;
   /** Whether that worker's health record is alive; null when there is no worker or Redis is down. */
@@ -195,7 +195,7 @@ export async function readStuck(input: StuckInput): Promise<Stuck> {
         operationId: w.id,
         attempt: w.attempt,
         status: w.status,
-        ageMs: w.dueInMs > 0 ? 0 : since(w.since, now),
+        ageMs: since(w.since, now),
         workerId: null,
         workerAlive: null,
         kinds: ['unserved_queue'],

@@ -222,6 +222,7 @@ const KNOWN_EXAMPLE_KEYS = new Set([
   'at',
   'current',
   'retryCommand',
+  'showCommand',
 ]);
 
 /** A form that leads to the retry confirmation page (GET: nothing changes until confirmed). */

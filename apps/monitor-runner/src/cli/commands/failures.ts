@@ -16,7 +16,7 @@ export function failuresCommand(cli: CliContext) {
   return new Command('failures')
     .summary('failure events grouped by error code, with example operations')
     .description(
-      `Failure events (${FAILURE_EVENTS.join(', ')}) recorded in the window, grouped by error code and operation type, most frequent first, with the most recent example operations of each group: where each operation is now (an operation retried and completed since says so), the advice for the error code, and \`ccat-recovery retry <type> <id>\` for each one failed now. --json carries the same fields.`,
+      `Failure events (${FAILURE_EVENTS.join(', ')}) recorded in the window, grouped by error code and operation type, most frequent first, with the most recent example operations of each group: where each operation is now (an operation retried and completed since says so), the advice for the error code, and \`ccat-recovery retry <type> <id>\` for each one failed now, and \`ccat-recovery show <type> <id>\` for each, which prints its whole message and history. --json carries the same fields.`,
     )
     .addOption(sinceOption())
     .option('--type <TYPE>', 'only this operation type', operationType)

@@ -52,6 +52,9 @@ export function renderFailures(scope: string, examples: number, { groups, totalE
         ...new Set(g.examples.flatMap((x) => (x.retryCommand === null ? [] : [x.retryCommand]))),
       ];
       if (retry.length > 0) lines.push(`    Failed now; retry with:`, ...retry.map((c) => `      ${c}`));
+      // The table cuts long messages: each example's whole message and history is one command away.
+      const show = [...new Set(g.examples.flatMap((x) => (x.showCommand === null ? [] : [x.showCommand])))];
+      if (show.length > 0) lines.push(`    Whole messages and history:`, ...show.map((c) => `      ${c}`));
     }
   }
   return lines.join('\n');

@@ -9,6 +9,14 @@ import { cleanCell, formatTable, right } from './table.js';
 const age = (ms: number | null) => (ms === null ? '-' : formatDuration(Math.max(0, ms)));
 const orDash = (v: string | number | null) => (v === null ? '-' : String(v));
 
+/** The row's last error code, saying when it is from an earlier attempt than the row's state. */
+function lastErrorText(r: OperationHistory['row']): string {
+  if (r.lastErrorCode === null) return '-';
+  if (!r.lastErrorIsEarlier) return r.lastErrorCode;
+  const which = r.lastErrorAttempt === null ? 'an earlier attempt' : `attempt ${r.lastErrorAttempt}`;
+  return `${r.lastErrorCode} (from ${which}, not the current one: the operation is ${r.status} now)`;
+}
+
 function rowSection(h: OperationHistory): string {
   const r = h.row;
   const fields: [string, string][] = [
@@ -23,7 +31,7 @@ function rowSection(h: OperationHistory): string {
     ['started', formatTime(r.startedAt)],
     ['last seen', formatTime(r.lastSeenAt)],
     ['finished', formatTime(r.finishedAt)],
-    ['last error', r.lastErrorCode === null ? '-' : r.lastErrorCode],
+    ['last error', lastErrorText(r)],
     ['message', r.lastErrorMessage === null ? '-' : cleanCell(r.lastErrorMessage)],
   ];
   return [`${h.type} ${h.id}`, ...fields.map(([k, v]) => `  ${`${k}:`.padEnd(14)}${v}`)].join('\n');
