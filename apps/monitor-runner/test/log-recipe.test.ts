@@ -30,21 +30,27 @@ describe("the runbook's jq recipe", () => {
       out,
     );
     const channel = createLogChannel({ logger });
-    await channel.deliver({
-      notification: notificationFor({
-        eventKind: 'permanent_failure',
-        subject: `${type} ${id} failed`,
-        operation: { type: type as 'data_transfer', id: id!, attempt: 2 },
-        error: { code: 'CHECKSUM_MISMATCH' },
-      }),
-    });
-    await channel.deliver({
-      notification: notificationFor({
-        eventKind: 'permanent_failure',
-        subject: 'another',
-        operation: { type: 'deletion', id: '7', attempt: 0 },
-      }),
-    });
+    await channel.deliver(
+      {
+        notification: notificationFor({
+          eventKind: 'permanent_failure',
+          subject: `${type} ${id} failed`,
+          operation: { type: type as 'data_transfer', id: id!, attempt: 2 },
+          error: { code: 'CHECKSUM_MISMATCH' },
+        }),
+      },
+      [],
+    );
+    await channel.deliver(
+      {
+        notification: notificationFor({
+          eventKind: 'permanent_failure',
+          subject: 'another',
+          operation: { type: 'deletion', id: '7', attempt: 0 },
+        }),
+      },
+      [],
+    );
     expect(lines).toHaveLength(2);
     for (const line of lines)
       for (const key of ['operationType', 'operationId', 'attempt'])
