@@ -219,6 +219,12 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         }
         const outcome = await notifier.deliverTo(target, message, { wait: false, signal });
         if (lost('during a send')) return;
+        if (outcome.status !== 'sent' && signal.aborted && stop.signal.aborted) {
+          // The shutdown cut this send short: that says nothing about the channel, so the row goes
+          // back untried (its attempt returned, its last error kept) rather than recording the abort.
+          deferMs = 0;
+          break;
+        }
         if (outcome.status === 'deferred') {
           deferMs = Math.min(deferMs ?? Infinity, outcome.retryAfterMs);
           continue;

@@ -355,6 +355,24 @@ describe('outbox relay (memory store)', () => {
     expect(store.rows()[0]!.status).toBe('pending');
     expect(smtp.mails).toHaveLength(1);
   });
+
+  it('a send cut short by close goes back untried: its attempt returned, no error recorded for the abort', async () => {
+    const { store, relay } = setup({
+      slack: { token: 'xoxb-relay-memory-token', apiUrl: slack.url, timeoutMs: 5000 },
+      relay: { pollIntervalMs: 20, leaseMs: 30_000, shutdownTimeoutMs: 2000 },
+    });
+    slack.behave = () => ({ kind: 'hang' });
+    await store.enqueue(failure(1));
+    relay.start();
+    await waitFor(() => slack.calls.length === 1, { message: 'slack called' });
+    await relay.close();
+    const [row] = store.rows();
+    expect(row).toMatchObject({ status: 'pending', attempts: 0, lastError: undefined });
+    expect(row!.lockedBy).toBeUndefined();
+    // The log line and the mail went before Slack hung: they are kept, and not sent again by the next relay.
+    expect(Object.keys(row!.channelResults).sort()).toEqual(['email', 'log']);
+    expect(smtp.mails).toHaveLength(1);
+  });
 });
 
 describe('onPass', () => {
