@@ -38,7 +38,7 @@ export interface DispatcherDeps {
   readonly bullPrefix: string;
   readonly logger: Logger;
   readonly metrics?: WorkerMetrics;
-  /** Where the queues' connection errors go (once per outage); default: a log of the dispatcher's own. */
+  /** Where the queues' connection errors go (one line when an outage starts, one when it ends); default: a log of the dispatcher's own. */
   readonly redisFaults?: ConnectionFaultLog;
 }
 
@@ -61,8 +61,8 @@ export const JOB_OPTIONS = { attempts: 1, removeOnComplete: true, removeOnFail: 
  * Lifecycle: `new Dispatcher(deps, options)` → `start()` (or `runOnce()` for one pass) →
  * `close()` (safe twice; also `await using`): waits for the pass in flight, then closes its queues.
  * Guarantees: safe with any number of dispatchers (rows taken with SKIP LOCKED, one job per id, a
- * duplicate job's claim is refused); a failed pass is logged (once per outage) and retried next
- * interval; a Redis flush loses no operation (its jobs are re-created from the rows).
+ * duplicate job's claim is refused); a failed pass is logged (the same error code at most once per
+ * 30 s, so an outage is a few lines, not one per pass) and retried next interval; a Redis flush loses no operation (its jobs are re-created from the rows).
  */
 export class Dispatcher implements AsyncDisposable {
   readonly #deps: DispatcherDeps;
@@ -95,6 +95,11 @@ export class Dispatcher implements AsyncDisposable {
     );
   }
 
+  /**
+   * Starts the loop: a first pass at once, then one every `intervalMs` after the previous pass ended
+   * (passes never overlap). Does nothing when already started or closed. A pass that throws is
+   * logged (see the class comment) and never stops the loop.
+   */
   start(): void {
     if (this.#closed || this.#timer !== undefined) return;
     this.#schedule(0);
@@ -110,7 +115,11 @@ export class Dispatcher implements AsyncDisposable {
     }, delay);
   }
 
-  /** The queue object for a name (created once). */
+  /**
+   * The BullMQ Queue of one queue name (e.g. `data_transfer_site-a`), created on first use with this
+   * dispatcher's connection, key prefix and job options, and owned by it: `close()` closes it.
+   * Callers must not close it themselves.
+   */
   queue(name: string): Queue {
     let q = this.#queues.get(name);
     if (q === undefined) {

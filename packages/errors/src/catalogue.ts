@@ -104,3 +104,12 @@ export function eventKindText(kind: string): EventKindText | undefined {
 export function eventLevel(kind: string): NotificationLevel {
   return eventKindText(kind)?.level ?? 'INFO';
 }
+
+/**
+ * The `last_error` of a notification the outbox claim gives up on: its delivery attempts reached
+ * the limit without a settle (its relay died mid-attempt), given as `<this> (<n> attempts)`, then
+ * `; last error: <previous last_error>` when there was one. Both outbox stores (PostgreSQL in
+ * @ccat/db, memory in @ccat/notifier) write exactly this.
+ */
+export const NOTIFICATION_EXHAUSTED_TEXT =
+  'undeliverable: delivery attempts used up, the last one never settled (its relay stopped or lost the lease)';

@@ -2,6 +2,7 @@
 // results, dedup windows and digests). For services without PostgreSQL and for tests. Every method
 // runs without an await in the middle, so concurrent relays in one process cannot interleave.
 import { randomUUID } from 'node:crypto';
+import { NOTIFICATION_EXHAUSTED_TEXT } from '@ccat/errors';
 import type { Notification, NotificationInput } from './notification.js';
 import type {
   ChannelResult,
@@ -232,8 +233,8 @@ export function createMemoryOutboxStore(options: MemoryOutboxStoreOptions = {}):
   };
 }
 
-/** The last_error of a row the claim gave up on: its attempts reached the limit without a settle. */
+/** The last_error of a row the claim gave up on, as the PostgreSQL store writes it. */
 function exhaustedError(attempts: number, lastError: string | undefined): string {
-  const why = `undeliverable: ${attempts} delivery attempts used, the last one never settled (its relay stopped or lost the lease)`;
-  return lastError === undefined ? why : `${why}; last error: ${lastError}`.slice(0, 4000);
+  const why = `${NOTIFICATION_EXHAUSTED_TEXT} (${attempts} attempts)`;
+  return lastError === undefined ? why : `${why}; last error: ${lastError}`;
 }

@@ -181,7 +181,7 @@ describe('outbox relay (memory store)', () => {
     expect(third.claimed.map((c) => c.notification.level)).toEqual(['ERROR']);
     const [warning, error] = store.rows();
     expect(warning).toMatchObject({ status: 'failed', attempts: 2 });
-    expect(warning!.lastError).toMatch(/^undeliverable: 2 delivery attempts used/);
+    expect(warning!.lastError).toMatch(/^undeliverable: delivery attempts used up, .* \(2 attempts\)/);
     expect(error).toMatchObject({ status: 'pending', attempts: 3 });
   });
 

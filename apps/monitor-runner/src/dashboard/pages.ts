@@ -9,6 +9,7 @@ import type { OperationHistory } from '../admin/history.js';
 import type { FailedOperation, RetryResult } from '../admin/retry.js';
 import type { Status, StatusCounts } from '../admin/status.js';
 import type { TrendBucket, Trends } from '../admin/trends.js';
+import { formatPercent } from '../format.js';
 import { generic, h, isoTime, table, words, type Html } from './html.js';
 
 const age = (ms: number | null | undefined) =>
@@ -355,7 +356,7 @@ function chart(
     const v = values[i];
     if (v === null || v === undefined) return h``;
     const bh = ((H - pad) * v) / max;
-    return h`<rect class="bar${rate ? ' rate' : ''}" x="${(pad + i * bw + 1).toFixed(1)}" y="${(H - pad - bh).toFixed(1)}" width="${Math.max(1, bw - 2).toFixed(1)}" height="${bh.toFixed(1)}"><title>${isoTime(b.at)}: ${rate ? `${(v * 100).toFixed(1)}%` : v}</title></rect>`;
+    return h`<rect class="bar${rate ? ' rate' : ''}" x="${(pad + i * bw + 1).toFixed(1)}" y="${(H - pad - bh).toFixed(1)}" width="${Math.max(1, bw - 2).toFixed(1)}" height="${bh.toFixed(1)}"><title>${isoTime(b.at)}: ${rate ? formatPercent(v) : v}</title></rect>`;
   });
   const first = buckets[0];
   const last = buckets[buckets.length - 1];
@@ -398,7 +399,7 @@ export function trendsPage(t: Trends): Html {
         )
         .map((x) => [
           isoTime(x.at),
-          x.recoverySuccessRate === null ? 'n/a' : `${(x.recoverySuccessRate * 100).toFixed(1)}%`,
+          formatPercent(x.recoverySuccessRate),
           x.settled,
           x.retriesScheduled,
           x.stallsDetected,

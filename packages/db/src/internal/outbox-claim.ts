@@ -1,7 +1,7 @@
 // The outbox claim (see outbox-store.ts): one transaction that gives up rows whose attempts are spent,
 // folds alike rows into digests under per-key advisory locks, and leases the rest to one relay.
 import { randomUUID } from 'node:crypto';
-import { truncate } from '@ccat/errors';
+import { NOTIFICATION_EXHAUSTED_TEXT, truncate } from '@ccat/errors';
 import { sql, type Kysely } from 'kysely';
 import { MAX_MESSAGE } from '../limits.js';
 import { insertNotification } from './records.js';
@@ -45,10 +45,6 @@ export const ids = (list: readonly string[]) => sql`${list}::bigint[]`;
 export function claimHoldBoundMs(leaseMs: number): number {
   return Math.max(1000, Math.floor(leaseMs / 3));
 }
-
-/** The last_error of a row the claim gave up on. */
-const EXHAUSTED =
-  'undeliverable: delivery attempts used up, the last one never settled (its relay stopped or lost the lease)';
 
 function operationOf(
   type: string | null,
@@ -170,7 +166,7 @@ export async function claimDue(db: Kysely<Database>, namespace: string, req: Out
     const spent = max === undefined ? [] : due.filter((r) => r.attempts >= max && r.level !== 'ERROR');
     if (spent.length > 0)
       await sql`UPDATE notifications SET status = 'failed', locked_by = NULL, locked_until = NULL,
-            last_error = left(${EXHAUSTED} || ' (' || attempts || ' attempts)'
+            last_error = left(${NOTIFICATION_EXHAUSTED_TEXT} || ' (' || attempts || ' attempts)'
               || coalesce('; last error: ' || last_error, ''), ${MAX_MESSAGE}),
             updated_at = now()
           WHERE id = ANY(${ids(spent.map((r) => r.id))})`.execute(trx);

@@ -1,7 +1,7 @@
 // The text form of `failures`: the groups, then per group its advice, its examples with where each
 // operation is now, and the command that retries each one failed now.
 import { currentStateText, type Failures } from '../../admin/failures.js';
-import { formatTime, plural } from './format.js';
+import { formatTime, plural } from '../../format.js';
 import { formatTable, right } from './table.js';
 
 /** `scope`: "in the last 24h (type …)"; `examples`: the --examples asked for (0: no example section). */

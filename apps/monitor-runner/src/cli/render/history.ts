@@ -3,7 +3,7 @@
 // the terminal, cleaned of control characters by the table), not cut: this is where they are read.
 import { formatDuration } from '@ccat/notifier';
 import type { OperationHistory } from '../../admin/history.js';
-import { compactJson, formatTime, plural } from './format.js';
+import { compactJson, formatTime, plural } from '../../format.js';
 import { cleanCell, formatTable, right } from './table.js';
 
 const age = (ms: number | null) => (ms === null ? '-' : formatDuration(Math.max(0, ms)));

@@ -1,7 +1,7 @@
 // The text form of `report`: the headline figures, warnings, a table by operation type, the events
 // of the window, and what each figure means.
 import type { RecoveryReport } from '../../admin/report.js';
-import { formatPercent, formatRatio, formatTime } from './format.js';
+import { formatPercent, formatRatio, formatTime } from '../../format.js';
 import { formatTable, right } from './table.js';
 
 /** The report as text for a terminal. */

@@ -2,7 +2,7 @@
 import type { OperationType } from '@ccat/db';
 import type { FailedOperation, RetryResult, RetryState } from '../../admin/retry.js';
 import type { Output } from '../output.js';
-import { formatTime, plural } from './format.js';
+import { formatTime, plural } from '../../format.js';
 import { formatTable, right } from './table.js';
 
 const describeState = (s: RetryState | null) =>

@@ -3,7 +3,7 @@
 import { OPERATION_STATUSES } from '@ccat/db';
 import { formatDuration } from '@ccat/notifier';
 import type { Status, StatusCounts } from '../../admin/status.js';
-import { compactJson, plural } from './format.js';
+import { compactJson, plural } from '../../format.js';
 import { formatTable, right } from './table.js';
 
 const age = (ms: number | null) => (ms === null ? '-' : formatDuration(ms));

@@ -1,4 +1,4 @@
-// Small formatters shared by the commands' text output (durations: @ccat/notifier's formatDuration).
+// Small formatters both renderings share, the CLI's text and the dashboard's pages (durations: formatDuration in @ccat/errors).
 
 /** `2025-03-01 14:05:09Z`: UTC, to the second, sortable. */
 export function formatTime(date: Date | null | undefined): string {
