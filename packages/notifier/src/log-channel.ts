@@ -52,6 +52,15 @@ export function createLogChannel(options: LogChannelOptions): Channel {
           time: facts.time,
           ...(message.digest !== undefined && { digestCount: message.digest.count }),
         },
+        // A digest names the operations it counts, as the mail and the Slack message do: the body
+        // and context are the first notification's, so without this only that one would be named.
+        ...(facts.digest !== undefined && {
+          digest: {
+            summary: facts.digest.summary,
+            examples: facts.digest.examples,
+            ...(facts.digest.more > 0 && { more: facts.digest.more }),
+          },
+        }),
         body: facts.body,
         context: redactContext(n.context, policy.redact),
       };

@@ -1,5 +1,11 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { LOG_TARGET, createNotifier, notificationFor, type NotifierConfigInput } from '../src/index.js';
+import {
+  LOG_TARGET,
+  createLogChannel,
+  createNotifier,
+  notificationFor,
+  type NotifierConfigInput,
+} from '../src/index.js';
 import { startFakeSlack, type FakeSlack } from './support/slack.js';
 import { startSmtp, type TestSmtp, ERROR, INFO, WARN, captureLogs } from '@ccat/test-support';
 
@@ -168,5 +174,37 @@ describe('createNotifier().send: alerts without an outbox', () => {
     expect((await notifier.deliverTo(target, { notification: failure }, { wait: false })).status).toBe(
       'sent',
     );
+  });
+});
+
+describe('the log channel', () => {
+  it('a digest line names the operations it counts, as the mail and Slack do', async () => {
+    const { logger, lines } = captureLogs();
+    const channel = createLogChannel({ logger });
+    const at = new Date('2026-01-01T00:00:00Z');
+    const example = (id: string, attempt: number) => ({
+      id,
+      subject: `raw_data_package ${id} failed`,
+      time: at,
+      operation: { type: 'raw_data_package', id, attempt },
+    });
+    await channel.deliver({
+      notification: { ...failure, id: '22', dedupKey: 'k' },
+      digest: {
+        dedupKey: 'k',
+        count: 3,
+        firstAt: at,
+        lastAt: new Date(at.getTime() + 144_000),
+        examples: [example('5', 5), example('9', 5)],
+      },
+    });
+    const line = lines.find((l) => l.level === ERROR);
+    expect(line).toMatchObject({ notification: { digestCount: 3 } });
+    const digest = (line as { digest?: { examples: string[]; more?: number } }).digest;
+    expect(digest?.examples).toEqual([
+      expect.stringMatching(/^raw_data_package 5 \(attempt 5\) at /),
+      expect.stringMatching(/^raw_data_package 9 \(attempt 5\) at /),
+    ]);
+    expect(digest?.more).toBe(1);
   });
 });
