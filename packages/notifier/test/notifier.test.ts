@@ -188,16 +188,19 @@ describe('the log channel', () => {
       time: at,
       operation: { type: 'raw_data_package', id, attempt },
     });
-    await channel.deliver({
-      notification: { ...failure, id: '22', dedupKey: 'k' },
-      digest: {
-        dedupKey: 'k',
-        count: 3,
-        firstAt: at,
-        lastAt: new Date(at.getTime() + 144_000),
-        examples: [example('5', 5), example('9', 5)],
+    await channel.deliver(
+      {
+        notification: { ...failure, id: '22', dedupKey: 'k' },
+        digest: {
+          dedupKey: 'k',
+          count: 3,
+          firstAt: at,
+          lastAt: new Date(at.getTime() + 144_000),
+          examples: [example('5', 5), example('9', 5)],
+        },
       },
-    });
+      [],
+    );
     const line = lines.find((l) => l.level === ERROR);
     expect(line).toMatchObject({ notification: { digestCount: 3 } });
     const digest = (line as { digest?: { examples: string[]; more?: number } }).digest;
