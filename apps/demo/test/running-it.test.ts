@@ -115,5 +115,16 @@ it('README "Running it": an empty database to a completed pipeline on our own fi
   for (const p of [worker, monitor]) p.signal('SIGTERM');
   expect(await worker.exited).toBe(0);
   expect(await monitor.exited).toBe(0);
-  expect((await cli('status')).stdout.length).toBeGreaterThan(0);
+  // What an operator reads after the run (printed for the record; the checks are on their content).
+  const status = await cli('status');
+  expect(status.stdout).toMatch(/^Stuck now: none$/m);
+  const failures = await cli('failures');
+  expect(failures.stdout).toMatch(/^No failure events in the last 24h\.$/m);
+  const raw = await database.db.selectFrom('raw_data_packages').select('id').executeTakeFirstOrThrow();
+  const shown = await cli('show', 'raw_data_package', String(raw.id));
+  expect(shown.stdout).toMatch(/^  status:\s+completed$/m);
+  console.log(
+    `running-it: ccat-recovery status\n${status.stdout}\nrunning-it: ccat-recovery failures\n${failures.stdout}\n` +
+      `running-it: ccat-recovery show raw_data_package ${raw.id}\n${shown.stdout}`,
+  );
 }, 180_000);
