@@ -2,9 +2,8 @@
 // The monitor-runner's configuration: the monitor loop, reconciliation, the notification relay,
 // metrics. Sources, later wins (DESIGN §8): defaults → JSON file (--config / CCAT_CONFIG) →
 // environment (CCAT_…, DATABASE_URL, REDIS_URL, SMTP_PASSWORD, SLACK_TOKEN).
-import { OPERATION_TYPES, type OperationType } from '@ccat/db';
+import { checkOperationTypeKeys, OPERATION_TYPES, schemaNameSchema, type OperationType } from '@ccat/db';
 import {
-  checkOperationTypeKeys,
   databaseConfigSchema,
   keyPrefixSchema,
   logConfigSchema,
@@ -35,7 +34,7 @@ export const monitorConfigSchema = z
       .max(200)
       .optional()
       .describe('Names this replica in events, logs and its health key. Default `<host>-<pid>`.'),
-    database: databaseConfigSchema.describe(
+    database: databaseConfigSchema(schemaNameSchema).describe(
       'PostgreSQL: the operation tables, their events and the notification outbox.',
     ),
     redis: redisConfigSchema.describe(

@@ -1,10 +1,9 @@
 // Over 300 lines: one schema, each option with its description beside it as zod metadata (the docs are generated from it).
 // The worker's configuration: one schema composed of the packages' own (DESIGN §8). Sources, later
 // wins: defaults → JSON file (--config / CCAT_CONFIG) → environment (CCAT_…, DATABASE_URL, REDIS_URL).
-import { OPERATION_TYPES } from '@ccat/db';
+import { checkOperationTypeKeys, OPERATION_TYPES, schemaNameSchema } from '@ccat/db';
 import { recoveryPolicySchema } from '@ccat/recovery-handlers';
 import {
-  checkOperationTypeKeys,
   databaseConfigSchema,
   keyPrefixSchema,
   logConfigSchema,
@@ -60,7 +59,7 @@ export const workerConfigSchema = z
       .max(200)
       .optional()
       .describe('Names this process in rows (claimed_by), events and logs. Default `<host>-<pid>`.'),
-    database: databaseConfigSchema.describe(
+    database: databaseConfigSchema(schemaNameSchema).describe(
       'PostgreSQL: the operation tables, their events and the notification outbox.',
     ),
     redis: redisConfigSchema.describe('Redis: heartbeats, service health keys and the BullMQ queues.'),
