@@ -5,6 +5,7 @@
 import { checkOperationTypeKeys, OPERATION_TYPES, schemaNameSchema, type OperationType } from '@ccat/db';
 import {
   databaseConfigSchema,
+  httpConfigSchema,
   keyPrefixSchema,
   logConfigSchema,
   redisConfigSchema,
@@ -144,25 +145,7 @@ export const monitorConfigSchema = z
       })
       .prefault({})
       .describe('Run the outbox relay in this process.'),
-    http: z
-      .strictObject({
-        host: z
-          .string()
-          .default('127.0.0.1')
-          .describe(
-            'Address the HTTP server listens on. Loopback by default: in a container set 0.0.0.0, or probes and scrapes from outside fail.',
-          ),
-        port: z
-          .number()
-          .int()
-          .min(0)
-          .max(65535)
-          .nullable()
-          .default(9465)
-          .describe('/metrics, /healthz, /readyz; 0 picks a free port, null turns it off.'),
-      })
-      .prefault({})
-      .describe('The HTTP server for /metrics (Prometheus), /healthz and /readyz.'),
+    http: httpConfigSchema(9465),
     dashboard: z
       .strictObject({
         enabled: z

@@ -5,6 +5,7 @@ import { checkOperationTypeKeys, OPERATION_TYPES, schemaNameSchema } from '@ccat
 import { recoveryPolicySchema } from '@ccat/recovery-handlers';
 import {
   databaseConfigSchema,
+  httpConfigSchema,
   keyPrefixSchema,
   logConfigSchema,
   redisConfigSchema,
@@ -192,25 +193,7 @@ export const workerConfigSchema = z
       .describe(
         "Graceful shutdown on SIGTERM/SIGINT (a second signal forces it). The whole shutdown ends within graceMs + closeTimeoutMs + 2 s (8 s at the defaults: under Docker's 10 s stop timeout and Kubernetes' 30 s grace); raise the platform's grace above it when raising these.",
       ),
-    http: z
-      .strictObject({
-        host: z
-          .string()
-          .default('127.0.0.1')
-          .describe(
-            'Address the HTTP server listens on. Loopback by default: in a container set 0.0.0.0, or probes and scrapes from outside fail.',
-          ),
-        port: z
-          .number()
-          .int()
-          .min(0)
-          .max(65535)
-          .nullable()
-          .default(9464)
-          .describe('/metrics and /healthz; 0 picks a free port, null turns the server off.'),
-      })
-      .prefault({})
-      .describe('The HTTP server for /metrics (Prometheus), /healthz and /readyz.'),
+    http: httpConfigSchema(9464),
     transport: z
       .discriminatedUnion('kind', [
         z.strictObject({

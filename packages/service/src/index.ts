@@ -20,6 +20,7 @@ export {
 export { readSecretFiles, readServiceConfig, type ConfigLoader, type ConfigOutcome } from './read-config.js';
 export {
   databaseConfigSchema,
+  httpConfigSchema,
   keyPrefixSchema,
   logConfigSchema,
   POSTGRES_URL_RULE,

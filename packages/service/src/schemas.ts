@@ -159,6 +159,33 @@ export const keyPrefixSchema = z
   )
   .default('ccat:');
 
+/**
+ * The `http` section: where the service's HTTP server (`startHealthServer`: /metrics, /healthz,
+ * /readyz) listens. `defaultPort` is the service's own (ccat-worker 9464, ccat-monitor 9465), so
+ * services on one host do not collide.
+ */
+export function httpConfigSchema(defaultPort: number) {
+  return z
+    .strictObject({
+      host: z
+        .string()
+        .default('127.0.0.1')
+        .describe(
+          'Address the HTTP server listens on. Loopback by default: in a container set 0.0.0.0, or probes and scrapes from outside fail.',
+        ),
+      port: z
+        .number()
+        .int()
+        .min(0)
+        .max(65535)
+        .nullable()
+        .default(defaultPort)
+        .describe('/metrics, /healthz and /readyz; 0 picks a free port, null turns the server off.'),
+    })
+    .prefault({})
+    .describe('The HTTP server for /metrics (Prometheus), /healthz and /readyz.');
+}
+
 /** Logging (pino JSON lines). */
 export const logConfigSchema = z
   .strictObject({
