@@ -5,8 +5,8 @@ import { execFile } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { REPO_ROOT } from '@ccat/test-support';
 import { describe, expect, it } from 'vitest';
-import { REPO_ROOT } from './support/deploy.js';
 
 const run = promisify(execFile);
 

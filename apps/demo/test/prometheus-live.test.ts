@@ -4,15 +4,15 @@
 //
 // The rules are a test-only copy of deploy/prometheus/ccat-rules.yaml with every `for:` set to 1 s
 // (and nothing else changed), so the test takes seconds rather than the shipped minutes; the
-// shipped `for:` durations are covered by the promtool unit tests (prometheus-rules.test.ts).
+// shipped `for:` durations are covered by the promtool unit tests
+// (tooling/repo-checks/test/prometheus-rules.test.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, waitFor, type JsonProcess } from '@ccat/test-support';
+import { freePort, waitFor, type JsonProcess, shippedRules } from '@ccat/test-support';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { shippedRules } from './support/prometheus.js';
 import { createE2E, type E2E } from './support/system.js';
 
 let e2e: E2E;

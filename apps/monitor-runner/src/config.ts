@@ -2,10 +2,10 @@
 // The monitor-runner's configuration: the monitor loop, reconciliation, the notification relay,
 // metrics. Sources, later wins (DESIGN §8): defaults → JSON file (--config / CCAT_CONFIG) →
 // environment (CCAT_…, DATABASE_URL, REDIS_URL, SMTP_PASSWORD, SLACK_TOKEN).
-import { OPERATION_TYPES, type OperationType } from '@ccat/db';
+import { checkOperationTypeKeys, OPERATION_TYPES, schemaNameSchema, type OperationType } from '@ccat/db';
 import {
-  checkOperationTypeKeys,
   databaseConfigSchema,
+  httpConfigSchema,
   keyPrefixSchema,
   logConfigSchema,
   redisConfigSchema,
@@ -35,7 +35,7 @@ export const monitorConfigSchema = z
       .max(200)
       .optional()
       .describe('Names this replica in events, logs and its health key. Default `<host>-<pid>`.'),
-    database: databaseConfigSchema.describe(
+    database: databaseConfigSchema(schemaNameSchema).describe(
       'PostgreSQL: the operation tables, their events and the notification outbox.',
     ),
     redis: redisConfigSchema.describe(
@@ -145,25 +145,7 @@ export const monitorConfigSchema = z
       })
       .prefault({})
       .describe('Run the outbox relay in this process.'),
-    http: z
-      .strictObject({
-        host: z
-          .string()
-          .default('127.0.0.1')
-          .describe(
-            'Address the HTTP server listens on. Loopback by default: in a container set 0.0.0.0, or probes and scrapes from outside fail.',
-          ),
-        port: z
-          .number()
-          .int()
-          .min(0)
-          .max(65535)
-          .nullable()
-          .default(9465)
-          .describe('/metrics, /healthz, /readyz; 0 picks a free port, null turns it off.'),
-      })
-      .prefault({})
-      .describe('The HTTP server for /metrics (Prometheus), /healthz and /readyz.'),
+    http: httpConfigSchema(9465),
     dashboard: z
       .strictObject({
         enabled: z

@@ -1,7 +1,7 @@
 // createMonitorRunner: the monitor loop, the notification outbox relay, the service health key and
 // /metrics, composed from the packages. Owns no process state: main.ts passes the connections and
 // the logger and owns the signals.
-import { countUndeliveredNotifications, createPgOutboxStore, type Database } from '@ccat/db';
+import { countUndeliveredNotifications, createPgOutboxStore, migrationStatus, type Database } from '@ccat/db';
 import { classifyError, eventLevel } from '@ccat/errors';
 import { ServiceHealthReporter } from '@ccat/heartbeat';
 import { createNotifier, createOutboxRelay, type OutboxRelay } from '@ccat/notifier';
@@ -128,6 +128,8 @@ export function createMonitorRunner(deps: MonitorRunnerDeps): MonitorRunner {
   let working = false;
   // close() during start (while waiting for the database) ends the wait: nothing starts.
   const stopping = new AbortController();
+  const schema = deps.schema ?? config.database.schema;
+  const migrations = () => migrationStatus(deps.db, { schema });
 
   const runner: MonitorRunner = {
     monitor,
@@ -146,8 +148,7 @@ export function createMonitorRunner(deps: MonitorRunnerDeps): MonitorRunner {
           healthz: () => ({ ok: true, details: { monitorId } }),
           readyz: () =>
             readiness({
-              db: deps.db,
-              schema: deps.schema ?? config.database.schema,
+              migrations,
               redis: { redis: deps.redis },
               working: () => working && closing === undefined,
             }),
@@ -158,8 +159,8 @@ export function createMonitorRunner(deps: MonitorRunnerDeps): MonitorRunner {
       if (config.dashboard.enabled)
         dashboard = await startDashboard({ config, db: deps.db, redis: deps.redis, logger: log });
       const ready = await waitForDatabase({
-        db: deps.db,
-        schema: deps.schema ?? config.database.schema,
+        migrations,
+        schema,
         logger: log,
         signal: stopping.signal,
       });

@@ -1,11 +1,11 @@
 // Over 300 lines: one schema, each option with its description beside it as zod metadata (the docs are generated from it).
 // The worker's configuration: one schema composed of the packages' own (DESIGN §8). Sources, later
 // wins: defaults → JSON file (--config / CCAT_CONFIG) → environment (CCAT_…, DATABASE_URL, REDIS_URL).
-import { OPERATION_TYPES } from '@ccat/db';
+import { checkOperationTypeKeys, OPERATION_TYPES, schemaNameSchema } from '@ccat/db';
 import { recoveryPolicySchema } from '@ccat/recovery-handlers';
 import {
-  checkOperationTypeKeys,
   databaseConfigSchema,
+  httpConfigSchema,
   keyPrefixSchema,
   logConfigSchema,
   redisConfigSchema,
@@ -60,7 +60,7 @@ export const workerConfigSchema = z
       .max(200)
       .optional()
       .describe('Names this process in rows (claimed_by), events and logs. Default `<host>-<pid>`.'),
-    database: databaseConfigSchema.describe(
+    database: databaseConfigSchema(schemaNameSchema).describe(
       'PostgreSQL: the operation tables, their events and the notification outbox.',
     ),
     redis: redisConfigSchema.describe('Redis: heartbeats, service health keys and the BullMQ queues.'),
@@ -193,25 +193,7 @@ export const workerConfigSchema = z
       .describe(
         "Graceful shutdown on SIGTERM/SIGINT (a second signal forces it). The whole shutdown ends within graceMs + closeTimeoutMs + 2 s (8 s at the defaults: under Docker's 10 s stop timeout and Kubernetes' 30 s grace); raise the platform's grace above it when raising these.",
       ),
-    http: z
-      .strictObject({
-        host: z
-          .string()
-          .default('127.0.0.1')
-          .describe(
-            'Address the HTTP server listens on. Loopback by default: in a container set 0.0.0.0, or probes and scrapes from outside fail.',
-          ),
-        port: z
-          .number()
-          .int()
-          .min(0)
-          .max(65535)
-          .nullable()
-          .default(9464)
-          .describe('/metrics and /healthz; 0 picks a free port, null turns the server off.'),
-      })
-      .prefault({})
-      .describe('The HTTP server for /metrics (Prometheus), /healthz and /readyz.'),
+    http: httpConfigSchema(9464),
     transport: z
       .discriminatedUnion('kind', [
         z.strictObject({

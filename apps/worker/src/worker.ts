@@ -2,7 +2,7 @@
 // createWorker: composes the packages into one worker process (BullMQ workers on the served queues,
 // the task runner, heartbeats, service health, the dispatcher, /metrics). Owns no process state:
 // main.ts passes the connections and the logger and owns the signals.
-import type { Database } from '@ccat/db';
+import { migrationStatus, type Database } from '@ccat/db';
 import { classifyError } from '@ccat/errors';
 import { HeartbeatEmitter, ServiceHealthReporter } from '@ccat/heartbeat';
 import { createHandlerRegistry, type HandlerRegistry } from '@ccat/recovery-handlers';
@@ -178,6 +178,7 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
   let closing: Promise<void> | undefined;
   let working = false;
   const schema = deps.schema ?? config.database.schema;
+  const migrations = () => migrationStatus(deps.db, { schema });
   // close() during start (while waiting for the database) ends the wait: no work starts.
   const stopping = new AbortController();
   /** How long each BullMQ step of the shutdown may wait for Redis. */
@@ -201,8 +202,7 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
           }),
           readyz: () =>
             readiness({
-              db: deps.db,
-              schema,
+              migrations,
               redis: { redis: deps.redis, bull: deps.bullConnection },
               working: () => working && closing === undefined,
             }),
@@ -210,7 +210,7 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
             log.warn({ where, err: classifyError(e).message }, 'HTTP server connection error'),
         });
       }
-      const ready = await waitForDatabase({ db: deps.db, schema, logger: log, signal: stopping.signal });
+      const ready = await waitForDatabase({ migrations, schema, logger: log, signal: stopping.signal });
       if (!ready) return;
       const redisUp = await waitForRedis({
         redis: { redis: deps.redis, bull: deps.bullConnection },

@@ -30,8 +30,13 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { loadWorkerConfig } from '../src/config.js';
 import { bullPrefix } from '../src/queues.js';
+import { workerStopBounds } from '../src/shutdown-bound.js';
 import { startWorker, WORKER_MAIN, type WorkerProcess } from './process.js';
+
+/** Docker's default `docker stop` timeout: the SIGKILL comes after this. */
+const DOCKER_STOP_TIMEOUT_MS = 10_000;
 
 let schema: TestDatabase;
 let database: CcatDatabase;
@@ -79,6 +84,9 @@ const seedOne = async () =>
     })
   )[0]!;
 
+/** Short shutdown bounds, so a test's stop takes well under a second past the grace. */
+const TEST_SHUTDOWN = { graceMs: 300, closeTimeoutMs: 3000 };
+
 function config(prefix: string, extra: object = {}) {
   return {
     database: { url: schema.url, schema: schema.schema, poolSize: 3 },
@@ -90,7 +98,7 @@ function config(prefix: string, extra: object = {}) {
     progressWriteIntervalMs: 100,
     recovery: { backoff: { baseMs: 10, maxMs: 20 } },
     dispatcher: { intervalMs: 100, scheduleTimeoutMs: 60_000 },
-    shutdown: { graceMs: 300, closeTimeoutMs: 3000 },
+    shutdown: TEST_SHUTDOWN,
     http: { port: 0 },
     log: { level: 'debug', pretty: false },
     ...extra,
@@ -215,22 +223,42 @@ describe('a real worker process', () => {
     expect(Date.now() - killedAt).toBeLessThan(5000);
   }, 30_000);
 
-  it('SIGTERM mid-task: released to pending, no retry counted, exits 0', async () => {
-    const { w } = await launch('sigterm', hang(60_000));
-    const id = await seedOne();
-    await waitFor(() => partialOf(id, 0).then(fileExists), { message: 'attempt 0 running' });
-    w.signal('SIGTERM');
-    expect(await w.exited).toBe(0);
-    expect(await readOperation(database.db, 'raw_data_package', id)).toMatchObject({
-      status: 'pending',
-      attempt: 1,
-      retryCount: 0,
-      claimedBy: null,
-    });
-    expect(await events(id)).toEqual([{ event: 'released', attempt: 0 }]);
-    expect(await fileExists(await partialOf(id, 0))).toBe(false);
-    expect(w.lines.find((l) => l['decision'] === 'released')).toMatchObject({ operationId: id, attempt: 0 });
-  }, 60_000);
+  // At the tests' short bounds, and at the shipped defaults (issue 15, item 2): with a task still
+  // running the worker stops within its computed bound (well inside Docker's 10 s stop timeout and
+  // Kubernetes' 30 s grace), exit 0, the task released rather than left for the monitor's timeout.
+  it.each([
+    ['the test bounds', TEST_SHUTDOWN],
+    ['the shipped defaults', loadWorkerConfig({ env: {} }).shutdown],
+  ])(
+    'SIGTERM mid-task at %s: released to pending, no retry counted, exits 0 within its bound',
+    async (_, shutdown) => {
+      const boundMs = workerStopBounds(shutdown).limitMs;
+      expect(boundMs).toBeLessThan(DOCKER_STOP_TIMEOUT_MS);
+      const { w } = await launch('sigterm', { ...hang(120_000), shutdown });
+      const id = await seedOne();
+      await waitFor(() => partialOf(id, 0).then(fileExists), { message: 'attempt 0 running' });
+      const begun = Date.now();
+      w.signal('SIGTERM');
+      expect(await w.exited).toBe(0);
+      const tookMs = Date.now() - begun;
+      expect(tookMs).toBeLessThan(boundMs);
+      // The grace ran out on the hung task: released, not abandoned.
+      expect(tookMs).toBeGreaterThanOrEqual(shutdown.graceMs);
+      expect(await readOperation(database.db, 'raw_data_package', id)).toMatchObject({
+        status: 'pending',
+        attempt: 1,
+        retryCount: 0,
+        claimedBy: null,
+      });
+      expect(await events(id)).toEqual([{ event: 'released', attempt: 0 }]);
+      expect(await fileExists(await partialOf(id, 0))).toBe(false);
+      expect(w.lines.find((l) => l['decision'] === 'released')).toMatchObject({
+        operationId: id,
+        attempt: 0,
+      });
+    },
+    60_000,
+  );
 
   it('a second signal forces the shutdown (exit 130) and still releases', async () => {
     const { w } = await launch('force', {

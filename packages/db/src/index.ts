@@ -15,6 +15,7 @@ export {
   type DatabaseOptions,
   type PoolLike,
 } from './pool.js';
+export { checkOperationTypeKeys, schemaNameSchema } from './config.js';
 export {
   appliedMigrations,
   migrateToLatest,
@@ -67,15 +68,14 @@ export {
   MAX_JSON_TEXT,
   NAME_MAX_BYTES,
   PATH_MAX_BYTES,
-  REPLACEMENT_CHARACTER,
   storableParameter,
   storablePool,
-  storableJsonText,
-  storableText,
   storedJson,
   storedText,
   storedTextOrNull,
 } from './sanitize.js';
+// Defined in @ccat/errors (the logger uses them too); re-exported where they always were.
+export { REPLACEMENT_CHARACTER, storableJsonText, storableText } from '@ccat/errors';
 export {
   rawFileConflict,
   registerRawFiles,

@@ -15,6 +15,7 @@ export {
   type SafeJsonLimits,
 } from './internal/safe.js';
 export { describeConfigValue } from './config-value.js';
+export { REPLACEMENT_CHARACTER, storableJsonText, storableText } from './storable.js';
 export {
   DEFAULT_SECRET_PATTERNS,
   REDACTED,

@@ -1,24 +1,58 @@
-// The service's PostgreSQL pool, opened from its `database` section, and migrations at start.
-import { createDatabase, migrateToLatest, type CcatDatabase } from '@ccat/db';
+// The service's PostgreSQL pool, opened from its `database` section through the pool factory its
+// app passes (@ccat/db's `createDatabase`), and migrations at start.
 import type { Logger } from 'pino';
-import type { z } from 'zod';
 import { ConnectionFaultLog } from './connection-faults.js';
-import type { databaseConfigSchema } from './schemas.js';
+import type { DatabaseConfig } from './schemas.js';
+
+/** What `openServiceDatabase` asks of a pool factory; @ccat/db's `createDatabase` takes it as is. */
+export interface DatabasePoolOptions {
+  /** `database.url`. */
+  readonly connectionString: string;
+  readonly schema: string;
+  /** Pool size. */
+  readonly max: number;
+  readonly preparedStatements: boolean;
+  /** Client-side bound on each statement's round trip, in ms (0: none). */
+  readonly statementTimeoutMs: number;
+  /** Bound on opening a connection and on waiting for a free one, in ms (0: none). */
+  readonly connectTimeoutMs: number;
+  /** Shown in pg_stat_activity; at most 63 characters. */
+  readonly applicationName: string;
+  /** Every connection-level error of a pooled client, once per client. */
+  readonly onError: (error: Error) => void;
+  /** Once, when the pool turned prepared statements off after the server refused one. */
+  readonly onPreparedStatementsRefused: (error: Error) => void;
+  /** Each time the pool opened a new connection. */
+  readonly onConnect: () => void;
+}
 
 /**
- * The process's PostgreSQL pool from its `database` section. A lost connection (idle or in use: a
- * terminated backend, a restarted server) never ends the process: it is logged once per outage
- * (`ConnectionFaultLog`), the statement in flight fails with a classified error and takes its own
- * path (retried, recovered later, released), and the pool opens new connections when the server
- * is back. No wait is unbounded: TCP keepalive, `connectTimeoutMs` and `statementTimeoutMs`.
+ * How a service opens and migrates its database, given by its app: @ccat/db's `createDatabase`
+ * and `migrateToLatest`. `D` is the handle the app's code gets (`ServiceContext.database`).
  */
-export function openServiceDatabase(
-  config: z.output<typeof databaseConfigSchema>,
+export interface ServiceDatabase<D extends { close(): Promise<void> }> {
+  /** Opens a pool; the handle's `close()` ends it. */
+  readonly open: (options: DatabasePoolOptions) => D;
+  /** Brings `schema` to the latest migration over `database`; throws what the migration throws. */
+  readonly migrate: (database: D, schema: string) => Promise<unknown>;
+}
+
+/**
+ * The process's PostgreSQL pool from its `database` section, opened by `driver.open`. A lost
+ * connection (idle or in use: a terminated backend, a restarted server) never ends the process: it
+ * is logged once per outage (`ConnectionFaultLog`), the statement in flight fails with a classified
+ * error and takes its own path (retried, recovered later, released), and the pool opens new
+ * connections when the server is back. No wait is unbounded: TCP keepalive, `connectTimeoutMs` and
+ * `statementTimeoutMs`.
+ */
+export function openServiceDatabase<D extends { close(): Promise<void> }>(
+  driver: ServiceDatabase<D>,
+  config: DatabaseConfig,
   applicationName: string,
   logger: Logger,
-): CcatDatabase {
+): D {
   const faults = new ConnectionFaultLog(logger, 'PostgreSQL');
-  return createDatabase({
+  return driver.open({
     connectionString: config.url,
     schema: config.schema,
     max: config.poolSize,
@@ -37,22 +71,25 @@ export function openServiceDatabase(
 }
 
 /**
- * Brings the schema to the latest migration over a connection of its own without the statement
- * bound (a migration, or the wait for another process's migration lock, may take longer than any
- * statement of the service), then closes it. Throws what `migrateToLatest` throws.
+ * Brings the schema to the latest migration (`driver.migrate`) over a connection of its own
+ * without the statement bound (a migration, or the wait for another process's migration lock, may
+ * take longer than any statement of the service), then closes it. Throws what `driver.migrate`
+ * throws.
  */
-export async function migrateServiceDatabase(
-  config: z.output<typeof databaseConfigSchema>,
+export async function migrateServiceDatabase<D extends { close(): Promise<void> }>(
+  driver: ServiceDatabase<D>,
+  config: DatabaseConfig,
   applicationName: string,
   logger: Logger,
 ): Promise<void> {
   const database = openServiceDatabase(
+    driver,
     { ...config, poolSize: 1, statementTimeoutMs: 0 },
     `${applicationName.slice(0, 52)} migrate`,
     logger,
   );
   try {
-    await migrateToLatest(database.db, { schema: config.schema });
+    await driver.migrate(database, config.schema);
   } finally {
     await database.close();
   }

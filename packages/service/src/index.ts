@@ -19,13 +19,14 @@ export {
 } from './env-keys.js';
 export { readSecretFiles, readServiceConfig, type ConfigLoader, type ConfigOutcome } from './read-config.js';
 export {
-  checkOperationTypeKeys,
   databaseConfigSchema,
+  httpConfigSchema,
   keyPrefixSchema,
   logConfigSchema,
   POSTGRES_URL_RULE,
   REDIS_URL_RULE,
   urlProblems,
+  type DatabaseConfig,
   type LogConfig,
   type UrlRule,
 } from './schemas.js';
@@ -55,9 +56,15 @@ export {
   waitForDatabase,
   waitForRedis,
   type DatabaseState,
+  type MigrationCheck,
   type ReadinessSources,
 } from './readiness.js';
-export { migrateServiceDatabase, openServiceDatabase } from './database.js';
+export {
+  migrateServiceDatabase,
+  openServiceDatabase,
+  type DatabasePoolOptions,
+  type ServiceDatabase,
+} from './database.js';
 export { shutdownSteps } from './shutdown.js';
 export {
   startHealthServer,

@@ -1,6 +1,5 @@
 // The service logger: pino JSON lines with every value redacted and bounded before serialization.
 import { format } from 'node:util';
-import { storableJsonText } from '@ccat/db';
 import {
   boundedKey,
   isArgumentsKey,
@@ -8,6 +7,7 @@ import {
   REDACTED,
   redactSecrets,
   redactValue,
+  storableJsonText,
   truncate,
 } from '@ccat/errors';
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';

@@ -1,9 +1,7 @@
 // Readiness that means "able to do the work" (PostgreSQL reachable and migrated to what this code
 // needs, Redis connected and answering), and waiting at start for servers that are not there yet.
-import { migrationStatus, type Database } from '@ccat/db';
 import { classifyError, ConfigurationError, type CCATDataOperationError } from '@ccat/errors';
 import type { RedisConnection } from './redis-connection.js';
-import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 
 /** What a schema that lacks migrations needs; in the log and in /readyz. */
@@ -14,6 +12,16 @@ const timeout = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
     const t = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
     p.then(resolve, reject).finally(() => clearTimeout(t));
   });
+
+/**
+ * Where the database's schema stands against this code, as @ccat/db's `migrationStatus` says it
+ * (`() => migrationStatus(db, { schema })`): every migration applied, or which are pending. Rejects
+ * when the server cannot be asked.
+ */
+export type MigrationCheck = () => Promise<{
+  readonly upToDate: boolean;
+  readonly pending: readonly string[];
+}>;
 
 /** The database as readiness sees it. */
 export type DatabaseState =
@@ -29,17 +37,13 @@ export type DatabaseState =
 const REFUSALS = new Set(['DB_AUTH_FAILED', 'DB_CONFIGURATION']);
 
 /**
- * Whether this code can work on the database: reachable within `timeoutMs` and every migration it
- * knows applied (`migrationStatus`). `refused`: the server answered but no retry helps (wrong
+ * Whether this code can work on the database: `migrations` answers within `timeoutMs` and says
+ * every migration it knows is applied. `refused`: the server answered but no retry helps (wrong
  * password or database name). Never throws.
  */
-export async function databaseState(
-  db: Kysely<Database>,
-  schema: string,
-  timeoutMs = 3_000,
-): Promise<DatabaseState> {
+export async function databaseState(migrations: MigrationCheck, timeoutMs = 3_000): Promise<DatabaseState> {
   try {
-    const status = await timeout(migrationStatus(db, { schema }), timeoutMs, 'PostgreSQL');
+    const status = await timeout(migrations(), timeoutMs, 'PostgreSQL');
     return status.upToDate ? { state: 'ok' } : { state: 'not_migrated', pending: status.pending };
   } catch (thrown) {
     const error = classifyError(thrown);
@@ -64,8 +68,8 @@ export async function redisState(client: RedisConnection, timeoutMs = 3_000): Pr
 
 /** /readyz of a service: what readiness checks. */
 export interface ReadinessSources {
-  readonly db: Kysely<Database>;
-  readonly schema: string;
+  /** The database's migration status (reachable and migrated). */
+  readonly migrations: MigrationCheck;
   /** Every Redis connection the work needs, by name. */
   readonly redis: Readonly<Record<string, RedisConnection>>;
   /** Whether the service's own work has started (false while it waits at start, or once closing). */
@@ -83,7 +87,7 @@ export async function readiness(
   s: ReadinessSources,
 ): Promise<{ ok: boolean; details: Record<string, unknown> }> {
   const [db, redisStates] = await Promise.all([
-    databaseState(s.db, s.schema, s.timeoutMs),
+    databaseState(s.migrations, s.timeoutMs),
     Promise.all(
       Object.entries(s.redis).map(
         async ([name, client]) => [name, await redisState(client, s.timeoutMs)] as const,
@@ -184,7 +188,8 @@ export async function waitForRedis(o: {
  * server refuses (credentials or database name wrong): waiting would not help; exit 2.
  */
 export async function waitForDatabase(o: {
-  readonly db: Kysely<Database>;
+  readonly migrations: MigrationCheck;
+  /** The schema `migrations` looks at, for the log lines. */
   readonly schema: string;
   readonly logger: Logger;
   readonly signal: AbortSignal;
@@ -192,7 +197,7 @@ export async function waitForDatabase(o: {
 }): Promise<boolean> {
   let logged: DatabaseState['state'] | undefined;
   while (!o.signal.aborted) {
-    const s = await databaseState(o.db, o.schema);
+    const s = await databaseState(o.migrations);
     if (s.state === 'ok') {
       if (logged !== undefined) o.logger.info({ schema: o.schema }, 'database ready: starting the work');
       return true;

@@ -2,16 +2,14 @@
 // configuration, build the logger, the pool and the Redis clients, wire the app, own the signals.
 // It touches the process only through the `process` its main.ts passes in.
 import { hostname } from 'node:os';
-import type { CcatDatabase } from '@ccat/db';
 import { classifyError, ConfigurationError, redactSecrets } from '@ccat/errors';
 import type { Logger } from 'pino';
-import type { z } from 'zod';
 import { closeRedis, ConnectionFaultLog, REDIS_COMMAND_TIMEOUT_MS, watchRedis } from './connection-faults.js';
-import { migrateServiceDatabase, openServiceDatabase } from './database.js';
+import { migrateServiceDatabase, openServiceDatabase, type ServiceDatabase } from './database.js';
 import { createServiceLogger } from './logger.js';
 import { readServiceConfig, type ConfigLoader } from './read-config.js';
 import { createRedisConnection, type RedisConfig, type RedisConnection } from './redis-connection.js';
-import type { databaseConfigSchema, LogConfig } from './schemas.js';
+import type { DatabaseConfig, LogConfig } from './schemas.js';
 
 /**
  * The `msg` of the line a service logs (level fatal) when its last-resort `uncaughtException` /
@@ -39,7 +37,7 @@ export function reportUnhandled(
 
 /** The sections `runService` reads of a service's configuration. */
 export interface ServiceConfigBase {
-  readonly database: z.output<typeof databaseConfigSchema>;
+  readonly database: DatabaseConfig;
   readonly redis: RedisConfig;
   readonly log: LogConfig;
 }
@@ -67,13 +65,14 @@ export interface StopBounds {
 }
 
 /** What `create` gets: the configuration, the process's id and logger, and its connections. */
-export interface ServiceContext<C> {
+export interface ServiceContext<C, D> {
   readonly config: C;
   /** `config`'s id, or `<host>-<pid>`. */
   readonly id: string;
   readonly pid: number;
   readonly logger: Logger;
-  readonly database: CcatDatabase;
+  /** The pool `ServiceDefinition.database` opened, closed by the shutdown. */
+  readonly database: D;
   /**
    * A Redis client of its own, closed by the shutdown: `'redis'` for ordinary commands (each bounded
    * by REDIS_COMMAND_TIMEOUT_MS), any other role a BullMQ connection (`maxRetriesPerRequest: null`,
@@ -83,7 +82,7 @@ export interface ServiceContext<C> {
 }
 
 /** One service program: its name, configuration, stop bounds and the app it wires. */
-export interface ServiceDefinition<C extends ServiceConfigBase> {
+export interface ServiceDefinition<C extends ServiceConfigBase, D extends { close(): Promise<void> }> {
   /** The program's name: in messages, the log's `service` and connection names (`ccat-worker`). */
   readonly name: string;
   readonly usage: string;
@@ -96,7 +95,9 @@ export interface ServiceDefinition<C extends ServiceConfigBase> {
   /** What the first signal does, for its log line (`finishing the current pass`). */
   readonly stopping: string;
   readonly bounds: (config: C) => StopBounds;
-  readonly create: (context: ServiceContext<C>) => ServiceApp;
+  /** How the pool is opened and migrated: @ccat/db's `createDatabase` and `migrateToLatest`. */
+  readonly database: ServiceDatabase<D>;
+  readonly create: (context: ServiceContext<C, D>) => ServiceApp;
 }
 
 /**
@@ -116,16 +117,17 @@ export function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean>
 
 /**
  * Runs a service process to its end. Configuration errors print and set exit code 2 (`--help`: 0).
- * Then the logger, the pool and the Redis clients are opened, `create` wires the app, migrations run
- * when `database.migrate`, and the app starts; a start that throws exits 2 for a `ConfigurationError`
- * (a port in use, a refused database), else 1. SIGTERM, SIGINT and SIGHUP (installed before the
- * start, so a process waiting for its database stops too) close the app and then the connections
- * within `bounds` and exit 0; a second signal forces (`forceClose`, exit 130). An error nothing else
+ * Then the logger, the pool (`def.database.open`) and the Redis clients are opened, `create` wires
+ * the app, migrations run (`def.database.migrate`) when `database.migrate`, and the app starts; a
+ * start that throws exits 2 for a `ConfigurationError` (a port in use, a refused database), else 1.
+ * SIGTERM, SIGINT and SIGHUP (installed before the start, so a process waiting for its database
+ * stops too) close the app and then the connections within `bounds` and exit 0; a second signal
+ * forces (`forceClose`, exit 130). An error nothing else
  * handled logs {@link FATAL_UNHANDLED_MESSAGE} and exits 1.
  */
-export async function runService<C extends ServiceConfigBase>(
+export async function runService<C extends ServiceConfigBase, D extends { close(): Promise<void> }>(
   proc: NodeJS.Process,
-  def: ServiceDefinition<C>,
+  def: ServiceDefinition<C, D>,
 ): Promise<void> {
   /** The logger once configuration is read; before that, the last resort writes to stderr only. */
   const fatal: { logger?: Logger } = {};
@@ -219,7 +221,7 @@ export async function runService<C extends ServiceConfigBase>(
   proc.on('SIGHUP', onSignal);
   const applicationName = `${def.name} ${id}`;
   try {
-    const database = openServiceDatabase(config.database, applicationName, log);
+    const database = openServiceDatabase(def.database, config.database, applicationName, log);
     closers.push(() => database.close());
     const redisFaults = new ConnectionFaultLog(log, 'Redis');
     const redis = (role: string) => {
@@ -236,7 +238,8 @@ export async function runService<C extends ServiceConfigBase>(
       return client;
     };
     app = def.create({ config, id, pid: proc.pid, logger: log, database, redis });
-    if (config.database.migrate) await migrateServiceDatabase(config.database, applicationName, log);
+    if (config.database.migrate)
+      await migrateServiceDatabase(def.database, config.database, applicationName, log);
     await app.start();
   } catch (e) {
     const err = classifyError(e);

@@ -1,6 +1,5 @@
 // The configuration sections every CCAT service shares (DESIGN §8): PostgreSQL, Redis, the key
 // prefix and logging, and the URL rules checked at start.
-import { assertSchemaName, isOperationType, OPERATION_TYPES } from '@ccat/db';
 import { z } from 'zod';
 
 /** What a connection URL must look like: its schemes, and an example for messages. */
@@ -84,63 +83,66 @@ export const REDIS_URL_RULE: UrlRule = {
   numberedDatabase: true,
 };
 
-/** PostgreSQL: the operation tables, their events and the notification outbox. */
-export const databaseConfigSchema = z
-  .strictObject({
-    url: connectionUrl(POSTGRES_URL_RULE)
-      .default('postgres://postgres@127.0.0.1:5432/postgres')
-      .describe(
-        'PostgreSQL connection URL, `postgres://user:password@host:port/database`. Checked at start: scheme postgres: or postgresql:, a host (or `?host=` naming a socket directory), a port from 1 to 65535.',
-      ),
-    schema: z
-      .string()
-      .default('public')
-      .refine(
-        (s) => {
-          try {
-            assertSchemaName(s);
-            return true;
-          } catch {
-            return false;
-          }
-        },
-        { message: 'must be a lower-case identifier [a-z_][a-z0-9_]*, at most 63 characters' },
-      )
-      .describe(
-        "Schema holding the tables (the connection's search_path): a lower-case identifier `[a-z_][a-z0-9_]*`, at most 63 characters.",
-      ),
-    poolSize: z
-      .number()
-      .int()
-      .min(1)
-      .max(100)
-      .default(10)
-      .describe("Connections in this process's PostgreSQL pool."),
-    migrate: z.boolean().default(false).describe('Run migrations at start.'),
-    preparedStatements: z
-      .boolean()
-      .default(false)
-      .describe(
-        'Prepare each statement once per connection (server-side named statements): the hot transitions skip parsing and planning (about +30% on the claim/complete path). Off by default so the apps work behind a transaction-mode pooler (PgBouncer before 1.21, or without max_prepared_statements); turn on when connected to PostgreSQL directly. Should the server refuse one, the process turns them off, logs one WARNING, and the statement is retried.',
-      ),
-    statementTimeoutMs: z
-      .number()
-      .int()
-      .min(0)
-      .max(3_600_000)
-      .default(30_000)
-      .describe(
-        "Bound on each statement's round trip, in ms, measured by the client (0: none). A statement with no answer by then (a frozen server, a connection gone silent) fails as a network timeout and its connection is discarded; works behind a transaction-mode pooler. Migrations at start run without it.",
-      ),
-    connectTimeoutMs: z
-      .number()
-      .int()
-      .min(0)
-      .max(600_000)
-      .default(10_000)
-      .describe('Bound on opening a connection and on waiting for a free one in the pool, in ms (0: none).'),
-  })
-  .prefault({});
+/** The `database` section as read: the connection, the pool's bounds, and the schema the tables live in. */
+export interface DatabaseConfig {
+  readonly url: string;
+  readonly schema: string;
+  readonly poolSize: number;
+  readonly migrate: boolean;
+  readonly preparedStatements: boolean;
+  readonly statementTimeoutMs: number;
+  readonly connectTimeoutMs: number;
+}
+
+/**
+ * The `database` section (PostgreSQL: the operation tables, their events and the notification
+ * outbox) with `schema` as its `schema` field: the owner of the tables checks their schema's name
+ * (@ccat/db's `schemaNameSchema`); a plain `z.string().default('public')` accepts any.
+ */
+export function databaseConfigSchema(schema: z.ZodDefault<z.ZodString>) {
+  return z
+    .strictObject({
+      url: connectionUrl(POSTGRES_URL_RULE)
+        .default('postgres://postgres@127.0.0.1:5432/postgres')
+        .describe(
+          'PostgreSQL connection URL, `postgres://user:password@host:port/database`. Checked at start: scheme postgres: or postgresql:, a host (or `?host=` naming a socket directory), a port from 1 to 65535.',
+        ),
+      schema,
+      poolSize: z
+        .number()
+        .int()
+        .min(1)
+        .max(100)
+        .default(10)
+        .describe("Connections in this process's PostgreSQL pool."),
+      migrate: z.boolean().default(false).describe('Run migrations at start.'),
+      preparedStatements: z
+        .boolean()
+        .default(false)
+        .describe(
+          'Prepare each statement once per connection (server-side named statements): the hot transitions skip parsing and planning (about +30% on the claim/complete path). Off by default so the apps work behind a transaction-mode pooler (PgBouncer before 1.21, or without max_prepared_statements); turn on when connected to PostgreSQL directly. Should the server refuse one, the process turns them off, logs one WARNING, and the statement is retried.',
+        ),
+      statementTimeoutMs: z
+        .number()
+        .int()
+        .min(0)
+        .max(3_600_000)
+        .default(30_000)
+        .describe(
+          "Bound on each statement's round trip, in ms, measured by the client (0: none). A statement with no answer by then (a frozen server, a connection gone silent) fails as a network timeout and its connection is discarded; works behind a transaction-mode pooler. Migrations at start run without it.",
+        ),
+      connectTimeoutMs: z
+        .number()
+        .int()
+        .min(0)
+        .max(600_000)
+        .default(10_000)
+        .describe(
+          'Bound on opening a connection and on waiting for a free one in the pool, in ms (0: none).',
+        ),
+    })
+    .prefault({});
+}
 
 /**
  * Prefix of every Redis key (heartbeats, health keys, BullMQ queues); workers and monitors of one
@@ -157,6 +159,33 @@ export const keyPrefixSchema = z
   )
   .default('ccat:');
 
+/**
+ * The `http` section: where the service's HTTP server (`startHealthServer`: /metrics, /healthz,
+ * /readyz) listens. `defaultPort` is the service's own (ccat-worker 9464, ccat-monitor 9465), so
+ * services on one host do not collide.
+ */
+export function httpConfigSchema(defaultPort: number) {
+  return z
+    .strictObject({
+      host: z
+        .string()
+        .default('127.0.0.1')
+        .describe(
+          'Address the HTTP server listens on. Loopback by default: in a container set 0.0.0.0, or probes and scrapes from outside fail.',
+        ),
+      port: z
+        .number()
+        .int()
+        .min(0)
+        .max(65535)
+        .nullable()
+        .default(defaultPort)
+        .describe('/metrics, /healthz and /readyz; 0 picks a free port, null turns the server off.'),
+    })
+    .prefault({})
+    .describe('The HTTP server for /metrics (Prometheus), /healthz and /readyz.');
+}
+
 /** Logging (pino JSON lines). */
 export const logConfigSchema = z
   .strictObject({
@@ -172,21 +201,3 @@ export const logConfigSchema = z
   .prefault({});
 
 export type LogConfig = z.output<typeof logConfigSchema>;
-
-/** Per-type settings for a type this system does not run are a typo: refuse them, naming the known ones. */
-export function checkOperationTypeKeys(
-  record: Readonly<Record<string, unknown>>,
-  path: string[],
-  ctx: z.RefinementCtx,
-): void {
-  for (const key of Object.keys(record)) {
-    if (!isOperationType(key)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: [...path, key],
-        message: `unknown operation type; expected one of ${OPERATION_TYPES.join(', ')}`,
-        input: key,
-      });
-    }
-  }
-}

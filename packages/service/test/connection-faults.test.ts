@@ -51,7 +51,13 @@ describe('urlProblems', () => {
   it('is part of the configuration schema: one line per problem, exit-2 material', () => {
     let message = '';
     try {
-      resolveConfig(z.strictObject({ database: databaseConfigSchema, redis: redisConfigSchema }), {
+      // The schema name's rule is its owner's (@ccat/db's schemaNameSchema); the section reports it.
+      const schemaName = z
+        .string()
+        .regex(/^[a-z_]+$/, 'must be a lower-case identifier')
+        .default('public');
+      const database = databaseConfigSchema(schemaName);
+      resolveConfig(z.strictObject({ database, redis: redisConfigSchema }), {
         env: { DATABASE_URL: 'mysql://h:0/x', REDIS_URL: 'redis://h:99999', DATABASE_SCHEMA: 'Bad-Schema' },
         aliases: { DATABASE_URL: 'database.url', REDIS_URL: 'redis.url', DATABASE_SCHEMA: 'database.schema' },
       });

@@ -88,3 +88,22 @@ export function commandEnv(env: Record<string, string>): Record<string, string> 
   }
   return { ...clean, ...env };
 }
+export {
+  DOCKERFILE,
+  dockerStages,
+  dockerTarget,
+  kustomize,
+  REPO_ROOT,
+  targetPackageDir,
+  type DockerStage,
+  type K8sObject,
+} from './deploy.js';
+export {
+  DASHBOARD_FILE,
+  dashboardExpressions,
+  metricNames,
+  RULE_TESTS_DIR,
+  RULES_FILE,
+  shippedRules,
+  type AlertRule,
+} from './prometheus.js';

@@ -7,8 +7,8 @@
 import type { IgnoredVariables } from '@ccat/service';
 import { loadMonitorConfig, MONITOR_SECRET_FILES, monitorStopBounds } from '@ccat/monitor-runner';
 import { loadWorkerConfig, WORKER_SECRET_FILES, workerStopBounds } from '@ccat/worker';
+import { dockerStages, dockerTarget, kustomize, targetPackageDir, type K8sObject } from '@ccat/test-support';
 import { describe, expect, it } from 'vitest';
-import { dockerStages, dockerTarget, kustomize, targetPackageDir, type K8sObject } from './support/deploy.js';
 
 interface Container {
   name: string;

@@ -17,11 +17,13 @@ import {
   uniquePrefix,
   waitFor,
   type JsonProcess,
+  dockerStages,
+  dockerTarget,
+  targetPackageDir,
 } from '@ccat/test-support';
 import { loadWorkerConfig, workerStopBounds } from '@ccat/worker';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dockerStages, dockerTarget, targetPackageDir } from './support/deploy.js';
 
 /** Kubernetes' default terminationGracePeriodSeconds, in ms: the SIGKILL comes after this. */
 const KUBERNETES_DEFAULT_GRACE_MS = 30_000;

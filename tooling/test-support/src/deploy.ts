@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 
 /** The repository's root directory. */
-export const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
+export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const DOCKERFILE = join(REPO_ROOT, 'deploy/docker/Dockerfile');
 
 /** One `FROM … AS name` stage: its base, and what its instructions set (continuation lines joined). */

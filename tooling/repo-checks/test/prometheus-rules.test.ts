@@ -5,14 +5,14 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createMonitorMetrics } from '@ccat/monitor-runner';
 import { createWorkerMetrics } from '@ccat/worker';
-import { describe, expect, it } from 'vitest';
 import {
   dashboardExpressions,
   metricNames,
   RULE_TESTS_DIR,
   RULES_FILE,
   shippedRules,
-} from './support/prometheus.js';
+} from '@ccat/test-support';
+import { describe, expect, it } from 'vitest';
 
 function promtool(args: string[]): Promise<{ code: number; out: string }> {
   return new Promise((resolve, reject) => {
