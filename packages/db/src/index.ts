@@ -11,6 +11,7 @@ export type {
 export {
   assertSchemaName,
   createDatabase,
+  serverBounds,
   type CcatDatabase,
   type DatabaseOptions,
   type PoolLike,
@@ -28,6 +29,7 @@ export {
   dispatch,
   dispatchDue,
   lockInProgress,
+  tryLockInProgress,
   manualRetry,
   markFailed,
   readOperation,
@@ -60,7 +62,12 @@ export {
   type NextStage,
   type TransitionBatcherOptions,
 } from './batcher.js';
-export { lockInProgressMany, recoverStalledMany, type StallRecoveryRow } from './stall-batch.js';
+export {
+  lockInProgressMany,
+  recoverStalledMany,
+  type LockedInProgress,
+  type StallRecoveryRow,
+} from './stall-batch.js';
 export {
   checkStoredName,
   checkStoredPath,

@@ -296,3 +296,20 @@ export async function lockInProgress(trx: Db, ref: OperationRef): Promise<Operat
     sql`FOR UPDATE`,
   );
 }
+
+/**
+ * As {@link lockInProgress}, but never waits for a row lock (FOR UPDATE SKIP LOCKED): `'locked'` when
+ * the attempt is still in progress but another transaction holds its row (a worker in its
+ * completion, another monitor; read without a lock), undefined when the attempt moved on. For the
+ * monitor, which must not stall on one row: it retries a locked row later.
+ */
+export async function tryLockInProgress(
+  trx: Db,
+  ref: OperationRef,
+): Promise<OperationSnapshot | 'locked' | undefined> {
+  const r = checkRef(ref);
+  const where = sql`id = ${r.id} AND ${fence('complete', r.type, sql`${r.attempt}`)}`;
+  const row = await snapshotWhere(trx, r.type, where, sql`FOR UPDATE SKIP LOCKED`);
+  if (row !== undefined) return row;
+  return (await snapshotWhere(trx, r.type, where)) === undefined ? undefined : 'locked';
+}

@@ -8,7 +8,7 @@ import {
 import { classifyError } from '@ccat/errors';
 import { applyStallRecovery } from '@ccat/recovery-handlers';
 import { monitorTimingFor } from '../config.js';
-import { cleanupPartials } from './recover-due.js';
+import { cleanupPartials, skipBusy } from './recover-due.js';
 import type { PassContext, PassCounts } from './types.js';
 
 /** Pages of stale rows looked at per type and pass (each `monitor.batchSize` rows). */
@@ -210,6 +210,11 @@ export class Reconciler {
           metrics.recoveryFailures.inc();
           if (this.#ctx.closed()) return;
           await this.#ctx.failing.failed(member, ref, classifyError(e).message, type);
+          continue;
+        }
+        if (outcome.kind === 'busy') {
+          // Its row is held by another transaction: skipped, not waited for; retried shortly.
+          await skipBusy(this.#ctx, member, ref, type);
           continue;
         }
         this.#ctx.failing.byMember.delete(member);
