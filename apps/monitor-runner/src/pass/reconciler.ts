@@ -6,6 +6,7 @@ import {
   type OperationType,
 } from '@ccat/db';
 import { classifyError } from '@ccat/errors';
+import { ServiceHealthReader } from '@ccat/heartbeat';
 import { applyStallRecovery } from '@ccat/recovery-handlers';
 import { monitorTimingFor } from '../config.js';
 import { cleanupPartials, skipBusy } from './recover-due.js';
@@ -31,8 +32,23 @@ export class Reconciler {
   readonly #nextScheduledCheck = new Map<string, number>();
   /** Per type: when the next in-progress row's database sign of life reaches its timeout. */
   readonly #nextStale = new Map<string, number>();
-  /** Per member of a watched row: when this monitor first saw it missing. */
-  readonly #absentSince = new Map<string, { readonly type: OperationType; readonly at: number }>();
+  /**
+   * Per member of a watched row: when this monitor first saw it missing, and how long it waits
+   * before recovering it (the longer of its own bound and the row's worker's, see #workerLiveness).
+   */
+  readonly #absentSince = new Map<
+    string,
+    { readonly type: OperationType; readonly at: number; readonly waitMs: number }
+  >();
+  /**
+   * The liveness bound each worker advertises in its health record (`info.livenessTimeoutMs`), by
+   * worker id (rows' claimed_by); kept for this process's life, so a Redis that lost the health keys
+   * does not make this monitor forget a worker's longer bound.
+   */
+  readonly #workerLiveness = new Map<string, number>();
+  /** Per worker id: whether its health record said alive at the last read (absent: no record). */
+  readonly #workersAlive = new Map<string, boolean>();
+  #workersReadAt = 0;
   #nextBoundsCheck = 0;
   /** Emitters already reported for bounds that disagree with this monitor's (reported once each). */
   readonly #boundsReported = new Set<string>();
@@ -48,7 +64,7 @@ export class Reconciler {
   /** When reconciliation is next due (ms since the epoch): the loop sleeps no longer. */
   nextDueAt(): number {
     let at = Infinity;
-    for (const a of this.#absentSince.values()) at = Math.min(at, a.at + this.#absentForMs);
+    for (const a of this.#absentSince.values()) at = Math.min(at, a.at + a.waitMs);
     for (const t of this.#nextReconcile.values()) at = Math.min(at, t);
     for (const t of this.#nextStale.values()) at = Math.min(at, t);
     return at;
@@ -70,7 +86,7 @@ export class Reconciler {
       // enough.
       let dueAt = Math.min(this.#nextReconcile.get(type) ?? 0, this.#nextStale.get(type) ?? Infinity);
       for (const a of this.#absentSince.values())
-        if (a.type === type) dueAt = Math.min(dueAt, a.at + this.#absentForMs);
+        if (a.type === type) dueAt = Math.min(dueAt, a.at + a.waitMs);
       dueAt = Math.min(dueAt, this.#ctx.failing.nextRetryAt(type));
       if (dueAt <= now) {
         // At least every watch threshold: after Redis lost data, the rows of tasks that died
@@ -133,9 +149,43 @@ export class Reconciler {
   }
 
   /**
+   * How long a row of worker `workerId` may miss its heartbeat member (beyond this monitor's own
+   * wait): the liveness bound the worker advertises in its health record while that record says it
+   * is alive (or while this monitor knows its bound but the record is gone: Redis lost it, and the
+   * worker writes it again within one of its beats); 0 once the record says dead or stopped (its
+   * health key's TTL is that bound: the worker is silent) or when no bound is known. The records are
+   * read at most once per beat interval; a failed read keeps what was known. Never throws.
+   */
+  async #workerWaitMs(workerId: string | null): Promise<number> {
+    if (workerId === null) return 0;
+    const { config, redis } = this.#ctx.deps;
+    const now = Date.now();
+    if (now - this.#workersReadAt >= config.monitor.heartbeatIntervalMs) {
+      this.#workersReadAt = now;
+      try {
+        const { services } = await new ServiceHealthReader({ redis, keyPrefix: config.keyPrefix }).list();
+        this.#workersAlive.clear();
+        for (const s of services) {
+          if (s.serviceType !== 'worker') continue;
+          this.#workersAlive.set(s.serviceName, s.alive);
+          const bound = s.info?.['livenessTimeoutMs'];
+          if (typeof bound === 'number' && Number.isFinite(bound) && bound > 0)
+            this.#workerLiveness.set(s.serviceName, bound);
+        }
+      } catch (e) {
+        this.#ctx.log.debug({ err: classifyError(e).message }, "cannot read the workers' health records");
+      }
+    }
+    if (this.#workersAlive.get(workerId) === false) return 0;
+    return this.#workerLiveness.get(workerId) ?? 0;
+  }
+
+  /**
    * Rows of `type` in progress with no sign of life for one beat interval + margin are watched; one
    * whose heartbeat member is missing is recovered once this monitor has seen it missing for
-   * max(liveness − that, that). A live process re-registers a member Redis lost on its next beat,
+   * max(liveness − that, that), or, while its worker is alive, for the liveness bound that worker
+   * advertises in its health record when longer (a worker beating less often registers its tasks
+   * later; see #workerWaitMs). A live process re-registers a member Redis lost on its next beat,
    * well within that, so a Redis flush never recovers a live task; a task that died before its first
    * beat is recovered about one liveness bound after its claim.
    */
@@ -190,9 +240,12 @@ export class Reconciler {
           const silentMs = row.lastSeenAt === null ? Infinity : now - row.lastSeenAt.getTime();
           if (silentMs < progressTimeoutMs) continue;
         } else {
+          // A worker beating slower than this monitor assumes registers (and re-registers) its
+          // tasks later: its rows wait out that worker's own advertised liveness bound.
+          const waitMs = Math.max(this.#absentForMs, await this.#workerWaitMs(row.claimedBy));
           const since = this.#absentSince.get(member)?.at ?? now;
-          if (!this.#absentSince.has(member)) this.#absentSince.set(member, { type, at: now });
-          if (now - since < this.#absentForMs) continue;
+          this.#absentSince.set(member, { type, at: since, waitMs });
+          if (now - since < waitMs) continue;
         }
         this.#absentSince.delete(member);
         const ref = { type, id: row.id, attempt: row.attempt };
