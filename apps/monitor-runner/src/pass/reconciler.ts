@@ -116,8 +116,8 @@ export class Reconciler {
    * The workers set the deadlines; this monitor reconciles and sleeps by its own copy of their
    * bounds. A sample of in-flight members (their details carry the liveness bound they were tracked
    * with) is compared with monitor.livenessTimeoutMs: a disagreement is logged as an error once per
-   * emitter (a longer worker bound: live tasks' members may be missing longer than this monitor
-   * waits; a shorter one: dead tasks found late by reconciliation). Read-only; never throws.
+   * emitter (a longer worker bound: honoured by #workerWaitMs while the worker is alive; a shorter
+   * one: dead tasks found late by reconciliation). Read-only; never throws.
    */
   async #checkWorkerBounds(): Promise<void> {
     const { config } = this.#ctx.deps;
@@ -136,7 +136,9 @@ export class Reconciler {
               workerLivenessTimeoutMs: d.timeoutMs,
               livenessTimeoutMs: config.monitor.livenessTimeoutMs,
             },
-            "a worker's liveness bound differs from monitor.livenessTimeoutMs: set both to the same value (docs/runbook.md, Liveness and progress)",
+            d.timeoutMs > config.monitor.livenessTimeoutMs
+              ? "a worker's liveness bound is longer than monitor.livenessTimeoutMs: its tasks' missing heartbeats wait out its bound while its health record says it is alive; set both to the same value (docs/runbook.md, Liveness and progress)"
+              : "a worker's liveness bound is shorter than monitor.livenessTimeoutMs: its dead tasks are found late; set both to the same value (docs/runbook.md, Liveness and progress)",
           );
         }
       }
