@@ -1,3 +1,4 @@
+// Over 300 lines: every fenced transition of the state machine, and the row locks that guard them, in one place.
 // The fenced state transitions (DESIGN §4), each one statement built from the table in
 // internal/state-machine.ts, optionally with its operation_events row and outbox notification in the
 // same statement (data-modifying CTEs), so it applies whole or not at all. "Applied: false" means the

@@ -1,3 +1,4 @@
+// Over 300 lines: one reconciliation schedule per type, its absence waits per member and per worker, and the bounds check share one state.
 import {
   nextStaleInProgressInMs,
   OPERATION_TYPES,
