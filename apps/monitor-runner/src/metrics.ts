@@ -86,7 +86,7 @@ export function createMonitorMetrics(options: MonitorMetricsOptions = {}): Monit
     }),
     recoveries: new Counter({
       name: 'ccat_recoveries_total',
-      help: 'Stall recoveries by outcome (stall_recovered, stall_exhausted, not_in_progress)',
+      help: 'Stall recoveries by outcome (stall_recovered, stall_exhausted, not_in_progress; busy: row locked elsewhere, skipped and retried)',
       labelNames: ['outcome', 'operation_type'] as const,
       ...r,
     }),
@@ -207,7 +207,7 @@ export function createMonitorMetrics(options: MonitorMetricsOptions = {}): Monit
     reason: ['heartbeat_expired', 'progress_stalled', 'no_heartbeat'],
   });
   initialiseLabels(metrics.recoveries, {
-    outcome: ['stall_recovered', 'stall_exhausted', 'not_in_progress'],
+    outcome: ['stall_recovered', 'stall_exhausted', 'not_in_progress', 'busy'],
     ...byType,
   });
   initialiseLabels(metrics.passes, { result: ['ran', 'lease_busy', 'failed'] });

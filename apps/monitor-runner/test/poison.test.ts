@@ -205,7 +205,9 @@ describe('poison heartbeat entries', () => {
       await emitter.track('unpack:902:0', { attributes: { workerId: 'slow-worker' } });
       await m.runPass();
       await m.runPass();
-      const reported = lines.filter((l) => String(l.msg).startsWith("a worker's liveness bound differs"));
+      const reported = lines.filter((l) =>
+        String(l.msg).startsWith("a worker's liveness bound is longer than monitor.livenessTimeoutMs"),
+      );
       expect(reported).toHaveLength(1);
       expect(reported[0]).toMatchObject({
         level: 50,

@@ -8,7 +8,7 @@ import {
   type TestDatabase,
   type TestLocations,
 } from '@ccat/db/testing';
-import { HeartbeatEmitter, heartbeatKeys } from '@ccat/heartbeat';
+import { HeartbeatEmitter, heartbeatKeys, ServiceHealthReporter } from '@ccat/heartbeat';
 import { createHandlerRegistry } from '@ccat/recovery-handlers';
 import { connectTestRedis, deleteKeysWithPrefix, uniquePrefix, waitFor } from '@ccat/test-support';
 import type { Redis } from 'ioredis';
@@ -25,16 +25,23 @@ let database: CcatDatabase;
 let locations: TestLocations;
 let redis: Redis;
 const prefix = uniquePrefix('mon_reconcile');
+/** A slow worker's bounds (issue 13 adversary, F2): beats every 2.5 s, silent for 8 s means dead. */
+const WORKER_INTERVAL_MS = 2500;
+const WORKER_LIVENESS_MS = 8000;
+let workerRedis: Redis;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 beforeAll(async () => {
   schema = await createTestDatabase('mon_reconcile');
   database = schema.database;
   locations = await seedLocations(database.db);
   redis = await connectTestRedis();
+  workerRedis = await connectTestRedis();
 });
 afterAll(async () => {
   await deleteKeysWithPrefix(redis, prefix);
   redis.disconnect();
+  workerRedis.disconnect();
   await schema?.close();
 });
 
@@ -158,4 +165,69 @@ describe('reconciliation', () => {
       await emitter.close();
     }
   }, 30_000);
+});
+
+// A worker whose beat interval is longer than the monitor assumes registers a task's heartbeat with
+// its next beat, so its live tasks' members are missing for up to one of its intervals: the
+// reconciliation waits out that worker's own advertised liveness bound while it is alive.
+describe("a worker's own liveness bound", () => {
+  it('its live task is never recovered while it is alive; killed, the task is recovered within its bound', async () => {
+    const keyPrefix = `${prefix}slow:`;
+    // The worker's health record, as the worker writes it: its bounds in `info`, TTL its liveness.
+    const health = new ServiceHealthReporter({
+      redis: workerRedis,
+      keyPrefix,
+      serviceType: 'worker',
+      serviceName: 'w-slow',
+      ttlMs: WORKER_LIVENESS_MS,
+      refreshMs: WORKER_INTERVAL_MS,
+      info: { heartbeatIntervalMs: WORKER_INTERVAL_MS, livenessTimeoutMs: WORKER_LIVENESS_MS },
+    });
+    await health.start();
+    // Claimed by the slow worker, whose heartbeat registration rides on its next beat: no member
+    // yet, and no database sign of life for a while (a long task writes progress rarely).
+    const id = await seedOperation(database.db, locations, 'deletion', {
+      status: 'in_progress',
+      lastSeenAgoS: 600,
+      claimedBy: 'w-slow',
+    });
+    const m = monitor(keyPrefix, 100);
+    try {
+      // Longer than the monitor's own bound would wait (1.5 s missing), shorter than the worker's.
+      const aliveUntil = Date.now() + WORKER_LIVENESS_MS - 2000;
+      while (Date.now() < aliveUntil) {
+        await m.runPass();
+        expect(await readOperation(database.db, 'deletion', id)).toMatchObject({ status: 'in_progress' });
+        await sleep(250);
+      }
+      expect(await readOperation(database.db, 'deletion', id)).toMatchObject({ status: 'in_progress' });
+
+      // Killed: its health record is no longer refreshed (the connection it wrote through is gone)
+      // and expires after its liveness bound.
+      workerRedis.disconnect();
+      const killedAt = Date.now();
+      // (Rows other tests left in this schema are reconciled too: watch this one.)
+      const pending = async () => (await readOperation(database.db, 'deletion', id))?.status === 'pending';
+      let recovered = false;
+      while (!recovered && Date.now() - killedAt < 3 * WORKER_LIVENESS_MS) {
+        await m.runPass();
+        recovered = await pending();
+        if (!recovered) await sleep(250);
+      }
+      const afterKillMs = Date.now() - killedAt;
+      console.log(
+        `slow worker's task recovered ${afterKillMs} ms after its kill (its bound: ${WORKER_LIVENESS_MS} ms)`,
+      );
+      expect(recovered).toBe(true);
+      // Within its own bound (plus one monitor beat interval for reading the records, and a pass).
+      expect(afterKillMs).toBeLessThanOrEqual(WORKER_LIVENESS_MS + 2000);
+      expect(await readOperation(database.db, 'deletion', id)).toMatchObject({
+        status: 'pending',
+        attempt: 1,
+      });
+    } finally {
+      await m.close();
+      await health.close().catch(() => undefined);
+    }
+  }, 60_000);
 });

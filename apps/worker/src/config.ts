@@ -97,7 +97,7 @@ export const workerConfigSchema = z
           'One beat, for every task this process runs, per interval (one Redis round trip). livenessTimeoutMs must be at least twice this.',
         ),
         livenessTimeoutMs: ms(12_000, 20, MAX_TASK_TIMEOUT_MS).describe(
-          "Process liveness (DESIGN §5): a process silent for this long (crashed, frozen, cut off) has its tasks recovered. Default 12 s = 3 beats. The monitor's monitor.livenessTimeoutMs must be the same.",
+          "Process liveness (DESIGN §5): a process silent for this long (crashed, frozen, cut off) has its tasks recovered. Default 12 s = 3 beats. Published in this worker's health record with intervalMs: the monitors' reconciliation waits this long (when longer than monitor.livenessTimeoutMs) before recovering a task of this live worker whose heartbeat is missing. Keep monitor.livenessTimeoutMs the same, or the monitor finds this worker's dead tasks late.",
         ),
         timeoutMs: removed.describe('Removed (refused): see livenessTimeoutMs and progressTimeoutMs.'),
         progressTimeoutMs: ms(3_600_000, 20, MAX_TASK_TIMEOUT_MS).describe(

@@ -130,6 +130,12 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
     // Dead within the liveness bound (a SIGKILLed worker is no longer `alive` after it), not 90 s.
     ttlMs: Math.max(100, config.heartbeat.livenessTimeoutMs), // the health key's TTL floor
     refreshMs: config.heartbeat.intervalMs,
+    // Read by the monitors: rows of this worker whose heartbeat member is missing wait out this
+    // worker's own liveness bound while it is alive (it registers tasks with its next beat).
+    info: {
+      heartbeatIntervalMs: config.heartbeat.intervalMs,
+      livenessTimeoutMs: config.heartbeat.livenessTimeoutMs,
+    },
     logger: log,
     ...(deps.pid !== undefined && { pid: deps.pid }),
   });

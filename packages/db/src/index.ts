@@ -11,6 +11,7 @@ export type {
 export {
   assertSchemaName,
   createDatabase,
+  serverBounds,
   type CcatDatabase,
   type DatabaseOptions,
   type PoolLike,
@@ -29,6 +30,7 @@ export {
   dispatch,
   dispatchDue,
   lockInProgress,
+  tryLockInProgress,
   manualRetry,
   markFailed,
   readOperation,
@@ -61,7 +63,12 @@ export {
   type NextStage,
   type TransitionBatcherOptions,
 } from './batcher.js';
-export { lockInProgressMany, recoverStalledMany, type StallRecoveryRow } from './stall-batch.js';
+export {
+  lockInProgressMany,
+  recoverStalledMany,
+  type LockedInProgress,
+  type StallRecoveryRow,
+} from './stall-batch.js';
 export {
   checkStoredName,
   checkStoredPath,

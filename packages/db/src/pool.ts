@@ -1,3 +1,4 @@
+// Over 300 lines: one guarded client query (prepared statements, client and server-side bounds) and its options.
 import { createHash } from 'node:crypto';
 import { ConfigurationError, DatabaseConnectionError, DatabaseOperationError } from '@ccat/errors';
 import { Kysely, PostgresDialect, type PostgresPool } from 'kysely';
@@ -36,6 +37,10 @@ export type DatabaseOptions =
        * transaction-mode pooler (no startup parameter). The server is not told: a statement it is
        * still running ends when it next writes to the closed socket; a transaction left open is
        * rolled back when the server sees the close. Migrations should run without this bound.
+       * When set, every transaction also gets server-side bounds derived from it ({@link
+       * serverBounds}: statement_timeout, lock_timeout, idle_in_transaction_session_timeout, set
+       * LOCAL with its BEGIN), so a timed-out client never leaves a backend waiting inside a
+       * transaction, and a frozen process never holds row locks longer than the idle bound.
        */
       readonly statementTimeoutMs?: number;
       /**
@@ -133,6 +138,7 @@ function guardedPool(
   schema: string,
   onPreparedStatementsRefused: (error: Error) => void,
 ): PoolLike {
+  const bounds = statementTimeoutMs > 0 ? serverBounds(statementTimeoutMs) : undefined;
   // Shared by every client of the pool: off for good once the server refused a prepared statement.
   let prepare = prepareAtStart;
   const refused = (e: unknown): void => {
@@ -171,7 +177,7 @@ function guardedPool(
           return original(text, values);
         };
         (client as { query: unknown }).query = (...args: unknown[]) => {
-          const result = send(args);
+          const result = bounds === undefined ? send(args) : sendBounded(original, send, args, bounds);
           if (statementTimeoutMs <= 0 || !(result instanceof Promise)) return result;
           return bounded(result, statementTimeoutMs, () => {
             guard.discarded = true;
@@ -196,6 +202,62 @@ function guardedPool(
     },
     end: () => pool.end(),
   };
+}
+
+/**
+ * The server-side bounds every transaction of a pool with a client-side `statementTimeoutMs` gets
+ * (transaction-local settings, sent with its BEGIN: no extra round trip, no startup parameter, so
+ * they work behind a transaction-mode pooler), in ms:
+ * - `statementTimeoutMs`: the server cancels a statement a little before the client would give up
+ *   (bound − min(1 s, bound / 10)), so the client gets an error on a connection it keeps, instead of
+ *   dropping the socket while the backend goes on waiting (and the pool opening one more);
+ * - `idleInTransactionMs`: min(10 s, bound / 3): a process frozen (SIGSTOP, a stalled event loop)
+ *   inside a transaction has its session ended by the server, so the row locks it holds are released
+ *   within this bound and nobody waits on it for long;
+ * - `lockTimeoutMs`: min(the statement bound, 2 × the idle bound): a wait for a row lock another of
+ *   our transactions holds ends by then, well before the client bound.
+ */
+export function serverBounds(statementTimeoutMs: number): {
+  readonly statementTimeoutMs: number;
+  readonly lockTimeoutMs: number;
+  readonly idleInTransactionMs: number;
+} {
+  const bound = Math.max(1, Math.floor(statementTimeoutMs));
+  const statement = Math.max(1, bound - Math.min(1000, Math.floor(bound / 10)));
+  const idle = Math.max(1, Math.min(10_000, Math.floor(bound / 3)));
+  return {
+    statementTimeoutMs: statement,
+    lockTimeoutMs: Math.min(statement, 2 * idle),
+    idleInTransactionMs: idle,
+  };
+}
+
+/** kysely's transaction openers (`begin`, `start transaction isolation level …`), one statement. */
+const TRANSACTION_START = /^\s*(?:begin|start\s+transaction)\b[^;]*$/i;
+
+/**
+ * Sends a statement; a transaction's opening statement goes with the transaction-local bounds of
+ * {@link serverBounds} in the same simple query (one round trip), answering as the opener alone.
+ */
+function sendBounded(
+  original: (...args: unknown[]) => unknown,
+  send: (args: unknown[]) => unknown,
+  args: unknown[],
+  bounds: ReturnType<typeof serverBounds>,
+): unknown {
+  const [text, values] = args;
+  if (
+    typeof text !== 'string' ||
+    !TRANSACTION_START.test(text) ||
+    (values !== undefined && (!Array.isArray(values) || values.length > 0)) ||
+    args.length > 2
+  )
+    return send(args);
+  const result = original(
+    `${text}; SET LOCAL statement_timeout = ${bounds.statementTimeoutMs}; SET LOCAL lock_timeout = ${bounds.lockTimeoutMs}; SET LOCAL idle_in_transaction_session_timeout = ${bounds.idleInTransactionMs}`,
+  );
+  if (!(result instanceof Promise)) return result;
+  return result.then((r: unknown): unknown => (Array.isArray(r) ? (r as unknown[])[0] : r));
 }
 
 /**

@@ -39,28 +39,48 @@ export interface StallRecoveryRow {
   readonly notification: NotificationInput;
 }
 
+/** What lockInProgressMany found: rows it locked, and rows still in progress that another transaction holds. */
+export interface LockedInProgress {
+  /** Rows in progress at their given attempt, now locked by the caller's transaction, in id order. */
+  readonly locked: OperationSnapshot[];
+  /**
+   * Ids still in progress at their given attempt but locked by another transaction (a worker in its
+   * completion, another monitor, an operator's session): skipped, not waited for. Still due: the
+   * caller retries them later.
+   */
+  readonly busy: string[];
+}
+
 /**
- * Locks (SELECT … FOR UPDATE, in id order) the rows of `type` still in progress at their given
- * attempt and returns them; the others (finished, moved on) are absent. Run it in the transaction
- * that then calls recoverStalledMany. Throws a ValidationError for a bad id or attempt, a
- * classified error when the database refuses.
+ * Locks (SELECT … FOR UPDATE SKIP LOCKED, in id order) the rows of `type` still in progress at their
+ * given attempt and returns them; it never waits for a row lock: a row another transaction holds is
+ * reported in `busy` (read without a lock: one more statement, only when some row was not locked).
+ * The others (finished, moved on) are in neither list. Run it in the transaction that then calls
+ * recoverStalledMany. Throws a ValidationError for a bad id or attempt, a classified error when the
+ * database refuses.
  */
 export async function lockInProgressMany(
   db: Kysely<Database>,
   type: OperationType,
   refs: readonly { readonly id: string; readonly attempt: number }[],
-): Promise<OperationSnapshot[]> {
+): Promise<LockedInProgress> {
   const t = parseOperationType(type);
   const ids = refs.map((r) => parseOperationId(r.id));
   const attempts = refs.map((r) => parseAttempt(r.attempt));
+  const attempt = sql.ref(`${OPERATION_TABLES[t].prefix}attempt`);
+  const where = sql`(id, ${attempt}) IN (SELECT * FROM unnest(${ids}::bigint[], ${attempts}::int[]))
+        AND ${fence('stall', t, attempt)}`;
   return classified(async () => {
     const { rows } = await sql<RawSnapshot>`
       SELECT ${snapshotColumns(t)} FROM ${sql.table(OPERATION_TABLES[t].table)}
-      WHERE (id, ${sql.ref(`${OPERATION_TABLES[t].prefix}attempt`)}) IN (
-        SELECT * FROM unnest(${ids}::bigint[], ${attempts}::int[]))
-        AND ${fence('stall', t, sql.ref(`${OPERATION_TABLES[t].prefix}attempt`))}
-      ORDER BY id FOR UPDATE`.execute(db);
-    return rows.map((r) => toSnapshot(t, r));
+      WHERE ${where} ORDER BY id FOR UPDATE SKIP LOCKED`.execute(db);
+    const locked = rows.map((r) => toSnapshot(t, r));
+    if (locked.length === new Set(ids).size) return { locked, busy: [] };
+    const got = new Set(locked.map((r) => r.id));
+    // A plain read never waits for a row lock: in progress at the attempt, yet not locked by us.
+    const rest = await sql<{ id: string }>`SELECT id::text AS id FROM ${sql.table(OPERATION_TABLES[t].table)}
+      WHERE ${where}`.execute(db);
+    return { locked, busy: rest.rows.map((r) => r.id).filter((id) => !got.has(id)) };
   });
 }
 

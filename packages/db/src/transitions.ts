@@ -1,3 +1,4 @@
+// Over 300 lines: every fenced transition of the state machine, and the row locks that guard them, in one place.
 // The fenced state transitions (DESIGN §4), each one statement built from the table in
 // internal/state-machine.ts, optionally with its operation_events row and outbox notification in the
 // same statement (data-modifying CTEs), so it applies whole or not at all. "Applied: false" means the
@@ -295,4 +296,21 @@ export async function lockInProgress(trx: Db, ref: OperationRef): Promise<Operat
     sql`id = ${r.id} AND ${fence('complete', r.type, sql`${r.attempt}`)}`,
     sql`FOR UPDATE`,
   );
+}
+
+/**
+ * As {@link lockInProgress}, but never waits for a row lock (FOR UPDATE SKIP LOCKED): `'locked'` when
+ * the attempt is still in progress but another transaction holds its row (a worker in its
+ * completion, another monitor; read without a lock), undefined when the attempt moved on. For the
+ * monitor, which must not stall on one row: it retries a locked row later.
+ */
+export async function tryLockInProgress(
+  trx: Db,
+  ref: OperationRef,
+): Promise<OperationSnapshot | 'locked' | undefined> {
+  const r = checkRef(ref);
+  const where = sql`id = ${r.id} AND ${fence('complete', r.type, sql`${r.attempt}`)}`;
+  const row = await snapshotWhere(trx, r.type, where, sql`FOR UPDATE SKIP LOCKED`);
+  if (row !== undefined) return row;
+  return (await snapshotWhere(trx, r.type, where)) === undefined ? undefined : 'locked';
 }

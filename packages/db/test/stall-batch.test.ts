@@ -64,7 +64,8 @@ describe('recoverStalledMany', () => {
       { id: movedOn!, attempt: 2 },
       { id: done!, attempt: 2 },
     ]);
-    expect(locked.map((r) => r.id).sort()).toEqual([...ids].sort());
+    expect(locked.locked.map((r) => r.id).sort()).toEqual([...ids].sort());
+    expect(locked.busy).toEqual([]);
 
     const rows = [
       ...ids.map((id, i) => row(id, 2, i === 0 ? 'fail' : 'stall')),

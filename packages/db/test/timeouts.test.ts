@@ -5,7 +5,7 @@
 // must leave the pool, or the next statement would read the late answer of the previous one.
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { DatabaseConnectionError } from '@ccat/errors';
-import { PrivatePostgres } from '@ccat/test-support';
+import { PrivatePostgres, within } from '@ccat/test-support';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase } from '../src/index.js';
@@ -18,17 +18,6 @@ afterAll(async () => {
   server?.resume();
   await server?.destroy();
 });
-
-/** Settles with the outcome of `p`, or 'hung' after `ms` (so a hang fails an assertion, not the run). */
-async function within<T>(p: Promise<T>, ms: number): Promise<T | Error | 'hung'> {
-  let timer: NodeJS.Timeout | undefined;
-  const hung = new Promise<'hung'>((r) => (timer = setTimeout(() => r('hung'), ms)));
-  try {
-    return await Promise.race([p.catch((e: unknown) => e as Error), hung]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** A TCP proxy to the private server whose connections can be silenced (bytes dropped, sockets open). */
 async function silencingProxy(): Promise<{ url: string; silenceAll(): void; close(): Promise<void> }> {

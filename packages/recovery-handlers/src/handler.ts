@@ -53,6 +53,13 @@ export interface RecoveryHandler {
   readonly table?: OperationType;
   /** Locks attempt k's row while it is in_progress (SELECT … FOR UPDATE); undefined when it moved on. */
   lockInProgress(trx: Executor, ref: TaskRef): Promise<OperationSnapshot | undefined>;
+  /**
+   * As lockInProgress, but never waits for a row lock (SELECT … FOR UPDATE SKIP LOCKED): `'locked'`
+   * when the attempt is still in progress but another transaction holds its row. The monitor uses it
+   * when present (and retries a locked row later); without it the monitor waits on lockInProgress,
+   * bounded by the server's lock_timeout.
+   */
+  tryLockInProgress?(trx: Executor, ref: TaskRef): Promise<OperationSnapshot | 'locked' | undefined>;
   /** in_progress(k) → pending(k+1), retry counted, due after `delayMs`. */
   resetStateOnFailure(
     trx: Executor,

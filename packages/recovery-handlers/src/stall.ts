@@ -18,12 +18,17 @@ import { decideStall, type StallDecision } from './policy.js';
 /** Why the monitor holds an attempt stalled; recorded in the event's context and the notification. */
 export type StallReason = 'heartbeat_expired' | 'progress_stalled' | 'no_heartbeat';
 
-/** What applyStallRecovery applied (or `not_in_progress`: nothing). */
+/** What applyStallRecovery applied (or `not_in_progress` / `busy`: nothing). */
 export type StallOutcome =
   | { readonly kind: 'stall_recovered'; readonly delayMs: number; readonly operation: OperationSnapshot }
   | { readonly kind: 'stall_exhausted'; readonly operation: OperationSnapshot }
   /** The attempt had already finished or moved on: nothing to recover. */
-  | { readonly kind: 'not_in_progress' };
+  | { readonly kind: 'not_in_progress' }
+  /**
+   * Still in progress, but another transaction holds its row (a worker in its completion, another
+   * monitor, an operator): skipped without waiting, nothing changed. Still due: try again later.
+   */
+  | { readonly kind: 'busy' };
 
 /** One stalled attempt to recover, why, and what the monitor saw (into the event's context). */
 export interface StallTask {
@@ -145,6 +150,9 @@ function log(deps: RecoveryDeps, task: StallTask, outcome: StallOutcome, detecte
     case 'not_in_progress':
       l.info(fields, 'stall candidate no longer in progress; left alone');
       break;
+    case 'busy':
+      l.info(fields, 'stall candidate locked by another transaction; skipped, retried later');
+      break;
   }
 }
 
@@ -152,7 +160,9 @@ function log(deps: RecoveryDeps, task: StallTask, outcome: StallOutcome, detecte
  * Recovers a stalled attempt (dead, frozen or hung) through its type's handler: back to pending with
  * backoff (a shared stall counted apart from retries, policy.ts decideStall), or failed with
  * STALLED_TOO_OFTEN / POISON_OPERATION when its own stalls used up the retries; event and notification
- * in the same transaction. An attempt that is no longer in progress is left alone (`not_in_progress`).
+ * in the same transaction. An attempt that is no longer in progress is left alone (`not_in_progress`);
+ * one whose row another transaction holds is skipped without waiting (`busy`, when the handler has
+ * tryLockInProgress, as the built-ins do): still due, the caller tries it again later.
  */
 export async function applyStallRecovery(
   deps: RecoveryDeps,
@@ -161,8 +171,13 @@ export async function applyStallRecovery(
   const { ref, detectedBy } = args;
   const handler = deps.registry.get(ref.type);
   const outcome = await deps.db.transaction().execute(async (trx): Promise<StallOutcome> => {
-    const row = await handler.lockInProgress(trx, ref);
+    // Never waits for a row another transaction holds (a frozen process must not hold the pass).
+    const row =
+      handler.tryLockInProgress !== undefined
+        ? await handler.tryLockInProgress(trx, ref)
+        : await handler.lockInProgress(trx, ref);
     if (row === undefined) return { kind: 'not_in_progress' };
+    if (row === 'locked') return { kind: 'busy' };
     const shared = handler.recoverSharedStall !== undefined;
     const r = stallRecords(deps, args, row, detectedBy, shared);
     const { retry, delayMs, error, options } = r;
@@ -184,9 +199,10 @@ export async function applyStallRecovery(
  * Recovers many stalled attempts of one built-in `type` (its handler's `table`) in one short
  * transaction of two statements: lock the rows still in progress at their attempt, then apply every
  * decision with its event and outbox row (@ccat/db recoverStalledMany). Same decisions, records and
- * fencing as applyStallRecovery; the answer is per task, in order. Rows are locked in id order, so
- * concurrent callers (several monitors) wait for each other, and each stall is recovered exactly
- * once. Throws TypeError for a type with a custom handler, and when the database fails (nothing
+ * fencing as applyStallRecovery; the answer is per task, in order. Rows are locked with SKIP LOCKED
+ * in id order: a row another transaction holds (a frozen worker in its completion, another monitor)
+ * is never waited for but answered `busy` (still due; the caller retries it later), and each stall is
+ * recovered exactly once. Throws TypeError for a type with a custom handler, and when the database fails (nothing
  * applied).
  */
 export async function applyStallRecoveries(
@@ -199,11 +215,12 @@ export async function applyStallRecoveries(
     throw new TypeError(`${type} has a custom recovery handler; recover its stalls one by one`);
   const key = (id: string, attempt: number) => `${id}:${attempt}`;
   const outcomes = await deps.db.transaction().execute(async (trx) => {
-    const locked = await lockInProgressMany(
+    const { locked, busy } = await lockInProgressMany(
       trx,
       type,
       tasks.map((t) => t.ref),
     );
+    const held = new Set(busy);
     const byKey = new Map(locked.map((row) => [key(row.id, row.attempt), row]));
     const decided = new Map<string, { retry: boolean; delayMs: number }>();
     const rows: StallRecoveryRow[] = [];
@@ -222,6 +239,7 @@ export async function applyStallRecoveries(
     }
     const applied = await recoverStalledMany(trx, type, rows);
     return tasks.map((task): StallOutcome => {
+      if (held.has(task.ref.id) && !byKey.has(key(task.ref.id, task.ref.attempt))) return { kind: 'busy' };
       const operation = applied.get(task.ref.id);
       const d = decided.get(task.ref.id);
       if (

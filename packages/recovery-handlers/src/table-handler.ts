@@ -5,6 +5,7 @@ import {
   recoverSharedStall,
   recoverStalled,
   resetForRetry,
+  tryLockInProgress,
   type OperationType,
 } from '@ccat/db';
 import type { RecoveryHandler, TaskRef } from './handler.js';
@@ -20,6 +21,7 @@ export function createTableHandler(operationType: OperationType): RecoveryHandle
     operationType: type,
     table: type,
     lockInProgress: (trx, ref) => lockInProgress(trx, asRef(type, ref)),
+    tryLockInProgress: (trx, ref) => tryLockInProgress(trx, asRef(type, ref)),
     resetStateOnFailure: (trx, ref, args, options) => resetForRetry(trx, asRef(type, ref), args, options),
     markPermanentFailure: (trx, ref, args, options) => markFailed(trx, asRef(type, ref), args, options),
     recoverStalled: (trx, ref, args, options) => recoverStalled(trx, asRef(type, ref), args, options),

@@ -62,7 +62,7 @@ export async function deleteKeysWithPrefix(redis: Redis, prefix: string): Promis
   return deleted;
 }
 
-export { waitFor, type WaitOptions } from './wait.js';
+export { waitFor, within, type WaitOptions } from './wait.js';
 export { duplicateJsonKeys } from './duplicate-keys.js';
 export { captureLogs, ERROR, INFO, WARN, type LogLine } from './logs.js';
 export { startJsonProcess, type JsonProcess, type StartOptions } from './process.js';

@@ -31,3 +31,20 @@ export async function waitFor<T>(
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
+
+/**
+ * Settles with the outcome of `p` (its value, or the error it rejected with), or `'hung'` after `ms`,
+ * so a hang fails an assertion rather than the whole run. Never rejects.
+ */
+export async function within<T>(p: Promise<T>, ms: number): Promise<T | Error | 'hung'> {
+  let timer: NodeJS.Timeout | undefined;
+  const hung = new Promise<'hung'>((r) => (timer = setTimeout(() => r('hung'), ms)));
+  try {
+    return await Promise.race([
+      p.catch((e: unknown) => (e instanceof Error ? e : new Error(String(e)))),
+      hung,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

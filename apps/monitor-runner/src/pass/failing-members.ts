@@ -21,6 +21,8 @@ export interface FailingMember {
 
 /** Ceiling of the first retry of a failed recovery (full jitter, doubling up to recoveryRetryMaxMs). */
 const RETRY_INITIAL_MS = 1000;
+/** Ceiling of the retry of a member whose row was locked elsewhere (see FailingMembers.busy). */
+const BUSY_RETRY_MAX_MS = 1000;
 
 /**
  * The members whose recovery failed, by member (issue 12), and the pass counter that ages them out.
@@ -61,8 +63,27 @@ export class FailingMembers {
       if (f.reconcileType === undefined && f.seenInPass !== this.pass) this.byMember.delete(member);
   }
 
-  /** Records a failed recovery, sets its retry time, and alerts once it failed often enough. Never throws. */
-  async failed(member: string, ref: OperationRef, err: string, reconcileType?: OperationType): Promise<void> {
+  /**
+   * Records a member skipped because another transaction holds its row: as a failure (counted, and
+   * alerted after `monitor.recoveryAlertAfter` in a row: a lock held that long is worth a look) but
+   * retried after at most BUSY_RETRY_MAX_MS, since such locks are short (a completion) or ended by the
+   * server's idle-in-transaction bound (a frozen process). Never throws.
+   */
+  busy(member: string, ref: OperationRef, err: string, reconcileType?: OperationType): Promise<void> {
+    return this.failed(member, ref, err, reconcileType, BUSY_RETRY_MAX_MS);
+  }
+
+  /**
+   * Records a failed recovery, sets its retry time (full jitter, at most `maxDelayMs` when given),
+   * and alerts once it failed often enough. Never throws.
+   */
+  async failed(
+    member: string,
+    ref: OperationRef,
+    err: string,
+    reconcileType?: OperationType,
+    maxDelayMs = Infinity,
+  ): Promise<void> {
     const f = this.byMember.get(member) ?? {
       failures: 0,
       retryAt: 0,
@@ -73,7 +94,12 @@ export class FailingMembers {
     f.failures++;
     f.seenInPass = this.pass;
     const { recoveryRetryMaxMs, recoveryAlertAfter } = this.#deps.config.monitor;
-    const delayMs = fullJitterDelayMs(f.failures, { baseMs: RETRY_INITIAL_MS, maxMs: recoveryRetryMaxMs });
+    const jittered = fullJitterDelayMs(f.failures, {
+      baseMs: Math.min(RETRY_INITIAL_MS, maxDelayMs),
+      maxMs: Math.min(recoveryRetryMaxMs, maxDelayMs),
+    });
+    // A capped retry waits at least half its cap: never a hot loop of passes 20 ms apart.
+    const delayMs = Number.isFinite(maxDelayMs) ? Math.max(jittered, Math.floor(maxDelayMs / 2)) : jittered;
     f.retryAt = Date.now() + delayMs;
     this.byMember.set(member, f);
     const op = { member, operationType: ref.type, operationId: ref.id, attempt: ref.attempt };

@@ -1,3 +1,4 @@
+// Over 300 lines: one reconciliation schedule per type, its absence waits per member and per worker, and the bounds check share one state.
 import {
   nextStaleInProgressInMs,
   OPERATION_TYPES,
@@ -6,9 +7,10 @@ import {
   type OperationType,
 } from '@ccat/db';
 import { classifyError } from '@ccat/errors';
+import { ServiceHealthReader } from '@ccat/heartbeat';
 import { applyStallRecovery } from '@ccat/recovery-handlers';
 import { monitorTimingFor } from '../config.js';
-import { cleanupPartials } from './recover-due.js';
+import { cleanupPartials, skipBusy } from './recover-due.js';
 import type { PassContext, PassCounts } from './types.js';
 
 /** Pages of stale rows looked at per type and pass (each `monitor.batchSize` rows). */
@@ -31,8 +33,23 @@ export class Reconciler {
   readonly #nextScheduledCheck = new Map<string, number>();
   /** Per type: when the next in-progress row's database sign of life reaches its timeout. */
   readonly #nextStale = new Map<string, number>();
-  /** Per member of a watched row: when this monitor first saw it missing. */
-  readonly #absentSince = new Map<string, { readonly type: OperationType; readonly at: number }>();
+  /**
+   * Per member of a watched row: when this monitor first saw it missing, and how long it waits
+   * before recovering it (the longer of its own bound and the row's worker's, see #workerLiveness).
+   */
+  readonly #absentSince = new Map<
+    string,
+    { readonly type: OperationType; readonly at: number; readonly waitMs: number }
+  >();
+  /**
+   * The liveness bound each worker advertises in its health record (`info.livenessTimeoutMs`), by
+   * worker id (rows' claimed_by); kept for this process's life, so a Redis that lost the health keys
+   * does not make this monitor forget a worker's longer bound.
+   */
+  readonly #workerLiveness = new Map<string, number>();
+  /** Per worker id: whether its health record said alive at the last read (absent: no record). */
+  readonly #workersAlive = new Map<string, boolean>();
+  #workersReadAt = 0;
   #nextBoundsCheck = 0;
   /** Emitters already reported for bounds that disagree with this monitor's (reported once each). */
   readonly #boundsReported = new Set<string>();
@@ -48,7 +65,7 @@ export class Reconciler {
   /** When reconciliation is next due (ms since the epoch): the loop sleeps no longer. */
   nextDueAt(): number {
     let at = Infinity;
-    for (const a of this.#absentSince.values()) at = Math.min(at, a.at + this.#absentForMs);
+    for (const a of this.#absentSince.values()) at = Math.min(at, a.at + a.waitMs);
     for (const t of this.#nextReconcile.values()) at = Math.min(at, t);
     for (const t of this.#nextStale.values()) at = Math.min(at, t);
     return at;
@@ -70,7 +87,7 @@ export class Reconciler {
       // enough.
       let dueAt = Math.min(this.#nextReconcile.get(type) ?? 0, this.#nextStale.get(type) ?? Infinity);
       for (const a of this.#absentSince.values())
-        if (a.type === type) dueAt = Math.min(dueAt, a.at + this.#absentForMs);
+        if (a.type === type) dueAt = Math.min(dueAt, a.at + a.waitMs);
       dueAt = Math.min(dueAt, this.#ctx.failing.nextRetryAt(type));
       if (dueAt <= now) {
         // At least every watch threshold: after Redis lost data, the rows of tasks that died
@@ -100,8 +117,8 @@ export class Reconciler {
    * The workers set the deadlines; this monitor reconciles and sleeps by its own copy of their
    * bounds. A sample of in-flight members (their details carry the liveness bound they were tracked
    * with) is compared with monitor.livenessTimeoutMs: a disagreement is logged as an error once per
-   * emitter (a longer worker bound: live tasks' members may be missing longer than this monitor
-   * waits; a shorter one: dead tasks found late by reconciliation). Read-only; never throws.
+   * emitter (a longer worker bound: honoured by #workerWaitMs while the worker is alive; a shorter
+   * one: dead tasks found late by reconciliation). Read-only; never throws.
    */
   async #checkWorkerBounds(): Promise<void> {
     const { config } = this.#ctx.deps;
@@ -120,7 +137,9 @@ export class Reconciler {
               workerLivenessTimeoutMs: d.timeoutMs,
               livenessTimeoutMs: config.monitor.livenessTimeoutMs,
             },
-            "a worker's liveness bound differs from monitor.livenessTimeoutMs: set both to the same value (docs/runbook.md, Liveness and progress)",
+            d.timeoutMs > config.monitor.livenessTimeoutMs
+              ? "a worker's liveness bound is longer than monitor.livenessTimeoutMs: its tasks' missing heartbeats wait out its bound while its health record says it is alive; set both to the same value (docs/runbook.md, Liveness and progress)"
+              : "a worker's liveness bound is shorter than monitor.livenessTimeoutMs: its dead tasks are found late; set both to the same value (docs/runbook.md, Liveness and progress)",
           );
         }
       }
@@ -133,9 +152,43 @@ export class Reconciler {
   }
 
   /**
+   * How long a row of worker `workerId` may miss its heartbeat member (beyond this monitor's own
+   * wait): the liveness bound the worker advertises in its health record while that record says it
+   * is alive (or while this monitor knows its bound but the record is gone: Redis lost it, and the
+   * worker writes it again within one of its beats); 0 once the record says dead or stopped (its
+   * health key's TTL is that bound: the worker is silent) or when no bound is known. The records are
+   * read at most once per beat interval; a failed read keeps what was known. Never throws.
+   */
+  async #workerWaitMs(workerId: string | null): Promise<number> {
+    if (workerId === null) return 0;
+    const { config, redis } = this.#ctx.deps;
+    const now = Date.now();
+    if (now - this.#workersReadAt >= config.monitor.heartbeatIntervalMs) {
+      this.#workersReadAt = now;
+      try {
+        const { services } = await new ServiceHealthReader({ redis, keyPrefix: config.keyPrefix }).list();
+        this.#workersAlive.clear();
+        for (const s of services) {
+          if (s.serviceType !== 'worker') continue;
+          this.#workersAlive.set(s.serviceName, s.alive);
+          const bound = s.info?.['livenessTimeoutMs'];
+          if (typeof bound === 'number' && Number.isFinite(bound) && bound > 0)
+            this.#workerLiveness.set(s.serviceName, bound);
+        }
+      } catch (e) {
+        this.#ctx.log.debug({ err: classifyError(e).message }, "cannot read the workers' health records");
+      }
+    }
+    if (this.#workersAlive.get(workerId) === false) return 0;
+    return this.#workerLiveness.get(workerId) ?? 0;
+  }
+
+  /**
    * Rows of `type` in progress with no sign of life for one beat interval + margin are watched; one
    * whose heartbeat member is missing is recovered once this monitor has seen it missing for
-   * max(liveness − that, that). A live process re-registers a member Redis lost on its next beat,
+   * max(liveness − that, that), or, while its worker is alive, for the liveness bound that worker
+   * advertises in its health record when longer (a worker beating less often registers its tasks
+   * later; see #workerWaitMs). A live process re-registers a member Redis lost on its next beat,
    * well within that, so a Redis flush never recovers a live task; a task that died before its first
    * beat is recovered about one liveness bound after its claim.
    */
@@ -190,9 +243,12 @@ export class Reconciler {
           const silentMs = row.lastSeenAt === null ? Infinity : now - row.lastSeenAt.getTime();
           if (silentMs < progressTimeoutMs) continue;
         } else {
+          // A worker beating slower than this monitor assumes registers (and re-registers) its
+          // tasks later: its rows wait out that worker's own advertised liveness bound.
+          const waitMs = Math.max(this.#absentForMs, await this.#workerWaitMs(row.claimedBy));
           const since = this.#absentSince.get(member)?.at ?? now;
-          if (!this.#absentSince.has(member)) this.#absentSince.set(member, { type, at: now });
-          if (now - since < this.#absentForMs) continue;
+          this.#absentSince.set(member, { type, at: since, waitMs });
+          if (now - since < waitMs) continue;
         }
         this.#absentSince.delete(member);
         const ref = { type, id: row.id, attempt: row.attempt };
@@ -210,6 +266,11 @@ export class Reconciler {
           metrics.recoveryFailures.inc();
           if (this.#ctx.closed()) return;
           await this.#ctx.failing.failed(member, ref, classifyError(e).message, type);
+          continue;
+        }
+        if (outcome.kind === 'busy') {
+          // Its row is held by another transaction: skipped, not waited for; retried shortly.
+          await skipBusy(this.#ctx, member, ref, type);
           continue;
         }
         this.#ctx.failing.byMember.delete(member);

@@ -19,7 +19,8 @@ const MAX_CHUNK = 1000;
  * Recovers every due member of one kind, page by page: members of a built-in type in chunks, one
  * short transaction each (applyStallRecoveries), the others through their type's handler one by one
  * (a few chunks or members at once, `monitor.recoveryConcurrency`), then removes the recovered
- * members (compare-and-delete). Members waiting out a backoff are left in place.
+ * members (compare-and-delete). Members waiting out a backoff, and members whose row another
+ * transaction holds (skipped without waiting, retried after a short backoff), are left in place.
  * Resolves true when it saw every due member (false: stopped by close() or the batch bound).
  * Throws when Redis fails (the pass fails and is retried).
  */
@@ -91,8 +92,41 @@ function plan(ctx: PassContext, tasks: readonly Task[]): { type?: OperationType;
 }
 
 /**
+ * A member whose row another transaction holds (a worker finishing it, another monitor, an
+ * operator): skipped, not waited for; counted (`ccat_recoveries_total{outcome="busy"}`), left due
+ * and retried after a short backoff. Never throws.
+ */
+export function skipBusy(
+  ctx: PassContext,
+  member: string,
+  ref: OperationRef,
+  reconcileType?: OperationType,
+): Promise<void> {
+  ctx.deps.metrics.recoveries.inc({ outcome: 'busy', operation_type: ref.type });
+  return ctx.failing.busy(
+    member,
+    ref,
+    'its row is locked by another transaction (a worker finishing it, another monitor, an operator); skipped, not waited for',
+    reconcileType,
+  );
+}
+
+/**
+ * True for an error PostgreSQL raised about one of the chunk's rows (a bad value, a constraint, a
+ * deadlock, a trigger's RAISE): worth trying each row alone. Anything else (a timeout, a lost
+ * connection) would fail every row the same way, one bound each: the chunk is retried later whole.
+ */
+function rowError(e: unknown): boolean {
+  const sqlstate = classifyError(e).context?.['sqlstate'];
+  return typeof sqlstate === 'string' && ['22', '23', '40', 'P0'].includes(sqlstate.slice(0, 2));
+}
+
+/**
  * Recovers a chunk of one built-in type in one transaction; returns the members that may be removed.
- * When the chunk fails, each member is tried alone (recoverOne), so one bad row fails only itself.
+ * A member whose row another transaction holds is skipped (`busy`): left in place and retried on a
+ * later pass (short backoff). When the chunk fails for a row's sake, each member is tried alone
+ * (recoverOne), so one bad row fails only itself; when it fails otherwise (a timeout, a lost
+ * connection), every member is retried later with backoff, so a stuck chunk never holds the pass.
  */
 async function recoverChunk(
   ctx: PassContext,
@@ -112,18 +146,35 @@ async function recoverChunk(
     outcomes = await applyStallRecoveries(deps.recovery, type, stalls, deps.monitorId);
   } catch (e) {
     if (ctx.closed()) return [];
+    const err = classifyError(e).message;
+    if (!rowError(e)) {
+      ctx.log.warn(
+        { operationType: type, size: tasks.length, err },
+        'batched stall recovery failed; the chunk is retried with backoff',
+      );
+      deps.metrics.recoveryFailures.inc(tasks.length);
+      for (const [i, task] of tasks.entries()) await ctx.failing.failed(task.taskId, stalls[i]!.ref, err);
+      return [];
+    }
     ctx.log.warn(
-      { operationType: type, size: tasks.length, err: classifyError(e).message },
+      { operationType: type, size: tasks.length, err },
       'batched stall recovery failed; recovering one by one',
     );
     const done: Task[] = [];
     for (const task of tasks) if (await recoverOne(ctx, task, reason, counts)) done.push(task);
     return done;
   }
-  deps.metrics.stallsDetected.inc({ reason }, tasks.length);
-  for (const [i, outcome] of outcomes.entries())
+  const done: Task[] = [];
+  for (const [i, outcome] of outcomes.entries()) {
+    if (outcome.kind === 'busy') {
+      await skipBusy(ctx, tasks[i]!.taskId, stalls[i]!.ref);
+      continue;
+    }
+    deps.metrics.stallsDetected.inc({ reason });
     await account(ctx, stalls[i]!.ref, tasks[i]!, reason, outcome, counts);
-  return [...tasks];
+    done.push(tasks[i]!);
+  }
+  return done;
 }
 
 const details = (task: Task) => ({
@@ -139,7 +190,7 @@ async function account(
   ref: OperationRef,
   task: Task,
   reason: StallReason,
-  outcome: StallOutcome,
+  outcome: Exclude<StallOutcome, { kind: 'busy' }>,
   counts: PassCounts,
 ): Promise<void> {
   const { metrics } = ctx.deps;
@@ -175,7 +226,6 @@ async function recoverOne(
     );
     return true;
   }
-  metrics.stallsDetected.inc({ reason });
   try {
     const outcome = await applyStallRecovery(deps.recovery, {
       ref,
@@ -183,6 +233,11 @@ async function recoverOne(
       detectedBy: deps.monitorId,
       details: details(task),
     });
+    if (outcome.kind === 'busy') {
+      await skipBusy(ctx, task.taskId, ref);
+      return false;
+    }
+    metrics.stallsDetected.inc({ reason });
     await account(ctx, ref, task, reason, outcome, counts);
     return true;
   } catch (e) {
