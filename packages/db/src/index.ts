@@ -17,7 +17,11 @@ export {
 } from './pool.js';
 export {
   appliedMigrations,
+  assertSearchPath,
+  MIGRATE_LOCK_TIMEOUT_MS,
+  migrateLockKey,
   migrateToLatest,
+  migrateWhenReachable,
   migrationStatus,
   type MigrateResult,
   type MigrationStatus,

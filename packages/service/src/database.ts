@@ -1,5 +1,5 @@
 // The service's PostgreSQL pool, opened from its `database` section, and migrations at start.
-import { createDatabase, migrateToLatest, type CcatDatabase } from '@ccat/db';
+import { createDatabase, migrateWhenReachable, type CcatDatabase } from '@ccat/db';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { ConnectionFaultLog } from './connection-faults.js';
@@ -38,8 +38,10 @@ export function openServiceDatabase(
 
 /**
  * Brings the schema to the latest migration over a connection of its own without the statement
- * bound (a migration, or the wait for another process's migration lock, may take longer than any
- * statement of the service), then closes it. Throws what `migrateToLatest` throws.
+ * bound (a migration may take longer than any statement of the service), then closes it. A
+ * database not reachable yet, or another process's migration, is waited for (logged once per
+ * reason) as the start waits for an unreachable database: `migrateWhenReachable`. Throws what it
+ * throws (a refused configuration, the search_path check, a failed migration).
  */
 export async function migrateServiceDatabase(
   config: z.output<typeof databaseConfigSchema>,
@@ -52,7 +54,16 @@ export async function migrateServiceDatabase(
     logger,
   );
   try {
-    await migrateToLatest(database.db, { schema: config.schema });
+    await migrateWhenReachable(database.db, {
+      schema: config.schema,
+      onWaiting: (e) =>
+        logger.warn(
+          { errorCode: e.code, err: e.message },
+          e.code === 'DB_LOCK_NOT_AVAILABLE'
+            ? 'another process is migrating the database; waiting for it before migrating'
+            : 'PostgreSQL is not reachable; waiting for it before migrating',
+        ),
+    });
   } finally {
     await database.close();
   }

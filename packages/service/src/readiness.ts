@@ -1,6 +1,6 @@
 // Readiness that means "able to do the work" (PostgreSQL reachable and migrated to what this code
 // needs, Redis connected and answering), and waiting at start for servers that are not there yet.
-import { migrationStatus, type Database } from '@ccat/db';
+import { assertSearchPath, migrationStatus, type Database } from '@ccat/db';
 import { classifyError, ConfigurationError, type CCATDataOperationError } from '@ccat/errors';
 import type { RedisConnection } from './redis-connection.js';
 import type { Kysely } from 'kysely';
@@ -181,7 +181,8 @@ export async function waitForRedis(o: {
  * Waits until the database can take the work: reachable and migrated. Logs once per state it waits
  * in (unreachable; not migrated, with `run: ccat-recovery migrate`), polls every `intervalMs`.
  * Resolves true when ready, false when `signal` aborts first. Throws `ConfigurationError` when the
- * server refuses (credentials or database name wrong): waiting would not help; exit 2.
+ * server refuses (credentials or database name wrong), or when the connection's search_path does
+ * not lead to `schema` (`assertSearchPath`, `DB_SEARCH_PATH`): waiting would not help; exit 2.
  */
 export async function waitForDatabase(o: {
   readonly db: Kysely<Database>;
@@ -194,8 +195,19 @@ export async function waitForDatabase(o: {
   while (!o.signal.aborted) {
     const s = await databaseState(o.db, o.schema);
     if (s.state === 'ok') {
-      if (logged !== undefined) o.logger.info({ schema: o.schema }, 'database ready: starting the work');
-      return true;
+      // Once per start: unqualified names must resolve to the schema (a pooler may drop `options`).
+      const wrong = await assertSearchPath(o.db, o.schema).then(
+        () => undefined,
+        (e: unknown) => classifyError(e),
+      );
+      if (wrong === undefined) {
+        if (logged !== undefined) o.logger.info({ schema: o.schema }, 'database ready: starting the work');
+        return true;
+      }
+      if (wrong instanceof ConfigurationError) throw wrong;
+      // Lost just after the state check: polled again.
+      await pause(o.intervalMs ?? 2_000, o.signal);
+      continue;
     }
     if (s.state === 'refused') {
       throw new ConfigurationError(
