@@ -4,7 +4,7 @@
 // error at all is recorded; a schema other than public (set through the `options` startup
 // parameter PgBouncer refuses) stops the process at start with one line naming database.schema.
 //
-// Migrations run against PostgreSQL directly, as docs/scale.md says (they hold a session lock).
+// Migrations run against PostgreSQL directly here; pgbouncer-migrate.test.ts runs them through it.
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

@@ -3,7 +3,7 @@
 // reads the configuration, builds the pool, the Redis client and the logger and owns the signals;
 // this wires createMonitorRunner. SIGTERM/SIGINT/SIGHUP finish the current pass and close (bounded);
 // a second one exits at once.
-import { createDatabase, migrateToLatest } from '@ccat/db';
+import { createDatabase, migrateWhenReachable } from '@ccat/db';
 import { runService } from '@ccat/service';
 import { loadMonitorConfig, MONITOR_SECRET_FILES } from './config.js';
 import { monitorStopBounds } from './shutdown-bound.js';
@@ -25,7 +25,10 @@ await runService(process, {
   stopping: 'finishing the current pass',
   // SIGTERM ends within shutdown.timeoutMs (8 s at the default), exit 0, whatever the servers do.
   bounds: ({ shutdown }) => monitorStopBounds(shutdown),
-  database: { open: createDatabase, migrate: (d, schema) => migrateToLatest(d.db, { schema }) },
+  database: {
+    open: createDatabase,
+    migrate: (d, schema, onWaiting) => migrateWhenReachable(d.db, { schema, onWaiting }),
+  },
   create: (c) =>
     createMonitorRunner({
       config: c.config,

@@ -1,7 +1,13 @@
 // createMonitorRunner: the monitor loop, the notification outbox relay, the service health key and
 // /metrics, composed from the packages. Owns no process state: main.ts passes the connections and
 // the logger and owns the signals.
-import { countUndeliveredNotifications, createPgOutboxStore, migrationStatus, type Database } from '@ccat/db';
+import {
+  assertSearchPath,
+  countUndeliveredNotifications,
+  createPgOutboxStore,
+  migrationStatus,
+  type Database,
+} from '@ccat/db';
 import { classifyError, eventLevel } from '@ccat/errors';
 import { ServiceHealthReporter } from '@ccat/heartbeat';
 import { createNotifier, createOutboxRelay, type OutboxRelay } from '@ccat/notifier';
@@ -160,6 +166,7 @@ export function createMonitorRunner(deps: MonitorRunnerDeps): MonitorRunner {
         dashboard = await startDashboard({ config, db: deps.db, redis: deps.redis, logger: log });
       const ready = await waitForDatabase({
         migrations,
+        searchPath: () => assertSearchPath(deps.db, schema),
         schema,
         logger: log,
         signal: stopping.signal,

@@ -2,7 +2,7 @@
 // ccat-worker: the only module that touches the process. @ccat/service's runService reads the
 // configuration, builds the pool, the Redis clients and the logger and owns the signals; this wires
 // createWorker. The first SIGTERM/SIGINT/SIGHUP shuts down gracefully (bounded), a second one forces.
-import { createDatabase, migrateToLatest } from '@ccat/db';
+import { createDatabase, migrateWhenReachable } from '@ccat/db';
 import { runService } from '@ccat/service';
 import { loadWorkerConfig, WORKER_SECRET_FILES } from './config.js';
 import { workerStopBounds } from './shutdown-bound.js';
@@ -24,7 +24,10 @@ await runService(process, {
   stopping: 'shutting down gracefully',
   // The whole shutdown: grace + release/close time + a margin (8 s at the defaults).
   bounds: ({ shutdown }) => workerStopBounds(shutdown),
-  database: { open: createDatabase, migrate: (d, schema) => migrateToLatest(d.db, { schema }) },
+  database: {
+    open: createDatabase,
+    migrate: (d, schema, onWaiting) => migrateWhenReachable(d.db, { schema, onWaiting }),
+  },
   create: (c) =>
     createWorker({
       config: c.config,

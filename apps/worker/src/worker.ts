@@ -2,7 +2,7 @@
 // createWorker: composes the packages into one worker process (BullMQ workers on the served queues,
 // the task runner, heartbeats, service health, the dispatcher, /metrics). Owns no process state:
 // main.ts passes the connections and the logger and owns the signals.
-import { migrationStatus, type Database } from '@ccat/db';
+import { assertSearchPath, migrationStatus, type Database } from '@ccat/db';
 import { classifyError } from '@ccat/errors';
 import { HeartbeatEmitter, ServiceHealthReporter } from '@ccat/heartbeat';
 import { createHandlerRegistry, type HandlerRegistry } from '@ccat/recovery-handlers';
@@ -216,7 +216,13 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
             log.warn({ where, err: classifyError(e).message }, 'HTTP server connection error'),
         });
       }
-      const ready = await waitForDatabase({ migrations, schema, logger: log, signal: stopping.signal });
+      const ready = await waitForDatabase({
+        migrations,
+        searchPath: () => assertSearchPath(deps.db, schema),
+        schema,
+        logger: log,
+        signal: stopping.signal,
+      });
       if (!ready) return;
       const redisUp = await waitForRedis({
         redis: { redis: deps.redis, bull: deps.bullConnection },

@@ -19,7 +19,11 @@ export {
 export { checkOperationTypeKeys, schemaNameSchema } from './config.js';
 export {
   appliedMigrations,
+  assertSearchPath,
+  MIGRATE_LOCK_TIMEOUT_MS,
+  migrateLockKey,
   migrateToLatest,
+  migrateWhenReachable,
   migrationStatus,
   type MigrateResult,
   type MigrationStatus,

@@ -268,7 +268,7 @@ function startupParameterHint(e: unknown, schema: string): unknown {
   const message = e instanceof Error ? e.message : '';
   if (!/unsupported startup parameter/i.test(message)) return e;
   return new DatabaseOperationError(
-    `${message}: database.schema "${schema}" is set through the startup parameter "options", which this server (a connection pooler such as PgBouncer in transaction mode) refuses; use database.schema "public" behind the pooler, or connect to PostgreSQL directly`,
+    `${message}: database.schema "${schema}" is set through the startup parameter "options", which this server (a connection pooler such as PgBouncer in transaction mode) refuses; use database.schema "public" behind the pooler, connect to PostgreSQL directly, or let the pooler ignore "options" (PgBouncer: ignore_startup_parameters = options) and connect as a user whose search_path is set (ALTER ROLE <user> SET search_path = ${schema})`,
     { code: 'DB_CONFIGURATION', retryable: false, cause: e },
   );
 }

@@ -1,6 +1,15 @@
+import { classifyError } from '@ccat/errors';
 import { sql } from 'kysely';
+import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { appliedMigrations, createDatabase, migrateToLatest } from '../src/index.js';
+import {
+  appliedMigrations,
+  assertSearchPath,
+  createDatabase,
+  migrateLockKey,
+  migrateToLatest,
+  migrateWhenReachable,
+} from '../src/index.js';
 import { createTestDatabase, type TestDatabase } from '../src/testing.js';
 
 const schemas: TestDatabase[] = [];
@@ -93,6 +102,115 @@ describe('migrations', () => {
       }
     } finally {
       await admin.close();
+    }
+  });
+
+  it('refuse when the search_path leads elsewhere (a pooler dropped `options`): nothing created anywhere', async () => {
+    const s = await freshSchema('mig_path');
+    const target = `${s.schema}_target`;
+    // A caller's pool whose search_path is another schema, as a pooler leaves it when it drops `options`.
+    const pool = new pg.Pool({ connectionString: s.url, max: 1, options: `-c search_path=${s.schema}` });
+    const db = createDatabase({ pool });
+    try {
+      const thrown = await migrateToLatest(db.db, { schema: target }).then(
+        () => undefined,
+        (e: unknown) => classifyError(e),
+      );
+      expect(thrown?.code).toBe('DB_SEARCH_PATH');
+      expect(thrown?.name).toBe('ConfigurationError');
+      expect(thrown?.message).toContain(`database.schema is "${target}"`);
+      expect(thrown?.message).toContain(`current schema is "${s.schema}"`);
+      expect(thrown?.message).toMatch(/startup parameter "options".*ALTER ROLE/);
+      const tables = await sql<{ n: number }>`
+        SELECT count(*)::int AS n FROM information_schema.tables
+        WHERE table_schema IN (${s.schema}, ${target})`.execute(db.db);
+      expect(tables.rows[0]?.n).toBe(0);
+      const schemas = await sql<{ n: number }>`
+        SELECT count(*)::int AS n FROM pg_namespace WHERE nspname = ${target}`.execute(db.db);
+      expect(schemas.rows[0]?.n).toBe(0);
+      await expect(assertSearchPath(db.db, s.schema)).resolves.toBeUndefined();
+      await expect(assertSearchPath(db.db, target)).rejects.toMatchObject({ code: 'DB_SEARCH_PATH' });
+    } finally {
+      await db.close();
+      await pool.end();
+    }
+  });
+
+  it('hold no lock once done, and bound the wait for another migrate with a message saying so', async () => {
+    const s = await freshSchema('mig_lock');
+    const db = createDatabase({ connectionString: s.url, schema: s.schema, max: 2 });
+    const other = new pg.Client({ connectionString: s.url });
+    await other.connect();
+    try {
+      await migrateToLatest(db.db, { schema: s.schema });
+      const held = await sql<{ n: number }>`
+        SELECT count(*)::int AS n FROM pg_locks
+        WHERE locktype = 'advisory' AND objid = (hashtext(${migrateLockKey(s.schema)})::bigint & 4294967295)::oid`.execute(
+        db.db,
+      );
+      expect(held.rows[0]?.n).toBe(0);
+      // Another migrate holds the lock (in its transaction).
+      await other.query('BEGIN');
+      await other.query('SELECT pg_advisory_xact_lock(hashtext($1))', [migrateLockKey(s.schema)]);
+      const started = Date.now();
+      const thrown = await migrateToLatest(db.db, { schema: s.schema, lockTimeoutMs: 300 }).then(
+        () => undefined,
+        (e: unknown) => classifyError(e),
+      );
+      expect(Date.now() - started).toBeLessThan(5_000);
+      expect(thrown?.code).toBe('DB_LOCK_NOT_AVAILABLE');
+      expect(thrown?.retryable).toBe(true);
+      expect(thrown?.message).toContain(`another migrate is running on schema "${s.schema}"`);
+      // Waited out at start: resolves once the other migrate's transaction ends.
+      const waits: string[] = [];
+      const waiting = migrateWhenReachable(db.db, {
+        schema: s.schema,
+        lockTimeoutMs: 200,
+        intervalMs: 50,
+        onWaiting: (e) => waits.push(e.code),
+      });
+      await new Promise((r) => setTimeout(r, 600));
+      await other.query('COMMIT');
+      expect((await waiting)?.applied).toEqual([]);
+      expect(waits).toEqual(['DB_LOCK_NOT_AVAILABLE']);
+    } finally {
+      await other.end();
+      await db.close();
+    }
+  });
+
+  it('at start, wait for a database that is not reachable yet; stop waiting when told', async () => {
+    const s = await freshSchema('mig_wait');
+    const u = new URL(s.url);
+    u.port = '9'; // discard: closed on loopback
+    u.hostname = '127.0.0.1';
+    const db = createDatabase({ connectionString: u.toString(), schema: s.schema, max: 1 });
+    const stop = new AbortController();
+    try {
+      const waits: string[] = [];
+      const waiting = migrateWhenReachable(db.db, {
+        schema: s.schema,
+        intervalMs: 50,
+        signal: stop.signal,
+        onWaiting: (e) => waits.push(e.code),
+      });
+      await new Promise((r) => setTimeout(r, 500));
+      stop.abort();
+      expect(await waiting).toBeUndefined();
+      expect(waits).toEqual(['CONNECTION_REFUSED']);
+      // A refusal no wait cures is thrown at once.
+      const bad = new URL(s.url);
+      bad.pathname = '/ccat_no_such_database';
+      const refused = createDatabase({ connectionString: bad.toString(), schema: s.schema, max: 1 });
+      try {
+        await expect(migrateWhenReachable(refused.db, { schema: s.schema })).rejects.toMatchObject({
+          code: 'DB_CONFIGURATION',
+        });
+      } finally {
+        await refused.close();
+      }
+    } finally {
+      await db.close();
     }
   });
 });

@@ -332,6 +332,9 @@ export const ERROR_CODES = {
   DASHBOARD_LISTEN_FAILED: refused('The dashboard cannot listen on its address'),
   REDIS_DATABASE: refused('Redis refused the database number `redis.url` names'),
   DATABASE_REFUSED: refused('PostgreSQL refused the configuration at start (database, schema, credentials)'),
+  DB_SEARCH_PATH: refused(
+    "The connection's search_path does not lead to database.schema (a pooler dropped the startup parameter `options`)",
+  ),
   REDIS_CONFIGURATION: refused(
     'The Redis connection settings are malformed: a host:port of a sentinel or cluster node, or redis.url',
   ),

@@ -1,5 +1,6 @@
 // The service's PostgreSQL pool, opened from its `database` section through the pool factory its
 // app passes (@ccat/db's `createDatabase`), and migrations at start.
+import type { CCATDataOperationError } from '@ccat/errors';
 import type { Logger } from 'pino';
 import { ConnectionFaultLog } from './connection-faults.js';
 import type { DatabaseConfig } from './schemas.js';
@@ -33,8 +34,16 @@ export interface DatabasePoolOptions {
 export interface ServiceDatabase<D extends { close(): Promise<void> }> {
   /** Opens a pool; the handle's `close()` ends it. */
   readonly open: (options: DatabasePoolOptions) => D;
-  /** Brings `schema` to the latest migration over `database`; throws what the migration throws. */
-  readonly migrate: (database: D, schema: string) => Promise<unknown>;
+  /**
+   * Brings `schema` to the latest migration over `database`, waiting while the database cannot be
+   * reached or another process holds the migration lock (calling `onWaiting` once per reason, as
+   * @ccat/db's `migrateWhenReachable` does); throws what the migration throws.
+   */
+  readonly migrate: (
+    database: D,
+    schema: string,
+    onWaiting: (error: CCATDataOperationError) => void,
+  ) => Promise<unknown>;
 }
 
 /**
@@ -71,10 +80,10 @@ export function openServiceDatabase<D extends { close(): Promise<void> }>(
 }
 
 /**
- * Brings the schema to the latest migration (`driver.migrate`) over a connection of its own
- * without the statement bound (a migration, or the wait for another process's migration lock, may
- * take longer than any statement of the service), then closes it. Throws what `driver.migrate`
- * throws.
+ * Brings the schema to the latest migration over a connection of its own without the statement
+ * bound (a migration may take longer than any statement of the service), then closes it. A
+ * database not reachable yet, or another process's migration, is waited for (logged once per
+ * reason) as the start waits for an unreachable database. Throws what `driver.migrate` throws (a refused configuration, the search_path check, a failed migration).
  */
 export async function migrateServiceDatabase<D extends { close(): Promise<void> }>(
   driver: ServiceDatabase<D>,
@@ -89,7 +98,14 @@ export async function migrateServiceDatabase<D extends { close(): Promise<void> 
     logger,
   );
   try {
-    await driver.migrate(database, config.schema);
+    await driver.migrate(database, config.schema, (e) =>
+      logger.warn(
+        { errorCode: e.code, err: e.message },
+        e.code === 'DB_LOCK_NOT_AVAILABLE'
+          ? 'another process is migrating the database; waiting for it before migrating'
+          : 'PostgreSQL is not reachable; waiting for it before migrating',
+      ),
+    );
   } finally {
     await database.close();
   }

@@ -185,12 +185,19 @@ export async function waitForRedis(o: {
  * Waits until the database can take the work: reachable and migrated. Logs once per state it waits
  * in (unreachable; not migrated, with `run: ccat-recovery migrate`), polls every `intervalMs`.
  * Resolves true when ready, false when `signal` aborts first. Throws `ConfigurationError` when the
- * server refuses (credentials or database name wrong): waiting would not help; exit 2.
+ * server refuses (credentials or database name wrong), or when the connection's search_path does
+ * not lead to `schema` (`assertSearchPath`, `DB_SEARCH_PATH`): waiting would not help; exit 2.
  */
 export async function waitForDatabase(o: {
   readonly migrations: MigrationCheck;
   /** The schema `migrations` looks at, for the log lines. */
   readonly schema: string;
+  /**
+   * Checked once the database is ready: throws a `ConfigurationError` when the connection's
+   * unqualified names do not resolve to `schema` (@ccat/db's `assertSearchPath`: a pooler that drops
+   * the startup parameter `options`). Omitted: not checked.
+   */
+  readonly searchPath?: () => Promise<void>;
   readonly logger: Logger;
   readonly signal: AbortSignal;
   readonly intervalMs?: number;
@@ -199,8 +206,19 @@ export async function waitForDatabase(o: {
   while (!o.signal.aborted) {
     const s = await databaseState(o.migrations);
     if (s.state === 'ok') {
-      if (logged !== undefined) o.logger.info({ schema: o.schema }, 'database ready: starting the work');
-      return true;
+      // Once per start: unqualified names must resolve to the schema (a pooler may drop `options`).
+      const wrong = await (o.searchPath?.() ?? Promise.resolve()).then(
+        () => undefined,
+        (e: unknown) => classifyError(e),
+      );
+      if (wrong === undefined) {
+        if (logged !== undefined) o.logger.info({ schema: o.schema }, 'database ready: starting the work');
+        return true;
+      }
+      if (wrong instanceof ConfigurationError) throw wrong;
+      // Lost just after the state check: polled again.
+      await pause(o.intervalMs ?? 2_000, o.signal);
+      continue;
     }
     if (s.state === 'refused') {
       throw new ConfigurationError(

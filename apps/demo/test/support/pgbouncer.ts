@@ -24,11 +24,12 @@ export class PrivatePgBouncer implements AsyncDisposable {
 
   /**
    * Starts one in transaction mode in front of `upstream` (a postgres:// URL: host, port, user and
-   * database are taken from it); resolves once a query through it answers (20 s at most).
+   * database are taken from it); resolves once a query through it answers (20 s at most). Its port
+   * is a free one, or `settings.listen_port`.
    */
   static async start(upstream: string, settings: Record<string, string> = {}): Promise<PrivatePgBouncer> {
     const u = new URL(upstream);
-    const port = await freePort();
+    const port = settings['listen_port'] !== undefined ? Number(settings['listen_port']) : await freePort();
     const dir = await mkdtemp(join(tmpdir(), 'ccat-pgbouncer-'));
     const user = decodeURIComponent(u.username || 'postgres');
     const database = u.pathname.slice(1);

@@ -3,6 +3,7 @@
 // messages that say which service, where (password redacted) and how to start it.
 import {
   appliedMigrations,
+  assertSearchPath,
   assertSchemaName,
   createDatabase,
   type CcatDatabase,
@@ -77,6 +78,17 @@ export async function openDatabase(
     }
     throw unreachable('PostgreSQL', where, err);
   }
+  // On a schema that exists, unqualified names must resolve to it (a pooler may drop `options`);
+  // `migrate` checks a schema it creates itself.
+  if (applied.length > 0) {
+    try {
+      await assertSearchPath(database.db, schema);
+    } catch (e) {
+      await close().catch(() => undefined);
+      if (e instanceof ConfigurationError) throw new ConfigProblem(e.message, { cause: e });
+      throw unreachable('PostgreSQL', where, e);
+    }
+  }
   if (options.requireMigrated && applied.length === 0) {
     await close();
     throw new ConfigProblem(
@@ -149,6 +161,8 @@ export async function withDatabase<T>(
   } catch (e) {
     if (!(e instanceof CliError) && isConnectionFailure(classifyError(e)))
       throw unreachable('PostgreSQL', open.where, e);
+    // A configuration problem found midway (migrate's search_path check): exit 2.
+    if (e instanceof ConfigurationError) throw new ConfigProblem(e.message, { cause: e });
     throw e;
   } finally {
     await open.close();
