@@ -95,7 +95,7 @@ export interface ServiceDefinition<C extends ServiceConfigBase, D extends { clos
   /** What the first signal does, for its log line (`finishing the current pass`). */
   readonly stopping: string;
   readonly bounds: (config: C) => StopBounds;
-  /** How the pool is opened and migrated: @ccat/db's `createDatabase` and `migrateToLatest`. */
+  /** How the pool is opened and migrated: @ccat/db's `createDatabase` and `migrateWhenReachable`. */
   readonly database: ServiceDatabase<D>;
   readonly create: (context: ServiceContext<C, D>) => ServiceApp;
 }
