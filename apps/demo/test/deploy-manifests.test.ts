@@ -136,7 +136,7 @@ function secretKeyAt(
     const file = path.slice(mount.mountPath.length + 1);
     const key = volume.items === undefined ? file : volume.items.find((i) => i.path === file)?.key;
     const secret = objects.find((o) => o.kind === 'Secret' && o.metadata.name === volume.secretName);
-    const provided = secret === undefined || Object.hasOwn((secret['data'] ?? {}) as object, key ?? '');
+    const provided = secret === undefined || Object.hasOwn(secret['data'] ?? {}, key ?? '');
     if (key !== undefined && provided) return { secret: volume.secretName, key };
   }
   return undefined;
