@@ -12,7 +12,10 @@ const rows = [...doc.matchAll(/^\| `(CCAT_[A-Z0-9_]+)` +\| ([^|]+?) +\| ([^|]+?)
   monitor: m[3]!,
 }));
 
-type Loader = (o: { env: Record<string, string>; onIgnored: (i: { foreign: readonly string[] }) => void }) => unknown;
+type Loader = (o: {
+  env: Record<string, string>;
+  onIgnored: (i: { foreign: readonly string[] }) => void;
+}) => unknown;
 
 /** What the app does with `variable` set, in the table's words. */
 function behaviour(load: Loader, variable: string): string {
