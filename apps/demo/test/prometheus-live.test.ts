@@ -50,8 +50,11 @@ beforeAll(async () => {
       global: { scrape_interval: '1s', evaluation_interval: '1s', scrape_timeout: '1s' },
       rule_files: [join(dir, 'rules.yaml')],
       scrape_configs: [
-        { job_name: 'ccat-worker', static_configs: [{ targets: [`127.0.0.1:${workerPort}`] }] },
-        { job_name: 'ccat-monitor', static_configs: [{ targets: [`127.0.0.1:${monitorPort}`] }] },
+        // One job for both, named as the usual prometheus.io/* annotation scrape config names it.
+        {
+          job_name: 'kubernetes-pods',
+          static_configs: [{ targets: [`127.0.0.1:${workerPort}`, `127.0.0.1:${monitorPort}`] }],
+        },
       ],
     }),
   );
@@ -111,8 +114,8 @@ describe('a real Prometheus with the shipped rules', () => {
       `/api/v1/query?query=${encodeURIComponent('ccat_build_info')}`,
     );
     expect(info.result.map((r) => `${r.metric['job']}:${r.metric['app']}`).sort()).toEqual([
-      'ccat-monitor:ccat-monitor',
-      'ccat-worker:ccat-worker',
+      'kubernetes-pods:ccat-monitor',
+      'kubernetes-pods:ccat-worker',
     ]);
     // Every rule has been evaluated, none with an error.
     const ruleCount = shippedRules().rules.length;

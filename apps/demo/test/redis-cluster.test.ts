@@ -7,12 +7,11 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { OPERATION_TYPES } from '@ccat/db';
-import { waitFor } from '@ccat/test-support';
+import { PrivateRedisCluster, waitFor } from '@ccat/test-support';
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { checkCompletedOnce } from '../src/integrity.js';
 import { readStats } from '../src/stats.js';
-import { PrivateRedisCluster } from './support/redis-topologies.js';
 import { createE2E, runCli, type E2E } from './support/system.js';
 
 let cluster: PrivateRedisCluster;

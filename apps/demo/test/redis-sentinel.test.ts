@@ -6,11 +6,10 @@
 // operation). Every server is stopped at the end.
 import { join } from 'node:path';
 import { OPERATION_TYPES } from '@ccat/db';
-import { waitFor } from '@ccat/test-support';
+import { PrivateRedisSentinel, waitFor } from '@ccat/test-support';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { checkCompletedOnce } from '../src/integrity.js';
 import { readStats } from '../src/stats.js';
-import { PrivateRedisSentinel } from './support/redis-topologies.js';
 import { createE2E, runCli, type E2E } from './support/system.js';
 
 let topology: PrivateRedisSentinel;

@@ -203,9 +203,9 @@ export function createMonitorMetrics(options: MonitorMetricsOptions = {}): Monit
   };
 
   const byType = { operation_type: OPERATION_TYPES };
-  initialiseLabels(metrics.stallsDetected, {
-    reason: ['heartbeat_expired', 'progress_stalled', 'no_heartbeat'],
-  });
+  const byReason = { reason: ['heartbeat_expired', 'progress_stalled', 'no_heartbeat'] };
+  initialiseLabels(metrics.stallsDetected, byReason);
+  initialiseLabels(metrics.detectionLatency, byReason);
   initialiseLabels(metrics.recoveries, {
     outcome: ['stall_recovered', 'stall_exhausted', 'not_in_progress', 'busy'],
     ...byType,

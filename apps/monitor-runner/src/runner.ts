@@ -116,14 +116,15 @@ export function createMonitorRunner(deps: MonitorRunnerDeps): MonitorRunner {
     redis: deps.redis,
     logger: log,
     gauge: metrics.redisMaxmemoryPolicyOk,
-    notify: async ({ policy }) => {
+    notify: async ({ policy, node }) => {
+      const where = node === undefined ? '' : ` on cluster primary ${node}`;
       await createPgOutboxStore(deps.db).enqueue({
         level: eventLevel('redis_eviction_policy'),
         eventKind: 'redis_eviction_policy',
-        subject: `Redis maxmemory-policy is ${policy}, not ${REQUIRED_MAXMEMORY_POLICY}`,
+        subject: `Redis maxmemory-policy is ${policy}${where}, not ${REQUIRED_MAXMEMORY_POLICY}`,
         // What was done and what to do: the catalogue's, shown once by every channel.
-        body: `What: monitor ${monitorId} read Redis maxmemory-policy ${policy === 'unknown' ? 'as unknown (CONFIG GET refused)' : policy}; the recovery system needs ${REQUIRED_MAXMEMORY_POLICY}.`,
-        context: { policy, monitorId },
+        body: `What: monitor ${monitorId} read Redis maxmemory-policy ${policy === 'unknown' ? 'as unknown (CONFIG GET refused)' : policy}${where}; the recovery system needs ${REQUIRED_MAXMEMORY_POLICY}.`,
+        context: { policy, monitorId, ...(node !== undefined && { node }) },
         dedupKey: `redis_eviction_policy:${policy}`,
       });
     },

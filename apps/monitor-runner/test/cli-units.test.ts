@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { buildReport } from '../src/admin/report.js';
 import type { ReportData } from '../src/admin/report-queries.js';
 import { unservedByType, unservedQueues, unservedWarnings } from '../src/admin/unserved.js';
-import { UsageError } from '../src/cli/errors.js';
+import { unreachable, UsageError } from '../src/cli/errors.js';
 import { parseDuration } from '../src/cli/options.js';
 import { scrubbingOutput, writeJson } from '../src/cli/output.js';
 import { redactUrl, scrubSecrets, urlSecrets } from '../src/cli/redact.js';
@@ -227,5 +227,37 @@ describe('unserved queues', () => {
     const lines = unservedWarnings(many);
     expect(lines).toHaveLength(21);
     expect(lines[20]).toBe('WARNING: and 3 waiting in 3 more queues no live worker serves');
+  });
+});
+
+// issue 15 (deployment): behind PgBouncer an exhausted pool answers query_wait_timeout; telling the
+// operator to start PostgreSQL there is wrong. Only "nothing listens" advises starting the server.
+describe('advice for a service that cannot be used', () => {
+  const pgError = (code: string, message: string) =>
+    Object.assign(new Error(message), { code, severity: 'ERROR', name: 'error' });
+  const where = 'postgres://ccat:[REDACTED]@pgbouncer:6432/ccat';
+
+  it('a server that answered (PgBouncer query_wait_timeout, too many connections) is not told to start', () => {
+    for (const thrown of [
+      pgError('08P01', 'query_wait_timeout'),
+      pgError('53300', 'sorry, too many clients already'),
+      pgError('57P03', 'the database system is starting up'),
+    ]) {
+      const e = unreachable('PostgreSQL', where, thrown);
+      expect(e.hint, e.message).not.toMatch(/pg_ctlcluster|start it/);
+      expect(e.hint).toContain('PgBouncer');
+    }
+  });
+
+  it('nothing listening is told how to start it; other faults name the setting or the network', () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+    expect(unreachable('PostgreSQL', where, refused).hint).toContain('pg_ctlcluster');
+    expect(unreachable('Redis', 'redis://127.0.0.1:1', refused).hint).toContain('redis-server');
+    const unknownHost = Object.assign(new Error('getaddrinfo ENOTFOUND pgbouncer'), { code: 'ENOTFOUND' });
+    expect(unreachable('PostgreSQL', where, unknownHost).hint).toMatch(
+      /does not resolve: check DATABASE_URL/,
+    );
+    const timedOut = Object.assign(new Error('connect ETIMEDOUT 10.0.0.9:5432'), { code: 'ETIMEDOUT' });
+    expect(unreachable('PostgreSQL', where, timedOut).hint).not.toContain('start it');
   });
 });

@@ -20,8 +20,20 @@ describe('monitor metrics', () => {
         );
     for (const result of NOTIFICATION_RESULTS)
       expect(text).toContain(`ccat_notifications_total{result="${result}",app="ccat-monitor"} 0`);
-    for (const reason of ['heartbeat_expired', 'progress_stalled', 'no_heartbeat'])
+    for (const reason of ['heartbeat_expired', 'progress_stalled', 'no_heartbeat']) {
       expect(text).toContain(`ccat_stalls_detected_total{reason="${reason}",app="ccat-monitor"} 0`);
+      // A histogram's known label values too (issue 15): count, sum and every bucket at 0.
+      const latency = text
+        .split('\n')
+        .filter(
+          (l) => l.startsWith('ccat_stall_detection_latency_seconds') && l.includes(`reason="${reason}"`),
+        );
+      expect(latency.filter((l) => l.startsWith('ccat_stall_detection_latency_seconds_count{'))).toHaveLength(
+        1,
+      );
+      expect(latency.length).toBeGreaterThan(2);
+      for (const l of latency) expect(l).toMatch(/ 0$/);
+    }
     expect(text).toContain('ccat_monitor_last_pass_timestamp_seconds{app="ccat-monitor"} 0');
   });
 });

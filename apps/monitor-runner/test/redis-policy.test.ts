@@ -1,8 +1,9 @@
 // The monitor's maxmemory-policy check against private redis-servers: one with allkeys-lru (then
-// switched to noeviction), one with CONFIG renamed away (as managed Redis services do).
+// switched to noeviction), one with CONFIG renamed away (as managed Redis services do), and a
+// 3-primary Cluster with allkeys-lru on one primary only.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { WARN, captureLogs, freePort, PrivateRedis, waitFor } from '@ccat/test-support';
-import { Redis } from 'ioredis';
+import { WARN, captureLogs, freePort, PrivateRedis, PrivateRedisCluster, waitFor } from '@ccat/test-support';
+import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMonitorMetrics } from '../src/metrics.js';
 import { RedisPolicyCheck } from '../src/redis-policy.js';
@@ -109,4 +110,65 @@ describe('Redis maxmemory-policy check', () => {
     ]);
     check.close();
   });
+
+  // issue 15 (deployment): CONFIG GET on a Cluster answers for whichever node serves it; with the
+  // wrong policy on one primary the gauge alternated and the WARNING repeated.
+  it('on a Cluster reads every primary and reports the worst one, naming it, with one WARNING', async () => {
+    await using cluster = await PrivateRedisCluster.start(3);
+    const client = new Cluster(
+      cluster.nodes.map((n) => ({ host: '127.0.0.1', port: Number(n.split(':')[1]) })),
+      { redisOptions: { maxRetriesPerRequest: 1 } },
+    );
+    client.on('error', () => undefined);
+    try {
+      await waitFor(() => client.status === 'ready', { timeoutMs: 10_000, message: 'the cluster client' });
+      // The primary owning the hash tag's slot (as a deployment's `{ccat}` keys would land).
+      const owner = await client.cluster('KEYSLOT', '{ccat}').then((slot) => {
+        const node = client.slots[slot]?.[0];
+        if (node === undefined) throw new Error(`no node for slot ${slot}`);
+        return node;
+      });
+      const [host, port] = owner.split(':');
+      const direct = new Redis({ host, port: Number(port), lazyConnect: true });
+      await direct.connect();
+      await direct.config('SET', 'maxmemory-policy', 'allkeys-lru');
+      direct.disconnect();
+
+      const { logger, lines } = captureLogs();
+      const metrics = createMonitorMetrics();
+      const notified: (string | undefined)[] = [];
+      const check = new RedisPolicyCheck({
+        redis: client,
+        logger,
+        gauge: metrics.redisMaxmemoryPolicyOk,
+        notify: ({ node }) => {
+          notified.push(node);
+          return Promise.resolve();
+        },
+      });
+      for (let i = 0; i < 12; i++) {
+        expect(await check.check()).toEqual({ policy: 'allkeys-lru', ok: false, node: owner, primaries: 3 });
+        expect(await gaugeLines(metrics)).toEqual([
+          'ccat_redis_maxmemory_policy_ok{policy="allkeys-lru",app="ccat-monitor"} 0',
+        ]);
+      }
+      const warnings = lines.filter((l) => l.level === WARN && l['eventKind'] === 'redis_eviction_policy');
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatchObject({ node: owner, policy: 'allkeys-lru' });
+      expect(warnings[0]!.msg).toContain(owner);
+      expect(notified).toEqual([owner]);
+
+      const fix = new Redis({ host, port: Number(port), lazyConnect: true });
+      await fix.connect();
+      await fix.config('SET', 'maxmemory-policy', 'noeviction');
+      fix.disconnect();
+      expect(await check.check()).toMatchObject({ policy: 'noeviction', ok: true, primaries: 3 });
+      expect(await gaugeLines(metrics)).toEqual([
+        'ccat_redis_maxmemory_policy_ok{policy="noeviction",app="ccat-monitor"} 1',
+      ]);
+      check.close();
+    } finally {
+      client.disconnect();
+    }
+  }, 90_000);
 });

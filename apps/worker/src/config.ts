@@ -207,7 +207,7 @@ export const workerConfigSchema = z
             .array(z.string())
             .min(3)
             .describe(
-              'argv of the copy command; `{source}` and `{destination}` are replaced, e.g. `["rsync", "--partial", "{source}", "{destination}"]`.',
+              'argv of the copy command; `{source}` and `{destination}` are replaced, e.g. `["rsync", "--partial", "{source}", "{destination}"]`. Its program must be installed where the worker runs (the worker image has rsync, not bbcp): the worker refuses to start (exit 2) when it is not found in PATH or not executable.',
             ),
           nonRetryableExitCodes: z
             .array(z.number().int())

@@ -107,6 +107,7 @@ export function createWorkerMetrics(): WorkerMetrics {
   };
   const byType = { operation_type: OPERATION_TYPES };
   initialiseLabels(metrics.jobs, { ...byType, outcome: JOB_OUTCOMES });
+  initialiseLabels(metrics.duration, { ...byType, outcome: JOB_OUTCOMES });
   for (const m of [
     metrics.retriesScheduled,
     metrics.permanentFailures,

@@ -4,11 +4,10 @@
 // what arrived: a transport is trusted to copy, not to be right.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { access, constants } from 'node:fs';
+import { accessSync, constants, statSync } from 'node:fs';
 import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import { delimiter, dirname, isAbsolute } from 'node:path';
-import { promisify } from 'node:util';
 import { BBCPError, ConfigurationError, OperationAbortedError } from '@ccat/errors';
 import type { ContainedPath } from '@ccat/recovery-handlers';
 import { copyFile } from './operations/files.js';
@@ -43,7 +42,19 @@ export interface CommandTransportOptions {
   readonly killGraceMs?: number;
   /** How the command is kept from outliving its task (see {@link TransportIsolation}); default `auto`. */
   readonly isolation?: 'auto' | TransportIsolation;
+  /**
+   * Told, once per outage, when the program cannot be started (gone from PATH, no longer executable,
+   * exit 126/127 of a wrapper): a configuration problem the operator must fix. Told `undefined`
+   * when a later run started it again. Must not throw.
+   */
+  readonly onUnavailable?: (problem: BBCPError | undefined) => void;
 }
+
+/** The code of a copy whose program cannot be started at run time: retried, never final. */
+export const TRANSPORT_COMMAND_UNAVAILABLE = 'TRANSPORT_COMMAND_UNAVAILABLE';
+
+/** Exit codes with which a shell says a command could not be executed (126) or found (127). */
+const NOT_STARTED_EXIT_CODES: ReadonlySet<number> = new Set([126, 127]);
 
 /**
  * - `pid-namespace`: the command runs as a child of an init in a PID namespace of its own, created
@@ -84,25 +95,27 @@ export function probePidNamespace(): readonly string[] | undefined {
   return undefined;
 }
 
-const accessible = promisify(access);
-
-/** Whether `program` (a path, or a name looked up in PATH) is an executable file. */
-async function isExecutable(program: string): Promise<boolean> {
+/**
+ * Where `program` would be executed from: itself when it holds a `/` (relative to the working
+ * directory), else the first directory of `PATH` (absolute entries only) holding it; undefined when
+ * no such executable regular file exists. Synchronous: a few access(2) calls.
+ */
+export function findExecutable(program: string, path = process.env.PATH ?? ''): string | undefined {
   const candidates = program.includes('/')
     ? [program]
-    : (process.env.PATH ?? '')
+    : path
         .split(delimiter)
         .filter((d) => isAbsolute(d))
         .map((d) => `${d}/${program}`);
   for (const c of candidates) {
     try {
-      await accessible(c, constants.X_OK);
-      if ((await stat(c)).isFile()) return true;
+      accessSync(c, constants.X_OK);
+      if (statSync(c).isFile()) return c;
     } catch {
       // not here
     }
   }
-  return false;
+  return undefined;
 }
 
 /**
@@ -268,8 +281,14 @@ export async function terminateProcessGroup(pgid: number, graceMs: number): Prom
  * (retryable BBCPError) rather than verified while it may change. The leader's exit is what counts,
  * not the closing of its stderr pipe (a leftover child could hold that open).
  *
- * @throws ConfigurationError when the argv lacks `{source}`/`{destination}`, or `pid-namespace` is
- *   demanded where no PID namespace can be created.
+ * A program that cannot be started is a configuration problem, never an operation's fault: at
+ * construction it is refused (ConfigurationError naming `transport.command`); at run time (the
+ * program vanished, lost its execute bit, or a wrapper exits 126/127) the copy fails with a
+ * retryable BBCPError `TRANSPORT_COMMAND_UNAVAILABLE` and `onUnavailable` is told.
+ *
+ * @throws ConfigurationError when the argv lacks `{source}`/`{destination}`, its program is not an
+ *   executable file (in PATH, or at the path given), or `pid-namespace` is demanded where no PID
+ *   namespace can be created.
  */
 export function createCommandTransport(options: CommandTransportOptions): Transport & {
   readonly isolation: TransportIsolation;
@@ -284,6 +303,12 @@ export function createCommandTransport(options: CommandTransportOptions): Transp
       'transport.command must be an argv with {source} and {destination}, e.g. ["rsync","{source}","{destination}"]',
     );
   }
+  if (findExecutable(program) === undefined) {
+    throw new ConfigurationError(
+      `transport.command: program ${JSON.stringify(program)} not found or not executable (${program.includes('/') ? 'no executable file at that path' : 'looked up in PATH'}): install it or fix transport.command`,
+      { context: { program } },
+    );
+  }
   const wanted = options.isolation ?? 'auto';
   const namespaceFlags = wanted === 'process-group' ? undefined : probePidNamespace();
   if (wanted === 'pid-namespace' && namespaceFlags === undefined) {
@@ -294,6 +319,24 @@ export function createCommandTransport(options: CommandTransportOptions): Transp
   const isolation: TransportIsolation = namespaceFlags === undefined ? 'process-group' : 'pid-namespace';
   const nonRetryable = new Set(options.nonRetryableExitCodes ?? []);
   const graceMs = options.killGraceMs ?? 5000;
+  let unavailable = false;
+  /** A retryable configuration error, reported to `onUnavailable` once per outage. */
+  const notStarted = (why: string, cause?: unknown, context: Record<string, unknown> = {}) => {
+    const e = new BBCPError(
+      `transport.command: ${program} could not be started: ${why} (a configuration problem: install it or fix transport.command; the operation is retried)`,
+      {
+        code: TRANSPORT_COMMAND_UNAVAILABLE,
+        retryable: true,
+        ...(cause !== undefined && { cause }),
+        context: { program, ...context },
+      },
+    );
+    if (!unavailable) {
+      unavailable = true;
+      options.onUnavailable?.(e);
+    }
+    return e;
+  };
   return {
     name: `command:${program}`,
     isolation,
@@ -303,12 +346,9 @@ export function createCommandTransport(options: CommandTransportOptions): Transp
       signal.throwIfAborted();
       const argv = args.map((a) => a.replaceAll('{source}', from).replaceAll('{destination}', to));
       // Inside the namespace a missing program is the init shell's exit 127: find it here, so it
-      // stays the non-retryable spawn failure it is without a namespace.
-      if (namespaceFlags !== undefined && !(await isExecutable(program))) {
-        throw new BBCPError(`${program} could not be started: not found or not executable`, {
-          retryable: false,
-          context: { program },
-        });
+      // is the same configuration error as a spawn failure without a namespace.
+      if (namespaceFlags !== undefined && findExecutable(program) === undefined) {
+        throw notStarted('not found or not executable');
       }
       const token = randomUUID();
       const [file, ...fileArgs] =
@@ -368,11 +408,24 @@ export function createCommandTransport(options: CommandTransportOptions): Transp
           });
         }
         if (result.error !== undefined) {
+          const errno = (result.error as NodeJS.ErrnoException).code;
+          if (errno === 'ENOENT' || errno === 'EACCES' || errno === 'ENOEXEC')
+            throw notStarted(result.error.message, result.error, { errno });
           throw new BBCPError(`${program} could not be started: ${result.error.message}`, {
-            retryable: (result.error as NodeJS.ErrnoException).code !== 'ENOENT',
             cause: result.error,
             context: { program },
           });
+        }
+        if (result.code !== null && NOT_STARTED_EXIT_CODES.has(result.code)) {
+          throw notStarted(
+            `exit ${result.code} (a shell's "cannot execute"/"not found"): ${stderr.trim().split('\n').at(-1) ?? ''}`,
+            undefined,
+            { exitCode: result.code, stderr },
+          );
+        }
+        if (unavailable) {
+          unavailable = false;
+          options.onUnavailable?.(undefined);
         }
         if (result.code !== 0) {
           throw new BBCPError(

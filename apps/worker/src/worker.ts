@@ -26,7 +26,7 @@ import { createFaultInjector } from './faults.js';
 import { createWorkerMetrics, type WorkerMetrics } from './metrics.js';
 import { bullPrefix as queuePrefix, servedQueues } from './queues.js';
 import { TaskRunner } from './task-runner.js';
-import { createCommandTransport, createLocalCopyTransport } from './transports.js';
+import { createCommandTransport, createLocalCopyTransport, type Transport } from './transports.js';
 
 export interface WorkerDeps {
   readonly config: WorkerConfig;
@@ -84,6 +84,28 @@ async function bounded<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * The command transport of `transport.command`; a program that cannot be started at run time is
+ * logged (ERROR once per outage, INFO when it starts again) and its copies are retried. Throws
+ * `ConfigurationError` (exit 2 at start) when the program is not there now.
+ */
+function commandTransport(
+  options: Extract<WorkerConfig['transport'], { kind: 'command' }>,
+  log: Logger,
+): Transport {
+  const program = options.command[0];
+  return createCommandTransport({
+    ...options,
+    onUnavailable: (problem) =>
+      problem === undefined
+        ? log.info({ program }, 'transport.command starts again')
+        : log.error(
+            { err: problem.message, errorCode: problem.code, program },
+            'transport.command cannot be started: install the program or fix transport.command; data transfers are retried meanwhile',
+          ),
+  });
 }
 
 /**
@@ -151,7 +173,7 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
     transport:
       config.transport.kind === 'local'
         ? createLocalCopyTransport()
-        : createCommandTransport(config.transport),
+        : commandTransport(config.transport, log),
     faults: createFaultInjector(config.faults, log, deps.exit),
     metrics,
     config,

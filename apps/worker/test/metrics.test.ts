@@ -25,6 +25,17 @@ describe('worker metrics', () => {
       expect(text).toContain(
         `ccat_jobs_total{operation_type="${type}",outcome="completed",app="ccat-worker"} 0`,
       );
+      // A histogram's known label values too (issue 15).
+      expect(
+        text
+          .split('\n')
+          .filter(
+            (l) =>
+              l.startsWith('ccat_operation_duration_seconds_count{') &&
+              l.includes(`operation_type="${type}"`) &&
+              l.includes('outcome="completed"'),
+          ),
+      ).toEqual([expect.stringMatching(/ 0$/)]);
     }
     expect(text).toContain('ccat_heartbeat_failures_total{app="ccat-worker"} 0');
   });

@@ -336,4 +336,25 @@ describe('a real worker process', () => {
     expect(err).toMatch(/heartbeat\.intervalMs: .*got "soon"/);
     expect(err).toMatch(/serve: .*got "everything"/);
   });
+
+  // issue 15 (deployment): a transfer program the worker cannot start is refused at start, not
+  // discovered by every data_transfer failing for good.
+  it('refuses a transport.command whose program is not installed: exit 2, one line naming it', async () => {
+    const child = spawn(process.execPath, [WORKER_MAIN], {
+      env: {
+        ...process.env,
+        CCAT_HTTP__PORT: '0',
+        CCAT_TRANSPORT__KIND: 'command',
+        CCAT_TRANSPORT__COMMAND: '["rsync-not-installed","--partial","{source}","{destination}"]',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const code = await new Promise((r) => child.on('exit', r));
+    expect(code).toBe(2);
+    const lines = err.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/transport\.command: program "rsync-not-installed" not found/);
+  }, 30_000);
 });

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { access, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { access, chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join as pathJoin } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -141,11 +141,72 @@ describe('transports', () => {
     expect(await gone(dst)).toBe(true);
   });
 
-  it('command: a program that does not exist is a non-retryable BBCPError, not a crash', async () => {
-    const t = createCommandTransport({ command: ['ccat-no-such-program', '{source}', '{destination}'] });
-    await expect(t.copy('a' as ContainedPath, join(dir, 'j', 'b'), opts())).rejects.toMatchObject({
-      code: 'BBCP_ERROR',
-      retryable: false,
+  // issue 15 (deployment): a configuration problem is never an operation's permanent failure.
+  it('command: a program not in PATH (or not executable at its path) is refused at construction, naming transport.command', () => {
+    for (const program of ['rsync-not-installed', join(dir, 'src.tar'), '/nonexistent/bbcp']) {
+      let thrown: unknown;
+      try {
+        createCommandTransport({ command: [program, '--partial', '{source}', '{destination}'] });
+      } catch (e) {
+        thrown = e;
+      }
+      expect(thrown).toBeInstanceOf(ConfigurationError);
+      const message = (thrown as Error).message;
+      expect(message).toContain('transport.command');
+      expect(message).toContain(program);
+      expect(message).not.toContain('\n');
+    }
+  });
+
+  it('command: a program that vanishes or loses its execute bit at run time is a retryable configuration error, reported once per outage', async () => {
+    const bin = join(dir, 'bin');
+    await mkdir(bin, { recursive: true });
+    const program = join(bin, 'mycopy');
+    await writeFile(program, '#!/bin/sh\ncat "$1" > "$2"\n', { mode: 0o755 });
+    const told: (string | undefined)[] = [];
+    for (const isolation of ['process-group', 'auto'] as const) {
+      const t = createCommandTransport({
+        command: [program, '{source}', '{destination}'],
+        isolation,
+        nonRetryableExitCodes: [126, 127],
+        onUnavailable: (p) => told.push(p?.code),
+      });
+      await chmod(program, 0o644);
+      for (const attempt of [1, 2]) {
+        const e = await t
+          .copy(join(dir, 'src.tar'), join(dir, 'k', `x${attempt}`), opts())
+          .catch((x: unknown) => x);
+        expect(e).toBeInstanceOf(BBCPError);
+        expect(e).toMatchObject({ code: 'TRANSPORT_COMMAND_UNAVAILABLE', retryable: true });
+        expect((e as Error).message).toContain('transport.command');
+      }
+      await chmod(program, 0o755);
+      await t.copy(join(dir, 'src.tar'), join(dir, 'k', 'ok'), opts());
+      await rm(program);
+      const e = await t.copy(join(dir, 'src.tar'), join(dir, 'k', 'y'), opts()).catch((x: unknown) => x);
+      expect(e).toMatchObject({ code: 'TRANSPORT_COMMAND_UNAVAILABLE', retryable: true });
+      await writeFile(program, '#!/bin/sh\ncat "$1" > "$2"\n', { mode: 0o755 });
+    }
+    // Once per outage: told at the first failure and when it started again, twice per transport.
+    expect(told).toEqual([
+      'TRANSPORT_COMMAND_UNAVAILABLE',
+      undefined,
+      'TRANSPORT_COMMAND_UNAVAILABLE',
+      'TRANSPORT_COMMAND_UNAVAILABLE',
+      undefined,
+      'TRANSPORT_COMMAND_UNAVAILABLE',
+    ]);
+  });
+
+  it("command: a wrapper's exit 126/127 (its shell cannot execute or find the copier) is the same configuration error", async () => {
+    const t = createCommandTransport({
+      command: ['sh', '-c', 'rsync-not-installed "$0" "$1"', '{source}', '{destination}'],
+      nonRetryableExitCodes: [127],
+    });
+    await expect(t.copy(join(dir, 'src.tar'), join(dir, 'l', 'b'), opts())).rejects.toMatchObject({
+      code: 'TRANSPORT_COMMAND_UNAVAILABLE',
+      retryable: true,
+      context: { exitCode: 127 },
     });
   });
 

@@ -98,10 +98,19 @@ export const ERROR_CODES = {
   BBCP_ERROR: entry(
     'BBCPError',
     'varies',
-    'The bbcp/rsync-style transfer command failed (`context.exitCode`, `context.stderr`); not retryable when the program cannot start or its exit code is one a retry cannot change',
+    'The bbcp/rsync-style transfer command failed (`context.exitCode`, `context.stderr`); not retryable when its exit code is one a retry cannot change (`transport.nonRetryableExitCodes`)',
     {
       advice:
         'The transfer command failed. Read its exit code and stderr in the context; check the remote host and credentials, then retry.',
+    },
+  ),
+  TRANSPORT_COMMAND_UNAVAILABLE: entry(
+    'BBCPError',
+    true,
+    'The transfer command (`transport.command`) could not be started at run time: its program is missing or not executable, or a wrapper exited 126/127; a configuration problem, so retried (the worker logs an ERROR) rather than failed at once',
+    {
+      advice:
+        'The worker cannot start its transfer program. Install it in the worker image (the worker logs an ERROR naming it) or fix transport.command, restart the worker, then retry.',
     },
   ),
   NETWORK_ERROR: net('A network peer did not answer, reset, or timed out'),

@@ -31,17 +31,23 @@ export function registerServiceMetrics(registry: Registry, identity: ServiceMetr
 }
 
 /**
- * Sets every combination of the given label values to 0 on a counter or gauge, so each series
- * exists from start (a rate() or an absent() alert needs it) rather than after its first event.
+ * Sets every combination of the given label values to 0 on a counter or gauge (`inc(labels, 0)`), or
+ * on a histogram or summary (`zero(labels)`: count, sum and every bucket at 0), so each series exists
+ * from start (a rate() or an absent() alert needs it) rather than after its first event.
  * `values` maps each label name to its known values; the product of the lists is initialised.
  */
 export function initialiseLabels<L extends string>(
-  metric: { inc(labels: NoInfer<Partial<Record<L, string>>>, value: number): void },
+  metric:
+    | { inc(labels: NoInfer<Partial<Record<L, string>>>, value: number): void }
+    | { zero(labels: NoInfer<Partial<Record<L, string>>>): void },
   values: Readonly<Record<L, readonly string[]>>,
 ): void {
   let combos: Partial<Record<L, string>>[] = [{}];
   for (const name of Object.keys(values) as L[]) {
     combos = combos.flatMap((c) => values[name].map((v) => ({ ...c, [name]: v })));
   }
-  for (const labels of combos) metric.inc(labels, 0);
+  for (const labels of combos) {
+    if ('inc' in metric) metric.inc(labels, 0);
+    else metric.zero(labels);
+  }
 }

@@ -3,6 +3,7 @@
 // the Deployment's kind of environment only (no config file; the URLs from _FILE secrets; Kubernetes
 // service links and the other app's keys present, as a shared env file would put them) — passes its
 // readiness probe and stops on SIGTERM with exit 0 within Kubernetes' default grace.
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +21,7 @@ import {
   dockerStages,
   dockerTarget,
   targetPackageDir,
+  REPO_ROOT,
 } from '@ccat/test-support';
 import { loadWorkerConfig, workerStopBounds } from '@ccat/worker';
 import type { Redis } from 'ioredis';
@@ -136,4 +138,17 @@ describe('a process started as the image starts it', () => {
       expect(p.lines.filter((l) => l['level'] === 60 || l['level'] === 'fatal')).toEqual([]);
     }, 120_000);
   }
+
+  // issue 15 (deployment): the worker refuses to start when transport.command's program is missing,
+  // so the image holds the program of the example the docs give.
+  it('worker: the program of the documented transport.command example is installed in the image', () => {
+    const doc = readFileSync(join(REPO_ROOT, 'docs/configuration.md'), 'utf8');
+    const example = /`transport\.command`.*?e\.g\. `\[\s*"([^"]+)"/.exec(doc)?.[1];
+    expect(example).toBe('rsync');
+    const installs = dockerTarget('worker', stages)
+      .run.flatMap((r) => r.split('&&'))
+      .map((c) => /apt-get install (.*)$/.exec(c.trim())?.[1]?.split(/\s+/) ?? [])
+      .flat();
+    expect(installs).toContain(example);
+  });
 });

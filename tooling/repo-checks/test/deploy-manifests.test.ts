@@ -7,7 +7,16 @@
 import type { IgnoredVariables } from '@ccat/service';
 import { loadMonitorConfig, MONITOR_SECRET_FILES, monitorStopBounds } from '@ccat/monitor-runner';
 import { loadWorkerConfig, WORKER_SECRET_FILES, workerStopBounds } from '@ccat/worker';
-import { dockerStages, dockerTarget, kustomize, targetPackageDir, type K8sObject } from '@ccat/test-support';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  dockerStages,
+  dockerTarget,
+  kustomize,
+  REPO_ROOT,
+  targetPackageDir,
+  type K8sObject,
+} from '@ccat/test-support';
 import { describe, expect, it } from 'vitest';
 
 interface Container {
@@ -53,16 +62,22 @@ interface AppContract {
   readonly http: { readonly host: string; readonly port: number | null };
   /** The whole shutdown's bound, ms from SIGTERM (the app's own computation). */
   readonly shutdownLimitMs: number;
+  /** Where Redis is: one server, Sentinel or Cluster (whichever the configuration names). */
+  readonly redis: {
+    readonly url?: string | undefined;
+    readonly sentinels?: readonly string[] | undefined;
+    readonly cluster?: readonly string[] | undefined;
+  };
 }
 type Loader = (env: Record<string, string>, onIgnored?: (i: IgnoredVariables) => void) => AppContract;
 
 const loadWorker: Loader = (env, onIgnored) => {
   const c = loadWorkerConfig({ env, ...(onIgnored !== undefined && { onIgnored }) });
-  return { http: c.http, shutdownLimitMs: workerStopBounds(c.shutdown).limitMs };
+  return { http: c.http, shutdownLimitMs: workerStopBounds(c.shutdown).limitMs, redis: c.redis };
 };
 const loadMonitor: Loader = (env, onIgnored) => {
   const c = loadMonitorConfig({ env, ...(onIgnored !== undefined && { onIgnored }) });
-  return { http: c.http, shutdownLimitMs: monitorStopBounds(c.shutdown).limitMs };
+  return { http: c.http, shutdownLimitMs: monitorStopBounds(c.shutdown).limitMs, redis: c.redis };
 };
 
 const APPS = [
@@ -105,18 +120,24 @@ function containerEnv(container: Container, objects: K8sObject[]): Record<string
   return env;
 }
 
-/** The Secret's key a `_FILE` path names, through the container's mounts of secret volumes. */
+/**
+ * The Secret's key a `_FILE` path names, through the container's mounts of secret volumes; when the
+ * Secret is rendered (an overlay), only a key it has (a missing one is a missing file: exit 2).
+ */
 function secretKeyAt(
   path: string,
   pod: PodSpec,
   container: Container,
+  objects: K8sObject[],
 ): { secret: string; key: string } | undefined {
   for (const mount of container.volumeMounts ?? []) {
     const volume = pod.volumes?.find((v) => v.name === mount.name)?.secret;
     if (volume === undefined || !path.startsWith(`${mount.mountPath}/`)) continue;
     const file = path.slice(mount.mountPath.length + 1);
     const key = volume.items === undefined ? file : volume.items.find((i) => i.path === file)?.key;
-    if (key !== undefined) return { secret: volume.secretName, key };
+    const secret = objects.find((o) => o.kind === 'Secret' && o.metadata.name === volume.secretName);
+    const provided = secret === undefined || Object.hasOwn(secret['data'] ?? {}, key ?? '');
+    if (key !== undefined && provided) return { secret: volume.secretName, key };
   }
   return undefined;
 }
@@ -126,7 +147,8 @@ function portNumber(port: string | number | undefined, container: Container): nu
   return typeof port === 'number' ? port : container.ports?.find((p) => p.name === port)?.containerPort;
 }
 
-for (const dir of ['deploy/kubernetes/base', 'deploy/kubernetes/overlays/example']) {
+const OVERLAYS = ['example', 'redis-sentinel', 'redis-cluster'];
+for (const dir of ['deploy/kubernetes/base', ...OVERLAYS.map((o) => `deploy/kubernetes/overlays/${o}`)]) {
   describe(`${dir} (kubectl kustomize)`, () => {
     const objects = kustomize(dir);
 
@@ -151,7 +173,7 @@ for (const dir of ['deploy/kubernetes/base', 'deploy/kubernetes/overlays/example
         for (const [name, value] of Object.entries(env)) {
           if (!name.endsWith('_FILE')) resolved[name] = value;
           else {
-            const at = secretKeyAt(value, pod, container);
+            const at = secretKeyAt(value, pod, container, objects);
             if (at !== undefined)
               resolved[name.slice(0, -'_FILE'.length)] = secretValue(name.slice(0, -5), at);
           }
@@ -169,7 +191,7 @@ for (const dir of ['deploy/kubernetes/base', 'deploy/kubernetes/overlays/example
           for (const name of fileVars) {
             expect(app.secretFiles, `${name}: not read by ${app.deployment}`).toContain(name.slice(0, -5));
             expect(
-              secretKeyAt(env[name]!, pod, container),
+              secretKeyAt(env[name]!, pod, container, objects),
               `${name} names no mounted Secret key`,
             ).toBeDefined();
           }
@@ -177,7 +199,12 @@ for (const dir of ['deploy/kubernetes/base', 'deploy/kubernetes/overlays/example
           for (const name of app.secretFiles)
             expect(env, `${name} given as a value`).not.toHaveProperty(name);
           expect(env).toHaveProperty('DATABASE_URL_FILE');
-          expect(env).toHaveProperty('REDIS_URL_FILE');
+          const { url, sentinels, cluster } = config.redis;
+          expect(
+            [url, sentinels, cluster].filter((r) => r !== undefined),
+            'one Redis topology',
+          ).toHaveLength(1);
+          if (url !== undefined) expect(env).toHaveProperty('REDIS_URL_FILE');
         });
 
         it('probes and scrape annotations name the port the app listens on, on every interface', () => {
@@ -209,6 +236,18 @@ for (const dir of ['deploy/kubernetes/base', 'deploy/kubernetes/overlays/example
         });
       });
     }
+
+    // A key mounted for one app and not the other made REDIS_PASSWORD_FILE stop the worker (ENOENT).
+    it('worker and monitor mount the Secret the same way, whole', () => {
+      const secretVolumes = APPS.map((app) => {
+        const d = objects.find(
+          (o) => o.kind === 'Deployment' && o.metadata.name === app.deployment,
+        ) as Deployment;
+        return d.spec.template.spec.volumes?.filter((v) => v.secret !== undefined);
+      });
+      expect(secretVolumes[0]).toEqual(secretVolumes[1]);
+      for (const v of secretVolumes[0] ?? []) expect(v.secret?.items, `${v.name}: every key`).toBeUndefined();
+    });
 
     it('a Service exposes the monitor on its HTTP port', () => {
       const service = objects.find((o) => o.kind === 'Service' && o.metadata.name === 'ccat-monitor') as
@@ -245,4 +284,16 @@ describe('deploy/docker/Dockerfile', () => {
       expect(target.env['CCAT_HTTP__HOST']).toBe('0.0.0.0');
     });
   }
+});
+
+// docs/deploy.md shows how to switch to Sentinel or Cluster with the overlays' own files, verbatim:
+// what the docs say is what the contract tests above render.
+describe('docs/deploy.md: Redis Sentinel or Cluster', () => {
+  const doc = readFileSync(join(REPO_ROOT, 'docs/deploy.md'), 'utf8');
+  for (const overlay of ['redis-sentinel', 'redis-cluster'])
+    for (const file of ['kustomization.yaml', 'redis-env.yaml'])
+      it(`shows deploy/kubernetes/overlays/${overlay}/${file} as it is`, () => {
+        const text = readFileSync(join(REPO_ROOT, 'deploy/kubernetes/overlays', overlay, file), 'utf8');
+        expect(doc).toContain(`\`\`\`yaml\n# deploy/kubernetes/overlays/${overlay}/${file}\n${text}\`\`\``);
+      });
 });

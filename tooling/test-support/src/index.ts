@@ -67,6 +67,7 @@ export { duplicateJsonKeys } from './duplicate-keys.js';
 export { captureLogs, ERROR, INFO, WARN, type LogLine } from './logs.js';
 export { startJsonProcess, type JsonProcess, type StartOptions } from './process.js';
 export { freePort, postgresUser, PrivatePostgres, PrivateRedis } from './private-servers.js';
+export { PrivateRedisCluster, PrivateRedisSentinel, ServerProcess } from './redis-topologies.js';
 export {
   parseMail,
   startSmtp,

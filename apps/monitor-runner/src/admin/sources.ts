@@ -16,6 +16,8 @@ export interface Unavailable {
   readonly service: ServiceName;
   readonly where: string;
   readonly reason: string;
+  /** The classified error code (`CONNECTION_REFUSED`, `DB_CONNECTION`…): what the advice depends on. */
+  readonly code?: string;
 }
 
 /** A connected client, or why there is none. */
@@ -36,5 +38,5 @@ export function isConnectionFailure(e: CCATDataOperationError): boolean {
 /** What to report when `service` at `where` failed with `thrown` (classified: its message has no URL). */
 export function unavailable(service: ServiceName, where: string, thrown: unknown): Unavailable {
   const e = classifyError(thrown);
-  return { service, where, reason: `${e.message} [${e.code}]` };
+  return { service, where, reason: `${e.message} [${e.code}]`, code: e.code };
 }

@@ -56,14 +56,43 @@ const START_POSTGRES = 'pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgr
 const START_REDIS =
   'redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no';
 
-const HINTS: Readonly<Record<ServiceName, string>> = {
-  PostgreSQL: `is it running? start it with: ${START_POSTGRES} (or set DATABASE_URL / database.url)`,
-  Redis: `is it running? start it with: ${START_REDIS} (or set REDIS_URL / redis.url)`,
+const URL_SETTING: Readonly<Record<ServiceName, string>> = {
+  PostgreSQL: 'DATABASE_URL / database.url',
+  Redis: 'REDIS_URL / redis.url',
 };
+const START: Readonly<Record<ServiceName, string>> = { PostgreSQL: START_POSTGRES, Redis: START_REDIS };
+
+/**
+ * What to do about a service that cannot be used, by how it failed: only when nothing listens
+ * (`CONNECTION_REFUSED`, a missing socket) is starting it the advice. A server that answered (an
+ * error of PostgreSQL, or of PgBouncer in front of it, such as `query_wait_timeout` when its pool is
+ * exhausted) is running: starting it is wrong advice there.
+ */
+export function unreachableHint(down: Unavailable): string {
+  const setting = URL_SETTING[down.service];
+  switch (down.code) {
+    case undefined:
+    case 'CONNECTION_REFUSED':
+    case 'FILE_NOT_FOUND':
+      return `is it running? start it with: ${START[down.service]} (or set ${setting})`;
+    case 'HOST_NOT_FOUND':
+    case 'DNS_TEMPORARY_FAILURE':
+      return `the host name does not resolve: check ${setting}`;
+    case 'DB_AUTH_FAILED':
+    case 'DB_CONFIGURATION':
+      return `the server refused the credentials or the database: check ${setting}`;
+    default:
+      if (down.service === 'PostgreSQL' && down.code.startsWith('DB_'))
+        return "the server answered but gave no connection: a pooler in front of it (PgBouncer: query_wait_timeout, max_client_conn) may have no free server connection, or PostgreSQL is at max_connections or starting/stopping; check the pooler and the clients holding connections (SHOW POOLS; in PgBouncer's admin console), then retry";
+      if (down.service === 'Redis' && down.code.startsWith('REDIS_'))
+        return 'Redis answered but cannot serve now (loading, busy, a failover): read the reason, then retry';
+      return `no answer in time: check the network path to it and its load (${setting} names it), then retry`;
+  }
+}
 
 /** The error for a service that cannot be reached, with how to start it. */
 export function unreachableError(down: Unavailable, cause?: unknown): ServiceUnreachableError {
-  return new ServiceUnreachableError(down, HINTS[down.service], cause);
+  return new ServiceUnreachableError(down, unreachableHint(down), cause);
 }
 
 /** The error to report when `service` at `where` failed with `thrown`. */

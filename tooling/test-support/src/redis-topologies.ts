@@ -7,7 +7,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { freePort, waitFor } from '@ccat/test-support';
+import { freePort } from './private-servers.js';
+import { waitFor } from './wait.js';
 import { Redis } from 'ioredis';
 
 const run = promisify(execFile);
