@@ -122,7 +122,7 @@ it('README "Running it": an empty database to a completed pipeline on our own fi
   expect(failures.stdout).toMatch(/^No failure events in the last 24h\.$/m);
   const raw = await database.db.selectFrom('raw_data_packages').select('id').executeTakeFirstOrThrow();
   const shown = await cli('show', 'raw_data_package', String(raw.id));
-  expect(shown.stdout).toMatch(/^  status:\s+completed$/m);
+  expect(shown.stdout).toMatch(/^ {2}status:\s+completed$/m);
   console.log(
     `running-it: ccat-recovery status\n${status.stdout}\nrunning-it: ccat-recovery failures\n${failures.stdout}\n` +
       `running-it: ccat-recovery show raw_data_package ${raw.id}\n${shown.stdout}`,
