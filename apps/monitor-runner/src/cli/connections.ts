@@ -10,10 +10,16 @@ import {
   type Database,
 } from '@ccat/db';
 import { classifyError, ConfigurationError } from '@ccat/errors';
-import { createRedisConnection, describeRedis, type RedisConfig, type RedisConnection } from '@ccat/service';
+import {
+  createRedisConnection,
+  describeRedis,
+  isConnectionError,
+  type RedisConfig,
+  type RedisConnection,
+} from '@ccat/service';
 import type { Kysely } from 'kysely';
 import type { MonitorConfig } from '../config.js';
-import { isConnectionFailure, type Source } from '../admin/sources.js';
+import type { Source } from '../admin/sources.js';
 import { CliError, ConfigProblem, ServiceUnreachableError, unreachable } from './errors.js';
 import { redactUrl } from './redact.js';
 
@@ -159,7 +165,7 @@ export async function withDatabase<T>(
   try {
     return await f(open);
   } catch (e) {
-    if (!(e instanceof CliError) && isConnectionFailure(classifyError(e)))
+    if (!(e instanceof CliError) && isConnectionError(classifyError(e)))
       throw unreachable('PostgreSQL', open.where, e);
     // A configuration problem found midway (migrate's search_path check): exit 2.
     if (e instanceof ConfigurationError) throw new ConfigProblem(e.message, { cause: e });
