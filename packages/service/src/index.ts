@@ -25,6 +25,7 @@ export {
   logConfigSchema,
   POSTGRES_URL_RULE,
   REDIS_URL_RULE,
+  redactUrl,
   urlProblems,
   type DatabaseConfig,
   type LogConfig,

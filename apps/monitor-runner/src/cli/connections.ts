@@ -14,6 +14,7 @@ import {
   createRedisConnection,
   describeRedis,
   isConnectionError,
+  redactUrl,
   type RedisConfig,
   type RedisConnection,
 } from '@ccat/service';
@@ -21,7 +22,6 @@ import type { Kysely } from 'kysely';
 import type { MonitorConfig } from '../config.js';
 import type { Source } from '../admin/sources.js';
 import { CliError, ConfigProblem, ServiceUnreachableError, unreachable } from './errors.js';
-import { redactUrl } from './redact.js';
 
 /** An operator waits at the prompt: a server that does not answer in this time is reported. */
 const CONNECT_TIMEOUT_MS = 5_000;
@@ -118,7 +118,7 @@ export interface OpenRedis {
  * answer comes.
  */
 export async function openRedis(config: RedisConfig): Promise<OpenRedis> {
-  const where = config.url !== undefined ? redactUrl(config.url) : describeRedis(config);
+  const where = describeRedis(config);
   let redis: RedisConnection;
   try {
     redis = createRedisConnection(config, {
