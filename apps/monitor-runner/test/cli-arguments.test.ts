@@ -1,5 +1,8 @@
 // Argument and configuration mistakes: exit 2, a clear one-line message, and no service is
 // contacted (the URLs point at a closed loopback port, so a run that tried would exit 3 instead).
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { expectExit, runCliInProcess, runCliProcess } from './support/cli-process.js';
 
@@ -86,5 +89,32 @@ describe('bad arguments and configuration', () => {
     const missing = await inProcess('status', '--config', '/nonexistent/ccat.json');
     expect(missing).toMatchObject({ code: 2, stdout: '' });
     expect(missing.stderr).toContain('cannot read the config file /nonexistent/ccat.json');
+  });
+});
+
+describe('the configuration read as the monitor reads it (@ccat/service)', () => {
+  it('a config file with a syntax error next to a secret: exit 2 by position, the secret not printed', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ccat-cli-args-'));
+    try {
+      const file = join(dir, 'bad.json');
+      await writeFile(file, '{"notifier": {"slack": {"token": FileS3cretTok}}}');
+      const run = await inProcess('status', '--config', file);
+      expect(run).toMatchObject({ code: 2, stdout: '' });
+      expect(run.stderr).toMatch(ONE_LINE);
+      expect(run.stderr).toContain(`cannot read the config file ${file}: not valid JSON`);
+      expect(run.stderr).not.toContain('S3cret');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("another program's CCAT_ variable: named on stderr as the monitor logs it, then the command runs", async () => {
+    const run = await runCliInProcess(['status'], { ...env, CCAT_TRANSPORT__COMMAND: 'rsync' });
+    // The command went on: the closed port makes it exit 3 (unreachable), not 2 (configuration).
+    expect(run.code).toBe(3);
+    expect(run.stderr).toContain(
+      'ccat-recovery: environment variables that are not ccat-monitor configuration, ignored: CCAT_TRANSPORT__COMMAND\n',
+    );
+    expect(run.stderr).not.toContain('rsync');
   });
 });

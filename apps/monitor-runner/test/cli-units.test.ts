@@ -1,5 +1,6 @@
 // The CLI's pure parts: durations, tables, redaction, the command line, the report's arithmetic.
-import { formatDuration } from '@ccat/notifier';
+import { formatDuration } from '@ccat/errors';
+import { redactUrl } from '@ccat/service';
 import { describe, expect, it } from 'vitest';
 import { buildReport } from '../src/admin/report.js';
 import type { ReportData } from '../src/admin/report-queries.js';
@@ -7,7 +8,7 @@ import { unservedByType, unservedQueues, unservedWarnings } from '../src/admin/u
 import { unreachable, UsageError } from '../src/cli/errors.js';
 import { parseDuration } from '../src/cli/options.js';
 import { scrubbingOutput, writeJson } from '../src/cli/output.js';
-import { redactUrl, scrubSecrets, urlSecrets } from '../src/cli/redact.js';
+import { scrubSecrets, urlSecrets } from '../src/cli/redact.js';
 import { cleanCell, formatTable } from '../src/cli/render/table.js';
 import { runCliInProcess } from './support/cli-process.js';
 

@@ -17,7 +17,13 @@ export {
   type EnvVariableKind,
   type IgnoredVariables,
 } from './env-keys.js';
-export { readSecretFiles, readServiceConfig, type ConfigLoader, type ConfigOutcome } from './read-config.js';
+export {
+  readConfigSources,
+  readSecretFiles,
+  readServiceConfig,
+  type ConfigLoader,
+  type ConfigOutcome,
+} from './read-config.js';
 export {
   databaseConfigSchema,
   httpConfigSchema,
@@ -25,6 +31,7 @@ export {
   logConfigSchema,
   POSTGRES_URL_RULE,
   REDIS_URL_RULE,
+  redactUrl,
   urlProblems,
   type DatabaseConfig,
   type LogConfig,

@@ -59,10 +59,57 @@ export async function readSecretFiles(
 }
 
 /**
- * Reads `--config file.json` (or CCAT_CONFIG) and the environment into a validated configuration.
- * Secrets named in `secretFiles` may come from files (`NAME_FILE=/run/secrets/name`). Bad arguments,
- * an unreadable file or invalid configuration come back as exit 2 with the message to print: every
- * message is redacted, and a secret file is named by its variable, never by its path or content.
+ * Reads a configuration from its sources: the secrets in `secretFiles` from the files their
+ * `NAME_FILE` variables name, the JSON file `fileName` (when given) and the environment, validated
+ * by `load`. A problem comes back as one message, redacted, that never quotes the file's text (a
+ * JSON syntax error is named by its position) nor a secret file's path or content. `ignored` lists
+ * the variables left unread (another program's, Kubernetes service links), names only.
+ */
+export async function readConfigSources<C>(o: {
+  readonly fileName?: string | undefined;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly load: ConfigLoader<C>;
+  readonly secretFiles?: readonly string[];
+}): Promise<{ readonly config: C; readonly ignored?: IgnoredVariables } | { readonly problem: string }> {
+  const problem = (message: string) => ({ problem: redactSecrets(message, 20_000) });
+  const secrets = await readSecretFiles(o.env, o.secretFiles ?? []);
+  if ('problem' in secrets) return problem(secrets.problem);
+  const { env } = secrets;
+  const { fileName } = o;
+  let file: unknown;
+  if (fileName !== undefined) {
+    try {
+      file = JSON.parse(await readFile(fileName, 'utf8'));
+    } catch (e) {
+      // JSON.parse quotes the text around a syntax error, which may be a secret: say where, not what.
+      const why =
+        e instanceof SyntaxError
+          ? `not valid JSON${/ at position \d+(?: \(line \d+ column \d+\))?/.exec(e.message)?.[0] ?? ''}`
+          : redactSecrets((e as Error).message, 500);
+      return problem(`cannot read the config file ${fileName}: ${why}`);
+    }
+  }
+  try {
+    let ignored: IgnoredVariables | undefined;
+    const config = o.load({
+      file,
+      ...(fileName !== undefined && { fileName }),
+      env,
+      onIgnored: (i) => (ignored = i),
+    });
+    return { config, ...(ignored !== undefined && { ignored }) };
+  } catch (e) {
+    // A ConfigurationError names keys, never secrets; anything else is redacted all the same.
+    return problem((e as Error).message);
+  }
+}
+
+/**
+ * Reads `--config file.json` (or CCAT_CONFIG) and the environment into a validated configuration
+ * (`readConfigSources`). Secrets named in `secretFiles` may come from files
+ * (`NAME_FILE=/run/secrets/name`). Bad arguments, an unreadable file or invalid configuration come
+ * back as exit 2 with the message to print: every message is redacted, and a secret file is named by
+ * its variable, never by its path or content.
  */
 export async function readServiceConfig<C>(o: {
   readonly name: string;
@@ -83,34 +130,11 @@ export async function readServiceConfig<C>(o: {
     return failed(`${o.name}: ${(e as Error).message}\n${o.usage}`);
   }
   if (args.values.help === true) return { exitCode: 0, stdout: o.usage };
-  const fileName = args.values.config ?? (o.env['CCAT_CONFIG'] || undefined);
-  const secrets = await readSecretFiles(o.env, o.secretFiles ?? []);
-  if ('problem' in secrets) return failed(`${o.name}: ${secrets.problem}`);
-  const { env } = secrets;
-  let file: unknown;
-  if (fileName !== undefined) {
-    try {
-      file = JSON.parse(await readFile(fileName, 'utf8'));
-    } catch (e) {
-      // JSON.parse quotes the text around a syntax error, which may be a secret: say where, not what.
-      const why =
-        e instanceof SyntaxError
-          ? `not valid JSON${/ at position \d+(?: \(line \d+ column \d+\))?/.exec(e.message)?.[0] ?? ''}`
-          : redactSecrets((e as Error).message, 500);
-      return failed(`${o.name}: cannot read the config file ${fileName}: ${why}`);
-    }
-  }
-  try {
-    let ignored: IgnoredVariables | undefined;
-    const config = o.load({
-      file,
-      ...(fileName !== undefined && { fileName }),
-      env,
-      onIgnored: (i) => (ignored = i),
-    });
-    return { config, ...(ignored !== undefined && { ignored }) };
-  } catch (e) {
-    // A ConfigurationError names keys, never secrets; anything else is redacted all the same.
-    return failed(`${o.name}: ${(e as Error).message}`);
-  }
+  const loaded = await readConfigSources({
+    fileName: args.values.config ?? (o.env['CCAT_CONFIG'] || undefined),
+    env: o.env,
+    load: o.load,
+    ...(o.secretFiles !== undefined && { secretFiles: o.secretFiles }),
+  });
+  return 'problem' in loaded ? failed(`${o.name}: ${loaded.problem}`) : loaded;
 }

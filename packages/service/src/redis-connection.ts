@@ -4,7 +4,7 @@
 import { ConfigurationError } from '@ccat/errors';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { z } from 'zod';
-import { REDIS_URL_RULE, urlProblems } from './schemas.js';
+import { redactUrl, REDIS_URL_RULE, urlProblems } from './schemas.js';
 
 /** The default when no Redis is configured at all. */
 const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
@@ -154,19 +154,24 @@ function hostAndPort(value: string): { host: string; port: number } {
   return { host: m[1]!.replace(/^\[|\]$/g, ''), port: Number(m[2]) };
 }
 
+/** A cluster node given as a URL (`redis://…`), not as `host:port`. */
+const NODE_URL = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
+
 /** A cluster node as ioredis' Cluster takes it (a URL keeps its own credentials and TLS). */
 function clusterNode(value: string): string | { host: string; port: number } {
-  return /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(value) ? value : hostAndPort(value);
+  return NODE_URL.test(value) ? value : hostAndPort(value);
 }
 
-/** Where a connection goes, for logs and messages: hosts and ports, never a password. */
+/**
+ * Where a connection goes, for logs and messages: hosts, ports and a URL's user, never a password
+ * (URLs shown through `redactUrl`).
+ */
 export function describeRedis(config: RedisConfig): string {
   if (config.sentinels !== undefined)
     return `Sentinel master ${config.sentinelName ?? '?'} via ${config.sentinels.join(', ')}`;
   if (config.cluster !== undefined)
-    return `Cluster ${config.cluster.map((n) => n.replace(/\/\/[^@/]*@/, '//')).join(', ')}`;
-  const url = config.url ?? DEFAULT_REDIS_URL;
-  return url.replace(/\/\/[^@/]*@/, '//');
+    return `Cluster ${config.cluster.map((n) => (NODE_URL.test(n) ? redactUrl(n) : n)).join(', ')}`;
+  return redactUrl(config.url ?? DEFAULT_REDIS_URL);
 }
 
 /**

@@ -1,5 +1,6 @@
 // The configuration sections every CCAT service shares (DESIGN §8): PostgreSQL, Redis, the key
-// prefix and logging, and the URL rules checked at start.
+// prefix and logging, the URL rules checked at start, and how a URL is shown.
+import { redactSecrets } from '@ccat/errors';
 import { z } from 'zod';
 
 /** What a connection URL must look like: its schemes, and an example for messages. */
@@ -57,6 +58,21 @@ export function urlProblems(value: string, rule: UrlRule): string[] {
       problems.push('database (the path) must be a number, e.g. /0');
   }
   return problems;
+}
+
+/**
+ * A connection URL as messages and logs show it: its password and password-like query parameters
+ * replaced by `[REDACTED]` (@ccat/errors' one redactor and censor), user, host, port and path kept.
+ * A text that does not parse as a URL comes back as `(unparseable URL)`: where a secret would sit in
+ * it cannot be told, so none of it is shown.
+ */
+export function redactUrl(url: string): string {
+  try {
+    new URL(url);
+  } catch {
+    return '(unparseable URL)';
+  }
+  return redactSecrets(url);
 }
 
 /** A zod string check that reports each of `urlProblems` as its own issue. */

@@ -52,9 +52,11 @@ describe('redis configuration', () => {
   });
 
   it('describes where it connects without passwords', () => {
-    expect(describeRedis({ url: 'redis://:pw@10.0.0.1:6379/2' })).toBe('redis://10.0.0.1:6379/2');
+    // One way of hiding a URL's password everywhere (redactUrl, the one censor `[REDACTED]`).
+    expect(describeRedis({ url: 'redis://:pw@10.0.0.1:6379/2' })).toBe('redis://:[REDACTED]@10.0.0.1:6379/2');
+    expect(describeRedis({ url: 'redis://u:p@ss@10.0.0.1' })).toBe('redis://u:[REDACTED]@10.0.0.1');
     expect(describeRedis({ cluster: ['redis://u:pw@n1:7000', 'n2:7001'] })).toBe(
-      'Cluster redis://n1:7000, n2:7001',
+      'Cluster redis://u:[REDACTED]@n1:7000, n2:7001',
     );
     expect(describeRedis({ sentinels: ['s1:26379'], sentinelName: 'ccat', password: 'pw' })).toBe(
       'Sentinel master ccat via s1:26379',

@@ -13,8 +13,9 @@ import {
 } from '@ccat/db';
 import { classifyError } from '@ccat/errors';
 import { heartbeatKeys, ServiceHealthReader, type RedisClient } from '@ccat/heartbeat';
+import { isConnectionError } from '@ccat/service';
 import { sql, type Kysely } from 'kysely';
-import { isConnectionFailure, unavailable, type Source, type Unavailable } from './sources.js';
+import { unavailable, type Source, type Unavailable } from './sources.js';
 
 /** The operation row: its state columns and row times. */
 export interface HistoryRow {
@@ -333,7 +334,7 @@ export async function readHistory(deps: {
     try {
       live = await readLive(deps.redis.client, deps.keyPrefix, `${type}:${id}:${row.attempt}`, row.claimedBy);
     } catch (e) {
-      if (!isConnectionFailure(classifyError(e))) throw e;
+      if (!isConnectionError(classifyError(e))) throw e;
       down.push(unavailable('Redis', deps.redis.where, e));
     }
   }

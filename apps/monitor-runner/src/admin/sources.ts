@@ -1,15 +1,7 @@
 // A service as an admin query that can do without it sees it: connected, or why not. Shared by the
-// CLI and (later) the dashboard, so "PostgreSQL is down" reads the same in both.
-import {
-  classifyError,
-  DatabaseConnectionError,
-  NetworkError,
-  OperationTimeoutError,
-  ServiceUnavailableError,
-  type CCATDataOperationError,
-} from '@ccat/errors';
-
-export type ServiceName = 'PostgreSQL' | 'Redis';
+// CLI and the dashboard, so "PostgreSQL is down" reads the same in both.
+import { classifyError } from '@ccat/errors';
+import type { ServiceName } from '@ccat/service';
 
 /** A service that could not be reached: `where` is already redacted, `reason` carries no URL. */
 export interface Unavailable {
@@ -24,16 +16,6 @@ export interface Unavailable {
 export type Source<T> =
   | { readonly ok: true; readonly client: T; readonly where: string }
   | { readonly ok: false; readonly unavailable: Unavailable };
-
-/** A classified error that means "could not talk to the server", as opposed to "the server said no". */
-export function isConnectionFailure(e: CCATDataOperationError): boolean {
-  return (
-    e instanceof DatabaseConnectionError ||
-    e instanceof ServiceUnavailableError ||
-    e instanceof NetworkError ||
-    e instanceof OperationTimeoutError
-  );
-}
 
 /** What to report when `service` at `where` failed with `thrown` (classified: its message has no URL). */
 export function unavailable(service: ServiceName, where: string, thrown: unknown): Unavailable {

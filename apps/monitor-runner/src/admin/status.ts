@@ -27,8 +27,9 @@ import {
   type RedisClient,
   type TaskDetails,
 } from '@ccat/heartbeat';
+import { isConnectionError } from '@ccat/service';
 import type { Kysely } from 'kysely';
-import { isConnectionFailure, unavailable, type Source, type Unavailable } from './sources.js';
+import { unavailable, type Source, type Unavailable } from './sources.js';
 import { readStuck, type Stuck } from './stuck.js';
 import { unservedQueues, unservedWarnings, type UnservedQueue } from './unserved.js';
 
@@ -250,7 +251,7 @@ async function fromSource<C, T>(
   try {
     return await read(source.client);
   } catch (e) {
-    if (!isConnectionFailure(classifyError(e))) throw e;
+    if (!isConnectionError(classifyError(e))) throw e;
     down.push(unavailable(service, source.where, e));
     return undefined;
   }

@@ -8,7 +8,7 @@ import {
   type Database,
   type OperationType,
 } from '@ccat/db';
-import { formatDuration } from '@ccat/notifier';
+import { formatDuration } from '@ccat/errors';
 import type { Kysely } from 'kysely';
 import type { UnservedQueue } from './unserved.js';
 

@@ -10,12 +10,18 @@ import {
   type Database,
 } from '@ccat/db';
 import { classifyError, ConfigurationError } from '@ccat/errors';
-import { createRedisConnection, describeRedis, type RedisConfig, type RedisConnection } from '@ccat/service';
+import {
+  createRedisConnection,
+  describeRedis,
+  isConnectionError,
+  redactUrl,
+  type RedisConfig,
+  type RedisConnection,
+} from '@ccat/service';
 import type { Kysely } from 'kysely';
 import type { MonitorConfig } from '../config.js';
-import { isConnectionFailure, type Source } from '../admin/sources.js';
+import type { Source } from '../admin/sources.js';
 import { CliError, ConfigProblem, ServiceUnreachableError, unreachable } from './errors.js';
-import { redactUrl } from './redact.js';
 
 /** An operator waits at the prompt: a server that does not answer in this time is reported. */
 const CONNECT_TIMEOUT_MS = 5_000;
@@ -112,7 +118,7 @@ export interface OpenRedis {
  * answer comes.
  */
 export async function openRedis(config: RedisConfig): Promise<OpenRedis> {
-  const where = config.url !== undefined ? redactUrl(config.url) : describeRedis(config);
+  const where = describeRedis(config);
   let redis: RedisConnection;
   try {
     redis = createRedisConnection(config, {
@@ -159,7 +165,7 @@ export async function withDatabase<T>(
   try {
     return await f(open);
   } catch (e) {
-    if (!(e instanceof CliError) && isConnectionFailure(classifyError(e)))
+    if (!(e instanceof CliError) && isConnectionError(classifyError(e)))
       throw unreachable('PostgreSQL', open.where, e);
     // A configuration problem found midway (migrate's search_path check): exit 2.
     if (e instanceof ConfigurationError) throw new ConfigProblem(e.message, { cause: e });

@@ -1,6 +1,7 @@
 // Exit codes of ccat-recovery and the errors that carry them. Scripts branch on the code, so each
 // code means one thing and every path out of the CLI ends in exactly one of them.
-import { unavailable, type ServiceName, type Unavailable } from '../admin/sources.js';
+import type { ServiceName } from '@ccat/service';
+import { unavailable, type Unavailable } from '../admin/sources.js';
 
 export const EXIT = {
   /** Done. */

@@ -1,8 +1,7 @@
-// The CLI's configuration: the monitor's own schema, from defaults → file (--config or CCAT_CONFIG)
-// → environment; and the secrets of the environment, so even a configuration error cannot print them.
-import { readFile } from 'node:fs/promises';
-import { classifyError } from '@ccat/errors';
-import { readSecretFiles } from '@ccat/service';
+// The CLI's configuration: the monitor's own schema, read as the monitor reads it (@ccat/service's
+// readConfigSources: defaults → file (--config or CCAT_CONFIG) → environment, NAME_FILE secrets);
+// and the secrets of the environment, so even a configuration error cannot print them.
+import { readConfigSources } from '@ccat/service';
 import type { MonitorConfig } from '../config.js';
 import { ConfigProblem } from './errors.js';
 import { urlSecrets } from './redact.js';
@@ -21,35 +20,32 @@ export function environmentSecrets(env: Env): string[] {
 }
 
 /**
- * Loads the configuration, secrets named by `NAME_FILE` variables included; every problem is a
- * ConfigProblem (exit 2) with one readable message.
+ * Loads the configuration, secrets named by `NAME_FILE` variables included, as the monitor does:
+ * every problem is a ConfigProblem (exit 2) with one redacted message that never quotes the config
+ * file's text. Variables the monitor leaves unread (another program's `CCAT_…` keys, Kubernetes
+ * service links) are named, never their values, in one line passed to `warn`, as the monitor logs
+ * them.
  */
-export async function loadConfig(flag: string | undefined, env: Env): Promise<Readonly<MonitorConfig>> {
-  const fileName = flag ?? (env['CCAT_CONFIG'] || undefined);
-  let file: unknown;
-  if (fileName !== undefined) {
-    let text: string;
-    try {
-      text = await readFile(fileName, 'utf8');
-    } catch (e) {
-      throw new ConfigProblem(`cannot read the config file ${fileName}: ${classifyError(e).message}`);
-    }
-    try {
-      file = JSON.parse(text);
-    } catch (e) {
-      throw new ConfigProblem(`the config file ${fileName} is not valid JSON: ${(e as Error).message}`);
-    }
-  }
+export async function loadConfig(
+  flag: string | undefined,
+  env: Env,
+  warn: (line: string) => void,
+): Promise<Readonly<MonitorConfig>> {
   // Loaded here, not at the top: the config schema pulls in the notifier and recovery packages, the
   // larger part of start-up, which `--help` and a mistyped argument should not wait for.
   const { loadMonitorConfig, MONITOR_SECRET_FILES } = await import('../config.js');
-  // DATABASE_URL_FILE and the other secret files, as the monitor reads them (in its pod, the CLI
-  // finds the same mounted Secret).
-  const secrets = await readSecretFiles(env, MONITOR_SECRET_FILES);
-  if ('problem' in secrets) throw new ConfigProblem(secrets.problem);
-  try {
-    return loadMonitorConfig({ file, ...(fileName !== undefined && { fileName }), env: secrets.env });
-  } catch (e) {
-    throw new ConfigProblem(classifyError(e).message);
+  const loaded = await readConfigSources({
+    fileName: flag ?? (env['CCAT_CONFIG'] || undefined),
+    env,
+    load: loadMonitorConfig,
+    // DATABASE_URL_FILE and the other secret files, as the monitor reads them (in its pod, the CLI
+    // finds the same mounted Secret).
+    secretFiles: MONITOR_SECRET_FILES,
+  });
+  if ('problem' in loaded) throw new ConfigProblem(loaded.problem);
+  if (loaded.ignored !== undefined) {
+    const names = [...loaded.ignored.foreign, ...loaded.ignored.serviceLinks];
+    warn(`environment variables that are not ccat-monitor configuration, ignored: ${names.join(', ')}`);
   }
+  return loaded.config;
 }

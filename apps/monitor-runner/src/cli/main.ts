@@ -112,7 +112,9 @@ export async function runCli(invocation: CliInvocation): Promise<ExitCode> {
   const ctx: CliContext = {
     async run(command, f) {
       const globals = command.optsWithGlobals() as { json?: true; config?: string };
-      const config = await loadConfig(globals.config, invocation.env);
+      const config = await loadConfig(globals.config, invocation.env, (line) =>
+        out.err(`ccat-recovery: ${line}`),
+      );
       // Secrets the configuration holds, from the environment or from NAME_FILE files alike.
       const direct = [
         config.notifier.email?.auth?.pass,

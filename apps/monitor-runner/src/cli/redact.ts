@@ -1,18 +1,8 @@
 // Connection URLs carry passwords; the CLI names the server it could not reach, never the secret.
 // Everything here is the one redactor of @ccat/errors (its patterns, its censor); this file only
 // adds what the CLI knows: the literal secrets of its environment and configuration.
+// URLs themselves are shown through @ccat/service's `redactUrl`.
 import { createRedactor, redactSecrets } from '@ccat/errors';
-
-/** The URL with its password (and password-like query parameters) replaced by `[REDACTED]`. */
-export function redactUrl(url: string): string {
-  try {
-    new URL(url);
-  } catch {
-    // Unparseable: we cannot tell where a secret would sit, so show nothing of it.
-    return '(unparseable URL)';
-  }
-  return redactSecrets(url);
-}
 
 const USERINFO_PASSWORD = /^[a-z][a-z0-9+.-]{0,31}:\/\/[^\s:/?#@]{0,256}:([^\s]{1,1024})@[^\s@/]{0,256}/i;
 
@@ -30,7 +20,7 @@ export function urlSecrets(url: string): string[] {
     for (const [key, value] of u.searchParams)
       if (redactSecrets(`${key}=x`) !== `${key}=x` && value) found.push(value);
   } catch {
-    // An unparseable URL is never printed (redactUrl); the typed password above still counts.
+    // An unparseable URL is never printed (@ccat/service's redactUrl); the typed password above still counts.
   }
   // Very short secrets would blank out ordinary words; the patterns still hide them where URLs print.
   return [...new Set(found)].filter((s) => s.length >= 3);

@@ -3,7 +3,7 @@
 // page does not know by name (added to status or failures later) are rendered generically, so
 // nothing the query returns is hidden. Every dynamic text goes through html.ts's escaping.
 import { OPERATION_STATUSES } from '@ccat/db';
-import { formatDuration } from '@ccat/notifier';
+import { formatDuration } from '@ccat/errors';
 import { currentStateText, type Failures } from '../admin/failures.js';
 import type { OperationHistory } from '../admin/history.js';
 import type { FailedOperation, RetryResult } from '../admin/retry.js';

@@ -1,6 +1,5 @@
 import { createPgOutboxStore, type Database, type OperationRef, type OperationType } from '@ccat/db';
-import { classifyError, eventLevel, fullJitterDelayMs } from '@ccat/errors';
-import { formatDuration } from '@ccat/notifier';
+import { classifyError, eventLevel, formatDuration, fullJitterDelayMs } from '@ccat/errors';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { MonitorConfig } from '../config.js';

@@ -1,7 +1,6 @@
 import { createPgOutboxStore, notifiedWithin, waitingByQueue } from '@ccat/db';
-import { classifyError, eventLevel } from '@ccat/errors';
+import { classifyError, eventLevel, formatDuration } from '@ccat/errors';
 import { ServiceHealthReader } from '@ccat/heartbeat';
-import { formatDuration } from '@ccat/notifier';
 import { unservedByType, unservedQueues, type UnservedQueue } from '../admin/unserved.js';
 import type { PassContext } from './types.js';
 

@@ -3,8 +3,8 @@
 import { Command } from '@commander-js/extra-typings';
 import { OPERATION_TYPES } from '@ccat/db';
 import { classifyError } from '@ccat/errors';
+import { isConnectionError } from '@ccat/service';
 import { OperationNotFoundError, readHistory } from '../../admin/history.js';
-import { isConnectionFailure } from '../../admin/sources.js';
 import { withSources } from '../connections.js';
 import type { CliContext } from '../context.js';
 import { CliError, EXIT, unreachable, unreachableError } from '../errors.js';
@@ -37,7 +37,7 @@ export function showCommand(cli: CliContext) {
             });
           } catch (e) {
             if (e instanceof OperationNotFoundError) throw new CliError(e.message, EXIT.refused);
-            if (isConnectionFailure(classifyError(e))) throw unreachable('PostgreSQL', db.where, e);
+            if (isConnectionError(classifyError(e))) throw unreachable('PostgreSQL', db.where, e);
             throw e;
           }
         });

@@ -1,7 +1,7 @@
 // The text form of `show <type> <id>`: the row, then its events, its notifications and what Redis
 // knows now, each a table or one line saying why it is empty. Messages are shown whole (wrapped by
 // the terminal, cleaned of control characters by the table), not cut: this is where they are read.
-import { formatDuration } from '@ccat/notifier';
+import { formatDuration } from '@ccat/errors';
 import type { OperationHistory } from '../../admin/history.js';
 import { compactJson, formatTime, plural } from '../../format.js';
 import { cleanCell, formatTable, right } from './table.js';

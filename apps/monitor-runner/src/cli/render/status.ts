@@ -1,7 +1,7 @@
 // The text form of `status`: warnings, what is stuck, then five sections, each a table or one line
 // saying why it is empty.
 import { OPERATION_STATUSES } from '@ccat/db';
-import { formatDuration } from '@ccat/notifier';
+import { formatDuration } from '@ccat/errors';
 import type { Status, StatusCounts } from '../../admin/status.js';
 import { compactJson, plural } from '../../format.js';
 import { formatTable, right } from './table.js';
