@@ -1,5 +1,8 @@
 // SIGTERM while a monitor pass is blocked on PostgreSQL (issue 11 item 5), with a real monitor
-// process (dist/main.js): the test holds the row lock the pass's recovery waits for.
+// process (dist/main.js): the test holds a lock the pass's recovery waits for. Not a row lock: the
+// monitor skips rows another transaction holds (SKIP LOCKED) and recovers them on a later pass; a
+// SHARE lock on operation_events blocks the recovery's event insert, which is one statement with its
+// update, so the pass waits inside its transaction.
 import { setOperationState } from '@ccat/db/testing';
 import { heartbeatKeys } from '@ccat/heartbeat';
 import { waitFor } from '@ccat/test-support';
@@ -16,7 +19,7 @@ afterEach(async () => {
   e = undefined;
 });
 
-/** A dead task's row and its expired heartbeat member; the test holds the row's lock. */
+/** A dead task's row and its expired heartbeat member; the test blocks writes of event rows. */
 async function blockedPass(label: string, monitorConfig: object = {}) {
   e = await createE2E(label);
   const [id] = await e.seed(1);
@@ -38,13 +41,13 @@ async function blockedPass(label: string, monitorConfig: object = {}) {
   const isLocked = new Promise<void>((r) => (locked = r));
   const released = new Promise<void>((r) => (release = r));
   const holder = e.database.db.transaction().execute(async (trx) => {
-    await sql`SELECT id FROM raw_data_packages WHERE id = ${id!} FOR UPDATE`.execute(trx);
+    await sql`LOCK TABLE operation_events IN SHARE MODE`.execute(trx);
     locked();
     await released;
   });
   await isLocked;
   const monitor = await e.monitor('monitor-1', { shutdown: { timeoutMs: SHUTDOWN_MS }, ...monitorConfig });
-  // The pass's recovery now waits for the row lock: seen by PostgreSQL, not guessed.
+  // The pass's recovery now waits for the lock: seen by PostgreSQL, not guessed.
   const db = e.database.db;
   await waitFor(
     async () => {
@@ -53,7 +56,7 @@ async function blockedPass(label: string, monitorConfig: object = {}) {
         WHERE application_name = 'ccat-monitor monitor-1' AND wait_event_type = 'Lock'`.execute(db);
       return rows[0]!.n > 0;
     },
-    { timeoutMs: 20_000, message: 'the monitor pass waits for the row lock' },
+    { timeoutMs: 20_000, message: 'the monitor pass waits for the lock on operation_events' },
   );
   return { id: id!, monitor, holder };
 }
