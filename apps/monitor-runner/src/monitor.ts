@@ -44,8 +44,9 @@ const NO_COUNTS: Readonly<PassCounts> = {
  * (`monitor.leaseMs`), so replicas do not repeat one scan; it sleeps until the earliest of the next
  * heartbeat deadline, the next database deadline, the next retry and `monitor.loopIntervalMs`.
  *
- * Guarantees: each stall is recovered at most once per attempt (the handlers' updates are fenced on
- * the attempt, so replicas are safe) and its member is removed only after the recovery committed
+ * Guarantees: each stall is recovered exactly once: at most once per attempt (the handlers' updates
+ * are fenced on the attempt, so replicas are safe), and at least once because a member is kept, and
+ * tried again, until its recovery committed or its row moved on; its member is removed only after the recovery committed
  * (compare-and-delete, so a member re-registered for a newer attempt is kept); a failing recovery
  * never fails the pass; a failed pass is retried with backoff, and expired members then get one
  * liveness bound of grace so live workers can beat again. Every step is idempotent: what a closed or

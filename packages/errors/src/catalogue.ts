@@ -66,8 +66,10 @@ export const EVENT_CATALOGUE = {
   recovery_failing: {
     level: 'ERROR',
     recorded: false,
-    action: 'The recovery of a stalled attempt keeps failing; the operation is left as it was.',
-    advice: "Check the monitor's log and the database; the monitor keeps trying with backoff.",
+    action:
+      'The monitor keeps retrying the recovery with backoff (at most every monitor.recoveryRetryMaxMs); the row stays in progress until a recovery succeeds.',
+    advice:
+      "Read the monitor's log lines for this member, fix the cause (database errors, a custom handler), or recover it by hand with the retry command in the details.",
     phrase: 'stall recoveries keep failing',
   },
   work_unserved: {

@@ -3,7 +3,7 @@
 // page does not know by name (added to status or failures later) are rendered generically, so
 // nothing the query returns is hidden. Every dynamic text goes through html.ts's escaping.
 import { OPERATION_STATUSES } from '@ccat/db';
-import { formatDuration } from '@ccat/errors';
+import { eventKindText, formatDuration } from '@ccat/errors';
 import { currentStateText, type Failures } from '../admin/failures.js';
 import type { OperationHistory } from '../admin/history.js';
 import type { FailedOperation, RetryResult } from '../admin/retry.js';
@@ -80,7 +80,7 @@ function unservedSection(unserved: Status['unserved']): Html {
     )}${
       unserved.length === 0
         ? h``
-        : h`<p class="advice">Start a worker that serves the queue's location and operation type, or bring back the one that died.</p>`
+        : h`<p class="advice">${eventKindText('work_unserved')?.advice ?? ''}</p>`
     }`,
     'unserved',
   );

@@ -1,5 +1,5 @@
 import { createPgOutboxStore, type Database, type OperationRef, type OperationType } from '@ccat/db';
-import { classifyError, eventLevel, formatDuration, fullJitterDelayMs } from '@ccat/errors';
+import { classifyError, eventLevel, fullJitterDelayMs } from '@ccat/errors';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { MonitorConfig } from '../config.js';
@@ -116,13 +116,12 @@ export class FailingMembers {
           `What: heartbeat member ${member} (${ref.type} ${ref.id}, attempt ${ref.attempt}) is ${reconcileType === undefined ? 'overdue' : 'missing while its row is in progress'}, and recovering it failed ${f.failures} times.`,
           `Error: ${err}`,
         ].join('\n'),
-        // Shown once by every channel, in place of the catalogue's generic action and advice.
+        // The catalogue gives the action and advice; the details name this row's retry command.
         context: {
           ...op,
           failures: f.failures,
           error: err,
-          action: `The monitor keeps retrying every ${formatDuration(recoveryRetryMaxMs)} at most; the row stays in progress until a recovery succeeds.`,
-          advice: `Read the monitor's log lines for this member, fix the cause (database errors, a custom handler), or recover it by hand: ccat-recovery retry ${ref.type} ${ref.id}`,
+          retryCommand: `ccat-recovery retry ${ref.type} ${ref.id}`,
         },
         dedupKey: `recovery_failing:${member}`,
         operation: { type: ref.type, id: ref.id, attempt: ref.attempt },

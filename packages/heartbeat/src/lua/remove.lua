@@ -5,9 +5,15 @@
 -- ARGV: n, then n × (id, 'd'|'p', score). Returns one 1 (removed) or 0 (kept) per entry.
 local n = tonumber(ARGV[1])
 local function same(cur, score) return cur ~= false and cur ~= nil and (cur == score or tonumber(cur) == tonumber(score)) end
+local nextArg = 2
+local function take()
+  local v = ARGV[nextArg]
+  nextArg = nextArg + 1
+  return v
+end
 local out = {}
 for k = 1, n do
-  local id, which, score = ARGV[3 * k - 1], ARGV[3 * k], ARGV[3 * k + 1]
+  local id, which, score = take(), take(), take()
   local set = deadlinesKey
   if which == 'p' then set = progressDeadlinesKey end
   if same(redis.call('ZSCORE', set, id), score) then
