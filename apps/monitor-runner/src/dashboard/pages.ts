@@ -78,9 +78,7 @@ function unservedSection(unserved: Status['unserved']): Html {
       unserved.map((u) => [u.queue, u.operationType, num(u.pending), num(u.scheduled)]),
       'none: every queue with waiting work has a live worker',
     )}${
-      unserved.length === 0
-        ? h``
-        : h`<p class="advice">${eventKindText('work_unserved')?.advice ?? ''}</p>`
+      unserved.length === 0 ? h`` : h`<p class="advice">${eventKindText('work_unserved')?.advice ?? ''}</p>`
     }`,
     'unserved',
   );
