@@ -1,6 +1,6 @@
 export * from './operation-types.js';
 export type * from './schema.js';
-export type { OperationSnapshot } from './snapshot.js';
+export type { OperationSnapshot, StallState } from './snapshot.js';
 export type {
   ErrorInfo,
   EventDetails,

@@ -22,3 +22,23 @@ export interface OperationSnapshot {
   readonly lastErrorCode: string | null;
   readonly lastErrorMessage: string | null;
 }
+
+/**
+ * The part of an operation's state that stall recovery reads and reports (lockInProgressMany,
+ * recoverStalledMany): the counters and the claim, without the timestamps and texts of a full
+ * snapshot, so a chunk of thousands of rows is read and returned cheaply. Every OperationSnapshot
+ * is one.
+ */
+export type StallState = Pick<
+  OperationSnapshot,
+  | 'type'
+  | 'id'
+  | 'status'
+  | 'attempt'
+  | 'retryCount'
+  | 'stallCount'
+  | 'runAlone'
+  | 'maxRetries'
+  | 'claimedBy'
+  | 'lastErrorCode'
+>;

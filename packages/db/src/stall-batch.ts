@@ -9,7 +9,7 @@ import type { ErrorInfo, EventDetails, NotificationInput } from './events.js';
 import { classified } from './internal/classified.js';
 import { eventValues, insertEvent, insertNotification, notificationValues } from './internal/records.js';
 import { fence, setList, TRANSITIONS } from './internal/state-machine.js';
-import { snapshotColumns, toSnapshot, type RawSnapshot } from './internal/state-sql.js';
+import { stallStateColumns, toStallState, type RawStallState } from './internal/state-sql.js';
 import { MAX_MESSAGE, MAX_NAME } from './limits.js';
 import {
   OPERATION_TABLES,
@@ -20,7 +20,7 @@ import {
 } from './operation-types.js';
 import { storedText } from './sanitize.js';
 import type { Database } from './schema.js';
-import type { OperationSnapshot } from './snapshot.js';
+import type { StallState } from './snapshot.js';
 
 /**
  * One stalled attempt's decided recovery: `stall` (pending k+1 after `delayMs`, retry counted),
@@ -42,7 +42,7 @@ export interface StallRecoveryRow {
 /** What lockInProgressMany found: rows it locked, and rows still in progress that another transaction holds. */
 export interface LockedInProgress {
   /** Rows in progress at their given attempt, now locked by the caller's transaction, in id order. */
-  readonly locked: OperationSnapshot[];
+  readonly locked: StallState[];
   /**
    * Ids still in progress at their given attempt but locked by another transaction (a worker in its
    * completion, another monitor, an operator's session): skipped, not waited for. Still due: the
@@ -53,7 +53,7 @@ export interface LockedInProgress {
 
 /**
  * Locks (SELECT … FOR UPDATE SKIP LOCKED, in id order) the rows of `type` still in progress at their
- * given attempt and returns them; it never waits for a row lock: a row another transaction holds is
+ * given attempt and returns their StallState (counters and claim); it never waits for a row lock: a row another transaction holds is
  * reported in `busy` (read without a lock: one more statement, only when some row was not locked).
  * The others (finished, moved on) are in neither list. Run it in the transaction that then calls
  * recoverStalledMany. Throws a ValidationError for a bad id or attempt, a classified error when the
@@ -71,10 +71,10 @@ export async function lockInProgressMany(
   const where = sql`(id, ${attempt}) IN (SELECT * FROM unnest(${ids}::bigint[], ${attempts}::int[]))
         AND ${fence('stall', t, attempt)}`;
   return classified(async () => {
-    const { rows } = await sql<RawSnapshot>`
-      SELECT ${snapshotColumns(t)} FROM ${sql.table(OPERATION_TABLES[t].table)}
+    const { rows } = await sql<RawStallState>`
+      SELECT ${stallStateColumns(t)} FROM ${sql.table(OPERATION_TABLES[t].table)}
       WHERE ${where} ORDER BY id FOR UPDATE SKIP LOCKED`.execute(db);
-    const locked = rows.map((r) => toSnapshot(t, r));
+    const locked = rows.map((r) => toStallState(t, r));
     if (locked.length === new Set(ids).size) return { locked, busy: [] };
     const got = new Set(locked.map((r) => r.id));
     // A plain read never waits for a row lock: in progress at the attempt, yet not locked by us.
@@ -90,34 +90,80 @@ export async function lockInProgressMany(
  * instead of a retry, `fail` rows in_progress(k) → failed; each fenced
  * on its own status and attempt, and for exactly the rows it changed, their operation_events row
  * and outbox row (bounded and redacted by the one writer). Rows that no longer match the fence are
- * left alone and absent from the answer. At most one row per id. Returns the rows after the change
+ * left alone and absent from the answer. At most one row per id. Returns the rows' StallState after the change
  * by id. Throws a ValidationError for a bad id, attempt or delay, a classified error when the
  * database refuses (nothing applied then).
  */
+/** The per-row input of recoverStalledMany, in the order each row's array carries them, with their SQL types. */
+const STALL_COLUMNS = [
+  ['id', 'bigint'],
+  ['attempt', 'int'],
+  ['transition', 'text'],
+  ['delay_s', 'float8'],
+  ['error_code', 'text'],
+  ['error_message', 'text'],
+  ['event', 'text'],
+  ['code', 'text'],
+  ['error_class', 'text'],
+  ['message', 'text'],
+  ['retryable', 'bool'],
+  ['worker_id', 'text'],
+  ['level', 'text'],
+  ['event_kind', 'text'],
+  ['subject', 'text'],
+  ['body', 'text'],
+  ['dedup_key', 'text'],
+  ['run_alone', 'bool'],
+] as const;
+const COLUMN_TYPES: Record<string, string> = {
+  ...Object.fromEntries(STALL_COLUMNS),
+  context: 'jsonb',
+  n_context: 'jsonb',
+};
+
 export async function recoverStalledMany(
   db: Kysely<Database>,
   type: OperationType,
   rows: readonly StallRecoveryRow[],
-): Promise<Map<string, OperationSnapshot>> {
+): Promise<Map<string, StallState>> {
   const t = parseOperationType(type);
   if (rows.length === 0) return new Map();
-  const columns = rows.map((r) => {
+  // The chunk travels as ONE JSON document (json_to_recordset): node-postgres would otherwise
+  // escape every element of twenty arrays, and the storable-parameter pass walk each of them; the
+  // context documents (already storable JSON text from storedJson) are spliced in as they are.
+  const names = [...STALL_COLUMNS.map(([c]) => c), 'context', 'n_context'];
+  const json = rows.map((r) => {
     if (!Number.isFinite(r.delayMs) || r.delayMs < 0)
       throw new RangeError(`delayMs must be a finite non-negative number, got ${r.delayMs}`);
     const kind = TRANSITIONS[r.transition].event;
-    return [
+    const [event, code, errorClass, message, retryable, context, workerId] = eventValues(
+      kind,
+      r.event,
+      r.error,
+    );
+    const [level, eventKind, subject, body, nContext, dedupKey] = notificationValues(r.notification);
+    const scalars = [
       parseOperationId(r.id),
       parseAttempt(r.attempt),
       r.transition,
       r.delayMs / 1000,
       truncate(r.error.code, MAX_NAME),
       storedText(r.error.message, MAX_MESSAGE),
-      ...eventValues(kind, r.event, r.error),
-      ...notificationValues(r.notification),
+      event,
+      code,
+      errorClass,
+      message,
+      retryable,
+      workerId,
+      level,
+      eventKind,
+      subject,
+      body,
+      dedupKey,
       r.runAlone === true,
     ];
+    return `${JSON.stringify(scalars).slice(0, -1)},${String(context)},${String(nContext)}]`;
   });
-  const p = columns[0]!.map((_, c) => columns.map((row) => row[c]));
   // Prefixed, so no name of v meets a column of the table in the UPDATE … FROM v … RETURNING.
   const v = (c: string) => sql`v.${sql.id(`v_${c}`)}`;
   const { table } = OPERATION_TABLES[t];
@@ -129,27 +175,28 @@ export async function recoverStalledMany(
       runAlone: v('run_alone'),
     })}
     FROM v WHERE t.id = v.v_id AND v.v_transition = ${name} AND ${fence(name, t, v('attempt'), 't')}
-    RETURNING ${snapshotColumns(t)}`;
+    RETURNING ${stallStateColumns(t)}`;
   const event = ['event', 'code', 'error_class', 'message', 'retryable', 'context', 'worker_id'];
   const note = ['level', 'event_kind', 'subject', 'body', 'n_context', 'dedup_key'];
-  const names = ['id', 'attempt', 'transition', 'delay_s', 'error_code', 'error_message', ...event, ...note];
   const target = { type: sql.lit(t), id: v('id'), attempt: v('attempt') };
   const from = sql`u JOIN v ON v.v_id = u.id`;
+  // Each row an array in STALL_COLUMNS order then the two contexts; read by position.
+  const fields = sql.join(
+    names.map((c, i) =>
+      COLUMN_TYPES[c] === 'jsonb'
+        ? sql`r.value -> ${sql.lit(i)} AS ${sql.id(`v_${c}`)}`
+        : sql`(r.value ->> ${sql.lit(i)})::${sql.raw(COLUMN_TYPES[c] ?? 'text')} AS ${sql.id(`v_${c}`)}`,
+    ),
+  );
   return classified(async () => {
-    const result = await sql<RawSnapshot>`
+    const result = await sql<RawStallState>`
       WITH v AS (
-        SELECT * FROM unnest(${p[0]}::bigint[], ${p[1]}::int[], ${p[2]}::text[], ${p[3]}::float8[],
-          ${p[4]}::text[], ${p[5]}::text[], ${p[6]}::text[], ${p[7]}::text[], ${p[8]}::text[],
-          ${p[9]}::text[], ${p[10]}::bool[], ${p[11]}::jsonb[], ${p[12]}::text[], ${p[13]}::text[],
-          ${p[14]}::text[], ${p[15]}::text[], ${p[16]}::text[], ${p[17]}::jsonb[], ${p[18]}::text[],
-          ${p[19]}::bool[])
-        AS v(${sql.join([...names, 'run_alone'].map((c) => sql.id(`v_${c}`)))})
-        ORDER BY v_id
+        SELECT ${fields} FROM jsonb_array_elements(${`[${json.join(',')}]`}::jsonb) AS r ORDER BY 1
       ), s AS (${update('stall')}), f AS (${update('fail')}), h AS (${update('sharedStall')}),
       u AS (SELECT * FROM s UNION ALL SELECT * FROM f UNION ALL SELECT * FROM h),
       e AS (${insertEvent(target, event.map(v), from)}),
       n AS (${insertNotification(note.map(v), target, { from })})
       SELECT * FROM u`.execute(db);
-    return new Map(result.rows.map((r) => [String(r.id), toSnapshot(t, r)]));
+    return new Map(result.rows.map((r) => [String(r.id), toStallState(t, r)]));
   });
 }

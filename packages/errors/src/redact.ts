@@ -435,9 +435,33 @@ export function isArgumentsKey(key: string): boolean {
   return /(?:args?|argv|arguments|params|parameters|bindings)$/i.test(tail);
 }
 
+/** Keys and strings up to this many characters are remembered as clean (`redactShort`). */
+const MEMO_MAX_TEXT = 64;
+/** Remembered texts before the memo starts over. */
+const MEMO_ENTRIES = 4096;
+const clean = new Set<string>();
+
+/**
+ * `redactSecrets`, remembering short texts it left unchanged. A document's keys and most of its
+ * short values (codes, names, worker ids, flags) are the same on every row of a batch and every
+ * line of a log: a lookup hashes the text once where the patterns scan it once each. Only clean
+ * texts are kept (a text holding a secret is redacted every time, and never retained). Bounded:
+ * at most MEMO_ENTRIES texts of at most MEMO_MAX_TEXT characters. Pure, as redaction is.
+ */
+function redactShort(text: string): string {
+  if (text.length > MEMO_MAX_TEXT) return redactSecrets(text);
+  if (clean.has(text)) return text;
+  const out = redactSecrets(text);
+  if (out === text) {
+    if (clean.size >= MEMO_ENTRIES) clean.clear();
+    clean.add(text);
+  }
+  return out;
+}
+
 /** Options of `redactValue`. */
 export interface RedactValueOptions extends SafeJsonLimits {
-  /** The redactor for strings (default `redactSecrets`). */
+  /** The redactor for strings (default `redactSecrets`, short clean texts remembered). */
   readonly redact?: Redactor;
 }
 
@@ -449,7 +473,7 @@ export interface RedactValueOptions extends SafeJsonLimits {
  * (keys included) went through the redactor. Never throws; the cost is bounded by the limits.
  */
 export function redactValue(value: unknown, options: RedactValueOptions = {}): JsonValue {
-  const redact = options.redact ?? redactSecrets;
+  const redact = options.redact ?? redactShort;
   const walk = (v: JsonValue): JsonValue => {
     if (typeof v === 'string') return redact(v);
     if (Array.isArray(v)) return v.map(walk);

@@ -107,6 +107,22 @@ describe('redactSecrets: every common form of a credential', () => {
 });
 
 describe('redactValue', () => {
+  it('redacts a short text every time it comes back (only clean texts are remembered)', () => {
+    for (let i = 0; i < 3; i++) {
+      expect(redactValue({ note: 'token=abc123def456', plain: 'worker-1' })).toEqual({
+        note: `token=${REDACTED}`,
+        plain: 'worker-1',
+      });
+      expect(redactValue(['https://u:hunter22@db', 'https://u:hunter22@db'])).toEqual([
+        `https://u:${REDACTED}@db`,
+        `https://u:${REDACTED}@db`,
+      ]);
+    }
+    // More distinct clean texts than the memo holds: every one still comes back as it was.
+    for (let i = 0; i < 10_000; i++) expect(redactValue({ w: `worker-${i}` })).toEqual({ w: `worker-${i}` });
+    expect(redactValue({ k: 'password=hunter22' })).toEqual({ k: `password=${REDACTED}` });
+  });
+
   it('blanks secret-named keys at any depth and redacts every string, whatever the shape', () => {
     const cyclic: Record<string, unknown> = { url: 'https://a:b@c' };
     cyclic['self'] = cyclic;

@@ -172,7 +172,7 @@ describe('HeartbeatScanner', () => {
   });
 
   it('returns a batch larger than one bulk chunk intact', async () => {
-    const { emitter, scanner } = setup({ intervalMs: 10, timeoutMs: 20 }, 1_500);
+    const { emitter, scanner, keys } = setup({ intervalMs: 10, timeoutMs: 20 }, 1_500);
     await Promise.all(
       Array.from({ length: 1_600 }, (_, i) => emitter.track(`raw_data_package:${i}:0`, { progress: i })),
     );
@@ -184,6 +184,14 @@ describe('HeartbeatScanner', () => {
     expect(scan.corrupt).toEqual([]);
     for (const t of scan.tasks) expect(t.progress?.value).toBe(Number(t.taskId.split(':')[1]));
     expect((await scanner.list({ limit: 1_600 })).tasks.every((t) => t.details?.timeoutMs === 20)).toBe(true);
+    // Removed past one bulk chunk too; an entry given twice is removed once (the second is kept).
+    const result = await scanner.remove([...scan.tasks, scan.tasks[7]!]);
+    expect(result.removed).toHaveLength(1_500);
+    expect(result.kept).toEqual([scan.tasks[7]!.taskId]);
+    const rest = await scanner.scanExpired();
+    expect(rest.dueTotal).toBe(100);
+    expect(rest.tasks.every((t) => !result.removed.includes(t.taskId))).toBe(true);
+    expect(await redis.hlen(keys.details)).toBe(100);
   });
 
   it('lists in-flight tasks with heartbeat age and progress, and counts them', async () => {

@@ -27,6 +27,26 @@ export function dedupKey(kind: RecoveryEventKind, operationType: string, errorCo
   return `${kind}:${operationType}:${errorCode}`;
 }
 
+/** What happened, per kind (built only for the kind at hand: a batch of stalls builds thousands). */
+const HEADLINE: Record<RecoveryEventKind, (what: string, f: NotificationFacts) => string> = {
+  permanent_failure: (what, f) => `${what} FAILED: ${f.errorCode}`,
+  stall_exhausted: (what, f) =>
+    `${what} FAILED: ${f.errorCode === 'POISON_OPERATION' ? 'crashed every worker process that ran it alone' : 'stalled too often'}`,
+  stall_recovered: (what) => `${what} stalled and was reset for retry`,
+  retry_scheduled: (what, f) => `${what} will be retried (${f.errorCode})`,
+};
+
+/** What was done, per kind. */
+const DONE: Record<RecoveryEventKind, (f: NotificationFacts) => string> = {
+  permanent_failure: () => 'Marked FAILED. No further automatic retries.',
+  stall_exhausted: (f) => `Marked FAILED with ${f.errorCode}. No further automatic retries.`,
+  stall_recovered: (f) => reset(f),
+  retry_scheduled: (f) => reset(f),
+};
+
+const reset = (f: NotificationFacts): string =>
+  `Reset to PENDING as attempt ${f.ref.attempt + 1}; it runs again${f.delayMs ? ` in about ${formatDuration(f.delayMs)}` : ' now'}.`;
+
 /**
  * The outbox notification for a recovery decision: the subject says what happened; the context
  * carries the facts and this decision's `action` and `advice` (shown by every channel in place of the
@@ -35,19 +55,6 @@ export function dedupKey(kind: RecoveryEventKind, operationType: string, errorCo
 export function buildNotification(f: NotificationFacts): NotificationInput {
   const { ref } = f;
   const what = `${ref.type} ${ref.id}`;
-  const headline: Record<RecoveryEventKind, string> = {
-    permanent_failure: `${what} FAILED: ${f.errorCode}`,
-    stall_exhausted: `${what} FAILED: ${f.errorCode === 'POISON_OPERATION' ? 'crashed every worker process that ran it alone' : 'stalled too often'}`,
-    stall_recovered: `${what} stalled and was reset for retry`,
-    retry_scheduled: `${what} will be retried (${f.errorCode})`,
-  };
-  const reset = `Reset to PENDING as attempt ${ref.attempt + 1}; it runs again${f.delayMs ? ` in about ${formatDuration(f.delayMs)}` : ' now'}.`;
-  const done: Record<RecoveryEventKind, string> = {
-    permanent_failure: 'Marked FAILED. No further automatic retries.',
-    stall_exhausted: `Marked FAILED with ${f.errorCode}. No further automatic retries.`,
-    stall_recovered: reset,
-    retry_scheduled: reset,
-  };
   const todo =
     f.kind === 'permanent_failure' || f.kind === 'stall_exhausted'
       ? `${adviceFor(f.errorCode)} Then: ccat-recovery retry ${ref.type} ${ref.id}`
@@ -64,7 +71,7 @@ export function buildNotification(f: NotificationFacts): NotificationInput {
     level: eventLevel(f.kind),
     eventKind: f.kind,
     // The notifier prefixes the level and the deployment's tag; the subject says what happened.
-    subject: headline[f.kind],
+    subject: HEADLINE[f.kind](what, f),
     body: lines.join('\n'),
     context: {
       operationType: ref.type,
@@ -75,7 +82,7 @@ export function buildNotification(f: NotificationFacts): NotificationInput {
       retryCount: f.retryCount,
       maxRetries: f.maxRetries,
       ...(f.workerId !== undefined && { workerId: f.workerId }),
-      action: done[f.kind],
+      action: DONE[f.kind](f),
       advice: todo,
     },
     dedupKey: dedupKey(f.kind, ref.type, f.errorCode),

@@ -6,7 +6,7 @@ import {
   lockInProgressMany,
   recoverStalledMany,
   type ErrorInfo,
-  type OperationSnapshot,
+  type StallState,
   type OperationType,
   type StallRecoveryRow,
 } from '@ccat/db';
@@ -18,10 +18,14 @@ import { decideStall, type StallDecision } from './policy.js';
 /** Why the monitor holds an attempt stalled; recorded in the event's context and the notification. */
 export type StallReason = 'heartbeat_expired' | 'progress_stalled' | 'no_heartbeat';
 
-/** What applyStallRecovery applied (or `not_in_progress` / `busy`: nothing). */
+/**
+ * What applyStallRecovery applied (or `not_in_progress` / `busy`: nothing), with the operation's
+ * state after it (a full OperationSnapshot from applyStallRecovery, the counters and claim from the
+ * batched applyStallRecoveries).
+ */
 export type StallOutcome =
-  | { readonly kind: 'stall_recovered'; readonly delayMs: number; readonly operation: OperationSnapshot }
-  | { readonly kind: 'stall_exhausted'; readonly operation: OperationSnapshot }
+  | { readonly kind: 'stall_recovered'; readonly delayMs: number; readonly operation: StallState }
+  | { readonly kind: 'stall_exhausted'; readonly operation: StallState }
   /** The attempt had already finished or moved on: nothing to recover. */
   | { readonly kind: 'not_in_progress' }
   /**
@@ -57,7 +61,7 @@ const FAIL_CLASS: Record<string, string> = {
 function stallRecords(
   deps: RecoveryDeps,
   task: StallTask,
-  row: OperationSnapshot,
+  row: StallState,
   detectedBy: string | undefined,
   shared: boolean,
 ) {
@@ -121,7 +125,7 @@ function stallRecords(
   return { transition, retry, delayMs, runAlone, error, options: { event, notification } } as const;
 }
 
-function outcomeOf(retry: boolean, delayMs: number, operation: OperationSnapshot): StallOutcome {
+function outcomeOf(retry: boolean, delayMs: number, operation: StallState): StallOutcome {
   return retry ? { kind: 'stall_recovered', delayMs, operation } : { kind: 'stall_exhausted', operation };
 }
 

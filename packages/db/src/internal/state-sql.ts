@@ -1,7 +1,7 @@
 // SQL for the state columns of an operation type, under their logical names.
 import { sql, type RawBuilder } from 'kysely';
 import { OPERATION_TABLES, type OperationStatus, type OperationType } from '../operation-types.js';
-import type { OperationSnapshot } from '../snapshot.js';
+import type { OperationSnapshot, StallState } from '../snapshot.js';
 
 export interface RawSnapshot {
   id: string;
@@ -24,21 +24,27 @@ export interface RawSnapshot {
   notification_id?: string | null;
 }
 
-export const STATE_COLUMNS = [
+/** The columns of a StallState (the counters and the claim), under their logical names. */
+const STALL_STATE_COLUMNS = [
   'status',
   'attempt',
   'retry_count',
   'stall_count',
   'run_alone',
   'max_retries',
+  'claimed_by',
+  'last_error_code',
+] as const;
+
+/** Every state column of a snapshot, under its logical name. */
+export const STATE_COLUMNS = [
+  ...STALL_STATE_COLUMNS,
   'next_attempt_at',
   'scheduled_at',
-  'claimed_by',
   'started_at',
   'finished_at',
   'last_seen_at',
   'progress_bytes',
-  'last_error_code',
   'last_error_message',
 ] as const;
 export type StateColumn = (typeof STATE_COLUMNS)[number];
@@ -55,20 +61,33 @@ export function stateColumn(type: OperationType, name: StateColumn): RawBuilder<
   return ref;
 }
 
-/** `id, <prefix>status AS status, ...`: a type's state under logical names. */
-export function snapshotColumns(type: OperationType): RawBuilder<unknown> {
-  let cols = snapshots.get(type);
+/** `id, <prefix>c AS c, ...` for the given state columns of a type; built once per (set, type). */
+function columnList(
+  names: readonly StateColumn[],
+  cache: Map<OperationType, RawBuilder<unknown>>,
+  type: OperationType,
+): RawBuilder<unknown> {
+  let cols = cache.get(type);
   if (cols === undefined) {
-    cols = sql.join([
-      sql.ref('id'),
-      ...STATE_COLUMNS.map((c) => sql`${stateColumn(type, c)} AS ${sql.id(c)}`),
-    ]);
-    snapshots.set(type, cols);
+    cols = sql.join([sql.ref('id'), ...names.map((c) => sql`${stateColumn(type, c)} AS ${sql.id(c)}`)]);
+    cache.set(type, cols);
   }
   return cols;
 }
 
-export function toSnapshot(type: OperationType, r: RawSnapshot): OperationSnapshot {
+/** `id, <prefix>status AS status, ...`: a type's state under logical names. */
+export const snapshotColumns = (type: OperationType): RawBuilder<unknown> =>
+  columnList(STATE_COLUMNS, snapshots, type);
+
+const stallStates = new Map<OperationType, RawBuilder<unknown>>();
+
+/** `id, <prefix>status AS status, ...`: the columns of a StallState. */
+export const stallStateColumns = (type: OperationType): RawBuilder<unknown> =>
+  columnList(STALL_STATE_COLUMNS, stallStates, type);
+
+export type RawStallState = Pick<RawSnapshot, 'id' | (typeof STALL_STATE_COLUMNS)[number]>;
+
+export function toStallState(type: OperationType, r: RawStallState): StallState {
   return {
     type,
     id: String(r.id),
@@ -78,14 +97,20 @@ export function toSnapshot(type: OperationType, r: RawSnapshot): OperationSnapsh
     stallCount: r.stall_count,
     runAlone: r.run_alone,
     maxRetries: r.max_retries,
+    claimedBy: r.claimed_by,
+    lastErrorCode: r.last_error_code,
+  };
+}
+
+export function toSnapshot(type: OperationType, r: RawSnapshot): OperationSnapshot {
+  return {
+    ...toStallState(type, r),
     nextAttemptAt: r.next_attempt_at,
     scheduledAt: r.scheduled_at,
-    claimedBy: r.claimed_by,
     startedAt: r.started_at,
     finishedAt: r.finished_at,
     lastSeenAt: r.last_seen_at,
     progressBytes: String(r.progress_bytes),
-    lastErrorCode: r.last_error_code,
     lastErrorMessage: r.last_error_message,
   };
 }
