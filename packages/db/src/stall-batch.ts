@@ -84,16 +84,6 @@ export async function lockInProgressMany(
   });
 }
 
-/**
- * Applies decided stall recoveries of one type in ONE statement: `stall` rows in_progress(k) →
- * pending(k+1) (retry counted, due after delayMs), `sharedStall` rows the same with stall_count+1
- * instead of a retry, `fail` rows in_progress(k) → failed; each fenced
- * on its own status and attempt, and for exactly the rows it changed, their operation_events row
- * and outbox row (bounded and redacted by the one writer). Rows that no longer match the fence are
- * left alone and absent from the answer. At most one row per id. Returns the rows' StallState after the change
- * by id. Throws a ValidationError for a bad id, attempt or delay, a classified error when the
- * database refuses (nothing applied then).
- */
 /** The per-row input of recoverStalledMany, in the order each row's array carries them, with their SQL types. */
 const STALL_COLUMNS = [
   ['id', 'bigint'],
@@ -121,6 +111,16 @@ const COLUMN_TYPES: Record<string, string> = {
   n_context: 'jsonb',
 };
 
+/**
+ * Applies decided stall recoveries of one type in ONE statement: `stall` rows in_progress(k) →
+ * pending(k+1) (retry counted, due after delayMs), `sharedStall` rows the same with stall_count+1
+ * instead of a retry, `fail` rows in_progress(k) → failed; each fenced
+ * on its own status and attempt, and for exactly the rows it changed, their operation_events row
+ * and outbox row (bounded and redacted by the one writer). Rows that no longer match the fence are
+ * left alone and absent from the answer. At most one row per id. Returns the rows' StallState after the change
+ * by id. Throws a ValidationError for a bad id, attempt or delay, a classified error when the
+ * database refuses (nothing applied then).
+ */
 export async function recoverStalledMany(
   db: Kysely<Database>,
   type: OperationType,
@@ -128,9 +128,9 @@ export async function recoverStalledMany(
 ): Promise<Map<string, StallState>> {
   const t = parseOperationType(type);
   if (rows.length === 0) return new Map();
-  // The chunk travels as ONE JSON document (json_to_recordset): node-postgres would otherwise
-  // escape every element of twenty arrays, and the storable-parameter pass walk each of them; the
-  // context documents (already storable JSON text from storedJson) are spliced in as they are.
+  // The chunk travels as ONE JSON document, an array per row (jsonb_array_elements): node-postgres
+  // would otherwise escape every element of twenty arrays, and the storable-parameter pass walk
+  // each of them; the context documents (storable JSON text from storedJson) are spliced in as is.
   const names = [...STALL_COLUMNS.map(([c]) => c), 'context', 'n_context'];
   const json = rows.map((r) => {
     if (!Number.isFinite(r.delayMs) || r.delayMs < 0)
@@ -148,7 +148,8 @@ export async function recoverStalledMany(
       r.transition,
       r.delayMs / 1000,
       truncate(r.error.code, MAX_NAME),
-      storedText(r.error.message, MAX_MESSAGE),
+      // The row's last error is the event's message unless the event says otherwise: redacted once.
+      r.event.message === undefined && message !== null ? message : storedText(r.error.message, MAX_MESSAGE),
       event,
       code,
       errorClass,
