@@ -1,3 +1,4 @@
+// Over 300 lines: one pass step, its page loop with the chunk and one-by-one paths and their accounting, read together.
 import { parseOperationKey, type OperationRef, type OperationType } from '@ccat/db';
 import { classifyError } from '@ccat/errors';
 import type { ExpiredTask, StalledTask } from '@ccat/heartbeat';
