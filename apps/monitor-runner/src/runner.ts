@@ -8,18 +8,11 @@ import {
   migrationStatus,
   type Database,
 } from '@ccat/db';
-import { classifyError, eventLevel } from '@ccat/errors';
+import { eventLevel } from '@ccat/errors';
 import { ServiceHealthReporter } from '@ccat/heartbeat';
 import { createNotifier, createOutboxRelay, type OutboxRelay } from '@ccat/notifier';
 import { createHandlerRegistry, type HandlerRegistry } from '@ccat/recovery-handlers';
-import {
-  readiness,
-  shutdownSteps,
-  startHealthServer,
-  waitForDatabase,
-  waitForRedis,
-  type HealthServer,
-} from '@ccat/service';
+import { shutdownSteps, startServing, type HealthServer } from '@ccat/service';
 import type { RedisConnection } from '@ccat/service';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
@@ -136,7 +129,6 @@ export function createMonitorRunner(deps: MonitorRunnerDeps): MonitorRunner {
   // close() during start (while waiting for the database) ends the wait: nothing starts.
   const stopping = new AbortController();
   const schema = deps.schema ?? config.database.schema;
-  const migrations = () => migrationStatus(deps.db, { schema });
 
   const runner: MonitorRunner = {
     monitor,
@@ -149,33 +141,24 @@ export function createMonitorRunner(deps: MonitorRunnerDeps): MonitorRunner {
       return dashboard?.port;
     },
     async start() {
-      if (config.http.port !== null) {
-        http = await startHealthServer(config.http.host, config.http.port, {
-          registry: metrics.registry,
-          healthz: () => ({ ok: true, details: { monitorId } }),
-          readyz: () =>
-            readiness({
-              migrations,
-              redis: { redis: deps.redis },
-              working: () => working && closing === undefined,
-            }),
-          onError: (e, where) =>
-            log.warn({ where, err: classifyError(e).message }, 'HTTP server connection error'),
-        });
-      }
-      if (config.dashboard.enabled)
-        dashboard = await startDashboard({ config, db: deps.db, redis: deps.redis, logger: log });
-      const ready = await waitForDatabase({
-        migrations,
-        searchPath: () => assertSearchPath(deps.db, schema),
+      const ready = await startServing({
+        http: config.http,
+        registry: metrics.registry,
+        healthDetails: () => ({ monitorId }),
+        migrations: () => migrationStatus(deps.db, { schema }),
+        redis: { redis: deps.redis },
+        working: () => working && closing === undefined,
         schema,
+        searchPath: () => assertSearchPath(deps.db, schema),
         logger: log,
         signal: stopping.signal,
+        listening: async (server) => {
+          http = server;
+          if (config.dashboard.enabled)
+            dashboard = await startDashboard({ config, db: deps.db, redis: deps.redis, logger: log });
+        },
       });
       if (!ready) return;
-      // A Redis that is down or restarting at start is waited for too, not a reason to exit.
-      if (!(await waitForRedis({ redis: { redis: deps.redis }, logger: log, signal: stopping.signal })))
-        return;
       await health.start();
       await policyCheck.start();
       if (stopping.signal.aborted) return;

@@ -3,17 +3,13 @@
 // the task runner, heartbeats, service health, the dispatcher, /metrics). Owns no process state:
 // main.ts passes the connections and the logger and owns the signals.
 import { assertSearchPath, migrationStatus, type Database } from '@ccat/db';
-import { classifyError } from '@ccat/errors';
 import { HeartbeatEmitter, ServiceHealthReporter } from '@ccat/heartbeat';
 import { createHandlerRegistry, type HandlerRegistry } from '@ccat/recovery-handlers';
 import {
   bullErrorListener,
   ConnectionFaultLog,
-  readiness,
   shutdownSteps,
-  startHealthServer,
-  waitForDatabase,
-  waitForRedis,
+  startServing,
   type HealthServer,
 } from '@ccat/service';
 import { Worker as BullWorker } from 'bullmq';
@@ -206,7 +202,6 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
   let closing: Promise<void> | undefined;
   let working = false;
   const schema = deps.schema ?? config.database.schema;
-  const migrations = () => migrationStatus(deps.db, { schema });
   // close() during start (while waiting for the database) ends the wait: no work starts.
   const stopping = new AbortController();
   /** How long each BullMQ step of the shutdown may wait for Redis. */
@@ -221,37 +216,20 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
     },
     queues,
     async start() {
-      if (config.http.port !== null) {
-        http = await startHealthServer(config.http.host, config.http.port, {
-          registry: metrics.registry,
-          healthz: () => ({
-            ok: true,
-            details: { workerId, inFlight: runner.inFlight, queues: queues.length },
-          }),
-          readyz: () =>
-            readiness({
-              migrations,
-              redis: { redis: deps.redis, bull: deps.bullConnection },
-              working: () => working && closing === undefined,
-            }),
-          onError: (e, where) =>
-            log.warn({ where, err: classifyError(e).message }, 'HTTP server connection error'),
-        });
-      }
-      const ready = await waitForDatabase({
-        migrations,
-        searchPath: () => assertSearchPath(deps.db, schema),
+      const ready = await startServing({
+        http: config.http,
+        registry: metrics.registry,
+        healthDetails: () => ({ workerId, inFlight: runner.inFlight, queues: queues.length }),
+        migrations: () => migrationStatus(deps.db, { schema }),
+        redis: { redis: deps.redis, bull: deps.bullConnection },
+        working: () => working && closing === undefined,
         schema,
+        searchPath: () => assertSearchPath(deps.db, schema),
         logger: log,
         signal: stopping.signal,
+        listening: (server) => void (http = server),
       });
       if (!ready) return;
-      const redisUp = await waitForRedis({
-        redis: { redis: deps.redis, bull: deps.bullConnection },
-        logger: log,
-        signal: stopping.signal,
-      });
-      if (!redisUp) return;
       await heartbeat.start();
       const served = (
         await servedQueues(deps.db, config.serve, (skipped) =>

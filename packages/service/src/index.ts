@@ -73,6 +73,7 @@ export {
   type ServiceDatabase,
 } from './database.js';
 export { shutdownSteps } from './shutdown.js';
+export { startServing, type ServingOptions } from './start-serving.js';
 export {
   startHealthServer,
   type HealthCheck,
