@@ -107,4 +107,5 @@ export {
   type WaitingRow,
 } from './queues.js';
 export { notifiedWithin } from './notified.js';
+export { locationRoot, readOutputLocations, type OutputLocation } from './output-locations.js';
 export { currentStates, type CurrentState } from './current-states.js';
