@@ -24,7 +24,7 @@ export interface MonitorMetrics {
   readonly corruptEntries: Counter<'kind'>;
   readonly staleScheduled: Gauge<'operation_type'>;
   readonly inFlight: Gauge;
-  /** Pending and scheduled rows whose queue no live worker serves, by type (pass/unserved.ts); every type from 0. */
+  /** Pending and scheduled rows whose queue no live worker serves, by type (pass/unserved-watch.ts); every type from 0. */
   readonly operationsUnserved: Gauge<'operation_type'>;
   /** Undelivered outbox notifications by level and state (pending: being retried or due; failed). */
   readonly notificationsUndelivered: Gauge<'level' | 'state'>;

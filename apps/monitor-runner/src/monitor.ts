@@ -1,7 +1,7 @@
 // The monitor loop (DESIGN §6). Each pass: recover expired heartbeats and progress stalls through
 // the operation type's handler (one transaction each: state, event, outbox), then compare-and-delete
 // the member; reconcile what Redis may have lost (pass/reconciler.ts); report scheduled rows nobody
-// claimed; watch for waiting work no live worker serves (pass/unserved.ts). Members whose recovery
+// claimed; watch for waiting work no live worker serves (pass/unserved-watch.ts). Members whose recovery
 // fails are retried with backoff and alerted (pass/failing-members.ts).
 import { randomBytes } from 'node:crypto';
 import { OPERATION_TYPES } from '@ccat/db';
@@ -14,7 +14,7 @@ import { Reconciler } from './pass/reconciler.js';
 import { recoverDue } from './pass/recover-due.js';
 import { cancelOwnStatements } from './pass/shutdown.js';
 import type { MonitorDeps, PassContext, PassCounts } from './pass/types.js';
-import { UnservedWatch } from './pass/unserved.js';
+import { UnservedWatch } from './pass/unserved-watch.js';
 
 /** What one pass did, and how long the loop sleeps after it. */
 export interface PassReport extends Readonly<PassCounts> {

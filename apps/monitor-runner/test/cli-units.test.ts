@@ -4,7 +4,7 @@ import { redactUrl } from '@ccat/service';
 import { describe, expect, it } from 'vitest';
 import { buildReport } from '../src/admin/report.js';
 import type { ReportData } from '../src/admin/report-queries.js';
-import { unservedByType, unservedQueues, unservedWarnings } from '../src/admin/unserved.js';
+import { unservedByType, unservedQueues, unservedWarnings } from '../src/admin/unserved-queues.js';
 import { unreachable, UsageError } from '../src/cli/errors.js';
 import { parseDuration } from '../src/cli/options.js';
 import { scrubbingOutput, writeJson } from '../src/cli/output.js';

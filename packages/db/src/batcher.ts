@@ -9,7 +9,7 @@
 import { classifyError, truncate } from '@ccat/errors';
 import { CompiledQuery, sql, type Kysely } from 'kysely';
 import type { EventDetails, TransitionOptions } from './events.js';
-import { eventValues, insertEvent } from './internal/records.js';
+import { eventValues, insertEvent } from './internal/row-writer.js';
 import { checkRef, fence, setList, TRANSITIONS } from './internal/state-machine.js';
 import { MAX_NAME } from './limits.js';
 import { OPERATION_TABLES, type OperationRef, type OperationType } from './operation-types.js';

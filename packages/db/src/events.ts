@@ -1,13 +1,13 @@
 import type { AnyEventKind } from '@ccat/errors';
 import type { NotificationLevel } from './schema.js';
 
-/** Decisions recorded in operation_events (DESIGN §3): @ccat/errors `EVENT_KINDS`, or another service's own. */
-export type OperationEventKind = AnyEventKind;
-
 /** What an operation_events row says beyond the operation and attempt (filled in by the transition). */
 export interface EventDetails {
-  /** Defaults to the transition's own kind (e.g. `retry_scheduled` for resetForRetry). */
-  readonly event?: OperationEventKind;
+  /**
+   * The decision recorded (DESIGN §3): @ccat/errors `EVENT_KINDS`, or another service's own. Defaults
+   * to the transition's own kind (e.g. `retry_scheduled` for resetForRetry).
+   */
+  readonly event?: AnyEventKind;
   readonly errorCode?: string;
   readonly errorClass?: string;
   readonly message?: string;

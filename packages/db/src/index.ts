@@ -1,13 +1,7 @@
 export * from './operation-types.js';
 export type * from './schema.js';
 export type { OperationSnapshot, StallState } from './snapshot.js';
-export type {
-  ErrorInfo,
-  EventDetails,
-  NotificationInput,
-  OperationEventKind,
-  TransitionOptions,
-} from './events.js';
+export type { ErrorInfo, EventDetails, NotificationInput, TransitionOptions } from './events.js';
 export {
   assertSchemaName,
   createDatabase,
@@ -107,4 +101,5 @@ export {
   type WaitingRow,
 } from './queues.js';
 export { notifiedWithin } from './notified.js';
+export { locationRoot, readOutputLocations, type OutputLocation } from './output-locations.js';
 export { currentStates, type CurrentState } from './current-states.js';

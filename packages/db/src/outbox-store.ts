@@ -8,7 +8,7 @@
 import { sql, type Kysely } from 'kysely';
 import { classified } from './internal/classified.js';
 import { claimDue, ids, secs } from './internal/outbox-claim.js';
-import { insertNotification, notificationValues } from './internal/records.js';
+import { insertNotification, notificationValues } from './internal/row-writer.js';
 import { MAX_MESSAGE } from './limits.js';
 import { parseOperationId } from './operation-types.js';
 import { storedJson, storedText } from './sanitize.js';

@@ -1,10 +1,11 @@
 // Event and outbox rows written on their own, in the caller's transaction: for a decision whose state
 // change wrote none (a lease lost, a custom handler's transition). Same columns, bounds and
-// sanitising as a transition's own (internal/records.ts, the one writer).
+// sanitising as a transition's own (internal/row-writer.ts, the one writer).
 import type { Kysely } from 'kysely';
-import type { ErrorInfo, EventDetails, NotificationInput, OperationEventKind } from './events.js';
+import type { ErrorInfo, EventDetails, NotificationInput } from './events.js';
+import type { AnyEventKind } from '@ccat/errors';
 import { classified } from './internal/classified.js';
-import { eventValues, insertEvent, insertNotification, notificationValues } from './internal/records.js';
+import { eventValues, insertEvent, insertNotification, notificationValues } from './internal/row-writer.js';
 import { parseAttempt, parseOperationId } from './operation-types.js';
 import type { Database } from './schema.js';
 
@@ -24,7 +25,7 @@ export interface EventOperation {
 export async function recordEvent(
   db: Kysely<Database>,
   operation: EventOperation,
-  event: EventDetails & { readonly event: OperationEventKind },
+  event: EventDetails & { readonly event: AnyEventKind },
   error?: ErrorInfo,
 ): Promise<string> {
   const target = {

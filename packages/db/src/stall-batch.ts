@@ -7,7 +7,7 @@ import { truncate } from '@ccat/errors';
 import { sql, type Kysely } from 'kysely';
 import type { ErrorInfo, EventDetails, NotificationInput } from './events.js';
 import { classified } from './internal/classified.js';
-import { eventValues, insertEvent, insertNotification, notificationValues } from './internal/records.js';
+import { eventValues, insertEvent, insertNotification, notificationValues } from './internal/row-writer.js';
 import { fence, setList, TRANSITIONS } from './internal/state-machine.js';
 import { stallStateColumns, toStallState, type RawStallState } from './internal/state-sql.js';
 import { MAX_MESSAGE, MAX_NAME } from './limits.js';

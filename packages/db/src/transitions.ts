@@ -20,7 +20,7 @@ import {
 import { storedText } from './sanitize.js';
 import type { Database } from './schema.js';
 import type { OperationSnapshot } from './snapshot.js';
-import { eventValues, insertEvent, insertNotification, notificationValues } from './internal/records.js';
+import { eventValues, insertEvent, insertNotification, notificationValues } from './internal/row-writer.js';
 import {
   checkRef,
   eventAttempt,

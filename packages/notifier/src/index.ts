@@ -5,7 +5,6 @@ export {
   notificationFor,
   toNotification,
   type Notification,
-  type NotificationEventKind,
   type NotificationInput,
   type NotificationLevel,
   type NotificationOperation,

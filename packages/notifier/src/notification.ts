@@ -5,9 +5,6 @@ import { eventLevel, NOTIFICATION_LEVELS, type AnyEventKind, type NotificationLe
 
 export { NOTIFICATION_LEVELS, type NotificationLevel };
 
-/** Event kinds (the catalogue's, @ccat/errors `EVENT_KINDS`); other services may use their own. */
-export type NotificationEventKind = AnyEventKind;
-
 /** The operation a notification is about. */
 export interface NotificationOperation {
   readonly type: string;
@@ -22,7 +19,7 @@ export interface Notification {
   /** The outbox id; absent for a notification sent directly. */
   readonly id?: string;
   readonly level: NotificationLevel;
-  readonly eventKind: NotificationEventKind;
+  readonly eventKind: AnyEventKind;
   /** One line: what happened. Untrusted text (it may quote an error message). */
   readonly subject: string;
   /** Free text. Untrusted. */
@@ -62,7 +59,7 @@ export function isNotificationLevel(value: unknown): value is NotificationLevel 
 
 /** Builds a notification for an operation event with the default level and dedup key. */
 export function notificationFor(args: {
-  readonly eventKind: NotificationEventKind;
+  readonly eventKind: AnyEventKind;
   readonly subject: string;
   readonly body?: string;
   readonly operation?: NotificationOperation;

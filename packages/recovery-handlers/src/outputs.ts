@@ -2,7 +2,7 @@
 // cleanup removes what interrupted runs left here: one definition for both.
 import { isAbsolute, normalize } from 'node:path';
 import { classifyError, ValidationError } from '@ccat/errors';
-import { parseOperationId, parseOperationType, type OperationType } from '@ccat/db';
+import { readOutputLocations, type OperationType } from '@ccat/db';
 import type { Executor, OperationOutput } from './handler.js';
 import { RESERVED_MARKER, TOMB_SUFFIX } from './partial-files.js';
 
@@ -98,85 +98,29 @@ export function locationPath(root: string, relativePath: string): ContainedPath 
   return containedPath(root, relativePath);
 }
 
-async function rootOf(db: Executor, locationId: number): Promise<string> {
-  const row = await db
-    .selectFrom('data_locations')
-    .select('root_path')
-    .where('id', '=', locationId)
-    .executeTakeFirst();
-  if (row === undefined) throw new ValidationError(`data location ${locationId} does not exist`);
-  return row.root_path;
-}
-
 /**
  * The final outputs one operation writes (through partial names), so cleanup can find the partials
- * of its interrupted attempts. None when the row does not exist, and none for a deletion (it writes
- * nothing). Every path comes from {@link containedPath}, so none names a partial itself.
+ * of its interrupted attempts: the stored facts from @ccat/db `readOutputLocations`, each made a path
+ * here. None when the row does not exist. None for a deletion: it writes nothing, it only removes,
+ * after its checks, through the worker's fenced destroy (which removes its own tomb), so its failure
+ * path touches nothing and a refused deletion never removes a file because of its name. Every path
+ * comes from {@link containedPath}, so none names a partial itself.
+ *
+ * @throws the classified error: a ValidationError for a stored value {@link containedPath} refuses or
+ *   a missing location, or the database error.
  */
 export async function resolveOperationOutputs(
   db: Executor,
   type: OperationType,
   id: string,
 ): Promise<OperationOutput[]> {
-  const t = parseOperationType(type);
-  const opId = parseOperationId(id);
+  const locations = await readOutputLocations(db, type, id);
   try {
-    switch (t) {
-      case 'raw_data_package': {
-        const r = await db
-          .selectFrom('raw_data_packages')
-          .select(['buffer_location_id', 'relative_path'])
-          .where('id', '=', opId)
-          .executeTakeFirst();
-        return r
-          ? [{ path: locationPath(await rootOf(db, r.buffer_location_id), r.relative_path), kind: 'file' }]
-          : [];
-      }
-      case 'data_transfer_package': {
-        const r = await db
-          .selectFrom('data_transfer_packages')
-          .select(['buffer_location_id', 'relative_path'])
-          .where('id', '=', opId)
-          .executeTakeFirst();
-        return r
-          ? [{ path: locationPath(await rootOf(db, r.buffer_location_id), r.relative_path), kind: 'file' }]
-          : [];
-      }
-      case 'data_transfer':
-      case 'unpack': {
-        const r = await db
-          .selectFrom('data_transfers as t')
-          .innerJoin('data_transfer_packages as p', 'p.id', 't.data_transfer_package_id')
-          .select(['t.destination_location_id', 'p.relative_path', 'p.name'])
-          .where('t.id', '=', opId)
-          .executeTakeFirst();
-        if (!r) return [];
-        const root = await rootOf(db, r.destination_location_id);
-        return t === 'data_transfer'
-          ? [{ path: locationPath(root, r.relative_path), kind: 'file' }]
-          : [{ path: unpackDirectory(root, r.name), kind: 'directory' }];
-      }
-      case 'long_term_archive_transfer': {
-        const r = await db
-          .selectFrom('long_term_archive_transfers')
-          .select(['destination_location_id', 'relative_path'])
-          .where('id', '=', opId)
-          .executeTakeFirst();
-        return r
-          ? [
-              {
-                path: locationPath(await rootOf(db, r.destination_location_id), r.relative_path),
-                kind: 'file',
-              },
-            ]
-          : [];
-      }
-      case 'deletion':
-        // A deletion writes no output: it only removes, after its checks, through the worker's fenced
-        // destroy (which removes its own tomb). Its failure path therefore touches nothing: a refused
-        // deletion never removes a file because of its name.
-        return [];
-    }
+    return locations.map((l): OperationOutput =>
+      l.kind === 'file'
+        ? { path: locationPath(l.root, l.relativePath), kind: 'file' }
+        : { path: unpackDirectory(l.root, l.packageName), kind: 'directory' },
+    );
   } catch (e) {
     throw classifyError(e);
   }

@@ -31,7 +31,7 @@ import { isConnectionError } from '@ccat/service';
 import type { Kysely } from 'kysely';
 import { unavailable, type Source, type Unavailable } from './sources.js';
 import { readStuck, type Stuck } from './stuck.js';
-import { unservedQueues, unservedWarnings, type UnservedQueue } from './unserved.js';
+import { unservedQueues, unservedWarnings, type UnservedQueue } from './unserved-queues.js';
 
 export type StatusCounts = Record<OperationStatus | 'total', number>;
 
@@ -106,7 +106,7 @@ export interface Status {
    * unreachable; without Redis only the database's reasons (`complete` false).
    */
   readonly stuck: Stuck | null;
-  /** Queues with waiting work and no live worker serving them (admin/unserved.ts); null when unknown. */
+  /** Queues with waiting work and no live worker serving them (admin/unserved-queues.ts); null when unknown. */
   readonly unserved: readonly UnservedQueue[] | null;
   /** One `WARNING:` line per unserved queue; empty when all is served or unknown. */
   readonly warnings: readonly string[];

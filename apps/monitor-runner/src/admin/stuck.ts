@@ -10,7 +10,7 @@ import {
 } from '@ccat/db';
 import { formatDuration } from '@ccat/errors';
 import type { Kysely } from 'kysely';
-import type { UnservedQueue } from './unserved.js';
+import type { UnservedQueue } from './unserved-queues.js';
 
 /** Why a row is stuck (see {@link readStuck} for the precise rules). */
 export type StuckKind =

@@ -5,7 +5,8 @@ import { containedPath, hashFile, locationPath, partialPath, unpackDirectory } f
 import { sql } from 'kysely';
 import { assertInsideRoot, publish, removeOwnPartial } from './fenced-files.js';
 import { copyFile, fileMatches } from './files.js';
-import { locationRoot, required } from './locations.js';
+import { locationRoot } from '@ccat/db';
+import { required } from './required.js';
 import type { Operation } from './types.js';
 
 export const longTermArchiveTransfer: Operation = {

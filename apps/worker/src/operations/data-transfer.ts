@@ -4,7 +4,8 @@ import { ChecksumVerificationError, PackageError } from '@ccat/errors';
 import { hashFile, locationPath, partialPath } from '@ccat/recovery-handlers';
 import { assertInsideRoot, publish, removeOwnPartial } from './fenced-files.js';
 import { fileMatches } from './files.js';
-import { locationRoot, required } from './locations.js';
+import { locationRoot } from '@ccat/db';
+import { required } from './required.js';
 import type { Operation } from './types.js';
 
 export const dataTransfer: Operation = {

@@ -2,13 +2,13 @@
 // checked again here, by hashing the archived file, whatever the database says — and only when the
 // row names what it claims to: a copy of the same package, at a source or buffer location, never a
 // long-term-archive location, never the verified archive, never a location root.
-import type { Database } from '@ccat/db';
+import { locationRoot, type Database } from '@ccat/db';
 import { DeletionNotSafeError, ValidationError } from '@ccat/errors';
 import { containedPath, hashFile, locationPath, type ContainedPath } from '@ccat/recovery-handlers';
 import { sql, type Kysely } from 'kysely';
 import { assertInsideRoot, destroyCopy } from './fenced-files.js';
 import { exists, fileIdentity, listTree, type FileIdentity } from './files.js';
-import { locationRoot, required } from './locations.js';
+import { required } from './required.js';
 import type { Operation, OperationContext } from './types.js';
 
 /** Location types a copy may be deleted from (DESIGN §4). */

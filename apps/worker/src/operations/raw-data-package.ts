@@ -3,7 +3,8 @@ import { PackageError } from '@ccat/errors';
 import { locationPath } from '@ccat/recovery-handlers';
 import { assertInsideRoot } from './fenced-files.js';
 import { fileMatches } from './files.js';
-import { locationRoot, required } from './locations.js';
+import { locationRoot } from '@ccat/db';
+import { required } from './required.js';
 import { writeTarPackage } from './tar-package.js';
 import type { Operation } from './types.js';
 

@@ -12,7 +12,8 @@ import {
 } from '@ccat/recovery-handlers';
 import { assertInsideRoot, publish, removeOwnPartial } from './fenced-files.js';
 import { entryKind, exists, extractTar } from './files.js';
-import { locationRoot, required } from './locations.js';
+import { locationRoot } from '@ccat/db';
+import { required } from './required.js';
 import type { OperationContext, Operation } from './types.js';
 
 /** The raw files of a transfer package, with where they were unpacked and what they must hash to. */

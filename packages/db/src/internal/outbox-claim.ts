@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { NOTIFICATION_EXHAUSTED_TEXT, truncate } from '@ccat/errors';
 import { sql, type Kysely } from 'kysely';
 import { MAX_MESSAGE } from '../limits.js';
-import { insertNotification } from './records.js';
+import { insertNotification } from './row-writer.js';
 import type {
   OutboxChannelResult,
   OutboxClaimed,

@@ -3,7 +3,7 @@
 // (besides updated_at), records `event` by default, and answers the row after the change or only its
 // id. transitions.ts and the batcher build every statement from here, so the paths cannot drift.
 import { sql, type RawBuilder } from 'kysely';
-import type { OperationEventKind } from '../events.js';
+import type { AnyEventKind } from '@ccat/errors';
 import {
   parseAttempt,
   parseOperationId,
@@ -28,7 +28,7 @@ interface Transition {
   readonly from: OperationStatus;
   readonly to?: OperationStatus;
   readonly fence: Fence;
-  readonly event: OperationEventKind;
+  readonly event: AnyEventKind;
   /** The whole row after the change, or only its id: the hot paths skip the snapshot (~15% cheaper). */
   readonly returns: 'row' | 'id';
   readonly set: Readonly<Partial<Record<StateColumn, Value>>>;

@@ -1,14 +1,14 @@
 import { createPgOutboxStore, notifiedWithin, waitingByQueue } from '@ccat/db';
 import { classifyError, eventLevel, formatDuration } from '@ccat/errors';
 import { ServiceHealthReader } from '@ccat/heartbeat';
-import { unservedByType, unservedQueues, type UnservedQueue } from '../admin/unserved.js';
+import { unservedByType, unservedQueues, type UnservedQueue } from '../admin/unserved-queues.js';
 import type { PassContext } from './types.js';
 
 /** How long an alert of one queue holds back the next when the notifier's dedup window is off. */
 const DEFAULT_ALERT_WINDOW_MS = 600_000;
 
 /**
- * Waiting work no live worker serves (admin/unserved.ts), watched by the monitor: at most once per
+ * Waiting work no live worker serves (admin/unserved-queues.ts), watched by the monitor: at most once per
  * `monitor.loopIntervalMs`, and again when a queue first seen unserved reaches the liveness bound
  * (the query counts the waiting rows per queue), it sets the gauge
  * `ccat_operations_unserved{operation_type}` and queues one `work_unserved` WARNING per queue that has
