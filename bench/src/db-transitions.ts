@@ -4,7 +4,7 @@
 //  (b) the due-pending query on 1 000 000 rows of which 1 000 are due (target < 20 ms, index scan),
 //      beside the same query with index scans disabled.
 import { createTestDatabase } from '@ccat/db/testing';
-import { claim, complete, createDatabase, duePending, migrateToLatest, type Database } from '@ccat/db';
+import { claim, complete, duePending, type Database } from '@ccat/db';
 import { sql, type Kysely } from 'kysely';
 import { describePrepared, preparedStatements } from './prepared.js';
 import { heading, percentile, ratio, report, runConcurrently } from './stats.js';
@@ -28,31 +28,15 @@ async function seedScheduled(
 }
 
 async function main(): Promise<void> {
-  const t = await createTestDatabase('bench_db', { migrate: false, max: 1 });
-  const database = createDatabase({
-    connectionString: t.url,
-    schema: t.schema,
+  // The one seeder: a migrated schema of its own with the two sites (@ccat/db/testing).
+  const t = await createTestDatabase('bench_db', {
     max: POOL,
     preparedStatements: preparedStatements(),
+    locations: true,
   });
-  const { db } = database;
+  const { db } = t;
   try {
-    await migrateToLatest(db, { schema: t.schema });
-    const site = await db
-      .insertInto('sites')
-      .values({ name: 'cha', short_name: 'cha' })
-      .returning('id')
-      .executeTakeFirstOrThrow();
-    const loc = async (name: string, location_type: 'source' | 'buffer') =>
-      (
-        await db
-          .insertInto('data_locations')
-          .values({ site_id: site.id, name, location_type, root_path: `/x/${name}` })
-          .returning('id')
-          .executeTakeFirstOrThrow()
-      ).id;
-    const source = await loc('src', 'source');
-    const buffer = await loc('buf', 'buffer');
+    const { source, buffer } = t.locations;
 
     heading(`(a) claim + complete, pool of ${POOL}, ${ROWS.toLocaleString('en-US')} rows each`);
     console.log(describePrepared());

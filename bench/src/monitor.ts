@@ -6,8 +6,8 @@
 //      task), tasks/s: batched (chunks of one type per statement, issue 13.3) beside the per-row path
 //      (one transaction per stall, 4 at a time) on BENCH_STALLED_BASELINE (10 000) in the same run,
 //      and the notifications the relay would send after dedup/digest.
-import { type CcatDatabase, type Database } from '@ccat/db';
-import { createTestDatabase } from '@ccat/db/testing';
+import { type Database } from '@ccat/db';
+import { createTestDatabase, type SeededTestDatabase, type TestDatabase } from '@ccat/db/testing';
 import { HeartbeatEmitter } from '@ccat/heartbeat';
 import {
   createMonitorMetrics,
@@ -31,11 +31,13 @@ const TIMEOUT_MS = 2000;
 const LOOP_MS = 60_000;
 const logger = pino({ level: 'silent' });
 
-async function seedInProgress(db: Kysely<Database>, n: number, tag: string): Promise<string[]> {
-  const loc = await db.selectFrom('data_locations').select('id').executeTakeFirstOrThrow();
+/** `n` in-progress raw data packages named `tag-<n>` at the seeded source (and its buffer). */
+async function seedInProgress(t: SeededTestDatabase, n: number, tag: string): Promise<string[]> {
+  const { db } = t;
+  const { source, buffer } = t.locations;
   const { rows } = await sql<{ id: string }>`
     INSERT INTO raw_data_packages (name, source_location_id, buffer_location_id, relative_path, status, claimed_by, started_at, last_seen_at)
-    SELECT ${tag} || '-' || g, ${loc.id}, ${loc.id}, 'x', 'in_progress', 'bench', now(), now() FROM generate_series(1, ${n}) g RETURNING id::text`.execute(
+    SELECT ${tag} || '-' || g, ${source}, ${buffer}, 'x', 'in_progress', 'bench', now(), now() FROM generate_series(1, ${n}) g RETURNING id::text`.execute(
     db,
   );
   return rows.map((r) => r.id);
@@ -86,7 +88,7 @@ async function recoveredAt(db: Kysely<Database>, ids: readonly string[]): Promis
   return new Map(rows.map((r) => [r.id, r.at.getTime()]));
 }
 
-async function latency(redis: Redis, opened: BenchDatabase[]): Promise<void> {
+async function latency(redis: Redis, opened: TestDatabase[]): Promise<void> {
   heading(
     `(a) detection latency, ${KILLS} workers killed over ${KILL_WINDOW_MS / 1000} s; heartbeatTimeout 2 s, loopInterval 60 s`,
   );
@@ -98,7 +100,7 @@ async function latency(redis: Redis, opened: BenchDatabase[]): Promise<void> {
       opened.push(bench);
       const db = bench.database.db;
       const prefix = uniquePrefix(`bench_mon_${kind}`);
-      const ids = await seedInProgress(db, KILLS, `lat-${kind}`);
+      const ids = await seedInProgress(bench, KILLS, `lat-${kind}`);
       // One emitter per task: "killing the worker" stops its beats and leaves its member behind.
       const emitters = await Promise.all(
         ids.map(async (id) => {
@@ -169,7 +171,8 @@ async function latency(redis: Redis, opened: BenchDatabase[]): Promise<void> {
   for (const side of sides) await deleteKeysWithPrefix(redis, side.prefix);
 }
 
-async function throughput(db: Kysely<Database>, redis: Redis): Promise<void> {
+async function throughput(t: SeededTestDatabase, redis: Redis): Promise<void> {
+  const { db } = t;
   heading(
     `(b) recovery throughput, stalled tasks (state + event + outbox each): batched on ${STALLED.toLocaleString('en-US')}, per row on ${BASELINE.toLocaleString('en-US')}`,
   );
@@ -178,7 +181,7 @@ async function throughput(db: Kysely<Database>, redis: Redis): Promise<void> {
   for (const side of ['per-row', 'batched'] as const) {
     const count = side === 'batched' ? STALLED : BASELINE;
     const prefix = uniquePrefix(`bench_mon_${side}`);
-    const ids = await seedInProgress(db, count, side);
+    const ids = await seedInProgress(t, count, side);
     const emitter = new HeartbeatEmitter({
       redis,
       keyPrefix: prefix,
@@ -225,44 +228,23 @@ async function throughput(db: Kysely<Database>, redis: Redis): Promise<void> {
   ratio('batched / per row (tasks/s)', rates['batched']!, rates['per-row']!, '>= 10');
 }
 
-interface BenchDatabase {
-  readonly database: CcatDatabase;
-  drop(): Promise<void>;
-}
-
-/** A migrated schema with one site and one location. */
-async function benchDatabase(label: string): Promise<BenchDatabase> {
-  const schema = await createTestDatabase(label, { max: 12, preparedStatements: preparedStatements() });
-  const database = schema.database;
-  const site = await database.db
-    .insertInto('sites')
-    .values({ name: 'cha', short_name: 'cha' })
-    .returning('id')
-    .executeTakeFirstOrThrow();
-  await database.db
-    .insertInto('data_locations')
-    .values({ site_id: site.id, name: 'src', location_type: 'source', root_path: '/nonexistent' })
-    .execute();
-  return {
-    database,
-    async drop() {
-      await schema.close();
-    },
-  };
+/** A migrated schema of its own with the two sites (the one seeder, @ccat/db/testing). */
+function benchDatabase(label: string): Promise<SeededTestDatabase> {
+  return createTestDatabase(label, { max: 12, preparedStatements: preparedStatements(), locations: true });
 }
 
 async function main(): Promise<void> {
   const redis = await connectTestRedis();
-  const opened: BenchDatabase[] = [];
+  const opened: TestDatabase[] = [];
   try {
     const shared = await benchDatabase('bench_monitor');
     opened.push(shared);
-    await throughput(shared.database.db, redis);
+    await throughput(shared, redis);
     // BENCH_KILLS=0 runs (b) alone (its figures do not depend on (a)).
     if (KILLS > 0) await latency(redis, opened);
   } finally {
     redis.disconnect();
-    for (const o of opened) await o.drop();
+    for (const o of opened) await o.close();
   }
 }
 

@@ -3,7 +3,7 @@
 // waiting rows (default 1 000 000: pending raw data packages at one source, plus completed rows
 // beside them), beside the baseline `countsByTypeAndStatus` that `status` has always run over the
 // same tables. Median of 5 runs each, alternated to share noise.
-import { countsByTypeAndStatus, createDatabase, migrateToLatest, waitingByQueue } from '@ccat/db';
+import { countsByTypeAndStatus, waitingByQueue } from '@ccat/db';
 import { createTestDatabase } from '@ccat/db/testing';
 import { sql } from 'kysely';
 import { describePrepared, preparedStatements } from './prepared.js';
@@ -13,31 +13,15 @@ const ROWS = Number(process.env['BENCH_WAITING_ROWS'] ?? 1_000_000);
 const RUNS = 5;
 
 async function main(): Promise<void> {
-  const t = await createTestDatabase('bench_unserved', { migrate: false, max: 1 });
-  const database = createDatabase({
-    connectionString: t.url,
-    schema: t.schema,
+  // The one seeder: a migrated schema of its own with the two sites (@ccat/db/testing).
+  const t = await createTestDatabase('bench_unserved', {
     max: 2,
     preparedStatements: preparedStatements(),
+    locations: true,
   });
-  const { db } = database;
+  const { db } = t;
   try {
-    await migrateToLatest(db, { schema: t.schema });
-    const site = await db
-      .insertInto('sites')
-      .values({ name: 'cha', short_name: 'cha' })
-      .returning('id')
-      .executeTakeFirstOrThrow();
-    const loc = async (name: string, location_type: 'source' | 'buffer') =>
-      (
-        await db
-          .insertInto('data_locations')
-          .values({ site_id: site.id, name, location_type, root_path: `/x/${name}` })
-          .returning('id')
-          .executeTakeFirstOrThrow()
-      ).id;
-    const source = await loc('src', 'source');
-    const buffer = await loc('buf', 'buffer');
+    const { source, buffer } = t.locations;
     await sql`
       INSERT INTO raw_data_packages (name, source_location_id, buffer_location_id, relative_path, status)
       SELECT 'w-' || g, ${source}, ${buffer}, 'w-' || g || '.tar', CASE WHEN g % 2 = 0 THEN 'pending' ELSE 'completed' END
@@ -63,7 +47,6 @@ async function main(): Promise<void> {
     const b = report('countsByTypeAndStatus (baseline), median', percentile(base, 50), 'ms');
     ratio('waitingByQueue / countsByTypeAndStatus', o, b);
   } finally {
-    await database.close();
     await t.close();
   }
 }

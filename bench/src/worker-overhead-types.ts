@@ -14,7 +14,7 @@
 // Each type's rows are seeded so that its next stage really writes: a transfer package has a
 // destination buffer with an archive, an unpack has one raw data package in its transfer package
 // (one archive transfer to create), an archive transfer has its package and transfer package.
-import { createDatabase, OPERATION_TABLES, OPERATION_TYPES, type OperationType } from '@ccat/db';
+import { createDatabase, OPERATION_TABLES, OPERATION_TYPES, queueName, type OperationType } from '@ccat/db';
 import { createTestDatabase } from '@ccat/db/testing';
 import { HeartbeatEmitter } from '@ccat/heartbeat';
 import { createHandlerRegistry, recoveryPolicySchema } from '@ccat/recovery-handlers';
@@ -52,14 +52,17 @@ const TRANSITIONS = {
 };
 const TYPES = (process.env['BENCH_TYPES']?.split(',') ?? OPERATION_TYPES) as readonly OperationType[];
 
-/** The queue each type's rows go to here: `${site}_${location}_${type}` of its home location. */
-const HOME: Record<OperationType, string> = {
-  raw_data_package: 'cha_src',
-  data_transfer_package: 'cha_buf',
-  data_transfer: 'cha_buf',
-  unpack: 'col_buf',
-  long_term_archive_transfer: 'col_lta',
-  deletion: 'cha_src',
+/**
+ * The queue each type's rows go to here (`queueName`): the site and location of its home location,
+ * as the one seeder names them (TWO_SITES of @ccat/db/testing).
+ */
+const HOME: Record<OperationType, readonly [site: string, location: string]> = {
+  raw_data_package: ['cha', 'primecam-raw'],
+  data_transfer_package: ['cha', 'cha-buffer'],
+  data_transfer: ['cha', 'cha-buffer'],
+  unpack: ['col', 'col-buffer'],
+  long_term_archive_transfer: ['col', 'col-lta'],
+  deletion: ['cha', 'primecam-raw'],
 };
 
 /** The sha256 of no bytes: a well-formed checksum for the no-op operations' bookkeeping. */
@@ -80,8 +83,8 @@ const BOOKKEEPING: { readonly [T in OperationType]?: (id: string) => RawBuilder<
 };
 
 async function main(): Promise<void> {
-  // Migrated by the fixture; the measured pool below is our own.
-  const schema = await createTestDatabase('bench_types', { max: 1 });
+  // Migrated and seeded (the two sites) by the fixture; the measured pool below is our own.
+  const schema = await createTestDatabase('bench_types', { max: 1, locations: true });
   // Our own backends, by application_name, so their CPU can be told from the shared server's.
   const application = `ccat-bench-types-${process.pid}`;
   const database = createDatabase({
@@ -100,31 +103,7 @@ async function main(): Promise<void> {
   const bullPrefix = `${prefix}bull`;
   const logger = pino({ level: process.env['BENCH_LOG'] ?? 'silent' });
   try {
-    const loc: Record<string, number> = {};
-    for (const [site, locations] of [
-      ['cha', { src: 'source', buf: 'buffer' }],
-      ['col', { buf: 'buffer', lta: 'long_term_archive' }],
-    ] as const) {
-      const s = await db
-        .insertInto('sites')
-        .values({ name: site, short_name: site })
-        .returning('id')
-        .executeTakeFirstOrThrow();
-      for (const [name, type] of Object.entries(locations)) {
-        const l = await db
-          .insertInto('data_locations')
-          .values({ site_id: s.id, name, location_type: type, root_path: `/nonexistent/${site}/${name}` })
-          .returning('id')
-          .executeTakeFirstOrThrow();
-        loc[`${site}_${name}`] = l.id;
-      }
-    }
-    const at = (key: string): number => {
-      const id = loc[key];
-      if (id === undefined) throw new Error(`no location ${key}`);
-      return id;
-    };
-    const [src, buf, cbuf, lta] = [at('cha_src'), at('cha_buf'), at('col_buf'), at('col_lta')];
+    const { source: src, buffer: buf, remoteBuffer: cbuf, archive: lta } = schema.locations;
 
     /** `JOBS` pending operations of `type` named `tag-<n>`, with what their next stage reads. */
     const seed = async (type: OperationType, tag: string) => {
@@ -265,7 +244,7 @@ async function main(): Promise<void> {
       const target = finished + JOBS;
       const start = performance.now();
       const w = new Worker(
-        `${HOME[type]}_${type}`,
+        queueName(...HOME[type], type),
         async (job) => {
           const outcome = await runner.run(job.data, job.id, job.queueName);
           if (outcome === 'completed') finishedOne();

@@ -38,6 +38,7 @@ async function main(): Promise<void> {
   const schema = await createTestDatabase('bench_worker', {
     max: 20,
     preparedStatements: preparedStatements(),
+    locations: true,
   });
   const database = schema.database;
   const db = database.db;
@@ -46,19 +47,10 @@ async function main(): Promise<void> {
   const prefix = uniquePrefix('bench_worker');
   const logger = pino({ level: process.env['BENCH_LOG'] ?? 'silent' });
   try {
-    const site = await db
-      .insertInto('sites')
-      .values({ name: 'cha', short_name: 'cha' })
-      .returning('id')
-      .executeTakeFirstOrThrow();
-    const loc = await db
-      .insertInto('data_locations')
-      .values({ site_id: site.id, name: 'src', location_type: 'source', root_path: '/nonexistent' })
-      .returning('id')
-      .executeTakeFirstOrThrow();
+    const loc = schema.locations.source;
     const seed = async (tag: string) => {
       await sql`INSERT INTO raw_data_packages (name, source_location_id, buffer_location_id, relative_path)
-        SELECT ${tag} || '-' || g, ${loc.id}, ${loc.id}, 'x' FROM generate_series(1, ${JOBS}) g`.execute(db);
+        SELECT ${tag} || '-' || g, ${loc}, ${loc}, 'x' FROM generate_series(1, ${JOBS}) g`.execute(db);
     };
     // Completions are counted where they happen (no polling load on the machine under test); the
     // database is checked at the end.
