@@ -1,6 +1,7 @@
 // Prometheus metrics of the monitor-runner (DESIGN §10).
 import { createRequire } from 'node:module';
 import { OPERATION_TYPES, type UndeliveredNotifications } from '@ccat/db';
+import { NOTIFICATION_LEVELS } from '@ccat/errors';
 import { initialiseLabels, registerServiceMetrics } from '@ccat/service';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
@@ -50,7 +51,6 @@ export interface MonitorMetricsOptions {
   readonly readTimeoutMs?: number;
 }
 
-const LEVELS = ['ERROR', 'WARNING', 'INFO'] as const;
 /** Results of `ccat_notifications_total` (the relay's pass report), initialised at 0 at start. */
 export const NOTIFICATION_RESULTS = [
   'sent',
@@ -157,7 +157,7 @@ export function createMonitorMetrics(options: MonitorMetricsOptions = {}): Monit
       async collect() {
         const rows = await read();
         if (rows === undefined) return;
-        for (const level of LEVELS) {
+        for (const level of NOTIFICATION_LEVELS) {
           const row = rows.find((x) => x.level === level);
           this.set({ level, state: 'pending' }, row?.pending ?? 0);
           this.set({ level, state: 'failed' }, row?.failed ?? 0);
@@ -172,7 +172,7 @@ export function createMonitorMetrics(options: MonitorMetricsOptions = {}): Monit
       async collect() {
         const rows = await read();
         if (rows === undefined) return;
-        for (const level of LEVELS) {
+        for (const level of NOTIFICATION_LEVELS) {
           const row = rows.find((x) => x.level === level);
           this.set(
             { level },

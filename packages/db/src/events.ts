@@ -1,5 +1,4 @@
-import type { AnyEventKind } from '@ccat/errors';
-import type { NotificationLevel } from './schema.js';
+import type { AnyEventKind, NotificationLevel } from '@ccat/errors';
 
 /** What an operation_events row says beyond the operation and attempt (filled in by the transition). */
 export interface EventDetails {

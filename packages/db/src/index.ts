@@ -1,5 +1,6 @@
 export * from './operation-types.js';
 export type * from './schema.js';
+export { LOCATION_TYPES } from './schema.js';
 export type { OperationSnapshot, StallState } from './snapshot.js';
 export type { ErrorInfo, EventDetails, NotificationInput, TransitionOptions } from './events.js';
 export {

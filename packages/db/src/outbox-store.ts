@@ -5,6 +5,7 @@
 // lapses, so several relays share one outbox and a crashed relay's rows come back. Every write after
 // the claim is fenced on the lease token. Dedup decisions for one key are serialised with a
 // transaction-scoped advisory lock on that key.
+import type { NotificationLevel } from '@ccat/errors';
 import { sql, type Kysely } from 'kysely';
 import { classified } from './internal/classified.js';
 import { claimDue, ids, secs } from './internal/outbox-claim.js';
@@ -12,7 +13,7 @@ import { insertNotification, notificationValues } from './internal/row-writer.js
 import { MAX_MESSAGE } from './limits.js';
 import { parseOperationId } from './operation-types.js';
 import { storedJson, storedText } from './sanitize.js';
-import type { Database, NotificationLevel } from './schema.js';
+import type { Database } from './schema.js';
 
 export { claimHoldBoundMs } from './internal/outbox-claim.js';
 

@@ -1,4 +1,5 @@
 // kysely table types. Timestamps come back as Date; int8 ids and sizes as decimal strings.
+import type { NotificationLevel } from '@ccat/errors';
 import type { ColumnType, Generated, JSONColumnType } from 'kysely';
 import type { OperationStatus } from './operation-types.js';
 
@@ -7,8 +8,9 @@ type Int8 = ColumnType<string, string | number | bigint, string | number | bigin
 type Id = ColumnType<string, never, never>;
 type Json = JSONColumnType<Record<string, unknown>, string | undefined, string>;
 
-export type LocationType = 'source' | 'buffer' | 'long_term_archive' | 'processing';
-export type NotificationLevel = 'ERROR' | 'WARNING' | 'INFO';
+/** The kinds of data location (the CHECK of data_locations.location_type, migration 0001). */
+export const LOCATION_TYPES = ['source', 'buffer', 'long_term_archive', 'processing'] as const;
+export type LocationType = (typeof LOCATION_TYPES)[number];
 export type NotificationStatus = 'pending' | 'sent' | 'failed' | 'digested';
 
 /** The state columns every operation row carries (DESIGN §3). */

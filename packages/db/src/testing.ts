@@ -14,7 +14,7 @@ import { migrateToLatest } from './migrate.js';
 import { OPERATION_TABLES, type OperationStatus, type OperationType } from './operation-types.js';
 import { createDatabase, type CcatDatabase } from './pool.js';
 import { checkStoredName, checkStoredPath } from './sanitize.js';
-import type { Database } from './schema.js';
+import type { Database, LocationType } from './schema.js';
 
 /** The database tests use when TEST_DATABASE_URL and DATABASE_URL are unset: loopback `test`, user postgres. */
 export const DEFAULT_TEST_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/test';
@@ -148,7 +148,7 @@ export interface SeedSite {
   readonly name: string;
   readonly shortName: string;
   /** Location name → type. */
-  readonly locations: Readonly<Record<string, 'source' | 'buffer' | 'long_term_archive'>>;
+  readonly locations: Readonly<Record<string, LocationType>>;
 }
 
 /** The CCAT shape: the telescope site with a source and a buffer; an archive site with a buffer and a long-term archive. */

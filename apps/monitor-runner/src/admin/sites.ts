@@ -1,7 +1,7 @@
 // `sites apply`: the sites and data locations of an inventory file (YAML or JSON), upserted by name
 // (sites by name, locations by site and name) and reported as created / updated / unchanged.
 import { isAbsolute } from 'node:path';
-import { checkStoredName, checkStoredPath, type Database } from '@ccat/db';
+import { checkStoredName, checkStoredPath, LOCATION_TYPES, type Database } from '@ccat/db';
 import { ValidationError } from '@ccat/errors';
 import type { Kysely } from 'kysely';
 import { parse } from 'yaml';
@@ -20,7 +20,7 @@ const queueName = z
 
 const location = z.strictObject({
   name: queueName,
-  type: z.enum(['source', 'buffer', 'long_term_archive', 'processing']),
+  type: z.enum(LOCATION_TYPES),
   root: z.string().refine(isAbsolute, 'must be an absolute path'),
   active: z.boolean().default(true),
 });

@@ -1,7 +1,7 @@
 // The outbox claim (see outbox-store.ts): one transaction that gives up rows whose attempts are spent,
 // folds alike rows into digests under per-key advisory locks, and leases the rest to one relay.
 import { randomUUID } from 'node:crypto';
-import { NOTIFICATION_EXHAUSTED_TEXT, truncate } from '@ccat/errors';
+import { NOTIFICATION_EXHAUSTED_TEXT, truncate, type NotificationLevel } from '@ccat/errors';
 import { sql, type Kysely } from 'kysely';
 import { MAX_MESSAGE } from '../limits.js';
 import { insertNotification } from './row-writer.js';
@@ -13,7 +13,7 @@ import type {
   OutboxNotification,
   OutboxOperation,
 } from '../outbox-store.js';
-import type { Database, NotificationLevel } from '../schema.js';
+import type { Database } from '../schema.js';
 
 interface RawRow {
   id: string;
