@@ -25,7 +25,6 @@ export {
   containedPath,
   locationPath,
   MAX_FINAL_NAME_BYTES,
-  NAME_MAX,
   resolveOperationOutputs,
   unpackDirectory,
   type ContainedPath,

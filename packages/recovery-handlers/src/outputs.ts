@@ -2,7 +2,7 @@
 // cleanup removes what interrupted runs left here: one definition for both.
 import { isAbsolute, normalize } from 'node:path';
 import { classifyError, ValidationError } from '@ccat/errors';
-import { readOutputLocations, type OperationType } from '@ccat/db';
+import { NAME_MAX_BYTES, readOutputLocations, type OperationType } from '@ccat/db';
 import type { Executor, OperationOutput } from './handler.js';
 import { RESERVED_MARKER, TOMB_SUFFIX } from './partial-files.js';
 
@@ -13,14 +13,10 @@ import { RESERVED_MARKER, TOMB_SUFFIX } from './partial-files.js';
  */
 export type ContainedPath = string & { readonly __contained: unique symbol };
 
-/**
- * Linux NAME_MAX: the longest name of one directory entry, in bytes (`<limits.h>`; ext4, xfs, tmpfs).
- */
-export const NAME_MAX = 255;
 /** The longest suffix the worker adds to a final name: `.ccat-partial-<10 digits>.old`. */
 const MAX_SUFFIX_BYTES = `${RESERVED_MARKER}${'9'.repeat(10)}${TOMB_SUFFIX}`.length;
-/** The longest last segment {@link containedPath} accepts, so its partial and tomb names fit {@link NAME_MAX}. */
-export const MAX_FINAL_NAME_BYTES = NAME_MAX - MAX_SUFFIX_BYTES;
+/** The longest last segment {@link containedPath} accepts, so its partial and tomb names fit NAME_MAX ({@link NAME_MAX_BYTES} of @ccat/db). */
+export const MAX_FINAL_NAME_BYTES = NAME_MAX_BYTES - MAX_SUFFIX_BYTES;
 
 function refuse(what: string, value: string, why: string): never {
   throw new ValidationError(`${what} ${JSON.stringify(value.slice(0, 200))} ${why}; nothing was touched`, {
@@ -81,7 +77,7 @@ export function containedPath(root: string, relativePath: string): ContainedPath
     refuse(
       'relative path',
       relativePath,
-      `ends in a name of ${last} bytes: at most ${MAX_FINAL_NAME_BYTES}, so that its partial and tomb names (+${MAX_SUFFIX_BYTES} bytes) fit NAME_MAX (${NAME_MAX})`,
+      `ends in a name of ${last} bytes: at most ${MAX_FINAL_NAME_BYTES}, so that its partial and tomb names (+${MAX_SUFFIX_BYTES} bytes) fit NAME_MAX (${NAME_MAX_BYTES})`,
     );
   return `${base}/${relativePath}` as ContainedPath;
 }

@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { OPERATION_TYPES } from '@ccat/db';
+import { NAME_MAX_BYTES, OPERATION_TYPES } from '@ccat/db';
 import { createTestDatabase, type SeededTestDatabase, seedOperation } from '@ccat/db/testing';
 import { ValidationError } from '@ccat/errors';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,7 +10,6 @@ import {
   createHandlerRegistry,
   locationPath,
   MAX_FINAL_NAME_BYTES,
-  NAME_MAX,
   partialPath,
   removePartials,
   resolveOperationOutputs,
@@ -106,7 +105,7 @@ describe('partial files', () => {
   it('refuses a last segment whose partial/tomb name would exceed NAME_MAX, accepts one that fits', () => {
     const fits = 'p'.repeat(MAX_FINAL_NAME_BYTES);
     expect(locationPath('/data', `raw/${fits}`)).toBe(`/data/raw/${fits}`);
-    expect(Buffer.byteLength(tombPath(fits, 4294967295))).toBeLessThanOrEqual(NAME_MAX);
+    expect(Buffer.byteLength(tombPath(fits, 4294967295))).toBeLessThanOrEqual(NAME_MAX_BYTES);
     expect(() => locationPath('/data', `raw/${'p'.repeat(236)}.tar`)).toThrow(/NAME_MAX/);
     // Bytes, not characters: 114 three-byte characters are 342 bytes.
     expect(() => locationPath('/data', '\u6f22'.repeat(114))).toThrow(/NAME_MAX/);
