@@ -8,6 +8,7 @@ import {
   httpConfigSchema,
   keyPrefixSchema,
   logConfigSchema,
+  MAX_TIMER_MS,
   redisConfigSchema,
   resolveConfig,
   type ConfigSources,
@@ -16,8 +17,6 @@ import { notifierConfigSchema } from '@ccat/notifier';
 import { recoveryPolicySchema } from '@ccat/recovery-handlers';
 import { z } from 'zod';
 
-/** The longest delay a Node.js timer takes (2^31 − 1 ms): a longer one fires at once. */
-const MAX_TIMER_MS = 2_147_483_647;
 const ms = (dflt: number, min = 1) => z.number().int().min(min).max(MAX_TIMER_MS).default(dflt);
 /** A removed key: accepted by the schema only so that its refusal can say what replaced it. */
 const removed = z.unknown().optional();

@@ -8,6 +8,7 @@ import {
   httpConfigSchema,
   keyPrefixSchema,
   logConfigSchema,
+  MAX_TIMER_MS,
   redisConfigSchema,
   resolveConfig,
   type ConfigSources,
@@ -15,8 +16,6 @@ import {
 import { z } from 'zod';
 import { faultsSchema } from './faults.js';
 
-/** The longest delay a Node.js timer takes (2^31 − 1 ms): a longer one fires at once. */
-const MAX_TIMER_MS = 2_147_483_647;
 const ms = (dflt: number, min = 1, max = MAX_TIMER_MS) => z.number().int().min(min).max(max).default(dflt);
 /**
  * The heartbeat emitter's own bounds (packages/heartbeat/src/options.ts): a beat interval of at most

@@ -29,6 +29,7 @@ export {
   httpConfigSchema,
   keyPrefixSchema,
   logConfigSchema,
+  MAX_TIMER_MS,
   POSTGRES_URL_RULE,
   REDIS_URL_RULE,
   redactUrl,

@@ -3,6 +3,12 @@
 import { redactSecrets } from '@ccat/errors';
 import { z } from 'zod';
 
+/**
+ * The longest delay a Node.js timer takes (2^31 − 1 ms, about 24.8 days): a longer one fires at once
+ * (Node.js docs, `setTimeout`). The upper bound of every millisecond option a timer is armed with.
+ */
+export const MAX_TIMER_MS = 2_147_483_647;
+
 /** What a connection URL must look like: its schemes, and an example for messages. */
 export interface UrlRule {
   /** Accepted schemes without the colon, e.g. `['redis', 'rediss']`. */
