@@ -1,6 +1,6 @@
 // The chaos soak's disturbances, on a schedule: workers killed (SIGKILL) and frozen (SIGSTOP, then
 // SIGCONT), one Redis restart (all keys lost), an SMTP outage, dropped PostgreSQL connections.
-import { formatDuration } from '@ccat/errors';
+import { formatDuration, sleep } from '@ccat/errors';
 import type { PrivateRedis, TestSmtp } from '@ccat/test-support';
 import type { Supervisor } from './supervisor.js';
 
@@ -37,12 +37,6 @@ export async function runChaos(deps: ChaosDeps, windowMs: number, signal: AbortS
     log.actions.push(line);
     deps.note(line);
   };
-  const sleep = (ms: number) =>
-    new Promise<void>((resolve) => {
-      const onAbort = () => (clearTimeout(t), resolve());
-      const t = setTimeout(() => (signal.removeEventListener('abort', onAbort), resolve()), ms);
-      signal.addEventListener('abort', onAbort, { once: true });
-    });
   const drop = async () => {
     const n = await deps.dropConnections();
     log.droppedConnections += n;
@@ -63,7 +57,7 @@ export async function runChaos(deps: ChaosDeps, windowMs: number, signal: AbortS
         await deps.smtp.stop();
         log.smtpOutages++;
         act('SMTP server down');
-        await sleep(8000);
+        await sleep(8000, signal);
         await deps.smtp.start();
         act('SMTP server back');
       },
@@ -73,7 +67,7 @@ export async function runChaos(deps: ChaosDeps, windowMs: number, signal: AbortS
   ];
   const pending = [...once];
   while (!signal.aborted && Date.now() - t0 < windowMs) {
-    await sleep(3000 + Math.random() * 4000);
+    await sleep(3000 + Math.random() * 4000, signal);
     if (signal.aborted) break;
     const elapsed = Date.now() - t0;
     while (pending.length > 0 && pending[0]!.at <= elapsed) {

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { createDatabase, migrateToLatest, type Database } from '@ccat/db';
-import { formatDuration, redactSecrets } from '@ccat/errors';
+import { formatDuration, redactSecrets, sleep } from '@ccat/errors';
 import { seedRawPackages, seedSites } from '@ccat/db/testing';
 import { PrivateRedis, startSmtp } from '@ccat/test-support';
 import { Redis } from 'ioredis';
@@ -55,13 +55,6 @@ export interface DemoOptions {
    */
   readonly afterNight?: (db: Kysely<Database>, nightMs: number) => Promise<boolean>;
 }
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const onAbort = () => (clearTimeout(t), resolve());
-    const t = setTimeout(() => (signal?.removeEventListener('abort', onAbort), resolve()), ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 
 /** Runs the demo; resolves with the process exit code (0: every operation final and every check holds). */
 export async function runDemo(o: DemoOptions): Promise<number> {

@@ -1,7 +1,7 @@
 // Fault injection, off by default: make chosen operations throw, crash the process, freeze the event
 // loop, or hang without progress. The demo and the tests use it to show every recovery path.
 import { createHash } from 'node:crypto';
-import { NonRetryableError, OperationAbortedError, RetryableError } from '@ccat/errors';
+import { NonRetryableError, OperationAbortedError, RetryableError, sleep } from '@ccat/errors';
 import type { OperationRef } from '@ccat/db';
 import { OPERATION_TYPES } from '@ccat/db';
 import type { Logger } from 'pino';
@@ -129,17 +129,8 @@ export function createFaultInjector(
             freezeEventLoop(rule.durationMs);
             break;
           case 'hang':
-            await new Promise<void>((resolve, reject) => {
-              const t = setTimeout(resolve, rule.durationMs);
-              signal.addEventListener(
-                'abort',
-                () => {
-                  clearTimeout(t);
-                  reject(new OperationAbortedError('hang interrupted', { cause: signal.reason }));
-                },
-                { once: true },
-              );
-            });
+            if (await sleep(rule.durationMs, signal))
+              throw new OperationAbortedError('hang interrupted', { cause: signal.reason });
             break;
         }
       }

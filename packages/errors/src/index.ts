@@ -2,6 +2,7 @@ export { CCATDataOperationError, isCcatError, type CcatErrorClass, type CcatErro
 export * from './errors.js';
 export { CLASSIFIER_RULE_KEYS, classifyError, isRetryable } from './classify.js';
 export * from './backoff.js';
+export { sleep } from './sleep.js';
 export { formatDuration } from './duration.js';
 export { serializeError, type SerializedError, type SerializeOptions } from './serialize.js';
 export { deserializeError, type DeserializeOptions } from './deserialize.js';

@@ -1,13 +1,12 @@
 // Routing plus channels: "send this alert to the configured routes now", usable without an outbox,
 // and the delivery step the outbox relay uses. Nothing here throws into a caller's recovery path.
-import { describeThrown } from '@ccat/errors';
+import { describeThrown, sleep } from '@ccat/errors';
 import { pino, type Logger } from 'pino';
 import type { Channel, OutboundMessage, DeliveryReceipt } from './channel.js';
 import { parseNotifierConfig, type NotifierConfig, type NotifierConfigInput } from './config.js';
 import { NotificationDeliveryError } from './delivery-error.js';
 import { createEmailChannel, type MailTransport } from './email-channel.js';
 import { RateGate } from './internal/rate-gate.js';
-import { sleep } from './internal/sleep.js';
 import { createLogChannel } from './log-channel.js';
 import {
   isNotificationLevel,

@@ -7,13 +7,12 @@
 // relay that lost a lease sends nothing more for that row and records nothing.
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { ConfigurationError, describeThrown, formatDuration, fullJitterDelayMs } from '@ccat/errors';
+import { ConfigurationError, describeThrown, formatDuration, fullJitterDelayMs, sleep } from '@ccat/errors';
 import pLimit from 'p-limit';
 import { pino, type Logger } from 'pino';
 import type { NotifierConfig } from './config.js';
 import { timeoutsOverHalfLease } from './internal/lease-fit.js';
 import { keepLeases, type LeaseKeeper } from './internal/lease-keeper.js';
-import { sleep } from './internal/sleep.js';
 import { untilAborted } from './internal/until-aborted.js';
 import type { Notifier } from './notifier.js';
 import type { ChannelResult, ClaimedNotification, OutboxStore, Settlement } from './outbox-store.js';

@@ -9,6 +9,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createDatabase, migrateToLatest, type CcatDatabase } from '@ccat/db';
+import { sleep } from '@ccat/errors';
 import { PrivatePostgres, PrivateRedis, startSmtp, type TestSmtp } from '@ccat/test-support';
 import { seedRawPackages, seedSites } from '@ccat/db/testing';
 import { monitorConfig, workerConfig, type ConfigDocument, type DemoConnections } from '../configs.js';
@@ -85,13 +86,6 @@ function suiteWorkerConfig(c: DemoConnections, id: string, seed: string): Config
   };
 }
 
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    const onAbort = () => (clearTimeout(t), resolve());
-    const t = setTimeout(() => (signal.removeEventListener('abort', onAbort), resolve()), ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-
 /** Retries `f` every 500 ms until it succeeds or `timeoutMs` passes (a service coming back). */
 async function retrying<T>(what: string, timeoutMs: number, f: () => Promise<T>): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -100,7 +94,7 @@ async function retrying<T>(what: string, timeoutMs: number, f: () => Promise<T>)
       return await f();
     } catch (e) {
       if (Date.now() > deadline) throw new Error(`${what}: ${(e as Error).message}`, { cause: e });
-      await new Promise((r) => setTimeout(r, 500));
+      await sleep(500);
     }
   }
 }
