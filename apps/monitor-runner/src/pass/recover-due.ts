@@ -1,4 +1,3 @@
-// Over 300 lines: one pass step, its page loop with the chunk and one-by-one paths and their accounting, read together.
 import { parseOperationKey, type OperationRef, type OperationType } from '@ccat/db';
 import { classifyError } from '@ccat/errors';
 import type { ExpiredTask, StalledTask } from '@ccat/heartbeat';
@@ -8,7 +7,7 @@ import {
   type StallOutcome,
   type StallReason,
 } from '@ccat/recovery-handlers';
-import pLimit, { type LimitFunction } from 'p-limit';
+import pLimit from 'p-limit';
 import type { PassContext, PassCounts } from './types.js';
 
 type Task = ExpiredTask | StalledTask;
@@ -19,13 +18,11 @@ const MAX_CHUNK = 1000;
 /**
  * Recovers every due member of one kind, page by page: members of a built-in type in chunks, one
  * short transaction each (applyStallRecoveries), the others through their type's handler one by one
- * (a few chunks or members at once, `monitor.recoveryConcurrency`, shared by all pages), then
- * removes the recovered members (compare-and-delete). Pages overlap: the next page is read while
- * this one's chunks run (it starts where this page ends, as this page's members are still there),
- * so the lanes never wait on Redis between pages. Members waiting out a backoff, and members whose
- * row another transaction holds (skipped without waiting, retried after a short backoff), are left
- * in place. Resolves true when it saw every due member (false: stopped by close() or the batch
- * bound). Throws when Redis fails (the pass fails and is retried); a page in flight is finished first.
+ * (a few chunks or members at once, `monitor.recoveryConcurrency`), then removes the recovered
+ * members (compare-and-delete). Members waiting out a backoff, and members whose row another
+ * transaction holds (skipped without waiting, retried after a short backoff), are left in place.
+ * Resolves true when it saw every due member (false: stopped by close() or the batch bound).
+ * Throws when Redis fails (the pass fails and is retried).
  */
 export async function recoverDue(
   ctx: PassContext,
@@ -33,73 +30,40 @@ export async function recoverDue(
   counts: PassCounts,
 ): Promise<boolean> {
   const { scanner, deps, failing, log } = ctx;
-  const limit = pLimit(deps.config.monitor.recoveryConcurrency);
   // Members left in place (waiting out a backoff, or failed again) stay at the head of the range:
-  // a page starts after them and after the page still in flight.
+  // the next page starts after them. A page is removed before the next is read: read ahead, the next
+  // page's offset would overshoot by every member of this page that left meanwhile (a beat, another
+  // monitor), and those due members would be skipped for the pass.
   let offset = 0;
-  let inFlight: Promise<Task[]> | undefined;
-  // Waits for the page in flight and removes what it recovered; the members after it move up.
-  const settle = async (): Promise<void> => {
-    if (inFlight === undefined) return;
-    const done = await inFlight;
-    inFlight = undefined;
-    if (done.length > 0) await scanner.remove(done);
-    offset -= done.length;
-  };
-  try {
-    for (let batch = 0; ; batch++) {
-      if (batch >= 1000 || ctx.closed()) return false;
-      const scan =
-        reason === 'heartbeat_expired'
-          ? await scanner.scanExpired({ offset })
-          : await scanner.scanStalled({ offset });
-      for (const c of scan.corrupt) {
-        deps.metrics.corruptEntries.inc({ kind: c.reason });
-        counts.corrupt++;
-      }
-      if (scan.corrupt.length > 0)
-        log.error(
-          { corrupt: scan.corrupt.slice(0, 10), count: scan.corrupt.length },
-          'corrupt heartbeat entries quarantined (see ccat-recovery status)',
-        );
-      const last = scan.tasks.length < deps.config.monitor.batchSize;
-      const now = Date.now();
-      const ready = scan.tasks.filter((t) => failing.isReady(t.taskId, now));
-      const page = recoverPage(ctx, limit, ready, reason, counts);
-      await settle();
-      inFlight = page;
-      offset += scan.tasks.length + ('skippedExpired' in scan ? scan.skippedExpired : 0);
-      if (last) {
-        await settle();
-        return true;
-      }
+  for (let batch = 0; ; batch++) {
+    if (batch >= 1000 || ctx.closed()) return false;
+    const scan =
+      reason === 'heartbeat_expired'
+        ? await scanner.scanExpired({ offset })
+        : await scanner.scanStalled({ offset });
+    for (const c of scan.corrupt) {
+      deps.metrics.corruptEntries.inc({ kind: c.reason });
+      counts.corrupt++;
     }
-  } finally {
-    // Redis failed or the bound was reached: the chunks already started still finish and record.
-    await inFlight?.catch(() => []);
+    if (scan.corrupt.length > 0)
+      log.error(
+        { corrupt: scan.corrupt.slice(0, 10), count: scan.corrupt.length },
+        'corrupt heartbeat entries quarantined (see ccat-recovery status)',
+      );
+    if (scan.tasks.length === 0) return true;
+    const now = Date.now();
+    const ready = scan.tasks.filter((t) => failing.isReady(t.taskId, now));
+    const done: Task[] = [];
+    await pLimit(deps.config.monitor.recoveryConcurrency).map(plan(ctx, ready), async (group) => {
+      if (ctx.closed()) return;
+      if (group.type !== undefined)
+        done.push(...(await recoverChunk(ctx, group.type, group.tasks, reason, counts)));
+      else if (await recoverOne(ctx, group.tasks[0]!, reason, counts)) done.push(group.tasks[0]!);
+    });
+    if (done.length > 0) await scanner.remove(done);
+    if (scan.tasks.length < deps.config.monitor.batchSize) return true;
+    offset += scan.tasks.length - done.length + ('skippedExpired' in scan ? scan.skippedExpired : 0);
   }
-}
-
-/** Recovers one page's ready members on the shared lanes; resolves with the members that may be removed. */
-async function recoverPage(
-  ctx: PassContext,
-  limit: LimitFunction,
-  ready: readonly Task[],
-  reason: StallReason,
-  counts: PassCounts,
-): Promise<Task[]> {
-  const done: Task[] = [];
-  await Promise.all(
-    plan(ctx, ready).map((group) =>
-      limit(async () => {
-        if (ctx.closed()) return;
-        if (group.type !== undefined)
-          done.push(...(await recoverChunk(ctx, group.type, group.tasks, reason, counts)));
-        else if (await recoverOne(ctx, group.tasks[0]!, reason, counts)) done.push(group.tasks[0]!);
-      }),
-    ),
-  );
-  return done;
 }
 
 /**
