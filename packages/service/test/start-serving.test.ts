@@ -69,20 +69,25 @@ describe('startServing', () => {
     // Never connected (lazyConnect): as a Redis that is down at start.
     const absent = new Redis({ host: '127.0.0.1', port: 1, lazyConnect: true });
     let listened: HealthServer | undefined | 'not called' = 'not called';
-    const started = startServing(
-      options({
-        logger,
-        signal: stopping.signal,
-        http: { host: '127.0.0.1', port: null },
-        redis: { redis, bull: absent },
-        listening: (server) => void (listened = server),
-      }),
-    );
-    await waitFor(() => lines.some((l) => l.msg.startsWith('Redis is not reachable')));
-    expect(listened).toBeUndefined();
-    stopping.abort();
-    expect(await started).toBe(false);
-    absent.disconnect();
+    try {
+      const started = startServing(
+        options({
+          logger,
+          signal: stopping.signal,
+          http: { host: '127.0.0.1', port: null },
+          redis: { redis, bull: absent },
+          listening: (server) => void (listened = server),
+        }),
+      );
+      await waitFor(() => lines.some((l) => l.msg.startsWith('Redis is not reachable')));
+      expect(listened).toBeUndefined();
+      stopping.abort();
+      expect(await started).toBe(false);
+    } finally {
+      // Also when an assertion fails: no reconnect loop outlives the test.
+      stopping.abort();
+      absent.disconnect();
+    }
   });
 
   it('throws a configuration error when the search path does not lead to the schema', async () => {
