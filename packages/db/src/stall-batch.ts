@@ -65,21 +65,28 @@ export async function lockInProgressMany(
   refs: readonly { readonly id: string; readonly attempt: number }[],
 ): Promise<LockedInProgress> {
   const t = parseOperationType(type);
-  const ids = refs.map((r) => parseOperationId(r.id));
-  const attempts = refs.map((r) => parseAttempt(r.attempt));
-  const attempt = sql.ref(`${OPERATION_TABLES[t].prefix}attempt`);
-  const where = sql`(id, ${attempt}) IN (SELECT * FROM unnest(${ids}::bigint[], ${attempts}::int[]))
-        AND ${fence('stall', t, attempt)}`;
+  // Each (id, attempt) once, in id order (the order rows are locked in; ids are canonical decimals).
+  const pairs = new Set(refs.map((r) => `${parseOperationId(r.id)}:${parseAttempt(r.attempt)}`));
+  const keys = [...pairs].map((k) => k.split(':') as [string, string]);
+  keys.sort(([a], [b]) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0));
+  const ids = keys.map(([id]) => id);
+  const attempts = keys.map(([, attempt]) => Number(attempt));
+  // Driven by the array: one primary-key lookup per element (LATERAL). Joined as a set, the planner
+  // may read the whole in-progress index for every chunk (its statistics lag a mass stall), which made
+  // a site's recovery quadratic in the number of tasks in flight.
+  const rows = (lock: boolean) => sql`
+    FROM unnest(${ids}::bigint[], ${attempts}::int[]) WITH ORDINALITY AS r(id, attempt, n)
+    CROSS JOIN LATERAL (
+      SELECT ${lock ? stallStateColumns(t) : sql`id`} FROM ${sql.table(OPERATION_TABLES[t].table)}
+      WHERE id = r.id AND ${fence('stall', t, sql`r.attempt`)}${lock ? sql` FOR UPDATE SKIP LOCKED` : sql``}
+    ) x ORDER BY r.n`;
   return classified(async () => {
-    const { rows } = await sql<RawStallState>`
-      SELECT ${stallStateColumns(t)} FROM ${sql.table(OPERATION_TABLES[t].table)}
-      WHERE ${where} ORDER BY id FOR UPDATE SKIP LOCKED`.execute(db);
-    const locked = rows.map((r) => toStallState(t, r));
-    if (locked.length === new Set(ids).size) return { locked, busy: [] };
+    const { rows: found } = await sql<RawStallState>`SELECT x.* ${rows(true)}`.execute(db);
+    const locked = found.map((r) => toStallState(t, r));
+    if (locked.length === ids.length) return { locked, busy: [] };
     const got = new Set(locked.map((r) => r.id));
     // A plain read never waits for a row lock: in progress at the attempt, yet not locked by us.
-    const rest = await sql<{ id: string }>`SELECT id::text AS id FROM ${sql.table(OPERATION_TABLES[t].table)}
-      WHERE ${where}`.execute(db);
+    const rest = await sql<{ id: string }>`SELECT x.id::text AS id ${rows(false)}`.execute(db);
     return { locked, busy: rest.rows.map((r) => r.id).filter((id) => !got.has(id)) };
   });
 }

@@ -1,5 +1,8 @@
+import { sql } from 'kysely';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  createDatabase,
   lockInProgressMany,
   MAX_MESSAGE,
   MAX_SUBJECT,
@@ -157,5 +160,71 @@ describe('recoverStalledMany', () => {
       ids.map((id) => row(id, 1, 'stall')),
     );
     expect(applied.size).toBe(1000);
+  });
+});
+
+/** Every plan node of an EXPLAIN (FORMAT JSON) answer. */
+function planNodes(plan: Record<string, unknown>): Record<string, unknown>[] {
+  const children = (plan['Plans'] as Record<string, unknown>[] | undefined) ?? [];
+  return [plan, ...children.flatMap(planNodes)];
+}
+
+describe('lockInProgressMany', () => {
+  it('reads a chunk through the primary key, not every row in progress (a mass stall stays linear)', async () => {
+    // 3 000 rows in progress and no statistics taken yet, as in a mass stall: joined as a set, the
+    // planner read the whole in-progress index for every chunk.
+    const { rows } = await sql<{ id: string }>`
+      INSERT INTO raw_data_packages (name, source_location_id, buffer_location_id, relative_path, status, claimed_by, started_at, last_seen_at)
+      SELECT 'mass-' || g, ${t.locations.source}, ${t.locations.buffer}, 'x', 'in_progress', 'w', now(), now()
+      FROM generate_series(1, 3000) g RETURNING id::text AS id`.execute(t.db);
+    const chunk = rows.slice(0, 10).map((r) => ({ id: r.id, attempt: 0 }));
+    // The statement as sent, through a pool that records it.
+    const pool = new pg.Pool({ connectionString: t.url, max: 1, options: `-c search_path=${t.schema}` });
+    const sent: { text: string; values: unknown[] }[] = [];
+    const recording = createDatabase({
+      pool: {
+        connect: async () => {
+          const client = await pool.connect();
+          return {
+            query: ((text: string, values: unknown[]) => {
+              sent.push({ text, values });
+              return client.query(text, values);
+            }) as never,
+            release: () => client.release(),
+          };
+        },
+        end: () => Promise.resolve(),
+      },
+    });
+    try {
+      const { locked } = await recording.db
+        .transaction()
+        .execute((trx) => lockInProgressMany(trx, 'raw_data_package', chunk));
+      expect(locked.map((r) => r.id)).toEqual(chunk.map((r) => r.id));
+      const lock = sent.find((s) => s.text.includes('FOR UPDATE SKIP LOCKED'))!;
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const explained = await client.query<{ 'QUERY PLAN': [{ Plan: Record<string, unknown> }] }>(
+          `EXPLAIN (ANALYZE, FORMAT JSON) ${lock.text}`,
+          lock.values,
+        );
+        await client.query('ROLLBACK');
+        const scans = planNodes(explained.rows[0]!['QUERY PLAN'][0].Plan).filter(
+          (n) => n['Relation Name'] === 'raw_data_packages' || typeof n['Index Name'] === 'string',
+        );
+        expect(scans.length).toBeGreaterThan(0);
+        for (const n of scans) {
+          expect(n['Index Name']).toBe('raw_data_packages_pkey');
+          // One row per lookup: the chunk's own rows, not the 3 000 in progress.
+          expect(Number(n['Actual Rows'])).toBeLessThanOrEqual(1);
+        }
+      } finally {
+        client.release();
+      }
+    } finally {
+      await recording.close();
+      await pool.end();
+    }
   });
 });
