@@ -155,8 +155,9 @@ export async function recoverStalledMany(
       r.transition,
       r.delayMs / 1000,
       truncate(r.error.code, MAX_NAME),
-      // The row's last error is the event's message unless the event says otherwise: redacted once.
-      r.event.message === undefined && message !== null ? message : storedText(r.error.message, MAX_MESSAGE),
+      // The row's last error is the event's message unless the event says otherwise: redacted once,
+      // sent once (NULL: the event's message, COALESCE below).
+      r.event.message === undefined && message !== null ? null : storedText(r.error.message, MAX_MESSAGE),
       event,
       code,
       errorClass,
@@ -179,7 +180,7 @@ export async function recoverStalledMany(
     UPDATE ${sql.table(table)} AS t SET ${setList(name, t, {
       nextAttemptAt: sql`now() + make_interval(secs => ${v('delay_s')})`,
       errorCode: v('error_code'),
-      errorMessage: v('error_message'),
+      errorMessage: sql`COALESCE(${v('error_message')}, ${v('message')})`,
       runAlone: v('run_alone'),
     })}
     FROM v WHERE t.id = v.v_id AND v.v_transition = ${name} AND ${fence(name, t, v('attempt'), 't')}

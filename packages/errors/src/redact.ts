@@ -273,8 +273,29 @@ const BUILT_IN: PatternSet = { before: [], gated: DEFAULT_SECRET_PATTERNS, after
  * and a text far longer than the bound is cut first, so the cost stays bounded whatever the input.
  */
 export function redactSecrets(text: string, maxLength?: number): string {
-  return redactWith(text, BUILT_IN, maxLength);
+  if (text.length > MEMO_MAX_TEXT || (maxLength !== undefined && text.length > maxLength))
+    return redactWith(text, BUILT_IN, maxLength);
+  if (clean.has(text)) return text;
+  const out = redactWith(text, BUILT_IN, maxLength);
+  if (out === text) {
+    if (clean.size >= MEMO_ENTRIES) clean.clear();
+    clean.add(text);
+  }
+  return out;
 }
+
+/** Texts up to this many characters that the built-in patterns left unchanged are remembered (`redactSecrets`). */
+const MEMO_MAX_TEXT = 256;
+/** Remembered texts before the memo starts over. */
+const MEMO_ENTRIES = 4096;
+/**
+ * Short texts `redactSecrets` left unchanged. Keys, codes, names, worker ids and the messages the
+ * services build are the same on every row of a batch and every line of a log: a lookup hashes the
+ * text once where the gate and the patterns scan it. Only clean texts are kept (a text holding a
+ * secret is redacted every time and never retained); the built-in patterns never change, so a
+ * remembered answer stays right. Bounded: at most MEMO_ENTRIES texts of at most MEMO_MAX_TEXT characters.
+ */
+const clean = new Set<string>();
 
 /** How far past the bound a long text is kept for redaction: a credential straddling the bound is seen whole. */
 const PRE_CUT_MARGIN = 8192;
@@ -435,33 +456,9 @@ export function isArgumentsKey(key: string): boolean {
   return /(?:args?|argv|arguments|params|parameters|bindings)$/i.test(tail);
 }
 
-/** Keys and strings up to this many characters are remembered as clean (`redactShort`). */
-const MEMO_MAX_TEXT = 64;
-/** Remembered texts before the memo starts over. */
-const MEMO_ENTRIES = 4096;
-const clean = new Set<string>();
-
-/**
- * `redactSecrets`, remembering short texts it left unchanged. A document's keys and most of its
- * short values (codes, names, worker ids, flags) are the same on every row of a batch and every
- * line of a log: a lookup hashes the text once where the patterns scan it once each. Only clean
- * texts are kept (a text holding a secret is redacted every time, and never retained). Bounded:
- * at most MEMO_ENTRIES texts of at most MEMO_MAX_TEXT characters. Pure, as redaction is.
- */
-function redactShort(text: string): string {
-  if (text.length > MEMO_MAX_TEXT) return redactSecrets(text);
-  if (clean.has(text)) return text;
-  const out = redactSecrets(text);
-  if (out === text) {
-    if (clean.size >= MEMO_ENTRIES) clean.clear();
-    clean.add(text);
-  }
-  return out;
-}
-
 /** Options of `redactValue`. */
 export interface RedactValueOptions extends SafeJsonLimits {
-  /** The redactor for strings (default `redactSecrets`, short clean texts remembered). */
+  /** The redactor for strings (default `redactSecrets`). */
   readonly redact?: Redactor;
 }
 
@@ -473,7 +470,7 @@ export interface RedactValueOptions extends SafeJsonLimits {
  * (keys included) went through the redactor. Never throws; the cost is bounded by the limits.
  */
 export function redactValue(value: unknown, options: RedactValueOptions = {}): JsonValue {
-  const redact = options.redact ?? redactShort;
+  const redact = options.redact ?? redactSecrets;
   const walk = (v: JsonValue): JsonValue => {
     if (typeof v === 'string') return redact(v);
     if (Array.isArray(v)) return v.map(walk);

@@ -100,6 +100,14 @@ describe('redactSecrets: every common form of a credential', () => {
       expect(redactSecrets(text)).toBe(text);
   });
 
+  it('remembers only clean texts, and still cuts a remembered text to maxLength', () => {
+    const text = 'stalled: no heartbeat before its deadline';
+    expect(redactSecrets(text)).toBe(text);
+    expect(redactSecrets(text)).toBe(text);
+    expect(redactSecrets(text, 10)).toBe(`stalled: n…[truncated ${text.length - 10} chars]`);
+    for (let i = 0; i < 3; i++) expect(redactSecrets('pass=hunter22 x')).toBe(`pass=${REDACTED} x`);
+  });
+
   it('takes literal secrets and extra patterns, raw and percent-decoded', () => {
     const redact = createRedactor({ secrets: ['pl@in-Pw', 'p%40ss-enc'], patterns: ['ccat-key-[0-9]+'] });
     expect(redact('a pl@in-Pw b p@ss-enc c ccat-key-123')).toBe(`a ${REDACTED} b ${REDACTED} c ${REDACTED}`);
