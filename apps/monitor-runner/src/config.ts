@@ -60,7 +60,15 @@ export const monitorConfigSchema = z
         loopIntervalMs: ms(300_000, 10).describe(
           'The loop wakes at the earlier of the next heartbeat deadline and this (DESIGN default 300 s).',
         ),
-        batchSize: z.number().int().min(1).max(10_000).default(500).describe('Members handled per scan.'),
+        batchSize: z
+          .number()
+          .int()
+          .min(1)
+          .max(10_000)
+          .default(2000)
+          .describe(
+            'Due heartbeat members read per scan (a page, recovered in chunks over recoveryConcurrency lanes) and stale in-progress rows read per reconciliation page. Larger pages recover a mass stall faster; each scan and removal holds Redis for a few milliseconds per 1 000 members.',
+          ),
         recoveryConcurrency: z
           .number()
           .int()
