@@ -12,7 +12,7 @@ import { eventLevel } from '@ccat/errors';
 import { ServiceHealthReporter } from '@ccat/heartbeat';
 import { createNotifier, createOutboxRelay, type OutboxRelay } from '@ccat/notifier';
 import { createHandlerRegistry, type HandlerRegistry } from '@ccat/recovery-handlers';
-import { shutdownSteps, startServing, type HealthServer } from '@ccat/service';
+import { shutdownSteps, startServing, type HttpServer } from '@ccat/service';
 import type { RedisConnection } from '@ccat/service';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
@@ -122,7 +122,7 @@ export function createMonitorRunner(deps: MonitorRunnerDeps): MonitorRunner {
       });
     },
   });
-  let http: HealthServer | undefined;
+  let http: HttpServer | undefined;
   let dashboard: DashboardServer | undefined;
   let closing: Promise<void> | undefined;
   let working = false;

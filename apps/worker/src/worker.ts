@@ -10,7 +10,7 @@ import {
   ConnectionFaultLog,
   shutdownSteps,
   startServing,
-  type HealthServer,
+  type HttpServer,
 } from '@ccat/service';
 import { Worker as BullWorker } from 'bullmq';
 import type { RedisConnection } from '@ccat/service';
@@ -198,7 +198,7 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
   /** The workers of the shared (not isolation) queues. */
   const sharedWorkers: BullWorker[] = [];
   const queues: string[] = [];
-  let http: HealthServer | undefined;
+  let http: HttpServer | undefined;
   let closing: Promise<void> | undefined;
   let working = false;
   const schema = deps.schema ?? config.database.schema;

@@ -1,8 +1,7 @@
 // A service's health over HTTP: /metrics (Prometheus text), /healthz (alive) and /readyz (its
 // connections work), the HTTP face of the health keys this package keeps in Redis.
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
-import { ConfigurationError } from '@ccat/errors';
+import type { RequestListener } from 'node:http';
+import { listenHttp, type HttpListenOptions, type HttpServer } from './http-listener.js';
 
 /** What /metrics needs of a metrics registry (prom-client's Registry fits). */
 export interface MetricsSource {
@@ -19,43 +18,22 @@ export interface HealthEndpoints {
   readonly registry: MetricsSource;
   readonly healthz: () => HealthCheck | Promise<HealthCheck>;
   readonly readyz?: () => HealthCheck | Promise<HealthCheck>;
-  /**
-   * Errors of the listening server after it started, and of its client connections (a malformed
-   * request, a reset socket). They are handled either way (the server keeps serving); this only
-   * reports them. Default: ignored.
-   */
-  readonly onError?: (error: Error, where: 'server' | 'client') => void;
-}
-
-/** Listen errors that are the configuration's fault (the address or port), by errno code. */
-const LISTEN_PROBLEMS: Readonly<Record<string, string>> = {
-  EADDRINUSE: 'the port is already in use (another process listens on it)',
-  EACCES: 'permission denied (a port below 1024 needs privileges)',
-  EADDRNOTAVAIL: 'the address is not one of this host',
-  ENOTFOUND: 'the host name does not resolve',
-  EAI_AGAIN: 'the host name does not resolve',
-};
-
-export interface HealthServer extends AsyncDisposable {
-  readonly port: number;
-  close(): Promise<void>;
+  /** Server and client connection errors, reported only (`listenHttp`'s `onError`). */
+  readonly onError?: HttpListenOptions['onError'];
 }
 
 /**
- * Starts the server on host:port (0: a free port); `close()` is bounded and safe twice.
- *
- * Throws `ConfigurationError` (code `HTTP_LISTEN_FAILED`, not retryable, `context.errno` the
- * system's code) when it cannot listen: port in use, privileged port, an address not of this host.
- * A process should exit 2 on it before starting any work. After the start, server and client
- * socket errors are handled (reported to `onError`) and never end the process; a check that
- * throws answers 500 for /healthz and 503 for /readyz.
+ * Serves /metrics, /healthz and /readyz on host:port (0: a free port) through `listenHttp` (name
+ * `http`, code `HTTP_LISTEN_FAILED`: a `ConfigurationError`, exit 2, when it cannot listen; a
+ * bounded close, safe twice). Server and client errors go to `onError` and never end the process;
+ * a check that throws answers 500 for /healthz and 503 for /readyz.
  */
-export async function startHealthServer(
+export function startHealthServer(
   host: string,
   port: number,
   endpoints: HealthEndpoints,
-): Promise<HealthServer> {
-  const server: Server = createServer((req, res) => {
+): Promise<HttpServer> {
+  const handler: RequestListener = (req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     const send = (status: number, type: string, body: string) => {
       res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
@@ -92,41 +70,6 @@ export async function startHealthServer(
     handle().catch((e: unknown) =>
       send(500, 'text/plain', `error: ${e instanceof Error ? e.message : 'unknown'}\n`),
     );
-  });
-  server.keepAliveTimeout = 5_000;
-  const onError = endpoints.onError ?? (() => undefined);
-  // A malformed request or a socket reset: answer 400 when still possible, never crash.
-  server.on('clientError', (e: Error, socket: Socket) => {
-    onError(e, 'client');
-    if (socket.writable && !socket.destroyed)
-      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-    else socket.destroy();
-  });
-  await new Promise<void>((resolve, reject) => {
-    const failed = (e: NodeJS.ErrnoException) => {
-      const problem = e.code === undefined ? undefined : LISTEN_PROBLEMS[e.code];
-      reject(
-        problem === undefined
-          ? e
-          : new ConfigurationError(`http: cannot listen on ${host}:${port}: ${problem} [${e.code}]`, {
-              code: 'HTTP_LISTEN_FAILED',
-              context: { errno: e.code, host, port },
-              cause: e,
-            }),
-      );
-    };
-    server.once('error', failed);
-    server.listen(port, host, () => {
-      server.off('error', failed);
-      resolve();
-    });
-  });
-  server.on('error', (e: Error) => onError(e, 'server'));
-  let closing: Promise<void> | undefined;
-  const close = () =>
-    (closing ??= new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }));
-  return { port: (server.address() as AddressInfo).port, close, [Symbol.asyncDispose]: close };
+  };
+  return listenHttp({ name: 'http', host, port, handler, onError: endpoints.onError });
 }

@@ -79,9 +79,9 @@ export {
   startHealthServer,
   type HealthCheck,
   type HealthEndpoints,
-  type HealthServer,
   type MetricsSource,
 } from './health-server.js';
+export { listenHttp, type HttpListenOptions, type HttpServer } from './http-listener.js';
 export {
   FATAL_UNHANDLED_MESSAGE,
   reportUnhandled,

@@ -1,7 +1,8 @@
 // The start of every service before its own work: the health server first (so probes answer while it
 // waits), then a reachable, migrated database, then Redis.
 import { classifyError } from '@ccat/errors';
-import { startHealthServer, type HealthServer, type MetricsSource } from './health-server.js';
+import { startHealthServer, type MetricsSource } from './health-server.js';
+import type { HttpServer } from './http-listener.js';
 import { readiness, waitForDatabase, waitForRedis, type ReadinessSources } from './readiness.js';
 import type { Logger } from 'pino';
 
@@ -19,7 +20,7 @@ export interface ServingOptions extends Omit<ReadinessSources, 'timeoutMs'> {
   /** Aborted by the app's close(): ends the waits (the server stays, for the caller to close). */
   readonly signal: AbortSignal;
   /** Called with the server (undefined: no port) before the waits: kept to close it; more may start. */
-  readonly listening?: (http: HealthServer | undefined) => void | Promise<void>;
+  readonly listening?: (http: HttpServer | undefined) => void | Promise<void>;
   /** How often the waits poll, in ms (default 2 s). */
   readonly intervalMs?: number;
 }

@@ -4,7 +4,7 @@ import { ConfigurationError } from '@ccat/errors';
 import { captureLogs, connectTestRedis, waitFor, WARN } from '@ccat/test-support';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServing, type HealthServer, type ServingOptions } from '../src/index.js';
+import { startServing, type HttpServer, type ServingOptions } from '../src/index.js';
 
 const registry = { contentType: 'text/plain', metrics: () => Promise.resolve('') };
 const refused = () =>
@@ -37,7 +37,7 @@ describe('startServing', () => {
     const { logger, lines } = captureLogs();
     const steps: string[] = [];
     let down = true;
-    let http: HealthServer | undefined;
+    let http: HttpServer | undefined;
     const started = startServing(
       options({
         logger,
@@ -68,7 +68,7 @@ describe('startServing', () => {
     const stopping = new AbortController();
     // Never connected (lazyConnect): as a Redis that is down at start.
     const absent = new Redis({ host: '127.0.0.1', port: 1, lazyConnect: true });
-    let listened: HealthServer | undefined | 'not called' = 'not called';
+    let listened: HttpServer | undefined | 'not called' = 'not called';
     try {
       const started = startServing(
         options({
