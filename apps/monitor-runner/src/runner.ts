@@ -17,7 +17,7 @@ import type { RedisConnection } from '@ccat/service';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { MonitorConfig } from './config.js';
-import { startDashboard, type DashboardServer } from './dashboard/server.js';
+import { startDashboard } from './dashboard/server.js';
 import { createMonitorMetrics, type MonitorMetrics } from './metrics.js';
 import { Monitor } from './monitor.js';
 import { RedisPolicyCheck, REQUIRED_MAXMEMORY_POLICY } from './redis-policy.js';
@@ -123,7 +123,7 @@ export function createMonitorRunner(deps: MonitorRunnerDeps): MonitorRunner {
     },
   });
   let http: HttpServer | undefined;
-  let dashboard: DashboardServer | undefined;
+  let dashboard: HttpServer | undefined;
   let closing: Promise<void> | undefined;
   let working = false;
   // close() during start (while waiting for the database) ends the wait: nothing starts.

@@ -7,11 +7,12 @@
 // command by name.
 import { connect } from 'node:net';
 import { createDatabase, type CcatDatabase } from '@ccat/db';
+import type { HttpServer } from '@ccat/service';
 import { freePort } from '@ccat/test-support';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadMonitorConfig } from '../src/config.js';
-import { startDashboard, type DashboardServer } from '../src/dashboard/server.js';
+import { startDashboard } from '../src/dashboard/server.js';
 import { createCliFixture, type CliFixture } from './support/cli-fixture.js';
 
 const TOKEN = 'read-token-0123456789';
@@ -20,9 +21,9 @@ const ADMIN = 'admin-token-0123456789';
 const BIDI = 'checksum of \u202Etxt.exe\u0007 differs';
 
 let f: CliFixture;
-let open: DashboardServer;
-let guarded: DashboardServer;
-let down: DashboardServer | undefined;
+let open: HttpServer;
+let guarded: HttpServer;
+let down: HttpServer | undefined;
 let downDb: CcatDatabase | undefined;
 const silent = pino({ level: 'silent' });
 
@@ -70,7 +71,7 @@ function raw(port: number, request: string): Promise<string> {
   });
 }
 
-const url = (d: DashboardServer, path: string) => `http://127.0.0.1:${d.port}${path}`;
+const url = (d: HttpServer, path: string) => `http://127.0.0.1:${d.port}${path}`;
 
 describe('dashboard against hostile requests', () => {
   it('answers 400 to a request target that is no URL, before and after authentication, and keeps serving', async () => {
@@ -90,7 +91,7 @@ describe('dashboard against hostile requests', () => {
   });
 
   it('without a token, answers only to a loopback Host (DNS rebinding); with one, the token decides', async () => {
-    const as = async (d: DashboardServer, host: string) =>
+    const as = async (d: HttpServer, host: string) =>
       raw(d.port, `GET / HTTP/1.1\r\nHost: ${host}\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`);
     for (const host of [`127.0.0.1:${open.port}`, `localhost:${open.port}`, `[::1]:${open.port}`])
       expect(await as(open, host), host).toBe('HTTP/1.1 200 OK');

@@ -2,10 +2,11 @@
 // token required, Content-Security-Policy on every page, figures from the database, hostile text
 // escaped, retry refused without the admin token or from another origin, and done (fenced) with it.
 // The browser-driven tests live in apps/demo (test/dashboard-browser.test.ts).
+import type { HttpServer } from '@ccat/service';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadMonitorConfig } from '../src/config.js';
-import { CONTENT_SECURITY_POLICY, startDashboard, type DashboardServer } from '../src/dashboard/server.js';
+import { CONTENT_SECURITY_POLICY, startDashboard } from '../src/dashboard/server.js';
 import { createCliFixture, type CliFixture } from './support/cli-fixture.js';
 
 const TOKEN = 'read-token-0123456789';
@@ -13,7 +14,7 @@ const ADMIN = 'admin-token-0123456789';
 const HOSTILE = '<script>alert(1)</script><img src=x onerror=alert(2)>';
 
 let f: CliFixture;
-let dash: DashboardServer;
+let dash: HttpServer;
 beforeAll(async () => {
   f = await createCliFixture('dash_http', { heartbeats: true });
   await f.database.db

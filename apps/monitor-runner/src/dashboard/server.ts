@@ -1,13 +1,12 @@
-// Over 300 lines: the dashboard's HTTP face — listener, authentication, CSRF checks, routing of five pages and the retry write.
-// The web dashboard: a node:http server of its own (its own port and host, so the unauthenticated
-// /metrics listener stays as it is), server-rendered pages over the same admin queries as the CLI.
+// Over 300 lines: the dashboard's HTTP face — authentication, CSRF checks, routing of five pages and the retry write.
+// The web dashboard: a listener of its own (@ccat/service's listenHttp, its own port and host, so the
+// unauthenticated /metrics listener stays as it is), server-rendered pages over the admin queries of the CLI.
 // Security: every request needs the bearer token when one is configured (and one is required off
 // loopback, config.ts); writes (retry) need the admin token typed into the confirmation form, a
 // same-origin POST (Origin / Sec-Fetch-Site checked) and go through the fenced manual retry; a strict
 // Content-Security-Policy allows only this server's script and style; no secret is ever rendered.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   parseOperationId,
   parseOperationType,
@@ -15,8 +14,9 @@ import {
   type Database,
   type OperationType,
 } from '@ccat/db';
-import { classifyError, ConfigurationError, redactSecrets } from '@ccat/errors';
+import { classifyError, redactSecrets } from '@ccat/errors';
 import type { RedisClient } from '@ccat/heartbeat';
+import { listenHttp, type HttpServer } from '@ccat/service';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import { readFailures } from '../admin/failures.js';
@@ -52,12 +52,6 @@ export interface DashboardDeps {
   readonly db: Kysely<Database>;
   readonly redis: RedisClient;
   readonly logger: Logger;
-}
-
-export interface DashboardServer extends AsyncDisposable {
-  readonly port: number;
-  /** Stops listening and ends open connections; bounded (2 s), safe to call twice. */
-  close(): Promise<void>;
 }
 
 /** A request the dashboard refuses, with its HTTP status and a message safe to show. */
@@ -186,11 +180,11 @@ async function retryAt(
 }
 
 /**
- * Starts the dashboard on config.dashboard.host:port. Throws ConfigurationError
- * (`DASHBOARD_LISTEN_FAILED`) when it cannot listen. Request errors answer 4xx/5xx pages and are
- * logged (message redacted); nothing a request does ends the process.
+ * Starts the dashboard on config.dashboard.host:port with `listenHttp` (name `dashboard`). Throws
+ * ConfigurationError (`DASHBOARD_LISTEN_FAILED`) when it cannot listen. Request errors answer
+ * 4xx/5xx pages and are logged (message redacted); nothing a request does ends the process.
  */
-export async function startDashboard(deps: DashboardDeps): Promise<DashboardServer> {
+export function startDashboard(deps: DashboardDeps): Promise<HttpServer> {
   const { config, db, redis, logger } = deps;
   const d = config.dashboard;
   const dbSource: Source<Kysely<Database>> = { ok: true, client: db, where: 'the monitor database' };
@@ -328,7 +322,7 @@ export async function startDashboard(deps: DashboardDeps): Promise<DashboardServ
     throw new Refusal(404, 'not found');
   }
 
-  const server: Server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     const url = requestUrl(req);
     if (url === undefined) {
       send(res, 400, 'text/plain; charset=utf-8', 'bad request: the request target is not a URL');
@@ -368,48 +362,13 @@ export async function startDashboard(deps: DashboardDeps): Promise<DashboardServ
       if (res.headersSent) return void res.end();
       page(res, url, 'Error', messagePage(message), false, status);
     });
-  });
-  // A request Node cannot parse: answer it (431 for headers or URL too large) and close, as Node
-  // itself would without this listener.
-  server.on('clientError', (e: NodeJS.ErrnoException, socket: Socket) => {
-    if (!socket.writable) return void socket.destroy();
-    const status =
-      e.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
-    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
-  });
-  const sockets = new Set<Socket>();
-  server.on('connection', (s: Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (e: NodeJS.ErrnoException) =>
-      reject(
-        new ConfigurationError(`dashboard cannot listen on ${d.host}:${d.port}: ${e.code ?? e.message}`, {
-          code: 'DASHBOARD_LISTEN_FAILED',
-          context: { errno: e.code },
-        }),
-      ),
-    );
-    server.listen(d.port, d.host, () => resolve());
-  });
-  server.on('error', (e) => logger.warn({ err: classifyError(e).message }, 'dashboard server error'));
-  let closing: Promise<void> | undefined;
-  const close = () =>
-    (closing ??= new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        for (const s of sockets) s.destroy();
-        resolve();
-      }, 2_000);
-      server.close(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-      server.closeIdleConnections();
-    }));
-  return {
-    port: (server.address() as AddressInfo).port,
-    close,
-    [Symbol.asyncDispose]: close,
   };
+  return listenHttp({
+    name: 'dashboard',
+    host: d.host,
+    port: d.port,
+    handler,
+    code: 'DASHBOARD_LISTEN_FAILED',
+    onError: (e, where) => logger.warn({ where, err: classifyError(e).message }, 'dashboard HTTP error'),
+  });
 }
