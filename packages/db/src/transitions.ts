@@ -126,7 +126,7 @@ export async function dispatchDue(
     // pick more than n rows; a materialized CTE is evaluated exactly once.
     const result = await sql<{ id: string; attempt: number }>`
       WITH picked AS MATERIALIZED (
-        SELECT id FROM ${sql.table(table)} WHERE ${fence('dispatch', t, undefined)}
+        SELECT id FROM ${sql.table(table)} WHERE ${fence('dispatch', t, undefined, undefined, 'scan')}
         ORDER BY ${stateColumn(t, 'next_attempt_at')} LIMIT ${limit} FOR UPDATE SKIP LOCKED
       )
       UPDATE ${sql.table(table)} AS o SET ${setList('dispatch', t, {})}

@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  complete,
   createDatabase,
   lockInProgressMany,
   MAX_MESSAGE,
@@ -169,16 +170,22 @@ function planNodes(plan: Record<string, unknown>): Record<string, unknown>[] {
   return [plan, ...children.flatMap(planNodes)];
 }
 
-describe('lockInProgressMany', () => {
-  it('reads a chunk through the primary key, not every row in progress (a mass stall stays linear)', async () => {
-    // 3 000 rows in progress and no statistics taken yet, as in a mass stall: joined as a set, the
-    // planner read the whole in-progress index for every chunk.
-    const { rows } = await sql<{ id: string }>`
+describe('keyed statements find their rows by primary key, whatever the statistics', () => {
+  it('a stall chunk, its recovery and a completion read their own rows, not every row in progress', async () => {
+    // Statistics taken while nothing was in progress, then 3 000 rows in progress: the planner took
+    // the partial in-progress index for the cheaper path to one row and read all 3 000 per lookup.
+    // A schema of its own: the statistics must not see the other tests' rows.
+    await using t = await createTestDatabase('db_stall_plan', { locations: true });
+    const insert = (status: string, n: number) =>
+      sql<{ id: string }>`
       INSERT INTO raw_data_packages (name, source_location_id, buffer_location_id, relative_path, status, claimed_by, started_at, last_seen_at)
-      SELECT 'mass-' || g, ${t.locations.source}, ${t.locations.buffer}, 'x', 'in_progress', 'w', now(), now()
-      FROM generate_series(1, 3000) g RETURNING id::text AS id`.execute(t.db);
+      SELECT ${status} || '-' || g || '-' || random(), ${t.locations.source}, ${t.locations.buffer}, 'x', ${status}, 'w', now(), now()
+      FROM generate_series(1, ${n}) g RETURNING id::text AS id`.execute(t.db);
+    await insert('completed', 100);
+    await sql`ANALYZE raw_data_packages`.execute(t.db);
+    const { rows } = await insert('in_progress', 3000);
     const chunk = rows.slice(0, 10).map((r) => ({ id: r.id, attempt: 0 }));
-    // The statement as sent, through a pool that records it.
+    // The statements as sent, through a pool that records them.
     const pool = new pg.Pool({ connectionString: t.url, max: 1, options: `-c search_path=${t.schema}` });
     const sent: { text: string; values: unknown[] }[] = [];
     const recording = createDatabase({
@@ -196,31 +203,63 @@ describe('lockInProgressMany', () => {
         end: () => Promise.resolve(),
       },
     });
+    const scansOf = async (statement: { readonly text: string; readonly values: readonly unknown[] }) => {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const explained = await client.query<{ 'QUERY PLAN': [{ Plan: Record<string, unknown> }] }>(
+          `EXPLAIN (ANALYZE, FORMAT JSON) ${statement.text}`,
+          [...statement.values],
+        );
+        return planNodes(explained.rows[0]!['QUERY PLAN'][0].Plan).filter(
+          (n) => n['Relation Name'] === 'raw_data_packages' && String(n['Node Type']).endsWith('Scan'),
+        );
+      } finally {
+        await client.query('ROLLBACK');
+        client.release();
+      }
+    };
     try {
       const { locked } = await recording.db
         .transaction()
         .execute((trx) => lockInProgressMany(trx, 'raw_data_package', chunk));
       expect(locked.map((r) => r.id)).toEqual(chunk.map((r) => r.id));
       const lock = sent.find((s) => s.text.includes('FOR UPDATE SKIP LOCKED'))!;
-      const client = await pool.connect();
-      try {
-        await client.query('BEGIN');
-        const explained = await client.query<{ 'QUERY PLAN': [{ Plan: Record<string, unknown> }] }>(
-          `EXPLAIN (ANALYZE, FORMAT JSON) ${lock.text}`,
-          lock.values,
+      // Planned and run again on rows still in progress (the lock above was committed, not applied).
+      const recover = { text: '', values: [] as unknown[] };
+      await recording.db.transaction().execute(async (trx) => {
+        await recoverStalledMany(
+          trx,
+          'raw_data_package',
+          chunk.map((r) => row(r.id, 0, 'stall')),
         );
-        await client.query('ROLLBACK');
-        const scans = planNodes(explained.rows[0]!['QUERY PLAN'][0].Plan).filter(
-          (n) => n['Relation Name'] === 'raw_data_packages' || typeof n['Index Name'] === 'string',
+        Object.assign(
+          recover,
+          sent.find((s) => s.text.includes('jsonb_array_elements'))!,
         );
-        expect(scans.length).toBeGreaterThan(0);
+      });
+      const later = rows.slice(10, 20).map((r) => ({ id: r.id, attempt: 0 }));
+      const json = JSON.parse(
+        recover.values.find((v) => typeof v === 'string' && v.startsWith('[['))! as string,
+      ) as unknown[][];
+      json.forEach((r, i) => (r[0] = later[i]!.id));
+      recover.values = recover.values.map((v) =>
+        typeof v === 'string' && v.startsWith('[[') ? JSON.stringify(json) : v,
+      );
+      await complete(recording.db, { type: 'raw_data_package', id: rows[20]!.id, attempt: 0 });
+      const completion = sent.at(-1)!;
+      for (const [what, statement, lookups] of [
+        ['stall lock', lock, chunk.length],
+        ['batched recovery', recover, later.length],
+        ['completion', { ...completion, values: [rows[21]!.id, ...completion.values.slice(1)] }, 1],
+      ] as const) {
+        const scans = await scansOf(statement);
+        expect(scans.length, what).toBeGreaterThan(0);
         for (const n of scans) {
-          expect(n['Index Name']).toBe('raw_data_packages_pkey');
-          // One row per lookup: the chunk's own rows, not the 3 000 in progress.
-          expect(Number(n['Actual Rows'])).toBeLessThanOrEqual(1);
+          expect(n['Index Name'], what).toBe('raw_data_packages_pkey');
+          // One row per lookup: the statement's own rows, not the 3 000 in progress.
+          expect(Number(n['Actual Rows']) * Number(n['Actual Loops']), what).toBeLessThanOrEqual(lookups);
         }
-      } finally {
-        client.release();
       }
     } finally {
       await recording.close();

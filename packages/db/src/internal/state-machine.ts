@@ -84,17 +84,30 @@ export function setList(
   return sql.join([...sets, sql`updated_at = now()`]);
 }
 
-/** The WHERE conditions of `name` beyond the id, on `row` (an alias, or none), for `attempt` (an expression). */
+/**
+ * The WHERE conditions of `name` beyond the id, on `row` (an alias, or none), for `attempt` (an
+ * expression). `access` says how the statement finds its rows: `key` (default: by id, beside these
+ * conditions) or `scan` (by these conditions alone: the dispatcher's pick of due rows).
+ *
+ * Keyed, the status is compared with an uncorrelated subquery, `(SELECT 'in_progress')`: the same
+ * value, but one the planner cannot see when it plans, so no partial index on the status (due,
+ * in_progress, scheduled; migration 0001) can stand in for the primary key. With statistics taken
+ * while few rows had that status (a mass stall, a night's backlog), the planner took such an index
+ * as the cheaper path to one row and read every row in progress for each completion, stall lock
+ * and recovery (issue 13.3; packages/db/test/stall-batch.test.ts).
+ */
 export function fence(
   name: TransitionName,
   type: OperationType,
   attempt: RawBuilder<unknown> | undefined,
   row?: string,
+  access: 'key' | 'scan' = 'key',
 ): RawBuilder<unknown> {
   const t: Transition = TRANSITIONS[name];
   const c = (n: StateColumn) =>
     row === undefined ? stateColumn(type, n) : sql`${sql.id(row)}.${stateColumn(type, n)}`;
-  const where = [sql`${c('status')} = ${sql.lit(t.from)}`];
+  const status = access === 'key' ? sql`(SELECT ${sql.lit(t.from)}::text)` : sql.lit(t.from);
+  const where = [sql`${c('status')} = ${status}`];
   if (t.fence === 'due') where.push(sql`${c('next_attempt_at')} <= now()`);
   else if (attempt !== undefined) where.push(sql`${c('attempt')} = ${attempt}`);
   else if (t.fence === 'attempt') throw new TypeError(`${name} is fenced on the attempt; none given`);
