@@ -44,11 +44,11 @@ export interface LockedInProgress {
   /** Rows in progress at their given attempt, now locked by the caller's transaction, in id order. */
   readonly locked: StallState[];
   /**
-   * Ids still in progress at their given attempt but locked by another transaction (a worker in its
+   * Refs still in progress at their given attempt but locked by another transaction (a worker in its
    * completion, another monitor, an operator's session): skipped, not waited for. Still due: the
-   * caller retries them later.
+   * caller retries them later. An id asked for at another attempt is not busy (that attempt moved on).
    */
-  readonly busy: string[];
+  readonly busy: { readonly id: string; readonly attempt: number }[];
 }
 
 /**
@@ -86,8 +86,9 @@ export async function lockInProgressMany(
     if (locked.length === ids.length) return { locked, busy: [] };
     const got = new Set(locked.map((r) => r.id));
     // A plain read never waits for a row lock: in progress at the attempt, yet not locked by us.
-    const rest = await sql<{ id: string }>`SELECT x.id::text AS id ${rows(false)}`.execute(db);
-    return { locked, busy: rest.rows.map((r) => r.id).filter((id) => !got.has(id)) };
+    const rest = await sql<{ id: string; attempt: number }>`
+      SELECT x.id::text AS id, r.attempt ${rows(false)}`.execute(db);
+    return { locked, busy: rest.rows.filter((r) => !got.has(r.id)) };
   });
 }
 

@@ -86,7 +86,7 @@ describe('locking reads of the monitor never wait for a row lock', () => {
       expect(result).not.toBeInstanceOf(Error);
       const { locked, busy } = result as Exclude<typeof result, Error | 'hung'>;
       expect(locked.map((r) => r.id).sort()).toEqual(ids.filter((_, i) => i !== 2).sort());
-      expect(busy).toEqual([ids[2]]);
+      expect(busy).toEqual([{ id: ids[2], attempt: 1 }]);
     } finally {
       await held.release();
     }

@@ -224,13 +224,18 @@ export async function applyStallRecoveries(
       type,
       tasks.map((t) => t.ref),
     );
-    const held = new Set(busy);
+    const held = new Set(busy.map((r) => key(r.id, r.attempt)));
     const byKey = new Map(locked.map((row) => [key(row.id, row.attempt), row]));
     const decided = new Map<string, { retry: boolean; delayMs: number }>();
+    // The task that recovers each locked row: the first naming it; a repeat (the same stall under
+    // two members, e.g. attempt `0` and `00`) finds it moved on, as it would one by one.
+    const owner = new Map<string, number>();
     const rows: StallRecoveryRow[] = [];
-    for (const task of tasks) {
-      const row = byKey.get(key(task.ref.id, task.ref.attempt));
-      if (row === undefined) continue;
+    for (const [i, task] of tasks.entries()) {
+      const k = key(task.ref.id, task.ref.attempt);
+      const row = byKey.get(k);
+      if (row === undefined || owner.has(k)) continue;
+      owner.set(k, i);
       const { transition, retry, delayMs, runAlone, error, options } = stallRecords(
         deps,
         task,
@@ -242,16 +247,12 @@ export async function applyStallRecoveries(
       rows.push({ id: row.id, attempt: row.attempt, transition, runAlone, delayMs, error, ...options });
     }
     const applied = await recoverStalledMany(trx, type, rows);
-    return tasks.map((task): StallOutcome => {
-      if (held.has(task.ref.id) && !byKey.has(key(task.ref.id, task.ref.attempt))) return { kind: 'busy' };
+    return tasks.map((task, i): StallOutcome => {
+      const k = key(task.ref.id, task.ref.attempt);
+      if (held.has(k)) return { kind: 'busy' };
       const operation = applied.get(task.ref.id);
       const d = decided.get(task.ref.id);
-      if (
-        operation === undefined ||
-        d === undefined ||
-        byKey.get(key(task.ref.id, task.ref.attempt)) === undefined
-      )
-        return { kind: 'not_in_progress' };
+      if (operation === undefined || d === undefined || owner.get(k) !== i) return { kind: 'not_in_progress' };
       return outcomeOf(d.retry, d.delayMs, operation);
     });
   });

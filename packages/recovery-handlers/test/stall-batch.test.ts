@@ -1,5 +1,6 @@
 import { readOperation } from '@ccat/db';
 import { createTestDatabase, type SeededTestDatabase, seedOperation, sideCounts } from '@ccat/db/testing';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   applyStallRecoveries,
@@ -166,6 +167,32 @@ describe('applyStallRecoveries', () => {
       .where('event', '=', 'stall_recovered')
       .executeTakeFirstOrThrow();
     expect(Number(events.n)).toBe(2000);
+  });
+
+  it('one stall named twice in a chunk is recovered once; the repeat finds it moved on', async () => {
+    const [id] = await seed(1, { status: 'in_progress', attempt: 1 });
+    const before = await sideCounts(env.database.db);
+    // The same stall under two members (`…:1` and `…:01` parse alike), or one task given twice.
+    const out = await applyStallRecoveries(deps, 'data_transfer', [task(id!), task(id!), own(id!)], 'mon');
+    expect(out.map((o) => o.kind)).toEqual(['stall_recovered', 'not_in_progress', 'not_in_progress']);
+    expect(await sideCounts(env.database.db)).toEqual({
+      events: before.events + 1,
+      notifications: before.notifications + 1,
+    });
+  });
+
+  it('a stale attempt beside its row’s current attempt, locked elsewhere: busy only for the current one', async () => {
+    const [id] = await seed(1, { status: 'in_progress', attempt: 2 });
+    const holder = await env.database.db.connection().execute(async (conn) => {
+      await sql`BEGIN`.execute(conn);
+      await sql`SELECT id FROM data_transfers WHERE id = ${id!} FOR UPDATE`.execute(conn);
+      try {
+        return await applyStallRecoveries(deps, 'data_transfer', [task(id!, 1), task(id!, 2)], 'mon');
+      } finally {
+        await sql`ROLLBACK`.execute(conn);
+      }
+    });
+    expect(holder.map((o) => o.kind)).toEqual(['not_in_progress', 'busy']);
   });
 
   it('refuses a type with a custom handler', async () => {
