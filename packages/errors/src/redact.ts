@@ -273,13 +273,14 @@ const BUILT_IN: PatternSet = { before: [], gated: DEFAULT_SECRET_PATTERNS, after
  * and a text far longer than the bound is cut first, so the cost stays bounded whatever the input.
  */
 export function redactSecrets(text: string, maxLength?: number): string {
-  if (text.length > MEMO_MAX_TEXT || (maxLength !== undefined && text.length > maxLength))
+  if (text.length > MEMO_MAX_TEXT || !(maxLength === undefined || text.length <= maxLength))
     return redactWith(text, BUILT_IN, maxLength);
   if (clean.has(text)) return text;
   const out = redactWith(text, BUILT_IN, maxLength);
   if (out === text) {
     if (clean.size >= MEMO_ENTRIES) clean.clear();
-    clean.add(text);
+    // A copy: a text cut from a larger one (slice, split, a regex capture) keeps that one alive in V8.
+    clean.add(JSON.parse(JSON.stringify(text)) as string);
   }
   return out;
 }
@@ -293,7 +294,8 @@ const MEMO_ENTRIES = 4096;
  * services build are the same on every row of a batch and every line of a log: a lookup hashes the
  * text once where the gate and the patterns scan it. Only clean texts are kept (a text holding a
  * secret is redacted every time and never retained); the built-in patterns never change, so a
- * remembered answer stays right. Bounded: at most MEMO_ENTRIES texts of at most MEMO_MAX_TEXT characters.
+ * remembered answer stays right. Bounded: at most MEMO_ENTRIES texts of at most MEMO_MAX_TEXT characters,
+ * each a copy of its own (never a slice that holds a larger text alive).
  */
 const clean = new Set<string>();
 

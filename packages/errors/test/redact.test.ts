@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { createRedactor, isSecretKey, REDACTED, redactSecrets, redactValue } from '../src/index.js';
 
@@ -106,6 +108,25 @@ describe('redactSecrets: every common form of a credential', () => {
     expect(redactSecrets(text)).toBe(text);
     expect(redactSecrets(text, 10)).toBe(`stalled: n…[truncated ${text.length - 10} chars]`);
     for (let i = 0; i < 3; i++) expect(redactSecrets('pass=hunter22 x')).toBe(`pass=${REDACTED} x`);
+  });
+
+  it('gives the same answer for a bad maxLength whether or not it saw the text before', () => {
+    const text = 'a clean text seen before and after';
+    const first = redactSecrets(text, Number.NaN);
+    redactSecrets(text);
+    expect(redactSecrets(text, Number.NaN)).toBe(first);
+  });
+
+  it('keeps no larger text alive through a remembered slice of it', () => {
+    // V8 keeps the whole of a text a short one was cut from; the memo keeps copies.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 0; i < 200; i++) redactSecrets(`${i} clean words `.repeat(40_000).slice(0, 100));
+    gc();
+    // 200 texts of about 1 MB each: kept alive, the heap would grow by some 200 MB.
+    expect(process.memoryUsage().heapUsed - before).toBeLessThan(20 * 1024 * 1024);
   });
 
   it('takes literal secrets and extra patterns, raw and percent-decoded', () => {
