@@ -25,16 +25,23 @@ export {
   type ConfigOutcome,
 } from './read-config.js';
 export {
+  checkHeartbeatBounds,
   databaseConfigSchema,
+  durationMsSchema,
   httpConfigSchema,
   keyPrefixSchema,
   logConfigSchema,
   MAX_TIMER_MS,
+  optionalDurationMsSchema,
   POSTGRES_URL_RULE,
   REDIS_URL_RULE,
   redactUrl,
+  SERVICE_ENV_ALIASES,
+  SERVICE_SECRET_FILES,
   urlProblems,
   type DatabaseConfig,
+  type HeartbeatBounds,
+  type HeartbeatBoundsKeys,
   type LogConfig,
   type UrlRule,
 } from './schemas.js';

@@ -9,6 +9,101 @@ import { z } from 'zod';
  */
 export const MAX_TIMER_MS = 2_147_483_647;
 
+/**
+ * A duration option in milliseconds: a whole number from `min` to `max` (by default the longest
+ * timer, MAX_TIMER_MS), `dflt` when the option is absent.
+ */
+export function durationMsSchema(dflt: number, min = 1, max = MAX_TIMER_MS) {
+  return z.number().int().min(min).max(max).default(dflt);
+}
+
+/** A duration option in milliseconds from `min` to `max` with no default: absent stays absent. */
+export function optionalDurationMsSchema(min = 1, max = MAX_TIMER_MS) {
+  return z.number().int().min(min).max(max).optional();
+}
+
+/** How one service's config names the heartbeat bounds `checkHeartbeatBounds` checks. */
+export interface HeartbeatBoundsKeys {
+  /** The section holding them, e.g. `heartbeat` (worker) or `monitor` (monitor-runner). */
+  readonly section: string;
+  /** The beat interval's key in that section, e.g. `intervalMs`. */
+  readonly intervalKey: string;
+  /** The removed single-timeout key, refused at both levels, e.g. `timeoutMs`. */
+  readonly removedKey: string;
+  /** Why it is refused and what replaced it. */
+  readonly removedMessage: string;
+}
+
+/** The heartbeat bounds of a config section as parsed: liveness, progress, per-type progress. */
+export interface HeartbeatBounds {
+  readonly livenessTimeoutMs: number;
+  readonly progressTimeoutMs: number;
+  readonly operationTypes: Readonly<
+    Partial<Record<string, { readonly progressTimeoutMs?: number | undefined }>>
+  >;
+}
+
+/**
+ * The heartbeat bounds' rule (DESIGN §5), the same for workers and monitors, added as issues to a
+ * zod refinement: liveness at least two beat intervals (else a live process is taken for dead),
+ * every progress bound (the section's and each operation type's) at least liveness (progress bounds
+ * a live task), and the removed key refused wherever it is set.
+ */
+export function checkHeartbeatBounds(
+  ctx: z.RefinementCtx,
+  bounds: HeartbeatBounds,
+  intervalMs: number,
+  keys: HeartbeatBoundsKeys,
+): void {
+  const { section, removedKey, removedMessage } = keys;
+  const issue = (path: (string | number)[], message: string, input: unknown) =>
+    ctx.addIssue({ code: 'custom', path: [section, ...path], message, input });
+  const liveness = bounds.livenessTimeoutMs;
+  if (liveness < 2 * intervalMs)
+    issue(
+      ['livenessTimeoutMs'],
+      `must be at least 2 × ${section}.${keys.intervalKey} (${2 * intervalMs})`,
+      liveness,
+    );
+  const check = (level: Readonly<Record<string, unknown>> | undefined, path: string[]) => {
+    const removed = level?.[removedKey];
+    if (removed !== undefined) issue([...path, removedKey], removedMessage, removed);
+    const progress = level?.['progressTimeoutMs'];
+    if (typeof progress === 'number' && progress < liveness)
+      issue(
+        [...path, 'progressTimeoutMs'],
+        `must be at least ${section}.livenessTimeoutMs (${liveness})`,
+        progress,
+      );
+  };
+  check(bounds as unknown as Readonly<Record<string, unknown>>, []);
+  for (const [type, t] of Object.entries(bounds.operationTypes)) check(t, ['operationTypes', type]);
+}
+
+/**
+ * The well-known variables every service reads (DESIGN §8), by the dotted config path they set; a
+ * service adds its own.
+ */
+export const SERVICE_ENV_ALIASES = {
+  DATABASE_URL: 'database.url',
+  DATABASE_SCHEMA: 'database.schema',
+  REDIS_URL: 'redis.url',
+  REDIS_PASSWORD: 'redis.password',
+  REDIS_SENTINEL_PASSWORD: 'redis.sentinelPassword',
+} as const;
+
+/**
+ * Those of SERVICE_ENV_ALIASES that hold secrets (the URLs carry the database and Redis passwords;
+ * the Redis passwords for Sentinel or Cluster have their own): each may come from a file named by
+ * `NAME_FILE` (Docker and Kubernetes secrets mounted as files).
+ */
+export const SERVICE_SECRET_FILES = [
+  'DATABASE_URL',
+  'REDIS_URL',
+  'REDIS_PASSWORD',
+  'REDIS_SENTINEL_PASSWORD',
+] as const satisfies readonly (keyof typeof SERVICE_ENV_ALIASES)[];
+
 /** What a connection URL must look like: its schemes, and an example for messages. */
 export interface UrlRule {
   /** Accepted schemes without the colon, e.g. `['redis', 'rediss']`. */
