@@ -8,7 +8,7 @@
 //  naive:    a BullMQ worker doing the same two status writes by primary key, no fencing, no
 //            heartbeats, no events; jobs added the same way.
 //  raw:      BullMQ no-op jobs, for scale.
-import { OPERATION_TYPES, type OperationType } from '@ccat/db';
+import { OPERATION_TYPES, queueName, type OperationType } from '@ccat/db';
 import { createTestDatabase } from '@ccat/db/testing';
 import type { HeartbeatEmitter } from '@ccat/heartbeat';
 import { connectTestRedis, deleteKeysWithPrefix, testRedisUrl, uniquePrefix } from '@ccat/test-support';
@@ -74,7 +74,7 @@ async function main(): Promise<void> {
       const target = completions.count + JOBS;
       const start = performance.now();
       const w = new Worker(
-        'cha_src_raw_data_package',
+        queueName('cha', 'primecam-raw', 'raw_data_package'),
         async (job) => {
           const outcome = await runner.run(job.data, job.id, job.queueName);
           if (outcome === 'completed') completions.done();
