@@ -219,12 +219,9 @@ export const monitorConfigSchema = z
         input: undefined,
       });
     // The bounds must be consistent with each other, as the workers' are (DESIGN §5).
-    checkHeartbeatBounds(ctx, c.monitor, c.monitor.heartbeatIntervalMs, {
-      section: 'monitor',
-      intervalKey: 'heartbeatIntervalMs',
-      removedKey: 'heartbeatTimeoutMs',
-      removedMessage: REMOVED_MONITOR_TIMEOUT_KEY,
-    });
+    const why = REMOVED_MONITOR_TIMEOUT_KEY;
+    const keys = { section: 'monitor', interval: 'heartbeatIntervalMs', removed: 'heartbeatTimeoutMs', why };
+    checkHeartbeatBounds(ctx, c.monitor, keys);
   });
 
 export type MonitorConfig = z.output<typeof monitorConfigSchema>;

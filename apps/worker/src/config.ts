@@ -236,12 +236,13 @@ export const workerConfigSchema = z
     log: logConfigSchema.describe('Logging (pino JSON lines on stdout).'),
   })
   .superRefine((c, ctx) => {
-    checkHeartbeatBounds(ctx, c.heartbeat, c.heartbeat.intervalMs, {
+    const keys = {
       section: 'heartbeat',
-      intervalKey: 'intervalMs',
-      removedKey: 'timeoutMs',
-      removedMessage: REMOVED_TIMEOUT_KEY,
-    });
+      interval: 'intervalMs',
+      removed: 'timeoutMs',
+      why: REMOVED_TIMEOUT_KEY,
+    };
+    checkHeartbeatBounds(ctx, c.heartbeat, keys);
     checkOperationTypeKeys(c.recovery.operationTypes, ['recovery', 'operationTypes'], ctx);
   });
 

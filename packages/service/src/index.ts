@@ -40,8 +40,6 @@ export {
   SERVICE_SECRET_FILES,
   urlProblems,
   type DatabaseConfig,
-  type HeartbeatBounds,
-  type HeartbeatBoundsKeys,
   type LogConfig,
   type UrlRule,
 } from './schemas.js';

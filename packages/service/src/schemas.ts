@@ -22,62 +22,43 @@ export function optionalDurationMsSchema(min = 1, max = MAX_TIMER_MS) {
   return z.number().int().min(min).max(max).optional();
 }
 
-/** How one service's config names the heartbeat bounds `checkHeartbeatBounds` checks. */
-export interface HeartbeatBoundsKeys {
-  /** The section holding them, e.g. `heartbeat` (worker) or `monitor` (monitor-runner). */
-  readonly section: string;
-  /** The beat interval's key in that section, e.g. `intervalMs`. */
-  readonly intervalKey: string;
-  /** The removed single-timeout key, refused at both levels, e.g. `timeoutMs`. */
-  readonly removedKey: string;
-  /** Why it is refused and what replaced it. */
-  readonly removedMessage: string;
-}
-
-/** The heartbeat bounds of a config section as parsed: liveness, progress, per-type progress. */
-export interface HeartbeatBounds {
-  readonly livenessTimeoutMs: number;
-  readonly progressTimeoutMs: number;
-  readonly operationTypes: Readonly<
-    Partial<Record<string, { readonly progressTimeoutMs?: number | undefined }>>
-  >;
-}
-
 /**
- * The heartbeat bounds' rule (DESIGN §5), the same for workers and monitors, added as issues to a
- * zod refinement: liveness at least two beat intervals (else a live process is taken for dead),
- * every progress bound (the section's and each operation type's) at least liveness (progress bounds
- * a live task), and the removed key refused wherever it is set.
+ * The heartbeat bounds' rule (DESIGN §5), the same for workers and monitors, as issues of a zod
+ * refinement on the config section `keys.section` (`heartbeat`, `monitor`): liveness at least two
+ * beats of `keys.interval` (else a live process is taken for dead), every progress bound (the
+ * section's and each operation type's) at least liveness, the removed `keys.removed` refused at both
+ * levels with the message `keys.why`.
  */
 export function checkHeartbeatBounds(
   ctx: z.RefinementCtx,
-  bounds: HeartbeatBounds,
-  intervalMs: number,
-  keys: HeartbeatBoundsKeys,
+  section: { readonly livenessTimeoutMs: number; readonly operationTypes: object },
+  keys: Readonly<Record<'section' | 'interval' | 'removed' | 'why', string>>,
 ): void {
-  const { section, removedKey, removedMessage } = keys;
-  const issue = (path: (string | number)[], message: string, input: unknown) =>
-    ctx.addIssue({ code: 'custom', path: [section, ...path], message, input });
-  const liveness = bounds.livenessTimeoutMs;
-  if (liveness < 2 * intervalMs)
+  const at = (level: unknown, key: string) => (level as Record<string, unknown> | undefined)?.[key];
+  const issue = (path: string[], message: string, input: unknown) =>
+    ctx.addIssue({ code: 'custom', path: [keys.section, ...path], message, input });
+  const liveness = section.livenessTimeoutMs;
+  const interval = at(section, keys.interval) as number;
+  if (liveness < 2 * interval)
     issue(
       ['livenessTimeoutMs'],
-      `must be at least 2 × ${section}.${keys.intervalKey} (${2 * intervalMs})`,
+      `must be at least 2 × ${keys.section}.${keys.interval} (${2 * interval})`,
       liveness,
     );
-  const check = (level: Readonly<Record<string, unknown>> | undefined, path: string[]) => {
-    const removed = level?.[removedKey];
-    if (removed !== undefined) issue([...path, removedKey], removedMessage, removed);
-    const progress = level?.['progressTimeoutMs'];
+  const types = Object.entries(section.operationTypes).map(
+    ([type, t]) => [t, ['operationTypes', type]] as const,
+  );
+  for (const [level, path] of [[section, []] as const, ...types]) {
+    const removed = at(level, keys.removed);
+    if (removed !== undefined) issue([...path, keys.removed], keys.why, removed);
+    const progress = at(level, 'progressTimeoutMs');
     if (typeof progress === 'number' && progress < liveness)
       issue(
         [...path, 'progressTimeoutMs'],
-        `must be at least ${section}.livenessTimeoutMs (${liveness})`,
+        `must be at least ${keys.section}.livenessTimeoutMs (${liveness})`,
         progress,
       );
-  };
-  check(bounds as unknown as Readonly<Record<string, unknown>>, []);
-  for (const [type, t] of Object.entries(bounds.operationTypes)) check(t, ['operationTypes', type]);
+  }
 }
 
 /**
