@@ -211,15 +211,9 @@ export const workerConfigSchema = z
             .describe(
               'Exit codes a retry will not fix (the operation fails at once); other failures are retried.',
             ),
-          killGraceMs: z
-            .number()
-            .int()
-            .min(0)
-            .max(600_000)
-            .default(5000)
-            .describe(
-              "On abort the command's process group gets SIGTERM, then SIGKILL after this many ms; the attempt ends only when the group is gone.",
-            ),
+          killGraceMs: ms(5000, 0, 600_000).describe(
+            "On abort the command's process group gets SIGTERM, then SIGKILL after this many ms; the attempt ends only when the group is gone.",
+          ),
           isolation: z
             .enum(['auto', 'pid-namespace', 'process-group'])
             .default('auto')

@@ -220,24 +220,12 @@ export function databaseConfigSchema(schema: z.ZodDefault<z.ZodString>) {
         .describe(
           'Prepare each statement once per connection (server-side named statements): the hot transitions skip parsing and planning (about +30% on the claim/complete path). Off by default so the apps work behind a transaction-mode pooler (PgBouncer before 1.21, or without max_prepared_statements); turn on when connected to PostgreSQL directly. Should the server refuse one, the process turns them off, logs one WARNING, and the statement is retried.',
         ),
-      statementTimeoutMs: z
-        .number()
-        .int()
-        .min(0)
-        .max(3_600_000)
-        .default(30_000)
-        .describe(
-          "Bound on each statement's round trip, in ms, measured by the client (0: none). A statement with no answer by then (a frozen server, a connection gone silent) fails as a network timeout and its connection is discarded; works behind a transaction-mode pooler. Migrations at start run without it.",
-        ),
-      connectTimeoutMs: z
-        .number()
-        .int()
-        .min(0)
-        .max(600_000)
-        .default(10_000)
-        .describe(
-          'Bound on opening a connection and on waiting for a free one in the pool, in ms (0: none).',
-        ),
+      statementTimeoutMs: durationMsSchema(30_000, 0, 3_600_000).describe(
+        "Bound on each statement's round trip, in ms, measured by the client (0: none). A statement with no answer by then (a frozen server, a connection gone silent) fails as a network timeout and its connection is discarded; works behind a transaction-mode pooler. Migrations at start run without it.",
+      ),
+      connectTimeoutMs: durationMsSchema(10_000, 0, 600_000).describe(
+        'Bound on opening a connection and on waiting for a free one in the pool, in ms (0: none).',
+      ),
     })
     .prefault({});
 }
