@@ -1,24 +1,15 @@
 // CPU used by the parts of a benchmark: this process, the Redis server and (where /proc exists)
 // the PostgreSQL server processes. On a machine whose cores are all busy, throughput follows CPU per
 // job, so this says where a difference comes from.
-import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
+import { clockTicks } from './proc.js';
 
 export interface CpuSample {
   /** Milliseconds of CPU. `postgres` is NaN where /proc cannot be read. */
   node: number;
   redis: number;
   postgres: number;
-}
-
-function clockTicks(): number {
-  try {
-    const n = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
-    return Number.isFinite(n) && n > 0 ? n : 100;
-  } catch {
-    return 100;
-  }
 }
 
 export class CpuMeter {

@@ -4,7 +4,8 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type pg from 'pg';
 
-function clockTicks(): number {
+/** The kernel's clock ticks per second (`getconf CLK_TCK`, 100 where it cannot be read): the unit of /proc's CPU times. */
+export function clockTicks(): number {
   try {
     const n = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
     return Number.isFinite(n) && n > 0 ? n : 100;

@@ -16,25 +16,15 @@
 // (one archive transfer to create), an archive transfer has its package and transfer package.
 import { createDatabase, OPERATION_TABLES, OPERATION_TYPES, queueName, type OperationType } from '@ccat/db';
 import { createTestDatabase } from '@ccat/db/testing';
-import { HeartbeatEmitter } from '@ccat/heartbeat';
-import { createHandlerRegistry, recoveryPolicySchema } from '@ccat/recovery-handlers';
 import { connectTestRedis, deleteKeysWithPrefix, testRedisUrl, uniquePrefix } from '@ccat/test-support';
-import {
-  createFaultInjector,
-  createLocalCopyTransport,
-  createWorkerMetrics,
-  Dispatcher,
-  NEXT_STAGE,
-  TaskRunner,
-  workerConfigSchema,
-  type Operation,
-} from '@ccat/worker';
+import { NEXT_STAGE, workerConfigSchema, type Dispatcher, type Operation } from '@ccat/worker';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { sql, type RawBuilder } from 'kysely';
 import { loadavg } from 'node:os';
 import { pino } from 'pino';
 import pg from 'pg';
+import { benchDispatcher, benchEmitter, benchRunner, Completions } from './bench-worker.js';
 import { CpuMeter, type CpuSample } from './cpu.js';
 import { applicationBackendCpuMs, backendCpuDiff } from './proc.js';
 import { describePrepared, preparedStatements } from './prepared.js';
@@ -159,28 +149,9 @@ async function main(): Promise<void> {
       }
     };
 
-    let finished = 0;
-    let waiter: { target: number; resolve: () => void } | undefined;
-    const finishedOne = () => {
-      finished++;
-      if (waiter !== undefined && finished >= waiter.target) waiter.resolve();
-    };
-    const waitFinished = (target: number) =>
-      new Promise<void>((resolve) => {
-        if (finished >= target) resolve();
-        else waiter = { target, resolve };
-      });
+    const completions = new Completions();
 
-    const heartbeat = new HeartbeatEmitter({
-      redis,
-      keyPrefix: prefix,
-      intervalMs: 1000,
-      timeoutMs: 60_000,
-      workerId: 'bench',
-      logger,
-      removeOnNextBeat: true,
-      registerOnNextBeat: true,
-    });
+    const heartbeat = benchEmitter(redis, prefix, logger);
     await heartbeat.start();
     // No file work; the completion's bookkeeping as the real operation returns it.
     const noop = (type: OperationType): Operation => ({
@@ -198,21 +169,12 @@ async function main(): Promise<void> {
         );
       },
     });
-    const config = workerConfigSchema.parse({
-      keyPrefix: prefix,
-      heartbeat: { intervalMs: 1000, livenessTimeoutMs: 60_000, progressTimeoutMs: 60_000 },
-      transitions: TRANSITIONS,
-    });
-    const runner = new TaskRunner({
+    const runner = benchRunner({
       db,
       heartbeat,
-      recovery: { db, registry: createHandlerRegistry(), policy: recoveryPolicySchema.parse({}), logger },
       logger,
-      workerId: 'bench',
-      transport: createLocalCopyTransport(),
-      faults: createFaultInjector({ enabled: false, seed: '', rules: [] }, logger, () => undefined),
-      metrics: createWorkerMetrics(),
-      config,
+      keyPrefix: prefix,
+      transitions: TRANSITIONS,
       operations: Object.fromEntries(OPERATION_TYPES.map((t) => [t, noop(t)])) as Record<
         OperationType,
         Operation
@@ -222,17 +184,7 @@ async function main(): Promise<void> {
     const dispatcherFor = (type: OperationType) => {
       let d = dispatchers.get(type);
       if (d === undefined) {
-        d = new Dispatcher(
-          { db, connection: bull, bullPrefix, logger },
-          {
-            intervalMs: 60_000,
-            batchSize: 10_000,
-            scheduleTimeoutMs: 3_600_000,
-            bundleSize: 1_000_000,
-            bundleMaxWaitMs: 86_400_000,
-            operationTypes: [type],
-          },
-        );
+        d = benchDispatcher({ db, connection: bull, bullPrefix, logger }, [type]);
         dispatchers.set(type, d);
       }
       return d;
@@ -241,20 +193,20 @@ async function main(): Promise<void> {
     let runs = 0;
     const ours = async (type: OperationType) => {
       await seed(type, `ours-${runs++}`);
-      const target = finished + JOBS;
+      const target = completions.count + JOBS;
       const start = performance.now();
       const w = new Worker(
         queueName(...HOME[type], type),
         async (job) => {
           const outcome = await runner.run(job.data, job.id, job.queueName);
-          if (outcome === 'completed') finishedOne();
+          if (outcome === 'completed') completions.done();
           else throw new Error(`bench: ${type} job ${job.id} ended ${outcome}`);
         },
         { connection: bull, prefix: bullPrefix, concurrency: CONCURRENCY, maxStalledCount: 0 },
       );
       w.on('failed', (_job, e) => console.error(e.message));
       await dispatcherFor(type).runOnce();
-      await waitFinished(target);
+      await completions.until(target);
       const ms = performance.now() - start;
       await w.close();
       return ms;
@@ -267,7 +219,7 @@ async function main(): Promise<void> {
       const { table, prefix: p } = OPERATION_TABLES[type];
       const t = sql.table(table);
       const c = (n: string) => sql.ref(`${p}${n}`);
-      const target = finished + JOBS;
+      const target = completions.count + JOBS;
       const start = performance.now();
       const w = new Worker(
         'naive',
@@ -286,7 +238,7 @@ async function main(): Promise<void> {
               await next?.(trx, [{ type, id, attempt: 0 }]);
             });
           else await complete.execute(db);
-          finishedOne();
+          completions.done();
         },
         { connection: bull, prefix: bullPrefix, concurrency: CONCURRENCY, maxStalledCount: 0 },
       );
@@ -301,7 +253,7 @@ async function main(): Promise<void> {
           opts: { jobId: `n:${type}-${r.id}:0`, removeOnComplete: true, attempts: 1 },
         })),
       );
-      await waitFinished(target);
+      await completions.until(target);
       const ms = performance.now() - start;
       await w.close();
       return ms;
@@ -310,7 +262,7 @@ async function main(): Promise<void> {
     heading(
       `worker overhead per operation type, with its next stage: ${JOBS.toLocaleString('en-US')} no-op jobs per run, concurrency ${CONCURRENCY}, ${ROUNDS} alternating rounds`,
     );
-    const t = config.transitions;
+    const t = workerConfigSchema.parse({ transitions: TRANSITIONS }).transitions;
     console.log(
       `  (ours: transitions.maxBatch ${t.maxBatch}, maxInFlight ${t.maxInFlight}; load average ${loadavg()
         .map((l) => l.toFixed(1))

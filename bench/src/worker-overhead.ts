@@ -8,24 +8,16 @@
 //  naive:    a BullMQ worker doing the same two status writes by primary key, no fencing, no
 //            heartbeats, no events; jobs added the same way.
 //  raw:      BullMQ no-op jobs, for scale.
-import { OPERATION_TYPES, type OperationType } from '@ccat/db';
+import { OPERATION_TYPES, queueName, type OperationType } from '@ccat/db';
 import { createTestDatabase } from '@ccat/db/testing';
-import { HeartbeatEmitter } from '@ccat/heartbeat';
-import { createHandlerRegistry, recoveryPolicySchema } from '@ccat/recovery-handlers';
+import type { HeartbeatEmitter } from '@ccat/heartbeat';
 import { connectTestRedis, deleteKeysWithPrefix, testRedisUrl, uniquePrefix } from '@ccat/test-support';
-import {
-  createFaultInjector,
-  createLocalCopyTransport,
-  createWorkerMetrics,
-  Dispatcher,
-  TaskRunner,
-  workerConfigSchema,
-  type Operation,
-} from '@ccat/worker';
+import type { Operation, TaskRunner } from '@ccat/worker';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { pino } from 'pino';
+import { benchDispatcher, benchEmitter, benchRunner, Completions } from './bench-worker.js';
 import { CpuMeter, type CpuSample } from './cpu.js';
 import { describePrepared, preparedStatements } from './prepared.js';
 import { heading, ratio, report } from './stats.js';
@@ -52,33 +44,13 @@ async function main(): Promise<void> {
       await sql`INSERT INTO raw_data_packages (name, source_location_id, buffer_location_id, relative_path)
         SELECT ${tag} || '-' || g, ${loc}, ${loc}, 'x' FROM generate_series(1, ${JOBS}) g`.execute(db);
     };
-    // Completions are counted where they happen (no polling load on the machine under test); the
-    // database is checked at the end.
-    let finished = 0;
-    let waiter: { target: number; resolve: () => void } | undefined;
-    const finishedOne = () => {
-      finished++;
-      if (waiter !== undefined && finished >= waiter.target) waiter.resolve();
-    };
-    const waitFinished = (target: number) =>
-      new Promise<void>((resolve) => {
-        if (finished >= target) resolve();
-        else waiter = { target, resolve };
-      });
+    // Completions are counted where they happen; the database is checked at the end.
+    const completions = new Completions();
 
-    // As the worker app runs it (removals, and by default registrations, ride on the next beat).
-    const emitter = (registerOnNextBeat: boolean) =>
-      new HeartbeatEmitter({
-        redis,
-        keyPrefix: prefix,
-        intervalMs: 1000,
-        timeoutMs: 60_000,
-        workerId: 'bench',
-        logger,
-        removeOnNextBeat: true,
-        registerOnNextBeat,
-      });
-    const emitters = [emitter(true), emitter(false)] as const;
+    const emitters = [
+      benchEmitter(redis, prefix, logger),
+      benchEmitter(redis, prefix, logger, false),
+    ] as const;
     for (const e of emitters) await e.start();
     const noop: Operation = { run: () => Promise.resolve({ bytes: 0 }) };
     const operations = Object.fromEntries(OPERATION_TYPES.map((t) => [t, noop])) as Record<
@@ -86,54 +58,31 @@ async function main(): Promise<void> {
       Operation
     >;
     const runnerWith = (heartbeat: HeartbeatEmitter, transitions: { maxBatch: number }) =>
-      new TaskRunner({
-        db,
-        heartbeat,
-        recovery: { db, registry: createHandlerRegistry(), policy: recoveryPolicySchema.parse({}), logger },
-        logger,
-        workerId: 'bench',
-        transport: createLocalCopyTransport(),
-        faults: createFaultInjector({ enabled: false, seed: '', rules: [] }, logger, () => undefined),
-        metrics: createWorkerMetrics(),
-        config: workerConfigSchema.parse({
-          keyPrefix: prefix,
-          heartbeat: { intervalMs: 1000, livenessTimeoutMs: 60_000, progressTimeoutMs: 60_000 },
-          transitions,
-        }),
-        operations,
-      });
+      benchRunner({ db, heartbeat, logger, keyPrefix: prefix, transitions, operations });
     // The worker's defaults; the same with the heartbeat registered at the claim (one Redis round
     // trip per task); and with every claim and completion its own statement.
     const defaults = runnerWith(emitters[0], { maxBatch: 100 });
     const registerAtClaim = runnerWith(emitters[1], { maxBatch: 100 });
     const single = runnerWith(emitters[0], { maxBatch: 1 });
-    const dispatcher = new Dispatcher(
-      { db, connection: bull, bullPrefix: `${prefix}bull`, logger },
-      {
-        intervalMs: 60_000,
-        batchSize: 10_000,
-        scheduleTimeoutMs: 3_600_000,
-        bundleSize: 1_000_000,
-        bundleMaxWaitMs: 86_400_000,
-        operationTypes: ['raw_data_package'],
-      },
-    );
+    const dispatcher = benchDispatcher({ db, connection: bull, bullPrefix: `${prefix}bull`, logger }, [
+      'raw_data_package',
+    ]);
 
     let runs = 0;
     const ours = (runner: TaskRunner) => async () => {
       await seed(`ours-${runs++}`);
-      const target = finished + JOBS;
+      const target = completions.count + JOBS;
       const start = performance.now();
       const w = new Worker(
-        'cha_src_raw_data_package',
+        queueName('cha', 'primecam-raw', 'raw_data_package'),
         async (job) => {
           const outcome = await runner.run(job.data, job.id, job.queueName);
-          if (outcome === 'completed') finishedOne();
+          if (outcome === 'completed') completions.done();
         },
         { connection: bull, prefix: `${prefix}bull`, concurrency: CONCURRENCY, maxStalledCount: 0 },
       );
       await dispatcher.runOnce();
-      await waitFinished(target);
+      await completions.until(target);
       const ms = performance.now() - start;
       await w.close();
       return ms;
@@ -142,7 +91,7 @@ async function main(): Promise<void> {
     const naiveQueue = new Queue('naive', { connection: bull, prefix: `${prefix}bull` });
     const naive = async () => {
       await seed(`naive-${runs++}`);
-      const target = finished + JOBS;
+      const target = completions.count + JOBS;
       const start = performance.now();
       const w = new Worker(
         'naive',
@@ -154,7 +103,7 @@ async function main(): Promise<void> {
           await sql`UPDATE raw_data_packages SET status = 'completed', finished_at = now(), updated_at = now() WHERE id = ${id}`.execute(
             db,
           );
-          finishedOne();
+          completions.done();
         },
         { connection: bull, prefix: `${prefix}bull`, concurrency: CONCURRENCY, maxStalledCount: 0 },
       );
@@ -171,7 +120,7 @@ async function main(): Promise<void> {
           opts: { jobId: `n:${p.id}:0`, removeOnComplete: true, attempts: 1 },
         })),
       );
-      await waitFinished(target);
+      await completions.until(target);
       const ms = performance.now() - start;
       await w.close();
       return ms;

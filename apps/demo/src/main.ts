@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // ccat-demo: `pnpm demo` (and, with --chaos, `pnpm soak`). The only demo module that touches the process.
 import { parseArgs } from 'node:util';
+import { intFlag, usageError } from './cli.js';
 import { classifyError } from '@ccat/errors';
 import { runNight } from './night.js';
 import { runDemo } from './run.js';
@@ -38,31 +39,23 @@ async function main(): Promise<number> {
       },
     });
   } catch (e) {
-    console.error(`ccat-demo: ${(e as Error).message}\n${USAGE}`);
-    return 2;
+    return usageError('ccat-demo', e, USAGE);
   }
   const v = args.values;
   if (v.help === true) {
     console.log(USAGE);
     return 0;
   }
-  const int = (name: string, raw: string | undefined, min: number, max: number): number => {
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < min || n > max)
-      throw new Error(`--${name} must be an integer from ${min} to ${max}, got ${raw}`);
-    return n;
-  };
   let options;
   try {
     options = {
-      packages: int('packages', v.packages, 1, 10_000),
-      filesPerPackage: int('files', v.files, 1, 1000),
-      workers: int('workers', v.workers, 1, 32),
-      timeoutMs: int('timeout', v.timeout ?? (v.chaos ? '270' : '240'), 10, 86_400) * 1000,
+      packages: intFlag('packages', v.packages, 1, 10_000),
+      filesPerPackage: intFlag('files', v.files, 1, 1000),
+      workers: intFlag('workers', v.workers, 1, 32),
+      timeoutMs: intFlag('timeout', v.timeout ?? (v.chaos ? '270' : '240'), 10, 86_400) * 1000,
     };
   } catch (e) {
-    console.error(`ccat-demo: ${(e as Error).message}\n${USAGE}`);
-    return 2;
+    return usageError('ccat-demo', e, USAGE);
   }
   const abort = new AbortController();
   let interrupts = 0;

@@ -4,20 +4,23 @@
 // environment (CCAT_…, DATABASE_URL, REDIS_URL, SMTP_PASSWORD, SLACK_TOKEN).
 import { checkOperationTypeKeys, OPERATION_TYPES, schemaNameSchema, type OperationType } from '@ccat/db';
 import {
+  checkHeartbeatBounds,
   databaseConfigSchema,
+  durationMsSchema as ms,
   httpConfigSchema,
   keyPrefixSchema,
   logConfigSchema,
-  MAX_TIMER_MS,
+  optionalDurationMsSchema,
   redisConfigSchema,
   resolveConfig,
+  SERVICE_ENV_ALIASES,
+  SERVICE_SECRET_FILES,
   type ConfigSources,
 } from '@ccat/service';
 import { notifierConfigSchema } from '@ccat/notifier';
 import { recoveryPolicySchema } from '@ccat/recovery-handlers';
 import { z } from 'zod';
 
-const ms = (dflt: number, min = 1) => z.number().int().min(min).max(MAX_TIMER_MS).default(dflt);
 /** A removed key: accepted by the schema only so that its refusal can say what replaced it. */
 const removed = z.unknown().optional();
 
@@ -84,25 +87,15 @@ export const monitorConfigSchema = z
           .partialRecord(
             operationType,
             z.strictObject({
-              progressTimeoutMs: z
-                .number()
-                .int()
-                .min(20)
-                .max(MAX_TIMER_MS)
-                .optional()
-                .describe(
-                  "This type's progress timeout: the workers' heartbeat.operationTypes.<type>.progressTimeoutMs.",
-                ),
+              progressTimeoutMs: optionalDurationMsSchema(20).describe(
+                "This type's progress timeout: the workers' heartbeat.operationTypes.<type>.progressTimeoutMs.",
+              ),
               heartbeatTimeoutMs: removed.describe(
                 'Removed (refused): see monitor.livenessTimeoutMs and progressTimeoutMs.',
               ),
-              loopIntervalMs: z
-                .number()
-                .int()
-                .min(10)
-                .max(MAX_TIMER_MS)
-                .optional()
-                .describe("How often this type's rows are reconciled against the heartbeats."),
+              loopIntervalMs: optionalDurationMsSchema(10).describe(
+                "How often this type's rows are reconciled against the heartbeats.",
+              ),
             }),
           )
           .default({})
@@ -226,31 +219,9 @@ export const monitorConfigSchema = z
         input: undefined,
       });
     // The bounds must be consistent with each other, as the workers' are (DESIGN §5).
-    const m = c.monitor;
-    const issue = (path: (string | number)[], message: string, input: unknown) =>
-      ctx.addIssue({ code: 'custom', path, message, input });
-    if (m.livenessTimeoutMs < 2 * m.heartbeatIntervalMs)
-      issue(
-        ['monitor', 'livenessTimeoutMs'],
-        `must be at least 2 × monitor.heartbeatIntervalMs (${2 * m.heartbeatIntervalMs})`,
-        m.livenessTimeoutMs,
-      );
-    const checkProgress = (value: number | undefined, path: (string | number)[]) => {
-      if (value !== undefined && value < m.livenessTimeoutMs)
-        issue(path, `must be at least monitor.livenessTimeoutMs (${m.livenessTimeoutMs})`, value);
-    };
-    if (m.heartbeatTimeoutMs !== undefined)
-      issue(['monitor', 'heartbeatTimeoutMs'], REMOVED_MONITOR_TIMEOUT_KEY, m.heartbeatTimeoutMs);
-    checkProgress(m.progressTimeoutMs, ['monitor', 'progressTimeoutMs']);
-    for (const [type, t] of Object.entries(m.operationTypes)) {
-      if (t?.heartbeatTimeoutMs !== undefined)
-        issue(
-          ['monitor', 'operationTypes', type, 'heartbeatTimeoutMs'],
-          REMOVED_MONITOR_TIMEOUT_KEY,
-          t.heartbeatTimeoutMs,
-        );
-      checkProgress(t?.progressTimeoutMs, ['monitor', 'operationTypes', type, 'progressTimeoutMs']);
-    }
+    const why = REMOVED_MONITOR_TIMEOUT_KEY;
+    const keys = { section: 'monitor', interval: 'heartbeatIntervalMs', removed: 'heartbeatTimeoutMs', why };
+    checkHeartbeatBounds(ctx, c.monitor, keys);
   });
 
 export type MonitorConfig = z.output<typeof monitorConfigSchema>;
@@ -258,11 +229,7 @@ export type MonitorConfigInput = z.input<typeof monitorConfigSchema>;
 
 /** Well-known variables (DESIGN §8); secrets have their own so they never sit in a file. */
 export const MONITOR_ENV_ALIASES = {
-  DATABASE_URL: 'database.url',
-  DATABASE_SCHEMA: 'database.schema',
-  REDIS_URL: 'redis.url',
-  REDIS_PASSWORD: 'redis.password',
-  REDIS_SENTINEL_PASSWORD: 'redis.sentinelPassword',
+  ...SERVICE_ENV_ALIASES,
   SMTP_PASSWORD: 'notifier.email.auth.pass',
   SLACK_TOKEN: 'notifier.slack.token',
   DASHBOARD_TOKEN: 'dashboard.token',
@@ -280,10 +247,7 @@ export function isLoopbackHost(host: string): boolean {
  * Kubernetes secrets mounted as files).
  */
 export const MONITOR_SECRET_FILES: readonly (keyof typeof MONITOR_ENV_ALIASES)[] = [
-  'DATABASE_URL',
-  'REDIS_URL',
-  'REDIS_PASSWORD',
-  'REDIS_SENTINEL_PASSWORD',
+  ...SERVICE_SECRET_FILES,
   'SMTP_PASSWORD',
   'SLACK_TOKEN',
   'DASHBOARD_TOKEN',
@@ -295,12 +259,9 @@ export const MONITOR_SECRET_FILES: readonly (keyof typeof MONITOR_ENV_ALIASES)[]
  * `CCAT_…` variables that are not this app's keys nor near one (another app's, Kubernetes service
  * links) are left unread and passed to `onIgnored`.
  */
-export function loadMonitorConfig(sources: {
-  file?: unknown;
-  fileName?: string;
-  env?: Record<string, string | undefined>;
-  onIgnored?: NonNullable<ConfigSources['onIgnored']>;
-}): Readonly<MonitorConfig> {
+export function loadMonitorConfig(
+  sources: Pick<ConfigSources, 'file' | 'fileName' | 'env' | 'onIgnored'>,
+): Readonly<MonitorConfig> {
   return resolveConfig(monitorConfigSchema, {
     ...sources,
     aliases: MONITOR_ENV_ALIASES,

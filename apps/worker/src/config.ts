@@ -4,19 +4,22 @@
 import { checkOperationTypeKeys, OPERATION_TYPES, schemaNameSchema } from '@ccat/db';
 import { recoveryPolicySchema } from '@ccat/recovery-handlers';
 import {
+  checkHeartbeatBounds,
   databaseConfigSchema,
+  durationMsSchema as ms,
   httpConfigSchema,
   keyPrefixSchema,
   logConfigSchema,
-  MAX_TIMER_MS,
+  optionalDurationMsSchema,
   redisConfigSchema,
   resolveConfig,
+  SERVICE_ENV_ALIASES,
+  SERVICE_SECRET_FILES,
   type ConfigSources,
 } from '@ccat/service';
 import { z } from 'zod';
 import { faultsSchema } from './faults.js';
 
-const ms = (dflt: number, min = 1, max = MAX_TIMER_MS) => z.number().int().min(min).max(max).default(dflt);
 /**
  * The heartbeat emitter's own bounds (packages/heartbeat/src/options.ts): a beat interval of at most
  * 1 h, liveness and progress bounds of at most 7 days. Refused here, at start: past them every
@@ -36,15 +39,9 @@ const timeoutsSchema = z.strictObject({
   timeoutMs: removed.describe(
     "Removed (refused): liveness is per process (`heartbeat.livenessTimeoutMs`); this type's old value is its progressTimeoutMs.",
   ),
-  progressTimeoutMs: z
-    .number()
-    .int()
-    .min(20)
-    .max(MAX_TASK_TIMEOUT_MS)
-    .optional()
-    .describe(
-      "The seed's `heartbeat_timeout` for this type: a task whose progress has not changed for this long is stalled even while its process beats.",
-    ),
+  progressTimeoutMs: optionalDurationMsSchema(20, MAX_TASK_TIMEOUT_MS).describe(
+    "The seed's `heartbeat_timeout` for this type: a task whose progress has not changed for this long is stalled even while its process beats.",
+  ),
 });
 
 /** What a removed heartbeat key became (docs/runbook.md, "Liveness and progress"). */
@@ -214,15 +211,9 @@ export const workerConfigSchema = z
             .describe(
               'Exit codes a retry will not fix (the operation fails at once); other failures are retried.',
             ),
-          killGraceMs: z
-            .number()
-            .int()
-            .min(0)
-            .max(600_000)
-            .default(5000)
-            .describe(
-              "On abort the command's process group gets SIGTERM, then SIGKILL after this many ms; the attempt ends only when the group is gone.",
-            ),
+          killGraceMs: ms(5000, 0, 600_000).describe(
+            "On abort the command's process group gets SIGTERM, then SIGKILL after this many ms; the attempt ends only when the group is gone.",
+          ),
           isolation: z
             .enum(['auto', 'pid-namespace', 'process-group'])
             .default('auto')
@@ -239,66 +230,33 @@ export const workerConfigSchema = z
     log: logConfigSchema.describe('Logging (pino JSON lines on stdout).'),
   })
   .superRefine((c, ctx) => {
-    const hb = c.heartbeat;
-    const issue = (path: (string | number)[], message: string, input: unknown) =>
-      ctx.addIssue({ code: 'custom', path, message, input });
-    // Liveness must leave room for two beats, or a live process would be taken for dead; progress
-    // is a bound on a live task, so it cannot be shorter than the bound on a dead process.
-    if (hb.livenessTimeoutMs < 2 * hb.intervalMs)
-      issue(
-        ['heartbeat', 'livenessTimeoutMs'],
-        `must be at least 2 × heartbeat.intervalMs (${2 * hb.intervalMs})`,
-        hb.livenessTimeoutMs,
-      );
-    const checkProgress = (value: number | undefined, path: (string | number)[]) => {
-      if (value !== undefined && value < hb.livenessTimeoutMs)
-        issue(path, `must be at least heartbeat.livenessTimeoutMs (${hb.livenessTimeoutMs})`, value);
+    const keys = {
+      section: 'heartbeat',
+      interval: 'intervalMs',
+      removed: 'timeoutMs',
+      why: REMOVED_TIMEOUT_KEY,
     };
-    if (hb.timeoutMs !== undefined) issue(['heartbeat', 'timeoutMs'], REMOVED_TIMEOUT_KEY, hb.timeoutMs);
-    checkProgress(hb.progressTimeoutMs, ['heartbeat', 'progressTimeoutMs']);
-    for (const [type, t] of Object.entries(hb.operationTypes)) {
-      if (t?.timeoutMs !== undefined)
-        issue(['heartbeat', 'operationTypes', type, 'timeoutMs'], REMOVED_TIMEOUT_KEY, t.timeoutMs);
-      checkProgress(t?.progressTimeoutMs, ['heartbeat', 'operationTypes', type, 'progressTimeoutMs']);
-    }
+    checkHeartbeatBounds(ctx, c.heartbeat, keys);
     checkOperationTypeKeys(c.recovery.operationTypes, ['recovery', 'operationTypes'], ctx);
   });
 
 export type WorkerConfig = z.output<typeof workerConfigSchema>;
 export type WorkerConfigInput = z.input<typeof workerConfigSchema>;
 
-/** Well-known variables (DESIGN §8). */
-export const ENV_ALIASES = {
-  DATABASE_URL: 'database.url',
-  DATABASE_SCHEMA: 'database.schema',
-  REDIS_URL: 'redis.url',
-  REDIS_PASSWORD: 'redis.password',
-  REDIS_SENTINEL_PASSWORD: 'redis.sentinelPassword',
-} as const;
+/** Well-known variables (DESIGN §8): the worker reads only the ones every service does. */
+export const ENV_ALIASES = SERVICE_ENV_ALIASES;
 
-/**
- * The well-known variables that hold secrets (the URLs carry the database and Redis passwords; the
- * Redis passwords for Sentinel or Cluster have their own):
- * each may come from a file named by `NAME_FILE` (Docker and Kubernetes secrets mounted as files).
- */
-export const WORKER_SECRET_FILES: readonly (keyof typeof ENV_ALIASES)[] = [
-  'DATABASE_URL',
-  'REDIS_URL',
-  'REDIS_PASSWORD',
-  'REDIS_SENTINEL_PASSWORD',
-];
+/** The well-known variables that hold secrets: each may come from a file named by `NAME_FILE`. */
+export const WORKER_SECRET_FILES: readonly (keyof typeof ENV_ALIASES)[] = SERVICE_SECRET_FILES;
 
 /**
  * Validates configuration from its sources; throws ConfigurationError with one line per problem.
  * `CCAT_…` variables that are not this app's keys nor near one (another app's, Kubernetes service
  * links) are left unread and passed to `onIgnored`.
  */
-export function loadWorkerConfig(sources: {
-  file?: unknown;
-  fileName?: string;
-  env?: Record<string, string | undefined>;
-  onIgnored?: NonNullable<ConfigSources['onIgnored']>;
-}): Readonly<WorkerConfig> {
+export function loadWorkerConfig(
+  sources: Pick<ConfigSources, 'file' | 'fileName' | 'env' | 'onIgnored'>,
+): Readonly<WorkerConfig> {
   return resolveConfig(workerConfigSchema, { ...sources, aliases: ENV_ALIASES, ignore: ['CCAT_CONFIG'] });
 }
 

@@ -472,24 +472,31 @@ export interface RedactValueOptions extends SafeJsonLimits {
  * (keys included) went through the redactor. Never throws; the cost is bounded by the limits.
  */
 export function redactValue(value: unknown, options: RedactValueOptions = {}): JsonValue {
-  const redact = options.redact ?? redactSecrets;
-  const walk = (v: JsonValue): JsonValue => {
-    if (typeof v === 'string') return redact(v);
-    if (Array.isArray(v)) return v.map(walk);
-    if (v !== null && typeof v === 'object') {
-      const out: Record<string, JsonValue> = {};
-      for (const [k, x] of Object.entries(v)) {
-        out[redact(k)] = isSecretKey(k)
-          ? REDACTED
-          : Array.isArray(x) && isArgumentsKey(k)
-            ? `${REDACTED} (${x.length} arguments)`
-            : walk(x);
-      }
-      return out;
-    }
-    return v;
-  };
-  return walk(toSafeJson(value, options));
+  return redactTree(toSafeJson(value, options), options.redact ?? redactSecrets, () => true) as JsonValue;
+}
+
+/**
+ * A parsed JSON value with every string and key through `redact`, the values of secret-named keys
+ * REDACTED where `hides(value)` says so, and argument vectors (`argv`, `args`…) by their length.
+ */
+function redactTree(
+  v: unknown,
+  redact: (text: string) => string,
+  hides: (value: unknown) => boolean,
+): unknown {
+  if (typeof v === 'string') return redact(v);
+  if (Array.isArray(v)) return v.map((x) => redactTree(x, redact, hides));
+  if (v === null || typeof v !== 'object') return v;
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) {
+    out[redact(k)] =
+      isSecretKey(k) && hides(x)
+        ? REDACTED
+        : Array.isArray(x) && isArgumentsKey(k)
+          ? `${REDACTED} (${x.length} arguments)`
+          : redactTree(x, redact, hides);
+  }
+  return out;
 }
 
 /**
@@ -522,28 +529,13 @@ function redactJsonDocument(text: string, redact: (text: string) => string): str
   } catch {
     return undefined;
   }
-  const walk = (v: unknown): unknown => {
-    if (typeof v === 'string') return redact(v);
-    if (Array.isArray(v)) return v.map(walk);
-    if (v !== null && typeof v === 'object') {
-      const out: Record<string, unknown> = {};
-      for (const [k, x] of Object.entries(v)) {
-        out[redact(k)] =
-          isSecretKey(k) && x !== null && typeof x !== 'object' && typeof x !== 'boolean'
-            ? REDACTED
-            : Array.isArray(x) && isArgumentsKey(k)
-              ? `${REDACTED} (${x.length} arguments)`
-              : walk(x);
-      }
-      return out;
-    }
-    return v;
-  };
+  // A secret-named key's scalar is hidden; its object or array is walked, a boolean kept.
+  const scalar = (x: unknown) => x !== null && typeof x !== 'object' && typeof x !== 'boolean';
   try {
     const lead = /^\s*/.exec(text)?.[0] ?? '';
     const indent = /^\s*[[{]\r?\n([ \t]+)/.exec(text)?.[1] ?? '';
     const trailing = /\s*$/.exec(text)?.[0] ?? '';
-    return `${lead}${JSON.stringify(walk(parsed), null, indent)}${trailing}`;
+    return `${lead}${JSON.stringify(redactTree(parsed, redact, scalar), null, indent)}${trailing}`;
   } catch {
     // Nesting deeper than the stack: the text pass, as for any text.
     return undefined;

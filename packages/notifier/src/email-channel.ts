@@ -13,7 +13,7 @@ import {
 } from './channel.js';
 import { emailChannelConfigSchema } from './config.js';
 import { NotificationDeliveryError } from './delivery-error.js';
-import { parseOptions } from './internal/parse.js';
+import { parseOptions, valueAt } from './internal/parse.js';
 import { isAborted, raceAbort } from './internal/race-abort.js';
 import { renderFacts, contentPolicy } from './internal/render.js';
 import { renderEmail } from './internal/render-email.js';
@@ -59,18 +59,18 @@ const NETWORK_CODES = new Set([
   'EPIPE',
 ]);
 
-const prop = (e: unknown, key: string): unknown =>
-  typeof e === 'object' && e !== null ? (e as Record<string, unknown>)[key] : undefined;
-
 /** Maps what nodemailer throws to a NotificationDeliveryError that says whether retrying may help. */
 export function classifySmtpError(
   error: unknown,
   redact: Redactor = createRedactor(),
 ): NotificationDeliveryError {
-  const code = typeof prop(error, 'code') === 'string' ? (prop(error, 'code') as string) : undefined;
+  const code =
+    typeof valueAt(error, ['code']) === 'string' ? (valueAt(error, ['code']) as string) : undefined;
   const reply =
-    typeof prop(error, 'responseCode') === 'number' ? (prop(error, 'responseCode') as number) : undefined;
-  const permanent = prop(error, 'permanent') === true;
+    typeof valueAt(error, ['responseCode']) === 'number'
+      ? (valueAt(error, ['responseCode']) as number)
+      : undefined;
+  const permanent = valueAt(error, ['permanent']) === true;
   const raw = error instanceof Error ? error.message : String(error);
   const detail = cut(singleLine(redact(raw)), 500);
   const make = (why: string, ccatCode: string, retryable: boolean) =>

@@ -23,7 +23,7 @@ import {
 } from './channel.js';
 import { slackChannelConfigSchema } from './config.js';
 import { NotificationDeliveryError } from './delivery-error.js';
-import { parseOptions } from './internal/parse.js';
+import { parseOptions, valueAt } from './internal/parse.js';
 import { isAborted, raceAbort } from './internal/race-abort.js';
 import { contentPolicy, renderFacts } from './internal/render.js';
 import { renderSlack } from './internal/render-slack.js';
@@ -86,9 +86,6 @@ const REJECTED_ERRORS = new Set([
   'deprecated_endpoint',
 ]);
 
-const prop = (e: unknown, key: string): unknown =>
-  typeof e === 'object' && e !== null ? (e as Record<string, unknown>)[key] : undefined;
-
 /** Maps what the WebClient throws to a NotificationDeliveryError that says whether retrying may help. */
 export function classifySlackError(
   error: unknown,
@@ -113,16 +110,16 @@ export function classifySlackError(
         cause: error,
       },
     );
-  switch (prop(error, 'code')) {
+  switch (valueAt(error, ['code'])) {
     case ErrorCode.RateLimitedError: {
-      const seconds = Number(prop(error, 'retryAfter'));
+      const seconds = Number(valueAt(error, ['retryAfter']));
       const retryAfterMs = Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : 60_000;
       return make(`rate limited, retry after ${formatDuration(retryAfterMs)}`, 'NOTIFY_RATE_LIMITED', true, {
         retryAfterMs,
       });
     }
     case ErrorCode.PlatformError: {
-      const raw = prop(prop(error, 'data'), 'error');
+      const raw = valueAt(error, ['data', 'error']);
       const slackError = typeof raw === 'string' ? raw : 'unknown_error';
       if (AUTH_ERRORS.has(slackError))
         return make(`${slackError}: the token is wrong or lacks rights`, 'NOTIFY_AUTH_FAILED', false, {
@@ -137,7 +134,7 @@ export function classifySlackError(
       return make(`${slackError}: Slack failed`, 'NOTIFY_UNAVAILABLE', true, { slackError });
     }
     case ErrorCode.HTTPError: {
-      const status = Number(prop(error, 'statusCode'));
+      const status = Number(valueAt(error, ['statusCode']));
       const retryable = !(status >= 400 && status < 500) || status === 408;
       return make(
         `HTTP ${status} from the Slack API`,
@@ -146,7 +143,7 @@ export function classifySlackError(
       );
     }
     case ErrorCode.RequestError: {
-      const original = prop(error, 'original');
+      const original = valueAt(error, ['original']);
       return make(
         `the Slack API is unreachable: ${original instanceof Error ? original.message : String(original)}`,
         'NOTIFY_UNAVAILABLE',

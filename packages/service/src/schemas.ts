@@ -9,6 +9,82 @@ import { z } from 'zod';
  */
 export const MAX_TIMER_MS = 2_147_483_647;
 
+/**
+ * A duration option in milliseconds: a whole number from `min` to `max` (by default the longest
+ * timer, MAX_TIMER_MS), `dflt` when the option is absent.
+ */
+export function durationMsSchema(dflt: number, min = 1, max = MAX_TIMER_MS) {
+  return z.number().int().min(min).max(max).default(dflt);
+}
+
+/** A duration option in milliseconds from `min` to `max` with no default: absent stays absent. */
+export function optionalDurationMsSchema(min = 1, max = MAX_TIMER_MS) {
+  return z.number().int().min(min).max(max).optional();
+}
+
+/**
+ * The heartbeat bounds' rule (DESIGN §5), the same for workers and monitors, as issues of a zod
+ * refinement on the config section `keys.section` (`heartbeat`, `monitor`): liveness at least two
+ * beats of `keys.interval` (else a live process is taken for dead), every progress bound (the
+ * section's and each operation type's) at least liveness, the removed `keys.removed` refused at both
+ * levels with the message `keys.why`.
+ */
+export function checkHeartbeatBounds(
+  ctx: z.RefinementCtx,
+  section: { readonly livenessTimeoutMs: number; readonly operationTypes: object },
+  keys: Readonly<Record<'section' | 'interval' | 'removed' | 'why', string>>,
+): void {
+  const at = (level: unknown, key: string) => (level as Record<string, unknown> | undefined)?.[key];
+  const issue = (path: string[], message: string, input: unknown) =>
+    ctx.addIssue({ code: 'custom', path: [keys.section, ...path], message, input });
+  const liveness = section.livenessTimeoutMs;
+  const interval = at(section, keys.interval) as number;
+  if (liveness < 2 * interval)
+    issue(
+      ['livenessTimeoutMs'],
+      `must be at least 2 × ${keys.section}.${keys.interval} (${2 * interval})`,
+      liveness,
+    );
+  const types = Object.entries(section.operationTypes).map(
+    ([type, t]) => [t, ['operationTypes', type]] as const,
+  );
+  for (const [level, path] of [[section, []] as const, ...types]) {
+    const removed = at(level, keys.removed);
+    if (removed !== undefined) issue([...path, keys.removed], keys.why, removed);
+    const progress = at(level, 'progressTimeoutMs');
+    if (typeof progress === 'number' && progress < liveness)
+      issue(
+        [...path, 'progressTimeoutMs'],
+        `must be at least ${keys.section}.livenessTimeoutMs (${liveness})`,
+        progress,
+      );
+  }
+}
+
+/**
+ * The well-known variables every service reads (DESIGN §8), by the dotted config path they set; a
+ * service adds its own.
+ */
+export const SERVICE_ENV_ALIASES = {
+  DATABASE_URL: 'database.url',
+  DATABASE_SCHEMA: 'database.schema',
+  REDIS_URL: 'redis.url',
+  REDIS_PASSWORD: 'redis.password',
+  REDIS_SENTINEL_PASSWORD: 'redis.sentinelPassword',
+} as const;
+
+/**
+ * Those of SERVICE_ENV_ALIASES that hold secrets (the URLs carry the database and Redis passwords;
+ * the Redis passwords for Sentinel or Cluster have their own): each may come from a file named by
+ * `NAME_FILE` (Docker and Kubernetes secrets mounted as files).
+ */
+export const SERVICE_SECRET_FILES = [
+  'DATABASE_URL',
+  'REDIS_URL',
+  'REDIS_PASSWORD',
+  'REDIS_SENTINEL_PASSWORD',
+] as const satisfies readonly (keyof typeof SERVICE_ENV_ALIASES)[];
+
 /** What a connection URL must look like: its schemes, and an example for messages. */
 export interface UrlRule {
   /** Accepted schemes without the colon, e.g. `['redis', 'rediss']`. */
@@ -144,24 +220,12 @@ export function databaseConfigSchema(schema: z.ZodDefault<z.ZodString>) {
         .describe(
           'Prepare each statement once per connection (server-side named statements): the hot transitions skip parsing and planning (about +30% on the claim/complete path). Off by default so the apps work behind a transaction-mode pooler (PgBouncer before 1.21, or without max_prepared_statements); turn on when connected to PostgreSQL directly. Should the server refuse one, the process turns them off, logs one WARNING, and the statement is retried.',
         ),
-      statementTimeoutMs: z
-        .number()
-        .int()
-        .min(0)
-        .max(3_600_000)
-        .default(30_000)
-        .describe(
-          "Bound on each statement's round trip, in ms, measured by the client (0: none). A statement with no answer by then (a frozen server, a connection gone silent) fails as a network timeout and its connection is discarded; works behind a transaction-mode pooler. Migrations at start run without it.",
-        ),
-      connectTimeoutMs: z
-        .number()
-        .int()
-        .min(0)
-        .max(600_000)
-        .default(10_000)
-        .describe(
-          'Bound on opening a connection and on waiting for a free one in the pool, in ms (0: none).',
-        ),
+      statementTimeoutMs: durationMsSchema(30_000, 0, 3_600_000).describe(
+        "Bound on each statement's round trip, in ms, measured by the client (0: none). A statement with no answer by then (a frozen server, a connection gone silent) fails as a network timeout and its connection is discarded; works behind a transaction-mode pooler. Migrations at start run without it.",
+      ),
+      connectTimeoutMs: durationMsSchema(10_000, 0, 600_000).describe(
+        'Bound on opening a connection and on waiting for a free one in the pool, in ms (0: none).',
+      ),
     })
     .prefault({});
 }

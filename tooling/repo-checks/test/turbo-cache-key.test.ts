@@ -82,12 +82,17 @@ async function variablesTestsRead(): Promise<Map<string, string>> {
 }
 
 /**
- * The variables the apps read from their environment (their ENV_ALIASES tables): tests start the apps
+ * The variables the apps read from their environment (their ENV_ALIASES tables, and the services'
+ * shared SERVICE_ENV_ALIASES): tests start the apps
  * as child processes with the test's own environment, so these reach the code under test too.
  */
 async function variablesAppsRead(): Promise<string[]> {
   const names: string[] = [];
-  for (const file of ['apps/worker/src/config.ts', 'apps/monitor-runner/src/config.ts']) {
+  for (const file of [
+    'packages/service/src/schemas.ts',
+    'apps/worker/src/config.ts',
+    'apps/monitor-runner/src/config.ts',
+  ]) {
     const text = await readFile(join(ROOT, file), 'utf8');
     for (const block of text.matchAll(/ENV_ALIASES = \{([^}]*)\}/g))
       for (const m of block[1]!.matchAll(/^\s*([A-Z][A-Z0-9_]*):/gm)) names.push(m[1]!);

@@ -2,6 +2,7 @@
 // ccat-faults: `pnpm faults`, the fault suite CI runs after the soak. The only module of the suite
 // that touches the process (arguments, environment, signals, exit code).
 import { parseArgs } from 'node:util';
+import { intFlag, usageError } from '../cli.js';
 import { runFaultSuite } from './suite.js';
 
 const USAGE = `usage: ccat-faults [--packages 6] [--files 2] [--settle 150] [--seed s]
@@ -28,29 +29,21 @@ async function main(): Promise<number> {
       },
     }).values;
   } catch (e) {
-    console.error(`ccat-faults: ${(e as Error).message}\n${USAGE}`);
-    return 2;
+    return usageError('ccat-faults', e, USAGE);
   }
   if (values.help === true) {
     console.log(USAGE);
     return 0;
   }
-  const int = (name: string, raw: string, min: number, max: number): number => {
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < min || n > max)
-      throw new Error(`--${name} must be an integer from ${min} to ${max}, got ${raw}`);
-    return n;
-  };
   let options;
   try {
     options = {
-      packagesPerWave: int('packages', values.packages, 1, 1000),
-      filesPerPackage: int('files', values.files, 1, 100),
-      settleTimeoutMs: int('settle', values.settle, 10, 3600) * 1000,
+      packagesPerWave: intFlag('packages', values.packages, 1, 1000),
+      filesPerPackage: intFlag('files', values.files, 1, 100),
+      settleTimeoutMs: intFlag('settle', values.settle, 10, 3600) * 1000,
     };
   } catch (e) {
-    console.error(`ccat-faults: ${(e as Error).message}\n${USAGE}`);
-    return 2;
+    return usageError('ccat-faults', e, USAGE);
   }
   const abort = new AbortController();
   process.on('SIGINT', () => {

@@ -6,28 +6,39 @@ import { assertInsideRoot, publish, removeOwnPartial } from './fenced-files.js';
 import { fileMatches } from './files.js';
 import { locationRoot } from '@ccat/db';
 import { required } from './required.js';
-import type { Operation } from './types.js';
+import type { Operation, OperationContext } from './types.js';
+
+/**
+ * The operation's data_transfer row (`status`, its locations) with its transfer package (`package_id`,
+ * `name`, `relative_path`, `sha256`, `package_status`): what data_transfer and unpack read first.
+ * Throws when the row is missing (`what` names it).
+ */
+export async function readTransfer(ctx: OperationContext, what: string) {
+  return required(
+    await ctx.db
+      .selectFrom('data_transfers as t')
+      .innerJoin('data_transfer_packages as p', 'p.id', 't.data_transfer_package_id')
+      .select([
+        'p.id as package_id',
+        'p.name',
+        'p.relative_path',
+        'p.sha256',
+        'p.status as package_status',
+        't.status',
+        't.origin_location_id',
+        't.destination_location_id',
+      ])
+      .where('t.id', '=', ctx.ref.id)
+      .executeTakeFirst(),
+    what,
+  );
+}
 
 export const dataTransfer: Operation = {
   async run(ctx) {
     const { db, ref, signal } = ctx;
-    const t = required(
-      await db
-        .selectFrom('data_transfers as t')
-        .innerJoin('data_transfer_packages as p', 'p.id', 't.data_transfer_package_id')
-        .select([
-          'p.name',
-          'p.relative_path',
-          'p.sha256',
-          'p.status',
-          't.origin_location_id',
-          't.destination_location_id',
-        ])
-        .where('t.id', '=', ref.id)
-        .executeTakeFirst(),
-      `data_transfer ${ref.id}`,
-    );
-    if (t.status !== 'completed' || t.sha256 === null) {
+    const t = await readTransfer(ctx, `data_transfer ${ref.id}`);
+    if (t.package_status !== 'completed' || t.sha256 === null) {
       throw new PackageError(`transfer package ${t.name} is not finished`, { retryable: false });
     }
     const originRoot = await locationRoot(db, t.origin_location_id);

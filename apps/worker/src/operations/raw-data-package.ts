@@ -1,16 +1,12 @@
 // raw_data_package: tar the package's raw files at the SOURCE into one archive at the BUFFER.
 import { PackageError } from '@ccat/errors';
-import { locationPath } from '@ccat/recovery-handlers';
-import { assertInsideRoot } from './fenced-files.js';
-import { fileMatches } from './files.js';
-import { locationRoot } from '@ccat/db';
 import { required } from './required.js';
-import { writeTarPackage } from './tar-package.js';
+import { makePackage } from './tar-package.js';
 import type { Operation } from './types.js';
 
 export const rawDataPackage: Operation = {
   async run(ctx) {
-    const { db, ref, signal } = ctx;
+    const { db, ref } = ctx;
     const pkg = required(
       await db
         .selectFrom('raw_data_packages')
@@ -27,33 +23,16 @@ export const rawDataPackage: Operation = {
       .execute();
     if (files.length === 0)
       throw new PackageError(`raw data package ${pkg.name} has no raw files`, { retryable: false });
-    const sourceRoot = await locationRoot(db, pkg.source_location_id);
-    const bufferRoot = await locationRoot(db, pkg.buffer_location_id);
-    const final = locationPath(bufferRoot, pkg.relative_path);
-    await assertInsideRoot(bufferRoot, final);
-    // An earlier attempt finished the archive but not the bookkeeping: nothing to redo.
-    if (await fileMatches(final, pkg.sha256, signal)) return { bytes: 0 };
-    await ctx.checkpoint('start');
-    const tarred = await writeTarPackage(
-      ctx,
-      sourceRoot,
-      files.map((f) => ({
+    return makePackage(ctx, {
+      table: 'raw_data_packages',
+      row: pkg,
+      sourceLocationId: pkg.source_location_id,
+      inputs: files.map((f) => ({
         relativePath: f.relative_path,
         expectedBytes: Number(f.size_bytes),
         mismatch: (got) => `raw file ${f.relative_path} is ${got} bytes`,
         context: { file: f.relative_path },
       })),
-      { root: bufferRoot, path: final },
-    );
-    return {
-      bytes: tarred.size,
-      finalize: async (trx) => {
-        await trx
-          .updateTable('raw_data_packages')
-          .set({ sha256: tarred.sha256, size_bytes: tarred.size })
-          .where('id', '=', ref.id)
-          .execute();
-      },
-    };
+    });
   },
 };

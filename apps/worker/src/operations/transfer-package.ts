@@ -1,16 +1,12 @@
 // data_transfer_package: bundle several raw data packages into one transfer archive at the BUFFER.
 import { PackageError } from '@ccat/errors';
-import { locationPath } from '@ccat/recovery-handlers';
-import { assertInsideRoot } from './fenced-files.js';
-import { fileMatches } from './files.js';
-import { locationRoot } from '@ccat/db';
 import { required } from './required.js';
-import { writeTarPackage } from './tar-package.js';
+import { makePackage } from './tar-package.js';
 import type { Operation } from './types.js';
 
 export const dataTransferPackage: Operation = {
   async run(ctx) {
-    const { db, ref, signal } = ctx;
+    const { db, ref } = ctx;
     const pkg = required(
       await db
         .selectFrom('data_transfer_packages')
@@ -40,31 +36,15 @@ export const dataTransferPackage: Operation = {
         },
       );
     }
-    const bufferRoot = await locationRoot(db, pkg.buffer_location_id);
-    const final = locationPath(bufferRoot, pkg.relative_path);
-    await assertInsideRoot(bufferRoot, final);
-    if (await fileMatches(final, pkg.sha256, signal)) return { bytes: 0 };
-    await ctx.checkpoint('start');
-    const tarred = await writeTarPackage(
-      ctx,
-      bufferRoot,
-      members.map((m) => ({
+    return makePackage(ctx, {
+      table: 'data_transfer_packages',
+      row: pkg,
+      inputs: members.map((m) => ({
         relativePath: m.relative_path,
         expectedBytes: Number(m.size_bytes),
         mismatch: (got) => `raw data package ${m.name} is ${got} bytes at the buffer`,
         context: { package: m.name },
       })),
-      { root: bufferRoot, path: final },
-    );
-    return {
-      bytes: tarred.size,
-      finalize: async (trx) => {
-        await trx
-          .updateTable('data_transfer_packages')
-          .set({ sha256: tarred.sha256, size_bytes: tarred.size })
-          .where('id', '=', ref.id)
-          .execute();
-      },
-    };
+    });
   },
 };

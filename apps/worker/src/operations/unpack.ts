@@ -10,10 +10,10 @@ import {
   unpackDirectory,
   type ContainedPath,
 } from '@ccat/recovery-handlers';
+import { readTransfer } from './data-transfer.js';
 import { assertInsideRoot, publish, removeOwnPartial } from './fenced-files.js';
 import { entryKind, exists, extractTar } from './files.js';
 import { locationRoot } from '@ccat/db';
-import { required } from './required.js';
 import type { OperationContext, Operation } from './types.js';
 
 /** The raw files of a transfer package, with where they were unpacked and what they must hash to. */
@@ -71,22 +71,7 @@ function isDamage(e: unknown): boolean {
 export const unpack: Operation = {
   async run(ctx) {
     const { db, ref, signal } = ctx;
-    const t = required(
-      await db
-        .selectFrom('data_transfers as t')
-        .innerJoin('data_transfer_packages as p', 'p.id', 't.data_transfer_package_id')
-        .select([
-          'p.id as package_id',
-          'p.name',
-          'p.relative_path',
-          'p.sha256',
-          't.status',
-          't.destination_location_id',
-        ])
-        .where('t.id', '=', ref.id)
-        .executeTakeFirst(),
-      `data_transfer ${ref.id} (unpack)`,
-    );
+    const t = await readTransfer(ctx, `data_transfer ${ref.id} (unpack)`);
     if (t.status !== 'completed')
       throw new PackageError(`transfer ${ref.id} has not arrived yet`, { retryable: false });
     const root = await locationRoot(db, t.destination_location_id);

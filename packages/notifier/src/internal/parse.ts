@@ -3,7 +3,8 @@
 import { ConfigurationError, describeConfigValue, redactSecrets } from '@ccat/errors';
 import type { z } from 'zod';
 
-function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+/** The value at `path` inside `input` (objects only, e.g. a thrown error's `code`); undefined where none is. */
+export function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
   let v = input;
   for (const key of path) {
     if (v === null || typeof v !== 'object') return undefined;
