@@ -252,7 +252,8 @@ export async function applyStallRecoveries(
       if (held.has(k)) return { kind: 'busy' };
       const operation = applied.get(task.ref.id);
       const d = decided.get(task.ref.id);
-      if (operation === undefined || d === undefined || owner.get(k) !== i) return { kind: 'not_in_progress' };
+      if (operation === undefined || d === undefined || owner.get(k) !== i)
+        return { kind: 'not_in_progress' };
       return outcomeOf(d.retry, d.delayMs, operation);
     });
   });
