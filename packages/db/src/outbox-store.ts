@@ -10,10 +10,14 @@ import { sql, type Kysely } from 'kysely';
 import { classified } from './internal/classified.js';
 import { claimDue, ids, secs } from './internal/outbox-claim.js';
 import { insertNotification, notificationValues } from './internal/row-writer.js';
+import { keyedStatus } from './internal/state-machine.js';
 import { MAX_MESSAGE } from './limits.js';
 import { parseOperationId } from './operation-types.js';
 import { storedJson, storedText } from './sanitize.js';
 import type { Database } from './schema.js';
+
+/** A leased row is found by its id; its status is checked, never used to find it (state-machine.ts keyedStatus). */
+const PENDING = keyedStatus('pending');
 
 export { claimHoldBoundMs } from './internal/outbox-claim.js';
 
@@ -149,7 +153,7 @@ export function createPgOutboxStore(db: Kysely<Database>, options: PgOutboxStore
         const r = await sql`UPDATE notifications
           SET channel_results = channel_results || jsonb_build_object(${target}::text, ${storedJson(result)}::jsonb),
             updated_at = now()
-          WHERE id = ${lease.id} AND locked_by = ${lease.token} AND status = 'pending'`.execute(db);
+          WHERE id = ${lease.id} AND locked_by = ${lease.token} AND status = ${PENDING}`.execute(db);
         return Number(r.numAffectedRows ?? 0) > 0;
       });
     },
@@ -161,7 +165,7 @@ export function createPgOutboxStore(db: Kysely<Database>, options: PgOutboxStore
           SET locked_until = clock_timestamp() + ${secs(leaseMs)},
             next_attempt_at = clock_timestamp() + ${secs(leaseMs)}, updated_at = now()
           FROM unnest(${ids(leases.map((l) => l.id))}, ${leases.map((l) => l.token)}::text[]) AS l(id, token)
-          WHERE n.id = l.id AND n.locked_by = l.token AND n.status = 'pending'
+          WHERE n.id = l.id AND n.locked_by = l.token AND n.status = ${PENDING}
           RETURNING n.id`.execute(db);
         return rows.map((r) => String(r.id));
       });
@@ -186,7 +190,7 @@ export function createPgOutboxStore(db: Kysely<Database>, options: PgOutboxStore
       return classified(async () => {
         const r =
           await sql`UPDATE notifications SET ${set}, locked_by = NULL, locked_until = NULL, updated_at = now()
-          WHERE id = ${lease.id} AND locked_by = ${lease.token} AND status = 'pending'`.execute(db);
+          WHERE id = ${lease.id} AND locked_by = ${lease.token} AND status = ${PENDING}`.execute(db);
         return Number(r.numAffectedRows ?? 0) > 0;
       });
     },

@@ -9,6 +9,7 @@ import {
   type PgOutboxStore,
 } from '../src/index.js';
 import { createTestDatabase, type TestDatabase } from '../src/testing.js';
+import { recording } from './support/plans.js';
 
 let t: TestDatabase;
 let store: PgOutboxStore;
@@ -299,5 +300,36 @@ describe('pg outbox store', () => {
       { level: 'ERROR', pending: 2, failed: 0, oldestAt: old },
       { level: 'WARNING', pending: 0, failed: 1, oldestAt: expect.any(Date) },
     ]);
+  });
+});
+
+describe('a leased notification is found by its id, whatever the statistics', () => {
+  it('settle, recordChannel and renew read their own rows, not every pending one', async () => {
+    // Statistics taken while nothing was pending, then 3 000 pending and leased: the planner took the
+    // partial due index for the cheaper path to one row and read every pending row per statement.
+    await using own = await createTestDatabase('db_outbox_plan');
+    const insert = (status: string, n: number) =>
+      sql<{ id: string }>`
+        INSERT INTO notifications (level, event_kind, subject, body, status, locked_by, locked_until)
+        SELECT 'WARNING', 'k', 's', 'b', ${status}, 'tok', now() + interval '1 hour'
+        FROM generate_series(1, ${n}) RETURNING id::text AS id`.execute(own.db);
+    await insert('sent', 100);
+    await sql`ANALYZE notifications`.execute(own.db);
+    const { rows } = await insert('pending', 3000);
+    await using rec = recording(own);
+    const leased = createPgOutboxStore(rec.database.db);
+    const lease = { id: rows[0]!.id, token: 'tok' };
+    await leased.recordChannel(lease, 'log', { status: 'sent', at: new Date().toISOString(), attempts: 1 });
+    await leased.renew([lease], 60_000);
+    await leased.settle(lease, { kind: 'sent' });
+    expect(rec.sent).toHaveLength(3);
+    for (const statement of rec.sent) {
+      const scans = await rec.scans(statement, 'notifications');
+      expect(scans.length, statement.text).toBeGreaterThan(0);
+      for (const n of scans) {
+        expect(n['Index Name'], statement.text).toBe('notifications_pkey');
+        expect(Number(n['Actual Rows']) * Number(n['Actual Loops'])).toBeLessThanOrEqual(1);
+      }
+    }
   });
 });

@@ -1,9 +1,7 @@
 import { sql } from 'kysely';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   complete,
-  createDatabase,
   lockInProgressMany,
   MAX_MESSAGE,
   MAX_SUBJECT,
@@ -14,6 +12,7 @@ import {
   type StallRecoveryRow,
 } from '../src/index.js';
 import { createTestDatabase, seedOperation, sideCounts, type SeededTestDatabase } from '../src/testing.js';
+import { recording } from './support/plans.js';
 
 let t: SeededTestDatabase;
 beforeAll(async () => {
@@ -164,12 +163,6 @@ describe('recoverStalledMany', () => {
   });
 });
 
-/** Every plan node of an EXPLAIN (FORMAT JSON) answer. */
-function planNodes(plan: Record<string, unknown>): Record<string, unknown>[] {
-  const children = (plan['Plans'] as Record<string, unknown>[] | undefined) ?? [];
-  return [plan, ...children.flatMap(planNodes)];
-}
-
 describe('keyed statements find their rows by primary key, whatever the statistics', () => {
   it('a stall chunk, its recovery and a completion read their own rows, not every row in progress', async () => {
     // Statistics taken while nothing was in progress, then 3 000 rows in progress: the planner took
@@ -186,48 +179,17 @@ describe('keyed statements find their rows by primary key, whatever the statisti
     const { rows } = await insert('in_progress', 3000);
     const chunk = rows.slice(0, 10).map((r) => ({ id: r.id, attempt: 0 }));
     // The statements as sent, through a pool that records them.
-    const pool = new pg.Pool({ connectionString: t.url, max: 1, options: `-c search_path=${t.schema}` });
-    const sent: { text: string; values: unknown[] }[] = [];
-    const recording = createDatabase({
-      pool: {
-        connect: async () => {
-          const client = await pool.connect();
-          return {
-            query: ((text: string, values: unknown[]) => {
-              sent.push({ text, values });
-              return client.query(text, values);
-            }) as never,
-            release: () => client.release(),
-          };
-        },
-        end: () => Promise.resolve(),
-      },
-    });
-    const scansOf = async (statement: { readonly text: string; readonly values: readonly unknown[] }) => {
-      const client = await pool.connect();
-      try {
-        await client.query('BEGIN');
-        const explained = await client.query<{ 'QUERY PLAN': [{ Plan: Record<string, unknown> }] }>(
-          `EXPLAIN (ANALYZE, FORMAT JSON) ${statement.text}`,
-          [...statement.values],
-        );
-        return planNodes(explained.rows[0]!['QUERY PLAN'][0].Plan).filter(
-          (n) => n['Relation Name'] === 'raw_data_packages' && String(n['Node Type']).endsWith('Scan'),
-        );
-      } finally {
-        await client.query('ROLLBACK');
-        client.release();
-      }
-    };
-    try {
-      const { locked } = await recording.db
+    await using rec = recording(t);
+    const { sent } = rec;
+    {
+      const { locked } = await rec.database.db
         .transaction()
         .execute((trx) => lockInProgressMany(trx, 'raw_data_package', chunk));
       expect(locked.map((r) => r.id)).toEqual(chunk.map((r) => r.id));
       const lock = sent.find((s) => s.text.includes('FOR UPDATE SKIP LOCKED'))!;
       // Planned and run again on rows still in progress (the lock above was committed, not applied).
       const recover = { text: '', values: [] as unknown[] };
-      await recording.db.transaction().execute(async (trx) => {
+      await rec.database.db.transaction().execute(async (trx) => {
         await recoverStalledMany(
           trx,
           'raw_data_package',
@@ -246,14 +208,14 @@ describe('keyed statements find their rows by primary key, whatever the statisti
       recover.values = recover.values.map((v) =>
         typeof v === 'string' && v.startsWith('[[') ? JSON.stringify(json) : v,
       );
-      await complete(recording.db, { type: 'raw_data_package', id: rows[20]!.id, attempt: 0 });
+      await complete(rec.database.db, { type: 'raw_data_package', id: rows[20]!.id, attempt: 0 });
       const completion = sent.at(-1)!;
       for (const [what, statement, lookups] of [
         ['stall lock', lock, chunk.length],
         ['batched recovery', recover, later.length],
         ['completion', { ...completion, values: [rows[21]!.id, ...completion.values.slice(1)] }, 1],
       ] as const) {
-        const scans = await scansOf(statement);
+        const scans = await rec.scans(statement, 'raw_data_packages');
         expect(scans.length, what).toBeGreaterThan(0);
         for (const n of scans) {
           expect(n['Index Name'], what).toBe('raw_data_packages_pkey');
@@ -261,9 +223,6 @@ describe('keyed statements find their rows by primary key, whatever the statisti
           expect(Number(n['Actual Rows']) * Number(n['Actual Loops']), what).toBeLessThanOrEqual(lookups);
         }
       }
-    } finally {
-      await recording.close();
-      await pool.end();
     }
   });
 });

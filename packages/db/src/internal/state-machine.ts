@@ -85,16 +85,20 @@ export function setList(
 }
 
 /**
+ * A status for a statement that finds its row by key: `(SELECT '<status>'::text)`, the same value but
+ * an uncorrelated subquery the planner cannot see when it plans, so no partial index on the status
+ * (the operation tables' due / in_progress / scheduled, the outbox's pending; migrations 0001–0002)
+ * can stand in for the primary key. With statistics taken while few rows had that status (a mass
+ * stall, a backlog), the planner took such an index as the cheaper path to one row and read every row
+ * with the status for each statement (issue 13.3; packages/db/test/stall-batch.test.ts, outbox-store.test.ts).
+ */
+export const keyedStatus = (status: string): RawBuilder<unknown> => sql`(SELECT ${sql.lit(status)}::text)`;
+
+/**
  * The WHERE conditions of `name` beyond the id, on `row` (an alias, or none), for `attempt` (an
  * expression). `access` says how the statement finds its rows: `key` (default: by id, beside these
  * conditions) or `scan` (by these conditions alone: the dispatcher's pick of due rows).
- *
- * Keyed, the status is compared with an uncorrelated subquery, `(SELECT 'in_progress')`: the same
- * value, but one the planner cannot see when it plans, so no partial index on the status (due,
- * in_progress, scheduled; migration 0001) can stand in for the primary key. With statistics taken
- * while few rows had that status (a mass stall, a night's backlog), the planner took such an index
- * as the cheaper path to one row and read every row in progress for each completion, stall lock
- * and recovery (issue 13.3; packages/db/test/stall-batch.test.ts).
+ * Keyed, the status is `keyedStatus`: the primary key is the only path to the row.
  */
 export function fence(
   name: TransitionName,
@@ -106,7 +110,7 @@ export function fence(
   const t: Transition = TRANSITIONS[name];
   const c = (n: StateColumn) =>
     row === undefined ? stateColumn(type, n) : sql`${sql.id(row)}.${stateColumn(type, n)}`;
-  const status = access === 'key' ? sql`(SELECT ${sql.lit(t.from)}::text)` : sql.lit(t.from);
+  const status = access === 'key' ? keyedStatus(t.from) : sql.lit(t.from);
   const where = [sql`${c('status')} = ${status}`];
   if (t.fence === 'due') where.push(sql`${c('next_attempt_at')} <= now()`);
   else if (attempt !== undefined) where.push(sql`${c('attempt')} = ${attempt}`);
