@@ -6,15 +6,22 @@
 // start-up or real file work (bench/pipeline measures that with worker processes).
 //  ours:   no-op operations through the worker's own TaskRunner and Dispatcher, worker defaults
 //          (group commit of claims and of completions, the next stage in the batch's transaction).
-//  naive:  a BullMQ worker doing the same two status writes by primary key, the completion, the same
-//          bookkeeping and next-stage statements (NEXT_STAGE, one job at a time) in one transaction: no fencing, no
-//          heartbeats, no events; jobs added with addBulk.
-// Both sides write each type's own bookkeeping with its completion, as the real operations do
-// (BOOKKEEPING: checksum and size, verified_at, deleted_at; ours through the operation's `finalize`).
+//  naive:  a BullMQ worker doing the same two status writes by primary key, the completion with the
+//          same bookkeeping in its UPDATE, and the next-stage statements (NEXT_STAGE, one job at a time)
+//          in one transaction with it: no fencing, no heartbeats, no events; jobs added with addBulk.
+// Both sides write each type's own bookkeeping in the completion's statement, as the real operations
+// do (RECORD: checksum and size, verified_at, deleted_at; ours through the operation's `record`).
 // Each type's rows are seeded so that its next stage really writes: a transfer package has a
 // destination buffer with an archive, an unpack has one raw data package in its transfer package
 // (one archive transfer to create), an archive transfer has its package and transfer package.
-import { createDatabase, OPERATION_TABLES, OPERATION_TYPES, queueName, type OperationType } from '@ccat/db';
+import {
+  createDatabase,
+  OPERATION_TABLES,
+  OPERATION_TYPES,
+  queueName,
+  type CompletionRecord,
+  type OperationType,
+} from '@ccat/db';
 import { createTestDatabase } from '@ccat/db/testing';
 import { connectTestRedis, deleteKeysWithPrefix, testRedisUrl, uniquePrefix } from '@ccat/test-support';
 import { NEXT_STAGE, workerConfigSchema, type Dispatcher, type Operation } from '@ccat/worker';
@@ -60,16 +67,21 @@ const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b78
 
 /**
  * What each type's real operation records with its completion (apps/worker/src/operations: their
- * `finalize`), as one statement on the operation's own row; the types without any are absent.
+ * `record`), which our completion statement writes; the types without any are absent.
  */
-const BOOKKEEPING: { readonly [T in OperationType]?: (id: string) => RawBuilder<unknown> } = {
-  raw_data_package: (id) =>
-    sql`UPDATE raw_data_packages SET sha256 = ${EMPTY_SHA256}, size_bytes = 0 WHERE id = ${id}`,
-  data_transfer_package: (id) =>
-    sql`UPDATE data_transfer_packages SET sha256 = ${EMPTY_SHA256}, size_bytes = 0 WHERE id = ${id}`,
-  long_term_archive_transfer: (id) =>
-    sql`UPDATE long_term_archive_transfers SET verified_at = now() WHERE id = ${id}`,
-  deletion: (id) => sql`UPDATE physical_copies SET deleted_at = now() WHERE id = ${id}`,
+const RECORD: { readonly [T in OperationType]?: CompletionRecord } = {
+  raw_data_package: { checksum: { sha256: EMPTY_SHA256, sizeBytes: 0 } },
+  data_transfer_package: { checksum: { sha256: EMPTY_SHA256, sizeBytes: 0 } },
+  long_term_archive_transfer: { verified: true },
+  deletion: { deleted: true },
+};
+
+/** The same bookkeeping as the naive side writes it: in its completion's own UPDATE. */
+const NAIVE_SET: { readonly [T in OperationType]?: RawBuilder<unknown> } = {
+  raw_data_package: sql`, sha256 = ${EMPTY_SHA256}, size_bytes = 0`,
+  data_transfer_package: sql`, sha256 = ${EMPTY_SHA256}, size_bytes = 0`,
+  long_term_archive_transfer: sql`, verified_at = now()`,
+  deletion: sql`, deleted_at = now()`,
 };
 
 async function main(): Promise<void> {
@@ -154,21 +166,10 @@ async function main(): Promise<void> {
     const heartbeat = benchEmitter(redis, prefix, logger);
     await heartbeat.start();
     // No file work; the completion's bookkeeping as the real operation returns it.
-    const noop = (type: OperationType): Operation => ({
-      run: (ctx) => {
-        const write = BOOKKEEPING[type];
-        return Promise.resolve(
-          write === undefined
-            ? { bytes: 0 }
-            : {
-                bytes: 0,
-                finalize: async (trx) => {
-                  await write(ctx.ref.id).execute(trx);
-                },
-              },
-        );
-      },
-    });
+    const noop = (type: OperationType): Operation => {
+      const record = RECORD[type];
+      return { run: () => Promise.resolve(record === undefined ? { bytes: 0 } : { bytes: 0, record }) };
+    };
     const runner = benchRunner({
       db,
       heartbeat,
@@ -228,14 +229,12 @@ async function main(): Promise<void> {
           await sql`UPDATE ${t} SET ${c('status')} = 'in_progress', ${c('claimed_by')} = 'naive', ${c('started_at')} = now(), updated_at = now() WHERE id = ${id}`.execute(
             db,
           );
-          const complete = sql`UPDATE ${t} SET ${c('status')} = 'completed', ${c('finished_at')} = now(), updated_at = now() WHERE id = ${id}`;
+          const complete = sql`UPDATE ${t} SET ${c('status')} = 'completed', ${c('finished_at')} = now(), updated_at = now()${NAIVE_SET[type] ?? sql``} WHERE id = ${id}`;
           const next = NEXT_STAGE[type];
-          const write = BOOKKEEPING[type];
-          if (next !== undefined || write !== undefined)
+          if (next !== undefined)
             await db.transaction().execute(async (trx) => {
               await complete.execute(trx);
-              await write?.(id).execute(trx);
-              await next?.(trx, [{ type, id, attempt: 0 }]);
+              await next(trx, [{ type, id, attempt: 0 }]);
             });
           else await complete.execute(db);
           completions.done();
@@ -311,7 +310,7 @@ async function main(): Promise<void> {
           `worker-overhead-types: ${type}: ${completed} completed, ${(1 + ROUNDS) * 2 * JOBS} expected`,
         );
       const next =
-        (BOOKKEEPING[type] !== undefined ? ' + bookkeeping' : '') +
+        (RECORD[type] !== undefined ? ' + bookkeeping' : '') +
         (NEXT_STAGE[type] !== undefined ? ' + next stage' : '');
       const o = report(`${type}: ours${next}`, (ROUNDS * JOBS) / (totals.ours.ms / 1000), 'jobs/s');
       const n = report(`${type}: naive${next}`, (ROUNDS * JOBS) / (totals.naive.ms / 1000), 'jobs/s');

@@ -265,9 +265,13 @@ export class TaskRunner {
           context: { bytes: result.bytes, durationMs: Math.round(performance.now() - started) },
         },
       };
-      // Completion, its bookkeeping and the next stage commit together, group-committed: the
-      // bookkeeping and the next stage run in the batch's transaction, after its fenced statement.
-      const { applied } = await this.#transitions.complete(ref, event, result.finalize);
+      // Completion, its bookkeeping and the next stage commit together, group-committed: the record in
+      // the batch's fenced statement, a finalize and the next stage in its transaction, after it.
+      const { applied } = await this.#transitions.complete(
+        ref,
+        { ...event, ...(result.record !== undefined && { record: result.record }) },
+        result.finalize,
+      );
       if (!applied) throw new LeaseLostError('completion refused: the attempt moved on');
       d.metrics.bytes.inc({ operation_type: ref.type }, result.bytes);
       log.info(

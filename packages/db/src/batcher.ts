@@ -10,11 +10,18 @@ import { classifyError, truncate } from '@ccat/errors';
 import { CompiledQuery, sql, type Kysely } from 'kysely';
 import type { EventDetails, TransitionOptions } from './events.js';
 import { eventValues, insertEvent } from './internal/row-writer.js';
-import { checkRef, fence, setList, TRANSITIONS } from './internal/state-machine.js';
+import {
+  checkRef,
+  fence,
+  recordSetList,
+  recordValues,
+  setList,
+  TRANSITIONS,
+} from './internal/state-machine.js';
 import { MAX_NAME } from './limits.js';
 import { OPERATION_TABLES, type OperationRef, type OperationType } from './operation-types.js';
 import type { Database } from './schema.js';
-import { claim, complete, type FencedWriteResult } from './transitions.js';
+import { claim, complete, type CompleteOptions, type FencedWriteResult } from './transitions.js';
 
 export interface TransitionBatcherOptions {
   /** Most rows in one statement (default 100). 1 turns batching off: every call is its own statement. */
@@ -138,14 +145,15 @@ export class TransitionBatcher {
   }
 
   /**
-   * in_progress(k) → completed, as `complete`, with `finalize` (when given) and the type's next stage
-   * in its transaction, both only when the fenced completion applied. When `finalize` throws, nothing
-   * of this row is committed and this call rejects with its error; the other rows of its batch are
-   * retried without it.
+   * in_progress(k) → completed, as `complete`: `options.record` written by the batch's statement
+   * itself, then `finalize` (when given) and the type's next stage in its transaction, both only when
+   * the fenced completion applied. Prefer a record to a finalize: it costs no statement of its own.
+   * When `finalize` throws, nothing of this row is committed and this call rejects with its error; the
+   * other rows of its batch are retried without it.
    */
   complete(
     ref: OperationRef,
-    options: TransitionOptions = {},
+    options: CompleteOptions = {},
     finalize?: Finalize,
   ): Promise<FencedWriteResult> {
     const next = this.#nextStage?.[ref.type];
@@ -161,7 +169,7 @@ export class TransitionBatcher {
       return next === undefined && finalize === undefined
         ? one(this.#db)
         : this.#db.transaction().execute(one);
-    return this.#enqueue('complete', ref, () => null, options.event, finalize);
+    return this.#enqueue('complete', ref, () => null, options.event, finalize, options.record);
   }
 
   #enqueue(
@@ -170,6 +178,7 @@ export class TransitionBatcher {
     claimedBy: () => string | null,
     event: EventDetails | undefined,
     finalize?: Finalize,
+    record?: CompleteOptions['record'],
   ): Promise<FencedWriteResult> {
     let r: OperationRef;
     let values: unknown[];
@@ -182,6 +191,8 @@ export class TransitionBatcher {
         claimedBy(),
         event !== undefined,
         ...(event === undefined ? NO_EVENT : eventValues(TRANSITIONS[kind].event, event)),
+        // A completion's record (claims have none): four more array columns.
+        ...(kind === 'complete' ? recordValues(r.type, record) : []),
       ];
     } catch (e) {
       return Promise.reject(e instanceof Error ? e : classifyError(e));
@@ -299,15 +310,30 @@ export class TransitionBatcher {
       parameters;
     const u = (c: string) => sql`u.${sql.id(c)}`;
     const columns = ['event', 'error_code', 'error_class', 'message', 'retryable', 'context', 'worker_id'];
+    // A completion's record (CompletionRecord), as four more columns of v.
+    const record = lane.kind === 'complete';
+    const [sha256, size, verified, deleted] = parameters.slice(11);
+    const recordColumns = record
+      ? sql`, ${sha256}::text[], ${size}::bigint[], ${verified}::bool[], ${deleted}::bool[]`
+      : sql``;
+    const recordNames = record ? sql`, rec_sha256, rec_size_bytes, rec_verified, rec_deleted` : sql``;
+    const recordSets = record
+      ? recordSetList(lane.type, [
+          sql`v.rec_sha256`,
+          sql`v.rec_size_bytes`,
+          sql`v.rec_verified`,
+          sql`v.rec_deleted`,
+        ])
+      : [];
     const compiled = sql`
       WITH v AS (
         SELECT * FROM unnest(
           ${ids}::bigint[], ${attempts}::int[], ${claimedBy}::text[], ${withEvent}::bool[],
           ${event}::text[], ${code}::text[], ${cls}::text[], ${message}::text[], ${retryable}::bool[],
-          ${context}::jsonb[], ${worker}::text[]
-        ) AS v(id, attempt, claimed_by, with_event, event, error_code, error_class, message, retryable, context, worker_id)
+          ${context}::jsonb[], ${worker}::text[]${recordColumns}
+        ) AS v(id, attempt, claimed_by, with_event, event, error_code, error_class, message, retryable, context, worker_id${recordNames})
       ), u AS (
-        UPDATE ${sql.table(table)} AS t SET ${setList(lane.kind, lane.type, { claimedBy: sql`v.claimed_by` })}
+        UPDATE ${sql.table(table)} AS t SET ${setList(lane.kind, lane.type, { claimedBy: sql`v.claimed_by` }, recordSets)}
         FROM v WHERE t.id = v.id AND ${fence(lane.kind, lane.type, sql`v.attempt`, 't')}
         RETURNING t.id, v.attempt, v.with_event, v.event, v.error_code, v.error_class, v.message, v.retryable, v.context, v.worker_id
       ), e AS (

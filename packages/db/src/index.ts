@@ -39,9 +39,11 @@ export {
   resetForRetry,
   touchScheduled,
   updateProgress,
+  type CompleteOptions,
   type FencedWriteResult,
   type TransitionResult,
 } from './transitions.js';
+export type { CompletionRecord } from './internal/state-machine.js';
 export {
   countsByTypeAndStatus,
   duePending,

@@ -25,11 +25,20 @@ import {
   checkRef,
   eventAttempt,
   fence,
+  NO_RECORD,
+  recordSetList,
+  recordValues,
   setList,
   TRANSITIONS,
   type Arg,
+  type CompletionRecord,
   type TransitionName,
 } from './internal/state-machine.js';
+
+/** A completion's options: its event or notification, and what it records on its row (CompletionRecord). */
+export interface CompleteOptions extends TransitionOptions {
+  readonly record?: CompletionRecord;
+}
 import { snapshotColumns, stateColumn, toSnapshot, type RawSnapshot } from './internal/state-sql.js';
 
 /** What a hot-path transition (claim, progress, complete, touch) answers: it returns no row, to stay cheap. */
@@ -56,13 +65,14 @@ async function run(
   args: Args,
   options: TransitionOptions,
   error?: ErrorInfo,
+  extra: readonly RawBuilder<unknown>[] = [],
 ): Promise<TransitionResult> {
   const { type, id } = target;
   const t = TRANSITIONS[name];
   const attempt = target.attempt === undefined ? undefined : sql`${target.attempt}`;
   const returning =
     t.returns === 'row' ? snapshotColumns(type) : sql`id, ${stateColumn(type, 'attempt')} AS attempt`;
-  const update = sql`UPDATE ${sql.table(OPERATION_TABLES[type].table)} SET ${setList(name, type, args)}
+  const update = sql`UPDATE ${sql.table(OPERATION_TABLES[type].table)} SET ${setList(name, type, args, extra)}
     WHERE id = ${id} AND ${fence(name, type, attempt)} RETURNING ${returning}`;
   const ctes = [sql`u AS (${update})`];
   const select = [sql`u.*`];
@@ -168,13 +178,26 @@ export async function updateProgress(
   );
 }
 
-/** in_progress(k) → completed. A zombie whose attempt was recovered changes nothing. */
+/**
+ * in_progress(k) → completed, with `options.record` written by the same fenced statement. A zombie
+ * whose attempt was recovered changes nothing, its record included. Throws a ValidationError for a
+ * bad ref or a record the type does not take.
+ */
 export async function complete(
   db: Db,
   ref: OperationRef,
-  options: TransitionOptions = {},
+  options: CompleteOptions = {},
 ): Promise<FencedWriteResult> {
-  return run(db, 'complete', checkRef(ref), {}, options);
+  const r = checkRef(ref);
+  const values = recordValues(r.type, options.record);
+  const extra =
+    values === NO_RECORD
+      ? []
+      : recordSetList(
+          r.type,
+          values.map((v) => sql`${v}`),
+        );
+  return run(db, 'complete', r, {}, options, undefined, extra);
 }
 
 /** in_progress(k) → pending(k+1), retry_count+1, next_attempt_at = now + delay. */

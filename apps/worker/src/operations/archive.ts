@@ -2,7 +2,6 @@
 // copy by reading it back, record verified_at. Deletion later trusts only this.
 import { ArchiveError, ChecksumVerificationError } from '@ccat/errors';
 import { containedPath, hashFile, locationPath, partialPath, unpackDirectory } from '@ccat/recovery-handlers';
-import { sql } from 'kysely';
 import { assertInsideRoot, publish, removeOwnPartial } from './fenced-files.js';
 import { copyFile, fileMatches } from './files.js';
 import { locationRoot } from '@ccat/db';
@@ -41,14 +40,9 @@ export const longTermArchiveTransfer: Operation = {
     const final = locationPath(destinationRoot, a.relative_path);
     await assertInsideRoot(originRoot, source);
     await assertInsideRoot(destinationRoot, final);
-    const markVerified = async (trx: typeof db) => {
-      await trx
-        .updateTable('long_term_archive_transfers')
-        .set({ verified_at: sql<Date>`now()` })
-        .where('id', '=', ref.id)
-        .execute();
-    };
-    if (await fileMatches(final, a.sha256, signal)) return { bytes: 0, finalize: markVerified };
+    // verified_at, written by the fenced completion statement itself.
+    const verified = { verified: true } as const;
+    if (await fileMatches(final, a.sha256, signal)) return { bytes: 0, record: verified };
     await ctx.checkpoint('start');
     const partial = partialPath(final, ref.attempt);
     const read = await copyFile(source, partial, { signal, onBytes: (n) => ctx.progress(n) });
@@ -62,6 +56,6 @@ export const longTermArchiveTransfer: Operation = {
       });
     }
     await publish(ctx, partial, { root: destinationRoot, path: final });
-    return { bytes: read.size, finalize: markVerified };
+    return { bytes: read.size, record: verified };
   },
 };

@@ -254,15 +254,10 @@ export const deletion: Operation = {
     const hit = archives.find((a) => overlaps(a.path, path) || overlaps(a.identity.realPath, path));
     if (hit !== undefined)
       throw new DeletionNotSafeError(`${what}: it is the verified archive ${hit.path}; nothing was deleted`);
-    const markDeleted = async (trx: typeof db) => {
-      await trx
-        .updateTable('physical_copies')
-        .set({ deleted_at: sql<Date>`now()` })
-        .where('id', '=', ref.id)
-        .execute();
-    };
+    // deleted_at, written by the fenced completion statement itself.
+    const deleted = { deleted: true } as const;
     // Already gone (an earlier attempt deleted it but did not record it).
-    if (!(await exists(path))) return { bytes: 0, finalize: markDeleted };
+    if (!(await exists(path))) return { bytes: 0, record: deleted };
     // A symlinked directory on the way must not carry the path out of its root.
     await assertInsideRoot(root, path).catch((e: unknown) => {
       throw e instanceof ValidationError
@@ -291,6 +286,6 @@ export const deletion: Operation = {
         'deleted the copy; directories that gained other files after the checks were kept',
       );
     await ctx.checkpoint('middle');
-    return { bytes: 0, finalize: markDeleted };
+    return { bytes: 0, record: deleted };
   },
 };

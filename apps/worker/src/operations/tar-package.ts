@@ -72,11 +72,11 @@ export interface PackageJob {
 
 /**
  * Makes a package's archive at its buffer location (`writeTarPackage`), unless an earlier attempt
- * finished it and only the bookkeeping is left (`bytes: 0`); the result's `finalize` records the
- * archive's checksum and size on the row. Throws what `writeTarPackage` throws.
+ * finished it and only the bookkeeping is left (`bytes: 0`); the result's `record` has the
+ * archive's checksum and size, which the completion writes on the row. Throws what `writeTarPackage` throws.
  */
 export async function makePackage(ctx: OperationContext, job: PackageJob): Promise<OperationResult> {
-  const { db, ref } = ctx;
+  const { db } = ctx;
   const sourceRoot =
     job.sourceLocationId === undefined ? undefined : await locationRoot(db, job.sourceLocationId);
   const bufferRoot = await locationRoot(db, job.row.buffer_location_id);
@@ -90,12 +90,6 @@ export async function makePackage(ctx: OperationContext, job: PackageJob): Promi
   });
   return {
     bytes: tarred.size,
-    finalize: async (trx) => {
-      await trx
-        .updateTable(job.table)
-        .set({ sha256: tarred.sha256, size_bytes: tarred.size })
-        .where('id', '=', ref.id)
-        .execute();
-    },
+    record: { checksum: { sha256: tarred.sha256, sizeBytes: tarred.size } },
   };
 }

@@ -1,4 +1,4 @@
-import type { Database, Finalize, OperationRef } from '@ccat/db';
+import type { CompletionRecord, Database, Finalize, OperationRef } from '@ccat/db';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { Transport } from '../transports.js';
@@ -26,8 +26,15 @@ export interface OperationResult {
   /** Bytes moved, for logs and metrics. */
   readonly bytes: number;
   /**
-   * Extra writes that belong to the completion (checksums, verified_at, deleted_at). Runs inside the
-   * completion transaction (the group commit's batch), after the fenced completion applied: it is fenced by that.
+   * What the completion records on the operation's own row (checksum and size, verified_at,
+   * deleted_at): written by the fenced completion statement itself, so never without it and at no
+   * cost of its own (issue 13.5).
+   */
+  readonly record?: CompletionRecord;
+  /**
+   * Other writes that belong to the completion. Runs inside the completion transaction (the group
+   * commit's batch), after the fenced completion applied: it is fenced by that. One statement per
+   * row: prefer `record` where it says what is needed.
    */
   readonly finalize?: Finalize;
 }

@@ -3,7 +3,7 @@
 // (besides updated_at), records `event` by default, and answers the row after the change or only its
 // id. transitions.ts and the batcher build every statement from here, so the paths cannot drift.
 import { sql, type RawBuilder } from 'kysely';
-import type { AnyEventKind } from '@ccat/errors';
+import { ValidationError, type AnyEventKind } from '@ccat/errors';
 import {
   parseAttempt,
   parseOperationId,
@@ -68,11 +68,15 @@ const CONSTANTS: Readonly<Record<string, RawBuilder<unknown>>> = {
   '0': sql`0`,
 };
 
-/** The SET list of `name` on `type`'s columns (updated_at included), with the caller's `args`. */
+/**
+ * The SET list of `name` on `type`'s columns (updated_at included), with the caller's `args` and
+ * `extra` items (a completion's record, recordSetList).
+ */
 export function setList(
   name: TransitionName,
   type: OperationType,
   args: Partial<Record<Arg, RawBuilder<unknown>>>,
+  extra: readonly RawBuilder<unknown>[] = [],
 ): RawBuilder<unknown> {
   const t: Transition = TRANSITIONS[name];
   const sets = t.to === undefined ? [] : [sql`${stateColumn(type, 'status')} = ${sql.lit(t.to)}`];
@@ -81,7 +85,7 @@ export function setList(
     const expr = value === '+1' ? sql`${c} + 1` : (CONSTANTS[value] ?? args[value as Arg]);
     if (expr !== undefined) sets.push(sql`${c} = ${expr}`);
   }
-  return sql.join([...sets, sql`updated_at = now()`]);
+  return sql.join([...sets, ...extra, sql`updated_at = now()`]);
 }
 
 /**
@@ -131,4 +135,88 @@ export function checkRef(ref: OperationRef): OperationRef {
     id: parseOperationId(ref.id),
     attempt: parseAttempt(ref.attempt),
   };
+}
+
+/**
+ * What a completion records on its own row besides its state: the operations' bookkeeping (issue
+ * 13.5). The fenced completion statement writes it itself, so it is never written without the
+ * completion and costs no statement of its own (the group commit sends one statement for a batch;
+ * a `Finalize` is one round trip per row). Each type takes only its own field:
+ * raw_data_package and data_transfer_package `checksum`, long_term_archive_transfer `verified`,
+ * deletion `deleted`.
+ */
+export interface CompletionRecord {
+  /** What a packaging operation wrote: its sha256 (64 hex digits) and its size in bytes. */
+  readonly checksum?: { readonly sha256: string; readonly sizeBytes: number };
+  /** The archive copy was read back and matched its checksum: verified_at = now(). */
+  readonly verified?: true;
+  /** The copy's files are gone: deleted_at = now(). */
+  readonly deleted?: true;
+}
+
+/** The field of CompletionRecord each type may record, and the table columns it writes. */
+const RECORDS: { readonly [T in OperationType]?: keyof CompletionRecord } = {
+  raw_data_package: 'checksum',
+  data_transfer_package: 'checksum',
+  long_term_archive_transfer: 'verified',
+  deletion: 'deleted',
+};
+
+/** A record's values in a fixed order (sha256, size_bytes, verified, deleted), NULL where absent. */
+export type RecordValues = readonly [string | null, string | null, boolean | null, boolean | null];
+export const NO_RECORD: RecordValues = [null, null, null, null];
+
+/**
+ * `record` checked against `type` and flattened to RecordValues. Throws a ValidationError for a
+ * field the type does not record, a sha256 that is not 64 hex digits, or a size that is not a
+ * non-negative safe integer.
+ */
+export function recordValues(type: OperationType, record: CompletionRecord | undefined): RecordValues {
+  if (record === undefined) return NO_RECORD;
+  const own = RECORDS[type];
+  for (const [field, value] of Object.entries(record))
+    if (value !== undefined && field !== own)
+      throw new ValidationError(
+        `a ${type} completion cannot record ${JSON.stringify(field).slice(0, 40)}${own === undefined ? ': it records nothing' : `; it records ${own}`}`,
+      );
+  const { checksum, verified, deleted } = record;
+  if (checksum !== undefined) {
+    const { sha256, sizeBytes } = checksum;
+    if (typeof sha256 !== 'string' || !/^[0-9a-fA-F]{64}$/.test(sha256))
+      throw new ValidationError(`${type} completion: sha256 must be 64 hex digits`);
+    if (!Number.isSafeInteger(sizeBytes) || sizeBytes < 0)
+      throw new ValidationError(
+        `${type} completion: sizeBytes must be a non-negative integer, got ${String(sizeBytes)}`,
+      );
+    return [sha256.toLowerCase(), String(sizeBytes), null, null];
+  }
+  if (verified !== undefined && verified !== true)
+    throw new ValidationError(`${type} completion: verified must be true when given`);
+  if (deleted !== undefined && deleted !== true)
+    throw new ValidationError(`${type} completion: deleted must be true when given`);
+  return [null, null, verified ?? null, deleted ?? null];
+}
+
+/**
+ * The SET items that write a completion's record on `type`'s row, from the expressions of its
+ * RecordValues (parameters, or the batcher's array columns): a NULL leaves the column as it is, so
+ * one statement serves rows with and without a record. Nothing for a type that records nothing.
+ */
+export function recordSetList(
+  type: OperationType,
+  [sha256, sizeBytes, verified, deleted]: readonly RawBuilder<unknown>[],
+): RawBuilder<unknown>[] {
+  switch (RECORDS[type]) {
+    case 'checksum':
+      return [
+        sql`sha256 = COALESCE(${sha256}::text, sha256)`,
+        sql`size_bytes = COALESCE(${sizeBytes}::bigint, size_bytes)`,
+      ];
+    case 'verified':
+      return [sql`verified_at = CASE WHEN ${verified}::bool THEN now() ELSE verified_at END`];
+    case 'deleted':
+      return [sql`deleted_at = CASE WHEN ${deleted}::bool THEN now() ELSE deleted_at END`];
+    default:
+      return [];
+  }
 }
