@@ -59,8 +59,16 @@ export async function bundleRawPackages(
   return created;
 }
 
-/** The ids of `refs`, for `= ANY($1::bigint[])`. */
+/** The ids of `refs`, for `unnest($1::bigint[])` and `= ANY($1::bigint[])`. */
 const idArray = (refs: readonly OperationRef[]): string[] => refs.map((r) => r.id);
+
+// The next stages run in the completion's transaction, for a batch of a few rows, on tables of
+// millions. Each reads only its own rows, by key, whatever the statistics: the completed rows come from
+// unnest() of the batch's ids, each further row through a LATERAL lookup the planner cannot flatten
+// (`LIMIT 1` on a key, `OFFSET 0` on an index of several rows) and each NOT EXISTS through a SubPlan per
+// row (`OFFSET 0`). Written as plain joins, statistics taken before a table grew (autovacuum late or
+// off) let the planner hash-join whole tables: a long_term_archive_transfer batch read every raw data
+// package three times (issue 13.5; test/next-stage-plans.test.ts).
 
 /**
  * What follows completed operations, per type (the others create nothing here: bundling is done by
@@ -74,11 +82,11 @@ export const NEXT_STAGE: { readonly [T in OperationType]?: NextStage } = {
     await sql`
       INSERT INTO data_transfers (data_transfer_package_id, origin_location_id, destination_location_id)
       SELECT p.id, p.buffer_location_id, b.id
-      FROM data_transfer_packages p
+      FROM unnest(${idArray(refs)}::bigint[]) AS k(id)
+      CROSS JOIN LATERAL (SELECT p.id, p.buffer_location_id FROM data_transfer_packages p WHERE p.id = k.id LIMIT 1) p
       JOIN data_locations o ON o.id = p.buffer_location_id
       JOIN data_locations b ON b.location_type = 'buffer' AND b.active AND b.site_id <> o.site_id
-      WHERE p.id = ANY(${idArray(refs)}::bigint[])
-        AND EXISTS (SELECT 1 FROM data_locations a WHERE a.site_id = b.site_id AND a.location_type = 'long_term_archive' AND a.active)
+      WHERE EXISTS (SELECT 1 FROM data_locations a WHERE a.site_id = b.site_id AND a.location_type = 'long_term_archive' AND a.active)
       ON CONFLICT (data_transfer_package_id, destination_location_id) DO NOTHING`.execute(trx);
   },
   data_transfer: async (trx, refs) => {
@@ -90,11 +98,11 @@ export const NEXT_STAGE: { readonly [T in OperationType]?: NextStage } = {
     await sql`
       INSERT INTO long_term_archive_transfers (raw_data_package_id, origin_location_id, destination_location_id, relative_path)
       SELECT r.id, t.destination_location_id, a.id, 'archive/' || r.name || '.tar'
-      FROM data_transfers t
-      JOIN raw_data_packages r ON r.data_transfer_package_id = t.data_transfer_package_id
+      FROM unnest(${idArray(refs)}::bigint[]) AS k(id)
+      CROSS JOIN LATERAL (SELECT t.data_transfer_package_id, t.destination_location_id FROM data_transfers t WHERE t.id = k.id LIMIT 1) t
+      CROSS JOIN LATERAL (SELECT r.id, r.name FROM raw_data_packages r WHERE r.data_transfer_package_id = t.data_transfer_package_id OFFSET 0) r
       JOIN data_locations d ON d.id = t.destination_location_id
       JOIN data_locations a ON a.site_id = d.site_id AND a.location_type = 'long_term_archive' AND a.active
-      WHERE t.id = ANY(${idArray(refs)}::bigint[])
       ON CONFLICT (raw_data_package_id, destination_location_id) DO NOTHING`.execute(trx);
   },
   long_term_archive_transfer: async (trx, refs) => {
@@ -102,43 +110,45 @@ export const NEXT_STAGE: { readonly [T in OperationType]?: NextStage } = {
     // The package is archived and verified: its source copies may go. The raw files' copy is the
     // directory that holds them (`ingest` names a package after its directory with / and other
     // characters replaced, so the name is not the path); files spread over several directories
-    // keep the name, which the deletion then refuses.
-    await sql`
-      INSERT INTO physical_copies (raw_data_package_id, location_id, relative_path, copy_kind)
-      SELECT r.id, r.source_location_id, COALESCE(d.dir, r.name), 'raw_files' FROM long_term_archive_transfers a
-        JOIN raw_data_packages r ON r.id = a.raw_data_package_id
+    // keep the name, which the deletion then refuses. Then the transfer packages of these packages
+    // are locked (in id order): the lock serialises the last two archive completions of one bundle in
+    // different transactions, so the second sees the first and the bundle's copy is created once.
+    const locked = await sql<{ id: string }>`
+      WITH archived AS (
+        SELECT r.* FROM unnest(${archives}::bigint[]) AS k(id)
+        CROSS JOIN LATERAL (SELECT a.raw_data_package_id FROM long_term_archive_transfers a WHERE a.id = k.id LIMIT 1) a
+        CROSS JOIN LATERAL (SELECT r.id, r.name, r.source_location_id, r.buffer_location_id, r.relative_path, r.data_transfer_package_id
+          FROM raw_data_packages r WHERE r.id = a.raw_data_package_id LIMIT 1) r
+      ), copies AS (
+        INSERT INTO physical_copies (raw_data_package_id, location_id, relative_path, copy_kind)
+        SELECT r.id, c.location_id, c.relative_path, c.copy_kind FROM archived r
         CROSS JOIN LATERAL (
           SELECT CASE WHEN count(*) = count(x.dir) AND count(DISTINCT x.dir) = 1 THEN min(x.dir) END AS dir
           FROM (SELECT CASE WHEN strpos(f.relative_path, '/') > 0
                   THEN regexp_replace(f.relative_path, '/[^/]*$', '') END AS dir
                 FROM raw_data_files f WHERE f.raw_data_package_id = r.id) x
         ) d
-        WHERE a.id = ANY(${archives}::bigint[])
-      UNION ALL
-      SELECT r.id, r.buffer_location_id, r.relative_path, 'raw_data_package' FROM long_term_archive_transfers a
-        JOIN raw_data_packages r ON r.id = a.raw_data_package_id WHERE a.id = ANY(${archives}::bigint[])
-      ON CONFLICT (location_id, relative_path) DO NOTHING`.execute(trx);
-    // And the transfer package at the source buffer, once every package in it is archived. The
-    // package row locks (taken in id order) serialise the last two archive completions of one
-    // bundle in different transactions, so the second sees the first and the copy is created once.
-    const locked = await sql<{ id: string }>`SELECT p.id::text AS id FROM data_transfer_packages p
-      JOIN raw_data_packages r ON r.data_transfer_package_id = p.id
-      JOIN long_term_archive_transfers a ON a.raw_data_package_id = r.id WHERE a.id = ANY(${archives}::bigint[])
+        CROSS JOIN LATERAL (VALUES (r.source_location_id, COALESCE(d.dir, r.name), 'raw_files'),
+          (r.buffer_location_id, r.relative_path, 'raw_data_package')) AS c(location_id, relative_path, copy_kind)
+        ON CONFLICT (location_id, relative_path) DO NOTHING
+      )
+      SELECT p.id::text AS id FROM data_transfer_packages p
+      WHERE p.id = ANY(ARRAY(SELECT data_transfer_package_id FROM archived))
       ORDER BY p.id FOR UPDATE OF p`.execute(trx);
-    // The packages just locked, once each: the check below reads them by primary key instead of
-    // joining the archives and their packages again (two joins fewer to plan and run, issue 13.5).
+    // The packages just locked, once each, read by primary key.
     const packages = [...new Set(locked.rows.map((r) => r.id))];
     if (packages.length === 0) return;
     await sql`
       INSERT INTO physical_copies (data_transfer_package_id, location_id, relative_path, copy_kind)
       SELECT p.id, p.buffer_location_id, p.relative_path, 'data_transfer_package'
-      FROM data_transfer_packages p
-      WHERE p.id = ANY(${packages}::bigint[])
-        AND NOT EXISTS (
+      FROM unnest(${packages}::bigint[]) AS k(id)
+      CROSS JOIN LATERAL (SELECT p.* FROM data_transfer_packages p WHERE p.id = k.id LIMIT 1) p
+      WHERE NOT EXISTS (
           SELECT 1 FROM raw_data_packages r2
           WHERE r2.data_transfer_package_id = p.id
             AND NOT EXISTS (SELECT 1 FROM long_term_archive_transfers a2
-              WHERE a2.raw_data_package_id = r2.id AND a2.status = 'completed' AND a2.verified_at IS NOT NULL))
+              WHERE a2.raw_data_package_id = r2.id AND a2.status = 'completed' AND a2.verified_at IS NOT NULL OFFSET 0)
+          OFFSET 0)
       ON CONFLICT (location_id, relative_path) DO NOTHING`.execute(trx);
   },
 };
