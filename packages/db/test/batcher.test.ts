@@ -455,16 +455,29 @@ describe('TransitionBatcher', () => {
           { record: { checksum: { sha256: SHA, sizeBytes: -1 } } },
         ),
         batcher.complete({ type: 'data_transfer', id: transfer!, attempt: 0 }, { record: { deleted: true } }),
+        // What a JavaScript caller may pass past the types.
+        ...[
+          null,
+          'x',
+          { checksum: null },
+          { verified: false },
+          { checksum: { sha256: SHA, sizeBytes: 2 ** 53 } },
+        ].map((record) =>
+          batcher.complete(
+            { type: 'raw_data_package', id: ids[0]!, attempt: 0 },
+            { record: record as never },
+          ),
+        ),
         batcher.complete(
           { type: 'raw_data_package', id: ids[1]!, attempt: 0 },
           { record: { checksum: { sha256: SHA, sizeBytes: 7 } } },
         ),
       ]);
       expect(
-        results.slice(0, 4).map((r) => r.status === 'rejected' && r.reason instanceof ValidationError),
-      ).toEqual([true, true, true, true]);
+        results.slice(0, 9).map((r) => r.status === 'rejected' && r.reason instanceof ValidationError),
+      ).toEqual(Array(9).fill(true));
       expect(String((results[3] as PromiseRejectedResult).reason.message)).toMatch(/records nothing/);
-      expect(results[4]).toEqual({ status: 'fulfilled', value: { applied: true } });
+      expect(results[9]).toEqual({ status: 'fulfilled', value: { applied: true } });
       expect(await readOperation(t.db, 'raw_data_package', ids[0]!)).toMatchObject({ status: 'in_progress' });
       expect(await bookkeeping('raw_data_package', ids[1]!)).toBe(`${SHA}/7`);
     });

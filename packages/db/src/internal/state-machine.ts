@@ -173,6 +173,10 @@ export const NO_RECORD: RecordValues = [null, null, null, null];
  */
 export function recordValues(type: OperationType, record: CompletionRecord | undefined): RecordValues {
   if (record === undefined) return NO_RECORD;
+  if (typeof record !== 'object' || record === null)
+    throw new ValidationError(
+      `a ${type} completion's record must be an object, got ${record === null ? 'null' : typeof record}`,
+    );
   const own = RECORDS[type];
   for (const [field, value] of Object.entries(record))
     if (value !== undefined && field !== own)
@@ -181,12 +185,14 @@ export function recordValues(type: OperationType, record: CompletionRecord | und
       );
   const { checksum, verified, deleted } = record;
   if (checksum !== undefined) {
+    if (typeof checksum !== 'object' || checksum === null)
+      throw new ValidationError(`${type} completion: checksum must be { sha256, sizeBytes }`);
     const { sha256, sizeBytes } = checksum;
     if (typeof sha256 !== 'string' || !/^[0-9a-fA-F]{64}$/.test(sha256))
       throw new ValidationError(`${type} completion: sha256 must be 64 hex digits`);
     if (!Number.isSafeInteger(sizeBytes) || sizeBytes < 0)
       throw new ValidationError(
-        `${type} completion: sizeBytes must be a non-negative integer, got ${String(sizeBytes)}`,
+        `${type} completion: sizeBytes must be a non-negative integer, got ${typeof sizeBytes === 'number' ? sizeBytes : typeof sizeBytes}`,
       );
     return [sha256.toLowerCase(), String(sizeBytes), null, null];
   }
