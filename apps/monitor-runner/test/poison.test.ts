@@ -197,9 +197,18 @@ describe('poison heartbeat entries', () => {
     }
   }, 40_000);
 
-  it("a worker whose liveness bound differs from the monitor's is reported once, naming it", async () => {
+  it("a worker whose liveness bound differs from the monitor's is reported once, naming it, with one WARNING", async () => {
     const keyPrefix = `${prefix}${++n}:`;
     const { m, lines } = monitor(keyPrefix);
+    // A second monitor (a replica) sees the same worker: still one notification per dedup window.
+    const { m: replica } = monitor(keyPrefix);
+    const warnings = () =>
+      database.db
+        .selectFrom('notifications')
+        .select(['level', 'subject', 'body', 'context', 'dedup_key'])
+        .where('event_kind', '=', 'liveness_bounds_mismatch')
+        .where('dedup_key', '=', 'liveness_bounds_mismatch:slow-worker')
+        .execute();
     const emitter = new HeartbeatEmitter({ redis, keyPrefix, intervalMs: 1000, timeoutMs: 2 * LIVENESS_MS });
     try {
       await emitter.start();
@@ -207,6 +216,7 @@ describe('poison heartbeat entries', () => {
       await emitter.track('unpack:902:0', { attributes: { workerId: 'slow-worker' } });
       await m.runPass();
       await m.runPass();
+      await replica.runPass();
       const reported = lines.filter((l) =>
         String(l.msg).startsWith("a worker's liveness bound is longer than monitor.livenessTimeoutMs"),
       );
@@ -217,9 +227,21 @@ describe('poison heartbeat entries', () => {
         workerLivenessTimeoutMs: 2 * LIVENESS_MS,
         livenessTimeoutMs: LIVENESS_MS,
       });
+      const sent = await warnings();
+      expect(sent).toHaveLength(1);
+      expect(sent[0]).toMatchObject({
+        level: 'WARNING',
+        context: {
+          workerId: 'slow-worker',
+          workerLivenessTimeoutMs: 2 * LIVENESS_MS,
+          livenessTimeoutMs: LIVENESS_MS,
+        },
+      });
+      expect(sent[0]!.subject).toContain('slow-worker');
     } finally {
       await emitter.close();
       await m.close();
+      await replica.close();
     }
   });
 

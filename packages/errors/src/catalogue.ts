@@ -80,6 +80,14 @@ export const EVENT_CATALOGUE = {
       "Start a worker that serves the queue's location and operation type (its `serve` and `operationTypes`), or bring back the one that died; `ccat-recovery status` lists the queues and the waiting operations.",
     phrase: 'queues had work no live worker serves',
   },
+  liveness_bounds_mismatch: {
+    level: 'WARNING',
+    recorded: false,
+    action:
+      "Nothing changed. A longer worker bound is honoured while the worker's health record says it is alive; with a shorter one its dead tasks are found later than it expects.",
+    advice:
+      "Set the worker's `heartbeat.livenessTimeoutMs` and the monitor's `monitor.livenessTimeoutMs` to the same value (and `heartbeat.intervalMs` to the monitor's `heartbeatIntervalMs`), then restart the one you changed.",
+  },
   redis_eviction_policy: {
     level: 'WARNING',
     recorded: false,

@@ -1,12 +1,14 @@
 // Over 300 lines: one reconciliation schedule per type, its absence waits per member and per worker, and the bounds check share one state.
 import {
+  createPgOutboxStore,
   nextStaleInProgressInMs,
+  notifiedWithin,
   OPERATION_TYPES,
   staleInProgress,
   staleScheduled,
   type OperationType,
 } from '@ccat/db';
-import { classifyError } from '@ccat/errors';
+import { classifyError, eventLevel, formatDuration } from '@ccat/errors';
 import { ServiceHealthReader } from '@ccat/heartbeat';
 import { applyStallRecovery } from '@ccat/recovery-handlers';
 import { monitorTimingFor } from '../config.js';
@@ -129,24 +131,55 @@ export class Reconciler {
         if (d === undefined || this.#boundsReported.has(d.emitterId)) continue;
         if (d.timeoutMs !== config.monitor.livenessTimeoutMs) {
           this.#boundsReported.add(d.emitterId);
+          const workerId = d.workerId ?? d.attributes?.['workerId'] ?? d.emitterId;
+          const longer = d.timeoutMs > config.monitor.livenessTimeoutMs;
           this.#ctx.log.error(
             {
               emitterId: d.emitterId,
-              workerId: d.workerId ?? d.attributes?.['workerId'],
+              workerId,
               member: t.taskId,
               workerLivenessTimeoutMs: d.timeoutMs,
               livenessTimeoutMs: config.monitor.livenessTimeoutMs,
             },
-            d.timeoutMs > config.monitor.livenessTimeoutMs
+            longer
               ? "a worker's liveness bound is longer than monitor.livenessTimeoutMs: its tasks' missing heartbeats wait out its bound while its health record says it is alive; set both to the same value (docs/runbook.md, Liveness and progress)"
               : "a worker's liveness bound is shorter than monitor.livenessTimeoutMs: its dead tasks are found late; set both to the same value (docs/runbook.md, Liveness and progress)",
           );
+          await this.#alertBounds(String(workerId), d.timeoutMs, longer);
         }
       }
     } catch (e) {
       this.#ctx.log.debug(
         { err: classifyError(e).message },
         'cannot sample in-flight tasks for the bounds check',
+      );
+    }
+  }
+
+  /**
+   * One `liveness_bounds_mismatch` WARNING per worker and dedup window (10 min when dedup is off), by
+   * however many monitors: the outbox is asked (`notifiedWithin`, dedup key
+   * `liveness_bounds_mismatch:<worker>`). A log line alone is read by nobody at 3 a.m. Never throws.
+   */
+  async #alertBounds(workerId: string, workerMs: number, longer: boolean): Promise<void> {
+    const { config, db } = this.#ctx.deps;
+    const windowMs = config.notifier.dedup.windowMs > 0 ? config.notifier.dedup.windowMs : 600_000;
+    const dedupKey = `liveness_bounds_mismatch:${workerId}`;
+    const ours = config.monitor.livenessTimeoutMs;
+    try {
+      if (await notifiedWithin(db, dedupKey, windowMs)) return;
+      await createPgOutboxStore(db).enqueue({
+        level: eventLevel('liveness_bounds_mismatch'),
+        eventKind: 'liveness_bounds_mismatch',
+        subject: `worker ${workerId}: liveness bound ${formatDuration(workerMs)}, the monitor's ${formatDuration(ours)}`,
+        body: `What: worker ${workerId} tracks its tasks with a liveness bound of ${formatDuration(workerMs)} (heartbeat.livenessTimeoutMs) and this monitor expects ${formatDuration(ours)} (monitor.livenessTimeoutMs): ${longer ? "its tasks' missing heartbeats wait out the worker's bound while it is alive" : 'its dead tasks are found later than it expects'}.`,
+        context: { workerId, workerLivenessTimeoutMs: workerMs, livenessTimeoutMs: ours },
+        dedupKey,
+      });
+    } catch (e) {
+      this.#ctx.log.warn(
+        { workerId, err: classifyError(e).message },
+        'cannot queue the liveness-bounds notification',
       );
     }
   }
