@@ -280,3 +280,11 @@ export function monitorTimingFor(
     loopIntervalMs: t?.loopIntervalMs ?? config.monitor.loopIntervalMs,
   };
 }
+
+/**
+ * How long one monitor-raised alert (`work_unserved`, `liveness_bounds_mismatch`) holds back the next
+ * of the same dedup key, ms: the notifier's dedup window, or 10 min when dedup is off.
+ */
+export function alertWindowMs(config: MonitorConfig): number {
+  return config.notifier.dedup.windowMs > 0 ? config.notifier.dedup.windowMs : 600_000;
+}

@@ -11,7 +11,7 @@ import {
 import { classifyError, eventLevel, formatDuration } from '@ccat/errors';
 import { ServiceHealthReader } from '@ccat/heartbeat';
 import { applyStallRecovery } from '@ccat/recovery-handlers';
-import { monitorTimingFor } from '../config.js';
+import { alertWindowMs, monitorTimingFor } from '../config.js';
 import { cleanupPartials, skipBusy } from './recover-due.js';
 import type { PassContext, PassCounts } from './types.js';
 
@@ -163,7 +163,7 @@ export class Reconciler {
    */
   async #alertBounds(workerId: string, workerMs: number, longer: boolean): Promise<void> {
     const { config, db } = this.#ctx.deps;
-    const windowMs = config.notifier.dedup.windowMs > 0 ? config.notifier.dedup.windowMs : 600_000;
+    const windowMs = alertWindowMs(config);
     const dedupKey = `liveness_bounds_mismatch:${workerId}`;
     const ours = config.monitor.livenessTimeoutMs;
     try {

@@ -2,10 +2,8 @@ import { createPgOutboxStore, notifiedWithin, waitingByQueue } from '@ccat/db';
 import { classifyError, eventLevel, formatDuration } from '@ccat/errors';
 import { ServiceHealthReader } from '@ccat/heartbeat';
 import { unservedByType, unservedQueues, type UnservedQueue } from '../admin/unserved-queues.js';
+import { alertWindowMs } from '../config.js';
 import type { PassContext } from './types.js';
-
-/** How long an alert of one queue holds back the next when the notifier's dedup window is off. */
-const DEFAULT_ALERT_WINDOW_MS = 600_000;
 
 /**
  * Waiting work no live worker serves (admin/unserved-queues.ts), watched by the monitor: at most once per
@@ -63,8 +61,7 @@ export class UnservedWatch {
 
   async #alert(u: UnservedQueue, forMs: number): Promise<void> {
     const { config, db } = this.#ctx.deps;
-    const windowMs =
-      config.notifier.dedup.windowMs > 0 ? config.notifier.dedup.windowMs : DEFAULT_ALERT_WINDOW_MS;
+    const windowMs = alertWindowMs(config);
     const dedupKey = `work_unserved:${u.queue}`;
     const waiting = u.pending + u.scheduled;
     try {
