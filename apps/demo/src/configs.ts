@@ -13,10 +13,10 @@ export interface DemoConnections {
   readonly slackChannel?: string;
 }
 
-export const HEARTBEAT_TIMEOUT_MS = 4000;
+const HEARTBEAT_TIMEOUT_MS = 4000;
 
 /** Transient and permanent errors, crashes, freezes and hangs, on first attempts (retries get through). */
-export function faultMix(seed: string): ConfigDocument {
+function faultMix(seed: string): ConfigDocument {
   return {
     enabled: true,
     seed,

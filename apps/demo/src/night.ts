@@ -106,7 +106,7 @@ export interface NightCheck {
 }
 
 /** Reads the night's outcome from its database and checks it against the plan. */
-export async function checkNight(db: Kysely<Database>, plan: NightPlan): Promise<NightCheck> {
+async function checkNight(db: Kysely<Database>, plan: NightPlan): Promise<NightCheck> {
   let operations = 0;
   let completed = 0;
   const failed: { key: string; code: string | null }[] = [];

@@ -25,7 +25,7 @@ import { z } from 'zod';
 const removed = z.unknown().optional();
 
 /** What the removed monitor.heartbeatTimeoutMs became (docs/runbook.md, "Liveness and progress"). */
-export const REMOVED_MONITOR_TIMEOUT_KEY =
+const REMOVED_MONITOR_TIMEOUT_KEY =
   'removed: liveness and progress have separate bounds now. The old value was the seed\'s heartbeat_timeout: set it as progressTimeoutMs (at the same level); process liveness is monitor.livenessTimeoutMs (default 12 s, the workers\' heartbeat.livenessTimeoutMs). See docs/runbook.md, "Liveness and progress"';
 const operationType = z.enum(OPERATION_TYPES);
 

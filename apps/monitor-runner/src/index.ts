@@ -5,7 +5,6 @@ export type { MonitorDeps, PassCounts } from './pass/types.js';
 export {
   loadMonitorConfig,
   monitorConfigSchema,
-  monitorTimingFor,
   MONITOR_ENV_ALIASES,
   MONITOR_SECRET_FILES,
   type MonitorConfig,

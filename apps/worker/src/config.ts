@@ -45,7 +45,7 @@ const timeoutsSchema = z.strictObject({
 });
 
 /** What a removed heartbeat key became (docs/runbook.md, "Liveness and progress"). */
-export const REMOVED_TIMEOUT_KEY =
+const REMOVED_TIMEOUT_KEY =
   'removed: liveness and progress have separate bounds now. The old value was the seed\'s heartbeat_timeout: set it as progressTimeoutMs (at the same level); process liveness is heartbeat.livenessTimeoutMs (default 12 s). See docs/runbook.md, "Liveness and progress"';
 
 export const workerConfigSchema = z

@@ -49,7 +49,7 @@ export interface PassResult {
 }
 
 /** Jobs live only to be delivered: PostgreSQL keeps the history. A few failed ones stay for inspection. */
-export const JOB_OPTIONS = { attempts: 1, removeOnComplete: true, removeOnFail: { count: 1000 } } as const;
+const JOB_OPTIONS = { attempts: 1, removeOnComplete: true, removeOnFail: { count: 1000 } } as const;
 
 /**
  * Turns due rows into jobs (DESIGN §4, "BullMQ delivers, PostgreSQL decides"): every `intervalMs`, a

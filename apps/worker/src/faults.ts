@@ -7,8 +7,7 @@ import { OPERATION_TYPES } from '@ccat/db';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 
-export const FAULT_KINDS = ['retryable', 'non_retryable', 'crash', 'freeze', 'hang'] as const;
-export type FaultKind = (typeof FAULT_KINDS)[number];
+const FAULT_KINDS = ['retryable', 'non_retryable', 'crash', 'freeze', 'hang'] as const;
 
 const ruleSchema = z.strictObject({
   kind: z
@@ -69,7 +68,7 @@ export type FaultsConfig = z.output<typeof faultsSchema>;
 export type FaultRule = z.output<typeof ruleSchema>;
 
 /** Whether `rule` (number `index`) hits this attempt: a stable draw, the same in every process. */
-export function faultHits(
+function faultHits(
   config: FaultsConfig,
   index: number,
   rule: FaultRule,

@@ -15,8 +15,6 @@ import { heartbeatKeys } from '@ccat/heartbeat';
 import { sql, type Kysely } from 'kysely';
 import { z } from 'zod';
 
-export { HOME_LOCATION_COLUMN, queueName, TYPES_AT_LOCATION };
-
 /**
  * BullMQ's prefix for a deployment's `keyPrefix`: under the same Redis Cluster hash tag as the
  * heartbeat and health keys (`ccat:` → `ccat:{ccat}:bull`; `app:{t}:` → `app:{t}:bull`), so every

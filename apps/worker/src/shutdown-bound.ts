@@ -6,7 +6,7 @@ import type { WorkerConfig } from './config.js';
  * Margin past `graceMs + closeTimeoutMs` for the steps around them (pausing and closing the BullMQ
  * workers, each bounded by min(5 s, closeTimeoutMs), the heartbeat, the health key, the HTTP server).
  */
-export const WORKER_SHUTDOWN_MARGIN_MS = 2_000;
+const WORKER_SHUTDOWN_MARGIN_MS = 2_000;
 
 /**
  * The worker's stop bounds, in ms from the first signal: the whole shutdown ends by `limitMs` =

@@ -51,7 +51,7 @@ export interface CommandTransportOptions {
 }
 
 /** The code of a copy whose program cannot be started at run time: retried, never final. */
-export const TRANSPORT_COMMAND_UNAVAILABLE = 'TRANSPORT_COMMAND_UNAVAILABLE';
+const TRANSPORT_COMMAND_UNAVAILABLE = 'TRANSPORT_COMMAND_UNAVAILABLE';
 
 /** Exit codes with which a shell says a command could not be executed (126) or found (127). */
 const NOT_STARTED_EXIT_CODES: ReadonlySet<number> = new Set([126, 127]);
@@ -71,7 +71,7 @@ const NOT_STARTED_EXIT_CODES: ReadonlySet<number> = new Set([126, 127]);
 export type TransportIsolation = 'pid-namespace' | 'process-group';
 
 /** The environment variable marking every process one command run started (process-group mode). */
-export const RUN_MARKER = 'CCAT_TRANSPORT_RUN';
+const RUN_MARKER = 'CCAT_TRANSPORT_RUN';
 
 /** `unshare` flags that work here, probed once per process (undefined: no PID namespace available). */
 let probed: { flags: readonly string[] | undefined } | undefined;
@@ -100,7 +100,7 @@ export function probePidNamespace(): readonly string[] | undefined {
  * directory), else the first directory of `PATH` (absolute entries only) holding it; undefined when
  * no such executable regular file exists. Synchronous: a few access(2) calls.
  */
-export function findExecutable(program: string, path = process.env.PATH ?? ''): string | undefined {
+function findExecutable(program: string, path = process.env.PATH ?? ''): string | undefined {
   const candidates = program.includes('/')
     ? [program]
     : path
@@ -165,7 +165,7 @@ async function killMarked(token: string): Promise<boolean> {
 }
 
 /** Pids of processes (other than this one) that hold `path`'s inode open. Linux /proc. */
-export async function holdersOf(path: string): Promise<number[]> {
+async function holdersOf(path: string): Promise<number[]> {
   let target: { dev: number; ino: number };
   try {
     target = await stat(path);
@@ -212,7 +212,7 @@ const AFTER_KILL_MS = 5000;
  * Whether any process of group `pgid` is still running. A zombie (exited, not yet reaped by its new
  * parent) counts as gone: it can no longer write. Linux: reads /proc; elsewhere `kill(-pgid, 0)`.
  */
-export async function processGroupAlive(pgid: number): Promise<boolean> {
+async function processGroupAlive(pgid: number): Promise<boolean> {
   try {
     process.kill(-pgid, 0);
   } catch (e) {
@@ -245,7 +245,7 @@ export async function processGroupAlive(pgid: number): Promise<boolean> {
  * running, and resolves once no process of the group runs (true), or false when it is still there
  * `AFTER_KILL_MS` after SIGKILL (a process in uninterruptible sleep; it is logged by the caller).
  */
-export async function terminateProcessGroup(pgid: number, graceMs: number): Promise<boolean> {
+async function terminateProcessGroup(pgid: number, graceMs: number): Promise<boolean> {
   const signalGroup = (sig: NodeJS.Signals) => {
     try {
       process.kill(-pgid, sig);

@@ -166,7 +166,7 @@ export async function createHarness(label: string, overrides: WorkerConfigInput 
 }
 
 /** Operations that are pending or scheduled, in every table. */
-export async function anyPending(database: CcatDatabase): Promise<number> {
+async function anyPending(database: CcatDatabase): Promise<number> {
   const counts = await countsByTypeAndStatus(database.db);
   return counts
     .filter((c) => c.status === 'pending' || c.status === 'scheduled')

@@ -39,7 +39,7 @@ export interface AppConfig {
 }
 
 /** The apps documented, in the order of the reference. */
-export const APPS: readonly AppConfig[] = [
+const APPS: readonly AppConfig[] = [
   {
     title: 'Worker (`ccat-worker`, apps/worker)',
     command: 'ccat-worker',

@@ -10,7 +10,7 @@ import { parseAllDocuments } from 'yaml';
 
 /** The repository's root directory. */
 export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-export const DOCKERFILE = join(REPO_ROOT, 'deploy/docker/Dockerfile');
+const DOCKERFILE = join(REPO_ROOT, 'deploy/docker/Dockerfile');
 
 /** One `FROM … AS name` stage: its base, and what its instructions set (continuation lines joined). */
 export interface DockerStage {

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 
-export const DEFAULT_TEST_REDIS_URL = 'redis://127.0.0.1:6379';
+const DEFAULT_TEST_REDIS_URL = 'redis://127.0.0.1:6379';
 
 /** TEST_REDIS_URL, else REDIS_URL, else loopback 6379. */
 export function testRedisUrl(): string {
@@ -62,20 +62,13 @@ export async function deleteKeysWithPrefix(redis: Redis, prefix: string): Promis
   return deleted;
 }
 
-export { waitFor, within, type WaitOptions } from './wait.js';
+export { waitFor, within } from './wait.js';
 export { duplicateJsonKeys } from './duplicate-keys.js';
-export { captureLogs, ERROR, INFO, WARN, type LogLine } from './logs.js';
-export { startJsonProcess, type JsonProcess, type StartOptions } from './process.js';
+export { captureLogs, ERROR, INFO, WARN } from './logs.js';
+export { startJsonProcess, type JsonProcess } from './process.js';
 export { freePort, postgresUser, PrivatePostgres, PrivateRedis } from './private-servers.js';
-export { PrivateRedisCluster, PrivateRedisSentinel, ServerProcess } from './redis-topologies.js';
-export {
-  parseMail,
-  startSmtp,
-  type ReceivedMail,
-  type SmtpSession,
-  type TestSmtp,
-  type TestSmtpOptions,
-} from './smtp.js';
+export { PrivateRedisCluster, PrivateRedisSentinel } from './redis-topologies.js';
+export { parseMail, startSmtp, type ReceivedMail, type TestSmtp } from './smtp.js';
 
 /**
  * The environment a child command sees: this process's, without any CCAT_/DATABASE_/REDIS_/SMTP_/
@@ -90,21 +83,11 @@ export function commandEnv(env: Record<string, string>): Record<string, string> 
   return { ...clean, ...env };
 }
 export {
-  DOCKERFILE,
   dockerStages,
   dockerTarget,
   kustomize,
   REPO_ROOT,
   targetPackageDir,
-  type DockerStage,
   type K8sObject,
 } from './deploy.js';
-export {
-  DASHBOARD_FILE,
-  dashboardExpressions,
-  metricNames,
-  RULE_TESTS_DIR,
-  RULES_FILE,
-  shippedRules,
-  type AlertRule,
-} from './prometheus.js';
+export { dashboardExpressions, metricNames, RULE_TESTS_DIR, RULES_FILE, shippedRules } from './prometheus.js';

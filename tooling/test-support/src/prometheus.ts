@@ -7,9 +7,7 @@ export const RULES_FILE = fileURLToPath(
   new URL('../../../deploy/prometheus/ccat-rules.yaml', import.meta.url),
 );
 export const RULE_TESTS_DIR = fileURLToPath(new URL('../../../deploy/prometheus/tests/', import.meta.url));
-export const DASHBOARD_FILE = fileURLToPath(
-  new URL('../../../deploy/grafana/ccat-recovery.json', import.meta.url),
-);
+const DASHBOARD_FILE = fileURLToPath(new URL('../../../deploy/grafana/ccat-recovery.json', import.meta.url));
 
 export interface AlertRule {
   readonly alert: string;

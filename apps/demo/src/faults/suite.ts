@@ -37,7 +37,7 @@ export interface FaultSuiteOptions {
 }
 
 /** Outbox delivery attempts before a notification is marked failed (the suite's monitors' setting). */
-export const SUITE_MAX_ATTEMPTS = 30;
+const SUITE_MAX_ATTEMPTS = 30;
 
 /**
  * The monitors' notifier: every level mailed to the local SMTP server, with the shipped defaults'

@@ -12,7 +12,7 @@ import {
 } from './report-queries.js';
 
 /** numerator / denominator, or null when the denominator is zero. */
-export function ratio(numerator: number, denominator: number): number | null {
+function ratio(numerator: number, denominator: number): number | null {
   return denominator === 0 ? null : numerator / denominator;
 }
 

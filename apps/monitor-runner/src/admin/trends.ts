@@ -36,7 +36,7 @@ export interface Trends {
 }
 
 /** Buckets shown: two days by the hour, a month by the day. */
-export const TREND_BUCKETS: Readonly<Record<TrendUnit, number>> = { hour: 48, day: 30 };
+const TREND_BUCKETS: Readonly<Record<TrendUnit, number>> = { hour: 48, day: 30 };
 
 /** Every operation's type, id and status, across the tables (unpack has its own columns). */
 function allOperations() {

@@ -38,7 +38,7 @@ export interface OpenDatabase {
  * Connects to PostgreSQL and makes one round trip. With `requireMigrated`, a schema without the
  * CCAT tables is a configuration problem (wrong DATABASE_SCHEMA, or `migrate` never ran).
  */
-export async function openDatabase(
+async function openDatabase(
   settings: { readonly url: string; readonly schema: string },
   options: {
     readonly requireMigrated: boolean;
@@ -117,7 +117,7 @@ export interface OpenRedis {
  * ConfigProblem for a URL ioredis cannot read (the URL not shown), ServiceUnreachableError when no
  * answer comes.
  */
-export async function openRedis(config: RedisConfig): Promise<OpenRedis> {
+async function openRedis(config: RedisConfig): Promise<OpenRedis> {
   const where = describeRedis(config);
   let redis: RedisConnection;
   try {

@@ -69,7 +69,7 @@ const START: Readonly<Record<ServiceName, string>> = { PostgreSQL: START_POSTGRE
  * error of PostgreSQL, or of PgBouncer in front of it, such as `query_wait_timeout` when its pool is
  * exhausted) is running: starting it is wrong advice there.
  */
-export function unreachableHint(down: Unavailable): string {
+function unreachableHint(down: Unavailable): string {
   const setting = URL_SETTING[down.service];
   switch (down.code) {
     case undefined:

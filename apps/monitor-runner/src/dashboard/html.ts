@@ -27,7 +27,7 @@ const visible = (c: string) => `<U+${c.charCodeAt(0).toString(16).toUpperCase().
  * Text as HTML: secrets of a known form redacted, control and bidi characters made visible as
  * `<U+XXXX>`, then the five significant characters escaped.
  */
-export function esc(value: unknown): string {
+function esc(value: unknown): string {
   return redactSecrets(cell(value, 20_000), 20_000)
     .replace(HIDDEN, visible)
     .replace(/[&<>"']/g, (c) => ENTITIES[c]!);

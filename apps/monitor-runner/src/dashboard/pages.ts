@@ -20,7 +20,7 @@ const section = (title: string, body: Html, id?: string) =>
   h`<section${id === undefined ? h`` : h` id="${id}"`}><h2>${title}</h2>${body}</section>`;
 
 /** A link to one operation's history page. */
-export const historyLink = (type: string, id: string, label = `${type} ${id}`) =>
+const historyLink = (type: string, id: string, label = `${type} ${id}`) =>
   h`<a href="/operations/${encodeURIComponent(type)}/${encodeURIComponent(id)}">${label}</a>`;
 
 const KNOWN_STATUS_KEYS = new Set([

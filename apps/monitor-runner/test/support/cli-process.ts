@@ -6,7 +6,7 @@ import { commandEnv as cliEnv } from '@ccat/test-support';
 import { expect } from 'vitest';
 import { runCli } from '../../src/cli/main.js';
 
-export const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 
 export interface CliRun {
   readonly code: number | null;
@@ -14,9 +14,6 @@ export interface CliRun {
   readonly stdout: string;
   readonly stderr: string;
 }
-
-/** The environment the CLI sees: @ccat/test-support's `commandEnv`. */
-export { cliEnv };
 
 export function runCliProcess(
   args: readonly string[],

@@ -27,7 +27,7 @@ export interface TarInput {
  * ValidationError) with the size the database recorded (else DataCorruptionError), writes the tar of
  * `inputs` (relative to `root`) to a partial name and publishes it to `final`.
  */
-export async function writeTarPackage(
+async function writeTarPackage(
   ctx: OperationContext,
   root: string,
   inputs: readonly TarInput[],

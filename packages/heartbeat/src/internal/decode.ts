@@ -37,9 +37,9 @@ type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Longest details or progress entry read (characters); the emitter writes a few hundred. */
-export const MAX_ENTRY_CHARS = 16_384;
+const MAX_ENTRY_CHARS = 16_384;
 /** Longest text field of the details (worker id, host, queue, emitter id, an attribute). */
-export const MAX_FIELD_CHARS = 512;
+const MAX_FIELD_CHARS = 512;
 /** Most attributes in one details entry. */
 const MAX_ATTRIBUTES = 64;
 
@@ -50,7 +50,7 @@ const MAX_ATTRIBUTES = 64;
 const ILL_FORMED = /[\u0000\ud800-\udfff]/u;
 
 /** Text that can be passed on as it is: no NUL, no lone surrogate, at most `max` characters. */
-export function isCleanText(s: string, max = MAX_FIELD_CHARS): boolean {
+function isCleanText(s: string, max = MAX_FIELD_CHARS): boolean {
   return s.length <= max && !ILL_FORMED.test(s);
 }
 

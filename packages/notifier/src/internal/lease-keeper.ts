@@ -5,7 +5,7 @@ import { describeThrown } from '@ccat/errors';
 import type { OutboxLease, OutboxStore } from '../outbox-store.js';
 
 /** Why a row's sends are aborted. */
-export class LeaseLostError extends Error {
+class LeaseLostError extends Error {
   override readonly name = 'LeaseLostError';
 }
 

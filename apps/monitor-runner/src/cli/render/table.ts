@@ -34,7 +34,7 @@ export function cleanCell(text: string): string {
 const segmenter = new Intl.Segmenter();
 
 /** `text` cut to `max` terminal columns (whole graphemes), the last one an ellipsis when cut. */
-export function truncateCell(text: string, max: number): string {
+function truncateCell(text: string, max: number): string {
   if (stringWidth(text) <= max) return text;
   let out = '';
   for (const { segment } of segmenter.segment(text)) {
