@@ -81,22 +81,21 @@ async function plannedScans(type: OperationType, ids: readonly string[]): Promis
   const plans: Scan[][] = [];
   await t.db
     .transaction()
-    .execute(async (trx: Kysely<never>) => {
+    .execute(async (trx) => {
       const executor = trx.getExecutor();
       const run = executor.executeQuery.bind(executor);
-      executor.executeQuery = (async (query: CompiledQuery, id: never) => {
+      executor.executeQuery = (async (query: CompiledQuery) => {
         const explained = await run(
           CompiledQuery.raw(`EXPLAIN (ANALYZE, FORMAT JSON) ${query.sql}`, [...query.parameters]),
-          id,
         );
         const [{ Plan }] = (explained.rows[0] as { 'QUERY PLAN': [{ Plan: Record<string, unknown> }] })[
           'QUERY PLAN'
         ];
         plans.push(scans(Plan));
-        return run(query, id);
+        return run(query);
       }) as typeof executor.executeQuery;
       await NEXT_STAGE[type]!(
-        trx as never,
+        trx,
         ids.map((id) => ({ type, id, attempt: 0 })),
       );
       throw new Error('rolled back');
