@@ -437,6 +437,70 @@ describe('TransitionBatcher', () => {
       },
     );
 
+    it('what is checked is what is written: own fields only, each read once (adversary)', async () => {
+      const batcher = new TransitionBatcher(t.db);
+      const [a, b, c, d] = await seed('long_term_archive_transfer', 4, { status: 'in_progress' });
+      const [e] = await seed('deletion', 1, { status: 'in_progress' });
+      // An inherited checksum is no field of the record: the deletion's own field is written.
+      const inherited = Object.assign(Object.create({ checksum: { sha256: SHA, sizeBytes: 1 } }), {
+        deleted: true,
+      }) as object;
+      // A class whose checksum is a getter on its prototype: not an own field either.
+      class Verified {
+        readonly verified = true as const;
+        get checksum() {
+          return { sha256: SHA, sizeBytes: 1 };
+        }
+      }
+      // A getter that answers `true` once and something else after: read once.
+      let reads = 0;
+      const flaky = {
+        get verified() {
+          reads++;
+          return reads === 1 ? true : { sha256: SHA };
+        },
+      };
+      const throwing = {
+        get verified(): boolean {
+          throw new Error('no');
+        },
+      };
+      const results = await Promise.allSettled([
+        batcher.complete({ type: 'deletion', id: e!, attempt: 0 }, { record: inherited }),
+        batcher.complete(
+          { type: 'long_term_archive_transfer', id: a!, attempt: 0 },
+          { record: new Verified() },
+        ),
+        batcher.complete(
+          { type: 'long_term_archive_transfer', id: b!, attempt: 0 },
+          { record: flaky as never },
+        ),
+        batcher.complete(
+          { type: 'long_term_archive_transfer', id: c!, attempt: 0 },
+          { record: throwing as never },
+        ),
+        batcher.complete(
+          { type: 'long_term_archive_transfer', id: d!, attempt: 0 },
+          { record: { verified: true } },
+        ),
+      ]);
+      expect(results.map((r) => r.status)).toEqual([
+        'fulfilled',
+        'fulfilled',
+        'fulfilled',
+        'rejected',
+        'fulfilled',
+      ]);
+      expect((results[3] as PromiseRejectedResult).reason).toBeInstanceOf(ValidationError);
+      expect(reads).toBe(1);
+      expect(await bookkeeping('deletion', e!)).toBe('deleted');
+      for (const id of [a!, b!, d!])
+        expect(await bookkeeping('long_term_archive_transfer', id)).toBe('verified');
+      expect(await readOperation(t.db, 'long_term_archive_transfer', c!)).toMatchObject({
+        status: 'in_progress',
+      });
+    });
+
     it('a record the type does not take, or a bad value, fails that call alone with a ValidationError', async () => {
       const ids = await seed('raw_data_package', 2, { status: 'in_progress' });
       const [transfer] = await seed('data_transfer', 1, { status: 'in_progress' });

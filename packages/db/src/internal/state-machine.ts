@@ -173,34 +173,42 @@ export const NO_RECORD: RecordValues = [null, null, null, null];
  */
 export function recordValues(type: OperationType, record: CompletionRecord | undefined): RecordValues {
   if (record === undefined) return NO_RECORD;
-  if (typeof record !== 'object' || record === null)
-    throw new ValidationError(
-      `a ${type} completion's record must be an object, got ${record === null ? 'null' : typeof record}`,
-    );
+  // Each object's own fields read once, into a snapshot: what is checked is what is written (an
+  // inherited field, a non-enumerable one or a getter that answers twice differently cannot slip by).
+  const fields = ownFields(record, `a ${type} completion's record`);
   const own = RECORDS[type];
-  for (const [field, value] of Object.entries(record))
+  for (const [field, value] of fields)
     if (value !== undefined && field !== own)
       throw new ValidationError(
         `a ${type} completion cannot record ${JSON.stringify(field).slice(0, 40)}${own === undefined ? ': it records nothing' : `; it records ${own}`}`,
       );
-  const { checksum, verified, deleted } = record;
-  if (checksum !== undefined) {
-    if (typeof checksum !== 'object' || checksum === null)
-      throw new ValidationError(`${type} completion: checksum must be { sha256, sizeBytes }`);
-    const { sha256, sizeBytes } = checksum;
+  const value = own === undefined ? undefined : fields.get(own);
+  if (value === undefined) return NO_RECORD;
+  if (own === 'checksum') {
+    const checksum = ownFields(value, `${type} completion: checksum`);
+    const sha256 = checksum.get('sha256');
+    const sizeBytes = checksum.get('sizeBytes');
     if (typeof sha256 !== 'string' || !/^[0-9a-fA-F]{64}$/.test(sha256))
       throw new ValidationError(`${type} completion: sha256 must be 64 hex digits`);
-    if (!Number.isSafeInteger(sizeBytes) || sizeBytes < 0)
+    if (typeof sizeBytes !== 'number' || !Number.isSafeInteger(sizeBytes) || sizeBytes < 0)
       throw new ValidationError(
         `${type} completion: sizeBytes must be a non-negative integer, got ${typeof sizeBytes === 'number' ? sizeBytes : typeof sizeBytes}`,
       );
     return [sha256.toLowerCase(), String(sizeBytes), null, null];
   }
-  if (verified !== undefined && verified !== true)
-    throw new ValidationError(`${type} completion: verified must be true when given`);
-  if (deleted !== undefined && deleted !== true)
-    throw new ValidationError(`${type} completion: deleted must be true when given`);
-  return [null, null, verified ?? null, deleted ?? null];
+  if (value !== true) throw new ValidationError(`${type} completion: ${own} must be true when given`);
+  return [null, null, own === 'verified' ? true : null, own === 'deleted' ? true : null];
+}
+
+/** The own enumerable fields of `value`, each read once; a ValidationError naming `what` otherwise. */
+function ownFields(value: unknown, what: string): Map<string, unknown> {
+  if (typeof value !== 'object' || value === null)
+    throw new ValidationError(`${what} must be an object, got ${value === null ? 'null' : typeof value}`);
+  try {
+    return new Map(Object.entries(value));
+  } catch (e) {
+    throw new ValidationError(`${what} could not be read: ${e instanceof Error ? e.message : typeof e}`);
+  }
 }
 
 /**
