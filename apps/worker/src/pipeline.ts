@@ -65,10 +65,22 @@ const idArray = (refs: readonly OperationRef[]): string[] => refs.map((r) => r.i
 // The next stages run in the completion's transaction, for a batch of a few rows, on tables of
 // millions. Each reads only its own rows, by key, whatever the statistics: the completed rows come from
 // unnest() of the batch's ids, each further row through a LATERAL lookup the planner cannot flatten
-// (`LIMIT 1` on a key, `OFFSET 0` on an index of several rows) and each NOT EXISTS through a SubPlan per
-// row (`OFFSET 0`). Written as plain joins, statistics taken before a table grew (autovacuum late or
-// off) let the planner hash-join whole tables: a long_term_archive_transfer batch read every raw data
-// package three times (issue 13.5; test/next-stage-plans.test.ts).
+// (`LIMIT 1` on a key, `OFFSET 0` on an index of several rows), each NOT EXISTS through a SubPlan per
+// row (`OFFSET 0`), and sequential scans are priced out for the rest of the transaction (`byIndex`):
+// with statistics taken before a table grew (autovacuum late or off) the planner hash-joined whole
+// tables (a long_term_archive_transfer batch read every raw data package three times), and with
+// statistics of one bundle holding every package it scanned the table once per row of the batch
+// (issue 13.5; test/next-stage-plans.test.ts).
+
+/**
+ * `SET LOCAL enable_seqscan = off`: until the transaction ends (right after the next stage), a
+ * sequential scan costs the planner more than any index path, so a lookup by an indexed column is an
+ * index scan whatever the statistics say about the value's frequency. Tables without a usable index
+ * (the few data_locations) are still scanned. Outside a transaction it changes nothing.
+ */
+async function byIndex(trx: Kysely<Database>): Promise<void> {
+  await sql`SET LOCAL enable_seqscan = off`.execute(trx);
+}
 
 /**
  * What follows completed operations, per type (the others create nothing here: bundling is done by
@@ -79,6 +91,7 @@ const idArray = (refs: readonly OperationRef[]): string[] => refs.map((r) => r.i
 export const NEXT_STAGE: { readonly [T in OperationType]?: NextStage } = {
   // To every buffer at another site that has a long-term archive.
   data_transfer_package: async (trx, refs) => {
+    await byIndex(trx);
     await sql`
       INSERT INTO data_transfers (data_transfer_package_id, origin_location_id, destination_location_id)
       SELECT p.id, p.buffer_location_id, b.id
@@ -95,6 +108,7 @@ export const NEXT_STAGE: { readonly [T in OperationType]?: NextStage } = {
   },
   // Every raw data package of the transfer, to every long-term archive at the destination's site.
   unpack: async (trx, refs) => {
+    await byIndex(trx);
     await sql`
       INSERT INTO long_term_archive_transfers (raw_data_package_id, origin_location_id, destination_location_id, relative_path)
       SELECT r.id, t.destination_location_id, a.id, 'archive/' || r.name || '.tar'
@@ -107,6 +121,7 @@ export const NEXT_STAGE: { readonly [T in OperationType]?: NextStage } = {
   },
   long_term_archive_transfer: async (trx, refs) => {
     const archives = idArray(refs);
+    await byIndex(trx);
     // The package is archived and verified: its source copies may go. The raw files' copy is the
     // directory that holds them (`ingest` names a package after its directory with / and other
     // characters replaced, so the name is not the path); files spread over several directories
