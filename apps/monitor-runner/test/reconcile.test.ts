@@ -171,6 +171,49 @@ describe('reconciliation', () => {
 // its next beat, so its live tasks' members are missing for up to one of its intervals: the
 // reconciliation waits out that worker's own advertised liveness bound while it is alive.
 describe("a worker's own liveness bound", () => {
+  it("a task that never beat, of a worker with the monitor's bounds, is recovered one bound after its last sign of life, not two", async () => {
+    // The worker died right after its claim: its health record still says alive (its TTL runs
+    // out a liveness bound after its last write). Counting the worker's bound again on top of the
+    // watch threshold made this wait 1.5 s + 3 s here, 15-16 s at the shipped 12 s (issue 13 F3).
+    const keyPrefix = `${prefix}same:`;
+    const health = new ServiceHealthReporter({
+      redis: workerRedis,
+      keyPrefix,
+      serviceType: 'worker',
+      serviceName: 'w-same',
+      ttlMs: LIVENESS_MS,
+      refreshMs: 1000,
+      info: { heartbeatIntervalMs: 1000, livenessTimeoutMs: LIVENESS_MS },
+    });
+    await health.start();
+    const id = await seedOperation(database.db, locations, 'deletion', {
+      status: 'in_progress',
+      lastSeenAgoS: 0,
+      claimedBy: 'w-same',
+    });
+    const seededAt = Date.now();
+    const m = monitor(keyPrefix, 100);
+    try {
+      let recovered = false;
+      while (!recovered && Date.now() - seededAt < 4 * LIVENESS_MS) {
+        await m.runPass();
+        recovered = (await readOperation(database.db, 'deletion', id))?.status === 'pending';
+        if (!recovered) await sleep(100);
+      }
+      const afterMs = Date.now() - seededAt;
+      console.log(
+        `never-registered task of a live-looking worker recovered after ${afterMs} ms (bound ${LIVENESS_MS} ms)`,
+      );
+      expect(recovered).toBe(true);
+      expect(afterMs).toBeGreaterThanOrEqual(LIVENESS_MS - 100);
+      // One bound, plus the passes' own rhythm; not the watch threshold plus a whole second bound.
+      expect(afterMs).toBeLessThan(LIVENESS_MS + 1200);
+    } finally {
+      await m.close();
+      await health.close().catch(() => undefined);
+    }
+  }, 30_000);
+
   it('its live task is never recovered while it is alive; killed, the task is recovered within its bound', async () => {
     const keyPrefix = `${prefix}slow:`;
     // The worker's health record, as the worker writes it: its bounds in `info`, TTL its liveness.

@@ -44,11 +44,11 @@ export class Reconciler {
     { readonly type: OperationType; readonly at: number; readonly waitMs: number }
   >();
   /**
-   * The liveness bound each worker advertises in its health record (`info.livenessTimeoutMs`), by
-   * worker id (rows' claimed_by); kept for this process's life, so a Redis that lost the health keys
-   * does not make this monitor forget a worker's longer bound.
+   * The bounds each worker advertises in its health record (`info.livenessTimeoutMs`,
+   * `info.heartbeatIntervalMs`), by worker id (rows' claimed_by); kept for this process's life, so a
+   * Redis that lost the health keys does not make this monitor forget a worker's longer bound.
    */
-  readonly #workerLiveness = new Map<string, number>();
+  readonly #workerLiveness = new Map<string, { livenessMs: number; intervalMs?: number }>();
   /** Per worker id: whether its health record said alive at the last read (absent: no record). */
   readonly #workersAlive = new Map<string, boolean>();
   #workersReadAt = 0;
@@ -186,7 +186,8 @@ export class Reconciler {
 
   /**
    * How long a row of worker `workerId` may miss its heartbeat member (beyond this monitor's own
-   * wait): the liveness bound the worker advertises in its health record while that record says it
+   * wait): the rest of the liveness bound the worker advertises in its health record after this
+   * monitor's watch threshold (and at least one of its beats + margin), while that record says it
    * is alive (or while this monitor knows its bound but the record is gone: Redis lost it, and the
    * worker writes it again within one of its beats); 0 once the record says dead or stopped (its
    * health key's TTL is that bound: the worker is silent) or when no bound is known. The records are
@@ -205,15 +206,31 @@ export class Reconciler {
           if (s.serviceType !== 'worker') continue;
           this.#workersAlive.set(s.serviceName, s.alive);
           const bound = s.info?.['livenessTimeoutMs'];
+          const interval = s.info?.['heartbeatIntervalMs'];
           if (typeof bound === 'number' && Number.isFinite(bound) && bound > 0)
-            this.#workerLiveness.set(s.serviceName, bound);
+            this.#workerLiveness.set(s.serviceName, {
+              livenessMs: bound,
+              ...(typeof interval === 'number' &&
+                Number.isFinite(interval) &&
+                interval > 0 && { intervalMs: interval }),
+            });
         }
       } catch (e) {
         this.#ctx.log.debug({ err: classifyError(e).message }, "cannot read the workers' health records");
       }
     }
     if (this.#workersAlive.get(workerId) === false) return 0;
-    return this.#workerLiveness.get(workerId) ?? 0;
+    const bounds = this.#workerLiveness.get(workerId);
+    if (bounds === undefined) return 0;
+    // As this monitor's own wait: the row was first seen missing one watch threshold after its last
+    // sign of life, so waiting out the rest of the worker's bound makes the whole its bound (counting
+    // it in full again made a dead worker's never-registered task wait 15-16 s at the shipped 12 s,
+    // issue 13 F3), and at least one of its beats + margin (a live worker re-registers by then).
+    const beat =
+      bounds.intervalMs === undefined
+        ? 0
+        : bounds.intervalMs + Math.min(1000, Math.ceil(bounds.intervalMs / 2));
+    return Math.max(bounds.livenessMs - this.watchAfterMs, beat);
   }
 
   /**
@@ -277,7 +294,7 @@ export class Reconciler {
           if (silentMs < progressTimeoutMs) continue;
         } else {
           // A worker beating slower than this monitor assumes registers (and re-registers) its
-          // tasks later: its rows wait out that worker's own advertised liveness bound.
+          // tasks later: its rows wait out the rest of that worker's own advertised liveness bound.
           const waitMs = Math.max(this.#absentForMs, await this.#workerWaitMs(row.claimedBy));
           const since = this.#absentSince.get(member)?.at ?? now;
           this.#absentSince.set(member, { type, at: since, waitMs });
