@@ -41,14 +41,23 @@ export class Reconciler {
    */
   readonly #absentSince = new Map<
     string,
-    { readonly type: OperationType; readonly at: number; readonly waitMs: number }
+    {
+      readonly type: OperationType;
+      readonly at: number;
+      readonly waitMs: number;
+      /** When to look again: at + waitMs, or sooner when the worker's health record expires first. */
+      readonly checkAt: number;
+    }
   >();
   /**
-   * The bounds each worker advertises in its health record (`info.livenessTimeoutMs`,
-   * `info.heartbeatIntervalMs`), by worker id (rows' claimed_by); kept for this process's life, so a
-   * Redis that lost the health keys does not make this monitor forget a worker's longer bound.
+   * The liveness bound each worker advertises in its health record (`info.livenessTimeoutMs`), by
+   * worker id (rows' claimed_by); kept for this process's life, so a Redis that lost the health keys
+   * does not make this monitor forget a worker's longer bound (the records are read once per beat
+   * interval whether or not a row needs them, so the bounds are known before Redis loses them).
    */
-  readonly #workerLiveness = new Map<string, { livenessMs: number; intervalMs?: number }>();
+  readonly #workerLiveness = new Map<string, number>();
+  /** Per worker id: when its health record expires (ms since the epoch) as of the last read, while alive. */
+  readonly #workerExpiresAt = new Map<string, number>();
   /** Per worker id: whether its health record said alive at the last read (absent: no record). */
   readonly #workersAlive = new Map<string, boolean>();
   #workersReadAt = 0;
@@ -67,7 +76,7 @@ export class Reconciler {
   /** When reconciliation is next due (ms since the epoch): the loop sleeps no longer. */
   nextDueAt(): number {
     let at = Infinity;
-    for (const a of this.#absentSince.values()) at = Math.min(at, a.at + a.waitMs);
+    for (const a of this.#absentSince.values()) at = Math.min(at, a.checkAt);
     for (const t of this.#nextReconcile.values()) at = Math.min(at, t);
     for (const t of this.#nextStale.values()) at = Math.min(at, t);
     return at;
@@ -80,6 +89,9 @@ export class Reconciler {
     // Rows of live tasks cross the watch threshold all the time (they write their database sign of
     // life every progressWriteIntervalMs): at most one reconciliation per type per half beat.
     const minGapMs = Math.ceil(config.monitor.heartbeatIntervalMs / 2);
+    // The workers' bounds, known before a row needs them: after Redis lost data (their records
+    // with it), a slow worker's rows still wait out its own bound.
+    if (now - this.#workersReadAt >= config.monitor.heartbeatIntervalMs) await this.#readWorkers();
     for (const type of OPERATION_TYPES) {
       if (this.#ctx.closed()) return;
       const timing = monitorTimingFor(config, type);
@@ -88,8 +100,7 @@ export class Reconciler {
       // process dies first leaves only that), or because a missing member has been missing long
       // enough.
       let dueAt = Math.min(this.#nextReconcile.get(type) ?? 0, this.#nextStale.get(type) ?? Infinity);
-      for (const a of this.#absentSince.values())
-        if (a.type === type) dueAt = Math.min(dueAt, a.at + a.waitMs);
+      for (const a of this.#absentSince.values()) if (a.type === type) dueAt = Math.min(dueAt, a.checkAt);
       dueAt = Math.min(dueAt, this.#ctx.failing.nextRetryAt(type));
       if (dueAt <= now) {
         // At least every watch threshold: after Redis lost data, the rows of tasks that died
@@ -130,7 +141,6 @@ export class Reconciler {
         const d = t.details;
         if (d === undefined || this.#boundsReported.has(d.emitterId)) continue;
         if (d.timeoutMs !== config.monitor.livenessTimeoutMs) {
-          this.#boundsReported.add(d.emitterId);
           const workerId = d.workerId ?? d.attributes?.['workerId'] ?? d.emitterId;
           const longer = d.timeoutMs > config.monitor.livenessTimeoutMs;
           this.#ctx.log.error(
@@ -145,7 +155,10 @@ export class Reconciler {
               ? "a worker's liveness bound is longer than monitor.livenessTimeoutMs: its tasks' missing heartbeats wait out its bound while its health record says it is alive; set both to the same value (docs/runbook.md, Liveness and progress)"
               : "a worker's liveness bound is shorter than monitor.livenessTimeoutMs: its dead tasks are found late; set both to the same value (docs/runbook.md, Liveness and progress)",
           );
-          await this.#alertBounds(String(workerId), d.timeoutMs, longer);
+          // Reported once the WARNING is queued (or another monitor's is): a failed insert is tried
+          // again at the next check.
+          if (await this.#alertBounds(String(workerId), d.timeoutMs, longer))
+            this.#boundsReported.add(d.emitterId);
         }
       }
     } catch (e) {
@@ -159,15 +172,16 @@ export class Reconciler {
   /**
    * One `liveness_bounds_mismatch` WARNING per worker and dedup window (10 min when dedup is off), by
    * however many monitors: the outbox is asked (`notifiedWithin`, dedup key
-   * `liveness_bounds_mismatch:<worker>`). A log line alone is read by nobody at 3 a.m. Never throws.
+   * `liveness_bounds_mismatch:<worker>`). A log line alone is read by nobody at 3 a.m. True once it is
+   * queued (by this monitor or another); false when the outbox could not be reached. Never throws.
    */
-  async #alertBounds(workerId: string, workerMs: number, longer: boolean): Promise<void> {
+  async #alertBounds(workerId: string, workerMs: number, longer: boolean): Promise<boolean> {
     const { config, db } = this.#ctx.deps;
     const windowMs = alertWindowMs(config);
     const dedupKey = `liveness_bounds_mismatch:${workerId}`;
     const ours = config.monitor.livenessTimeoutMs;
     try {
-      if (await notifiedWithin(db, dedupKey, windowMs)) return;
+      if (await notifiedWithin(db, dedupKey, windowMs)) return true;
       await createPgOutboxStore(db).enqueue({
         level: eventLevel('liveness_bounds_mismatch'),
         eventKind: 'liveness_bounds_mismatch',
@@ -176,61 +190,66 @@ export class Reconciler {
         context: { workerId, workerLivenessTimeoutMs: workerMs, livenessTimeoutMs: ours },
         dedupKey,
       });
+      return true;
     } catch (e) {
       this.#ctx.log.warn(
         { workerId, err: classifyError(e).message },
-        'cannot queue the liveness-bounds notification',
+        'cannot queue the liveness-bounds notification; trying again at the next check',
       );
+      return false;
+    }
+  }
+
+  /** Reads the workers' health records: alive or not, their advertised bounds, when they expire. Never throws. */
+  async #readWorkers(): Promise<void> {
+    const { config, redis } = this.#ctx.deps;
+    const now = Date.now();
+    this.#workersReadAt = now;
+    try {
+      const { services } = await new ServiceHealthReader({ redis, keyPrefix: config.keyPrefix }).list();
+      this.#workersAlive.clear();
+      this.#workerExpiresAt.clear();
+      for (const s of services) {
+        if (s.serviceType !== 'worker') continue;
+        this.#workersAlive.set(s.serviceName, s.alive);
+        if (s.alive && s.expiresInMs !== undefined)
+          this.#workerExpiresAt.set(s.serviceName, now + s.expiresInMs);
+        const bound = s.info?.['livenessTimeoutMs'];
+        if (typeof bound === 'number' && Number.isFinite(bound) && bound > 0)
+          this.#workerLiveness.set(s.serviceName, bound);
+      }
+    } catch (e) {
+      this.#ctx.log.debug({ err: classifyError(e).message }, "cannot read the workers' health records");
     }
   }
 
   /**
    * How long a row of worker `workerId` may miss its heartbeat member (beyond this monitor's own
-   * wait): the rest of the liveness bound the worker advertises in its health record after this
-   * monitor's watch threshold (and at least one of its beats + margin), while that record says it
-   * is alive (or while this monitor knows its bound but the record is gone: Redis lost it, and the
-   * worker writes it again within one of its beats); 0 once the record says dead or stopped (its
-   * health key's TTL is that bound: the worker is silent) or when no bound is known. The records are
-   * read at most once per beat interval; a failed read keeps what was known. Never throws.
+   * wait), counted from when this monitor first saw it missing: the whole liveness bound the worker
+   * advertises in its health record while that record says it is alive (or while this monitor knows
+   * its bound but the record is gone: Redis lost it, and the worker writes it again within one of its
+   * beats; after a loss the monitor cannot tell how long ago the worker last beat, so no part of the
+   * bound is taken as spent), capped at `capMs`; 0 once the record says dead or stopped (its health
+   * key's TTL is that bound: the worker is silent) or when no bound is known. `expiresAt`: when the
+   * record runs out, if it is alive, so the row is looked at again then rather than a whole bound
+   * later (a worker that died right after a claim: recovered about one bound after its last sign of
+   * life, not 15-16 s at the shipped 12 s, issue 13 F3). The records are read again once a beat
+   * interval has passed, or once the record this row waits on should have expired. Never throws.
    */
-  async #workerWaitMs(workerId: string | null): Promise<number> {
-    if (workerId === null) return 0;
-    const { config, redis } = this.#ctx.deps;
+  async #workerWait(workerId: string | null, capMs: number): Promise<{ waitMs: number; expiresAt?: number }> {
+    if (workerId === null) return { waitMs: 0 };
     const now = Date.now();
-    if (now - this.#workersReadAt >= config.monitor.heartbeatIntervalMs) {
-      this.#workersReadAt = now;
-      try {
-        const { services } = await new ServiceHealthReader({ redis, keyPrefix: config.keyPrefix }).list();
-        this.#workersAlive.clear();
-        for (const s of services) {
-          if (s.serviceType !== 'worker') continue;
-          this.#workersAlive.set(s.serviceName, s.alive);
-          const bound = s.info?.['livenessTimeoutMs'];
-          const interval = s.info?.['heartbeatIntervalMs'];
-          if (typeof bound === 'number' && Number.isFinite(bound) && bound > 0)
-            this.#workerLiveness.set(s.serviceName, {
-              livenessMs: bound,
-              ...(typeof interval === 'number' &&
-                Number.isFinite(interval) &&
-                interval > 0 && { intervalMs: interval }),
-            });
-        }
-      } catch (e) {
-        this.#ctx.log.debug({ err: classifyError(e).message }, "cannot read the workers' health records");
-      }
-    }
-    if (this.#workersAlive.get(workerId) === false) return 0;
-    const bounds = this.#workerLiveness.get(workerId);
-    if (bounds === undefined) return 0;
-    // As this monitor's own wait: the row was first seen missing one watch threshold after its last
-    // sign of life, so waiting out the rest of the worker's bound makes the whole its bound (counting
-    // it in full again made a dead worker's never-registered task wait 15-16 s at the shipped 12 s,
-    // issue 13 F3), and at least one of its beats + margin (a live worker re-registers by then).
-    const beat =
-      bounds.intervalMs === undefined
-        ? 0
-        : bounds.intervalMs + Math.min(1000, Math.ceil(bounds.intervalMs / 2));
-    return Math.max(bounds.livenessMs - this.watchAfterMs, beat);
+    const expiresAt = this.#workerExpiresAt.get(workerId);
+    if (
+      now - this.#workersReadAt >= this.#ctx.deps.config.monitor.heartbeatIntervalMs ||
+      (expiresAt !== undefined && now >= expiresAt)
+    )
+      await this.#readWorkers();
+    if (this.#workersAlive.get(workerId) === false) return { waitMs: 0 };
+    const bound = this.#workerLiveness.get(workerId);
+    if (bound === undefined) return { waitMs: 0 };
+    const at = this.#workerExpiresAt.get(workerId);
+    return { waitMs: Math.min(bound, capMs), ...(at !== undefined && { expiresAt: at }) };
   }
 
   /**
@@ -294,10 +313,17 @@ export class Reconciler {
           if (silentMs < progressTimeoutMs) continue;
         } else {
           // A worker beating slower than this monitor assumes registers (and re-registers) its
-          // tasks later: its rows wait out the rest of that worker's own advertised liveness bound.
-          const waitMs = Math.max(this.#absentForMs, await this.#workerWaitMs(row.claimedBy));
+          // tasks later: its rows wait out that worker's own advertised liveness bound.
+          // (Capped by the type's progress timeout: a bogus advertised bound cannot keep a dead
+          // worker's task forever.)
+          const worker = await this.#workerWait(row.claimedBy, progressTimeoutMs);
+          const waitMs = Math.max(this.#absentForMs, worker.waitMs);
           const since = this.#absentSince.get(member)?.at ?? now;
-          this.#absentSince.set(member, { type, at: since, waitMs });
+          const checkAt =
+            worker.expiresAt === undefined || waitMs === this.#absentForMs
+              ? since + waitMs
+              : Math.max(Math.min(since + waitMs, worker.expiresAt + 50), since + this.#absentForMs);
+          this.#absentSince.set(member, { type, at: since, waitMs, checkAt });
           if (now - since < waitMs) continue;
         }
         this.#absentSince.delete(member);
