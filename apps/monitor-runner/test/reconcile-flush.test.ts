@@ -58,6 +58,8 @@ interface Scenario {
   readonly watchMs: number;
   /** The monitor's beat interval and liveness bound (default 1 s / 3 s). */
   readonly monitorMs?: readonly [number, number];
+  /** A new monitor (restarted, or a standby taking over) runs the passes after the flush. */
+  readonly newMonitorAfterFlush?: boolean;
 }
 
 async function scenario(
@@ -102,20 +104,22 @@ async function scenario(
       progressStalls: false,
     },
   });
-  const m = new Monitor({
-    db: database.db,
-    redis,
-    logger: pino({ level: 'silent' }),
-    config,
-    monitorId: 'flush-monitor',
-    recovery: {
+  const newMonitor = () =>
+    new Monitor({
       db: database.db,
-      registry: createHandlerRegistry(),
-      policy: config.recovery,
+      redis,
       logger: pino({ level: 'silent' }),
-    },
-    metrics: createMonitorMetrics(),
-  });
+      config,
+      monitorId: 'flush-monitor',
+      recovery: {
+        db: database.db,
+        registry: createHandlerRegistry(),
+        policy: config.recovery,
+        logger: pino({ level: 'silent' }),
+      },
+      metrics: createMonitorMetrics(),
+    });
+  let m = newMonitor();
   const deadlines = heartbeatKeys({ keyPrefix }).deadlines;
   try {
     while (!out.includes('ready')) await sleep(20);
@@ -137,6 +141,10 @@ async function scenario(
     const lastBeatAt = Date.now();
     if (sc.freezeMs > 0) child.kill('SIGSTOP');
     await deleteKeysWithPrefix(redis, keyPrefix);
+    if (sc.newMonitorAfterFlush) {
+      await m.close();
+      m = newMonitor();
+    }
     let recoveredAfterMs: number | undefined;
     let thawed = sc.freezeMs === 0;
     while (Date.now() - lastBeatAt < sc.watchMs) {
@@ -215,3 +223,36 @@ it('F1 at the shipped defaults: frozen 11.5 s of a 12 s bound across a flush kee
   });
   expect(r.recoveredAfterMs).toBeUndefined();
 }, 60_000);
+
+// F1 with the monitor restarted (or a standby taking over) after the flush.
+// The new monitor never read the worker's bound (the flush took the health record with it) and waits
+// only its own absentFor = max(3 - 1.5, 1.5) = 1.5 s from first seen missing: the worker, frozen 2.5 s
+// of its 3 s bound, loses its task although it is alive by its own bound.
+it('a monitor restarted after the flush keeps the task of a worker frozen for less than its bound', async () => {
+  const r = await scenario({
+    name: 'frozen-restart',
+    workerIntervalMs: INTERVAL_MS,
+    workerLivenessMs: LIVENESS_MS,
+    freezeMs: LIVENESS_MS - 500,
+    primer: true,
+    watchMs: LIVENESS_MS + 2000,
+    newMonitorAfterFlush: true,
+  });
+  expect(r.recoveredAfterMs).toBeUndefined();
+}, 30_000);
+
+// F2 (a slower worker, 2.5 s / 8 s, NOT frozen, beating on) with a monitor
+// started after the flush (restart, rolling deploy, new replica): it waits its own 1.5 s, the worker
+// re-registers after up to 2.5 s. The runbook says such a worker's bound is honoured.
+it('a monitor started after the flush keeps the task of a slower live worker', async () => {
+  const r = await scenario({
+    name: 'slow-restart',
+    workerIntervalMs: 2500,
+    workerLivenessMs: 8000,
+    freezeMs: 0,
+    primer: true,
+    watchMs: 6000,
+    newMonitorAfterFlush: true,
+  });
+  expect(r.recoveredAfterMs).toBeUndefined();
+}, 30_000);

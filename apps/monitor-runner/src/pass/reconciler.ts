@@ -219,6 +219,9 @@ export class Reconciler {
           this.#workerLiveness.set(s.serviceName, bound);
       }
     } catch (e) {
+      // The expiry times are stale now: a row waiting on one would be looked at again in every pass
+      // (adversary: passes every 20 ms while reads failed). The bounds and states read before stay.
+      this.#workerExpiresAt.clear();
       this.#ctx.log.debug({ err: classifyError(e).message }, "cannot read the workers' health records");
     }
   }
@@ -247,7 +250,14 @@ export class Reconciler {
       await this.#readWorkers();
     if (this.#workersAlive.get(workerId) === false) return { waitMs: 0 };
     const bound = this.#workerLiveness.get(workerId);
-    if (bound === undefined) return { waitMs: 0 };
+    // No bound known (this monitor started after Redis lost the records, or the worker published
+    // none): this monitor's whole liveness bound, not the rest of it after the watch threshold — it
+    // cannot tell how long ago the worker last beat (adversary: a monitor restarted after a flush
+    // recovered a live worker's task 1.5 s after its last beat at 1 s/3 s).
+    if (bound === undefined)
+      return {
+        waitMs: this.#workersAlive.has(workerId) ? 0 : this.#ctx.deps.config.monitor.livenessTimeoutMs,
+      };
     const at = this.#workerExpiresAt.get(workerId);
     return { waitMs: Math.min(bound, capMs), ...(at !== undefined && { expiresAt: at }) };
   }
@@ -323,7 +333,9 @@ export class Reconciler {
             worker.expiresAt === undefined || waitMs === this.#absentForMs
               ? since + waitMs
               : Math.max(Math.min(since + waitMs, worker.expiresAt + 50), since + this.#absentForMs);
-          this.#absentSince.set(member, { type, at: since, waitMs, checkAt });
+          // Never a time already past while the wait runs (a stale expiry): at most two passes a second.
+          const next = now - since < waitMs && checkAt <= now ? now + 500 : checkAt;
+          this.#absentSince.set(member, { type, at: since, waitMs, checkAt: next });
           if (now - since < waitMs) continue;
         }
         this.#absentSince.delete(member);
