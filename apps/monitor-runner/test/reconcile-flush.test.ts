@@ -19,7 +19,7 @@ import {
 } from '@ccat/db/testing';
 import { heartbeatKeys } from '@ccat/heartbeat';
 import { createHandlerRegistry } from '@ccat/recovery-handlers';
-import { connectTestRedis, deleteKeysWithPrefix, uniquePrefix } from '@ccat/test-support';
+import { connectTestRedis, deleteKeysWithPrefix, testRedisUrl, uniquePrefix } from '@ccat/test-support';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -90,8 +90,10 @@ async function scenario(
       String(sc.workerIntervalMs),
       String(sc.workerLivenessMs),
     ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
+    // The same Redis as this test's monitor (TEST_REDIS_URL wins over REDIS_URL there too).
+    { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, REDIS_URL: testRedisUrl() } },
   );
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let out = '';
   child.stdout!.on('data', (d) => (out += String(d)));
   const config = monitorConfigSchema.parse({
@@ -173,6 +175,10 @@ async function scenario(
   } finally {
     child.kill('SIGCONT');
     child.kill('SIGTERM');
+    // Its close waits on Redis: bounded, then killed, so no stand-in outlives the test.
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
     await m.close();
   }
 }
