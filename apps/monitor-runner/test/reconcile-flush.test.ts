@@ -9,7 +9,7 @@
 // monitor reads the health records once per beat interval whether or not a row needs them.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { readOperation, type CcatDatabase } from '@ccat/db';
+import { databaseNow, readOperation, type CcatDatabase } from '@ccat/db';
 import {
   createTestDatabase,
   seedLocations,
@@ -89,6 +89,8 @@ async function scenario(
       worker,
       String(sc.workerIntervalMs),
       String(sc.workerLivenessMs),
+      // As a real worker's record says: it has claimed since before this row's claim (600 s ago).
+      String((await databaseNow(database.db)) - 601_000),
     ],
     // The same Redis as this test's monitor (TEST_REDIS_URL wins over REDIS_URL there too).
     { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, REDIS_URL: testRedisUrl() } },

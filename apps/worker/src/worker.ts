@@ -2,7 +2,7 @@
 // createWorker: composes the packages into one worker process (BullMQ workers on the served queues,
 // the task runner, heartbeats, service health, the dispatcher, /metrics). Owns no process state:
 // main.ts passes the connections and the logger and owns the signals.
-import { assertSearchPath, migrationStatus, type Database } from '@ccat/db';
+import { assertSearchPath, databaseNow, migrationStatus, type Database } from '@ccat/db';
 import { HeartbeatEmitter, ServiceHealthReporter } from '@ccat/heartbeat';
 import { createHandlerRegistry, type HandlerRegistry } from '@ccat/recovery-handlers';
 import {
@@ -148,12 +148,6 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
     // Dead within the liveness bound (a SIGKILLed worker is no longer `alive` after it), not 90 s.
     ttlMs: Math.max(100, config.heartbeat.livenessTimeoutMs), // the health key's TTL floor
     refreshMs: config.heartbeat.intervalMs,
-    // Read by the monitors: rows of this worker whose heartbeat member is missing wait out this
-    // worker's own liveness bound while it is alive (it registers tasks with its next beat).
-    info: {
-      heartbeatIntervalMs: config.heartbeat.intervalMs,
-      livenessTimeoutMs: config.heartbeat.livenessTimeoutMs,
-    },
     logger: log,
     ...(deps.pid !== undefined && { pid: deps.pid }),
   });
@@ -241,6 +235,16 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
       ).filter((q) => config.operationTypes.includes(q.type));
       // Published with the first write: readers tell from it which waiting work no live worker serves.
       health.setQueues(served.map((q) => q.name));
+      // Read by the monitors: rows of this worker whose heartbeat member is missing wait out this
+      // worker's own liveness bound while it is alive (it registers tasks with its next beat), but
+      // only rows claimed since `claimsSince` (the database's clock before this process's first
+      // claim): a process restarted under the same worker id (a container in its pod) does not
+      // vouch for its predecessor's rows (issue 13, R2).
+      health.setInfo({
+        heartbeatIntervalMs: config.heartbeat.intervalMs,
+        livenessTimeoutMs: config.heartbeat.livenessTimeoutMs,
+        claimsSince: await databaseNow(deps.db),
+      });
       await health.start();
       if (stopping.signal.aborted) return;
       for (const q of served) {

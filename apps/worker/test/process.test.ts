@@ -150,6 +150,15 @@ describe('a real worker process', () => {
     await waitFor(async () => (await redis.zscore(scanner.keys.deadlines, member)) !== null, {
       message: 'heartbeat registered',
     });
+    // Its health record vouches for its claims only: `claimsSince` (database time) is at or before
+    // this claim's started_at, so the monitors wait out its bound for it (issue 13 R2).
+    const record = (await new ServiceHealthReader({ redis, keyPrefix: prefix }).list()).services.find(
+      (s) => s.serviceType === 'worker',
+    );
+    const claimsSince = record?.info?.['claimsSince'];
+    expect(typeof claimsSince).toBe('number');
+    const startedAt = (await readOperation(database.db, 'raw_data_package', id))?.startedAt;
+    expect(claimsSince).toBeLessThanOrEqual(startedAt!.getTime());
     w.signal('SIGSTOP');
     const frozenAt = Date.now();
     // The monitor's part: find the expired heartbeat, recover the stall, drop the member.

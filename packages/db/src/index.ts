@@ -46,6 +46,7 @@ export {
 export type { CompletionRecord } from './internal/state-machine.js';
 export {
   countsByTypeAndStatus,
+  databaseNow,
   duePending,
   FAILURE_EVENTS,
   failuresByErrorCode,

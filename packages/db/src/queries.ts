@@ -22,6 +22,20 @@ const clampLimit = (n: number | undefined, dflt: number): number =>
   Math.max(1, Math.min(100_000, Math.floor(n ?? dflt)));
 const interval = (ms: number) => sql`make_interval(secs => ${Math.max(0, ms) / 1000})`;
 
+/**
+ * The database's clock: `now()` in ms since the epoch, floored. A transaction started after this
+ * resolves has `now()` at or after it, so every row a process claims from then on has `started_at`
+ * at or after it (a worker publishes it as `claimsSince`). Rejects with a classified error.
+ */
+export function databaseNow(db: Db): Promise<number> {
+  return classified(async () => {
+    const { rows } = await sql<{
+      ms: number;
+    }>`SELECT floor(extract(epoch FROM now()) * 1000)::float8 AS ms`.execute(db);
+    return Number(rows[0]!.ms);
+  });
+}
+
 /** Pending rows whose next_attempt_at has passed, oldest first (served by a partial index). */
 export function duePending(
   db: Db,

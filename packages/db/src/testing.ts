@@ -318,6 +318,7 @@ export interface SeedState {
   readonly nextAttemptInS?: number;
   readonly lastSeenAgoS?: number;
   readonly scheduledAgoS?: number;
+  /** Sets claimed_by, and started_at to the last sign of life (now when lastSeenAgoS is not given). */
   readonly claimedBy?: string;
 }
 
@@ -431,7 +432,12 @@ export async function setOperationState(
     sets.push(sql`${c('last_seen_at')} = now() - make_interval(secs => ${s.lastSeenAgoS})`);
   if (s.scheduledAgoS !== undefined)
     sets.push(sql`${c('scheduled_at')} = now() - make_interval(secs => ${s.scheduledAgoS})`);
-  if (s.claimedBy !== undefined) sets.push(sql`${c('claimed_by')} = ${s.claimedBy}`);
+  // A claim's time (started_at) is its first sign of life.
+  if (s.claimedBy !== undefined)
+    sets.push(
+      sql`${c('claimed_by')} = ${s.claimedBy}`,
+      sql`${c('started_at')} = now() - make_interval(secs => ${s.lastSeenAgoS ?? 0})`,
+    );
   await sql`UPDATE ${sql.table(OPERATION_TABLES[type].table)} SET ${sql.join(sets)} WHERE id = ${id}`.execute(
     db,
   );

@@ -36,13 +36,14 @@ export type ServiceHealthReporterOptions = HealthOptions & {
 };
 
 const queuesSchema = z.array(z.string().min(1).max(255)).max(10_000);
+const infoSchema = z.record(z.string().max(64), z.union([z.string().max(500), z.number(), z.boolean()]));
 
 const identitySchema = z.strictObject({
   serviceType: serviceTypeSchema,
   serviceName: serviceNameSchema,
   host: z.string().max(255).optional(),
   pid: z.number().int().nonnegative().optional(),
-  info: z.record(z.string().max(64), z.union([z.string().max(500), z.number(), z.boolean()])).optional(),
+  info: infoSchema.optional(),
   queues: queuesSchema.optional(),
   deleteOnClose: z.boolean().default(true),
 });
@@ -131,8 +132,18 @@ export class ServiceHealthReporter implements AsyncDisposable {
    * ConfigurationError for more than 10 000 names or a name that is empty or over 255 chars.
    */
   setQueues(queues: readonly string[]): void {
-    const checked = parseOptions(queuesSchema, [...queues], 'health');
-    this.#info = JSON.stringify({ ...this.#identity, queues: checked });
+    this.#identity.queues = parseOptions(queuesSchema, [...queues], 'health');
+    this.#info = JSON.stringify(this.#identity);
+  }
+
+  /**
+   * Replaces the small facts published in the record (`info` of the options); the next refresh
+   * carries them (call before `start()` to publish them with the first write). Throws
+   * ConfigurationError for a key over 64 chars or a string value over 500.
+   */
+  setInfo(info: Readonly<Record<string, string | number | boolean>>): void {
+    this.#identity.info = parseOptions(infoSchema, { ...info }, 'health');
+    this.#info = JSON.stringify(this.#identity);
   }
 
   /** One refresh now. Rejects with the classified error. */

@@ -142,12 +142,28 @@ describe('service health keys', () => {
         queues: ['cha_primecam-raw_raw_data_package', 'cha_primecam-raw_deletion'],
       });
       expect((await byName())['w-old']).toMatchObject({ status: 'alive', queues: undefined, host: 'h' });
-      // A later change rides on the next refresh.
+      // A later change rides on the next refresh; new info keeps the queues, and new queues the info.
       worker.setQueues(['cha_primecam-raw_deletion']);
       await waitFor(async () => (await byName())['w-queues']?.queues?.length === 1, {
         timeoutMs: 3_000,
         message: 'the new queue list published',
       });
+      expect(() => worker.setInfo({ ['k'.repeat(65)]: 1 })).toThrow(/health/);
+      worker.setInfo({ claimsSince: 1234 });
+      await waitFor(async () => (await byName())['w-queues']?.info?.['claimsSince'] === 1234, {
+        timeoutMs: 3_000,
+        message: 'the new info published',
+      });
+      expect((await byName())['w-queues']?.queues).toEqual(['cha_primecam-raw_deletion']);
+      worker.setQueues(['cha_primecam-raw_raw_data_package']);
+      await waitFor(
+        async () => (await byName())['w-queues']?.queues?.[0] === 'cha_primecam-raw_raw_data_package',
+        {
+          timeoutMs: 3_000,
+          message: 'the queues published again',
+        },
+      );
+      expect((await byName())['w-queues']?.info).toEqual({ claimsSince: 1234 });
     } finally {
       await worker.close();
     }

@@ -56,6 +56,12 @@ export class Reconciler {
    * interval whether or not a row needs them, so the bounds are known before Redis loses them).
    */
   readonly #workerLiveness = new Map<string, number>();
+  /**
+   * Per worker id: the database time before the first claim of the process that writes its health
+   * record (`info.claimsSince`), kept like the bounds. Rows it claimed earlier belong to a process
+   * before it under the same id (a container restarted in its pod), which the record does not vouch for.
+   */
+  readonly #workerClaimsSince = new Map<string, number>();
   /** Per worker id: when its health record expires (ms since the epoch) as of the last read, while alive. */
   readonly #workerExpiresAt = new Map<string, number>();
   /** Per worker id: whether its health record said alive at the last read (absent: no record). */
@@ -217,6 +223,9 @@ export class Reconciler {
         const bound = s.info?.['livenessTimeoutMs'];
         if (typeof bound === 'number' && Number.isFinite(bound) && bound > 0)
           this.#workerLiveness.set(s.serviceName, bound);
+        const since = s.info?.['claimsSince'];
+        if (s.alive && typeof since === 'number' && Number.isFinite(since))
+          this.#workerClaimsSince.set(s.serviceName, since);
       }
     } catch (e) {
       // The expiry times are stale now: a row waiting on one would be looked at again in every pass
@@ -237,9 +246,16 @@ export class Reconciler {
    * record runs out, if it is alive, so the row is looked at again then rather than a whole bound
    * later (a worker that died right after a claim: recovered about one bound after its last sign of
    * life, not 15-16 s at the shipped 12 s, issue 13 F3). The records are read again once a beat
-   * interval has passed, or once the record this row waits on should have expired. Never throws.
+   * interval has passed, or once the record this row waits on should have expired. 0 too for a row
+   * claimed before the record's process began to claim (`claimsSince`): its claimant is a process
+   * before it under the same worker id, dead (issue 13 R2: a container restarted in its pod kept
+   * its predecessor's never-registered task waiting ~17 s). Never throws.
    */
-  async #workerWait(workerId: string | null, capMs: number): Promise<{ waitMs: number; expiresAt?: number }> {
+  async #workerWait(
+    workerId: string | null,
+    claimedAt: Date | null,
+    capMs: number,
+  ): Promise<{ waitMs: number; expiresAt?: number }> {
     if (workerId === null) return { waitMs: 0 };
     const now = Date.now();
     const expiresAt = this.#workerExpiresAt.get(workerId);
@@ -249,6 +265,8 @@ export class Reconciler {
     )
       await this.#readWorkers();
     if (this.#workersAlive.get(workerId) === false) return { waitMs: 0 };
+    const since = this.#workerClaimsSince.get(workerId);
+    if (since !== undefined && claimedAt !== null && claimedAt.getTime() < since) return { waitMs: 0 };
     const bound = this.#workerLiveness.get(workerId);
     // No bound known (this monitor started after Redis lost the records, or the worker published
     // none): this monitor's whole liveness bound, not the rest of it after the watch threshold — it
@@ -326,7 +344,7 @@ export class Reconciler {
           // tasks later: its rows wait out that worker's own advertised liveness bound.
           // (Capped by the type's progress timeout: a bogus advertised bound cannot keep a dead
           // worker's task forever.)
-          const worker = await this.#workerWait(row.claimedBy, progressTimeoutMs);
+          const worker = await this.#workerWait(row.claimedBy, row.startedAt, progressTimeoutMs);
           const waitMs = Math.max(this.#absentForMs, worker.waitMs);
           const since = this.#absentSince.get(member)?.at ?? now;
           const checkAt =

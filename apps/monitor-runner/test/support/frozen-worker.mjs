@@ -1,11 +1,12 @@
 /* global process, console */
 // A worker process stand-in for reconcile-flush.test.ts: beats one task (1 s interval, 3 s
-// liveness) and writes its health record with those bounds, re-registering the task when a beat
-// reports it missing (as the task runner does). The test SIGSTOPs/SIGCONTs it.
+// liveness) and writes its health record with those bounds and since when it claims (database
+// time), re-registering the task when a beat reports it missing (as the task runner does). The
+// test SIGSTOPs/SIGCONTs it.
 import { HeartbeatEmitter, ServiceHealthReporter } from '@ccat/heartbeat';
 import { Redis } from 'ioredis';
 
-const [keyPrefix, member, name, intervalS, livenessS] = process.argv.slice(2);
+const [keyPrefix, member, name, intervalS, livenessS, claimsSince] = process.argv.slice(2);
 const intervalMs = Number(intervalS);
 const livenessMs = Number(livenessS);
 const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
@@ -16,7 +17,7 @@ const health = new ServiceHealthReporter({
   serviceName: name,
   ttlMs: livenessMs,
   refreshMs: intervalMs,
-  info: { heartbeatIntervalMs: intervalMs, livenessTimeoutMs: livenessMs },
+  info: { heartbeatIntervalMs: intervalMs, livenessTimeoutMs: livenessMs, claimsSince: Number(claimsSince) },
 });
 await health.start();
 const emitter = new HeartbeatEmitter({ redis, keyPrefix, intervalMs, timeoutMs: livenessMs, workerId: name });
