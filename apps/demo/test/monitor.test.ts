@@ -323,6 +323,41 @@ describe('at the shipped liveness defaults (issue 13)', () => {
     }, 90_000);
   }
 
+  it("a worker that died before its task's first beat and was restarted under the same id at once: the task is recovered within 15 s of its claim", async () => {
+    // A container restarted in its pod takes its predecessor's worker id and keeps that id's health
+    // record alive; the record says since when its process claims, so it does not vouch for the dead
+    // process's task (issue 13 R2: ~17 s before).
+    e = await createE2E('mon_shipped_restart');
+    await e.monitor('monitor-1', SHIPPED.monitor);
+    const victim = await e.worker('pod-1', {
+      ...SHIPPED.worker,
+      faults: {
+        enabled: true,
+        rules: [{ kind: 'crash', operationTypes: ['raw_data_package'], attempts: [0], stage: 'start' }],
+      },
+    });
+    const [id] = await e.seed(1);
+    expect(await victim.exited).toBe('SIGKILL');
+    await e.worker('pod-1', SHIPPED.worker);
+    const claimed = await row(id!);
+    expect(claimed).toMatchObject({ status: 'in_progress', attempt: 0, claimedBy: 'pod-1' });
+    const recovered = await waitFor(
+      async () => (await events(id!)).find((x) => x.event === 'stall_recovered'),
+      { timeoutMs: 30_000, message: 'stall recovered' },
+    );
+    // Both times are the database's: from the claim (its last sign of life) to the recovery.
+    const latencyMs = recovered.created_at.getTime() - claimed!.lastSeenAt!.getTime();
+    console.log(
+      `died before its first beat, restarted under the same id → stall_recovered ${latencyMs} ms after the claim (shipped defaults)`,
+    );
+    expect(recovered.context).toMatchObject({ reason: 'no_heartbeat' });
+    expect(latencyMs).toBeGreaterThanOrEqual(BOUND_MS - 200);
+    expect(latencyMs).toBeLessThanOrEqual(15_000);
+    // The restarted process runs the recovered attempt.
+    await completed(id!, 30_000);
+    expect(await row(id!)).toMatchObject({ status: 'completed', attempt: 1, claimedBy: 'pod-1' });
+  }, 90_000);
+
   it('a live worker whose task makes no progress is stalled only after its progress timeout, not its liveness bound', async () => {
     e = await createE2E('mon_progress_bound');
     const progressMs = 6000;
