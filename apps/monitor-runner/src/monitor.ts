@@ -15,6 +15,7 @@ import { recoverDue } from './pass/recover-due.js';
 import { cancelOwnStatements } from './pass/shutdown.js';
 import type { MonitorDeps, PassContext, PassCounts } from './pass/types.js';
 import { UnservedWatch } from './pass/unserved-watch.js';
+import { monotonicNow } from './pass/clock.js';
 
 /** What one pass did, and how long the loop sleeps after it. */
 export interface PassReport extends Readonly<PassCounts> {
@@ -111,7 +112,7 @@ export class Monitor implements AsyncDisposable {
       let sleepMs: number;
       try {
         if (this.#failures > 0)
-          this.#expiredGraceUntil = Date.now() + this.#deps.config.monitor.livenessTimeoutMs;
+          this.#expiredGraceUntil = monotonicNow() + this.#deps.config.monitor.livenessTimeoutMs;
         sleepMs = (await this.runPass()).sleepMs;
         this.#failures = 0;
       } catch (e) {
@@ -179,7 +180,7 @@ export class Monitor implements AsyncDisposable {
       this.#ctx.failing.pass++;
       // Whether this pass's scans saw every due member (so members not seen are no longer due).
       let sawAllDue = false;
-      if (Date.now() >= this.#expiredGraceUntil)
+      if (monotonicNow() >= this.#expiredGraceUntil)
         sawAllDue = await recoverDue(this.#ctx, 'heartbeat_expired', counts);
       if (config.monitor.progressStalls && !this.#closed)
         sawAllDue = (await recoverDue(this.#ctx, 'progress_stalled', counts)) && sawAllDue;
@@ -208,7 +209,7 @@ export class Monitor implements AsyncDisposable {
     // from now: never sleep longer than that, or a task started meanwhile would be found late.
     let ms = Math.min(config.monitor.loopIntervalMs, this.#minTimeoutMs);
     const next = await this.#ctx.scanner.nextDeadline(new Set(this.#ctx.failing.byMember.keys()));
-    const now = Date.now();
+    const now = monotonicNow();
     // In the grace after failed passes expired members wait for its end (taken below).
     const graceEnds = this.#expiredGraceUntil > now;
     if (next !== undefined && (next.kind === 'deadline' ? !graceEnds : config.monitor.progressStalls))

@@ -13,7 +13,7 @@ import { createHandlerRegistry } from '@ccat/recovery-handlers';
 import { connectTestRedis, deleteKeysWithPrefix, uniquePrefix, waitFor } from '@ccat/test-support';
 import type { Redis } from 'ioredis';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createMonitorMetrics, Monitor, monitorConfigSchema, monitorLeaseKey } from '../src/index.js';
 
 const logger = pino({ level: 'silent' });
@@ -344,4 +344,68 @@ describe("a worker's own liveness bound", () => {
       await health.close().catch(() => undefined);
     }
   }, 60_000);
+});
+
+describe("a step of the monitor host's clock", () => {
+  it('neither shortens the wait for a live worker nor stretches the wait for a dead one', async () => {
+    // NTP stepping the clock at boot, or `date -s`: the waits are measured by a monotonic clock. Only
+    // Date is faked here (this process's wall clock); the database, Redis and timers keep real time.
+    const keyPrefix = `${prefix}clock:`;
+    const own = await connectTestRedis();
+    const health = new ServiceHealthReporter({
+      redis: own,
+      keyPrefix,
+      serviceType: 'worker',
+      serviceName: 'w-live',
+      ttlMs: WORKER_LIVENESS_MS,
+      refreshMs: WORKER_INTERVAL_MS,
+      info: {
+        heartbeatIntervalMs: WORKER_INTERVAL_MS,
+        livenessTimeoutMs: WORKER_LIVENESS_MS,
+        claimsSince: 0,
+      },
+    });
+    await health.start();
+    // Neither has a heartbeat member: the live worker's (a slow worker: its registration is on its
+    // way) must wait out its 8 s bound; the dead worker's (no health record) is recovered after the monitor's own wait.
+    const live = await seedOperation(database.db, locations, 'deletion', {
+      status: 'in_progress',
+      lastSeenAgoS: 600,
+      claimedBy: 'w-live',
+    });
+    const dead = await seedOperation(database.db, locations, 'deletion', {
+      status: 'in_progress',
+      lastSeenAgoS: 600,
+      claimedBy: 'w-gone',
+    });
+    const status = async (id: string) => (await readOperation(database.db, 'deletion', id))?.status;
+    const m = monitor(keyPrefix, 100);
+    vi.useFakeTimers({ toFake: ['Date'], shouldAdvanceTime: true });
+    try {
+      await m.runPass(); // both first seen missing
+      vi.setSystemTime(Date.now() + 3_600_000); // an hour forward
+      const until = performance.now() + 1000;
+      while (performance.now() < until) {
+        await m.runPass();
+        expect(await status(live)).toBe('in_progress');
+        expect(await status(dead)).toBe('in_progress');
+        await sleep(100);
+      }
+      vi.setSystemTime(Date.now() - 7_200_000); // two hours back
+      const steppedBack = performance.now();
+      while ((await status(dead)) === 'in_progress' && performance.now() - steppedBack < 10_000) {
+        await m.runPass();
+        await sleep(100);
+      }
+      // Missing for 1.5 s (the monitor's own wait at 1 s/3 s) by the monotonic clock, not two hours.
+      expect(await status(dead)).toBe('pending');
+      expect(performance.now() - steppedBack).toBeLessThan(3000);
+      expect(await status(live)).toBe('in_progress');
+    } finally {
+      vi.useRealTimers();
+      await m.close();
+      await health.close().catch(() => undefined);
+      own.disconnect();
+    }
+  }, 30_000);
 });

@@ -3,6 +3,7 @@ import { classifyError, eventLevel, fullJitterDelayMs } from '@ccat/errors';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { MonitorConfig } from '../config.js';
+import { monotonicNow } from './clock.js';
 
 /** A member whose recovery failed: when it may be tried again, and whether it was alerted. */
 export interface FailingMember {
@@ -99,7 +100,7 @@ export class FailingMembers {
     });
     // A capped retry waits at least half its cap: never a hot loop of passes 20 ms apart.
     const delayMs = Number.isFinite(maxDelayMs) ? Math.max(jittered, Math.floor(maxDelayMs / 2)) : jittered;
-    f.retryAt = Date.now() + delayMs;
+    f.retryAt = monotonicNow() + delayMs;
     this.byMember.set(member, f);
     const op = { member, operationType: ref.type, operationId: ref.id, attempt: ref.attempt };
     this.#deps.log.warn(

@@ -1,6 +1,7 @@
 // Over 300 lines: one reconciliation schedule per type, its absence waits per member and per worker, and the bounds check share one state.
 import {
   createPgOutboxStore,
+  databaseNow,
   nextStaleInProgressInMs,
   notifiedWithin,
   OPERATION_TYPES,
@@ -14,6 +15,7 @@ import { applyStallRecovery } from '@ccat/recovery-handlers';
 import { alertWindowMs, monitorTimingFor } from '../config.js';
 import { cleanupPartials, skipBusy } from './recover-due.js';
 import type { PassContext, PassCounts } from './types.js';
+import { monotonicNow } from './clock.js';
 
 /** Pages of stale rows looked at per type and pass (each `monitor.batchSize` rows). */
 const MAX_RECONCILE_PAGES = 20;
@@ -91,7 +93,7 @@ export class Reconciler {
   /** Reconciles every type that is due, then refreshes the in-flight gauge and checks worker bounds. */
   async run(counts: PassCounts): Promise<void> {
     const { config, db, metrics } = this.#ctx.deps;
-    const now = Date.now();
+    const now = monotonicNow();
     // Rows of live tasks cross the watch threshold all the time (they write their database sign of
     // life every progressWriteIntervalMs): at most one reconciliation per type per half beat.
     const minGapMs = Math.ceil(config.monitor.heartbeatIntervalMs / 2);
@@ -119,7 +121,7 @@ export class Reconciler {
       // threshold from now, and the loop never sleeps longer than the liveness bound).
       const inMs = await nextStaleInProgressInMs(db, type, { olderThanMs: this.watchAfterMs });
       if (inMs === undefined) this.#nextStale.delete(type);
-      else this.#nextStale.set(type, Math.max(Date.now() + inMs + 10, now + minGapMs));
+      else this.#nextStale.set(type, Math.max(monotonicNow() + inMs + 10, now + minGapMs));
     }
     try {
       metrics.inFlight.set((await this.#ctx.scanner.counts()).inFlight);
@@ -209,7 +211,7 @@ export class Reconciler {
   /** Reads the workers' health records: alive or not, their advertised bounds, when they expire. Never throws. */
   async #readWorkers(): Promise<void> {
     const { config, redis } = this.#ctx.deps;
-    const now = Date.now();
+    const now = monotonicNow();
     this.#workersReadAt = now;
     try {
       const { services } = await new ServiceHealthReader({ redis, keyPrefix: config.keyPrefix }).list();
@@ -257,7 +259,7 @@ export class Reconciler {
     capMs: number,
   ): Promise<{ waitMs: number; expiresAt?: number }> {
     if (workerId === null) return { waitMs: 0 };
-    const now = Date.now();
+    const now = monotonicNow();
     const expiresAt = this.#workerExpiresAt.get(workerId);
     if (
       now - this.#workersReadAt >= this.#ctx.deps.config.monitor.heartbeatIntervalMs ||
@@ -319,7 +321,9 @@ export class Reconciler {
           'cannot check heartbeats; reconciling by the database alone (rows silent for their progress timeout)',
         );
       }
-      const now = Date.now();
+      const now = monotonicNow();
+      // Redis unreachable: rows' silence is measured by the database's clock, which set lastSeenAt.
+      const dbNow = scores === undefined ? await databaseNow(db) : 0;
       for (const [i, row] of stale.entries()) {
         if (this.#ctx.closed()) return;
         const member = `${type}:${row.id}:${row.attempt}`;
@@ -337,7 +341,7 @@ export class Reconciler {
         } else if (scores === undefined) {
           // Redis unreachable: a live task writes its database sign of life every few seconds, so
           // only a row silent for its whole progress timeout is surely dead.
-          const silentMs = row.lastSeenAt === null ? Infinity : now - row.lastSeenAt.getTime();
+          const silentMs = row.lastSeenAt === null ? Infinity : dbNow - row.lastSeenAt.getTime();
           if (silentMs < progressTimeoutMs) continue;
         } else {
           // A worker beating slower than this monitor assumes registers (and re-registers) its
@@ -402,8 +406,8 @@ export class Reconciler {
     }
     // Reported once per loop interval (reconciliation itself runs more often).
     const checkAt = this.#nextScheduledCheck.get(type) ?? 0;
-    if (Date.now() < checkAt) return;
-    this.#nextScheduledCheck.set(type, Date.now() + monitorTimingFor(config, type).loopIntervalMs);
+    if (monotonicNow() < checkAt) return;
+    this.#nextScheduledCheck.set(type, monotonicNow() + monitorTimingFor(config, type).loopIntervalMs);
     const scheduled = await staleScheduled(db, type, {
       olderThanMs: config.monitor.scheduleTimeoutMs,
       limit: config.monitor.batchSize,

@@ -9,6 +9,7 @@ import {
 } from '@ccat/recovery-handlers';
 import pLimit from 'p-limit';
 import type { PassContext, PassCounts } from './types.js';
+import { monotonicNow } from './clock.js';
 
 type Task = ExpiredTask | StalledTask;
 
@@ -51,7 +52,7 @@ export async function recoverDue(
         'corrupt heartbeat entries quarantined (see ccat-recovery status)',
       );
     if (scan.tasks.length === 0) return true;
-    const now = Date.now();
+    const now = monotonicNow();
     const ready = scan.tasks.filter((t) => failing.isReady(t.taskId, now));
     const done: Task[] = [];
     await pLimit(deps.config.monitor.recoveryConcurrency).map(plan(ctx, ready), async (group) => {

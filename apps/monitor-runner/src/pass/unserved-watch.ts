@@ -4,6 +4,7 @@ import { ServiceHealthReader } from '@ccat/heartbeat';
 import { unservedByType, unservedQueues, type UnservedQueue } from '../admin/unserved-queues.js';
 import { alertWindowMs } from '../config.js';
 import type { PassContext } from './types.js';
+import { monotonicNow } from './clock.js';
 
 /**
  * Waiting work no live worker serves (admin/unserved-queues.ts), watched by the monitor: at most once per
@@ -28,7 +29,7 @@ export class UnservedWatch {
   /** Checks when due (see the class comment). */
   async run(): Promise<void> {
     const { config, db, redis, metrics } = this.#ctx.deps;
-    const now = Date.now();
+    const now = monotonicNow();
     if (now < this.#nextAt) return;
     this.#nextAt = now + config.monitor.loopIntervalMs;
     let unserved: UnservedQueue[];
