@@ -85,7 +85,7 @@ export class Dispatcher implements AsyncDisposable {
   /** Logs a failed pass unless the same failure was logged in the last 30 s. */
   #passFailed(e: unknown): void {
     const err = classifyError(e);
-    const now = Date.now();
+    const now = performance.now();
     const last = this.#lastFailure;
     if (last !== undefined && last.code === err.code && now - last.at < 30_000) return;
     this.#lastFailure = { code: err.code, at: now };

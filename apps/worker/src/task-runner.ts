@@ -215,7 +215,7 @@ export class TaskRunner {
     // The live heartbeat handle (replaced when a lost heartbeat is registered again).
     const hb: Heartbeat = { handle: undefined, finished: false };
     let bytesDone = 0;
-    let lastDbWrite = Date.now();
+    let lastDbWrite = performance.now();
     const ctx: OperationContext = {
       ref,
       db: d.db,
@@ -226,8 +226,8 @@ export class TaskRunner {
         bytesDone = n;
         hb.handle?.progress({ bytes: n });
         // A throttled, fenced sign of life in PostgreSQL, for when Redis loses the heartbeats.
-        if (Date.now() - lastDbWrite >= d.config.progressWriteIntervalMs) {
-          lastDbWrite = Date.now();
+        if (performance.now() - lastDbWrite >= d.config.progressWriteIntervalMs) {
+          lastDbWrite = performance.now();
           updateProgress(d.db, ref, { bytesDone: n }).then(
             (r) => {
               if (!r.applied)

@@ -148,11 +148,11 @@ async function pidsMarked(token: string): Promise<number[]> {
 
 /** Kills (SIGKILL) every process carrying this run's marker; resolves once none is left (true) or after `AFTER_KILL_MS` (false). */
 async function killMarked(token: string): Promise<boolean> {
-  const until = Date.now() + AFTER_KILL_MS;
+  const until = performance.now() + AFTER_KILL_MS;
   for (;;) {
     const pids = await pidsMarked(token);
     if (pids.length === 0) return true;
-    if (Date.now() >= until) return false;
+    if (performance.now() >= until) return false;
     for (const pid of pids) {
       try {
         process.kill(pid, 'SIGKILL');
@@ -254,10 +254,10 @@ async function terminateProcessGroup(pgid: number, graceMs: number): Promise<boo
     }
   };
   const waitGone = async (ms: number) => {
-    const until = Date.now() + ms;
+    const until = performance.now() + ms;
     for (;;) {
       if (!(await processGroupAlive(pgid))) return true;
-      if (Date.now() >= until) return false;
+      if (performance.now() >= until) return false;
       await delay(GROUP_POLL_MS);
     }
   };

@@ -201,7 +201,7 @@ export async function runService<C extends ServiceConfigBase, D extends { close(
     }
     const force = running.forceClose === undefined ? 'exit at once' : 'force';
     log.info({ signal }, `signal received: ${def.stopping} (send it again to ${force})`);
-    const start = Date.now();
+    const start = performance.now(); // monotonic: a clock step does not move the bounds
     setTimeout(() => {
       log.error('shutdown took too long; exiting');
       proc.exit(1);
@@ -210,9 +210,9 @@ export async function runService<C extends ServiceConfigBase, D extends { close(
       const closing = running
         .close()
         .catch((e: unknown) => log.error({ err: classifyError(e).message }, 'shutdown had failures'));
-      if (!(await settlesWithin(closing, start + bounds.appMs - Date.now())))
+      if (!(await settlesWithin(closing, start + bounds.appMs - performance.now())))
         log.warn('shutdown steps still waiting at their bound: abandoned');
-      await closeConnectionsWithin(start + bounds.connectionsMs - Date.now());
+      await closeConnectionsWithin(start + bounds.connectionsMs - performance.now());
       proc.exit(0);
     })();
   };
