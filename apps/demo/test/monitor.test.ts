@@ -1,4 +1,7 @@
-import { stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { stat, writeFile } from 'node:fs/promises';
+import { arch } from 'node:os';
+import { join } from 'node:path';
 import { readOperation } from '@ccat/db';
 import { partialPath, resolveOperationOutputs } from '@ccat/recovery-handlers';
 import { HeartbeatScanner } from '@ccat/heartbeat';
@@ -8,6 +11,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createE2E, hangFirstAttempt, TIMEOUT_MS, type E2E } from './support/system.js';
 
 let e: E2E | undefined;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** Debian's libfaketime (package faketime, which .ci/run installs). */
+const LIBFAKETIME = `/usr/lib/${arch() === 'arm64' ? 'aarch64' : 'x86_64'}-linux-gnu/faketime/libfaketime.so.1`;
 afterEach(async () => {
   await e?.close();
   e = undefined;
@@ -289,14 +295,14 @@ describe('at the shipped liveness defaults (issue 13)', () => {
     },
   };
   const BOUND_MS = 12_000;
-  const beating = (id: string) =>
+  const beating = (id: string, timeoutMs = 15_000) =>
     waitFor(
       async () =>
         (await e!.redis.zscore(
           new HeartbeatScanner({ redis: e!.redis, keyPrefix: e!.prefix }).keys.deadlines,
           `raw_data_package:${id}:0`,
         )) !== null,
-      { timeoutMs: 15_000, message: 'first beat registered the task' },
+      { timeoutMs, message: 'first beat registered the task' },
     );
 
   for (const signal of ['SIGKILL', 'SIGSTOP'] as const) {
@@ -356,6 +362,46 @@ describe('at the shipped liveness defaults (issue 13)', () => {
     // The restarted process runs the recovered attempt.
     await completed(id!, 30_000);
     expect(await row(id!)).toMatchObject({ status: 'completed', attempt: 1, claimedBy: 'pod-1' });
+  }, 90_000);
+
+  it("a step of the monitor host's clock an hour forward does not recover a live worker's task whose heartbeat is missing", async () => {
+    // libfaketime steps the monitor process's wall clock (CLOCK_REALTIME) while its monotonic clock
+    // runs on, as NTP stepping a host's clock does. The live worker beats every 10 s (its longer
+    // bound is honoured), so a heartbeat member Redis lost stays missing until it learns of the
+    // loss from a beat and registers it again with the next: up to 20 s.
+    expect(existsSync(LIBFAKETIME), `${LIBFAKETIME} missing: apt-get install faketime`).toBe(true);
+    e = await createE2E('mon_shipped_clock_step');
+    const clockFile = join(e.root, 'monitor-clock');
+    await writeFile(clockFile, '+0');
+    await e.monitor('monitor-1', SHIPPED.monitor, {
+      LD_PRELOAD: LIBFAKETIME,
+      FAKETIME_TIMESTAMP_FILE: clockFile,
+      FAKETIME_NO_CACHE: '1',
+      FAKETIME_DONT_FAKE_MONOTONIC: '1',
+    });
+    await e.worker('slow', {
+      ...hangFirstAttempt(600_000),
+      heartbeat: { intervalMs: 10_000, livenessTimeoutMs: 30_000, progressTimeoutMs: 3_600_000 },
+    });
+    const [id] = await e.seed(1);
+    await claimedBy(id!, 'slow');
+    await beating(id!, 30_000);
+    // Redis loses the member (only this test's keys): the worker registers it again with its next beat.
+    const deadlines = new HeartbeatScanner({ redis: e.redis, keyPrefix: e.prefix }).keys.deadlines;
+    const lostAt = Date.now();
+    expect(await e.redis.zrem(deadlines, `raw_data_package:${id!}:0`)).toBe(1);
+    // The monitor watches the row within a reconciliation (5 s), then its clock jumps an hour.
+    await sleep(6000);
+    await writeFile(clockFile, '+3600s');
+    while (Date.now() - lostAt < 25_000) {
+      expect(await row(id!)).toMatchObject({ status: 'in_progress', attempt: 0 });
+      if ((await e.redis.zscore(deadlines, `raw_data_package:${id!}:0`)) !== null) break;
+      await sleep(250);
+    }
+    expect(await e.redis.zscore(deadlines, `raw_data_package:${id!}:0`)).not.toBeNull();
+    await sleep(2000);
+    expect(await row(id!)).toMatchObject({ status: 'in_progress', attempt: 0 });
+    expect((await events(id!)).map((x) => x.event)).not.toContain('stall_recovered');
   }, 90_000);
 
   it('a live worker whose task makes no progress is stalled only after its progress timeout, not its liveness bound', async () => {

@@ -60,8 +60,9 @@ export interface E2E {
   readonly locations: SeededLocations;
   readonly processes: JsonProcess[];
   seed(packages: number): Promise<string[]>;
-  worker(name: string, extra?: object): Promise<JsonProcess>;
-  monitor(name: string, extra?: object): Promise<JsonProcess>;
+  /** Starts a process: the fixture's defaults, then `extra` config; `env` adds environment variables. */
+  worker(name: string, extra?: object, env?: Readonly<Record<string, string>>): Promise<JsonProcess>;
+  monitor(name: string, extra?: object, env?: Readonly<Record<string, string>>): Promise<JsonProcess>;
   close(): Promise<void>;
 }
 
@@ -83,7 +84,14 @@ export async function createE2E(label: string, shared: object = {}): Promise<E2E
     http: { port: null },
     log: { level: 'debug', pretty: false },
   };
-  const start = async (name: string, script: string, defaults: object, extra: object, ready: string) => {
+  const start = async (
+    name: string,
+    script: string,
+    defaults: object,
+    extra: object,
+    ready: string,
+    env: Readonly<Record<string, string>> = {},
+  ) => {
     // Defaults, then what the whole test shares, then what this one process gets.
     const config = merge(merge(defaults, shared), extra);
     const file = join(root, `${name}.json`);
@@ -92,7 +100,7 @@ export async function createE2E(label: string, shared: object = {}): Promise<E2E
       name,
       script,
       args: ['--config', file],
-      env: { CCAT_CONFIG: '' },
+      env: { ...env, CCAT_CONFIG: '' },
       ready: (l) => l['msg'] === ready,
     });
     processes.push(p);
@@ -117,7 +125,7 @@ export async function createE2E(label: string, shared: object = {}): Promise<E2E
         buffer: 'cha/cha-buffer',
         prefix: `${label}-${++seeded}`,
       }),
-    worker: (name, extra = {}) =>
+    worker: (name, extra = {}, env = {}) =>
       start(
         name,
         WORKER_MAIN,
@@ -134,8 +142,9 @@ export async function createE2E(label: string, shared: object = {}): Promise<E2E
         },
         extra,
         'worker started',
+        env,
       ),
-    monitor: (name, extra = {}) =>
+    monitor: (name, extra = {}, env = {}) =>
       start(
         name,
         MONITOR_MAIN,
@@ -155,6 +164,7 @@ export async function createE2E(label: string, shared: object = {}): Promise<E2E
         },
         extra,
         'monitor started',
+        env,
       ),
     async close() {
       for (const p of processes) {
