@@ -64,7 +64,7 @@ export class Reconciler {
    * before it under the same id (a container restarted in its pod), which the record does not vouch for.
    */
   readonly #workerClaimsSince = new Map<string, number>();
-  /** Per worker id: when its health record expires (ms since the epoch) as of the last read, while alive. */
+  /** Per worker id: when its health record expires (by monotonicNow) as of the last read, while alive. */
   readonly #workerExpiresAt = new Map<string, number>();
   /** Per worker id: whether its health record said alive at the last read (absent: no record). */
   readonly #workersAlive = new Map<string, boolean>();
@@ -81,7 +81,7 @@ export class Reconciler {
     this.#absentForMs = Math.max(m.livenessTimeoutMs - this.watchAfterMs, this.watchAfterMs);
   }
 
-  /** When reconciliation is next due (ms since the epoch): the loop sleeps no longer. */
+  /** When reconciliation is next due (by monotonicNow, see clock.ts): the loop sleeps no longer. */
   nextDueAt(): number {
     let at = Infinity;
     for (const a of this.#absentSince.values()) at = Math.min(at, a.checkAt);
