@@ -404,6 +404,47 @@ describe('at the shipped liveness defaults (issue 13)', () => {
     expect((await events(id!)).map((x) => x.event)).not.toContain('stall_recovered');
   }, 90_000);
 
+  it('a worker frozen for 11 s of its 12 s bound across a Redis flush keeps its task', async () => {
+    // Woken, the worker finds its member gone with its first beat and registers it again at once:
+    // the monitor counts the bound from when it first saw the member missing (issue 13 adversary:
+    // registered with the beat after, the task was recovered 13.1 s after the last beat, 3 s after
+    // the worker woke).
+    e = await createE2E('mon_shipped_freeze_flush');
+    const w = await e.worker('frozen', { ...hangFirstAttempt(600_000), ...SHIPPED.worker });
+    const [id] = await e.seed(1);
+    await claimedBy(id!, 'frozen');
+    await beating(id!);
+    const member = `raw_data_package:${id!}:0`;
+    const deadlines = new HeartbeatScanner({ redis: e.redis, keyPrefix: e.prefix }).keys.deadlines;
+    // Right after a beat.
+    const before = await e.redis.zscore(deadlines, member);
+    await waitFor(async () => (await e!.redis.zscore(deadlines, member)) !== before, {
+      timeoutMs: 6000,
+      message: 'a beat',
+    });
+    const lastBeatAt = Date.now();
+    w.signal('SIGSTOP');
+    await deleteKeysWithPrefix(e.redis, e.prefix);
+    // A monitor started now sees the member missing at once (one already running would see it at its
+    // next reconciliation, up to 5 s later): the earliest it may recover the task is 12 s from here.
+    await e.monitor('monitor-1', SHIPPED.monitor);
+    let woken = false;
+    let back: number | undefined;
+    while (Date.now() - lastBeatAt < 16_000) {
+      if (!woken && Date.now() - lastBeatAt >= 11_000) {
+        w.signal('SIGCONT');
+        woken = true;
+      }
+      expect(await row(id!)).toMatchObject({ status: 'in_progress', attempt: 0 });
+      if (back === undefined && (await e.redis.zscore(deadlines, member)) !== null)
+        back = Date.now() - lastBeatAt;
+      await sleep(200);
+    }
+    console.log(`frozen 11 s across a flush: member registered again ${back} ms after the last beat`);
+    expect(await e.redis.zscore(deadlines, member)).not.toBeNull();
+    expect((await events(id!)).map((x) => x.event)).not.toContain('stall_recovered');
+  }, 90_000);
+
   it('a live worker whose task makes no progress is stalled only after its progress timeout, not its liveness bound', async () => {
     e = await createE2E('mon_progress_bound');
     const progressMs = 6000;

@@ -18,6 +18,12 @@ export interface TrackOptions {
   readonly attributes?: Readonly<Record<string, string | number | boolean>>;
   /** The initial progress value (default `null`); the progress clock starts at registration. */
   readonly progress?: ProgressValue;
+  /**
+   * Register with its own round trip now, even with the emitter's `registerOnNextBeat`: for a member
+   * Redis lost, whose monitors count the time it is missing (a process back from a freeze must be in
+   * Redis again before its bound runs out, not a beat later).
+   */
+  readonly now?: boolean;
 }
 
 /** Why a beat no longer tracks a task. */

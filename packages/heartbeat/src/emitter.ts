@@ -111,8 +111,8 @@ export class HeartbeatEmitter implements AsyncDisposable {
    * for it from then on. Calling it again for the same id re-registers (new deadline, progress clock
    * reset, new handle). Rejects with InvalidTaskIdError/ValidationError for bad input,
    * HeartbeatClosedError after close, and the classified Redis error when the registration failed
-   * (the task is then not tracked). With `registerOnNextBeat` it resolves at once and the
-   * registration rides on the next beat (a beat that fails carries it again with the one after).
+   * (the task is then not tracked). With `registerOnNextBeat` (and not `now`) it resolves at once and
+   * the registration rides on the next beat (a beat that fails carries it again with the one after).
    */
   async track(taskId: string, options: TrackOptions = {}): Promise<TrackedTask> {
     assertTaskId(taskId);
@@ -148,7 +148,7 @@ export class HeartbeatEmitter implements AsyncDisposable {
     };
     this.#pendingDeletes.delete(taskId);
     this.#entries.set(taskId, entry);
-    if (this.#opts.registerOnNextBeat) return entry.handle;
+    if (this.#opts.registerOnNextBeat && options.now !== true) return entry.handle;
     try {
       await this.#register(entry);
     } catch (e) {

@@ -135,6 +135,11 @@ describe('HeartbeatEmitter', () => {
     const lost = await emitter.beatNow();
     expect(lost.lost.map((l) => [l.taskId, l.reason])).toEqual([['unpack:2:0', 'missing']]);
     expect(long.signal.aborted).toBe(true);
+    // A lost member registered again with `now`: in Redis before the call resolves, not a beat later.
+    await emitter.track('unpack:2:0', { now: true });
+    expect(Number(await redis.zscore(keys.deadlines, 'unpack:2:0'))).toBeGreaterThan(0);
+    expect(await emitter.beatNow()).toMatchObject({ beaten: 1, registered: 0 });
+    await expect(emitter.track('unpack:2:0', { now: 'yes' } as never)).rejects.toThrow(/now/);
 
     // Tracked again after a registration and ended before the next beat: the old member is removed.
     await emitter.track('unpack:3:0');

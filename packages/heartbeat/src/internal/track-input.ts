@@ -7,7 +7,7 @@ import { describeValue } from './parse-options.js';
 const MAX_PROGRESS_JSON = 1024;
 const MAX_DETAILS_JSON = 4096;
 const WEEK = 7 * 24 * 3_600_000;
-const KNOWN = new Set(['timeoutMs', 'progressTimeoutMs', 'queue', 'attributes', 'progress']);
+const KNOWN = new Set(['timeoutMs', 'progressTimeoutMs', 'queue', 'attributes', 'progress', 'now']);
 
 export interface ResolvedTrack {
   readonly timeoutMs: number;
@@ -84,6 +84,7 @@ export function resolveTrack(
     problem('queue', 'a string of 1 to 200 characters', queue);
   }
   const pt = o['progressTimeoutMs'];
+  if (o['now'] !== undefined && typeof o['now'] !== 'boolean') problem('now', 'a boolean', o['now']);
   return {
     timeoutMs: timeout(o['timeoutMs'], 'timeoutMs', min) ?? defaults.timeoutMs,
     progressTimeoutMs:
