@@ -344,9 +344,10 @@ describe('at the shipped liveness defaults (issue 13)', () => {
     });
     const [id] = await e.seed(1);
     expect(await victim.exited).toBe('SIGKILL');
-    await e.worker('pod-1', SHIPPED.worker);
     const claimed = await row(id!);
     expect(claimed).toMatchObject({ status: 'in_progress', attempt: 0, claimedBy: 'pod-1' });
+    // Started at once; it waits for its predecessor's health record to expire before it works.
+    const restarted = e.worker('pod-1', SHIPPED.worker);
     const recovered = await waitFor(
       async () => (await events(id!)).find((x) => x.event === 'stall_recovered'),
       { timeoutMs: 30_000, message: 'stall recovered' },
@@ -360,9 +361,29 @@ describe('at the shipped liveness defaults (issue 13)', () => {
     expect(latencyMs).toBeGreaterThanOrEqual(BOUND_MS - 200);
     expect(latencyMs).toBeLessThanOrEqual(15_000);
     // The restarted process runs the recovered attempt.
+    await restarted;
     await completed(id!, 30_000);
     expect(await row(id!)).toMatchObject({ status: 'completed', attempt: 1, claimedBy: 'pod-1' });
   }, 90_000);
+
+  it('a second worker with the id of a live one is refused with exit 2 naming the other process; the first keeps working', async () => {
+    // Two processes under one worker id (two worker containers in one pod share `<host>-<pid>`):
+    // claimed_by and the health record must name one process (issue 13 adversary).
+    e = await createE2E('mon_twin_refused');
+    const first = await e.worker('twin', SHIPPED.worker);
+    const began = Date.now();
+    const refused = await e.worker('twin', SHIPPED.worker).then(
+      () => 'started',
+      (err: Error) => err.message,
+    );
+    console.log(`twin refused after ${Date.now() - began} ms: ${refused.slice(0, 300)}`);
+    expect(refused).toMatch(/exited \(2\) before it was ready/);
+    expect(refused).toMatch(/SERVICE_NAME_IN_USE|another live process/);
+    const [id] = await e.seed(1);
+    await completed(id!, 30_000);
+    expect(await row(id!)).toMatchObject({ status: 'completed', claimedBy: 'twin' });
+    expect(first.child.exitCode).toBeNull();
+  }, 60_000);
 
   it("a step of the monitor host's clock an hour forward does not recover a live worker's task whose heartbeat is missing", async () => {
     // libfaketime steps the monitor process's wall clock (CLOCK_REALTIME) while its monotonic clock

@@ -55,7 +55,9 @@ export const workerConfigSchema = z
       .min(1)
       .max(200)
       .optional()
-      .describe('Names this process in rows (claimed_by), events and logs. Default `<host>-<pid>`.'),
+      .describe(
+        "Names this process in rows (claimed_by), events and logs. Default `<host>-<pid>`. One live process per id: a process started with the id of another live process is refused (exit 2, SERVICE_NAME_IN_USE); one restarted after a crash waits for its predecessor's health record to expire (at most heartbeat.livenessTimeoutMs) before it works.",
+      ),
     database: databaseConfigSchema(schemaNameSchema).describe(
       'PostgreSQL: the operation tables, their events and the notification outbox.',
     ),

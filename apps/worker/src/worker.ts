@@ -35,8 +35,11 @@ export interface WorkerDeps {
   readonly logger: Logger;
   /** The schema the tables live in (readiness compares its migrations with this code's). Default `config.database.schema`. */
   readonly schema?: string;
-  /** How the crash fault ends the process (main passes process.kill of its own pid). */
-  readonly exit: (signal: 'SIGKILL') => void;
+  /**
+   * How the process ends itself (main passes process.kill of its own pid): SIGKILL for the crash
+   * fault, SIGTERM (a graceful stop) when another process took over its worker id.
+   */
+  readonly exit: (signal: 'SIGKILL' | 'SIGTERM') => void;
   /** This process's pid, shown in heartbeat details and the health key. */
   readonly pid?: number;
   readonly registry?: HandlerRegistry;
@@ -148,6 +151,17 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
     // Dead within the liveness bound (a SIGKILLed worker is no longer `alive` after it), not 90 s.
     ttlMs: Math.max(100, config.heartbeat.livenessTimeoutMs), // the health key's TTL floor
     refreshMs: config.heartbeat.intervalMs,
+    // One live process per worker id: rows' claimed_by and the monitors' reading of this record
+    // (claimsSince) name one process. A second process with the same id waits for a dead
+    // predecessor's record to expire, and is refused (exit 2) while another process refreshes it.
+    exclusive: true,
+    onTaken: (e) => {
+      log.error(
+        { err: e.message },
+        'another process took over this worker id (this one was silent past its liveness bound): stopping',
+      );
+      deps.exit('SIGTERM');
+    },
     logger: log,
     ...(deps.pid !== undefined && { pid: deps.pid }),
   });

@@ -344,6 +344,9 @@ export const ERROR_CODES = {
   DB_SEARCH_PATH: refused(
     "The connection's search_path does not lead to database.schema (a pooler dropped the startup parameter `options`)",
   ),
+  SERVICE_NAME_IN_USE: refused(
+    'Another live process refreshes the health record of this service name (two workers with one workerId)',
+  ),
   REDIS_CONFIGURATION: refused(
     'The Redis connection settings are malformed: a host:port of a sentinel or cluster node, or redis.url',
   ),

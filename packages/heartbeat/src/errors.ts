@@ -1,5 +1,5 @@
 // The errors this package raises. They extend the CCAT hierarchy so classifyError passes them through.
-import { OperationAbortedError, ValidationError } from '@ccat/errors';
+import { ConfigurationError, OperationAbortedError, ValidationError } from '@ccat/errors';
 
 /** A task id (sorted-set member) that is empty, too long or has characters outside the allowed set. */
 export class InvalidTaskIdError extends ValidationError {
@@ -18,4 +18,12 @@ export class HeartbeatLostError extends OperationAbortedError {
 /** `track` on an emitter that is closing or closed. Retryable: the operation can run on another worker. */
 export class HeartbeatClosedError extends OperationAbortedError {
   static override readonly defaultCode: string = 'HEARTBEAT_CLOSED';
+}
+
+/**
+ * An exclusive health record (a worker's) is refreshed by another live process: two processes were
+ * given one service name (`workerId`). `context` names the other process (`host`, `pid`, `lastSeen`).
+ */
+export class ServiceNameInUseError extends ConfigurationError {
+  static override readonly defaultCode: string = 'SERVICE_NAME_IN_USE';
 }

@@ -1,10 +1,12 @@
 // A service's liveness key: `${namespace}health:${serviceType}:${serviceName}` with a TTL, refreshed
 // on a timer, plus a registry entry that outlives it so a dead service is still listed.
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { classifyError, type CCATDataOperationError } from '@ccat/errors';
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { HeartbeatClosedError } from './errors.js';
+import { HeartbeatClosedError, ServiceNameInUseError } from './errors.js';
 import { keysFor } from './internal/keys-for.js';
 import { parseOptions } from './internal/parse-options.js';
 import { runScript } from './internal/scripts.js';
@@ -33,6 +35,16 @@ export type ServiceHealthReporterOptions = HealthOptions & {
   readonly deleteOnClose?: boolean;
   /** Called for every failed refresh, with the classified error. */
   readonly onError?: (error: CCATDataOperationError) => void;
+  /**
+   * One live process per name (a worker's `workerId`, whose rows' `claimed_by` must name one process).
+   * The record carries this reporter's random `incarnation`, and it never writes over a live record of
+   * another: `start()` waits for such a record to expire (a predecessor that died: at most its TTL)
+   * and rejects with ServiceNameInUseError if it is refreshed meanwhile (another live process). A
+   * refresh that finds the record taken over stops refreshing and calls `onTaken`. Default false.
+   */
+  readonly exclusive?: boolean;
+  /** Exclusive: called once when another process took the name over (refreshing stops). */
+  readonly onTaken?: (error: ServiceNameInUseError) => void;
 };
 
 const queuesSchema = z.array(z.string().min(1).max(255)).max(10_000);
@@ -64,10 +76,12 @@ export class ServiceHealthReporter implements AsyncDisposable {
     pid: number | undefined;
     info: Readonly<Record<string, string | number | boolean>> | undefined;
     queues: readonly string[] | undefined;
+    incarnation?: string;
   };
   #info: string;
   readonly #deleteOnClose: boolean;
   readonly #onError: ((error: CCATDataOperationError) => void) | undefined;
+  readonly #onTaken: ((error: ServiceNameInUseError) => void) | undefined;
   #timer: NodeJS.Timeout | undefined;
   #starting: Promise<void> | undefined;
   #started = false;
@@ -87,6 +101,8 @@ export class ServiceHealthReporter implements AsyncDisposable {
       info,
       queues,
       deleteOnClose,
+      exclusive,
+      onTaken,
       ...config
     } = options;
     this.#opts = parseOptions(healthOptionsSchema, config, 'health');
@@ -97,6 +113,7 @@ export class ServiceHealthReporter implements AsyncDisposable {
     );
     this.#redis = redis;
     this.#onError = onError;
+    this.#onTaken = onTaken;
     this.#deleteOnClose = id.deleteOnClose;
     const keys = keysFor(this.#opts.keyPrefix, this.#opts.hashTag);
     this.key = keys.health(id.serviceType, id.serviceName);
@@ -109,6 +126,7 @@ export class ServiceHealthReporter implements AsyncDisposable {
       pid: id.pid,
       info: id.info,
       queues: id.queues,
+      ...(exclusive === true && { incarnation: randomBytes(8).toString('hex') }),
     };
     this.#info = JSON.stringify(this.#identity);
     this.#log = (logger ?? silentLogger()).child({
@@ -164,23 +182,67 @@ export class ServiceHealthReporter implements AsyncDisposable {
 
   async #start(): Promise<void> {
     if (this.#closed) throw new HeartbeatClosedError('service health reporter is closed');
-    await this.beat();
+    let held: { lastSeen: unknown; until: number } | undefined;
+    for (;;) {
+      try {
+        await this.beat();
+        break;
+      } catch (e) {
+        if (!(e instanceof ServiceNameInUseError)) throw e;
+        const { lastSeen, ttlMs } = e.context as { lastSeen?: unknown; ttlMs?: unknown };
+        // Refreshed while this process waited, or a record that does not expire: a live holder.
+        if (held !== undefined && (lastSeen !== held.lastSeen || performance.now() > held.until)) throw e;
+        if (held === undefined) {
+          held = {
+            lastSeen,
+            until: performance.now() + (typeof ttlMs === 'number' ? ttlMs : this.#opts.ttlMs) + 1000,
+          };
+          this.#log.warn(
+            e.context,
+            'the health record of this name is held by another process: waiting for it to expire (a predecessor that died) or be refreshed (a live process with the same name: refused)',
+          );
+        }
+        await sleep(Math.min(250, this.#opts.refreshMs));
+        if (this.#closed) return;
+      }
+    }
     if (this.#closed) return;
     this.#started = true;
     this.#schedule();
   }
 
   async #write(): Promise<void> {
-    await withTimeout(
+    const reply = await withTimeout(
       runScript(
         this.#redis,
         'healthBeat',
         [this.key, this.#services],
-        [this.#field, this.#opts.ttlMs, this.#info],
+        [this.#field, this.#opts.ttlMs, this.#info, this.#identity.incarnation ?? ''],
       ),
       this.#opts.commandTimeoutMs,
       'service health refresh',
     );
+    if (Array.isArray(reply) && reply[0] === 'taken') {
+      let holder: Record<string, unknown> = {};
+      try {
+        holder = JSON.parse(String(reply[1])) as Record<string, unknown>;
+      } catch {
+        // not a record of ours: named by its key alone
+      }
+      throw new ServiceNameInUseError(
+        `${this.#identity.serviceType} ${this.#identity.serviceName}: another live process (host ${String(holder['host'])}, pid ${String(holder['pid'])}) refreshes this name's health record; give each process its own name (a worker: workerId)`,
+        {
+          context: {
+            serviceType: this.#identity.serviceType,
+            serviceName: this.#identity.serviceName,
+            host: holder['host'],
+            pid: holder['pid'],
+            lastSeen: holder['lastSeen'],
+            ttlMs: holder['ttlMs'],
+          },
+        },
+      );
+    }
   }
 
   #schedule(): void {
@@ -196,6 +258,17 @@ export class ServiceHealthReporter implements AsyncDisposable {
     try {
       await this.beat();
     } catch (e) {
+      if (e instanceof ServiceNameInUseError) {
+        // Taken over (this process was silent past its TTL and another took the name): not fought for.
+        this.#log.error({ err: e.message, ...e.context }, 'health record taken over by another process');
+        this.#closed = true;
+        try {
+          this.#onTaken?.(e);
+        } catch (hookError) {
+          this.#log.error({ err: classifyError(hookError) }, 'onTaken hook threw');
+        }
+        return;
+      }
       const error = classifyError(e);
       this.#log.warn({ err: error }, 'service health refresh failed');
       try {
@@ -219,7 +292,13 @@ export class ServiceHealthReporter implements AsyncDisposable {
           this.#redis,
           'healthStop',
           [this.key, this.#services],
-          [this.#field, this.#opts.ttlMs, this.#info, this.#deleteOnClose ? '1' : '0'],
+          [
+            this.#field,
+            this.#opts.ttlMs,
+            this.#info,
+            this.#deleteOnClose ? '1' : '0',
+            this.#identity.incarnation ?? '',
+          ],
         ),
         this.#opts.commandTimeoutMs,
         'service health stop',

@@ -40,7 +40,12 @@ export {
 export { releaseLease } from './lease.js';
 export { heartbeatKeys, type HeartbeatKeys } from './keys.js';
 export { assertTaskId, isValidTaskId, TASK_ID_MAX_LENGTH, TASK_ID_PATTERN } from './task-id.js';
-export { HeartbeatClosedError, HeartbeatLostError, InvalidTaskIdError } from './errors.js';
+export {
+  HeartbeatClosedError,
+  HeartbeatLostError,
+  InvalidTaskIdError,
+  ServiceNameInUseError,
+} from './errors.js';
 export type { RedisClient } from './redis-client.js';
 export type {
   CorruptEntry,

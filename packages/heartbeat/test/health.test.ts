@@ -189,6 +189,77 @@ describe('service health keys', () => {
   });
 });
 
+describe('an exclusive name (a worker id)', () => {
+  const exclusive = (name: string, client: Redis, extra: object = {}) =>
+    new ServiceHealthReporter({
+      redis: client,
+      keyPrefix: prefix,
+      serviceType: 'worker',
+      serviceName: name,
+      ttlMs: 1_000,
+      refreshMs: 200,
+      exclusive: true,
+      ...extra,
+    });
+  const dying = () => {
+    const c = new Redis(testRedisUrl(), { maxRetriesPerRequest: 0, retryStrategy: () => null });
+    c.on('error', () => undefined);
+    return c;
+  };
+
+  it('a second live process with the name is refused; one started after a predecessor died waits for its record to expire', async () => {
+    const first = exclusive('w-twin', redis);
+    await first.start();
+    const twin = exclusive('w-twin', redis);
+    const began = performance.now();
+    await expect(twin.start()).rejects.toMatchObject({ code: 'SERVICE_NAME_IN_USE' });
+    // Refused once the record was refreshed while it waited (200 ms), not after the whole TTL.
+    expect(performance.now() - began).toBeLessThan(1_000);
+    await first.close();
+
+    // A predecessor that died (its connection gone: no more refreshes, no stop recorded).
+    const doomed = dying();
+    const predecessor = exclusive('w-restart', doomed);
+    await predecessor.start();
+    doomed.disconnect();
+    const restarted = exclusive('w-restart', redis);
+    const at = performance.now();
+    await restarted.start();
+    const waitedMs = performance.now() - at;
+    expect(waitedMs).toBeGreaterThan(500);
+    expect(waitedMs).toBeLessThan(2_500);
+    const reader = new ServiceHealthReader({ redis, keyPrefix: prefix });
+    const listed = async () => (await reader.list()).services.find((x) => x.serviceName === 'w-restart');
+    expect(await listed()).toMatchObject({ status: 'alive' });
+    await restarted.close();
+    await predecessor.close();
+    expect(await listed()).toMatchObject({ status: 'stopped' });
+  });
+
+  it('of two started at once exactly one runs; a process whose name was taken over stops refreshing and leaves the new record alone', async () => {
+    const [a, b] = [exclusive('w-race', redis), exclusive('w-race', redis)];
+    const results = await Promise.allSettled([a.start(), b.start()]);
+    expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    await a.close();
+    await b.close();
+
+    // Silent past its TTL (its key expired), then another process took the name.
+    const taken: string[] = [];
+    const old = exclusive('w-over', redis, { onTaken: (e: Error) => taken.push(e.message) });
+    await old.start();
+    await redis.del(heartbeatKeys({ keyPrefix: prefix }).health('worker', 'w-over'));
+    const next = exclusive('w-over', redis);
+    await next.start();
+    await waitFor(() => taken.length === 1, { timeoutMs: 3_000, message: 'onTaken called' });
+    await old.close();
+    const reader = new ServiceHealthReader({ redis, keyPrefix: prefix });
+    expect((await reader.list()).services.find((x) => x.serviceName === 'w-over')).toMatchObject({
+      status: 'alive',
+    });
+    await next.close();
+  });
+});
+
 describe('releaseLease', () => {
   it('deletes the lease only while the token still holds it', async () => {
     const key = `${prefix}lease`;

@@ -85,6 +85,19 @@ export async function startJsonProcess(o: StartOptions): Promise<JsonProcess> {
       if (child.exitCode === null && child.signalCode === null) child.kill(sig);
     },
   };
-  if (o.ready) await p.waitForLine(o.ready, o.readyTimeoutMs ?? 20_000, 'ready');
+  if (o.ready) {
+    // A process that exits first fails at once, with its stderr, rather than at the ready timeout.
+    let ready = false;
+    const readyLine = p.waitForLine(o.ready, o.readyTimeoutMs ?? 20_000, 'ready');
+    readyLine.catch(() => undefined);
+    const isReady = o.ready;
+    const died = exited.then((code) => {
+      if (!ready && !lines.some(isReady))
+        throw new Error(`${o.name} exited (${code}) before it was ready; stderr: ${stderr.slice(-1000)}`);
+    });
+    died.catch(() => undefined);
+    await Promise.race([readyLine, died.then(() => readyLine)]);
+    ready = true;
+  }
   return p;
 }
