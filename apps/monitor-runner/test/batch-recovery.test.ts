@@ -73,11 +73,7 @@ async function eventsPerOperation(
 
 describe('batched stall recovery', () => {
   it('recovers a large batch in chunks, one event and one outbox row each', async ({
-    prefix,
-    database,
-    locations,
-    redis,
-    monitor,
+    setup: { prefix, database, locations, redis, monitor },
   }) => {
     const keyPrefix = `${prefix}${++n}:`;
     const ids = await stalled({ database, locations, redis }, keyPrefix, 3000);
@@ -105,11 +101,7 @@ describe('batched stall recovery', () => {
   });
 
   it('two monitors racing over the same 5 000 stalls recover each exactly once', async ({
-    prefix,
-    database,
-    locations,
-    redis,
-    monitor,
+    setup: { prefix, database, locations, redis, monitor },
   }) => {
     const keyPrefix = `${prefix}${++n}:`;
     const ids = await stalled({ database, locations, redis }, keyPrefix, 5000);
@@ -129,11 +121,7 @@ describe('batched stall recovery', () => {
   });
 
   it('a type with a custom handler is still recovered one by one through that handler', async ({
-    prefix,
-    database,
-    locations,
-    redis,
-    monitor,
+    setup: { prefix, database, locations, redis, monitor },
   }) => {
     const keyPrefix = `${prefix}${++n}:`;
     const calls: string[] = [];

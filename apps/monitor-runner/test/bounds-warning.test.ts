@@ -65,15 +65,12 @@ async function run(
   }
 }
 
-it('W1 control: without the blip, one WARNING', async ({ database, redis, prefix, monitor }) => {
-  expect(await run({ database, redis, prefix, monitor }, false)).toBe(1);
+it('W1 control: without the blip, one WARNING', async ({ setup }) => {
+  expect(await run(setup, false)).toBe(1);
 }, 30_000);
 
 it('W1: a liveness_bounds_mismatch WARNING whose first insert failed is queued once PostgreSQL is back', async ({
-  database,
-  redis,
-  prefix,
-  monitor,
+  setup,
 }) => {
-  expect(await run({ database, redis, prefix, monitor }, true)).toBe(1);
+  expect(await run(setup, true)).toBe(1);
 }, 30_000);

@@ -43,7 +43,9 @@ const cases: [string, boolean, Poison][] = [
 
 describe('poison keys', () => {
   for (const [name, withMember, poison] of cases) {
-    it(`a dead task is recovered when ${name}`, async ({ prefix, database, locations, redis, monitor }) => {
+    it(`a dead task is recovered when ${name}`, async ({
+      setup: { prefix, database, locations, redis, monitor },
+    }) => {
       const keyPrefix = `${prefix}${++n}:`;
       const lines: { msg: string; level: number; [k: string]: unknown }[] = [];
       const logger = pino({ level: 'debug' }, { write: (m: string) => void lines.push(JSON.parse(m)) });

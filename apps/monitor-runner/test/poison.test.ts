@@ -88,11 +88,7 @@ describe('poison heartbeat entries', () => {
   ];
   for (const [name, entry] of cases) {
     it(`a dead task whose entry has ${name} is recovered, not left in progress`, async ({
-      prefix,
-      database,
-      locations,
-      redis,
-      monitor,
+      setup: { prefix, database, locations, redis, monitor },
     }) => {
       const keyPrefix = `${prefix}${++n}:`;
       const { m, metrics } = poisonMonitor(monitor, keyPrefix);
@@ -120,11 +116,7 @@ describe('poison heartbeat entries', () => {
   }
 
   it('a member whose recovery keeps failing is retried with backoff, not in a hot loop, and raises one ERROR naming it', async ({
-    prefix,
-    database,
-    locations,
-    redis,
-    monitor,
+    setup: { prefix, database, locations, redis, monitor },
   }) => {
     const keyPrefix = `${prefix}${++n}:`;
     const { m, lines } = poisonMonitor(monitor, keyPrefix);
@@ -183,10 +175,7 @@ describe('poison heartbeat entries', () => {
   }, 40_000);
 
   it("a worker whose liveness bound differs from the monitor's is reported once, naming it, with one WARNING", async ({
-    prefix,
-    database,
-    redis,
-    monitor,
+    setup: { prefix, database, redis, monitor },
   }) => {
     const keyPrefix = `${prefix}${++n}:`;
     const { m, lines } = poisonMonitor(monitor, keyPrefix);
@@ -236,11 +225,7 @@ describe('poison heartbeat entries', () => {
   });
 
   it('a row with no member whose recovery keeps failing does not hold back expired members of other rows', async ({
-    prefix,
-    database,
-    locations,
-    redis,
-    monitor,
+    setup: { prefix, database, locations, redis, monitor },
   }) => {
     // Shipped timings: liveness 12 s, beats every 4 s. Before, its recovery threw out of the pass,
     // and every failed pass held back expired members for another liveness bound: forever.
@@ -302,11 +287,7 @@ describe('poison heartbeat entries', () => {
   }, 120_000);
 
   it("a live task tracked with a longer progress bound than the monitor's is not recovered", async ({
-    prefix,
-    database,
-    locations,
-    redis,
-    monitor,
+    setup: { prefix, database, locations, redis, monitor },
   }) => {
     // The worker's progress bound (3 h) is beyond the monitor's (60 s) + deadlineSlackMs (1 s): its
     // progress deadline looks absurd to this monitor. Before, the whole member was quarantined every

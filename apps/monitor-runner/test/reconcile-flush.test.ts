@@ -149,9 +149,9 @@ async function runScenario(
 // Each test's `scenario` runs one scenario on this file's schema, Redis and monitor factory.
 const it = monitorTest('mon_flush').extend(
   'scenario',
-  ({ prefix, schema, database, locations, redis, monitor }) =>
+  ({ setup }) =>
     (sc: Scenario) =>
-      runScenario({ prefix, schema, database, locations, redis, monitor }, sc),
+      runScenario(setup, sc),
 );
 
 // Same bounds everywhere (worker = monitor). Frozen 2.5 s < its 3 s liveness bound, right after its

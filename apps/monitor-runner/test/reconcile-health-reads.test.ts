@@ -47,11 +47,7 @@ function reporter(
 // max(min(since + 30 s, stale expiry + 50), since + absentFor) was in the past for ~27 s: the loop ran
 // a pass every 20 ms (MIN_SLEEP_MS), each re-reading the records once per such row.
 it('failing health reads do not make the monitor loop every few ms', async ({
-  prefix,
-  database,
-  locations,
-  redis,
-  monitor,
+  setup: { prefix, database, locations, redis, monitor },
 }) => {
   const keyPrefix = `${prefix}hot:`;
   // The worker's own connection (not the fixture's): disconnected below, as a killed worker's is.

@@ -68,11 +68,7 @@ async function recoveredAtShippedDefaults(
 
 describe('reconciliation', () => {
   it('finds a dead task behind more stale-but-beating tasks than one batch', async ({
-    prefix,
-    database,
-    locations,
-    redis,
-    monitor,
+    setup: { prefix, database, locations, redis, monitor },
   }) => {
     const keyPrefix = `${prefix}a:`;
     // Seven tasks without a sign of life in the database for ten minutes; the first six still
@@ -106,11 +102,7 @@ describe('reconciliation', () => {
   });
 
   it("wakes when the next in-progress row's sign of life reaches the watch threshold, and waits out another replica's lease", async ({
-    prefix,
-    database,
-    locations,
-    redis,
-    monitor,
+    setup: { prefix, database, locations, redis, monitor },
   }) => {
     const keyPrefix = `${prefix}b:`;
     // Just claimed, and no heartbeat: watched in about 1.5 s, not at the 300 s loop interval.
@@ -148,11 +140,7 @@ describe('reconciliation', () => {
   });
 
   it('a Redis flush does not recover a live task: its member is re-registered within a beat', async ({
-    prefix,
-    database,
-    locations,
-    redis,
-    monitor,
+    setup: { prefix, database, locations, redis, monitor },
   }) => {
     const keyPrefix = `${prefix}c:`;
     const id = await seedOperation(database.db, locations, 'deletion', {
@@ -189,10 +177,7 @@ describe('reconciliation', () => {
 // reconciliation waits out that worker's own advertised liveness bound while it is alive.
 describe("a worker's own liveness bound", () => {
   it("a task that never beat, of a worker that died with it, is recovered once the worker's health record runs out", async ({
-    prefix,
-    database,
-    locations,
-    monitor,
+    setup: { prefix, database, locations, monitor },
   }) => {
     // At the shipped bounds (a beat every 4 s, liveness 12 s): the worker died right after its claim,
     // and its health record says alive until its TTL runs out. The row is looked at again when the
@@ -232,11 +217,8 @@ describe("a worker's own liveness bound", () => {
   }, 45_000);
 
   it('a task that never beat, of a worker restarted under the same id, is recovered one bound after its claim; the new process keeps its own', async ({
-    prefix,
-    database,
-    locations,
+    setup: { prefix, database, locations, monitor },
     workerRedis,
-    monitor,
   }) => {
     // At the shipped bounds. A container restarted in its pod takes its predecessor's worker id
     // (`<host>-<pid>` with node as PID 1, or a configured pod name) and keeps that id's health record
@@ -287,11 +269,8 @@ describe("a worker's own liveness bound", () => {
   }, 45_000);
 
   it('its live task is never recovered while it is alive; killed, the task is recovered within its bound', async ({
-    prefix,
-    database,
-    locations,
+    setup: { prefix, database, locations, monitor },
     workerRedis,
-    monitor,
   }) => {
     const keyPrefix = `${prefix}slow:`;
     // The worker's health record, as the worker writes it: its bounds in `info`, TTL its liveness.
@@ -355,10 +334,7 @@ describe("a worker's own liveness bound", () => {
 
 describe("a step of the monitor host's clock", () => {
   it('neither shortens the wait for a live worker nor stretches the wait for a dead one', async ({
-    prefix,
-    database,
-    locations,
-    monitor,
+    setup: { prefix, database, locations, monitor },
   }) => {
     // NTP stepping the clock at boot, or `date -s`: the waits are measured by a monotonic clock. Only
     // Date is faked here (this process's wall clock); the database, Redis and timers keep real time.

@@ -101,7 +101,7 @@ describe('a row lock held by a frozen process', () => {
   ] as const)(
     '%s: the pass recovers every other stall, skips the locked rows, stays within its pool, recovers them once released',
     { timeout: 60_000 },
-    async ([_, oneByOne], { prefix, schema, locations, redis, monitor, monitorDb }) => {
+    async ([_, oneByOne], { setup: { prefix, schema, locations, redis, monitor }, monitorDb }) => {
       const keyPrefix = `${prefix}${oneByOne ? 'a' : 'b'}:`;
       const ids = await stalled({ schema, locations, redis }, keyPrefix, 300);
       const locked = [ids[7]!, ids[150]!, ids[299]!];

@@ -50,11 +50,7 @@ describe('unserved work', () => {
   });
 
   it('counts waiting rows per type whose queue no live worker serves, and alerts once per queue and window', async ({
-    prefix,
-    database,
-    locations,
-    redis,
-    monitor,
+    setup: { prefix, database, locations, redis, monitor },
   }) => {
     await seedOperation(database.db, locations, 'deletion');
     await seedOperation(database.db, locations, 'deletion', { status: 'scheduled', scheduledAgoS: 5 });
@@ -121,9 +117,7 @@ describe('unserved work', () => {
   });
 
   it('alerts once the liveness bound has passed, not a whole loop interval (5 min by default) later', async ({
-    prefix,
-    database,
-    monitor,
+    setup: { prefix, database, monitor },
   }) => {
     await sql`DELETE FROM notifications`.execute(database.db);
     const m = monitor(config(prefix, 300_000));

@@ -79,8 +79,7 @@ export function monitorTest(label: string, database: Pick<TestDatabaseOptions, '
   return (
     test
       .extend('prefix', { scope: 'file' }, uniquePrefix(label))
-      // An empty pattern: vitest reads a fixture's dependencies from its first parameter's destructuring.
-      // eslint-disable-next-line no-empty-pattern
+      // eslint-disable-next-line no-empty-pattern -- vitest reads a fixture's dependencies from this pattern
       .extend('schema', { scope: 'file' }, async ({}, { onCleanup }): Promise<TestDatabase> => {
         const schema = await createTestDatabase(label, database);
         onCleanup(() => schema.close());
@@ -119,5 +118,13 @@ export function monitorTest(label: string, database: Pick<TestDatabaseOptions, '
           return m;
         };
       })
+      .extend('setup', ({ prefix, schema, database, locations, redis, monitor }): MonitorContext => ({
+        prefix,
+        schema,
+        database,
+        locations,
+        redis,
+        monitor,
+      }))
   );
 }
