@@ -12,12 +12,18 @@
 //     redis      file scope  `connectTestRedis()`. At the file's end the keys under `prefix` are
 //                            deleted, then the client is disconnected.
 //     monitor    test scope  `monitor(configInput, options?)`: a new Monitor on the file's pool and
-//                            Redis, built as the monitor app builds it (config parsed by
+//                            Redis, built as src/runner.ts builds it (config parsed by
 //                            monitorConfigSchema, recovery on the same pool with the config's
 //                            recovery policy), silent logger, new metrics, monitorId 'test-monitor'
 //                            unless `options` says otherwise. Every Monitor it made is closed when
 //                            the test ends (Monitor.close is safe to call twice, so a test may close
 //                            one itself first).
+//     setup      test scope  all of the above in one object (MonitorContext), for a test to take as
+//                            `async ({ setup: { database, redis, monitor } }) => …`, or to hand to
+//                            the file's helpers whole.
+//
+// A file with set-up of its own adds it with `.extend(…)` on the returned test (a second pool, a
+// second Redis connection a test disconnects on purpose).
 //
 // File-scoped fixtures are set up on the first test that uses them (or one that depends on them)
 // and torn down after the file's last test, after its afterAll hooks.
@@ -59,7 +65,7 @@ export interface MonitorOptions {
 
 export type MonitorFactory = (config: MonitorConfigInput, options?: MonitorOptions) => Monitor;
 
-/** The fixtures a `monitorTest` test gets: for the files' helpers to take (a `Pick` of) as a parameter. */
+/** The `setup` fixture: what a `monitorTest` test gets, for the files' helpers to take (a `Pick` of). */
 export interface MonitorContext {
   readonly prefix: string;
   readonly schema: TestDatabase;
