@@ -2,56 +2,32 @@
 // was marked reported before the notification was queued, so one PostgreSQL error at that moment
 // (here a trigger refusing the first insert) lost the WARNING for the monitor's life.
 import { setTimeout as delay } from 'node:timers/promises';
-import { type CcatDatabase } from '@ccat/db';
-import { createTestDatabase, type TestDatabase } from '@ccat/db/testing';
 import { HeartbeatEmitter } from '@ccat/heartbeat';
-import { createHandlerRegistry } from '@ccat/recovery-handlers';
-import { connectTestRedis, deleteKeysWithPrefix, uniquePrefix } from '@ccat/test-support';
-import type { Redis } from 'ioredis';
 import { sql } from 'kysely';
-import { pino } from 'pino';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createMonitorMetrics, Monitor, monitorConfigSchema } from '../src/index.js';
+import { expect } from 'vitest';
+import { monitorTest, type MonitorContext } from './support/monitor-fixture.js';
 
 const LIVENESS_MS = 3000;
-let schema: TestDatabase;
-let database: CcatDatabase;
-let redis: Redis;
-const prefix = uniquePrefix('mon_bounds_warning');
+const it = monitorTest('mon_bounds_warning');
 
-beforeAll(async () => {
-  schema = await createTestDatabase('mon_bounds_warning');
-  database = schema.database;
-  redis = await connectTestRedis();
-});
-afterAll(async () => {
-  await deleteKeysWithPrefix(redis, prefix);
-  redis.disconnect();
-  await schema?.close();
-});
-
-async function run(blip: boolean): Promise<number> {
+async function run(
+  { database, redis, prefix, monitor }: Pick<MonitorContext, 'database' | 'redis' | 'prefix' | 'monitor'>,
+  blip: boolean,
+): Promise<number> {
   const keyPrefix = `${prefix}${blip ? 'w1' : 'ctl'}:`;
   const worker = blip ? 'slow-worker' : 'slow-worker-ctl';
-  const logger = pino({ level: 'silent' });
-  const config = monitorConfigSchema.parse({
-    keyPrefix,
-    monitor: {
-      livenessTimeoutMs: LIVENESS_MS,
-      heartbeatIntervalMs: 1000,
-      loopIntervalMs: 1000,
-      progressStalls: false,
+  const m = monitor(
+    {
+      keyPrefix,
+      monitor: {
+        livenessTimeoutMs: LIVENESS_MS,
+        heartbeatIntervalMs: 1000,
+        loopIntervalMs: 1000,
+        progressStalls: false,
+      },
     },
-  });
-  const m = new Monitor({
-    db: database.db,
-    redis,
-    logger,
-    config,
-    monitorId: 'warn-monitor',
-    recovery: { db: database.db, registry: createHandlerRegistry(), policy: config.recovery, logger },
-    metrics: createMonitorMetrics(),
-  });
+    { monitorId: 'warn-monitor' },
+  );
   const emitter = new HeartbeatEmitter({ redis, keyPrefix, intervalMs: 1000, timeoutMs: 2 * LIVENESS_MS });
   const count = async () =>
     (
@@ -89,10 +65,12 @@ async function run(blip: boolean): Promise<number> {
   }
 }
 
-it('W1 control: without the blip, one WARNING', async () => {
-  expect(await run(false)).toBe(1);
+it('W1 control: without the blip, one WARNING', async ({ setup }) => {
+  expect(await run(setup, false)).toBe(1);
 }, 30_000);
 
-it('W1: a liveness_bounds_mismatch WARNING whose first insert failed is queued once PostgreSQL is back', async () => {
-  expect(await run(true)).toBe(1);
+it('W1: a liveness_bounds_mismatch WARNING whose first insert failed is queued once PostgreSQL is back', async ({
+  setup,
+}) => {
+  expect(await run(setup, true)).toBe(1);
 }, 30_000);

@@ -2,43 +2,21 @@
 // scores cannot be trusted never keep a dead task's row in progress, and a member whose recovery
 // keeps failing is retried with backoff and named in one ERROR notification.
 import { setTimeout as delay } from 'node:timers/promises';
-import { readOperation, type CcatDatabase, type OperationType } from '@ccat/db';
-import {
-  createTestDatabase,
-  seedLocations,
-  seedOperation,
-  type TestDatabase,
-  type TestLocations,
-} from '@ccat/db/testing';
+import { readOperation, type OperationType } from '@ccat/db';
+import { seedOperation } from '@ccat/db/testing';
 import { HeartbeatEmitter, heartbeatKeys } from '@ccat/heartbeat';
-import { createHandlerRegistry } from '@ccat/recovery-handlers';
-import { connectTestRedis, deleteKeysWithPrefix, uniquePrefix, waitFor } from '@ccat/test-support';
+import { waitFor } from '@ccat/test-support';
 import type { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createMonitorMetrics, Monitor, monitorConfigSchema } from '../src/index.js';
+import { describe, expect } from 'vitest';
+import { createMonitorMetrics } from '../src/index.js';
+import { monitorTest, type MonitorContext, type MonitorFactory } from './support/monitor-fixture.js';
 
 const TIMEOUT_MS = 60_000;
 const LIVENESS_MS = 3000;
-let schema: TestDatabase;
-let database: CcatDatabase;
-let locations: TestLocations;
-let redis: Redis;
-const prefix = uniquePrefix('mon_poison');
+const it = monitorTest('mon_poison');
 let n = 0;
-
-beforeAll(async () => {
-  schema = await createTestDatabase('mon_poison');
-  database = schema.database;
-  locations = await seedLocations(database.db);
-  redis = await connectTestRedis();
-});
-afterAll(async () => {
-  await deleteKeysWithPrefix(redis, prefix);
-  redis.disconnect();
-  await schema?.close();
-});
 
 interface LogLine {
   readonly level: number;
@@ -46,47 +24,42 @@ interface LogLine {
   readonly [k: string]: unknown;
 }
 
-function monitor(keyPrefix: string, shipped = false) {
+function poisonMonitor(monitor: MonitorFactory, keyPrefix: string, shipped = false) {
   const lines: LogLine[] = [];
   const logger = pino(
     { level: 'debug' },
     { write: (m: string) => void lines.push(JSON.parse(m) as LogLine) },
   );
-  const config = monitorConfigSchema.parse({
-    keyPrefix,
-    monitor: shipped
-      ? {}
-      : {
-          livenessTimeoutMs: LIVENESS_MS,
-          heartbeatIntervalMs: 1000,
-          progressTimeoutMs: TIMEOUT_MS,
-          loopIntervalMs: 300_000,
-          progressStalls: true,
-        },
-  });
   const metrics = createMonitorMetrics();
-  const m = new Monitor({
-    db: database.db,
-    redis,
-    logger,
-    config,
-    monitorId: 'poison-monitor',
-    recovery: { db: database.db, registry: createHandlerRegistry(), policy: config.recovery, logger },
-    metrics,
-  });
+  const m = monitor(
+    {
+      keyPrefix,
+      monitor: shipped
+        ? {}
+        : {
+            livenessTimeoutMs: LIVENESS_MS,
+            heartbeatIntervalMs: 1000,
+            progressTimeoutMs: TIMEOUT_MS,
+            loopIntervalMs: 300_000,
+            progressStalls: true,
+          },
+    },
+    { monitorId: 'poison-monitor', logger, metrics },
+  );
   return { m, lines, metrics };
 }
 
 const details = (at: number, extra: Record<string, unknown>) =>
   JSON.stringify({ registeredAt: at, emitterId: 'w:1', timeoutMs: TIMEOUT_MS, ...extra });
 
-async function redisNow(): Promise<number> {
+async function redisNow(redis: Redis): Promise<number> {
   const [s, us] = await redis.time();
   return Number(s) * 1000 + Math.floor(Number(us) / 1000);
 }
 
 /** A dead task's row (no sign of life for twice the timeout) and its poisoned heartbeat entry. */
 async function deadTask(
+  { database, locations, redis }: Pick<MonitorContext, 'database' | 'locations' | 'redis'>,
   keyPrefix: string,
   type: OperationType,
   entry: (now: number) => { score: number | string; details: string },
@@ -98,7 +71,7 @@ async function deadTask(
   });
   const member = `${type}:${id}:0`;
   const keys = heartbeatKeys({ keyPrefix });
-  const e = entry(await redisNow());
+  const e = entry(await redisNow(redis));
   await redis.multi().zadd(keys.deadlines, e.score, member).hset(keys.details, member, e.details).exec();
   return { id, member, keys };
 }
@@ -114,10 +87,12 @@ describe('poison heartbeat entries', () => {
     ['score 1e15', (now) => ({ score: 1e15, details: details(now, { workerId: 'w-1' }) })],
   ];
   for (const [name, entry] of cases) {
-    it(`a dead task whose entry has ${name} is recovered, not left in progress`, async () => {
+    it(`a dead task whose entry has ${name} is recovered, not left in progress`, async ({
+      setup: { prefix, database, locations, redis, monitor },
+    }) => {
       const keyPrefix = `${prefix}${++n}:`;
-      const { m, metrics } = monitor(keyPrefix);
-      const { id, member, keys } = await deadTask(keyPrefix, 'unpack', entry);
+      const { m, metrics } = poisonMonitor(monitor, keyPrefix);
+      const { id, member, keys } = await deadTask({ database, locations, redis }, keyPrefix, 'unpack', entry);
       // Quarantined members are recovered by reconciliation once they have been missing for a while.
       await waitFor(
         async () => {
@@ -140,11 +115,13 @@ describe('poison heartbeat entries', () => {
     });
   }
 
-  it('a member whose recovery keeps failing is retried with backoff, not in a hot loop, and raises one ERROR naming it', async () => {
+  it('a member whose recovery keeps failing is retried with backoff, not in a hot loop, and raises one ERROR naming it', async ({
+    setup: { prefix, database, locations, redis, monitor },
+  }) => {
     const keyPrefix = `${prefix}${++n}:`;
-    const { m, lines } = monitor(keyPrefix);
-    const now = await redisNow();
-    const { id, member } = await deadTask(keyPrefix, 'deletion', () => ({
+    const { m, lines } = poisonMonitor(monitor, keyPrefix);
+    const now = await redisNow(redis);
+    const { id, member } = await deadTask({ database, locations, redis }, keyPrefix, 'deletion', () => ({
       score: now - 1000,
       details: details(now, { workerId: 'w-1' }),
     }));
@@ -197,11 +174,13 @@ describe('poison heartbeat entries', () => {
     }
   }, 40_000);
 
-  it("a worker whose liveness bound differs from the monitor's is reported once, naming it, with one WARNING", async () => {
+  it("a worker whose liveness bound differs from the monitor's is reported once, naming it, with one WARNING", async ({
+    setup: { prefix, database, redis, monitor },
+  }) => {
     const keyPrefix = `${prefix}${++n}:`;
-    const { m, lines } = monitor(keyPrefix);
+    const { m, lines } = poisonMonitor(monitor, keyPrefix);
     // A second monitor (a replica) sees the same worker: still one notification per dedup window.
-    const { m: replica } = monitor(keyPrefix);
+    const { m: replica } = poisonMonitor(monitor, keyPrefix);
     const warnings = () =>
       database.db
         .selectFrom('notifications')
@@ -245,11 +224,13 @@ describe('poison heartbeat entries', () => {
     }
   });
 
-  it('a row with no member whose recovery keeps failing does not hold back expired members of other rows', async () => {
+  it('a row with no member whose recovery keeps failing does not hold back expired members of other rows', async ({
+    setup: { prefix, database, locations, redis, monitor },
+  }) => {
     // Shipped timings: liveness 12 s, beats every 4 s. Before, its recovery threw out of the pass,
     // and every failed pass held back expired members for another liveness bound: forever.
     const keyPrefix = `${prefix}${++n}:`;
-    const { m, lines } = monitor(keyPrefix, true);
+    const { m, lines } = poisonMonitor(monitor, keyPrefix, true);
     // Died before its first beat (no member), and its recovery fails on every try.
     const a = await seedOperation(database.db, locations, 'deletion', {
       status: 'in_progress',
@@ -275,7 +256,7 @@ describe('poison heartbeat entries', () => {
         message: "row A's first failed recovery",
       });
       // Another task dies now: its member is overdue at once.
-      const { id: b } = await deadTask(keyPrefix, 'unpack', (now) => ({
+      const { id: b } = await deadTask({ database, locations, redis }, keyPrefix, 'unpack', (now) => ({
         score: now - 1000,
         details: details(now, { workerId: 'w-1' }),
       }));
@@ -305,7 +286,9 @@ describe('poison heartbeat entries', () => {
     }
   }, 120_000);
 
-  it("a live task tracked with a longer progress bound than the monitor's is not recovered", async () => {
+  it("a live task tracked with a longer progress bound than the monitor's is not recovered", async ({
+    setup: { prefix, database, locations, redis, monitor },
+  }) => {
     // The worker's progress bound (3 h) is beyond the monitor's (60 s) + deadlineSlackMs (1 s): its
     // progress deadline looks absurd to this monitor. Before, the whole member was quarantined every
     // pass, the worker re-registered it, and reconciliation recovered the live task.
@@ -315,25 +298,19 @@ describe('poison heartbeat entries', () => {
       { level: 'debug' },
       { write: (l: string) => void lines.push(JSON.parse(l) as LogLine) },
     );
-    const config = monitorConfigSchema.parse({
-      keyPrefix,
-      monitor: {
-        livenessTimeoutMs: LIVENESS_MS,
-        heartbeatIntervalMs: 1000,
-        progressTimeoutMs: TIMEOUT_MS,
-        deadlineSlackMs: 1000,
-        loopIntervalMs: 300_000,
+    const m = monitor(
+      {
+        keyPrefix,
+        monitor: {
+          livenessTimeoutMs: LIVENESS_MS,
+          heartbeatIntervalMs: 1000,
+          progressTimeoutMs: TIMEOUT_MS,
+          deadlineSlackMs: 1000,
+          loopIntervalMs: 300_000,
+        },
       },
-    });
-    const m = new Monitor({
-      db: database.db,
-      redis,
-      logger,
-      config,
-      monitorId: 'poison-monitor',
-      recovery: { db: database.db, registry: createHandlerRegistry(), policy: config.recovery, logger },
-      metrics: createMonitorMetrics(),
-    });
+      { monitorId: 'poison-monitor', logger },
+    );
     const id = await seedOperation(database.db, locations, 'long_term_archive_transfer', {
       status: 'in_progress',
       lastSeenAgoS: 0,

@@ -9,42 +9,16 @@
 // monitor reads the health records once per beat interval whether or not a row needs them.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { databaseNow, readOperation, type CcatDatabase } from '@ccat/db';
-import {
-  createTestDatabase,
-  seedLocations,
-  seedOperation,
-  type TestDatabase,
-  type TestLocations,
-} from '@ccat/db/testing';
+import { databaseNow, readOperation } from '@ccat/db';
+import { seedOperation } from '@ccat/db/testing';
 import { heartbeatKeys } from '@ccat/heartbeat';
-import { createHandlerRegistry } from '@ccat/recovery-handlers';
-import { connectTestRedis, deleteKeysWithPrefix, testRedisUrl, uniquePrefix } from '@ccat/test-support';
-import type { Redis } from 'ioredis';
-import { pino } from 'pino';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createMonitorMetrics, Monitor, monitorConfigSchema } from '../src/index.js';
+import { deleteKeysWithPrefix, testRedisUrl } from '@ccat/test-support';
+import { expect } from 'vitest';
+import { monitorTest, type MonitorContext } from './support/monitor-fixture.js';
 
 const LIVENESS_MS = 3000;
 const INTERVAL_MS = 1000;
-let schema: TestDatabase;
-let database: CcatDatabase;
-let locations: TestLocations;
-let redis: Redis;
-const prefix = uniquePrefix('mon_flush');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-beforeAll(async () => {
-  schema = await createTestDatabase('mon_flush');
-  database = schema.database;
-  locations = await seedLocations(database.db);
-  redis = await connectTestRedis();
-});
-afterAll(async () => {
-  await deleteKeysWithPrefix(redis, prefix);
-  redis.disconnect();
-  await schema?.close();
-});
 
 interface Scenario {
   readonly name: string;
@@ -62,7 +36,8 @@ interface Scenario {
   readonly newMonitorAfterFlush?: boolean;
 }
 
-async function scenario(
+async function runScenario(
+  { prefix, database, locations, redis, monitor }: MonitorContext,
   sc: Scenario,
 ): Promise<{ recoveredAfterMs?: number; status: string | undefined; attempt: number | undefined }> {
   const keyPrefix = `${prefix}${sc.name}:`;
@@ -98,7 +73,7 @@ async function scenario(
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   let out = '';
   child.stdout!.on('data', (d) => (out += String(d)));
-  const config = monitorConfigSchema.parse({
+  const config = {
     keyPrefix,
     monitor: {
       livenessTimeoutMs: sc.monitorMs?.[1] ?? LIVENESS_MS,
@@ -107,22 +82,8 @@ async function scenario(
       batchSize: 100,
       progressStalls: false,
     },
-  });
-  const newMonitor = () =>
-    new Monitor({
-      db: database.db,
-      redis,
-      logger: pino({ level: 'silent' }),
-      config,
-      monitorId: 'flush-monitor',
-      recovery: {
-        db: database.db,
-        registry: createHandlerRegistry(),
-        policy: config.recovery,
-        logger: pino({ level: 'silent' }),
-      },
-      metrics: createMonitorMetrics(),
-    });
+  };
+  const newMonitor = () => monitor(config, { monitorId: 'flush-monitor' });
   let m = newMonitor();
   const deadlines = heartbeatKeys({ keyPrefix }).deadlines;
   try {
@@ -185,11 +146,21 @@ async function scenario(
   }
 }
 
+// Each test's `scenario` runs one scenario on this file's schema, Redis and monitor factory.
+const it = monitorTest('mon_flush').extend(
+  'scenario',
+  ({ setup }) =>
+    (sc: Scenario) =>
+      runScenario(setup, sc),
+);
+
 // Same bounds everywhere (worker = monitor). Frozen 2.5 s < its 3 s liveness bound, right after its
 // beat, while Redis loses its keys; the monitor knew the worker's bounds before the flush.
 // Old rule: waits max(1.5, 3) s from first seen missing: kept. New rule (0e37cb8): max(1.5, 3-1.5,
 // 1+0.5) = 1.5 s: recovered ~1.6 s after the last beat, though the process was never silent for its bound.
-it('F1: a worker frozen for less than its liveness bound across a Redis flush keeps its task', async () => {
+it('F1: a worker frozen for less than its liveness bound across a Redis flush keeps its task', async ({
+  scenario,
+}) => {
   const r = await scenario({
     name: 'frozen',
     workerIntervalMs: INTERVAL_MS,
@@ -205,7 +176,9 @@ it('F1: a worker frozen for less than its liveness bound across a Redis flush ke
 // Redis loses its keys right after a beat. The monitor had never needed the health records (no row
 // had a missing member), so it does not know this worker's bounds: waits its own 1.5 s; the worker
 // re-registers after 2.5 s. Fails on the old rule too (pre-existing).
-it('F2: a slower live worker keeps its task across a Redis flush when the monitor had not read its bounds yet', async () => {
+it('F2: a slower live worker keeps its task across a Redis flush when the monitor had not read its bounds yet', async ({
+  scenario,
+}) => {
   const r = await scenario({
     name: 'slow',
     workerIntervalMs: 2500,
@@ -219,7 +192,9 @@ it('F2: a slower live worker keeps its task across a Redis flush when the monito
 
 // F1 at the shipped defaults (worker and monitor beat 4 s, liveness 12 s): frozen 11.5 s (< 12 s) right
 // after its beat while Redis loses its keys. New rule: recovered 7-12 s after the flush (first seen missing at the next reconciliation, every 5 s); old: 12-17 s.
-it('F1 at the shipped defaults: frozen 11.5 s of a 12 s bound across a flush keeps its task', async () => {
+it('F1 at the shipped defaults: frozen 11.5 s of a 12 s bound across a flush keeps its task', async ({
+  scenario,
+}) => {
   const r = await scenario({
     name: 'frozen12',
     workerIntervalMs: 4000,
@@ -236,7 +211,9 @@ it('F1 at the shipped defaults: frozen 11.5 s of a 12 s bound across a flush kee
 // The new monitor never read the worker's bound (the flush took the health record with it) and waits
 // only its own absentFor = max(3 - 1.5, 1.5) = 1.5 s from first seen missing: the worker, frozen 2.5 s
 // of its 3 s bound, loses its task although it is alive by its own bound.
-it('a monitor restarted after the flush keeps the task of a worker frozen for less than its bound', async () => {
+it('a monitor restarted after the flush keeps the task of a worker frozen for less than its bound', async ({
+  scenario,
+}) => {
   const r = await scenario({
     name: 'frozen-restart',
     workerIntervalMs: INTERVAL_MS,
@@ -252,7 +229,7 @@ it('a monitor restarted after the flush keeps the task of a worker frozen for le
 // F2 (a slower worker, 2.5 s / 8 s, NOT frozen, beating on) with a monitor
 // started after the flush (restart, rolling deploy, new replica): it waits its own 1.5 s, the worker
 // re-registers after up to 2.5 s. The runbook says such a worker's bound is honoured.
-it('a monitor started after the flush keeps the task of a slower live worker', async () => {
+it('a monitor started after the flush keeps the task of a slower live worker', async ({ scenario }) => {
   const r = await scenario({
     name: 'slow-restart',
     workerIntervalMs: 2500,

@@ -1,53 +1,22 @@
 // Reconciliation while the workers' health records cannot be read (adversary of 883d6bd): the
 // expiry times read before are dropped, so a row waiting on one is not looked at in every pass.
-import { type CcatDatabase } from '@ccat/db';
-import {
-  createTestDatabase,
-  seedLocations,
-  seedOperation,
-  type TestDatabase,
-  type TestLocations,
-} from '@ccat/db/testing';
+import { seedOperation } from '@ccat/db/testing';
 import { heartbeatKeys, ServiceHealthReporter } from '@ccat/heartbeat';
-import { createHandlerRegistry } from '@ccat/recovery-handlers';
-import { connectTestRedis, deleteKeysWithPrefix, uniquePrefix } from '@ccat/test-support';
+import { connectTestRedis } from '@ccat/test-support';
 import type { Redis } from 'ioredis';
-import { pino } from 'pino';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createMonitorMetrics, Monitor, monitorConfigSchema } from '../src/index.js';
+import { expect } from 'vitest';
+import { createMonitorMetrics } from '../src/index.js';
+import { monitorTest, type MonitorFactory } from './support/monitor-fixture.js';
 
-const logger = pino({ level: 'silent' });
-let schema: TestDatabase;
-let database: CcatDatabase;
-let locations: TestLocations;
-let redis: Redis;
-const prefix = uniquePrefix('mon_health_reads');
+const it = monitorTest('mon_health_reads');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-beforeAll(async () => {
-  schema = await createTestDatabase('mon_health_reads');
-  database = schema.database;
-  locations = await seedLocations(database.db);
-  redis = await connectTestRedis();
-});
-afterAll(async () => {
-  await deleteKeysWithPrefix(redis, prefix);
-  redis.disconnect();
-  await schema?.close();
-});
-
-function monitor(keyPrefix: string, m: Record<string, unknown> = {}) {
-  const config = monitorConfigSchema.parse({ keyPrefix, monitor: { progressStalls: false, ...m } });
+function countingMonitor(monitor: MonitorFactory, keyPrefix: string, m: Record<string, unknown> = {}) {
   const metrics = createMonitorMetrics();
-  const mon = new Monitor({
-    db: database.db,
-    redis,
-    logger,
-    config,
-    monitorId: 'reads-monitor',
-    recovery: { db: database.db, registry: createHandlerRegistry(), policy: config.recovery, logger },
-    metrics,
-  });
+  const mon = monitor(
+    { keyPrefix, monitor: { progressStalls: false, ...m } },
+    { monitorId: 'reads-monitor', metrics },
+  );
   const passes = async () =>
     ((await metrics.passes.get()).values as { value: number }[]).reduce((a, v) => a + v.value, 0);
   return { mon, passes };
@@ -77,8 +46,11 @@ function reporter(
 // HGETALL errors; the heartbeat keys are fine). #readWorkers kept the stale expiry, so checkAt =
 // max(min(since + 30 s, stale expiry + 50), since + absentFor) was in the past for ~27 s: the loop ran
 // a pass every 20 ms (MIN_SLEEP_MS), each re-reading the records once per such row.
-it('failing health reads do not make the monitor loop every few ms', async () => {
+it('failing health reads do not make the monitor loop every few ms', async ({
+  setup: { prefix, database, locations, redis, monitor },
+}) => {
   const keyPrefix = `${prefix}hot:`;
+  // The worker's own connection (not the fixture's): disconnected below, as a killed worker's is.
   const own = await connectTestRedis();
   const w = reporter(own, keyPrefix, 'w-hot', 1000, 30_000, 3000);
   await w.start();
@@ -87,7 +59,7 @@ it('failing health reads do not make the monitor loop every few ms', async () =>
     lastSeenAgoS: 600,
     claimedBy: 'w-hot',
   });
-  const { mon, passes } = monitor(keyPrefix, {
+  const { mon, passes } = countingMonitor(monitor, keyPrefix, {
     livenessTimeoutMs: 3000,
     heartbeatIntervalMs: 1000,
     loopIntervalMs: 300_000,

@@ -1,52 +1,37 @@
 // The monitor's reconciliation in one process, pass by pass: rows with no heartbeat and no sign of
 // life in the database for their timeout, with the heartbeats and rows set up directly.
-import { databaseNow, readOperation, type CcatDatabase } from '@ccat/db';
-import {
-  createTestDatabase,
-  seedLocations,
-  seedOperation,
-  type TestDatabase,
-  type TestLocations,
-} from '@ccat/db/testing';
+import { databaseNow, readOperation } from '@ccat/db';
+import { seedOperation } from '@ccat/db/testing';
 import { HeartbeatEmitter, heartbeatKeys, ServiceHealthReporter } from '@ccat/heartbeat';
-import { createHandlerRegistry } from '@ccat/recovery-handlers';
-import { connectTestRedis, deleteKeysWithPrefix, uniquePrefix, waitFor } from '@ccat/test-support';
+import { connectTestRedis, deleteKeysWithPrefix, waitFor } from '@ccat/test-support';
 import type { Redis } from 'ioredis';
-import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createMonitorMetrics, Monitor, monitorConfigSchema, monitorLeaseKey } from '../src/index.js';
+import { describe, expect, vi } from 'vitest';
+import { monitorLeaseKey, type MonitorConfigInput } from '../src/index.js';
+import { monitorTest, type MonitorContext } from './support/monitor-fixture.js';
 
-const logger = pino({ level: 'silent' });
 // Liveness 3 s with beats every second: a row with no member is watched once silent for 1.5 s and
 // recovered once its member has been missing for 1.5 s more.
 const LIVENESS_MS = 3000;
-let schema: TestDatabase;
-let database: CcatDatabase;
-let locations: TestLocations;
-let redis: Redis;
-const prefix = uniquePrefix('mon_reconcile');
 /** A slow worker's bounds (issue 13 adversary, F2): beats every 2.5 s, silent for 8 s means dead. */
 const WORKER_INTERVAL_MS = 2500;
 const WORKER_LIVENESS_MS = 8000;
-let workerRedis: Redis;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-beforeAll(async () => {
-  schema = await createTestDatabase('mon_reconcile');
-  database = schema.database;
-  locations = await seedLocations(database.db);
-  redis = await connectTestRedis();
-  workerRedis = await connectTestRedis();
-});
-afterAll(async () => {
-  await deleteKeysWithPrefix(redis, prefix);
-  redis.disconnect();
-  workerRedis.disconnect();
-  await schema?.close();
-});
+// `workerRedis`: a worker's own connection, apart from the fixture's `redis` (the monitor's), because
+// a test disconnects it on purpose (the worker killed: its health record is written no more).
+const it = monitorTest('mon_reconcile').extend(
+  'workerRedis',
+  { scope: 'file' },
+  // eslint-disable-next-line no-empty-pattern -- vitest reads a fixture's dependencies from this pattern
+  async ({}, { onCleanup }): Promise<Redis> => {
+    const workerRedis = await connectTestRedis();
+    onCleanup(() => workerRedis.disconnect());
+    return workerRedis;
+  },
+);
 
-function monitor(keyPrefix: string, batchSize: number): Monitor {
-  const config = monitorConfigSchema.parse({
+function config(keyPrefix: string, batchSize: number): MonitorConfigInput {
+  return {
     keyPrefix,
     monitor: {
       livenessTimeoutMs: LIVENESS_MS,
@@ -55,33 +40,20 @@ function monitor(keyPrefix: string, batchSize: number): Monitor {
       batchSize,
       progressStalls: false,
     },
-  });
-  return new Monitor({
-    db: database.db,
-    redis,
-    logger,
-    config,
-    monitorId: 'test-monitor',
-    recovery: { db: database.db, registry: createHandlerRegistry(), policy: config.recovery, logger },
-    metrics: createMonitorMetrics(),
-  });
+  };
 }
 
 /**
  * Runs a monitor at the shipped defaults with its own loop (which sleeps until its next due time:
  * what decides how late it looks) until row `id` is recovered; resolves how long after `from` it was.
  */
-async function recoveredAtShippedDefaults(keyPrefix: string, id: string, from: number): Promise<number> {
-  const config = monitorConfigSchema.parse({ keyPrefix, monitor: { progressStalls: false } });
-  const m = new Monitor({
-    db: database.db,
-    redis,
-    logger,
-    config,
-    monitorId: 'shipped-monitor',
-    recovery: { db: database.db, registry: createHandlerRegistry(), policy: config.recovery, logger },
-    metrics: createMonitorMetrics(),
-  });
+async function recoveredAtShippedDefaults(
+  { database, monitor }: Pick<MonitorContext, 'database' | 'monitor'>,
+  keyPrefix: string,
+  id: string,
+  from: number,
+): Promise<number> {
+  const m = monitor({ keyPrefix, monitor: { progressStalls: false } }, { monitorId: 'shipped-monitor' });
   try {
     m.start();
     while (Date.now() - from < 30_000) {
@@ -95,7 +67,9 @@ async function recoveredAtShippedDefaults(keyPrefix: string, id: string, from: n
 }
 
 describe('reconciliation', () => {
-  it('finds a dead task behind more stale-but-beating tasks than one batch', async () => {
+  it('finds a dead task behind more stale-but-beating tasks than one batch', async ({
+    setup: { prefix, database, locations, redis, monitor },
+  }) => {
     const keyPrefix = `${prefix}a:`;
     // Seven tasks without a sign of life in the database for ten minutes; the first six still
     // beat (long operations that write no progress), the last one's process is gone.
@@ -108,7 +82,7 @@ describe('reconciliation', () => {
     try {
       await emitter.start();
       for (const id of ids.slice(0, 6)) await emitter.track(`deletion:${id}:0`);
-      const m = monitor(keyPrefix, 3);
+      const m = monitor(config(keyPrefix, 3));
       // First seen missing now; recovered once it has stayed missing (a live process would have
       // re-registered it with its next beat).
       expect(await m.runPass()).toMatchObject({ ran: true, reconciled: 0 });
@@ -127,14 +101,16 @@ describe('reconciliation', () => {
     }
   });
 
-  it("wakes when the next in-progress row's sign of life reaches the watch threshold, and waits out another replica's lease", async () => {
+  it("wakes when the next in-progress row's sign of life reaches the watch threshold, and waits out another replica's lease", async ({
+    setup: { prefix, database, locations, redis, monitor },
+  }) => {
     const keyPrefix = `${prefix}b:`;
     // Just claimed, and no heartbeat: watched in about 1.5 s, not at the 300 s loop interval.
     const id = await seedOperation(database.db, locations, 'unpack', {
       status: 'in_progress',
       lastSeenAgoS: 0,
     });
-    const m = monitor(keyPrefix, 500);
+    const m = monitor(config(keyPrefix, 500));
     const first = await m.runPass();
     expect(first.ran).toBe(true);
     expect(first.sleepMs).toBeGreaterThan(1000);
@@ -163,7 +139,9 @@ describe('reconciliation', () => {
     expect(await readOperation(database.db, 'unpack', id)).toMatchObject({ status: 'pending', attempt: 1 });
   });
 
-  it('a Redis flush does not recover a live task: its member is re-registered within a beat', async () => {
+  it('a Redis flush does not recover a live task: its member is re-registered within a beat', async ({
+    setup: { prefix, database, locations, redis, monitor },
+  }) => {
     const keyPrefix = `${prefix}c:`;
     const id = await seedOperation(database.db, locations, 'deletion', {
       status: 'in_progress',
@@ -176,7 +154,7 @@ describe('reconciliation', () => {
       const handle = await emitter.track(member);
       // The worker re-registers what the beat reports missing (the task runner's part, done here by hand).
       handle.signal.addEventListener('abort', () => void emitter.track(member), { once: true });
-      const m = monitor(keyPrefix, 500);
+      const m = monitor(config(keyPrefix, 500));
       expect(await m.runPass()).toMatchObject({ reconciled: 0 });
       // Reconciliation is due again (every 1.5 s here); Redis loses everything just before it runs.
       await new Promise((resolve) => setTimeout(resolve, 1600));
@@ -198,7 +176,9 @@ describe('reconciliation', () => {
 // its next beat, so its live tasks' members are missing for up to one of its intervals: the
 // reconciliation waits out that worker's own advertised liveness bound while it is alive.
 describe("a worker's own liveness bound", () => {
-  it("a task that never beat, of a worker that died with it, is recovered once the worker's health record runs out", async () => {
+  it("a task that never beat, of a worker that died with it, is recovered once the worker's health record runs out", async ({
+    setup: { prefix, database, locations, monitor },
+  }) => {
     // At the shipped bounds (a beat every 4 s, liveness 12 s): the worker died right after its claim,
     // and its health record says alive until its TTL runs out. The row is looked at again when the
     // record expires; before, the monitor looked again one whole worker bound after it first saw the
@@ -225,7 +205,7 @@ describe("a worker's own liveness bound", () => {
     own.disconnect();
     const diedAt = Date.now();
     try {
-      const afterMs = await recoveredAtShippedDefaults(keyPrefix, id, diedAt);
+      const afterMs = await recoveredAtShippedDefaults({ database, monitor }, keyPrefix, id, diedAt);
       console.log(
         `never-registered task of a dead worker recovered after ${afterMs} ms (shipped bound 12 000 ms)`,
       );
@@ -236,7 +216,10 @@ describe("a worker's own liveness bound", () => {
     }
   }, 45_000);
 
-  it('a task that never beat, of a worker restarted under the same id, is recovered one bound after its claim; the new process keeps its own', async () => {
+  it('a task that never beat, of a worker restarted under the same id, is recovered one bound after its claim; the new process keeps its own', async ({
+    setup: { prefix, database, locations, monitor },
+    workerRedis,
+  }) => {
     // At the shipped bounds. A container restarted in its pod takes its predecessor's worker id
     // (`<host>-<pid>` with node as PID 1, or a configured pod name) and keeps that id's health record
     // alive: before, the dead process's never-registered task waited the whole worker bound from
@@ -272,7 +255,7 @@ describe("a worker's own liveness bound", () => {
       claimedBy: 'w-restarted',
     });
     try {
-      const afterMs = await recoveredAtShippedDefaults(keyPrefix, old, claimedAt);
+      const afterMs = await recoveredAtShippedDefaults({ database, monitor }, keyPrefix, old, claimedAt);
       console.log(
         `a restarted worker's predecessor's task recovered ${afterMs} ms after its claim (shipped bound 12 000 ms)`,
       );
@@ -285,7 +268,10 @@ describe("a worker's own liveness bound", () => {
     }
   }, 45_000);
 
-  it('its live task is never recovered while it is alive; killed, the task is recovered within its bound', async () => {
+  it('its live task is never recovered while it is alive; killed, the task is recovered within its bound', async ({
+    setup: { prefix, database, locations, monitor },
+    workerRedis,
+  }) => {
     const keyPrefix = `${prefix}slow:`;
     // The worker's health record, as the worker writes it: its bounds in `info`, TTL its liveness.
     const health = new ServiceHealthReporter({
@@ -305,7 +291,7 @@ describe("a worker's own liveness bound", () => {
       lastSeenAgoS: 600,
       claimedBy: 'w-slow',
     });
-    const m = monitor(keyPrefix, 100);
+    const m = monitor(config(keyPrefix, 100));
     try {
       // Longer than the monitor's own bound would wait (1.5 s missing), shorter than the worker's.
       const aliveUntil = Date.now() + WORKER_LIVENESS_MS - 2000;
@@ -347,7 +333,9 @@ describe("a worker's own liveness bound", () => {
 });
 
 describe("a step of the monitor host's clock", () => {
-  it('neither shortens the wait for a live worker nor stretches the wait for a dead one', async () => {
+  it('neither shortens the wait for a live worker nor stretches the wait for a dead one', async ({
+    setup: { prefix, database, locations, monitor },
+  }) => {
     // NTP stepping the clock at boot, or `date -s`: the waits are measured by a monotonic clock. Only
     // Date is faked here (this process's wall clock); the database, Redis and timers keep real time.
     const keyPrefix = `${prefix}clock:`;
@@ -379,7 +367,7 @@ describe("a step of the monitor host's clock", () => {
       claimedBy: 'w-gone',
     });
     const status = async (id: string) => (await readOperation(database.db, 'deletion', id))?.status;
-    const m = monitor(keyPrefix, 100);
+    const m = monitor(config(keyPrefix, 100));
     vi.useFakeTimers({ toFake: ['Date'], shouldAdvanceTime: true });
     try {
       await m.runPass(); // both first seen missing

@@ -6,66 +6,65 @@
 // lock is held beyond its statementTimeoutMs.
 import { randomBytes } from 'node:crypto';
 import { createDatabase, readOperation, type CcatDatabase } from '@ccat/db';
-import { createTestDatabase, seedLocations, type TestDatabase, type TestLocations } from '@ccat/db/testing';
+import type { TestDatabase } from '@ccat/db/testing';
 import { HeartbeatEmitter, heartbeatKeys } from '@ccat/heartbeat';
-import { builtinHandlers, createHandlerRegistry } from '@ccat/recovery-handlers';
-import { connectTestRedis, deleteKeysWithPrefix, uniquePrefix, within } from '@ccat/test-support';
-import type { Redis } from 'ioredis';
+import { builtinHandlers, createHandlerRegistry, type HandlerRegistry } from '@ccat/recovery-handlers';
+import { within } from '@ccat/test-support';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createMonitorMetrics, Monitor, monitorConfigSchema } from '../src/index.js';
+import { afterAll, describe, expect } from 'vitest';
+import type { MonitorConfigInput } from '../src/index.js';
+import { monitorTest, type MonitorContext } from './support/monitor-fixture.js';
 
 const logger = pino({ level: 'silent' });
-let schema: TestDatabase;
-let locations: TestLocations;
-let redis: Redis;
-let monitorDb: CcatDatabase;
 const app = `mon-row-lock-${randomBytes(4).toString('hex')}`;
 const POOL = 4;
 const STATEMENT_TIMEOUT_MS = 1500;
-const prefix = uniquePrefix('mon_rowlock');
 const holders: pg.Client[] = [];
 
-beforeAll(async () => {
-  schema = await createTestDatabase('mon_rowlock', { max: 4 });
-  locations = await seedLocations(schema.db);
-  redis = await connectTestRedis();
-  // The monitor's own pool, as the app makes it: a client-side statement bound, a pool size, a name.
-  monitorDb = createDatabase({
-    connectionString: schema.url,
-    schema: schema.schema,
-    max: POOL,
-    applicationName: app,
-    statementTimeoutMs: STATEMENT_TIMEOUT_MS,
-  });
-});
+// `monitorDb`: the monitor's own pool, as the app makes it (a client-side statement bound, a pool size,
+// an application_name the test counts backends by), apart from the fixture's pool on the same schema.
+const it = monitorTest('mon_rowlock', { max: 4 }).extend(
+  'monitorDb',
+  { scope: 'file' },
+  ({ schema }, { onCleanup }): CcatDatabase => {
+    const monitorDb = createDatabase({
+      connectionString: schema.url,
+      schema: schema.schema,
+      max: POOL,
+      applicationName: app,
+      statementTimeoutMs: STATEMENT_TIMEOUT_MS,
+    });
+    onCleanup(() => monitorDb.close());
+    return monitorDb;
+  },
+);
+// This file's own sessions (the frozen processes' row locks), ended after its last test.
 afterAll(async () => {
   for (const h of holders) await h.end().catch(() => undefined);
-  await deleteKeysWithPrefix(redis, prefix);
-  redis.disconnect();
-  await monitorDb?.close();
-  await schema?.close();
 });
 
-function monitor(keyPrefix: string, id: string, oneByOne: boolean) {
-  const config = monitorConfigSchema.parse({
-    keyPrefix,
-    monitor: { livenessTimeoutMs: 3000, heartbeatIntervalMs: 1000, batchSize: 2000, progressStalls: false },
-    recovery: { defaultMaxRetries: 3, backoff: { baseMs: 1000, maxMs: 1000 } },
-  });
-  // `oneByOne`: raw_data_package's handler without `table` takes the per-row path (a custom handler's).
-  const handlers = builtinHandlers().map(({ table, ...h }) =>
-    table === 'raw_data_package' && oneByOne ? h : { ...h, ...(table !== undefined && { table }) },
+const config = (keyPrefix: string): MonitorConfigInput => ({
+  keyPrefix,
+  monitor: { livenessTimeoutMs: 3000, heartbeatIntervalMs: 1000, batchSize: 2000, progressStalls: false },
+  recovery: { defaultMaxRetries: 3, backoff: { baseMs: 1000, maxMs: 1000 } },
+});
+
+// `oneByOne`: raw_data_package's handler without `table` takes the per-row path (a custom handler's).
+const registry = (oneByOne: boolean): HandlerRegistry =>
+  createHandlerRegistry(
+    builtinHandlers().map(({ table, ...h }) =>
+      table === 'raw_data_package' && oneByOne ? h : { ...h, ...(table !== undefined && { table }) },
+    ),
   );
-  const db = monitorDb.db;
-  const recovery = { db, registry: createHandlerRegistry(handlers), policy: config.recovery, logger };
-  return new Monitor({ db, redis, logger, config, monitorId: id, recovery, metrics: createMonitorMetrics() });
-}
 
 /** `count` in-progress raw_data_package rows whose heartbeat members are overdue. */
-async function stalled(keyPrefix: string, count: number): Promise<string[]> {
+async function stalled(
+  { schema, locations, redis }: Pick<MonitorContext, 'schema' | 'locations' | 'redis'>,
+  keyPrefix: string,
+  count: number,
+): Promise<string[]> {
   const { rows } = await sql<{ id: string }>`
     INSERT INTO raw_data_packages (name, source_location_id, buffer_location_id, relative_path, status, claimed_by, started_at, last_seen_at)
     SELECT ${keyPrefix} || g, ${locations.source}, ${locations.buffer}, 'x', 'in_progress', 'w-frozen', now(), now()
@@ -80,7 +79,7 @@ async function stalled(keyPrefix: string, count: number): Promise<string[]> {
 }
 
 /** A session of its own (a frozen process) holding FOR UPDATE on `ids` until `release()`. */
-async function hold(ids: readonly string[]): Promise<{ release(): Promise<void> }> {
+async function hold(schema: TestDatabase, ids: readonly string[]): Promise<{ release(): Promise<void> }> {
   const client = new pg.Client({ connectionString: schema.url, options: `-c search_path=${schema.schema}` });
   holders.push(client);
   await client.connect();
@@ -89,24 +88,29 @@ async function hold(ids: readonly string[]): Promise<{ release(): Promise<void> 
   return { release: () => client.query('ROLLBACK').then(() => undefined) };
 }
 
-async function backends(): Promise<number> {
+async function backends(schema: TestDatabase): Promise<number> {
   const { rows } = await sql<{ n: number }>`SELECT count(*)::int AS n FROM pg_stat_activity
     WHERE application_name = ${app}`.execute(schema.db);
   return rows[0]!.n;
 }
 
 describe('a row lock held by a frozen process', () => {
-  it.each([
+  it.for([
     ['batched', false],
     ['one by one', true],
   ] as const)(
     '%s: the pass recovers every other stall, skips the locked rows, stays within its pool, recovers them once released',
-    async (_, oneByOne) => {
+    { timeout: 60_000 },
+    async ([_, oneByOne], { setup: { prefix, schema, locations, redis, monitor }, monitorDb }) => {
       const keyPrefix = `${prefix}${oneByOne ? 'a' : 'b'}:`;
-      const ids = await stalled(keyPrefix, 300);
+      const ids = await stalled({ schema, locations, redis }, keyPrefix, 300);
       const locked = [ids[7]!, ids[150]!, ids[299]!];
-      const held = await hold(locked);
-      const m = monitor(keyPrefix, `mon-${oneByOne ? 'a' : 'b'}`, oneByOne);
+      const held = await hold(schema, locked);
+      const m = monitor(config(keyPrefix), {
+        monitorId: `mon-${oneByOne ? 'a' : 'b'}`,
+        registry: registry(oneByOne),
+        db: monitorDb.db,
+      });
       let maxBackends = 0;
       try {
         const started = Date.now();
@@ -116,14 +120,14 @@ describe('a row lock held by a frozen process', () => {
         expect(first === 'hung' || first instanceof Error ? first : first.recovered).toBe(
           300 - locked.length,
         );
-        maxBackends = Math.max(maxBackends, await backends());
+        maxBackends = Math.max(maxBackends, await backends(schema));
         // Held well beyond the monitor's statementTimeoutMs: passes go on, none waits on the lock.
         const until = Date.now() + 3 * STATEMENT_TIMEOUT_MS;
         while (Date.now() < until) {
           const r = await within(m.runPass(), 20_000);
           expect(r).not.toBe('hung');
           expect(r === 'hung' || r instanceof Error ? r : r.recovered).toBe(0);
-          maxBackends = Math.max(maxBackends, await backends());
+          maxBackends = Math.max(maxBackends, await backends(schema));
           await new Promise((res) => setTimeout(res, 200));
         }
         expect(maxBackends).toBeLessThanOrEqual(POOL);
@@ -151,8 +155,7 @@ describe('a row lock held by a frozen process', () => {
           attempt: 1,
         });
       expect(await redis.zcard(heartbeatKeys({ keyPrefix }).deadlines)).toBe(0);
-      expect(await backends()).toBeLessThanOrEqual(POOL);
+      expect(await backends(schema)).toBeLessThanOrEqual(POOL);
     },
-    60_000,
   );
 });

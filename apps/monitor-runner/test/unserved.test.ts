@@ -2,61 +2,27 @@
 // work_unserved WARNING per queue per dedup window, against the real PostgreSQL and Redis, with the
 // workers' health records written by the heartbeat package as the workers write them.
 import { waitingByQueue, type CcatDatabase } from '@ccat/db';
-import {
-  createTestDatabase,
-  seedLocations,
-  seedOperation,
-  type TestDatabase,
-  type TestLocations,
-} from '@ccat/db/testing';
+import { seedOperation } from '@ccat/db/testing';
 import { ServiceHealthReporter } from '@ccat/heartbeat';
-import { createHandlerRegistry } from '@ccat/recovery-handlers';
-import { connectTestRedis, deleteKeysWithPrefix, uniquePrefix, waitFor } from '@ccat/test-support';
-import type { Redis } from 'ioredis';
+import { waitFor } from '@ccat/test-support';
 import { sql } from 'kysely';
-import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createMonitorMetrics, Monitor, monitorConfigSchema, type MonitorMetrics } from '../src/index.js';
+import { describe, expect } from 'vitest';
+import { createMonitorMetrics, type MonitorConfigInput, type MonitorMetrics } from '../src/index.js';
+import { monitorTest } from './support/monitor-fixture.js';
 
-const logger = pino({ level: 'silent' });
 const LIVENESS_MS = 1000;
-let schema: TestDatabase;
-let database: CcatDatabase;
-let locations: TestLocations;
-let redis: Redis;
-const prefix = uniquePrefix('mon_unserved');
+const it = monitorTest('mon_unserved');
 
-beforeAll(async () => {
-  schema = await createTestDatabase('mon_unserved');
-  database = schema.database;
-  locations = await seedLocations(database.db);
-  redis = await connectTestRedis();
-});
-afterAll(async () => {
-  await deleteKeysWithPrefix(redis, prefix);
-  redis.disconnect();
-  await schema?.close();
-});
-
-function monitor(metrics: MonitorMetrics, loopIntervalMs = 100): Monitor {
-  const config = monitorConfigSchema.parse({
-    keyPrefix: prefix,
+function config(keyPrefix: string, loopIntervalMs = 100): MonitorConfigInput {
+  return {
+    keyPrefix,
     monitor: {
       livenessTimeoutMs: LIVENESS_MS,
       heartbeatIntervalMs: 400,
       loopIntervalMs,
       progressStalls: false,
     },
-  });
-  return new Monitor({
-    db: database.db,
-    redis,
-    logger,
-    config,
-    monitorId: 'test-monitor',
-    recovery: { db: database.db, registry: createHandlerRegistry(), policy: config.recovery, logger },
-    metrics,
-  });
+  };
 }
 
 async function gauge(metrics: MonitorMetrics): Promise<Record<string, number>> {
@@ -64,7 +30,9 @@ async function gauge(metrics: MonitorMetrics): Promise<Record<string, number>> {
   return Object.fromEntries(m.values.map((v) => [String(v.labels['operation_type']), v.value]));
 }
 
-async function unservedAlerts(): Promise<{ dedup_key: string; level: string; subject: string }[]> {
+async function unservedAlerts(
+  database: CcatDatabase,
+): Promise<{ dedup_key: string; level: string; subject: string }[]> {
   const { rows } = await sql<{ dedup_key: string; level: string; subject: string }>`
     SELECT dedup_key, level, subject FROM notifications WHERE event_kind = 'work_unserved' ORDER BY id`.execute(
     database.db,
@@ -81,7 +49,9 @@ describe('unserved work', () => {
       );
   });
 
-  it('counts waiting rows per type whose queue no live worker serves, and alerts once per queue and window', async () => {
+  it('counts waiting rows per type whose queue no live worker serves, and alerts once per queue and window', async ({
+    setup: { prefix, database, locations, redis, monitor },
+  }) => {
     await seedOperation(database.db, locations, 'deletion');
     await seedOperation(database.db, locations, 'deletion', { status: 'scheduled', scheduledAgoS: 5 });
     // Not due for an hour: still waiting, still nothing to serve it.
@@ -101,13 +71,13 @@ describe('unserved work', () => {
     });
     await worker.start();
     const metrics = createMonitorMetrics();
-    const m = monitor(metrics);
+    const m = monitor(config(prefix), { metrics });
     try {
       await m.runPass();
       expect(await gauge(metrics)).toMatchObject({ unpack: 1, deletion: 0, raw_data_package: 0 });
       // Unserved for less than the liveness bound: no alert yet (a restarting worker is no news).
-      expect(await unservedAlerts()).toEqual([]);
-      await waitFor(async () => (await m.runPass(), (await unservedAlerts()).length > 0), {
+      expect(await unservedAlerts(database)).toEqual([]);
+      await waitFor(async () => (await m.runPass(), (await unservedAlerts(database)).length > 0), {
         timeoutMs: 5 * LIVENESS_MS,
         message: 'a work_unserved notification',
       });
@@ -117,7 +87,7 @@ describe('unserved work', () => {
         await m.runPass();
         await new Promise((r) => setTimeout(r, 100));
       }
-      const alerts = await unservedAlerts();
+      const alerts = await unservedAlerts(database);
       // One per queue: the unpack row's, and its carrier data transfer package's (pending at the buffer).
       expect(alerts.map((a) => a.dedup_key).sort()).toEqual(
         [`work_unserved:${queueOf('data_transfer_package')}`, `work_unserved:${queueOf('unpack')}`].sort(),
@@ -136,7 +106,7 @@ describe('unserved work', () => {
       await waitFor(
         async () => (
           await m.runPass(),
-          (await unservedAlerts()).some((a) => a.dedup_key === `work_unserved:${queueOf('deletion')}`)
+          (await unservedAlerts(database)).some((a) => a.dedup_key === `work_unserved:${queueOf('deletion')}`)
         ),
         { timeoutMs: 5 * LIVENESS_MS, message: 'a work_unserved notification for the deletion queue' },
       );
@@ -146,15 +116,17 @@ describe('unserved work', () => {
     }
   });
 
-  it('alerts once the liveness bound has passed, not a whole loop interval (5 min by default) later', async () => {
+  it('alerts once the liveness bound has passed, not a whole loop interval (5 min by default) later', async ({
+    setup: { prefix, database, monitor },
+  }) => {
     await sql`DELETE FROM notifications`.execute(database.db);
-    const m = monitor(createMonitorMetrics(), 300_000);
+    const m = monitor(config(prefix, 300_000));
     try {
       await m.runPass();
-      expect(await unservedAlerts()).toEqual([]);
+      expect(await unservedAlerts(database)).toEqual([]);
       await new Promise((r) => setTimeout(r, LIVENESS_MS + 100));
       await m.runPass();
-      expect((await unservedAlerts()).length).toBeGreaterThan(0);
+      expect((await unservedAlerts(database)).length).toBeGreaterThan(0);
     } finally {
       await m.close();
     }
