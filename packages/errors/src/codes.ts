@@ -344,7 +344,9 @@ export const ERROR_CODES = {
   DB_SEARCH_PATH: refused(
     "The connection's search_path does not lead to database.schema (a pooler dropped the startup parameter `options`)",
   ),
-  SERVICE_NAME_IN_USE: refused(
+  SERVICE_NAME_IN_USE: entry(
+    'ServiceNameInUseError',
+    false,
     'Another live process refreshes the health record of this service name (two workers with one workerId)',
   ),
   REDIS_CONFIGURATION: refused(

@@ -26,4 +26,19 @@ export class HeartbeatClosedError extends OperationAbortedError {
  */
 export class ServiceNameInUseError extends ConfigurationError {
   static override readonly defaultCode: string = 'SERVICE_NAME_IN_USE';
+
+  /** The error for `serviceType`/`serviceName`, whose live record (`raw`, its JSON) is another process's. */
+  static heldBy(serviceType: string, serviceName: string, raw: unknown): ServiceNameInUseError {
+    let holder: Record<string, unknown> = {};
+    try {
+      holder = JSON.parse(String(raw)) as Record<string, unknown>;
+    } catch {
+      // not a record of ours: named by its key alone
+    }
+    const { host, pid, lastSeen, ttlMs } = holder;
+    return new ServiceNameInUseError(
+      `${serviceType} ${serviceName}: another live process (host ${String(host)}, pid ${String(pid)}) refreshes this name's health record; give each process its own name (a worker: workerId)`,
+      { context: { serviceType, serviceName, host, pid, lastSeen, ttlMs } },
+    );
+  }
 }

@@ -222,27 +222,8 @@ export class ServiceHealthReporter implements AsyncDisposable {
       this.#opts.commandTimeoutMs,
       'service health refresh',
     );
-    if (Array.isArray(reply) && reply[0] === 'taken') {
-      let holder: Record<string, unknown> = {};
-      try {
-        holder = JSON.parse(String(reply[1])) as Record<string, unknown>;
-      } catch {
-        // not a record of ours: named by its key alone
-      }
-      throw new ServiceNameInUseError(
-        `${this.#identity.serviceType} ${this.#identity.serviceName}: another live process (host ${String(holder['host'])}, pid ${String(holder['pid'])}) refreshes this name's health record; give each process its own name (a worker: workerId)`,
-        {
-          context: {
-            serviceType: this.#identity.serviceType,
-            serviceName: this.#identity.serviceName,
-            host: holder['host'],
-            pid: holder['pid'],
-            lastSeen: holder['lastSeen'],
-            ttlMs: holder['ttlMs'],
-          },
-        },
-      );
-    }
+    if (Array.isArray(reply) && reply[0] === 'taken')
+      throw ServiceNameInUseError.heldBy(this.#identity.serviceType, this.#identity.serviceName, reply[1]);
   }
 
   #schedule(): void {
