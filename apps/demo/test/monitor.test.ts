@@ -4,8 +4,8 @@ import { arch } from 'node:os';
 import { join } from 'node:path';
 import { readOperation } from '@ccat/db';
 import { partialPath, resolveOperationOutputs } from '@ccat/recovery-handlers';
-import { HeartbeatScanner } from '@ccat/heartbeat';
-import { deleteKeysWithPrefix, waitFor } from '@ccat/test-support';
+import { HeartbeatScanner, heartbeatKeys, ServiceHealthReporter } from '@ccat/heartbeat';
+import { connectTestRedis, deleteKeysWithPrefix, waitFor } from '@ccat/test-support';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createE2E, hangFirstAttempt, TIMEOUT_MS, type E2E } from './support/system.js';
@@ -364,6 +364,47 @@ describe('at the shipped liveness defaults (issue 13)', () => {
     await restarted;
     await completed(id!, 30_000);
     expect(await row(id!)).toMatchObject({ status: 'completed', attempt: 1, claimedBy: 'pod-1' });
+  }, 90_000);
+
+  it("a worker restarted under the same id refreshes its health record with its heartbeat's beats, so the record never vouches for a task not yet registered", async () => {
+    // The restarted process writes its record only once its predecessor's expired, at any point of
+    // its beat interval; on a timer of its own the record was refreshed up to a beat away from the
+    // heartbeats, and one refreshed between a claim and that task's first beat kept the dead worker's
+    // task ~16 s (issue 13 adversary). Now each refresh follows a beat.
+    e = await createE2E('mon_shipped_phase');
+    const own = await connectTestRedis();
+    const predecessor = new ServiceHealthReporter({
+      redis: own,
+      keyPrefix: e.prefix,
+      serviceType: 'worker',
+      serviceName: 'pod-2',
+      ttlMs: 12_000,
+      refreshMs: 4000,
+      exclusive: true,
+    });
+    await predecessor.start();
+    own.disconnect(); // died: its record expires 12 s after its last write
+    await sleep(2000);
+    await e.worker('pod-2', { ...hangFirstAttempt(600_000), ...SHIPPED.worker });
+    const [id] = await e.seed(1);
+    await claimedBy(id!, 'pod-2');
+    await beating(id!);
+    const member = `raw_data_package:${id!}:0`;
+    const deadlines = new HeartbeatScanner({ redis: e.redis, keyPrefix: e.prefix }).keys.deadlines;
+    const health = heartbeatKeys({ keyPrefix: e.prefix }).health('worker', 'pod-2');
+    for (let beat = 0; beat < 3; beat++) {
+      const before = await e.redis.zscore(deadlines, member);
+      await waitFor(async () => (await e!.redis.zscore(deadlines, member)) !== before, {
+        timeoutMs: 6000,
+        message: 'a beat',
+      });
+      await sleep(300);
+      const beatAt = Number(await e.redis.zscore(deadlines, member)) - 12_000;
+      const lastSeen = (JSON.parse((await e.redis.get(health))!) as { lastSeen: number }).lastSeen;
+      console.log(`record refreshed ${lastSeen - beatAt} ms after the beat`);
+      expect(lastSeen - beatAt).toBeGreaterThanOrEqual(0);
+      expect(lastSeen - beatAt).toBeLessThan(300);
+    }
   }, 90_000);
 
   it('a second worker with the id of a live one is refused with exit 2 naming the other process; the first keeps working', async () => {

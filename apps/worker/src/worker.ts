@@ -138,8 +138,12 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
     ...(deps.pid !== undefined && { pid: deps.pid }),
     logger: log,
     // A beat with nothing to send makes no round trip (serverTime undefined, rttMs 0): not a sample.
+    // The health record is refreshed after each beat, so it never vouches for a task whose
+    // registration still waits for the next beat (two timers drift apart: a record refreshed between
+    // a claim and that beat kept a dead worker's task 16 s, issue 13 adversary).
     onBeat: (r) => {
       if (r.serverTime !== undefined) metrics.heartbeatRtt.observe(r.rttMs / 1000);
+      void health.refresh();
     },
     onError: () => metrics.heartbeatFailures.inc(),
   });
@@ -155,6 +159,7 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
     // (claimsSince) name one process. A second process with the same id waits for a dead
     // predecessor's record to expire, and is refused (exit 2) while another process refreshes it.
     exclusive: true,
+    selfRefresh: false,
     onTaken: (e) => {
       log.error(
         { err: e.message },

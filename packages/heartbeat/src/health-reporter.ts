@@ -1,3 +1,4 @@
+// Over 300 lines: an exclusive name's wait at start, its refresh and its stop share one record's state.
 // A service's liveness key: `${namespace}health:${serviceType}:${serviceName}` with a TTL, refreshed
 // on a timer, plus a registry entry that outlives it so a dead service is still listed.
 import { randomBytes } from 'node:crypto';
@@ -45,6 +46,12 @@ export type ServiceHealthReporterOptions = HealthOptions & {
   readonly exclusive?: boolean;
   /** Exclusive: called once when another process took the name over (refreshing stops). */
   readonly onTaken?: (error: ServiceNameInUseError) => void;
+  /**
+   * false: no timer after `start()`; the owner calls `refresh()` at least every `refreshMs` (a worker:
+   * after each heartbeat beat, so a refresh never vouches for a task whose registration still waits
+   * for the next beat). Default true.
+   */
+  readonly selfRefresh?: boolean;
 };
 
 const queuesSchema = z.array(z.string().min(1).max(255)).max(10_000);
@@ -82,6 +89,9 @@ export class ServiceHealthReporter implements AsyncDisposable {
   readonly #deleteOnClose: boolean;
   readonly #onError: ((error: CCATDataOperationError) => void) | undefined;
   readonly #onTaken: ((error: ServiceNameInUseError) => void) | undefined;
+  readonly #selfRefresh: boolean;
+  /** While start() waits on another process's record: no write before this Redis time (its expiry). */
+  #notBefore: number | undefined;
   #timer: NodeJS.Timeout | undefined;
   #starting: Promise<void> | undefined;
   #started = false;
@@ -103,6 +113,7 @@ export class ServiceHealthReporter implements AsyncDisposable {
       deleteOnClose,
       exclusive,
       onTaken,
+      selfRefresh,
       ...config
     } = options;
     this.#opts = parseOptions(healthOptionsSchema, config, 'health');
@@ -114,6 +125,7 @@ export class ServiceHealthReporter implements AsyncDisposable {
     this.#redis = redis;
     this.#onError = onError;
     this.#onTaken = onTaken;
+    this.#selfRefresh = selfRefresh !== false;
     this.#deleteOnClose = id.deleteOnClose;
     const keys = keysFor(this.#opts.keyPrefix, this.#opts.hashTag);
     this.key = keys.health(id.serviceType, id.serviceName);
@@ -166,9 +178,41 @@ export class ServiceHealthReporter implements AsyncDisposable {
 
   /** One refresh now. Rejects with the classified error. */
   beat(): Promise<void> {
-    const run = this.#inflight.then(() => this.#write());
+    const run = this.#inflight.then(() => this.#write()).then(() => undefined);
     this.#inflight = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * One refresh, once started, with the timer's handling: a failure is logged and passed to `onError`,
+   * a takeover stops refreshing and calls `onTaken`. Never rejects. Before `start()` resolved, or
+   * after close: nothing.
+   */
+  async refresh(): Promise<void> {
+    if (!this.#started || this.#closed) return;
+    try {
+      await this.beat();
+    } catch (e) {
+      if (e instanceof ServiceNameInUseError) {
+        // Taken over (this process was silent past its TTL and another took the name): not fought for.
+        this.#log.error({ err: e.message, ...e.context }, 'health record taken over by another process');
+        this.#closed = true;
+        clearTimeout(this.#timer);
+        try {
+          this.#onTaken?.(e);
+        } catch (hookError) {
+          this.#log.error({ err: classifyError(hookError) }, 'onTaken hook threw');
+        }
+        return;
+      }
+      const error = classifyError(e);
+      this.#log.warn({ err: error }, 'service health refresh failed');
+      try {
+        this.#onError?.(error);
+      } catch (hookError) {
+        this.#log.error({ err: classifyError(hookError) }, 'onError hook threw');
+      }
+    }
   }
 
   /** Stops refreshing and records the stop (deleting the key unless deleteOnClose is false). Never rejects. */
@@ -185,80 +229,63 @@ export class ServiceHealthReporter implements AsyncDisposable {
     let held: { lastSeen: unknown; until: number } | undefined;
     for (;;) {
       try {
-        await this.beat();
-        break;
+        // Not written before the holder's record would have expired, even when it vanished sooner
+        // (Redis lost it: the holder may be alive and writes it again within its beat).
+        if (await this.#write()) break;
       } catch (e) {
         if (!(e instanceof ServiceNameInUseError)) throw e;
         const { lastSeen, ttlMs } = e.context as { lastSeen?: unknown; ttlMs?: unknown };
         // Refreshed while this process waited, or a record that does not expire: a live holder.
         if (held !== undefined && (lastSeen !== held.lastSeen || performance.now() > held.until)) throw e;
         if (held === undefined) {
-          held = {
-            lastSeen,
-            until: performance.now() + (typeof ttlMs === 'number' ? ttlMs : this.#opts.ttlMs) + 1000,
-          };
+          const ttl = typeof ttlMs === 'number' ? ttlMs : this.#opts.ttlMs;
+          held = { lastSeen, until: performance.now() + ttl + 1000 };
+          if (typeof lastSeen === 'number') this.#notBefore = lastSeen + ttl;
           this.#log.warn(
             e.context,
             'the health record of this name is held by another process: waiting for it to expire (a predecessor that died) or be refreshed (a live process with the same name: refused)',
           );
         }
-        await sleep(Math.min(250, this.#opts.refreshMs));
-        if (this.#closed) return;
       }
+      await sleep(Math.min(250, this.#opts.refreshMs));
+      if (this.#closed) return;
     }
+    this.#notBefore = undefined;
     if (this.#closed) return;
     this.#started = true;
     this.#schedule();
   }
 
-  async #write(): Promise<void> {
+  /** One write; false when the script held it back (start() waiting: before `#notBefore`). */
+  async #write(): Promise<boolean> {
     const reply = await withTimeout(
       runScript(
         this.#redis,
         'healthBeat',
         [this.key, this.#services],
-        [this.#field, this.#opts.ttlMs, this.#info, this.#identity.incarnation ?? ''],
+        [
+          this.#field,
+          this.#opts.ttlMs,
+          this.#info,
+          this.#identity.incarnation ?? '',
+          this.#notBefore === undefined ? '' : String(this.#notBefore),
+        ],
       ),
       this.#opts.commandTimeoutMs,
       'service health refresh',
     );
     if (Array.isArray(reply) && reply[0] === 'taken')
       throw ServiceNameInUseError.heldBy(this.#identity.serviceType, this.#identity.serviceName, reply[1]);
+    return !(Array.isArray(reply) && reply[0] === 'wait');
   }
 
   #schedule(): void {
-    if (this.#closed) return;
+    if (this.#closed || !this.#selfRefresh) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      void this.#tick();
+      void this.refresh().finally(() => this.#schedule());
     }, this.#opts.refreshMs);
     this.#timer.unref();
-  }
-
-  async #tick(): Promise<void> {
-    try {
-      await this.beat();
-    } catch (e) {
-      if (e instanceof ServiceNameInUseError) {
-        // Taken over (this process was silent past its TTL and another took the name): not fought for.
-        this.#log.error({ err: e.message, ...e.context }, 'health record taken over by another process');
-        this.#closed = true;
-        try {
-          this.#onTaken?.(e);
-        } catch (hookError) {
-          this.#log.error({ err: classifyError(hookError) }, 'onTaken hook threw');
-        }
-        return;
-      }
-      const error = classifyError(e);
-      this.#log.warn({ err: error }, 'service health refresh failed');
-      try {
-        this.#onError?.(error);
-      } catch (hookError) {
-        this.#log.error({ err: classifyError(hookError) }, 'onError hook threw');
-      }
-    }
-    this.#schedule();
   }
 
   async #shutdown(): Promise<void> {

@@ -258,6 +258,40 @@ describe('an exclusive name (a worker id)', () => {
     });
     await next.close();
   });
+
+  it('a record lost (a flush) while a second process waits is not taken before it would have expired: the live holder writes it again and the second is refused', async () => {
+    const taken: string[] = [];
+    const live = exclusive('w-flush', redis, { onTaken: (e: Error) => taken.push(e.message) });
+    await live.start();
+    const twin = exclusive('w-flush', redis);
+    const outcome = twin.start().then(
+      () => 'started',
+      (e: { code?: string }) => `refused ${e.code}`,
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    await redis.del(heartbeatKeys({ keyPrefix: prefix }).health('worker', 'w-flush'));
+    expect(await outcome).toBe('refused SERVICE_NAME_IN_USE');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(taken).toEqual([]);
+    await live.close();
+    await twin.close();
+  });
+
+  it('selfRefresh false: refreshed only by refresh(), which never rejects', async () => {
+    const c = dying();
+    const owned = exclusive('w-driven', c, { selfRefresh: false, ttlMs: 1_000, refreshMs: 200 });
+    await owned.refresh(); // before start: nothing
+    await owned.start();
+    const key = heartbeatKeys({ keyPrefix: prefix }).health('worker', 'w-driven');
+    const first = JSON.parse((await redis.get(key))!).lastSeen as number;
+    await new Promise((r) => setTimeout(r, 500));
+    expect(JSON.parse((await redis.get(key))!).lastSeen).toBe(first);
+    await owned.refresh();
+    expect(JSON.parse((await redis.get(key))!).lastSeen).toBeGreaterThan(first);
+    c.disconnect();
+    await expect(owned.refresh()).resolves.toBeUndefined();
+    await owned.close();
+  });
 });
 
 describe('releaseLease', () => {
