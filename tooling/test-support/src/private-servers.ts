@@ -12,16 +12,24 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { waitFor } from './wait.js';
 
-/** A free TCP port on 127.0.0.1 (asked of the OS; a race with another process is possible but rare). */
+/** A TCP port free on every interface, from 20000-31999 (a race with another process is possible but rare). */
 export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : 0;
-  server.close();
-  await once(server, 'close');
-  return port;
+  // Below the kernel's ephemeral range (32768-60999 on Linux): a port the kernel handed out and took
+  // back is soon some outgoing connection's local port, and the process given it failed to listen
+  // (EADDRINUSE) when the machine was busy.
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const server = createServer();
+    server.listen(port, '0.0.0.0');
+    const ok = await new Promise<boolean>((resolve) => {
+      server.once('listening', () => resolve(true));
+      server.once('error', () => resolve(false));
+    });
+    if (!ok) continue;
+    server.close();
+    await once(server, 'close');
+    return port;
+  }
 }
 
 function alive(child: ChildProcess | undefined): child is ChildProcess & { pid: number } {
