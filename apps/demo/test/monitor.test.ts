@@ -1,11 +1,12 @@
 import { existsSync } from 'node:fs';
 import { stat, writeFile } from 'node:fs/promises';
+import { connect, createServer as createNetServer } from 'node:net';
 import { arch } from 'node:os';
 import { join } from 'node:path';
 import { readOperation } from '@ccat/db';
 import { partialPath, resolveOperationOutputs } from '@ccat/recovery-handlers';
 import { HeartbeatScanner, heartbeatKeys, ServiceHealthReporter } from '@ccat/heartbeat';
-import { connectTestRedis, deleteKeysWithPrefix, waitFor } from '@ccat/test-support';
+import { connectTestRedis, deleteKeysWithPrefix, freePort, testRedisUrl, waitFor } from '@ccat/test-support';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createE2E, hangFirstAttempt, TIMEOUT_MS, type E2E } from './support/system.js';
@@ -404,6 +405,61 @@ describe('at the shipped liveness defaults (issue 13)', () => {
       console.log(`record refreshed ${lastSeen - beatAt} ms after the beat`);
       expect(lastSeen - beatAt).toBeGreaterThanOrEqual(0);
       expect(lastSeen - beatAt).toBeLessThan(300);
+    }
+  }, 90_000);
+
+  it('a worker whose link to Redis is slower than its command timeout keeps its health record while its task members live', async () => {
+    // Its beats time out in the worker but still run in Redis, keeping the members alive; the record
+    // is refreshed after failed beats too (issue 13 adversary: refreshed only after successful ones,
+    // it lapsed 16 s into a 5.5 s latency while the members lived, and a twin could take the id).
+    e = await createE2E('mon_shipped_slow_link');
+    const target = new URL(testRedisUrl());
+    let delayMs = 0;
+    const proxy = createNetServer((client) => {
+      const server = connect(Number(target.port || 6379), target.hostname);
+      client.on('data', (d) => (delayMs > 0 ? setTimeout(() => server.write(d), delayMs) : server.write(d)));
+      server.on('data', (d) => client.write(d));
+      client.on('error', () => server.destroy());
+      server.on('error', () => client.destroy());
+      client.on('close', () => server.end());
+      server.on('close', () => client.end());
+    });
+    const port = await freePort();
+    proxy.listen(port, '127.0.0.1');
+    try {
+      const url = new URL(testRedisUrl());
+      url.port = String(port);
+      await e.worker('slow-link', {
+        ...hangFirstAttempt(600_000),
+        ...SHIPPED.worker,
+        redis: { url: url.toString() },
+      });
+      const [id] = await e.seed(1);
+      await claimedBy(id!, 'slow-link');
+      await beating(id!);
+      const member = `raw_data_package:${id!}:0`;
+      const deadlines = new HeartbeatScanner({ redis: e.redis, keyPrefix: e.prefix }).keys.deadlines;
+      const health = heartbeatKeys({ keyPrefix: e.prefix }).health('worker', 'slow-link');
+      delayMs = 5500;
+      let samples = 0;
+      const until = Date.now() + 26_000;
+      while (Date.now() < until) {
+        const now = Number((await e.redis.time())[0]) * 1000;
+        const deadline = await e.redis.zscore(deadlines, member);
+        if (deadline !== null && Number(deadline) > now + 1000) {
+          samples++;
+          expect(
+            await e.redis.pttl(health),
+            `record alive while the member has ${Number(deadline) - now} ms`,
+          ).toBeGreaterThan(0);
+        }
+        await sleep(1000);
+      }
+      console.log(`slow link: the record was alive at ${samples} samples while the member lived`);
+      expect(samples).toBeGreaterThan(10);
+    } finally {
+      delayMs = 0;
+      proxy.close();
     }
   }, 90_000);
 

@@ -138,13 +138,16 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
     ...(deps.pid !== undefined && { pid: deps.pid }),
     logger: log,
     // A beat with nothing to send makes no round trip (serverTime undefined, rttMs 0): not a sample.
-    // The health record is refreshed after each beat, so it never vouches for a task whose
-    // registration still waits for the next beat (two timers drift apart: a record refreshed between
-    // a claim and that beat kept a dead worker's task 16 s, issue 13 adversary).
     onBeat: (r) => {
       if (r.serverTime !== undefined) metrics.heartbeatRtt.observe(r.rttMs / 1000);
-      void health.refresh();
     },
+    // The health record is refreshed with each beat, sent right after it on the same connection:
+    // it never vouches for a task whose registration still waits for the next beat (two timers drift
+    // apart: a record refreshed between a claim and that beat kept a dead worker's task 16 s), and it
+    // lives as long as the beats do, also when they time out here but still run in Redis (a link
+    // slower than the command timeout; refreshed after a reply only, it lapsed while the members
+    // lived). Issue 13 adversaries.
+    onBeatSent: () => void health.refresh(),
     onError: () => metrics.heartbeatFailures.inc(),
   });
   const health = new ServiceHealthReporter({

@@ -93,4 +93,10 @@ export type HeartbeatEmitterOptions = HeartbeatOptions & {
   readonly onBeat?: (report: BeatReport) => void;
   /** Called for every failed beat, with the classified error. */
   readonly onError?: (error: CCATDataOperationError) => void;
+  /**
+   * Called once per beat, right after its commands were handed to the connection (at once for a beat
+   * with nothing to send), whether or not it then succeeds: a command issued from here on the same
+   * connection reaches Redis after the beat's registrations (a worker refreshes its health record so).
+   */
+  readonly onBeatSent?: () => void;
 };

@@ -78,7 +78,8 @@ export class HeartbeatEmitter implements AsyncDisposable {
   #stats = { beats: 0, beatFailures: 0, lost: 0, lastRttMs: undefined as number | undefined };
 
   constructor(options: HeartbeatEmitterOptions) {
-    const { redis, logger, emitterId, workerId, host, pid, onLost, onBeat, onError, ...config } = options;
+    const { redis, logger, emitterId, workerId, host, pid, onLost, onBeat, onError, onBeatSent, ...config } =
+      options;
     this.#opts = parseOptions(heartbeatOptionsSchema, config, 'heartbeat');
     this.#redis = redis;
     this.#keys = keysFor(this.#opts.keyPrefix, this.#opts.hashTag);
@@ -93,6 +94,7 @@ export class HeartbeatEmitter implements AsyncDisposable {
       ...(onLost && { onLost }),
       ...(onBeat && { onBeat }),
       ...(onError && { onError }),
+      ...(onBeatSent && { onBeatSent }),
     });
   }
 
@@ -373,6 +375,7 @@ export class HeartbeatEmitter implements AsyncDisposable {
     });
     const deletes = [...this.#pendingDeletes];
     if (beating.length === 0 && joining.length === 0 && deletes.length === 0) {
+      this.#hooks.sent();
       return {
         serverTime: undefined,
         rttMs: 0,
@@ -407,7 +410,9 @@ export class HeartbeatEmitter implements AsyncDisposable {
     for (const [id] of deletes) ops.push(removeOp(id));
     const written = this.#writtenNow(deletes.map(([id]) => id));
     const started = performance.now();
-    const reply = await this.#send(ops, 'heartbeat beat');
+    const sending = this.#send(ops, 'heartbeat beat');
+    this.#hooks.sent();
+    const reply = await sending;
     const rttMs = performance.now() - started;
     // A removal queued again after this beat was sent has a newer sequence number: keep it.
     for (const [id, seq] of deletes)

@@ -238,7 +238,10 @@ export class ServiceHealthReporter implements AsyncDisposable {
         // Refreshed while this process waited, or a record that does not expire: a live holder.
         if (held !== undefined && (lastSeen !== held.lastSeen || performance.now() > held.until)) throw e;
         if (held === undefined) {
-          const ttl = typeof ttlMs === 'number' ? ttlMs : this.#opts.ttlMs;
+          // At most ten of this reporter's TTLs: a foreign record (a huge ttlMs, a lastSeen ahead of
+          // Redis's clock) does not hold a start for ever.
+          const cap = 10 * this.#opts.ttlMs;
+          const ttl = Math.min(typeof ttlMs === 'number' ? ttlMs : this.#opts.ttlMs, cap);
           held = { lastSeen, until: performance.now() + ttl + 1000 };
           if (typeof lastSeen === 'number') this.#notBefore = lastSeen + ttl;
           this.#log.warn(
@@ -247,6 +250,7 @@ export class ServiceHealthReporter implements AsyncDisposable {
           );
         }
       }
+      if (held !== undefined && performance.now() > held.until) this.#notBefore = undefined;
       await sleep(Math.min(250, this.#opts.refreshMs));
       if (this.#closed) return;
     }
