@@ -9,7 +9,7 @@ import { HeartbeatScanner, heartbeatKeys, ServiceHealthReporter } from '@ccat/he
 import { connectTestRedis, deleteKeysWithPrefix, freePort, testRedisUrl, waitFor } from '@ccat/test-support';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createE2E, hangFirstAttempt, TIMEOUT_MS, type E2E } from './support/system.js';
+import { createE2E, CRASH_AT_FIRST_CLAIM, hangFirstAttempt, TIMEOUT_MS, type E2E } from './support/system.js';
 
 let e: E2E | undefined;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -107,10 +107,7 @@ describe('the monitor, with real worker processes', () => {
     await e.monitor('monitor-1', { monitor: { livenessTimeoutMs: timeoutMs, heartbeatIntervalMs: 1000 } });
     const victim = await e.worker('victim', {
       heartbeat: { intervalMs: 1000, livenessTimeoutMs: timeoutMs },
-      faults: {
-        enabled: true,
-        rules: [{ kind: 'crash', operationTypes: ['raw_data_package'], attempts: [0], stage: 'start' }],
-      },
+      ...CRASH_AT_FIRST_CLAIM,
     });
     const [id] = await e.seed(1);
     expect(await victim.exited).toBe('SIGKILL');
@@ -336,13 +333,7 @@ describe('at the shipped liveness defaults (issue 13)', () => {
     // process's task (issue 13 R2: ~17 s before).
     e = await createE2E('mon_shipped_restart');
     await e.monitor('monitor-1', SHIPPED.monitor);
-    const victim = await e.worker('pod-1', {
-      ...SHIPPED.worker,
-      faults: {
-        enabled: true,
-        rules: [{ kind: 'crash', operationTypes: ['raw_data_package'], attempts: [0], stage: 'start' }],
-      },
-    });
+    const victim = await e.worker('pod-1', { ...SHIPPED.worker, ...CRASH_AT_FIRST_CLAIM });
     const [id] = await e.seed(1);
     expect(await victim.exited).toBe('SIGKILL');
     const claimed = await row(id!);

@@ -193,6 +193,14 @@ function merge(a: object, b: object): object {
 }
 
 /** A fault rule that keeps attempt 0 of raw_data_package busy (no progress, still beating). */
+/** A fault rule that SIGKILLs the worker right after it claims attempt 0 of a raw_data_package (before its first beat). */
+export const CRASH_AT_FIRST_CLAIM = {
+  faults: {
+    enabled: true,
+    rules: [{ kind: 'crash', operationTypes: ['raw_data_package'], attempts: [0], stage: 'start' }],
+  },
+};
+
 export const hangFirstAttempt = (durationMs: number) => ({
   faults: {
     enabled: true,
