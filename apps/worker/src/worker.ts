@@ -125,31 +125,6 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
   const log = logger.child({ workerId });
   const metrics = createWorkerMetrics();
   const bullPrefix = queuePrefix(config.keyPrefix);
-  const heartbeat = new HeartbeatEmitter({
-    redis: deps.redis,
-    keyPrefix: config.keyPrefix,
-    intervalMs: config.heartbeat.intervalMs,
-    timeoutMs: config.heartbeat.livenessTimeoutMs,
-    progressTimeoutMs: config.heartbeat.progressTimeoutMs,
-    // A finished task's removal rides on the next beat: one round trip less per task.
-    removeOnNextBeat: true,
-    registerOnNextBeat: config.heartbeat.registerOnNextBeat,
-    workerId,
-    ...(deps.pid !== undefined && { pid: deps.pid }),
-    logger: log,
-    // A beat with nothing to send makes no round trip (serverTime undefined, rttMs 0): not a sample.
-    onBeat: (r) => {
-      if (r.serverTime !== undefined) metrics.heartbeatRtt.observe(r.rttMs / 1000);
-    },
-    // The health record is refreshed with each beat, sent right after it on the same connection:
-    // it never vouches for a task whose registration still waits for the next beat (two timers drift
-    // apart: a record refreshed between a claim and that beat kept a dead worker's task 16 s), and it
-    // lives as long as the beats do, also when they time out here but still run in Redis (a link
-    // slower than the command timeout; refreshed after a reply only, it lapsed while the members
-    // lived). Issue 13 adversaries.
-    onBeatSent: () => void health.refresh(),
-    onError: () => metrics.heartbeatFailures.inc(),
-  });
   const health = new ServiceHealthReporter({
     redis: deps.redis,
     keyPrefix: config.keyPrefix,
@@ -162,7 +137,6 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
     // (claimsSince) name one process. A second process with the same id waits for a dead
     // predecessor's record to expire, and is refused (exit 2) while another process refreshes it.
     exclusive: true,
-    selfRefresh: false,
     onTaken: (e) => {
       log.error(
         { err: e.message },
@@ -172,6 +146,30 @@ export function createWorker(deps: WorkerDeps): WorkerApp {
     },
     logger: log,
     ...(deps.pid !== undefined && { pid: deps.pid }),
+  });
+  const heartbeat = new HeartbeatEmitter({
+    redis: deps.redis,
+    keyPrefix: config.keyPrefix,
+    intervalMs: config.heartbeat.intervalMs,
+    timeoutMs: config.heartbeat.livenessTimeoutMs,
+    progressTimeoutMs: config.heartbeat.progressTimeoutMs,
+    // A finished task's removal rides on the next beat: one round trip less per task.
+    removeOnNextBeat: true,
+    registerOnNextBeat: config.heartbeat.registerOnNextBeat,
+    workerId,
+    ...(deps.pid !== undefined && { pid: deps.pid }),
+    logger: log,
+    // A beat that sent nothing (before the health record started) made no round trip: not a sample.
+    onBeat: (r) => {
+      if (r.serverTime !== undefined) metrics.heartbeatRtt.observe(r.rttMs / 1000);
+    },
+    // The health record is refreshed inside each beat's own script, after its registrations: it
+    // never vouches for a task whose registration has not run (two timers drift apart; a separate
+    // command can run first after a NOSCRIPT resend), and it lives as long as the beats do, also
+    // when they time out here but still run in Redis (a link slower than the command timeout).
+    // Issue 13 adversaries.
+    health,
+    onError: () => metrics.heartbeatFailures.inc(),
   });
   const registry = deps.registry ?? createHandlerRegistry();
   // Redis connection errors of the queue workers and the dispatcher's queues: once per outage.

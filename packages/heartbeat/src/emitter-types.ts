@@ -2,6 +2,7 @@
 import type { CCATDataOperationError } from '@ccat/errors';
 import type { Logger } from 'pino';
 import type { HeartbeatLostError } from './errors.js';
+import type { ServiceHealthReporter } from './health-reporter.js';
 import type { HeartbeatOptions } from './options.js';
 import type { RedisClient } from './redis-client.js';
 import type { ProgressValue } from './task-info.js';
@@ -94,9 +95,16 @@ export type HeartbeatEmitterOptions = HeartbeatOptions & {
   /** Called for every failed beat, with the classified error. */
   readonly onError?: (error: CCATDataOperationError) => void;
   /**
-   * Called once per beat, right after its commands were handed to the connection (at once for a beat
-   * with nothing to send), whether or not it then succeeds: a command issued from here on the same
-   * connection reaches Redis after the beat's registrations (a worker refreshes its health record so).
+   * A service health record to refresh inside every script call of this emitter (its beats, also
+   * those with no task, and its registrations and removals), after the call's writes and atomically
+   * with them: it lives exactly as long as the beats run in Redis (also when they time out here but
+   * still run there) and never vouches for a registration that has not run (a separate refresh could
+   * run first, e.g. after a NOSCRIPT resend). A beat split over several calls (more ops than
+   * `maxTasksPerScript`) refreshes it with its last call, only when every call before it ran. The
+   * reporter's own timer stops; `start()` it as usual (the beats refresh it once started, and
+   * not after its `close()`); a takeover found by a beat is handled as its timer would (`onTaken`).
+   * It must share this emitter's keyspace (ConfigurationError otherwise). A worker passes its
+   * exclusive health record, which the monitors read to judge its rows.
    */
-  readonly onBeatSent?: () => void;
+  readonly health?: ServiceHealthReporter;
 };

@@ -3,7 +3,7 @@
 // interval. Deadlines are computed inside Redis from TIME; this process's clock is never consulted.
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { classifyError } from '@ccat/errors';
+import { classifyError, ConfigurationError } from '@ccat/errors';
 import type { Logger } from 'pino';
 import { HeartbeatClosedError, HeartbeatLostError } from './errors.js';
 import type {
@@ -15,8 +15,16 @@ import type {
   TrackedTask,
   TrackOptions,
 } from './emitter-types.js';
-import { decodeReplies, encodeOps, removeOp, type BeatOp, type BeatReply } from './internal/beat-ops.js';
+import {
+  decodeReplies,
+  encodeOps,
+  removeOp,
+  type BeatHealth,
+  type BeatOp,
+  type BeatReply,
+} from './internal/beat-ops.js';
 import { EmitterHooks } from './internal/emitter-hooks.js';
+import { attachToBeats, healthBeatArgs, healthTakenBy } from './internal/health-link.js';
 import { keysFor } from './internal/keys-for.js';
 import { parseOptions } from './internal/parse-options.js';
 import { runScriptsPipelined } from './internal/scripts.js';
@@ -26,6 +34,7 @@ import { withTimeout } from './internal/timeout.js';
 import { encodeDetails, encodeProgress, resolveTrack } from './internal/track-input.js';
 import type { HeartbeatKeys } from './keys.js';
 import { heartbeatOptionsSchema } from './options.js';
+import type { ServiceHealthReporter } from './health-reporter.js';
 import type { RedisClient } from './redis-client.js';
 import { assertTaskId } from './task-id.js';
 import type { ProgressValue } from './task-info.js';
@@ -76,9 +85,12 @@ export class HeartbeatEmitter implements AsyncDisposable {
   #failures = 0;
   #lastOkAt = performance.now();
   #stats = { beats: 0, beatFailures: 0, lost: 0, lastRttMs: undefined as number | undefined };
+  /** The health record refreshed inside each script call (option `health`): its keys and chain key. */
+  readonly #health: { reporter: ServiceHealthReporter; keys: readonly string[] } | undefined;
+  #chainSeq = 0;
 
   constructor(options: HeartbeatEmitterOptions) {
-    const { redis, logger, emitterId, workerId, host, pid, onLost, onBeat, onError, onBeatSent, ...config } =
+    const { redis, logger, emitterId, workerId, host, pid, onLost, onBeat, onError, health, ...config } =
       options;
     this.#opts = parseOptions(heartbeatOptionsSchema, config, 'heartbeat');
     this.#redis = redis;
@@ -94,8 +106,17 @@ export class HeartbeatEmitter implements AsyncDisposable {
       ...(onLost && { onLost }),
       ...(onBeat && { onBeat }),
       ...(onError && { onError }),
-      ...(onBeatSent && { onBeatSent }),
     });
+    if (health !== undefined) {
+      const [healthKey, servicesKey] = health[attachToBeats]();
+      // One script writes both: on a Redis Cluster every key must carry the same hash tag.
+      if (!healthKey.startsWith(this.#keys.namespace))
+        throw new ConfigurationError(
+          `heartbeat: the health record ${healthKey} is not in this emitter's keyspace ${this.#keys.namespace}; give both the same keyPrefix and hashTag`,
+        );
+      const chainKey = `${this.#keys.namespace}hb:chain:${this.emitterId}`;
+      this.#health = { reporter: health, keys: [healthKey, servicesKey, chainKey] };
+    }
   }
 
   /** Arms the beat timer. Idempotent. */
@@ -313,6 +334,11 @@ export class HeartbeatEmitter implements AsyncDisposable {
     });
   }
 
+  /**
+   * One script call per chunk of ops, pipelined. With a health record (option `health`), every call
+   * also refreshes it, after its writes and in the same script, so the record never vouches for a
+   * registration that has not run.
+   */
   async #send(ops: readonly BeatOp[], what: string): Promise<BeatReply> {
     const keys = [
       this.#keys.deadlines,
@@ -320,13 +346,21 @@ export class HeartbeatEmitter implements AsyncDisposable {
       this.#keys.details,
       this.#keys.progress,
     ];
-    const argLists = encodeOps(ops, this.#opts.maxTasksPerScript);
+    const args = this.#health?.reporter[healthBeatArgs]();
+    let health: BeatHealth | undefined;
+    if (args !== undefined) {
+      keys.push(...this.#health!.keys);
+      health = { token: `${this.emitterId}:${++this.#chainSeq}`, args };
+    }
+    const argLists = encodeOps(ops, this.#opts.maxTasksPerScript, health);
     const replies = await withTimeout(
       runScriptsPipelined(this.#redis, 'beat', keys, argLists),
       this.#opts.commandTimeoutMs,
       what,
     );
-    return decodeReplies(replies);
+    const reply = decodeReplies(replies);
+    if (typeof reply.health === 'object') this.#health!.reporter[healthTakenBy](reply.health.takenBy);
+    return reply;
   }
 
   async #beatRecorded(): Promise<BeatReport> {
@@ -374,8 +408,8 @@ export class HeartbeatEmitter implements AsyncDisposable {
       return this.#reportLost(e, 'expired', undefined);
     });
     const deletes = [...this.#pendingDeletes];
-    if (beating.length === 0 && joining.length === 0 && deletes.length === 0) {
-      this.#hooks.sent();
+    const refreshing = this.#health?.reporter[healthBeatArgs]() !== undefined;
+    if (beating.length === 0 && joining.length === 0 && deletes.length === 0 && !refreshing) {
       return {
         serverTime: undefined,
         rttMs: 0,
@@ -410,9 +444,7 @@ export class HeartbeatEmitter implements AsyncDisposable {
     for (const [id] of deletes) ops.push(removeOp(id));
     const written = this.#writtenNow(deletes.map(([id]) => id));
     const started = performance.now();
-    const sending = this.#send(ops, 'heartbeat beat');
-    this.#hooks.sent();
-    const reply = await sending;
+    const reply = await this.#send(ops, 'heartbeat beat');
     const rttMs = performance.now() - started;
     // A removal queued again after this beat was sent has a newer sequence number: keep it.
     for (const [id, seq] of deletes)

@@ -8,9 +8,15 @@ import { classifyError, type CCATDataOperationError } from '@ccat/errors';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { HeartbeatClosedError, ServiceNameInUseError } from './errors.js';
+import {
+  attachToBeats,
+  healthBeatArgs,
+  healthTakenBy,
+  type BeatHealthTarget,
+} from './internal/health-link.js';
 import { keysFor } from './internal/keys-for.js';
 import { parseOptions } from './internal/parse-options.js';
-import { runScript } from './internal/scripts.js';
+import { runScript, type ScriptArg } from './internal/scripts.js';
 import { serviceField, serviceNameSchema, serviceTypeSchema } from './internal/service-id.js';
 import { silentLogger } from './internal/silent-logger.js';
 import { withTimeout } from './internal/timeout.js';
@@ -46,12 +52,6 @@ export type ServiceHealthReporterOptions = HealthOptions & {
   readonly exclusive?: boolean;
   /** Exclusive: called once when another process took the name over (refreshing stops). */
   readonly onTaken?: (error: ServiceNameInUseError) => void;
-  /**
-   * false: no timer after `start()`; the owner calls `refresh()` at least every `refreshMs` (a worker:
-   * after each heartbeat beat, so a refresh never vouches for a task whose registration still waits
-   * for the next beat). Default true.
-   */
-  readonly selfRefresh?: boolean;
 };
 
 const queuesSchema = z.array(z.string().min(1).max(255)).max(10_000);
@@ -67,8 +67,11 @@ const identitySchema = z.strictObject({
   deleteOnClose: z.boolean().default(true),
 });
 
-/** Keeps one service's health key alive: `start()` writes it and refreshes it every `refreshMs`. */
-export class ServiceHealthReporter implements AsyncDisposable {
+/**
+ * Keeps one service's health key alive: `start()` writes it and refreshes it every `refreshMs`, or,
+ * once given to a HeartbeatEmitter as its `health`, inside each of that emitter's beats instead.
+ */
+export class ServiceHealthReporter implements AsyncDisposable, BeatHealthTarget {
   /** The health key this reporter refreshes. */
   readonly key: string;
   readonly #redis: RedisClient;
@@ -89,7 +92,8 @@ export class ServiceHealthReporter implements AsyncDisposable {
   readonly #deleteOnClose: boolean;
   readonly #onError: ((error: CCATDataOperationError) => void) | undefined;
   readonly #onTaken: ((error: ServiceNameInUseError) => void) | undefined;
-  readonly #selfRefresh: boolean;
+  /** False once a HeartbeatEmitter refreshes the record in its beats. */
+  #selfRefresh = true;
   /** While start() waits on another process's record: no write before this Redis time (its expiry). */
   #notBefore: number | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -113,7 +117,6 @@ export class ServiceHealthReporter implements AsyncDisposable {
       deleteOnClose,
       exclusive,
       onTaken,
-      selfRefresh,
       ...config
     } = options;
     this.#opts = parseOptions(healthOptionsSchema, config, 'health');
@@ -125,7 +128,6 @@ export class ServiceHealthReporter implements AsyncDisposable {
     this.#redis = redis;
     this.#onError = onError;
     this.#onTaken = onTaken;
-    this.#selfRefresh = selfRefresh !== false;
     this.#deleteOnClose = id.deleteOnClose;
     const keys = keysFor(this.#opts.keyPrefix, this.#opts.hashTag);
     this.key = keys.health(id.serviceType, id.serviceName);
@@ -183,28 +185,13 @@ export class ServiceHealthReporter implements AsyncDisposable {
     return run;
   }
 
-  /**
-   * One refresh, once started, with the timer's handling: a failure is logged and passed to `onError`,
-   * a takeover stops refreshing and calls `onTaken`. Never rejects. Before `start()` resolved, or
-   * after close: nothing.
-   */
-  async refresh(): Promise<void> {
+  /** One refresh by the timer: a failure is logged and passed to `onError`, a takeover handled. Never rejects. */
+  async #refresh(): Promise<void> {
     if (!this.#started || this.#closed) return;
     try {
       await this.beat();
     } catch (e) {
-      if (e instanceof ServiceNameInUseError) {
-        // Taken over (this process was silent past its TTL and another took the name): not fought for.
-        this.#log.error({ err: e.message, ...e.context }, 'health record taken over by another process');
-        this.#closed = true;
-        clearTimeout(this.#timer);
-        try {
-          this.#onTaken?.(e);
-        } catch (hookError) {
-          this.#log.error({ err: classifyError(hookError) }, 'onTaken hook threw');
-        }
-        return;
-      }
+      if (e instanceof ServiceNameInUseError) return this.#takenOver(e);
       const error = classifyError(e);
       this.#log.warn({ err: error }, 'service health refresh failed');
       try {
@@ -213,6 +200,38 @@ export class ServiceHealthReporter implements AsyncDisposable {
         this.#log.error({ err: classifyError(hookError) }, 'onError hook threw');
       }
     }
+  }
+
+  /** Taken over (this process was silent past its TTL and another took the name): not fought for. */
+  #takenOver(e: ServiceNameInUseError): void {
+    if (this.#closed) return;
+    this.#log.error({ err: e.message, ...e.context }, 'health record taken over by another process');
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    try {
+      this.#onTaken?.(e);
+    } catch (hookError) {
+      this.#log.error({ err: classifyError(hookError) }, 'onTaken hook threw');
+    }
+  }
+
+  /** See BeatHealthTarget: a HeartbeatEmitter refreshes the record from now on; the timer stops. */
+  [attachToBeats](): readonly [string, string] {
+    this.#selfRefresh = false;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    return [this.key, this.#services];
+  }
+
+  [healthBeatArgs](): readonly ScriptArg[] | undefined {
+    if (!this.#started || this.#closed) return undefined;
+    return [this.#field, this.#opts.ttlMs, this.#info, this.#identity.incarnation ?? ''];
+  }
+
+  [healthTakenBy](record: string): void {
+    this.#takenOver(
+      ServiceNameInUseError.heldBy(this.#identity.serviceType, this.#identity.serviceName, record),
+    );
   }
 
   /** Stops refreshing and records the stop (deleting the key unless deleteOnClose is false). Never rejects. */
@@ -287,7 +306,7 @@ export class ServiceHealthReporter implements AsyncDisposable {
     if (this.#closed || !this.#selfRefresh) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      void this.refresh().finally(() => this.#schedule());
+      void this.#refresh().finally(() => this.#schedule());
     }, this.#opts.refreshMs);
     this.#timer.unref();
   }

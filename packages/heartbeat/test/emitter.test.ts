@@ -99,26 +99,6 @@ describe('HeartbeatEmitter', () => {
     expect(await redis.zcard(deferred.keys.deadlines)).toBe(0);
   });
 
-  it('onBeatSent runs once per beat, after the beat was handed to the connection: a command issued there reaches Redis after it', async () => {
-    const order: string[] = [];
-    const { emitter, keys } = setup({
-      registerOnNextBeat: true,
-      intervalMs: 100,
-      timeoutMs: 1000,
-      onBeatSent: () => {
-        // Issued on the same connection: Redis sees it after the beat's registration.
-        void redis
-          .zscore(keys.deadlines, 'unpack:9:0')
-          .then((score) => order.push(score === null ? 'before' : 'after'));
-      },
-    });
-    await emitter.beatNow(); // nothing to send: called all the same
-    await emitter.track('unpack:9:0');
-    await emitter.beatNow();
-    await new Promise((r) => setTimeout(r, 50));
-    expect(order).toEqual(['before', 'after']);
-  });
-
   it('with registerOnNextBeat a registration rides on the next beat; a task that ends before it never touches Redis', async () => {
     const { emitter, keys } = setup({
       registerOnNextBeat: true,

@@ -276,22 +276,6 @@ describe('an exclusive name (a worker id)', () => {
     await live.close();
     await twin.close();
   });
-
-  it('selfRefresh false: refreshed only by refresh(), which never rejects', async () => {
-    const c = dying();
-    const owned = exclusive('w-driven', c, { selfRefresh: false, ttlMs: 1_000, refreshMs: 200 });
-    await owned.refresh(); // before start: nothing
-    await owned.start();
-    const key = heartbeatKeys({ keyPrefix: prefix }).health('worker', 'w-driven');
-    const first = JSON.parse((await redis.get(key))!).lastSeen as number;
-    await new Promise((r) => setTimeout(r, 500));
-    expect(JSON.parse((await redis.get(key))!).lastSeen).toBe(first);
-    await owned.refresh();
-    expect(JSON.parse((await redis.get(key))!).lastSeen).toBeGreaterThan(first);
-    c.disconnect();
-    await expect(owned.refresh()).resolves.toBeUndefined();
-    await owned.close();
-  });
 });
 
 describe('releaseLease', () => {

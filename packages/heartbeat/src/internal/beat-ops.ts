@@ -28,12 +28,23 @@ export interface BeatReply {
   /** Redis server time of the first chunk, ms. */
   readonly now: number;
   readonly problems: ReadonlyMap<string, LostReason>;
+  /** With a health record: 'written', 'unchained' (an earlier chunk did not run), or the record of the process that holds the name. */
+  readonly health: 'written' | 'unchained' | { readonly takenBy: string } | undefined;
 }
 
-/** One ARGV list per chunk of at most `perScript` ops, in the BEAT script's layout. */
-export function encodeOps(ops: readonly BeatOp[], perScript: number): ScriptArg[][] {
+/** The health record a beat refreshes: a token for its chain of chunks, then field, ttlMs, info, incarnation. */
+export interface BeatHealth {
+  readonly token: string;
+  readonly args: readonly ScriptArg[];
+}
+
+/**
+ * One ARGV list per chunk of at most `perScript` ops, in the BEAT script's layout; with `health`,
+ * each chunk ends with its place in the chain and the record's arguments (at least one chunk).
+ */
+export function encodeOps(ops: readonly BeatOp[], perScript: number, health?: BeatHealth): ScriptArg[][] {
   const lists: ScriptArg[][] = [];
-  for (let i = 0; i < ops.length; i += perScript) {
+  for (let i = 0; i < ops.length || (i === 0 && health !== undefined); i += perScript) {
     const beats: ScriptArg[] = [];
     const progress: ScriptArg[] = [];
     const registrations: ScriptArg[] = [];
@@ -63,24 +74,31 @@ export function encodeOps(ops: readonly BeatOp[], perScript: number): ScriptArg[
       ...removals,
     ]);
   }
+  if (health !== undefined)
+    lists.forEach((list, k) => list.push(k + 1, lists.length, health.token, ...health.args));
   return lists;
 }
 
-/** Reads `{ now, id, reason, ... }` from each chunk. Throws on a reply this code did not write. */
+/** Reads `{ now, health, id, reason, ... }` from each chunk. Throws on a reply this code did not write. */
 export function decodeReplies(replies: readonly unknown[]): BeatReply {
   let now: number | undefined;
+  let health: BeatReply['health'];
   const problems = new Map<string, LostReason>();
   for (const reply of replies) {
     if (!Array.isArray(reply) || typeof reply[0] !== 'number') {
       throw new TypeError('unexpected reply from the heartbeat beat script');
     }
     now ??= reply[0];
-    for (let i = 1; i + 1 < reply.length; i += 2) {
+    const h: unknown = reply[1];
+    if (h === 1) health = 'written';
+    else if (h === 2) health = 'unchained';
+    else if (typeof h === 'string') health = { takenBy: h };
+    for (let i = 2; i + 1 < reply.length; i += 2) {
       const id: unknown = reply[i];
       const reason: unknown = reply[i + 1];
       if (typeof id === 'string' && (reason === 'missing' || reason === 'expired')) problems.set(id, reason);
     }
   }
   if (now === undefined) throw new TypeError('empty reply from the heartbeat beat script');
-  return { now, problems };
+  return { now, problems, health };
 }

@@ -2,7 +2,7 @@ import { classifyError, type CCATDataOperationError } from '@ccat/errors';
 import type { Logger } from 'pino';
 import type { BeatReport, HeartbeatEmitterOptions, LostTask } from '../emitter-types.js';
 
-type Hooks = Pick<HeartbeatEmitterOptions, 'onLost' | 'onBeat' | 'onError' | 'onBeatSent'>;
+type Hooks = Pick<HeartbeatEmitterOptions, 'onLost' | 'onBeat' | 'onError'>;
 
 /**
  * The caller's callbacks, made safe to call from a timer: one that throws, or an async onLost that
@@ -19,10 +19,6 @@ export class EmitterHooks {
 
   beat(report: BeatReport): void {
     this.#call('onBeat', () => this.#hooks.onBeat?.(report));
-  }
-
-  sent(): void {
-    this.#call('onBeatSent', () => this.#hooks.onBeatSent?.());
   }
 
   error(error: CCATDataOperationError): void {

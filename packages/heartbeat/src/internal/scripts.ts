@@ -11,7 +11,7 @@ import type { RedisClient } from '../redis-client.js';
 export type ScriptArg = string | number;
 
 /** Files in src/lua (copied to dist/lua by the build) a script is prefixed with, in this order. */
-type Include = 'prelude' | 'task-keys' | 'quarantine';
+type Include = 'prelude' | 'task-keys' | 'quarantine' | 'health-write';
 
 interface ScriptSpec {
   /** Its file in src/lua, without `.lua`. */
@@ -25,7 +25,8 @@ interface ScriptSpec {
 const TASK: readonly Include[] = ['prelude', 'task-keys'];
 
 const SPECS = {
-  beat: { file: 'beat', includes: TASK, keys: 4, readOnly: false },
+  // 4 task keys, or 7 with the health record the beat refreshes (see beat.lua).
+  beat: { file: 'beat', includes: [...TASK, 'health-write'], keys: null, readOnly: false },
   // The scans write: they quarantine corrupt members.
   scanExpired: { file: 'scan-expired', includes: [...TASK, 'quarantine'], keys: 5, readOnly: false },
   scanStalled: { file: 'scan-stalled', includes: [...TASK, 'quarantine'], keys: 5, readOnly: false },
@@ -34,7 +35,7 @@ const SPECS = {
   next: { file: 'next', includes: TASK, keys: 2, readOnly: true },
   counts: { file: 'counts', includes: TASK, keys: 5, readOnly: true },
   setAsideWrongTypes: { file: 'set-aside-wrong-types', includes: ['prelude'], keys: null, readOnly: false },
-  healthBeat: { file: 'health-beat', includes: ['prelude'], keys: 2, readOnly: false },
+  healthBeat: { file: 'health-beat', includes: ['prelude', 'health-write'], keys: 2, readOnly: false },
   healthStop: { file: 'health-stop', includes: ['prelude'], keys: 2, readOnly: false },
   healthRead: { file: 'health-read', includes: ['prelude'], keys: null, readOnly: true },
   releaseLease: { file: 'release-lease', includes: [], keys: 1, readOnly: false },
@@ -103,7 +104,8 @@ export async function runScriptsPipelined(
   if (argLists.length === 1) return [await runScript(redis, name, keys, argLists[0]!)];
   const cmd = ensureDefined(redis, name);
   const pipeline = redis.pipeline() as ChainableCommander & Record<string, (...a: ScriptArg[]) => unknown>;
-  for (const args of argLists) pipeline[cmd]!(...keys, ...args);
+  const lead: ScriptArg[] = SPECS[name].keys === null ? [keys.length] : [];
+  for (const args of argLists) pipeline[cmd]!(...lead, ...keys, ...args);
   const results = (await pipeline.exec()) ?? [];
   return results.map(([error, value]) => {
     if (error) throw error;

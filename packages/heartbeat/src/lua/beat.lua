@@ -1,5 +1,6 @@
--- The beat, and registration and removal. Includes: prelude, task-keys.
--- KEYS: deadlines, progressDeadlines, details, progress.
+-- The beat, and registration and removal. Includes: prelude, task-keys, health-write.
+-- KEYS: deadlines, progressDeadlines, details, progress; with a health record to refresh, also its
+--   key, services and the chain key (KEYS[5] here is not task-keys' corruptKey, which beat never uses).
 -- ARGV: nb, np, nr, nu (group sizes), then the groups one after the other:
 --   nb × (id, timeoutMs): refresh a member that exists and has not expired. A member that is missing
 --        or past its deadline is not refreshed (the monitor may be recovering it): it is reported.
@@ -9,7 +10,13 @@
 --        deadline, details (registeredAt prepended), progress clock reset.
 --   nu × (id): remove the task everywhere.
 -- In that order; the emitter never sends a beat or registration and a removal for one id in one call.
--- Returns { now, id, 'missing'|'expired', ... }.
+-- With the health keys, after the groups: chunk, chunks, token, field, ttlMs, infoJson, incarnation.
+--   The record is written after this call's writes, in the same script (a record never vouches for
+--   a registration that has not run: a separate command could run first, e.g. when this one is
+--   resent after NOSCRIPT), by the last chunk of a beat split over several calls, and only when
+--   every chunk before it ran (each one advances `token:chunk` in the chain key).
+-- Returns { now, health, id, 'missing'|'expired', ... }; health: 0 (not asked or not this chunk),
+-- 1 (written), 2 (not written: an earlier chunk did not run), or the record that holds the name.
 local nb, np, nr, nu = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local cursor = 4
 local function take()
@@ -93,4 +100,22 @@ if nu > 0 then
   bulk('HDEL', detailsKey, nil, gone)
   bulk('HDEL', progressKey, nil, gone)
 end
+
+local health = 0
+if #KEYS >= 7 then
+  local chunk, chunks, token = tonumber(take()), tonumber(take()), take()
+  local field, ttlMs, infoJson, incarnation = take(), take(), take(), take()
+  local chainKey = KEYS[7]
+  local chained = chunk == 1 or redis.call('GET', chainKey) == token .. ':' .. (chunk - 1)
+  if not chained then
+    health = 2
+  elseif chunk < chunks then
+    redis.call('SET', chainKey, token .. ':' .. chunk, 'PX', 60000)
+  else
+    if chunks > 1 then redis.call('DEL', chainKey) end
+    local r = writeHealth(KEYS[5], KEYS[6], field, ttlMs, infoJson, incarnation, '')
+    health = r and r[2] or 1
+  end
+end
+table.insert(out, 2, health)
 return out

@@ -1,18 +1,4 @@
--- Refreshes a service's health key (value = JSON, TTL ttlMs) and the registry entry that outlives it.
--- Includes: prelude. KEYS: health key, services. Returns now; with `incarnation` (an exclusive name),
--- { 'taken', the record } without writing when the live record is another process's, and
--- { 'wait' } without writing while the key is absent before `notBefore` (Redis ms: a holder's record
--- lost before it expired: the holder may be alive and write it again).
-local healthKey, servicesKey = KEYS[1], KEYS[2]
-local field, ttlMs, infoJson, incarnation, notBefore = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5] -- infoJson: a JSON object
-if incarnation ~= '' then
-  local current = redis.call('GET', healthKey)
-  if current and not string.find(current, '"incarnation":"' .. incarnation .. '"', 1, true) then
-    return { 'taken', current }
-  end
-  if not current and notBefore ~= '' and now < tonumber(notBefore) then return { 'wait' } end
-end
-local body = '{"lastSeen":' .. ms(now) .. ',"ttlMs":' .. ttlMs .. ',' .. string.sub(infoJson, 2)
-redis.call('SET', healthKey, body, 'PX', ttlMs)
-redis.call('HSET', servicesKey, field, body)
-return now
+-- One refresh of a service's health key by the reporter itself (see health-write). Includes: prelude,
+-- health-write. KEYS: health key, services. ARGV: field, ttlMs, infoJson, incarnation, notBefore.
+-- Returns now once written, else writeHealth's { 'taken', record } or { 'wait' }.
+return writeHealth(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]) or now

@@ -1,0 +1,19 @@
+-- Included after prelude. writeHealth: refreshes a service's health key (value = JSON, TTL ttlMs) and
+-- the registry entry that outlives it. Returns nil once written; with `incarnation` (an exclusive
+-- name) { 'taken', the record } without writing when the live record is another process's, and
+-- { 'wait' } without writing while the key is absent before `notBefore` (Redis ms, '' for none: a
+-- holder's record lost before it expired; the holder may be alive and write it again).
+local function writeHealth(healthKey, servicesKey, field, ttlMs, infoJson, incarnation, notBefore)
+  if incarnation ~= '' then
+    local current = redis.call('GET', healthKey)
+    if current and not string.find(current, '"incarnation":"' .. incarnation .. '"', 1, true) then
+      return { 'taken', current }
+    end
+    if not current and notBefore ~= '' and now < tonumber(notBefore) then return { 'wait' } end
+  end
+  -- infoJson: a JSON object
+  local body = '{"lastSeen":' .. ms(now) .. ',"ttlMs":' .. ttlMs .. ',' .. string.sub(infoJson, 2)
+  redis.call('SET', healthKey, body, 'PX', ttlMs)
+  redis.call('HSET', servicesKey, field, body)
+  return nil
+end
