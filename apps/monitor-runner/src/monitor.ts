@@ -234,8 +234,9 @@ export class Monitor implements AsyncDisposable {
     this.#closing ??= (async () => {
       this.#closed = true;
       this.#wake?.();
-      const loop = this.#loop;
-      if (loop === undefined) return;
+      // The reads of the workers' records between passes stop too (one in flight is awaited).
+      const reads = this.#reconciler.close();
+      const loop = this.#loop === undefined ? reads : Promise.all([this.#loop, reads]);
       const boundMs = this.#deps.config.shutdown.timeoutMs;
       if (await settlesWithin(loop, boundMs / 3)) return;
       this.#ctx.log.warn(

@@ -66,6 +66,25 @@ async function recoveredAtShippedDefaults(
   }
 }
 
+/** A worker's health record at the shipped bounds, as the worker writes it, written through `redis`. */
+async function shippedWorkerRecord(
+  redis: Redis,
+  keyPrefix: string,
+  serviceName: string,
+): Promise<ServiceHealthReporter> {
+  const health = new ServiceHealthReporter({
+    redis,
+    keyPrefix,
+    serviceType: 'worker',
+    serviceName,
+    ttlMs: 12_000,
+    refreshMs: 4000,
+    info: { heartbeatIntervalMs: 4000, livenessTimeoutMs: 12_000 },
+  });
+  await health.start();
+  return health;
+}
+
 describe('reconciliation', () => {
   it('finds a dead task behind more stale-but-beating tasks than one batch', async ({
     setup: { prefix, database, locations, redis, monitor },
@@ -186,16 +205,7 @@ describe("a worker's own liveness bound", () => {
     // 15-16 s after the claim (issue 13 F3, target 15 s).
     const keyPrefix = `${prefix}same:`;
     const own = await connectTestRedis();
-    const health = new ServiceHealthReporter({
-      redis: own,
-      keyPrefix,
-      serviceType: 'worker',
-      serviceName: 'w-same',
-      ttlMs: 12_000,
-      refreshMs: 4000,
-      info: { heartbeatIntervalMs: 4000, livenessTimeoutMs: 12_000 },
-    });
-    await health.start();
+    const health = await shippedWorkerRecord(own, keyPrefix, 'w-same');
     const id = await seedOperation(database.db, locations, 'deletion', {
       status: 'in_progress',
       lastSeenAgoS: 0,
@@ -264,6 +274,50 @@ describe("a worker's own liveness bound", () => {
       // The live process's own task waits out its whole bound from when it was first seen missing.
       expect(await readOperation(database.db, 'deletion', own)).toMatchObject({ status: 'in_progress' });
     } finally {
+      await health.close().catch(() => undefined);
+    }
+  }, 45_000);
+
+  it('a task that never beat, of a worker killed with it, when Redis lost everything 2.5 s later: recovered one bound after the loss', async ({
+    setup: { prefix, database, locations, monitor },
+  }) => {
+    // At the shipped bounds. After the loss nothing says when the worker last beat but the loss
+    // itself: a frozen worker may wake and register its task until one bound after it, so that is
+    // the earliest safe recovery. Before, the wait ran from when the monitor first saw the member
+    // missing (the watch threshold, 5 s after the claim): 14.5 s after the loss here, 13.5-15.4 s
+    // in the adversary's runs (issue 13). Now from when the record was first seen gone.
+    const keyPrefix = `${prefix}killflush:`;
+    const own = await connectTestRedis();
+    const health = await shippedWorkerRecord(own, keyPrefix, 'w-killflush');
+    const m = monitor({ keyPrefix, monitor: { progressStalls: false } }, { monitorId: 'killflush-monitor' });
+    try {
+      m.start();
+      const id = await seedOperation(database.db, locations, 'deletion', {
+        status: 'in_progress',
+        lastSeenAgoS: 0,
+        claimedBy: 'w-killflush',
+      });
+      own.disconnect(); // killed right after its claim, before its first beat
+      await sleep(2500);
+      const admin = await connectTestRedis();
+      await deleteKeysWithPrefix(admin, keyPrefix); // Redis lost everything of this deployment
+      admin.disconnect();
+      const lostAt = Date.now();
+      let afterMs = -1;
+      while (Date.now() - lostAt < 30_000) {
+        if ((await readOperation(database.db, 'deletion', id))?.status === 'pending') {
+          afterMs = Date.now() - lostAt;
+          break;
+        }
+        await sleep(100);
+      }
+      console.log(
+        `killed worker's never-registered task recovered ${afterMs} ms after Redis lost it (bound 12 000 ms)`,
+      );
+      expect(afterMs).toBeGreaterThanOrEqual(12_000 - 200);
+      expect(afterMs).toBeLessThan(13_500);
+    } finally {
+      await m.close();
       await health.close().catch(() => undefined);
     }
   }, 45_000);

@@ -68,7 +68,18 @@ export class Reconciler {
   readonly #workerExpiresAt = new Map<string, number>();
   /** Per worker id: whether its health record said alive at the last read (absent: no record). */
   readonly #workersAlive = new Map<string, boolean>();
+  /**
+   * Per worker id whose bound this monitor knows: since when (monotonicNow) its record has been
+   * missing altogether, registry entry too (Redis lost it). Its process has not beaten since then:
+   * every beat writes the record in the same script (a worker's emitter carries it), so its last
+   * beat, and any member it registered, are no later than this.
+   */
+  readonly #workerGoneSince = new Map<string, number>();
   #workersReadAt = 0;
+  /** While rows are in progress the records are read this often, so a lost one is seen soon after. */
+  readonly #recordReadMs: number;
+  #readTimer: NodeJS.Timeout | undefined;
+  #reading: Promise<void> | undefined;
   #nextBoundsCheck = 0;
   /** Emitters already reported for bounds that disagree with this monitor's (reported once each). */
   readonly #boundsReported = new Set<string>();
@@ -79,6 +90,34 @@ export class Reconciler {
     const marginMs = Math.min(1000, Math.ceil(m.heartbeatIntervalMs / 2));
     this.watchAfterMs = m.heartbeatIntervalMs + marginMs;
     this.#absentForMs = Math.max(m.livenessTimeoutMs - this.watchAfterMs, this.watchAfterMs);
+    this.#recordReadMs = Math.min(1000, Math.ceil(m.heartbeatIntervalMs / 2));
+  }
+
+  /** Stops the reading of the workers' records between passes; resolves once a read in flight ends. */
+  async close(): Promise<void> {
+    clearTimeout(this.#readTimer);
+    this.#readTimer = undefined;
+    await this.#reading;
+  }
+
+  /**
+   * While rows are in progress, the workers' records are read every #recordReadMs between passes
+   * too (one HGETALL and one read per record; no pass, no lease): after Redis lost data, a missing
+   * record's loss is then known within that, and a dead worker's rows wait one bound from it
+   * rather than from when their members were first seen missing (issue 13 adversary, a kill and a
+   * flush together: 13.5-15.4 s after the flush).
+   */
+  #armReads(): void {
+    if (this.#readTimer !== undefined || this.#ctx.closed()) return;
+    if (this.#nextStale.size === 0 && this.#absentSince.size === 0) return;
+    this.#readTimer = setTimeout(() => {
+      this.#readTimer = undefined;
+      if (this.#ctx.closed()) return;
+      if (monotonicNow() - this.#workersReadAt >= this.#recordReadMs - 10 && this.#reading === undefined)
+        this.#reading = this.#readWorkers().finally(() => (this.#reading = undefined));
+      this.#armReads();
+    }, this.#recordReadMs);
+    this.#readTimer.unref();
   }
 
   /** When reconciliation is next due (by monotonicNow, see clock.ts): the loop sleeps no longer. */
@@ -123,6 +162,7 @@ export class Reconciler {
       if (inMs === undefined) this.#nextStale.delete(type);
       else this.#nextStale.set(type, Math.max(monotonicNow() + inMs + 10, now + minGapMs));
     }
+    this.#armReads();
     try {
       metrics.inFlight.set((await this.#ctx.scanner.counts()).inFlight);
     } catch {
@@ -217,8 +257,11 @@ export class Reconciler {
       const { services } = await new ServiceHealthReader({ redis, keyPrefix: config.keyPrefix }).list();
       this.#workersAlive.clear();
       this.#workerExpiresAt.clear();
+      const listed = new Set<string>();
       for (const s of services) {
         if (s.serviceType !== 'worker') continue;
+        listed.add(s.serviceName);
+        this.#workerGoneSince.delete(s.serviceName);
         this.#workersAlive.set(s.serviceName, s.alive);
         if (s.alive && s.expiresInMs !== undefined)
           this.#workerExpiresAt.set(s.serviceName, now + s.expiresInMs);
@@ -229,6 +272,8 @@ export class Reconciler {
         if (s.alive && typeof since === 'number' && Number.isFinite(since))
           this.#workerClaimsSince.set(s.serviceName, since);
       }
+      for (const id of this.#workerLiveness.keys())
+        if (!listed.has(id) && !this.#workerGoneSince.has(id)) this.#workerGoneSince.set(id, now);
     } catch (e) {
       // The expiry times are stale now: a row waiting on one would be looked at again in every pass
       // (adversary: passes every 20 ms while reads failed). The bounds and states read before stay.
@@ -257,7 +302,7 @@ export class Reconciler {
     workerId: string | null,
     claimedAt: Date | null,
     capMs: number,
-  ): Promise<{ waitMs: number; expiresAt?: number }> {
+  ): Promise<{ waitMs: number; expiresAt?: number; goneSince?: number }> {
     if (workerId === null) return { waitMs: 0 };
     const now = monotonicNow();
     const expiresAt = this.#workerExpiresAt.get(workerId);
@@ -279,7 +324,12 @@ export class Reconciler {
         waitMs: this.#workersAlive.has(workerId) ? 0 : this.#ctx.deps.config.monitor.livenessTimeoutMs,
       };
     const at = this.#workerExpiresAt.get(workerId);
-    return { waitMs: Math.min(bound, capMs), ...(at !== undefined && { expiresAt: at }) };
+    const gone = this.#workerGoneSince.get(workerId);
+    return {
+      waitMs: Math.min(bound, capMs),
+      ...(at !== undefined && { expiresAt: at }),
+      ...(gone !== undefined && { goneSince: gone }),
+    };
   }
 
   /**
@@ -349,16 +399,21 @@ export class Reconciler {
           // (Capped by the type's progress timeout: a bogus advertised bound cannot keep a dead
           // worker's task forever.)
           const worker = await this.#workerWait(row.claimedBy, row.startedAt, progressTimeoutMs);
-          const waitMs = Math.max(this.#absentForMs, worker.waitMs);
           const since = this.#absentSince.get(member)?.at ?? now;
+          // The worker's wait runs from its last possible beat: no later than when this member was
+          // first seen missing (a beat since would have re-registered it), nor than when its record
+          // was first seen gone after Redis lost data (a beat since would have written it again).
+          const from = Math.min(since, worker.goneSince ?? since);
+          const ownDueAt = since + this.#absentForMs;
+          const dueAt = Math.max(ownDueAt, from + worker.waitMs);
           const checkAt =
-            worker.expiresAt === undefined || waitMs === this.#absentForMs
-              ? since + waitMs
-              : Math.max(Math.min(since + waitMs, worker.expiresAt + 50), since + this.#absentForMs);
+            worker.expiresAt === undefined || dueAt === ownDueAt
+              ? dueAt
+              : Math.max(Math.min(dueAt, worker.expiresAt + 50), ownDueAt);
           // Never a time already past while the wait runs (a stale expiry): at most two passes a second.
-          const next = now - since < waitMs && checkAt <= now ? now + 500 : checkAt;
-          this.#absentSince.set(member, { type, at: since, waitMs, checkAt: next });
-          if (now - since < waitMs) continue;
+          const next = now < dueAt && checkAt <= now ? now + 500 : checkAt;
+          this.#absentSince.set(member, { type, at: since, waitMs: dueAt - since, checkAt: next });
+          if (now < dueAt) continue;
         }
         this.#absentSince.delete(member);
         const ref = { type, id: row.id, attempt: row.attempt };
