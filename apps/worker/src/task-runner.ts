@@ -14,7 +14,7 @@ import {
   type OperationType,
 } from '@ccat/db';
 import { LeaseLostError, OperationAbortedError, ValidationError, classifyError } from '@ccat/errors';
-import type { HeartbeatEmitter, TrackedTask } from '@ccat/heartbeat';
+import { HeartbeatLostError, type HeartbeatEmitter, type TrackedTask } from '@ccat/heartbeat';
 import { applyFailure, type RecoveryDeps } from '@ccat/recovery-handlers';
 import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
@@ -321,7 +321,7 @@ export class TaskRunner {
           return;
         }
         hb.handle = t;
-        t.signal.addEventListener('abort', () => void onLost(), { once: true });
+        t.signal.addEventListener('abort', () => void onLost(t.signal.reason), { once: true });
       } catch (e) {
         // Without a heartbeat the database sign of life (progress writes) still lets the monitor reconcile.
         log.warn(
@@ -330,7 +330,7 @@ export class TaskRunner {
         );
       }
     };
-    const onLost = async () => {
+    const onLost = async (why: unknown) => {
       if (controller.signal.aborted || hb.finished) return;
       try {
         const row = await readOperation(d.db, ref.type, ref.id);
@@ -338,7 +338,8 @@ export class TaskRunner {
         if (hb.finished) return;
         if (row?.status === 'in_progress' && row.attempt === ref.attempt) {
           log.warn(
-            'heartbeat member missing but the attempt is still ours (Redis lost data): re-registering',
+            { reason: lostReason(why) },
+            'heartbeat member missing or expired but the attempt is still ours (Redis lost data or came back with older data, or this process was cut off): re-registering',
           );
           // At once, not with the next beat: the monitors have counted since they saw it missing, so
           // a process back from a freeze of most of its bound would be a beat late (issue 13 adversary:
@@ -416,4 +417,9 @@ export class TaskRunner {
       return 'recovery_deferred';
     }
   }
+}
+
+/** 'missing' or 'expired' from a HeartbeatLostError's context (what a beat found); undefined otherwise. */
+function lostReason(error: unknown): unknown {
+  return error instanceof HeartbeatLostError ? error.context['reason'] : undefined;
 }

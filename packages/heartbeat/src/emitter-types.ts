@@ -22,7 +22,9 @@ export interface TrackOptions {
   /**
    * Register with its own round trip now, even with the emitter's `registerOnNextBeat`: for a member
    * Redis lost, whose monitors count the time it is missing (a process back from a freeze must be in
-   * Redis again before its bound runs out, not a beat later).
+   * Redis again before its bound runs out, not a beat later). With `registerOnNextBeat`, a registration
+   * that fails or times out (it may still run in Redis) does not reject: the task stays tracked and its
+   * registration rides on the next beat, like any other.
    */
   readonly now?: boolean;
 }

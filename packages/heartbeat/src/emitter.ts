@@ -175,8 +175,16 @@ export class HeartbeatEmitter implements AsyncDisposable {
     try {
       await this.#register(entry);
     } catch (e) {
+      const error = classifyError(e);
+      if (this.#opts.registerOnNextBeat && this.#entries.get(taskId) === entry) {
+        // Not dropped: a task whose lost member could not be registered at once (Redis unreachable,
+        // or a link slower than commandTimeoutMs, where it may still run) would otherwise be beaten
+        // by nobody and recovered while it runs (issue 13 adversary). It rides on the next beat.
+        this.#log.warn({ err: error, taskId }, 'heartbeat registration failed; it rides on the next beat');
+        return entry.handle;
+      }
       if (this.#entries.get(taskId) === entry) this.#entries.delete(taskId);
-      throw classifyError(e);
+      throw error;
     }
     return entry.handle;
   }
@@ -339,7 +347,7 @@ export class HeartbeatEmitter implements AsyncDisposable {
    * also refreshes it, after its writes and in the same script, so the record never vouches for a
    * registration that has not run.
    */
-  async #send(ops: readonly BeatOp[], what: string): Promise<BeatReply> {
+  async #send(ops: readonly BeatOp[], what: string, onLate?: (reply: BeatReply) => void): Promise<BeatReply> {
     const keys = [
       this.#keys.deadlines,
       this.#keys.progressDeadlines,
@@ -353,14 +361,21 @@ export class HeartbeatEmitter implements AsyncDisposable {
       health = { token: `${this.emitterId}:${++this.#chainSeq}`, args };
     }
     const argLists = encodeOps(ops, this.#opts.maxTasksPerScript, health);
-    const replies = await withTimeout(
-      runScriptsPipelined(this.#redis, 'beat', keys, argLists),
-      this.#opts.commandTimeoutMs,
-      what,
-    );
-    const reply = decodeReplies(replies);
-    if (typeof reply.health === 'object') this.#health!.reporter[healthTakenBy](reply.health.takenBy);
-    return reply;
+    const running = runScriptsPipelined(this.#redis, 'beat', keys, argLists);
+    const decode = (replies: unknown[]): BeatReply => {
+      const reply = decodeReplies(replies);
+      if (typeof reply.health === 'object') this.#health!.reporter[healthTakenBy](reply.health.takenBy);
+      return reply;
+    };
+    try {
+      return decode(await withTimeout(running, this.#opts.commandTimeoutMs, what));
+    } catch (e) {
+      // Timed out here, but it may still run in Redis (a link slower than commandTimeoutMs): what it
+      // answers then is still heard (a member it found missing is reported, and registered again).
+      if (onLate !== undefined)
+        void running.then((replies) => onLate(decode(replies))).catch(() => undefined);
+      throw e;
+    }
   }
 
   async #beatRecorded(): Promise<BeatReport> {
@@ -444,7 +459,15 @@ export class HeartbeatEmitter implements AsyncDisposable {
     for (const [id] of deletes) ops.push(removeOp(id));
     const written = this.#writtenNow(deletes.map(([id]) => id));
     const started = performance.now();
-    const reply = await this.#send(ops, 'heartbeat beat');
+    // A reply that comes after the timeout is judged all the same (see #send): a slow link's beats
+    // still run in Redis, and only their answers say what Redis lost.
+    const onLate = (late: BeatReply) => {
+      joining.forEach((e) => {
+        if (this.#entries.get(e.taskId) === e) e.registered = true;
+      });
+      this.#judge(beating, sentProgress, late);
+    };
+    const reply = await this.#send(ops, 'heartbeat beat', onLate);
     const rttMs = performance.now() - started;
     // A removal queued again after this beat was sent has a newer sequence number: keep it.
     for (const [id, seq] of deletes)
@@ -454,7 +477,20 @@ export class HeartbeatEmitter implements AsyncDisposable {
       e.registered = true;
       if (e.progressJson !== joinedProgress[i]) e.progressDirty = true;
     });
-    const lost: LostTask[] = [...lateLost];
+    return {
+      serverTime: reply.now,
+      rttMs,
+      beaten: beating.length,
+      registered: joining.length,
+      removed: deletes.length,
+      lost: [...lateLost, ...this.#judge(beating, sentProgress, reply)],
+      failedBefore,
+    };
+  }
+
+  /** The tasks a beat's reply found missing or expired: each reported lost once (and no longer beaten). */
+  #judge(beating: readonly Entry[], sentProgress: readonly string[], reply: BeatReply): LostTask[] {
+    const lost: LostTask[] = [];
     beating.forEach((entry, i) => {
       // A newer registration of the same id (or an untrack) since this beat was sent: not ours to judge.
       if (this.#entries.get(entry.taskId) !== entry) return;
@@ -468,15 +504,7 @@ export class HeartbeatEmitter implements AsyncDisposable {
       if (reason === 'missing') this.#written.delete(entry.taskId);
       lost.push(this.#reportLost(entry, reason, reply.now));
     });
-    return {
-      serverTime: reply.now,
-      rttMs,
-      beaten: beating.length,
-      registered: joining.length,
-      removed: deletes.length,
-      lost,
-      failedBefore,
-    };
+    return lost;
   }
 
   /** The write sequence of each id, captured before a removal is sent. */

@@ -188,4 +188,60 @@ describe('HeartbeatEmitter with a health record, after SCRIPT FLUSH (its own red
       other.disconnect();
     }
   });
+
+  /** Keeps the server busy for `ms` (a script that spins): commands sent meanwhile run after it. */
+  const busy = (client: Redis, ms: number) =>
+    client.eval(
+      "local t = redis.call('TIME') local s = t[1] * 1000000 + t[2] repeat local n = redis.call('TIME') until n[1] * 1000000 + n[2] - s > tonumber(ARGV[1]) return 1",
+      0,
+      ms * 1000,
+    );
+
+  it('a beat that times out here but runs in Redis still reports what Redis lost, and the lost task is registered again', async () => {
+    // A link slower than commandTimeoutMs after Redis lost a member: the beats run in Redis but time
+    // out here, so the member was never reported and never came back, and the task of a live worker
+    // was recovered (issue 13 adversary, a flush and a 5.5 s link).
+    const worker = new Redis(server.url);
+    const blocker = new Redis(server.url);
+    try {
+      const lost: string[] = [];
+      const keyPrefix = `${prefix}slow:`;
+      const keys = heartbeatKeys({ keyPrefix });
+      const emitter = new HeartbeatEmitter({
+        redis: worker,
+        keyPrefix,
+        intervalMs: 30_000,
+        timeoutMs: 60_000,
+        commandTimeoutMs: 100,
+        registerOnNextBeat: true,
+        onLost: (l) => void lost.push(`${l.taskId} ${l.reason}`),
+      });
+      open.push(emitter);
+      await emitter.track('unpack:1:0');
+      await emitter.beatNow();
+      await blocker.zrem(keys.deadlines, 'unpack:1:0'); // Redis lost it
+      const spinning = busy(blocker, 400);
+      await new Promise((r) => setTimeout(r, 20));
+      await expect(emitter.beatNow()).rejects.toMatchObject({ code: 'REDIS_TIMEOUT' });
+      expect(lost).toEqual([]);
+      await spinning;
+      await new Promise((r) => setTimeout(r, 100));
+      expect(lost).toEqual(['unpack:1:0 missing']);
+
+      // Registered again at once through the same slow link: it times out, the task stays tracked and
+      // its registration rides on the next beat.
+      const again = busy(blocker, 400);
+      await new Promise((r) => setTimeout(r, 20));
+      const handle = await emitter.track('unpack:1:0', { now: true });
+      expect(handle.signal.aborted).toBe(false);
+      expect(emitter.trackedIds()).toEqual(['unpack:1:0']);
+      await again;
+      expect((await emitter.beatNow()).registered).toBe(1);
+      expect(await worker.zscore(keys.deadlines, 'unpack:1:0')).not.toBeNull();
+    } finally {
+      for (const o of open.splice(0).reverse()) await o.close();
+      worker.disconnect();
+      blocker.disconnect();
+    }
+  });
 });
