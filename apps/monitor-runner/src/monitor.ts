@@ -91,7 +91,22 @@ export class Monitor implements AsyncDisposable {
     // Under the deployment's hash tag like every other key (DESIGN §5, §11): `ccat:{ccat}:monitor:lease`.
     this.#leaseKey = monitorLeaseKey(deps.config.keyPrefix);
     const failing = new FailingMembers({ db: deps.db, config: deps.config, log });
-    this.#ctx = { deps, log, scanner, failing, closed: () => this.#closed };
+    this.#ctx = {
+      deps,
+      log,
+      scanner,
+      failing,
+      closed: () => this.#closed,
+      redisDataLost: () => {
+        // Restored deadlines are already past while their workers live: they get one liveness
+        // bound to beat and re-register, as after failed passes.
+        this.#expiredGraceUntil = monotonicNow() + this.#deps.config.monitor.livenessTimeoutMs;
+        log.warn(
+          { graceMs: this.#deps.config.monitor.livenessTimeoutMs },
+          "Redis lost data or came back with older data (flushed, restored from an older snapshot, a lagging replica promoted): expired heartbeats wait one liveness bound for live workers to re-register; see docs/runbook.md, 'Redis flushed, restarted without its data, or back with older data'",
+        );
+      },
+    };
     this.#reconciler = new Reconciler(this.#ctx);
     this.#unserved = new UnservedWatch(this.#ctx);
     // A member's deadline is at most one liveness bound away (its process beats), its progress
@@ -178,6 +193,8 @@ export class Monitor implements AsyncDisposable {
     try {
       const counts: PassCounts = { ...NO_COUNTS };
       this.#ctx.failing.pass++;
+      // Data Redis lost or restored older is known before any expired member is judged.
+      await this.#reconciler.checkRedis();
       // Whether this pass's scans saw every due member (so members not seen are no longer due).
       let sawAllDue = false;
       if (monotonicNow() >= this.#expiredGraceUntil)

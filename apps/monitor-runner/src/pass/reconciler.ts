@@ -75,10 +75,16 @@ export class Reconciler {
    * beat, and any member it registered, are no later than this.
    */
   readonly #workerGoneSince = new Map<string, number>();
+  /** When this monitor last saw Redis lose data (a record gone altogether, or the counter back). */
+  #dataLostAt: number | undefined;
   #workersReadAt = 0;
-  /** While rows are in progress the records are read this often, so a lost one is seen soon after. */
+  /** How often Redis is checked for lost data and new workers between passes (see #watchRedis). */
   readonly #recordReadMs: number;
   #readTimer: NodeJS.Timeout | undefined;
+  /** The last value this monitor got from the shared counter (see checkRedis). */
+  #seq: number | undefined;
+  /** Registry entries at the last read of the records: a change means a new worker, or a loss. */
+  #registrySize: number | undefined;
   #reading: Promise<void> | undefined;
   #nextBoundsCheck = 0;
   /** Emitters already reported for bounds that disagree with this monitor's (reported once each). */
@@ -93,7 +99,7 @@ export class Reconciler {
     this.#recordReadMs = Math.min(1000, Math.ceil(m.heartbeatIntervalMs / 2));
   }
 
-  /** Stops the reading of the workers' records between passes; resolves once a read in flight ends. */
+  /** Stops the checks between passes; resolves once one in flight ends. */
   async close(): Promise<void> {
     clearTimeout(this.#readTimer);
     this.#readTimer = undefined;
@@ -101,21 +107,51 @@ export class Reconciler {
   }
 
   /**
-   * While rows are in progress, the workers' records are read every #recordReadMs between passes
-   * too (one HGETALL and one read per record; no pass, no lease): after Redis lost data, a missing
-   * record's loss is then known within that, and a dead worker's rows wait one bound from it
-   * rather than from when their members were first seen missing (issue 13 adversary, a kill and a
-   * flush together: 13.5-15.4 s after the flush).
+   * Whether Redis lost data or came back with older data (restored from an older snapshot, a
+   * lagging replica promoted, flushed), and whether a worker registered: one round trip, INCR of a
+   * counter every monitor increments (`<ns>monitor:seq`) and HLEN of the services registry. A counter
+   * no greater than the last one this monitor got means the data went back: the Monitor's
+   * `redisDataLost` runs (expired heartbeats then wait one liveness bound: restored deadlines are
+   * already past while their workers live, issue 13 adversary: live tasks recovered 0.4-2 s after a
+   * restart from an 8 s old snapshot). A changed registry, or a loss, reads the workers' records now,
+   * so a record lost is seen gone within a second and a new worker's bound is known before Redis
+   * could lose it. Never throws.
    */
-  #armReads(): void {
+  checkRedis(): Promise<void> {
+    // One at a time (the timer's and a pass's): the counter's answers are compared in order.
+    return (this.#reading ??= this.#checkRedis().finally(() => (this.#reading = undefined)));
+  }
+
+  async #checkRedis(): Promise<void> {
+    const { redis } = this.#ctx.deps;
+    const { keys } = this.#ctx.scanner;
+    try {
+      const results = await redis.pipeline().incr(`${keys.namespace}monitor:seq`).hlen(keys.services).exec();
+      const [seqReply, sizeReply] = results ?? [];
+      const failed = seqReply?.[0] ?? sizeReply?.[0];
+      if (failed) throw failed;
+      const seq = Number(seqReply?.[1]);
+      const wentBack = this.#seq !== undefined && seq <= this.#seq;
+      this.#seq = seq;
+      if (wentBack) {
+        this.#dataLostAt = monotonicNow();
+        this.#ctx.redisDataLost();
+      }
+      if (wentBack || Number(sizeReply?.[1]) !== this.#registrySize) await this.#readWorkers();
+    } catch (e) {
+      this.#ctx.log.debug({ err: classifyError(e).message }, 'cannot check Redis for lost data');
+    }
+  }
+
+  /** checkRedis every #recordReadMs between passes, from the first pass until close. */
+  #watchRedis(): void {
     if (this.#readTimer !== undefined || this.#ctx.closed()) return;
-    if (this.#nextStale.size === 0 && this.#absentSince.size === 0) return;
     this.#readTimer = setTimeout(() => {
-      this.#readTimer = undefined;
       if (this.#ctx.closed()) return;
-      if (monotonicNow() - this.#workersReadAt >= this.#recordReadMs - 10 && this.#reading === undefined)
-        this.#reading = this.#readWorkers().finally(() => (this.#reading = undefined));
-      this.#armReads();
+      void this.checkRedis().finally(() => {
+        this.#readTimer = undefined;
+        this.#watchRedis();
+      });
     }, this.#recordReadMs);
     this.#readTimer.unref();
   }
@@ -162,7 +198,7 @@ export class Reconciler {
       if (inMs === undefined) this.#nextStale.delete(type);
       else this.#nextStale.set(type, Math.max(monotonicNow() + inMs + 10, now + minGapMs));
     }
-    this.#armReads();
+    this.#watchRedis();
     try {
       metrics.inFlight.set((await this.#ctx.scanner.counts()).inFlight);
     } catch {
@@ -254,9 +290,13 @@ export class Reconciler {
     const now = monotonicNow();
     this.#workersReadAt = now;
     try {
-      const { services } = await new ServiceHealthReader({ redis, keyPrefix: config.keyPrefix }).list();
+      const { services, corrupt } = await new ServiceHealthReader({
+        redis,
+        keyPrefix: config.keyPrefix,
+      }).list();
       this.#workersAlive.clear();
       this.#workerExpiresAt.clear();
+      this.#registrySize = services.length + corrupt.length;
       const listed = new Set<string>();
       for (const s of services) {
         if (s.serviceType !== 'worker') continue;
@@ -273,7 +313,10 @@ export class Reconciler {
           this.#workerClaimsSince.set(s.serviceName, since);
       }
       for (const id of this.#workerLiveness.keys())
-        if (!listed.has(id) && !this.#workerGoneSince.has(id)) this.#workerGoneSince.set(id, now);
+        if (!listed.has(id) && !this.#workerGoneSince.has(id)) {
+          this.#workerGoneSince.set(id, now);
+          this.#dataLostAt = now;
+        }
     } catch (e) {
       // The expiry times are stale now: a row waiting on one would be looked at again in every pass
       // (adversary: passes every 20 ms while reads failed). The bounds and states read before stay.
@@ -296,7 +339,10 @@ export class Reconciler {
    * interval has passed, or once the record this row waits on should have expired. 0 too for a row
    * claimed before the record's process began to claim (`claimsSince`): its claimant is a process
    * before it under the same worker id, dead (issue 13 R2: a container restarted in its pod kept
-   * its predecessor's never-registered task waiting ~17 s). Never throws.
+   * its predecessor's never-registered task waiting ~17 s), unless this monitor saw the record lost
+   * (Redis lost data): then one bound from that loss, as the new process could not see a live
+   * holder. `goneSince`: when the record was first seen gone, the earliest the wait may run from.
+   * Never throws.
    */
   async #workerWait(
     workerId: string | null,
@@ -313,8 +359,16 @@ export class Reconciler {
       await this.#readWorkers();
     if (this.#workersAlive.get(workerId) === false) return { waitMs: 0 };
     const since = this.#workerClaimsSince.get(workerId);
-    if (since !== undefined && claimedAt !== null && claimedAt.getTime() < since) return { waitMs: 0 };
     const bound = this.#workerLiveness.get(workerId);
+    if (since !== undefined && claimedAt !== null && claimedAt.getTime() < since) {
+      // After Redis lost the record, a process that took the id could not see a live (frozen)
+      // holder of it: the holder's rows wait one bound from the loss (issue 13 adversary: a twin
+      // started after a flush had a frozen worker's task recovered 9.9 s after its last beat).
+      const lostAt = this.#dataLostAt;
+      return lostAt === undefined || bound === undefined
+        ? { waitMs: 0 }
+        : { waitMs: Math.min(bound, capMs), goneSince: lostAt };
+    }
     // No bound known (this monitor started after Redis lost the records, or the worker published
     // none): this monitor's whole liveness bound, not the rest of it after the watch threshold — it
     // cannot tell how long ago the worker last beat (adversary: a monitor restarted after a flush
