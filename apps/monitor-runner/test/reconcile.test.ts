@@ -56,21 +56,23 @@ async function recoveredAtShippedDefaults(
   const m = monitor({ keyPrefix, monitor: { progressStalls: false } }, { monitorId: 'shipped-monitor' });
   try {
     m.start();
-    while (Date.now() - from < 30_000) {
-      if ((await readOperation(database.db, 'deletion', id))?.status === 'pending') return Date.now() - from;
-      await sleep(100);
-    }
-    throw new Error('not recovered within 30 s');
+    const afterMs = await pendingAfter(database, id, from);
+    if (afterMs < 0) throw new Error('not recovered within 30 s');
+    return afterMs;
   } finally {
     await m.close();
   }
 }
 
-/** A worker's health record at the shipped bounds, as the worker writes it, written through `redis`. */
+/**
+ * A worker's health record at the shipped bounds, as the worker writes it, written through `redis`
+ * and started; `exclusive` and `claimsSince` as the worker sets them.
+ */
 async function shippedWorkerRecord(
   redis: Redis,
   keyPrefix: string,
   serviceName: string,
+  options: { exclusive?: boolean; claimsSince?: number } = {},
 ): Promise<ServiceHealthReporter> {
   const health = new ServiceHealthReporter({
     redis,
@@ -79,10 +81,47 @@ async function shippedWorkerRecord(
     serviceName,
     ttlMs: 12_000,
     refreshMs: 4000,
-    info: { heartbeatIntervalMs: 4000, livenessTimeoutMs: 12_000 },
+    exclusive: options.exclusive === true,
+    info: {
+      heartbeatIntervalMs: 4000,
+      livenessTimeoutMs: 12_000,
+      ...(options.claimsSince !== undefined && { claimsSince: options.claimsSince }),
+    },
   });
   await health.start();
   return health;
+}
+
+/** Milliseconds from `from` until deletion row `id` is pending (recovered); -1 after 30 s. */
+async function pendingAfter(database: MonitorContext['database'], id: string, from: number): Promise<number> {
+  while (Date.now() - from < 30_000) {
+    if ((await readOperation(database.db, 'deletion', id))?.status === 'pending') return Date.now() - from;
+    await sleep(100);
+  }
+  return -1;
+}
+
+/**
+ * A live worker's task at LIVENESS_MS: an in-progress deletion row with no recent database sign of
+ * life, and an emitter that beats for it and registers it again whenever a beat reports it lost (the
+ * task runner's part, done here by hand). The caller starts and closes the emitter.
+ */
+async function liveTask(
+  { database, locations, redis }: Pick<MonitorContext, 'database' | 'locations' | 'redis'>,
+  keyPrefix: string,
+): Promise<{ id: string; member: string; emitter: HeartbeatEmitter }> {
+  const id = await seedOperation(database.db, locations, 'deletion', {
+    status: 'in_progress',
+    lastSeenAgoS: 600,
+  });
+  const emitter = new HeartbeatEmitter({ redis, keyPrefix, intervalMs: 1000, timeoutMs: LIVENESS_MS });
+  const member = `deletion:${id}:0`;
+  const reTrack = (handle: { signal: AbortSignal }) =>
+    handle.signal.addEventListener('abort', () => void emitter.track(member, { now: true }).then(reTrack), {
+      once: true,
+    });
+  reTrack(await emitter.track(member));
+  return { id, member, emitter };
 }
 
 describe('reconciliation', () => {
@@ -162,17 +201,9 @@ describe('reconciliation', () => {
     setup: { prefix, database, locations, redis, monitor },
   }) => {
     const keyPrefix = `${prefix}c:`;
-    const id = await seedOperation(database.db, locations, 'deletion', {
-      status: 'in_progress',
-      lastSeenAgoS: 600,
-    });
-    const emitter = new HeartbeatEmitter({ redis, keyPrefix, intervalMs: 1000, timeoutMs: LIVENESS_MS });
-    const member = `deletion:${id}:0`;
+    const { id, member, emitter } = await liveTask({ database, locations, redis }, keyPrefix);
     try {
       await emitter.start();
-      const handle = await emitter.track(member);
-      // The worker re-registers what the beat reports missing (the task runner's part, done here by hand).
-      handle.signal.addEventListener('abort', () => void emitter.track(member), { once: true });
       const m = monitor(config(keyPrefix, 500));
       expect(await m.runPass()).toMatchObject({ reconciled: 0 });
       // Reconciliation is due again (every 1.5 s here); Redis loses everything just before it runs.
@@ -198,20 +229,10 @@ describe('reconciliation', () => {
     // adversary). The monitors' shared counter goes back with the data, so the pass knows, and
     // expired members wait one liveness bound for their workers' next beat.
     const keyPrefix = `${prefix}restore:`;
-    const id = await seedOperation(database.db, locations, 'deletion', {
-      status: 'in_progress',
-      lastSeenAgoS: 600,
-    });
-    const emitter = new HeartbeatEmitter({ redis, keyPrefix, intervalMs: 1000, timeoutMs: LIVENESS_MS });
-    const member = `deletion:${id}:0`;
-    const reTrack = (handle: { signal: AbortSignal }) =>
-      handle.signal.addEventListener('abort', () => void emitter.track(member, { now: true }).then(reTrack), {
-        once: true,
-      });
+    const { id, member, emitter } = await liveTask({ database, locations, redis }, keyPrefix);
     const m = monitor(config(keyPrefix, 500));
     try {
       await emitter.start();
-      reTrack(await emitter.track(member));
       // (Rows other tests left in this schema are reconciled too: watch this one.)
       const kept = async () =>
         expect(await readOperation(database.db, 'deletion', id)).toMatchObject({ status: 'in_progress' });
@@ -299,20 +320,9 @@ describe("a worker's own liveness bound", () => {
     await sleep(300);
     // The new process under the same id, alive throughout, and a task it claimed itself whose
     // heartbeat it has not registered yet (it registers with its next beat).
-    const health = new ServiceHealthReporter({
-      redis: workerRedis,
-      keyPrefix,
-      serviceType: 'worker',
-      serviceName: 'w-restarted',
-      ttlMs: 12_000,
-      refreshMs: 4000,
-      info: {
-        heartbeatIntervalMs: 4000,
-        livenessTimeoutMs: 12_000,
-        claimsSince: await databaseNow(database.db),
-      },
+    const health = await shippedWorkerRecord(workerRedis, keyPrefix, 'w-restarted', {
+      claimsSince: await databaseNow(database.db),
     });
-    await health.start();
     const own = await seedOperation(database.db, locations, 'deletion', {
       status: 'in_progress',
       lastSeenAgoS: 0,
@@ -343,19 +353,9 @@ describe("a worker's own liveness bound", () => {
     const m = monitor({ keyPrefix, monitor: { progressStalls: false } }, { monitorId: 'twin-monitor' });
     m.start();
     const workerRedis = await connectTestRedis();
-    const frozen = new ServiceHealthReporter({
-      redis: workerRedis,
-      keyPrefix,
-      serviceType: 'worker',
-      serviceName: 'w-twin',
-      ttlMs: 12_000,
-      refreshMs: 4000,
+    const frozen = await shippedWorkerRecord(workerRedis, keyPrefix, 'w-twin', {
       exclusive: true,
-      info: {
-        heartbeatIntervalMs: 4000,
-        livenessTimeoutMs: 12_000,
-        claimsSince: await databaseNow(database.db),
-      },
+      claimsSince: await databaseNow(database.db),
     });
     const emitter = new HeartbeatEmitter({
       redis: workerRedis,
@@ -365,7 +365,6 @@ describe("a worker's own liveness bound", () => {
       registerOnNextBeat: true,
       health: frozen,
     });
-    await frozen.start();
     const id = await seedOperation(database.db, locations, 'deletion', {
       status: 'in_progress',
       lastSeenAgoS: 0,
@@ -379,32 +378,15 @@ describe("a worker's own liveness bound", () => {
     await sleep(500);
     const admin = await connectTestRedis();
     const twinRedis = await connectTestRedis();
-    const twin = new ServiceHealthReporter({
-      redis: twinRedis,
-      keyPrefix,
-      serviceType: 'worker',
-      serviceName: 'w-twin',
-      ttlMs: 12_000,
-      refreshMs: 4000,
-      exclusive: true,
-      info: { heartbeatIntervalMs: 4000, livenessTimeoutMs: 12_000, claimsSince: 0 },
-    });
+    let twin: ServiceHealthReporter | undefined;
     try {
       await deleteKeysWithPrefix(admin, keyPrefix); // Redis lost everything of this deployment
-      twin.setInfo({
-        heartbeatIntervalMs: 4000,
-        livenessTimeoutMs: 12_000,
+      // Not refused: the holder's record is gone.
+      twin = await shippedWorkerRecord(twinRedis, keyPrefix, 'w-twin', {
+        exclusive: true,
         claimsSince: await databaseNow(database.db),
       });
-      await twin.start(); // not refused: the holder's record is gone
-      let afterMs = -1;
-      while (Date.now() - lastBeatAt < 30_000) {
-        if ((await readOperation(database.db, 'deletion', id))?.status === 'pending') {
-          afterMs = Date.now() - lastBeatAt;
-          break;
-        }
-        await sleep(100);
-      }
+      const afterMs = await pendingAfter(database, id, lastBeatAt);
       console.log(
         `a frozen worker's task, its id taken after a flush, recovered ${afterMs} ms after its last beat (bound 12 000 ms)`,
       );
@@ -412,7 +394,7 @@ describe("a worker's own liveness bound", () => {
       expect(afterMs).toBeLessThan(15_000);
     } finally {
       await m.close();
-      await twin.close().catch(() => undefined);
+      await twin?.close().catch(() => undefined);
       await emitter.close();
       admin.disconnect();
       twinRedis.disconnect();
@@ -446,15 +428,7 @@ describe("a worker's own liveness bound", () => {
       const admin = await connectTestRedis();
       await deleteKeysWithPrefix(admin, keyPrefix); // Redis lost everything of this deployment
       admin.disconnect();
-      const lostAt = Date.now();
-      let afterMs = -1;
-      while (Date.now() - lostAt < 30_000) {
-        if ((await readOperation(database.db, 'deletion', id))?.status === 'pending') {
-          afterMs = Date.now() - lostAt;
-          break;
-        }
-        await sleep(100);
-      }
+      const afterMs = await pendingAfter(database, id, Date.now());
       console.log(
         `killed worker's never-registered task recovered ${afterMs} ms after Redis lost it (bound 12 000 ms)`,
       );
