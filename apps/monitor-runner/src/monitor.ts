@@ -97,14 +97,15 @@ export class Monitor implements AsyncDisposable {
       scanner,
       failing,
       closed: () => this.#closed,
-      redisDataLost: () => {
+      redisDataLost: (graceMs, seenHere) => {
         // Restored deadlines are already past while their workers live: they get one liveness
         // bound to beat and re-register, as after failed passes.
-        this.#expiredGraceUntil = monotonicNow() + this.#deps.config.monitor.livenessTimeoutMs;
-        log.warn(
-          { graceMs: this.#deps.config.monitor.livenessTimeoutMs },
-          "Redis lost data or came back with older data (flushed, restored from an older snapshot, a lagging replica promoted): expired heartbeats wait one liveness bound for live workers to re-register; see docs/runbook.md, 'Redis flushed, restarted without its data, or back with older data'",
-        );
+        this.#expiredGraceUntil = Math.max(this.#expiredGraceUntil, monotonicNow() + graceMs);
+        if (seenHere)
+          log.warn(
+            { graceMs: this.#deps.config.monitor.livenessTimeoutMs },
+            "Redis lost data or came back with older data (flushed, restored from an older snapshot, a lagging replica promoted): expired heartbeats wait one liveness bound for live workers to re-register; see docs/runbook.md, 'Redis flushed, restarted without its data, or back with older data'",
+          );
       },
     };
     this.#reconciler = new Reconciler(this.#ctx);

@@ -249,9 +249,13 @@ describe('reconciliation', () => {
       for (const [key, value] of snapshot) await redis.restore(key, 0, value, 'REPLACE');
       const restoredDeadline = Number(await redis.zscore(heartbeatKeys({ keyPrefix }).deadlines, member));
       expect(restoredDeadline).toBeLessThan(Date.now());
-      // A pass right after the restart, and the ones after it: the live worker's task is kept.
+      // A pass right after the restart, and the ones after it, also of a monitor started after the
+      // restart (told by the first through the shared grace key): the live worker's task is kept.
       const until = Date.now() + LIVENESS_MS + 1000;
+      await m.runPass();
+      const fresh = monitor(config(keyPrefix, 500), { monitorId: 'restore-fresh' });
       while (Date.now() < until) {
+        await fresh.runPass();
         await m.runPass();
         await kept();
         await sleep(200);

@@ -113,7 +113,8 @@ export class Reconciler {
    * no greater than the last one this monitor got means the data went back: the Monitor's
    * `redisDataLost` runs (expired heartbeats then wait one liveness bound: restored deadlines are
    * already past while their workers live, issue 13 adversary: live tasks recovered 0.4-2 s after a
-   * restart from an 8 s old snapshot). A changed registry, or a loss, reads the workers' records now,
+   * restart from an 8 s old snapshot), and the grace is told to the other monitors through
+   * `<ns>monitor:grace` (PX the bound), which every check reads. A changed registry, or a loss, reads the workers' records now,
    * so a record lost is seen gone within a second and a new worker's bound is known before Redis
    * could lose it. Never throws.
    */
@@ -123,19 +124,33 @@ export class Reconciler {
   }
 
   async #checkRedis(): Promise<void> {
-    const { redis } = this.#ctx.deps;
+    const { redis, config } = this.#ctx.deps;
     const { keys } = this.#ctx.scanner;
+    const graceKey = `${keys.namespace}monitor:grace`;
+    const graceMs = config.monitor.livenessTimeoutMs;
     try {
-      const results = await redis.pipeline().incr(`${keys.namespace}monitor:seq`).hlen(keys.services).exec();
-      const [seqReply, sizeReply] = results ?? [];
-      const failed = seqReply?.[0] ?? sizeReply?.[0];
+      const results = await redis
+        .pipeline()
+        .incr(`${keys.namespace}monitor:seq`)
+        .hlen(keys.services)
+        .pttl(graceKey)
+        .exec();
+      const [seqReply, sizeReply, graceReply] = results ?? [];
+      const failed = seqReply?.[0] ?? sizeReply?.[0] ?? graceReply?.[0];
       if (failed) throw failed;
       const seq = Number(seqReply?.[1]);
       const wentBack = this.#seq !== undefined && seq <= this.#seq;
       this.#seq = seq;
+      const now = monotonicNow();
       if (wentBack) {
-        this.#dataLostAt = monotonicNow();
-        this.#ctx.redisDataLost();
+        this.#dataLostAt = now;
+        this.#ctx.redisDataLost(graceMs, true);
+        // Told to the other monitors too (one that started after the loss cannot tell by itself).
+        await redis.set(graceKey, this.#ctx.deps.monitorId, 'PX', graceMs);
+      } else if (Number(graceReply?.[1]) > 0) {
+        // Another monitor saw the loss: the same grace, counted from its detection.
+        if (this.#dataLostAt === undefined || now - this.#dataLostAt > graceMs) this.#dataLostAt = now;
+        this.#ctx.redisDataLost(Number(graceReply?.[1]), false);
       }
       if (wentBack || Number(sizeReply?.[1]) !== this.#registrySize) await this.#readWorkers();
     } catch (e) {

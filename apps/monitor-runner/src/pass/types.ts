@@ -41,6 +41,9 @@ export interface PassContext {
   readonly failing: FailingMembers;
   /** True once close() was called: a step stops at its next member, batch or type. */
   readonly closed: () => boolean;
-  /** Redis lost data or came back with older data (Reconciler.checkRedis): expired members wait one liveness bound. */
-  readonly redisDataLost: () => void;
+  /**
+   * Redis lost data or came back with older data (Reconciler.checkRedis): expired members wait
+   * `graceMs`; `seenHere` false when another monitor saw it (not logged again).
+   */
+  readonly redisDataLost: (graceMs: number, seenHere: boolean) => void;
 }
