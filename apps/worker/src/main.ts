@@ -33,7 +33,10 @@ await runService(process, {
       config: c.config,
       workerId: c.id,
       db: c.database.db,
-      redis: c.redis('redis'),
+      // The heartbeat's connection: its beats wait 5 s (the emitter's commandTimeoutMs), but an answer
+      // up to a liveness bound late is still heard, so a link slower than 5 s still learns what Redis
+      // lost (issue 13 adversary: a flush and a 5.5 s link; the member never came back).
+      redis: c.redis('redis', { commandTimeoutMs: c.config.heartbeat.livenessTimeoutMs }),
       bullConnection: c.redis('bull'),
       logger: c.logger,
       exit: (signal) => process.kill(process.pid, signal),

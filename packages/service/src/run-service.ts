@@ -76,9 +76,12 @@ export interface ServiceContext<C, D> {
   /**
    * A Redis client of its own, closed by the shutdown: `'redis'` for ordinary commands (each bounded
    * by REDIS_COMMAND_TIMEOUT_MS), any other role a BullMQ connection (`maxRetriesPerRequest: null`,
-   * no command bound: its blocking commands wait on purpose). Losses are logged once per outage.
+   * no command bound: its blocking commands wait on purpose). With `commandTimeoutMs`, an ordinary
+   * client whose commands are bounded by that instead (a heartbeat connection: its waits are bounded
+   * shorter by the caller, and an answer later than those still counts). Losses are logged once per
+   * outage.
    */
-  redis(role: string): RedisConnection;
+  redis(role: string, options?: { readonly commandTimeoutMs?: number }): RedisConnection;
 }
 
 /** One service program: its name, configuration, stop bounds and the app it wires. */
@@ -224,12 +227,12 @@ export async function runService<C extends ServiceConfigBase, D extends { close(
     const database = openServiceDatabase(def.database, config.database, applicationName, log);
     closers.push(() => database.close());
     const redisFaults = new ConnectionFaultLog(log, 'Redis');
-    const redis = (role: string) => {
-      const ordinary = role === 'redis';
+    const redis = (role: string, options?: { readonly commandTimeoutMs?: number }) => {
+      const ordinary = role === 'redis' || options?.commandTimeoutMs !== undefined;
       const client = createRedisConnection(config.redis, {
         maxRetriesPerRequest: ordinary ? 1 : null,
         // A hung Redis fails an ordinary command after this long instead of holding it forever.
-        ...(ordinary && { commandTimeout: REDIS_COMMAND_TIMEOUT_MS }),
+        ...(ordinary && { commandTimeout: options?.commandTimeoutMs ?? REDIS_COMMAND_TIMEOUT_MS }),
         connectionName: ordinary ? `${def.name}:${id}` : `${def.name}-${role}:${id}`,
       });
       watchRedis(client, redisFaults, role);
