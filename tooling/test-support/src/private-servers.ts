@@ -12,24 +12,35 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { waitFor } from './wait.js';
 
-/** A TCP port free on every interface, from 20000-31999 (a race with another process is possible but rare). */
-export async function freePort(): Promise<number> {
+/**
+ * A TCP port free on every interface, from 20000-31999 (a race with another process is possible but
+ * rare). `clusterBus`: also its Redis Cluster bus port (port + 10000) free, so from 20000-22767.
+ */
+export async function freePort(options: { clusterBus?: boolean } = {}): Promise<number> {
   // Below the kernel's ephemeral range (32768-60999 on Linux): a port the kernel handed out and took
   // back is soon some outgoing connection's local port, and the process given it failed to listen
-  // (EADDRINUSE) when the machine was busy.
+  // (EADDRINUSE) when the machine was busy. A cluster node listens on port + 10000 too, which must
+  // stay below that range as well (CI: a node given 28654 never answered, its bus port 38654).
+  const span = options.clusterBus === true ? 2_768 : 12_000;
   for (;;) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000);
-    const server = createServer();
-    server.listen(port, '0.0.0.0');
-    const ok = await new Promise<boolean>((resolve) => {
-      server.once('listening', () => resolve(true));
-      server.once('error', () => resolve(false));
-    });
-    if (!ok) continue;
-    server.close();
-    await once(server, 'close');
+    const port = 20_000 + Math.floor(Math.random() * span);
+    if (!(await canListen(port))) continue;
+    if (options.clusterBus === true && !(await canListen(port + 10_000))) continue;
     return port;
   }
+}
+
+async function canListen(port: number): Promise<boolean> {
+  const server = createServer();
+  server.listen(port, '0.0.0.0');
+  const ok = await new Promise<boolean>((resolve) => {
+    server.once('listening', () => resolve(true));
+    server.once('error', () => resolve(false));
+  });
+  if (!ok) return false;
+  server.close();
+  await once(server, 'close');
+  return true;
 }
 
 function alive(child: ChildProcess | undefined): child is ChildProcess & { pid: number } {

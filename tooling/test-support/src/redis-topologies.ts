@@ -84,7 +84,7 @@ export class PrivateRedisCluster implements AsyncDisposable {
     const cluster = new PrivateRedisCluster(dir, servers);
     try {
       for (let i = 0; i < primaries; i++) {
-        const port = await freePort();
+        const port = await freePort({ clusterBus: true });
         servers.push(
           new ServerProcess(port, 'redis-server', [
             ...serverArgs(port, dir),
