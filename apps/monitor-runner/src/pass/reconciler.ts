@@ -83,6 +83,15 @@ export class Reconciler {
   #readTimer: NodeJS.Timeout | undefined;
   /** The last value this monitor got from the shared counter (see checkRedis). */
   #seq: number | undefined;
+  /** When (monotonicNow) this monitor last got an answer from the counter. */
+  #seqAt: number | undefined;
+  /**
+   * A longer gap between two answers (this monitor frozen or paused, or Redis unreachable) could hide
+   * a restore (the snapshot may hold the last value it got): expired heartbeats then wait one bound.
+   * Restored deadlines are at least liveness − interval ahead of the snapshot and a live worker beats
+   * within one interval, so a restore inside a shorter gap leaves them time.
+   */
+  readonly #blindAfterMs: number;
   /** Registry entries at the last read of the records: a change means a new worker, or a loss. */
   #registrySize: number | undefined;
   #reading: Promise<void> | undefined;
@@ -97,6 +106,13 @@ export class Reconciler {
     this.watchAfterMs = m.heartbeatIntervalMs + marginMs;
     this.#absentForMs = Math.max(m.livenessTimeoutMs - this.watchAfterMs, this.watchAfterMs);
     this.#recordReadMs = Math.min(1000, Math.ceil(m.heartbeatIntervalMs / 2));
+    // At least 2 s: a loaded machine delays a check now and then, and each false alarm holds back
+    // expired members for a bound.
+    this.#blindAfterMs = Math.max(
+      2000,
+      3 * this.#recordReadMs,
+      m.livenessTimeoutMs - 2 * m.heartbeatIntervalMs,
+    );
   }
 
   /** Stops the checks between passes; resolves once one in flight ends. */
@@ -139,9 +155,18 @@ export class Reconciler {
       const failed = seqReply?.[0] ?? sizeReply?.[0] ?? graceReply?.[0];
       if (failed) throw failed;
       const seq = Number(seqReply?.[1]);
-      const wentBack = this.#seq !== undefined && seq <= this.#seq;
-      this.#seq = seq;
       const now = monotonicNow();
+      // Frozen (SIGSTOP, a paused VM) across a restore, this monitor gets a higher value than its last
+      // one from the restored counter (issue 13 adversary: a live task recovered 0.1 s after the restore).
+      const blind = this.#seqAt !== undefined && now - this.#seqAt > this.#blindAfterMs;
+      const wentBack = (this.#seq !== undefined && seq <= this.#seq) || blind;
+      if (blind)
+        this.#ctx.log.warn(
+          { blindMs: Math.round(now - this.#seqAt!) },
+          'this monitor could not watch Redis for a while (frozen, paused, or Redis unreachable): it cannot tell whether Redis came back with older data meanwhile',
+        );
+      this.#seq = seq;
+      this.#seqAt = now;
       if (wentBack) {
         this.#dataLostAt = now;
         this.#ctx.redisDataLost(graceMs, true);
