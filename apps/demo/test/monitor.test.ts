@@ -398,6 +398,33 @@ describe('at the shipped liveness defaults (issue 13)', () => {
     }
   }, 90_000);
 
+  it("a worker restarted gracefully keeps working when Redis comes back with a snapshot holding its predecessor's record", async () => {
+    // The snapshot was taken while the predecessor ran; the successor started after its graceful
+    // stop, then Redis was restored: the predecessor's live-looking record is back. The successor's
+    // next beat took it for a takeover and stopped itself (issue 13 adversary, round 6). A record
+    // older than this process's own last write is an older copy, written over.
+    e = await createE2E('mon_restore_restart');
+    const health = heartbeatKeys({ keyPrefix: e.prefix }).health('worker', 'pod-3');
+    const first = await e.worker('pod-3', SHIPPED.worker);
+    const snapshot = await e.redis.dumpBuffer(health);
+    const expiresAt = Date.now() + (await e.redis.pttl(health));
+    first.signal('SIGTERM');
+    expect(await first.exited).toBe(0);
+    const second = await e.worker('pod-3', SHIPPED.worker);
+    await sleep(1000);
+    await e.redis.restore(health, expiresAt, snapshot, 'REPLACE', 'ABSTTL');
+    const restored = JSON.parse((await e.redis.get(health))!) as { incarnation: string };
+    await waitFor(async () => (await e!.redis.get(health))?.includes(restored.incarnation) === false, {
+      timeoutMs: 6000,
+      message: "the successor's beat wrote its record again",
+    });
+    const [id] = await e.seed(1);
+    await completed(id!, 30_000);
+    expect(await row(id!)).toMatchObject({ status: 'completed', claimedBy: 'pod-3' });
+    expect(second.child.exitCode).toBeNull();
+    expect(second.lines.some((l) => /older copy/.test(String(l.msg)))).toBe(true);
+  }, 60_000);
+
   it('a worker whose link to Redis is slower than its command timeout keeps its health record while its task members live', async () => {
     // Its beats time out in the worker but still run in Redis, keeping the members alive; the record
     // is refreshed after failed beats too (issue 13 adversary: refreshed only after successful ones,

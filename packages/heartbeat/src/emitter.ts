@@ -24,7 +24,7 @@ import {
   type BeatReply,
 } from './internal/beat-ops.js';
 import { EmitterHooks } from './internal/emitter-hooks.js';
-import { attachToBeats, healthBeatArgs, healthTakenBy } from './internal/health-link.js';
+import { attachToBeats, healthBeatArgs, healthReplied } from './internal/health-link.js';
 import { keysFor } from './internal/keys-for.js';
 import { parseOptions } from './internal/parse-options.js';
 import { runScriptsPipelined } from './internal/scripts.js';
@@ -364,7 +364,7 @@ export class HeartbeatEmitter implements AsyncDisposable {
     const running = runScriptsPipelined(this.#redis, 'beat', keys, argLists);
     const decode = (replies: unknown[]): BeatReply => {
       const reply = decodeReplies(replies);
-      if (typeof reply.health === 'object') this.#health!.reporter[healthTakenBy](reply.health.takenBy);
+      if (reply.health !== undefined) this.#health!.reporter[healthReplied](reply.health, reply.now);
       return reply;
     };
     try {

@@ -11,9 +11,10 @@ import { HeartbeatClosedError, ServiceNameInUseError } from './errors.js';
 import {
   attachToBeats,
   healthBeatArgs,
-  healthTakenBy,
+  healthReplied,
   type BeatHealthTarget,
 } from './internal/health-link.js';
+import type { BeatHealthReply } from './internal/beat-ops.js';
 import { keysFor } from './internal/keys-for.js';
 import { parseOptions } from './internal/parse-options.js';
 import { runScript, type ScriptArg } from './internal/scripts.js';
@@ -47,7 +48,9 @@ export type ServiceHealthReporterOptions = HealthOptions & {
    * The record carries this reporter's random `incarnation`, and it never writes over a live record of
    * another: `start()` waits for such a record to expire (a predecessor that died: at most its TTL)
    * and rejects with ServiceNameInUseError if it is refreshed meanwhile (another live process). A
-   * refresh that finds the record taken over stops refreshing and calls `onTaken`. Default false.
+   * refresh that finds the record taken over stops refreshing and calls `onTaken`; another process's
+   * record older than this one's last write is a copy Redis came back with (a restored snapshot), and
+   * is written over with a warning. Default false.
    */
   readonly exclusive?: boolean;
   /** Exclusive: called once when another process took the name over (refreshing stops). */
@@ -96,6 +99,11 @@ export class ServiceHealthReporter implements AsyncDisposable, BeatHealthTarget 
   #selfRefresh = true;
   /** While start() waits on another process's record: no write before this Redis time (its expiry). */
   #notBefore: number | undefined;
+  /**
+   * Redis time (ms) of this process's last write of the record (a lower bound): another process's
+   * record older than that is a copy Redis came back with, written over (health-write.lua).
+   */
+  #ownLastSeen: number | undefined;
   #timer: NodeJS.Timeout | undefined;
   #starting: Promise<void> | undefined;
   #started = false;
@@ -225,12 +233,41 @@ export class ServiceHealthReporter implements AsyncDisposable, BeatHealthTarget 
 
   [healthBeatArgs](): readonly ScriptArg[] | undefined {
     if (!this.#started || this.#closed) return undefined;
-    return [this.#field, this.#opts.ttlMs, this.#info, this.#identity.incarnation ?? ''];
+    return [
+      this.#field,
+      this.#opts.ttlMs,
+      this.#info,
+      this.#identity.incarnation ?? '',
+      this.#ownLastSeen === undefined ? '' : String(this.#ownLastSeen),
+    ];
   }
 
-  [healthTakenBy](record: string): void {
-    this.#takenOver(
-      ServiceNameInUseError.heldBy(this.#identity.serviceType, this.#identity.serviceName, record),
+  [healthReplied](health: BeatHealthReply, now: number): void {
+    if (health === 'unchained') return;
+    if (typeof health === 'object' && 'takenBy' in health) {
+      this.#takenOver(
+        ServiceNameInUseError.heldBy(this.#identity.serviceType, this.#identity.serviceName, health.takenBy),
+      );
+      return;
+    }
+    if (typeof health === 'object') this.#replacedCopy(health.replaced);
+    this.#wrote(now);
+  }
+
+  #wrote(now: number): void {
+    this.#ownLastSeen = Math.max(this.#ownLastSeen ?? 0, now);
+  }
+
+  /** Written over another process's record older than this one's last write (see `#ownLastSeen`). */
+  #replacedCopy(record: string): void {
+    const { context } = ServiceNameInUseError.heldBy(
+      this.#identity.serviceType,
+      this.#identity.serviceName,
+      record,
+    );
+    this.#log.warn(
+      { ...context, ownLastSeen: this.#ownLastSeen },
+      "the health record of this name was an older copy of another process's (Redis came back with older data: a restored snapshot or a promoted replica); written over it",
     );
   }
 
@@ -292,14 +329,25 @@ export class ServiceHealthReporter implements AsyncDisposable, BeatHealthTarget 
           this.#info,
           this.#identity.incarnation ?? '',
           this.#notBefore === undefined ? '' : String(this.#notBefore),
+          this.#ownLastSeen === undefined ? '' : String(this.#ownLastSeen),
         ],
       ),
       this.#opts.commandTimeoutMs,
       'service health refresh',
     );
+    if (typeof reply === 'number') {
+      this.#wrote(reply);
+      return true;
+    }
+    if (Array.isArray(reply) && reply[0] === 'replaced' && typeof reply[2] === 'number') {
+      this.#replacedCopy(String(reply[1]));
+      this.#wrote(reply[2]);
+      return true;
+    }
     if (Array.isArray(reply) && reply[0] === 'taken')
       throw ServiceNameInUseError.heldBy(this.#identity.serviceType, this.#identity.serviceName, reply[1]);
-    return !(Array.isArray(reply) && reply[0] === 'wait');
+    if (Array.isArray(reply) && reply[0] === 'wait') return false;
+    throw new TypeError('unexpected reply from the health refresh script');
   }
 
   #schedule(): void {

@@ -132,13 +132,41 @@ describe('HeartbeatEmitter with a health record', () => {
     const taken: ServiceNameInUseError[] = [];
     const { health, emitter, healthKey } = pair(redis, {}, (e) => taken.push(e));
     await health.start();
-    const other = '{"lastSeen":1,"ttlMs":60000,"incarnation":"someone-else"}';
+    // Written after this process's last write: a process that took the name over.
+    const [sec] = await redis.time();
+    const other = `{"lastSeen":${Number(sec) * 1000 + 1000},"ttlMs":60000,"incarnation":"someone-else"}`;
     await redis.set(healthKey, other, 'PX', 60_000);
     await emitter.track('unpack:1:0');
     await emitter.beatNow();
     await emitter.beatNow();
     expect(taken.map((e) => e.code)).toEqual(['SERVICE_NAME_IN_USE']);
     expect(await redis.get(healthKey)).toBe(other);
+  });
+
+  it("another process's record older than this process's last write (Redis restored from a snapshot) is written over, not taken for a takeover", async () => {
+    const taken: ServiceNameInUseError[] = [];
+    const { health, emitter, healthKey } = pair(redis, {}, (e) => taken.push(e));
+    await health.start();
+    await emitter.beatNow();
+    const ours = (await record(redis, healthKey))!;
+    // The predecessor's record as a snapshot taken before this process started holds it.
+    const restored = `{"lastSeen":${Number(ours.lastSeen) - 5_000},"ttlMs":2000,"incarnation":"predecessor"}`;
+    await redis.set(healthKey, restored, 'PX', 2_000);
+    await emitter.track('unpack:1:0');
+    await emitter.beatNow();
+    expect(taken).toEqual([]);
+    expect(await record(redis, healthKey)).toMatchObject({ incarnation: ours.incarnation });
+    // Still refreshed by each beat, and a later takeover is still one.
+    await emitter.beatNow();
+    const [sec] = await redis.time();
+    await redis.set(
+      healthKey,
+      `{"lastSeen":${Number(sec) * 1000 + 1000},"ttlMs":60000,"incarnation":"x"}`,
+      'PX',
+      60_000,
+    );
+    await emitter.beatNow();
+    expect(taken.map((e) => e.code)).toEqual(['SERVICE_NAME_IN_USE']);
   });
 
   it('refuses a record outside its keyspace (one script writes both: one hash tag)', () => {

@@ -259,6 +259,27 @@ describe('an exclusive name (a worker id)', () => {
     await next.close();
   });
 
+  it("a refresh that finds an older copy of another process's record (Redis restored from a snapshot) writes over it and keeps refreshing", async () => {
+    const taken: string[] = [];
+    const live = exclusive('w-restored', redis, { onTaken: (e: Error) => taken.push(e.message) });
+    await live.start();
+    const key = heartbeatKeys({ keyPrefix: prefix }).health('worker', 'w-restored');
+    const ours = JSON.parse((await redis.get(key))!) as { lastSeen: number; incarnation: string };
+    await redis.set(
+      key,
+      `{"lastSeen":${ours.lastSeen - 5_000},"ttlMs":1000,"incarnation":"predecessor"}`,
+      'PX',
+      1_000,
+    );
+    await waitFor(async () => (await redis.get(key))?.includes(ours.incarnation) === true, {
+      timeoutMs: 3_000,
+      message: 'our record written again',
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(taken).toEqual([]);
+    await live.close();
+  });
+
   it('a record lost (a flush) while a second process waits is not taken before it would have expired: the live holder writes it again and the second is refused', async () => {
     const taken: string[] = [];
     const live = exclusive('w-flush', redis, { onTaken: (e: Error) => taken.push(e.message) });

@@ -28,8 +28,11 @@ export interface BeatReply {
   /** Redis server time of the first chunk, ms. */
   readonly now: number;
   readonly problems: ReadonlyMap<string, LostReason>;
-  /** With a health record: 'written', 'unchained' (an earlier chunk did not run), or the record of the process that holds the name. */
-  readonly health: 'written' | 'unchained' | { readonly takenBy: string } | undefined;
+  /**
+   * With a health record: 'written', 'unchained' (an earlier chunk did not run), the record of the
+   * process that holds the name, or written over an older copy of another process's record.
+   */
+  readonly health: BeatHealthReply | undefined;
 }
 
 /** The health record a beat refreshes: a token for its chain of chunks, then field, ttlMs, info, incarnation. */
@@ -79,6 +82,10 @@ export function encodeOps(ops: readonly BeatOp[], perScript: number, health?: Be
   return lists;
 }
 
+/** What a beat did with the health record (see health-write.lua). */
+export type BeatHealthReply =
+  'written' | 'unchained' | { readonly takenBy: string } | { readonly replaced: string };
+
 /** Reads `{ now, health, id, reason, ... }` from each chunk. Throws on a reply this code did not write. */
 export function decodeReplies(replies: readonly unknown[]): BeatReply {
   let now: number | undefined;
@@ -93,6 +100,7 @@ export function decodeReplies(replies: readonly unknown[]): BeatReply {
     if (h === 1) health = 'written';
     else if (h === 2) health = 'unchained';
     else if (typeof h === 'string') health = { takenBy: h };
+    else if (Array.isArray(h) && typeof h[0] === 'string') health = { replaced: h[0] };
     for (let i = 2; i + 1 < reply.length; i += 2) {
       const id: unknown = reply[i];
       const reason: unknown = reply[i + 1];

@@ -10,13 +10,15 @@
 --        deadline, details (registeredAt prepended), progress clock reset.
 --   nu × (id): remove the task everywhere.
 -- In that order; the emitter never sends a beat or registration and a removal for one id in one call.
--- With the health keys, after the groups: chunk, chunks, token, field, ttlMs, infoJson, incarnation.
+-- With the health keys, after the groups: chunk, chunks, token, field, ttlMs, infoJson, incarnation,
+--   ownLastSeen (see health-write).
 --   The record is written after this call's writes, in the same script (a record never vouches for
 --   a registration that has not run: a separate command could run first, e.g. when this one is
 --   resent after NOSCRIPT), by the last chunk of a beat split over several calls, and only when
 --   every chunk before it ran (each one advances `token:chunk` in the chain key).
 -- Returns { now, health, id, 'missing'|'expired', ... }; health: 0 (not asked or not this chunk),
--- 1 (written), 2 (not written: an earlier chunk did not run), or the record that holds the name.
+-- 1 (written), 2 (not written: an earlier chunk did not run), the record that holds the name, or
+-- { record } (written over that older copy of another process's record).
 local nb, np, nr, nu = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local cursor = 4
 local function take()
@@ -104,7 +106,7 @@ end
 local health = 0
 if #KEYS >= 7 then
   local chunk, chunks, token = tonumber(take()), tonumber(take()), take()
-  local field, ttlMs, infoJson, incarnation = take(), take(), take(), take()
+  local field, ttlMs, infoJson, incarnation, ownLastSeen = take(), take(), take(), take(), take()
   local chainKey = KEYS[7]
   local chained = chunk == 1 or redis.call('GET', chainKey) == token .. ':' .. (chunk - 1)
   if not chained then
@@ -113,8 +115,14 @@ if #KEYS >= 7 then
     redis.call('SET', chainKey, token .. ':' .. chunk, 'PX', 60000)
   else
     if chunks > 1 then redis.call('DEL', chainKey) end
-    local r = writeHealth(KEYS[5], KEYS[6], field, ttlMs, infoJson, incarnation, '')
-    health = r and r[2] or 1
+    local r = writeHealth(KEYS[5], KEYS[6], field, ttlMs, infoJson, incarnation, '', ownLastSeen)
+    if r == nil then
+      health = 1
+    elseif r[1] == 'replaced' then
+      health = { r[2] }
+    else
+      health = r[2]
+    end
   end
 end
 table.insert(out, 2, health)

@@ -3,11 +3,18 @@
 -- name) { 'taken', the record } without writing when the live record is another process's, and
 -- { 'wait' } without writing while the key is absent before `notBefore` (Redis ms, '' for none: a
 -- holder's record lost before it expired; the holder may be alive and write it again).
-local function writeHealth(healthKey, servicesKey, field, ttlMs, infoJson, incarnation, notBefore)
+-- `ownLastSeen` (Redis ms of this process's last write, '' before its first): another process's
+-- record older than that is a copy Redis came back with (a snapshot or AOF restore, a lagging
+-- replica promoted), not a takeover (a process takes the name over only after this one's record
+-- expired, so later): it is written over and { 'replaced', the record } returned.
+local function writeHealth(healthKey, servicesKey, field, ttlMs, infoJson, incarnation, notBefore, ownLastSeen)
+  local replaced = nil
   if incarnation ~= '' then
     local current = redis.call('GET', healthKey)
     if current and not string.find(current, '"incarnation":"' .. incarnation .. '"', 1, true) then
-      return { 'taken', current }
+      local seen = tonumber(string.match(current, '^{"lastSeen":(%d+),'))
+      if not (seen and ownLastSeen ~= '' and seen < tonumber(ownLastSeen)) then return { 'taken', current } end
+      replaced = current
     end
     if not current and notBefore ~= '' and now < tonumber(notBefore) then return { 'wait' } end
   end
@@ -15,5 +22,6 @@ local function writeHealth(healthKey, servicesKey, field, ttlMs, infoJson, incar
   local body = '{"lastSeen":' .. ms(now) .. ',"ttlMs":' .. ttlMs .. ',' .. string.sub(infoJson, 2)
   redis.call('SET', healthKey, body, 'PX', ttlMs)
   redis.call('HSET', servicesKey, field, body)
+  if replaced then return { 'replaced', replaced } end
   return nil
 end
