@@ -3,8 +3,8 @@
 import { databaseNow, readOperation } from '@ccat/db';
 import { seedOperation } from '@ccat/db/testing';
 import { HeartbeatEmitter, heartbeatKeys, ServiceHealthReporter } from '@ccat/heartbeat';
-import { connectTestRedis, deleteKeysWithPrefix, waitFor } from '@ccat/test-support';
-import type { Redis } from 'ioredis';
+import { connectTestRedis, deleteKeysWithPrefix, PrivateRedis, waitFor } from '@ccat/test-support';
+import { Redis } from 'ioredis';
 import { describe, expect, vi } from 'vitest';
 import { monitorLeaseKey, type MonitorConfigInput } from '../src/index.js';
 import { monitorTest, type MonitorContext } from './support/monitor-fixture.js';
@@ -308,6 +308,57 @@ describe('reconciliation', () => {
       await emitter.close();
     }
   });
+});
+
+describe('every monitor restarted with Redis', () => {
+  it('Redis back from an older snapshot and up for less than a bound, no monitor watching: a live task whose restored deadline is past is kept, a dead one recovered after one bound', async ({
+    setup: { prefix, database, locations, monitor },
+  }) => {
+    // A node that failed with Redis and the only monitor on it: Redis comes back from its snapshot,
+    // the monitor starts after it, and no monitor saw the shared counter go back; the live task was
+    // recovered at once (issue 13 adversary, round 6). Redis's own redis-server, restarted.
+    const server = await PrivateRedis.start();
+    const monitorRedis = new Redis(server.url);
+    const workerRedis = new Redis(server.url);
+    const deadRedis = new Redis(server.url, { maxRetriesPerRequest: 0, retryStrategy: () => null });
+    deadRedis.on('error', () => undefined);
+    const keyPrefix = `${prefix}node:`;
+    const { id, member, emitter } = await liveTask({ database, locations, redis: workerRedis }, keyPrefix);
+    const dead = await liveTask({ database, locations, redis: deadRedis }, keyPrefix);
+    const status = async (row: string) => (await readOperation(database.db, 'deletion', row))?.status;
+    try {
+      await emitter.start();
+      await dead.emitter.start();
+      const snapshot: [string, Buffer][] = [];
+      for (const key of await workerRedis.keys(`${keyPrefix}*`))
+        snapshot.push([key, await workerRedis.dumpBuffer(key)]);
+      deadRedis.disconnect(); // that worker dies
+      await sleep(LIVENESS_MS + 500); // the live one beats on; the snapshot grows older than its bound
+      await server.kill();
+      await server.spawn();
+      for (const [key, value] of snapshot) await monitorRedis.restore(key, 0, value, 'REPLACE');
+      const deadlines = heartbeatKeys({ keyPrefix }).deadlines;
+      expect(Number(await monitorRedis.zscore(deadlines, member))).toBeLessThan(Date.now());
+      const m = monitor(config(keyPrefix, 500), { monitorId: 'node-fresh', redis: monitorRedis });
+      const until = Date.now() + LIVENESS_MS + 1000;
+      while (Date.now() < until) {
+        await m.runPass();
+        expect(await status(id)).toBe('in_progress');
+        await sleep(200);
+      }
+      expect(Number(await monitorRedis.zscore(deadlines, member))).toBeGreaterThan(Date.now());
+      await waitFor(async () => (await m.runPass(), (await status(dead.id)) !== 'in_progress'), {
+        timeoutMs: 2 * LIVENESS_MS,
+        message: "the dead worker's task recovered",
+      });
+      expect(await status(id)).toBe('in_progress');
+    } finally {
+      await emitter.close();
+      monitorRedis.disconnect();
+      workerRedis.disconnect();
+      await server.stop();
+    }
+  }, 30_000);
 });
 
 // A worker whose beat interval is longer than the monitor assumes registers a task's heartbeat with

@@ -130,9 +130,11 @@ export class Reconciler {
    * `redisDataLost` runs (expired heartbeats then wait one liveness bound: restored deadlines are
    * already past while their workers live, issue 13 adversary: live tasks recovered 0.4-2 s after a
    * restart from an 8 s old snapshot), and the grace is told to the other monitors through
-   * `<ns>monitor:grace` (PX the bound), which every check reads. A changed registry, or a loss, reads the workers' records now,
-   * so a record lost is seen gone within a second and a new worker's bound is known before Redis
-   * could lose it. Never throws.
+   * `<ns>monitor:grace` (PX the bound), which every check reads. The same holds after a gap between
+   * two answers longer than `#blindAfterMs`, and at a first answer when no monitor watched within
+   * that gap (`<ns>monitor:watched`, PX the gap: written by every monitor from its second answer).
+   * A changed registry, or a loss, reads the workers' records now, so a record lost is seen gone
+   * within a second and a new worker's bound is known before Redis could lose it. Never throws.
    */
   checkRedis(): Promise<void> {
     // One at a time (the timer's and a pass's): the counter's answers are compared in order.
@@ -143,33 +145,51 @@ export class Reconciler {
     const { redis, config } = this.#ctx.deps;
     const { keys } = this.#ctx.scanner;
     const graceKey = `${keys.namespace}monitor:grace`;
+    const watchedKey = `${keys.namespace}monitor:watched`;
     const graceMs = config.monitor.livenessTimeoutMs;
+    const first = this.#seqAt === undefined;
     try {
-      const results = await redis
+      const pipeline = redis
         .pipeline()
         .incr(`${keys.namespace}monitor:seq`)
         .hlen(keys.services)
-        .pttl(graceKey)
-        .exec();
-      const [seqReply, sizeReply, graceReply] = results ?? [];
-      const failed = seqReply?.[0] ?? sizeReply?.[0] ?? graceReply?.[0];
+        .pttl(graceKey);
+      // Read at the first answer, written (by a monitor that has watched since its previous answer)
+      // at every later one: absent at a first answer, no monitor watched Redis within the blind gap.
+      // INFO goes with the pipeline to the node that holds these keys (one hash tag).
+      if (first) pipeline.get(watchedKey).info('server');
+      else pipeline.set(watchedKey, this.#ctx.deps.monitorId, 'PX', this.#blindAfterMs);
+      const results = await pipeline.exec();
+      const [seqReply, sizeReply, graceReply, watchedReply, infoReply] = results ?? [];
+      const failed =
+        seqReply?.[0] ?? sizeReply?.[0] ?? graceReply?.[0] ?? watchedReply?.[0] ?? infoReply?.[0];
       if (failed) throw failed;
       const seq = Number(seqReply?.[1]);
       const now = monotonicNow();
       // Frozen (SIGSTOP, a paused VM) across a restore, this monitor gets a higher value than its last
       // one from the restored counter (issue 13 adversary: a live task recovered 0.1 s after the restore).
-      const blind = this.#seqAt !== undefined && now - this.#seqAt > this.#blindAfterMs;
-      const wentBack = (this.#seq !== undefined && seq <= this.#seq) || blind;
+      const blind = !first && now - this.#seqAt! > this.#blindAfterMs;
+      // Started when no monitor watched, within one bound of Redis's own start (a node that failed
+      // with both, Redis back from its snapshot): it cannot know the counter's last value either,
+      // and restored deadlines may still be stale (issue 13 adversary, round 6). Redis up for longer:
+      // live workers have re-registered whatever it came back with.
+      const unwatched = first && watchedReply?.[1] == null && redisUptimeMs(infoReply?.[1]) < graceMs;
+      const wentBack = (this.#seq !== undefined && seq <= this.#seq) || blind || unwatched;
       if (blind)
         this.#ctx.log.warn(
           { blindMs: Math.round(now - this.#seqAt!) },
           'this monitor could not watch Redis for a while (frozen, paused, or Redis unreachable): it cannot tell whether Redis came back with older data meanwhile',
         );
+      if (unwatched)
+        this.#ctx.log.warn(
+          { graceMs },
+          'Redis started less than one liveness bound ago and no monitor watched it: it may have come back with older data (a snapshot), so expired heartbeats wait one liveness bound',
+        );
       this.#seq = seq;
       this.#seqAt = now;
       if (wentBack) {
         this.#dataLostAt = now;
-        this.#ctx.redisDataLost(graceMs, true);
+        this.#ctx.redisDataLost(graceMs, !unwatched);
         // Told to the other monitors too (one that started after the loss cannot tell by itself).
         await redis.set(graceKey, this.#ctx.deps.monitorId, 'PX', graceMs);
       } else if (Number(graceReply?.[1]) > 0) {
@@ -574,4 +594,10 @@ export class Reconciler {
       );
     }
   }
+}
+
+/** `uptime_in_seconds` of an INFO server reply, in ms; Infinity when absent (then no grace for it). */
+function redisUptimeMs(info: unknown): number {
+  const match = typeof info === 'string' ? /^uptime_in_seconds:(\d+)/m.exec(info) : null;
+  return match ? Number(match[1]) * 1000 : Infinity;
 }

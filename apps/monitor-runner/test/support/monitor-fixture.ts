@@ -59,6 +59,8 @@ export interface MonitorOptions {
   readonly metrics?: MonitorMetrics;
   /** Default a silent pino logger; used by the monitor and its recovery alike. */
   readonly logger?: Logger;
+  /** Default the file's `redis` (a private redis-server's client, for a test that restarts it). */
+  readonly redis?: Redis;
   /** The pool the monitor and its recovery use; default the file's (`database.db`). */
   readonly db?: Kysely<Database>;
 }
@@ -113,7 +115,7 @@ export function monitorTest(label: string, database: Pick<TestDatabaseOptions, '
           const { db = database.db, logger = silent, registry = createHandlerRegistry() } = options;
           const m = new Monitor({
             db,
-            redis,
+            redis: options.redis ?? redis,
             logger,
             config,
             monitorId: options.monitorId ?? 'test-monitor',
