@@ -4,6 +4,7 @@
 // so the night knows exactly which operations no fault targeted. Prints both nights' throughput with
 // the ratio, and checks: no operation that no fault targeted ended FAILED; every poison operation
 // did, with POISON_OPERATION and exactly one ERROR notification.
+import { formatDuration } from '@ccat/errors';
 import { createHash } from 'node:crypto';
 import { OPERATION_TABLES, OPERATION_TYPES, type Database, type OperationType } from '@ccat/db';
 import { sql, type Kysely } from 'kysely';
@@ -236,10 +237,10 @@ export async function runNight<O extends { packages: number; seed: string; out: 
   say(`  operations: ${clean.check?.operations ?? '?'} without faults, ${c?.operations ?? '?'} with`);
   say(`  targeted ids by fault: ${[...kinds].map(([k, n]) => `${k} ${n}`).join(', ')}`);
   say(
-    `  throughput without faults: ${rate(clean).toFixed(1)} operations/s (${(clean.nightMs / 1000).toFixed(1)} s)`,
+    `  throughput without faults: ${rate(clean).toFixed(1)} operations/s (${formatDuration(clean.nightMs)})`,
   );
   say(
-    `  throughput with faults:    ${rate(faulty).toFixed(1)} operations/s (${(faulty.nightMs / 1000).toFixed(1)} s)`,
+    `  throughput with faults:    ${rate(faulty).toFixed(1)} operations/s (${formatDuration(faulty.nightMs)})`,
   );
   say(`  ratio with / without: ${(rate(faulty) / Math.max(0.001, rate(clean))).toFixed(2)}`);
   if (c !== undefined) {

@@ -1,4 +1,5 @@
 // Live progress in the terminal: redrawn in place on a TTY, a line every few seconds otherwise.
+import { formatDuration } from '@ccat/errors';
 import { OPERATION_TYPES } from '@ccat/db';
 import type { DemoStats } from './stats.js';
 
@@ -29,7 +30,7 @@ export function renderProgress(s: DemoStats, x: ProgressExtras): string[] {
   );
   const n = s.notifications;
   lines.push(
-    `notifications: sent ${n['sent'] ?? 0}, digested ${n['digested'] ?? 0}, pending ${n['pending'] ?? 0}, failed ${n['failed'] ?? 0} · mails received ${x.mails} · workers alive ${x.workersAlive}, restarts ${x.restarts} · ${Math.round(x.elapsedMs / 1000)} s`,
+    `notifications: sent ${n['sent'] ?? 0}, digested ${n['digested'] ?? 0}, pending ${n['pending'] ?? 0}, failed ${n['failed'] ?? 0} · mails received ${x.mails} · workers alive ${x.workersAlive}, restarts ${x.restarts} · ${formatDuration(x.elapsedMs)}`,
   );
   if (x.lastEvent) lines.push(`last: ${x.lastEvent}`);
   return lines;
@@ -69,5 +70,5 @@ export function summaryLine(s: DemoStats, x: ProgressExtras): string {
   const t = { pending: 0, running: 0, done: 0, failed: 0 };
   for (const c of Object.values(s.stages)) for (const k of Object.keys(t) as (keyof typeof t)[]) t[k] += c[k];
   const e = (k: string) => s.events[k] ?? 0;
-  return `[${Math.round(x.elapsedMs / 1000)} s] operations: ${t.done} done, ${t.failed} failed, ${t.running} running, ${t.pending} pending · retries ${e('retry_scheduled')} · stalls recovered ${e('stall_recovered')} · lease lost ${e('lease_lost')} · mails ${x.mails} · restarts ${x.restarts}`;
+  return `[${formatDuration(x.elapsedMs)}] operations: ${t.done} done, ${t.failed} failed, ${t.running} running, ${t.pending} pending · retries ${e('retry_scheduled')} · stalls recovered ${e('stall_recovered')} · lease lost ${e('lease_lost')} · mails ${x.mails} · restarts ${x.restarts}`;
 }

@@ -1,5 +1,5 @@
 // The CLI's pure parts: durations, tables, redaction, the command line, the report's arithmetic.
-import { formatDuration } from '@ccat/errors';
+import { createRedactor, formatDuration, urlSecrets } from '@ccat/errors';
 import { redactUrl } from '@ccat/service';
 import { describe, expect, it } from 'vitest';
 import { buildReport } from '../src/admin/report.js';
@@ -8,7 +8,6 @@ import { unservedByType, unservedQueues, unservedWarnings } from '../src/admin/u
 import { unreachable, UsageError } from '../src/cli/errors.js';
 import { parseDuration } from '../src/cli/options.js';
 import { scrubbingOutput, writeJson } from '../src/cli/output.js';
-import { scrubSecrets, urlSecrets } from '../src/cli/redact.js';
 import { cleanCell, formatTable } from '../src/cli/render/table.js';
 import { runCliInProcess } from './support/cli-process.js';
 
@@ -59,6 +58,8 @@ describe('tables', () => {
     expect(t.split('\n')).toEqual(['  SITE      N  NOTE', '  観測所    1  ok', '  cologne  22  🔭🔭…']);
   });
 });
+
+const scrubSecrets = (text: string, secrets: readonly string[]) => createRedactor({ secrets })(text);
 
 describe('redaction', () => {
   it('hides passwords and password-like parameters, and scrubs them from any text', () => {

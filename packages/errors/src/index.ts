@@ -28,6 +28,7 @@ export {
   redactJson,
   redactSecrets,
   redactValue,
+  urlSecrets,
   type RedactValueOptions,
   type Redactor,
   type RedactorOptions,

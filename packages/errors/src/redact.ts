@@ -17,6 +17,12 @@ const QUOTED_VALUE = String.raw`"(?:[^"\\\r\n]|\\[^\r\n]){0,4096}"?|'(?:[^'\\\r\
 const BARE_VALUE = String.raw`(?:[^ \t\r\n\f\v"',;&\\]|\\[^ \t\r\n\f\vnrt]){1,4096}`;
 const VALUE = `${QUOTED_VALUE}|${BARE_VALUE}`;
 
+// URL userinfo of any scheme: scheme://user:password@host. The password may hold `#`, `/`, `@`,
+// `:` or a quote (unencoded, as people type them), so it runs greedily to the LAST `@` before the
+// host; a `"` that ends a JSON string (followed by `,` `:` `}` `]`) ends it.
+const URL_USERINFO =
+  /(?<pre>\b[a-z][a-z0-9+.-]{0,31}:\/\/[^\s:/?#@"'<>]{0,256}:)(?<secret>(?:[^\s"<>]|"(?![\s,:}\]])){1,1024})(?<post>@[^\s@/"'<>\\]{0,256})/gi;
+
 /**
  * The built-in patterns, one for each common form of a credential. Named groups decide what is
  * replaced: `pre`/`secret`/`post` keep `pre` and `post` and replace only `secret` (so
@@ -35,10 +41,7 @@ export const DEFAULT_SECRET_PATTERNS: readonly RegExp[] = [
   // that are wholly base64 or PEM headers (raw or as JSON `\n` escapes), never past them: the
   // rest of the text survives.
   /-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----(?:[\s\S]{0,65536}?-----END [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)?-----|(?:(?:\r?\n|\\r\\n|\\n)(?:[A-Za-z0-9+/=]{0,128}(?=\r?\n|\\[rn]|["']|$)|(?:Proc-Type|DEK-Info):[^\r\n"\\]{0,128}))*)/g,
-  // URL userinfo of any scheme: scheme://user:password@host. The password may hold `#`, `/`, `@`,
-  // `:` or a quote (unencoded, as people type them), so it runs greedily to the LAST `@` before
-  // the host; a `"` that ends a JSON string (followed by `,` `:` `}` `]`) ends it.
-  /(?<pre>\b[a-z][a-z0-9+.-]{0,31}:\/\/[^\s:/?#@"'<>]{0,256}:)(?<secret>(?:[^\s"<>]|"(?![\s,:}\]])){1,1024})(?<post>@[^\s@/"'<>\\]{0,256})/gi,
+  URL_USERINFO,
   // A token as the URL user, without a password: https://TOKEN@github.com/… (git, CI).
   /(?<pre>\b[a-z][a-z0-9+.-]{0,31}:\/\/)(?<user>[A-Za-z0-9._~+=-]{12,512})(?=@[^\s@/"'<>\\]{1,256})/gi,
   // Slack incoming-webhook URLs: the path is the credential.
@@ -547,3 +550,24 @@ export const MAX_KEY_LENGTH = MAX_KEY_JUDGED;
 
 /** `key` cut to MAX_KEY_LENGTH with a marker. */
 export const boundedKey = (key: string): string => truncate(key, MAX_KEY_LENGTH);
+
+/**
+ * The secrets of a connection URL (its password as typed and as the URL parser reads it, and the
+ * values of secret-named query parameters), for a redactor's `secrets` when output might echo them
+ * in another form. Secrets under 3 characters are left out (they would blank ordinary words; the
+ * patterns still hide them where URLs print). Never throws (an unparseable URL gives what the
+ * userinfo pattern finds).
+ */
+export function urlSecrets(url: string): string[] {
+  const found: string[] = [];
+  const typed = new RegExp(URL_USERINFO.source, 'i').exec(url)?.groups?.['secret'];
+  if (typed !== undefined) found.push(typed);
+  try {
+    const u = new URL(url);
+    if (u.password) found.push(u.password);
+    for (const [key, value] of u.searchParams) if (isSecretKey(key) && value) found.push(value);
+  } catch {
+    // unparseable: the typed password above still counts
+  }
+  return [...new Set(found)].filter((s) => s.length >= 3);
+}

@@ -1,7 +1,14 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
-import { createRedactor, isSecretKey, REDACTED, redactSecrets, redactValue } from '../src/index.js';
+import {
+  createRedactor,
+  isSecretKey,
+  REDACTED,
+  redactSecrets,
+  redactValue,
+  urlSecrets,
+} from '../src/index.js';
 
 const SLACK = `xoxb-${'1234567890'}-${'abcdefABCDEF'}`;
 const PEM = [
@@ -228,5 +235,15 @@ describe('bounded redaction', () => {
   it('never splits a surrogate pair', () => {
     const out = redactSecrets(`${'a'.repeat(9)}😀tail`, 10);
     expect(out.startsWith('a'.repeat(9) + '…')).toBe(true);
+  });
+});
+
+describe('urlSecrets', () => {
+  it('finds the password as typed and as parsed, and secret-named query values; skips short ones', () => {
+    expect(urlSecrets('postgres://u:p%40ss@h/db')).toEqual(['p%40ss']);
+    expect(urlSecrets('postgres://ccat:pa#ss/wd@db/ops')).toContain('pa#ss/wd');
+    expect(urlSecrets('postgres://u@h/db?password=hunter2&sslmode=require')).toEqual(['hunter2']);
+    expect(urlSecrets('redis://:ab@h')).toEqual([]);
+    expect(urlSecrets('not a url')).toEqual([]);
   });
 });

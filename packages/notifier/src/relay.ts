@@ -17,6 +17,11 @@ import { untilAborted } from './internal/until-aborted.js';
 import type { Notifier } from './notifier.js';
 import type { ChannelResult, ClaimedNotification, OutboxStore, Settlement } from './outbox-store.js';
 
+/** One target's delivery error kept in the row's per-target results, in characters. */
+const MAX_TARGET_ERROR = 1000;
+/** Every failed target's errors joined, as the row's last error, in characters (the store cuts at its own bound too). */
+const MAX_DELIVERY_ERROR = 2000;
+
 export interface OutboxRelayOptions {
   readonly store: OutboxStore;
   /** Routes and channels; not closed by the relay. */
@@ -233,7 +238,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
           at: new Date().toISOString(),
           attempts: (before?.attempts ?? 0) + 1,
           ...(outcome.status !== 'sent' && {
-            error: outcome.error.message.slice(0, 1000),
+            error: outcome.error.message.slice(0, MAX_TARGET_ERROR),
             code: outcome.error.code,
           }),
         };
@@ -268,7 +273,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       if (lost('before settling')) return;
 
       if (retryErrors.length > 0) {
-        const error = retryErrors.join('; ').slice(0, 2000);
+        const error = retryErrors.join('; ').slice(0, MAX_DELIVERY_ERROR);
         if (row.attempts >= retryCfg.maxAttempts && n.level === 'ERROR') {
           // An ERROR is never given up for lack of attempts (DESIGN §7): it stays pending, visible as
           // undelivered, and is tried again on the longest backoff while its channel is down.
@@ -303,7 +308,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
           const error = failed
             .map((t) => `${t.key}: ${results[t.key]?.error ?? 'failed'}`)
             .join('; ')
-            .slice(0, 2000);
+            .slice(0, MAX_DELIVERY_ERROR);
           log.error(
             { targets: summarize(results) },
             'notification could not be delivered to every target; marked failed',

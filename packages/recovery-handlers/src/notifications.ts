@@ -1,5 +1,5 @@
 // What a human reads. Built from facts only; the notifier escapes and redacts on delivery.
-import type { NotificationInput } from '@ccat/db';
+import { MAX_MESSAGE, type NotificationInput } from '@ccat/db';
 import { adviceFor, eventLevel, formatDuration, truncate, type EventKind } from '@ccat/errors';
 import type { TaskRef } from './handler.js';
 
@@ -64,7 +64,7 @@ export function buildNotification(f: NotificationFacts): NotificationInput {
   // catalogue, not a second wording of it in the body). The worker is the context's `workerId`.
   const lines = [
     `What: ${what}, attempt ${ref.attempt}${f.detail ? ` (${f.detail})` : ''}`,
-    `Error: ${f.errorCode}${f.errorClass ? ` (${f.errorClass})` : ''}: ${truncate(f.errorMessage, 2000)}`,
+    `Error: ${f.errorCode}${f.errorClass ? ` (${f.errorClass})` : ''}: ${truncate(f.errorMessage, MAX_MESSAGE)}`,
     `Retries: ${f.retryCount} of ${f.maxRetries} used`,
   ];
   return {

@@ -1,7 +1,7 @@
 // Redis as every CCAT service reaches it (DESIGN §11): one server by URL, a primary found through
 // Redis Sentinel, or a Redis Cluster. The configuration section and the one factory the apps, the
 // CLI and the BullMQ connections use, on ioredis' own Sentinel and Cluster support.
-import { ConfigurationError } from '@ccat/errors';
+import { ConfigurationError, fullJitterDelayMs } from '@ccat/errors';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { z } from 'zod';
 import { redactUrl, REDIS_URL_RULE, urlProblems } from './schemas.js';
@@ -208,8 +208,9 @@ export function createRedisConnection(
       name: config.sentinelName ?? '',
       ...(config.sentinelPassword !== undefined && { sentinelPassword: config.sentinelPassword }),
       // When no sentinel answers: as the caller's retryStrategy says (the CLI's gives up at once),
-      // else again every 0.2–2 s, like a lost connection to one server.
-      sentinelRetryStrategy: options.retryStrategy ?? ((times: number) => Math.min(times * 200, 2_000)),
+      // else again after the one backoff (full jitter, up to 2 s), like a lost connection to one server.
+      sentinelRetryStrategy:
+        options.retryStrategy ?? ((times: number) => fullJitterDelayMs(times, { baseMs: 200, maxMs: 2_000 })),
     });
   }
   try {

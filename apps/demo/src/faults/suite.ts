@@ -9,7 +9,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createDatabase, migrateToLatest, type CcatDatabase } from '@ccat/db';
-import { sleep } from '@ccat/errors';
+import { formatDuration, sleep } from '@ccat/errors';
 import { PrivatePostgres, PrivateRedis, startSmtp, type TestSmtp } from '@ccat/test-support';
 import { seedRawPackages, seedSites } from '@ccat/db/testing';
 import { monitorConfig, workerConfig, type ConfigDocument, type DemoConnections } from '../configs.js';
@@ -321,7 +321,7 @@ export async function runFaultSuite(o: FaultSuiteOptions): Promise<number> {
       { done: 0, failed: 0 },
     );
     o.out.write(
-      `\nfaults: ${total.done} operations completed, ${total.failed} failed, ${stats.nonFinal} not final; ${once.completions} completions; ${delivery.notifications} notifications, ${smtp.mails.length} mails, ${smtp.unanswered.length} unanswered; ${counts.terminatedBackends} backends terminated, ${counts.postgresRestarts} PostgreSQL restarts, ${counts.postgresOutages} outage, ${counts.redisRestarts} Redis restart; ${supervisor.exits.filter((e) => !e.requested).length} unexpected exits, ${supervisor.restarts} restarts; ${Math.round((Date.now() - t0) / 1000)} s\n`,
+      `\nfaults: ${total.done} operations completed, ${total.failed} failed, ${stats.nonFinal} not final; ${once.completions} completions; ${delivery.notifications} notifications, ${smtp.mails.length} mails, ${smtp.unanswered.length} unanswered; ${counts.terminatedBackends} backends terminated, ${counts.postgresRestarts} PostgreSQL restarts, ${counts.postgresOutages} outage, ${counts.redisRestarts} Redis restart; ${supervisor.exits.filter((e) => !e.requested).length} unexpected exits, ${supervisor.restarts} restarts; ${formatDuration(Date.now() - t0)}\n`,
     );
     o.out.write(`${ok ? 'RESULT: OK' : 'RESULT: FAILED'}\n`);
     await database.close();

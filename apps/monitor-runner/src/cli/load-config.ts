@@ -4,7 +4,7 @@
 import { readConfigSources } from '@ccat/service';
 import type { MonitorConfig } from '../config.js';
 import { ConfigProblem } from './errors.js';
-import { urlSecrets } from './redact.js';
+import { urlSecrets } from '@ccat/errors';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 

@@ -2,7 +2,7 @@
 // and the mapping of every outcome to one exit code. cli.ts supplies argv, env and the streams;
 // tests call runCli directly. Adding a command: its file in commands/ and one line below.
 import { Command, CommanderError, type CommandUnknownOpts } from '@commander-js/extra-typings';
-import { classifyError } from '@ccat/errors';
+import { classifyError, urlSecrets } from '@ccat/errors';
 import { failuresCommand } from './commands/failures.js';
 import { ingestCommand } from './commands/ingest.js';
 import { migrateCommand } from './commands/migrate.js';
@@ -15,7 +15,6 @@ import type { CliContext } from './context.js';
 import { CliError, EXIT, ServiceUnreachableError, UsageError, type ExitCode } from './errors.js';
 import { environmentSecrets, loadConfig, type Env } from './load-config.js';
 import { scrubbingOutput, type Output } from './output.js';
-import { urlSecrets } from './redact.js';
 
 export interface CliInvocation {
   /** Arguments after the script name. */

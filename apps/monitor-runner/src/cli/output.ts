@@ -1,6 +1,6 @@
 // Where commands write. Commands never touch process.stdout: cli.ts hands them an Output, tests
 // hand them one that collects the text.
-import { scrubSecrets } from './redact.js';
+import { createRedactor } from '@ccat/errors';
 
 export interface Output {
   /** Writes lines to stdout (a newline is added): the command's result. */
@@ -24,7 +24,7 @@ export function writeJson<T extends { readonly command: string }>(out: Output, d
  */
 export function scrubbingOutput(inner: Output, secrets: readonly string[]): Output {
   return {
-    out: (text) => inner.out(scrubSecrets(text, secrets)),
-    err: (text) => inner.err(scrubSecrets(text, secrets)),
+    out: (text) => inner.out(createRedactor({ secrets })(text)),
+    err: (text) => inner.err(createRedactor({ secrets })(text)),
   };
 }
