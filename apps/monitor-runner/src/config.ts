@@ -24,9 +24,6 @@ import { z } from 'zod';
 /** A removed key: accepted by the schema only so that its refusal can say what replaced it. */
 const removed = z.unknown().optional();
 
-/** What the removed monitor.heartbeatTimeoutMs became (docs/runbook.md, "Liveness and progress"). */
-const REMOVED_MONITOR_TIMEOUT_KEY =
-  'removed: liveness and progress have separate bounds now. The old value was the seed\'s heartbeat_timeout: set it as progressTimeoutMs (at the same level); process liveness is monitor.livenessTimeoutMs (default 12 s, the workers\' heartbeat.livenessTimeoutMs). See docs/runbook.md, "Liveness and progress"';
 const operationType = z.enum(OPERATION_TYPES);
 
 export const monitorConfigSchema = z
@@ -219,8 +216,7 @@ export const monitorConfigSchema = z
         input: undefined,
       });
     // The bounds must be consistent with each other, as the workers' are (DESIGN §5).
-    const why = REMOVED_MONITOR_TIMEOUT_KEY;
-    const keys = { section: 'monitor', interval: 'heartbeatIntervalMs', removed: 'heartbeatTimeoutMs', why };
+    const keys = { section: 'monitor', interval: 'heartbeatIntervalMs', removed: 'heartbeatTimeoutMs' };
     checkHeartbeatBounds(ctx, c.monitor, keys);
   });
 

@@ -44,10 +44,6 @@ const timeoutsSchema = z.strictObject({
   ),
 });
 
-/** What a removed heartbeat key became (docs/runbook.md, "Liveness and progress"). */
-const REMOVED_TIMEOUT_KEY =
-  'removed: liveness and progress have separate bounds now. The old value was the seed\'s heartbeat_timeout: set it as progressTimeoutMs (at the same level); process liveness is heartbeat.livenessTimeoutMs (default 12 s). See docs/runbook.md, "Liveness and progress"';
-
 export const workerConfigSchema = z
   .strictObject({
     workerId: z
@@ -232,12 +228,7 @@ export const workerConfigSchema = z
     log: logConfigSchema.describe('Logging (pino JSON lines on stdout).'),
   })
   .superRefine((c, ctx) => {
-    const keys = {
-      section: 'heartbeat',
-      interval: 'intervalMs',
-      removed: 'timeoutMs',
-      why: REMOVED_TIMEOUT_KEY,
-    };
+    const keys = { section: 'heartbeat', interval: 'intervalMs', removed: 'timeoutMs' };
     checkHeartbeatBounds(ctx, c.heartbeat, keys);
     checkOperationTypeKeys(c.recovery.operationTypes, ['recovery', 'operationTypes'], ctx);
   });

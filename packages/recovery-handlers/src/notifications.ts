@@ -1,6 +1,13 @@
 // What a human reads. Built from facts only; the notifier escapes and redacts on delivery.
 import { MAX_MESSAGE, type NotificationInput } from '@ccat/db';
-import { adviceFor, eventLevel, formatDuration, truncate, type EventKind } from '@ccat/errors';
+import {
+  adviceFor,
+  EVENT_CATALOGUE,
+  eventLevel,
+  formatDuration,
+  truncate,
+  type EventKind,
+} from '@ccat/errors';
 import type { TaskRef } from './handler.js';
 
 /** The kinds a recovery decision notifies (their level and text are in @ccat/errors `EVENT_CATALOGUE`). */
@@ -38,8 +45,8 @@ const HEADLINE: Record<RecoveryEventKind, (what: string, f: NotificationFacts) =
 
 /** What was done, per kind. */
 const DONE: Record<RecoveryEventKind, (f: NotificationFacts) => string> = {
-  permanent_failure: () => 'Marked FAILED. No further automatic retries.',
-  stall_exhausted: (f) => `Marked FAILED with ${f.errorCode}. No further automatic retries.`,
+  permanent_failure: () => EVENT_CATALOGUE.permanent_failure.action,
+  stall_exhausted: (f) => `${EVENT_CATALOGUE.permanent_failure.action} Code: ${f.errorCode}.`,
   stall_recovered: (f) => reset(f),
   retry_scheduled: (f) => reset(f),
 };

@@ -135,7 +135,7 @@ describe('applyFailure', () => {
     expect(ns[0]!.subject).toBe(`raw_data_package ${id} FAILED: ARCHIVE_CORRUPT`);
     // What to do once, in the context's advice (every channel shows it in place of the catalogue's
     // generic text), not a second wording in the body.
-    expect(ns[0]!.context).toMatchObject({ action: 'Marked FAILED. No further automatic retries.' });
+    expect(ns[0]!.context).toMatchObject({ action: 'Marked FAILED; no more automatic retries.' });
     expect((ns[0]!.context as { advice: string }).advice).toContain('Re-create the package');
     expect((ns[0]!.context as { advice: string }).advice).toContain(
       `ccat-recovery retry raw_data_package ${id}`,

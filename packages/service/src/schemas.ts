@@ -26,14 +26,15 @@ export function optionalDurationMsSchema(min = 1, max = MAX_TIMER_MS) {
  * The heartbeat bounds' rule (DESIGN §5), the same for workers and monitors, as issues of a zod
  * refinement on the config section `keys.section` (`heartbeat`, `monitor`): liveness at least two
  * beats of `keys.interval` (else a live process is taken for dead), every progress bound (the
- * section's and each operation type's) at least liveness, the removed `keys.removed` refused at both
- * levels with the message `keys.why`.
+ * section's and each operation type's) at least liveness, the removed `keys.removed` (the seed's one
+ * heartbeat timeout) refused at both levels, saying what replaced it.
  */
 export function checkHeartbeatBounds(
   ctx: z.RefinementCtx,
   section: { readonly livenessTimeoutMs: number; readonly operationTypes: object },
-  keys: Readonly<Record<'section' | 'interval' | 'removed' | 'why', string>>,
+  keys: Readonly<Record<'section' | 'interval' | 'removed', string>>,
 ): void {
+  const why = `removed: liveness and progress have separate bounds now. The old value was the seed's heartbeat_timeout: set it as progressTimeoutMs (at the same level); process liveness is ${keys.section}.livenessTimeoutMs (default 12 s, the same on workers and monitors). See docs/runbook.md, "Liveness and progress"`;
   const at = (level: unknown, key: string) => (level as Record<string, unknown> | undefined)?.[key];
   const issue = (path: string[], message: string, input: unknown) =>
     ctx.addIssue({ code: 'custom', path: [keys.section, ...path], message, input });
@@ -50,7 +51,7 @@ export function checkHeartbeatBounds(
   );
   for (const [level, path] of [[section, []] as const, ...types]) {
     const removed = at(level, keys.removed);
-    if (removed !== undefined) issue([...path, keys.removed], keys.why, removed);
+    if (removed !== undefined) issue([...path, keys.removed], why, removed);
     const progress = at(level, 'progressTimeoutMs');
     if (typeof progress === 'number' && progress < liveness)
       issue(

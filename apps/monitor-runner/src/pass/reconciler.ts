@@ -9,7 +9,7 @@ import {
   staleScheduled,
   type OperationType,
 } from '@ccat/db';
-import { classifyError, eventLevel, formatDuration } from '@ccat/errors';
+import { classifyError, EVENT_CATALOGUE, eventLevel, formatDuration } from '@ccat/errors';
 import { ServiceHealthReader } from '@ccat/heartbeat';
 import { applyStallRecovery } from '@ccat/recovery-handlers';
 import { alertWindowMs, monitorTimingFor } from '../config.js';
@@ -294,10 +294,9 @@ export class Reconciler {
               member: t.taskId,
               workerLivenessTimeoutMs: d.timeoutMs,
               livenessTimeoutMs: config.monitor.livenessTimeoutMs,
+              advice: EVENT_CATALOGUE.liveness_bounds_mismatch.advice,
             },
-            longer
-              ? "a worker's liveness bound is longer than monitor.livenessTimeoutMs: its tasks' missing heartbeats wait out its bound while its health record says it is alive; set both to the same value (docs/runbook.md, Liveness and progress)"
-              : "a worker's liveness bound is shorter than monitor.livenessTimeoutMs: its dead tasks are found late; set both to the same value (docs/runbook.md, Liveness and progress)",
+            `a worker's liveness bound is ${longer ? 'longer' : 'shorter'} than monitor.livenessTimeoutMs (docs/runbook.md, Liveness and progress)`,
           );
           // Reported once the WARNING is queued (or another monitor's is): a failed insert is tried
           // again at the next check.
