@@ -7,7 +7,7 @@ import {
   type NotificationStatus,
   type OperationType,
 } from '@ccat/db';
-import { classifyError } from '@ccat/errors';
+import { classifyError, type EventKind } from '@ccat/errors';
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 
 /** Events that mean "this operation went wrong": a failure or a stall, recovered or not. */
@@ -16,9 +16,9 @@ export const TROUBLE_EVENTS = [
   'permanent_failure',
   'stall_recovered',
   'stall_exhausted',
-] as const;
+] as const satisfies readonly EventKind[];
 /** Events that mean "this operation runs again automatically". */
-export const RETRY_EVENTS = ['retry_scheduled', 'stall_recovered'] as const;
+export const RETRY_EVENTS = ['retry_scheduled', 'stall_recovered'] as const satisfies readonly EventKind[];
 
 export const NOTIFICATION_STATUSES = [
   'sent',
