@@ -4,8 +4,8 @@
 // so the night knows exactly which operations no fault targeted. Prints both nights' throughput with
 // the ratio, and checks: no operation that no fault targeted ended FAILED; every poison operation
 // did, with POISON_OPERATION and exactly one ERROR notification.
-import { formatDuration } from '@ccat/errors';
 import { createHash } from 'node:crypto';
+import { formatDuration } from '@ccat/errors';
 import { OPERATION_TABLES, OPERATION_TYPES, type Database, type OperationType } from '@ccat/db';
 import { sql, type Kysely } from 'kysely';
 import type { ConfigDocument } from './configs.js';

@@ -1,6 +1,6 @@
 // Live progress in the terminal: redrawn in place on a TTY, a line every few seconds otherwise.
-import { formatDuration } from '@ccat/errors';
 import { OPERATION_TYPES } from '@ccat/db';
+import { formatDuration } from '@ccat/errors';
 import type { DemoStats } from './stats.js';
 
 export interface ProgressExtras {
