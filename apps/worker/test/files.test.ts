@@ -1,7 +1,7 @@
 // Files are fenced like rows, paths stay in their roots, deletion checks what it deletes (issue 12,
 // items 1-3). Driven in-process: a zombie attempt is an operation run with a context like the task
 // runner's, started after the monitor recovered its attempt and a newer attempt completed.
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import {
   claim,
@@ -17,7 +17,7 @@ import { describe, expect } from 'vitest';
 import { unpack } from '../src/operations/unpack.js';
 import type { OperationContext } from '../src/operations/types.js';
 import { createLocalCopyTransport } from '../src/transports.js';
-import { unpackedDir } from './files-safety/common.js';
+import { runCopy, tree, unpackedDir } from './files-safety/common.js';
 import { workerTest as it, type Harness } from './harness.js';
 
 /** A context like the task runner's for attempt `ref`: fenced progress writes that abort on refusal. */
@@ -58,21 +58,6 @@ function attemptContext(h: Harness, ref: OperationRef, controller = new AbortCon
     },
     checkpoint: () => Promise.resolve(),
   };
-}
-
-/** Every file under `dir`, relative, with its bytes. */
-async function tree(dir: string): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  const walk = async (d: string, rel: string): Promise<void> => {
-    // A directory that is gone shows as an empty tree (the diff then names what was lost).
-    const entries = await readdir(d, { withFileTypes: true }).catch(() => []);
-    for (const e of entries) {
-      if (e.isDirectory()) await walk(join(d, e.name), `${rel}${e.name}/`);
-      else out.set(`${rel}${e.name}`, (await readFile(join(d, e.name))).toString('base64'));
-    }
-  };
-  await walk(dir, '');
-  return out;
 }
 
 /** The attempt after `ref`, recovered by the monitor and scheduled by the dispatcher. */
@@ -251,28 +236,6 @@ describe('deletion checks what it deletes (issue 12 item 2)', () => {
     const source = h.locations.byName.get('cha/primecam-raw')!.root;
     const archive = h.locations.byName.get('col/col-lta')!;
     return { archived: archived!, source, archive };
-  }
-
-  async function runCopy(
-    h: Harness,
-    values: {
-      raw_data_package_id?: string;
-      data_transfer_package_id?: string;
-      location_id: number;
-      relative_path: string;
-      copy_kind: 'raw_files' | 'raw_data_package' | 'data_transfer_package';
-    },
-  ) {
-    const db = h.database.db;
-    const { id } = await db
-      .insertInto('physical_copies')
-      .values(values)
-      .returning('id')
-      .executeTakeFirstOrThrow();
-    const [ref] = await dispatchDue(db, 'deletion', { limit: 1 });
-    expect(ref?.id).toBe(id);
-    const outcome = await h.run(ref!);
-    return { outcome, row: await readOperation(db, 'deletion', id) };
   }
 
   it("a copy at relative path '.' (the source root) is refused; nothing is deleted", async ({ harness }) => {

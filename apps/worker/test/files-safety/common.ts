@@ -9,6 +9,7 @@ import type { Harness } from '../harness.js';
 export async function tree(dir: string): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   const walk = async (d: string, rel: string): Promise<void> => {
+    // A directory that is gone shows as an empty tree (the diff then names what was lost).
     const entries = await readdir(d, { withFileTypes: true }).catch(() => []);
     for (const e of entries) {
       if (e.isDirectory()) await walk(join(d, e.name), `${rel}${e.name}/`);
