@@ -6,12 +6,12 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect } from 'vitest';
 import { groupFiles } from '../src/admin/ingest.js';
-import { createCliFixture, type CliFixture } from './support/cli-fixture.js';
+import { cliTest, type CliFixture } from './support/cli-fixture.js';
 import { expectExit, parseJsonOutput } from './support/cli-process.js';
 
-let f: CliFixture;
+const it = cliTest('cli_ingest', { heartbeats: false });
 let dir: string;
 const inventory = (root: string, bufferRoot: string) => `
 sites:
@@ -22,7 +22,6 @@ sites:
       - { name: ing-buffer, type: buffer, root: ${bufferRoot} }
 `;
 beforeAll(async () => {
-  f = await createCliFixture('cli_ingest', { heartbeats: false });
   dir = await mkdtemp(join(tmpdir(), 'ccat-ingest-'));
   await mkdir(join(dir, 'raw/night-1/sub'), { recursive: true });
   await mkdir(join(dir, 'buffer'));
@@ -31,11 +30,10 @@ beforeAll(async () => {
   await writeFile(join(dir, 'raw/night-1/sub/c.fits'), 'gamma');
 });
 afterAll(async () => {
-  await f?.close();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-const files = () =>
+const files = (f: CliFixture) =>
   f.database.db
     .selectFrom('raw_data_files')
     .innerJoin('raw_data_packages as p', 'p.id', 'raw_data_files.raw_data_package_id')
@@ -51,7 +49,7 @@ const files = () =>
     .execute();
 
 describe('sites apply', () => {
-  it('creates, then reports unchanged, updates by name, and --dry-run writes nothing', async () => {
+  it('creates, then reports unchanged, updates by name, and --dry-run writes nothing', async ({ f }) => {
     const file = join(dir, 'inventory.yaml');
     await writeFile(file, inventory(join(dir, 'raw'), join(dir, 'buffer')));
     const first = await f.inProcess('sites', 'apply', file);
@@ -89,7 +87,7 @@ describe('sites apply', () => {
     expect(loc.root_path).toBe(join(dir, 'buffer'));
   });
 
-  it('names the path of a bad field', async () => {
+  it('names the path of a bad field', async ({ f }) => {
     const bad = join(dir, 'bad.yaml');
     await writeFile(
       bad,
@@ -101,7 +99,7 @@ describe('sites apply', () => {
     expect(run.stderr).toContain('sites.0.locations.0.root: must be an absolute path');
   });
 
-  it('refuses names no queue, key or site/location argument can carry, writing nothing', async () => {
+  it('refuses names no queue, key or site/location argument can carry, writing nothing', async ({ f }) => {
     const bad = join(dir, 'bad-names.yaml');
     await writeFile(
       bad,
@@ -139,12 +137,12 @@ describe('sites apply', () => {
 });
 
 describe('ingest', () => {
-  it('registers size and sha256 per directory package, then only what is new', async () => {
+  it('registers size and sha256 per directory package, then only what is new', async ({ f }) => {
     const run = await f.inProcess('ingest', 'ing/ing-raw', join(dir, 'raw/night-1'));
     expectExit(run, 0);
     expect(run.stdout).toContain('raw_data_package night-1: 2 file(s), 9 bytes');
     expect(run.stdout).toContain('raw_data_package night-1_sub: 1 file(s), 5 bytes');
-    const rows = await files();
+    const rows = await files(f);
     expect(rows.map((r) => [r.relative_path, Number(r.size_bytes), r.name, r.status])).toEqual([
       ['night-1/a.fits', 5, 'night-1', 'pending'],
       ['night-1/b.fits', 4, 'night-1', 'pending'],
@@ -159,10 +157,12 @@ describe('ingest', () => {
     await writeFile(join(dir, 'raw/night-1/d.fits'), 'delta');
     const more = await f.inProcess('ingest', 'ing/ing-raw', join(dir, 'raw/night-1'));
     expect(more.stdout).toContain('raw_data_package night-1-2: 1 file(s), 5 bytes');
-    expect(await files()).toHaveLength(4);
+    expect(await files(f)).toHaveLength(4);
   });
 
-  it('refuses a changed file, a symlink, a FIFO and a directory outside the root, registering nothing', async () => {
+  it('refuses a changed file, a symlink, a FIFO and a directory outside the root, registering nothing', async ({
+    f,
+  }) => {
     await writeFile(join(dir, 'raw/night-1/a.fits'), 'ALPHA!');
     await writeFile(join(dir, 'raw/night-1/e.fits'), 'epsilon');
     const changed = await f.inProcess('ingest', 'ing/ing-raw', join(dir, 'raw/night-1'));
@@ -179,7 +179,7 @@ describe('ingest', () => {
     const outside = await f.inProcess('ingest', 'ing/ing-raw', join(dir, 'buffer'));
     expectExit(outside, 4);
     expect(outside.stderr).toContain('is not inside the root of ing/ing-raw');
-    expect(await files()).toHaveLength(4);
+    expect(await files(f)).toHaveLength(4);
     await rm(join(dir, 'raw/night-1/link.fits'));
     await rm(join(dir, 'raw/night-1/pipe.fits'));
   });

@@ -1,17 +1,13 @@
 // `ccat-recovery retry` as a real process against a seeded database of its own (the seed is listed
 // at the top of cli.test.ts): exactly the rows it should change, fenced, with their events.
 import type { OperationType } from '@ccat/db';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCliFixture, type CliFixture, type Letter } from './support/cli-fixture.js';
+import { describe, expect } from 'vitest';
+import { cliTest, type CliFixture, type Letter } from './support/cli-fixture.js';
 import { expectExit, parseJsonOutput } from './support/cli-process.js';
 
-let f: CliFixture;
-beforeAll(async () => {
-  f = await createCliFixture('cli_retry', { heartbeats: false });
-});
-afterAll(() => f?.close());
+const it = cliTest('cli_retry', { heartbeats: false });
 
-const manualEvents = (type: OperationType, letter: Letter) =>
+const manualEvents = (f: CliFixture, type: OperationType, letter: Letter) =>
   f.database.db
     .selectFrom('operation_events')
     .selectAll()
@@ -21,7 +17,9 @@ const manualEvents = (type: OperationType, letter: Letter) =>
     .execute();
 
 describe('retry', () => {
-  it('retries one failed operation: pending, attempt+1, retry_count 0, a manual_retry event; refuses anything else', async () => {
+  it('retries one failed operation: pending, attempt+1, retry_count 0, a manual_retry event; refuses anything else', async ({
+    f,
+  }) => {
     const before = await f.row('data_transfer', 'C');
     expect(before).toMatchObject({ status: 'failed', attempt: 1, retryCount: 1 });
     const ok = await f.cli('retry', 'data_transfer', f.id('C'));
@@ -35,7 +33,7 @@ describe('retry', () => {
       retryCount: 0,
       finishedAt: null,
     });
-    const events = await manualEvents('data_transfer', 'C');
+    const events = await manualEvents(f, 'data_transfer', 'C');
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({ attempt: 1, event: 'manual_retry' });
     expect(events[0]!.worker_id).toMatch(/^cli:[\w.@-]+$/);
@@ -75,10 +73,12 @@ describe('retry', () => {
     // Refusals changed nothing.
     expect(await f.row('data_transfer', 'C')).toMatchObject({ status: 'pending', attempt: 2, retryCount: 0 });
     expect(await f.row('raw_data_package', 'A')).toMatchObject({ status: 'completed', attempt: 1 });
-    expect(await manualEvents('data_transfer', 'C')).toHaveLength(1);
+    expect(await manualEvents(f, 'data_transfer', 'C')).toHaveLength(1);
   });
 
-  it('bulk: without --yes lists the matches, exits 2 and changes nothing; with --yes resets exactly those', async () => {
+  it('bulk: without --yes lists the matches, exits 2 and changes nothing; with --yes resets exactly those', async ({
+    f,
+  }) => {
     const dry = await f.cli('retry', '--type', 'data_transfer', '--code', 'CHECKSUM_MISMATCH');
     expectExit(dry, 2);
     expect(dry.stdout).toContain(
@@ -135,7 +135,7 @@ describe('retry', () => {
         attempt: 1,
         retryCount: 0,
       });
-      expect(await manualEvents('data_transfer', letter)).toHaveLength(1);
+      expect(await manualEvents(f, 'data_transfer', letter)).toHaveLength(1);
     }
     // Other failed rows did not match: F (unpack) is still failed.
     expect(await f.row('unpack', 'F')).toMatchObject({ status: 'failed', attempt: 1 });

@@ -1,15 +1,11 @@
 // `ccat-recovery show <type> <id>` as a real process against the seeded database of cli.test.ts (the
 // seed is listed at its top): the row, the events, the notifications and the heartbeat now, the
 // same figures in text and JSON, and clear refusals for an unknown type or id.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCliFixture, type CliFixture } from './support/cli-fixture.js';
+import { describe, expect } from 'vitest';
+import { cliTest } from './support/cli-fixture.js';
 import { expectExit, parseJsonOutput } from './support/cli-process.js';
 
-let f: CliFixture;
-beforeAll(async () => {
-  f = await createCliFixture('cli_show', { heartbeats: true });
-});
-afterAll(() => f?.close());
+const it = cliTest('cli_show', { heartbeats: true });
 
 interface ShowJson {
   command: string;
@@ -24,7 +20,9 @@ interface ShowJson {
 }
 
 describe('show', () => {
-  it('prints a failed operation whole: row, events in order, its notifications, not tracked in Redis', async () => {
+  it('prints a failed operation whole: row, events in order, its notifications, not tracked in Redis', async ({
+    f,
+  }) => {
     const id = f.id('C');
     await f.database.db
       .insertInto('notifications')
@@ -83,7 +81,7 @@ describe('show', () => {
     expect(events).toHaveLength(doc.eventsTotal);
   });
 
-  it('says the last error of a completed operation is from an earlier attempt, and which', async () => {
+  it('says the last error of a completed operation is from an earlier attempt, and which', async ({ f }) => {
     // A failed at attempt 0 (CHECKSUM_MISMATCH, retry scheduled), then completed at attempt 1.
     const [text, json] = await Promise.all([
       f.inProcess('show', 'raw_data_package', f.id('A')),
@@ -106,7 +104,9 @@ describe('show', () => {
     expect(parseJsonOutput(failed).row).toMatchObject({ lastErrorAttempt: 1, lastErrorIsEarlier: false });
   });
 
-  it("shows an in-flight operation's heartbeat, worker and progress; --limit bounds the lists", async () => {
+  it("shows an in-flight operation's heartbeat, worker and progress; --limit bounds the lists", async ({
+    f,
+  }) => {
     const run = await f.cli('show', 'deletion', f.id('I'), '--json');
     expectExit(run, 0);
     const doc = parseJsonOutput(run) as ShowJson;
@@ -127,7 +127,7 @@ describe('show', () => {
     expect(limited.eventsTotal).toBe(2);
   });
 
-  it('refuses an unknown type (exit 2) and an unknown id (exit 4) with one clear line', async () => {
+  it('refuses an unknown type (exit 2) and an unknown id (exit 4) with one clear line', async ({ f }) => {
     const [type, id, bad] = await Promise.all([
       f.inProcess('show', 'teleport', '1'),
       f.cli('show', 'data_transfer', '987654321'),

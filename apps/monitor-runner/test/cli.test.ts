@@ -21,19 +21,17 @@
 // data_transfer_packages (for the data_transfers) and 3 completed data_transfers (for F, L, N).
 import { adviceFor } from '@ccat/errors';
 import { HeartbeatScanner } from '@ccat/heartbeat';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { recoveryReport } from '../src/admin/report.js';
-import { createCliFixture, type CliFixture } from './support/cli-fixture.js';
+import { cliTest } from './support/cli-fixture.js';
 import { expectExit, parseJsonOutput, type CliRun } from './support/cli-process.js';
 
-let f: CliFixture;
-beforeAll(async () => {
-  f = await createCliFixture('cli', { heartbeats: true });
-});
-afterAll(() => f?.close());
+const it = cliTest('cli', { heartbeats: true });
 
 describe('status', () => {
-  it('shows what is stuck and why, unserved queues, counts, in-flight tasks, stalls and services; --json agrees', async () => {
+  it('shows what is stuck and why, unserved queues, counts, in-flight tasks, stalls and services; --json agrees', async ({
+    f,
+  }) => {
     const [text, json, limited] = await Promise.all([
       f.cli('status'),
       f.cli('status', '--json'),
@@ -181,7 +179,9 @@ describe('status', () => {
 });
 
 describe('failures', () => {
-  it('groups failure events of the window by error code and type, with examples; filters by type, code and window', async () => {
+  it('groups failure events of the window by error code and type, with examples; filters by type, code and window', async ({
+    f,
+  }) => {
     const [text, json, byType, byCode, week] = await Promise.all([
       f.cli('failures'),
       f.cli('failures', '--json'),
@@ -278,7 +278,9 @@ describe('failures', () => {
 });
 
 describe('report', () => {
-  it('prints the defined figures for the window, with a WARNING for failed notifications; --json agrees', async () => {
+  it('prints the defined figures for the window, with a WARNING for failed notifications; --json agrees', async ({
+    f,
+  }) => {
     const [text, json, week] = await Promise.all([
       f.cli('report'),
       f.cli('report', '--json'),
@@ -349,7 +351,9 @@ describe('report', () => {
 
 describe('unreachable services', () => {
   const deadPg = 'postgres://postgres:secret@127.0.0.1:1/x';
-  it('exit 3 naming the service, where it was looked for and how to start it; never the password', async () => {
+  it('exit 3 naming the service, where it was looked for and how to start it; never the password', async ({
+    f,
+  }) => {
     const [pgFailures, pgStatus, redisStatus, redisJson] = await Promise.all([
       f.cliWith({ DATABASE_URL: deadPg }, 'failures'),
       f.inProcessWith({ DATABASE_URL: deadPg }, 'status'),

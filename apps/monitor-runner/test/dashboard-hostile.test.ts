@@ -10,49 +10,35 @@ import { createDatabase, type CcatDatabase } from '@ccat/db';
 import type { HttpServer } from '@ccat/service';
 import { freePort } from '@ccat/test-support';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect } from 'vitest';
 import { loadMonitorConfig } from '../src/config.js';
 import { startDashboard } from '../src/dashboard/server.js';
-import { createCliFixture, type CliFixture } from './support/cli-fixture.js';
+import { cliTest } from './support/cli-fixture.js';
 
 const TOKEN = 'read-token-0123456789';
 const ADMIN = 'admin-token-0123456789';
 // U+202E (right-to-left override) and BEL in an error message.
 const BIDI = 'checksum of \u202Etxt.exe\u0007 differs';
 
-let f: CliFixture;
+const it = cliTest('dash_hostile', { heartbeats: true });
 let open: HttpServer;
 let guarded: HttpServer;
 let down: HttpServer | undefined;
 let downDb: CcatDatabase | undefined;
 const silent = pino({ level: 'silent' });
 
-beforeAll(async () => {
-  f = await createCliFixture('dash_hostile', { heartbeats: true });
+it.beforeAll(async ({ f, dashboard }) => {
   await f.database.db
     .updateTable('data_transfers')
     .set({ last_error_message: BIDI })
     .where('id', '=', f.id('E'))
     .execute();
-  const start = (env: Record<string, string>) =>
-    startDashboard({
-      config: loadMonitorConfig({
-        env: { ...f.env, ...env },
-        file: { dashboard: { enabled: true, port: 0 } },
-      }),
-      db: f.database.db,
-      redis: f.redis,
-      logger: silent,
-    });
-  open = await start({ DASHBOARD_ADMIN_TOKEN: ADMIN });
-  guarded = await start({ DASHBOARD_TOKEN: TOKEN, DASHBOARD_ADMIN_TOKEN: ADMIN });
+  open = await dashboard({ DASHBOARD_ADMIN_TOKEN: ADMIN });
+  guarded = await dashboard({ DASHBOARD_TOKEN: TOKEN, DASHBOARD_ADMIN_TOKEN: ADMIN });
 });
 afterAll(async () => {
-  await open?.close();
-  await guarded?.close();
   await down?.close();
   await downDb?.close();
-  await f?.close();
 });
 
 /** One raw HTTP/1.1 exchange: the status line of the answer, or '' when the server closed without one. */
@@ -101,7 +87,9 @@ describe('dashboard against hostile requests', () => {
     expect(await as(guarded, `dashboard.example:${guarded.port}`)).toBe('HTTP/1.1 200 OK');
   });
 
-  it('takes a confirmed retry from an https Origin of the same host (a TLS proxy), not from another port or null', async () => {
+  it('takes a confirmed retry from an https Origin of the same host (a TLS proxy), not from another port or null', async ({
+    f,
+  }) => {
     const post = (origin: string, item: string) =>
       fetch(url(open, '/retry'), {
         method: 'POST',
@@ -120,14 +108,16 @@ describe('dashboard against hostile requests', () => {
     expect(await f.row('data_transfer', 'C')).toMatchObject({ status: 'pending', attempt: 2 });
   });
 
-  it('shows bidi and control characters as visible code points, never applied', async () => {
+  it('shows bidi and control characters as visible code points, never applied', async ({ f }) => {
     const page = await (await fetch(url(open, `/operations/data_transfer/${f.id('E')}`))).text();
     expect(page).toContain('checksum of &lt;U+202E&gt;txt.exe&lt;U+0007&gt; differs');
     expect(page).not.toContain('\u202E');
     expect(page).not.toContain('\u0007');
   });
 
-  it('Now names what is stuck and why and the work nothing serves; Failures gives the advice and the retry command', async () => {
+  it('Now names what is stuck and why and the work nothing serves; Failures gives the advice and the retry command', async ({
+    f,
+  }) => {
     const now = await (await fetch(url(open, '/?partial=1'))).text();
     const stuck = /<section id="stuck">(.*?)<\/section>/s.exec(now)?.[1] ?? '';
     expect(stuck).toMatch(/<h2>Stuck now: \d+<\/h2>/);
@@ -152,7 +142,7 @@ describe('dashboard against hostile requests', () => {
     expect(failures).not.toMatch(/<th>current<\/th>|<th>retry command<\/th>|<strong>advice:/);
   });
 
-  it('answers 503 with the reason when PostgreSQL is unreachable, and keeps serving', async () => {
+  it('answers 503 with the reason when PostgreSQL is unreachable, and keeps serving', async ({ f }) => {
     const port = await freePort();
     downDb = createDatabase({
       connectionString: `postgres://postgres@127.0.0.1:${port}/test`,

@@ -3,39 +3,24 @@
 // escaped, retry refused without the admin token or from another origin, and done (fenced) with it.
 // The browser-driven tests live in apps/demo (test/dashboard-browser.test.ts).
 import type { HttpServer } from '@ccat/service';
-import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { loadMonitorConfig } from '../src/config.js';
-import { CONTENT_SECURITY_POLICY, startDashboard } from '../src/dashboard/server.js';
-import { createCliFixture, type CliFixture } from './support/cli-fixture.js';
+import { CONTENT_SECURITY_POLICY } from '../src/dashboard/server.js';
+import { cliTest } from './support/cli-fixture.js';
 
 const TOKEN = 'read-token-0123456789';
 const ADMIN = 'admin-token-0123456789';
 const HOSTILE = '<script>alert(1)</script><img src=x onerror=alert(2)>';
 
-let f: CliFixture;
+const it = cliTest('dash_http', { heartbeats: true });
 let dash: HttpServer;
-beforeAll(async () => {
-  f = await createCliFixture('dash_http', { heartbeats: true });
+it.beforeAll(async ({ f, dashboard }) => {
   await f.database.db
     .updateTable('data_transfers')
     .set({ last_error_message: HOSTILE })
     .where('id', '=', f.id('D'))
     .execute();
-  const config = loadMonitorConfig({
-    env: { ...f.env, DASHBOARD_TOKEN: TOKEN, DASHBOARD_ADMIN_TOKEN: ADMIN },
-    file: { dashboard: { enabled: true, port: 0 } },
-  });
-  dash = await startDashboard({
-    config,
-    db: f.database.db,
-    redis: f.redis,
-    logger: pino({ level: 'silent' }),
-  });
-});
-afterAll(async () => {
-  await dash?.close();
-  await f?.close();
+  dash = await dashboard({ DASHBOARD_TOKEN: TOKEN, DASHBOARD_ADMIN_TOKEN: ADMIN });
 });
 
 const base = () => `http://127.0.0.1:${dash.port}`;
@@ -56,7 +41,7 @@ const post = (fields: Record<string, string | string[]>, headers: Record<string,
 };
 
 describe('dashboard over HTTP', () => {
-  it('requires the token; every page has the CSP; figures are the database', async () => {
+  it('requires the token; every page has the CSP; figures are the database', async ({ f }) => {
     expect((await get('/', null)).status).toBe(401);
     expect((await get('/', 'wrong-token-0123456789')).status).toBe(401);
     const basic = await fetch(`${base()}/`, {
@@ -88,7 +73,7 @@ describe('dashboard over HTTP', () => {
     expect(cells[4]).toBe(Number(failed.n));
   });
 
-  it('shows hostile error text escaped, never as markup', async () => {
+  it('shows hostile error text escaped, never as markup', async ({ f }) => {
     const page = await (await get(`/operations/data_transfer/${f.id('D')}`)).text();
     expect(page).not.toContain('<script>alert');
     expect(page).not.toContain('<img src=x');
@@ -98,7 +83,9 @@ describe('dashboard over HTTP', () => {
     expect((await get('/failures?since=forever')).status).toBe(400);
   });
 
-  it('refuses a retry without the admin token or from another origin; retries, fenced, with it', async () => {
+  it('refuses a retry without the admin token or from another origin; retries, fenced, with it', async ({
+    f,
+  }) => {
     const id = f.id('E');
     const confirm = await (await get(`/retry?type=data_transfer&id=${id}`)).text();
     const item = /name="item" value="([^"]+)"/.exec(confirm)?.[1];
@@ -135,7 +122,9 @@ describe('dashboard over HTTP', () => {
     expect(again).toContain('changed');
   });
 
-  it('bulk retry: the confirmation lists the failed rows of a code; confirmed, each is reset separately and fenced', async () => {
+  it('bulk retry: the confirmation lists the failed rows of a code; confirmed, each is reset separately and fenced', async ({
+    f,
+  }) => {
     // D and E failed with CHECKSUM_MISMATCH; E was retried above, so D is the one left.
     const confirm = await (await get('/retry?type=data_transfer&code=CHECKSUM_MISMATCH&since=24h')).text();
     const items = [...confirm.matchAll(/name="item" value="([^"]+)"/g)].map((m) => m[1]!);

@@ -6,16 +6,12 @@ import { countUndeliveredNotifications, createPgOutboxStore } from '@ccat/db';
 import { createNotifier, createOutboxRelay } from '@ccat/notifier';
 import { waitFor } from '@ccat/test-support';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { createMonitorMetrics } from '../src/metrics.js';
-import { createCliFixture, type CliFixture } from './support/cli-fixture.js';
+import { cliTest } from './support/cli-fixture.js';
 import { expectExit, parseJsonOutput } from './support/cli-process.js';
 
-let f: CliFixture;
-beforeAll(async () => {
-  f = await createCliFixture('cli_undelivered', { heartbeats: false });
-});
-afterAll(() => f?.close());
+const it = cliTest('cli_undelivered', { heartbeats: false });
 
 /** A loopback port nothing listens on (the OS picks it, then it is closed): connections are refused. */
 async function deadPort(): Promise<number> {
@@ -27,7 +23,9 @@ async function deadPort(): Promise<number> {
 }
 
 describe('undelivered notifications', () => {
-  it('an ERROR whose mail server is down is retried past the limit and shows in status and /metrics', async () => {
+  it('an ERROR whose mail server is down is retried past the limit and shows in status and /metrics', async ({
+    f,
+  }) => {
     // The CLI seed has notifications of its own; this file's schema is ours alone.
     await sql`DELETE FROM notifications`.execute(f.database.db);
     const store = createPgOutboxStore(f.database.db);
@@ -119,7 +117,9 @@ describe('undelivered notifications', () => {
     );
   });
 
-  it('the gauges keep their last values when PostgreSQL cannot be read, and a scrape still answers', async () => {
+  it('the gauges keep their last values when PostgreSQL cannot be read, and a scrape still answers', async ({
+    f,
+  }) => {
     let fail = false;
     const metrics = createMonitorMetrics({
       undelivered: () =>

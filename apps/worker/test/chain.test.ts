@@ -10,12 +10,12 @@ import {
   type OperationRef,
 } from '@ccat/db';
 import { partialPath, resolveOperationOutputs, type ContainedPath } from '@ccat/recovery-handlers';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { listTar } from '../src/operations/files.js';
 import * as tar from 'tar';
-import { createHarness, type Harness } from './harness.js';
+import { workerTest as it, type Harness } from './harness.js';
 
 /** Every raw file's bytes, read at the source before the pipeline deletes it. */
 async function snapshotSources(h: Harness): Promise<Map<string, Buffer>> {
@@ -50,15 +50,10 @@ async function expectArchivesIdentical(h: Harness, sources: Map<string, Buffer>)
 }
 
 describe('the whole chain, raw files to deletion', () => {
-  let h: Harness;
-  beforeAll(async () => {
-    h = await createHarness('chain');
-  });
-  afterAll(async () => {
-    await h?.close();
-  });
-
-  it('ends with every operation completed, the archives byte-identical, the source copies deleted', async () => {
+  it('ends with every operation completed, the archives byte-identical, the source copies deleted', async ({
+    harness,
+  }) => {
+    const h = await harness('chain');
     await h.seed(5, 3);
     const sources = await snapshotSources(h);
     const outcomes = await h.runUntilQuiet();
@@ -97,15 +92,10 @@ describe('the whole chain, raw files to deletion', () => {
 });
 
 describe('every operation is idempotent over what an interrupted run left', () => {
-  let h: Harness;
-  beforeAll(async () => {
-    h = await createHarness('idem');
-  });
-  afterAll(async () => {
-    await h?.close();
-  });
-
-  it('attempt 0 of every operation "crashes" after writing junk partial output and a wrong final file; attempt 1 finishes cleanly', async () => {
+  it('attempt 0 of every operation "crashes" after writing junk partial output and a wrong final file; attempt 1 finishes cleanly', async ({
+    harness,
+  }) => {
+    const h = await harness('idem');
     await h.seed(3, 2);
     const sources = await snapshotSources(h);
     const interrupted: string[] = [];
@@ -145,15 +135,10 @@ describe('every operation is idempotent over what an interrupted run left', () =
 });
 
 describe('raw files in a nested directory whose package name is not its path', () => {
-  let h: Harness;
-  beforeAll(async () => {
-    h = await createHarness('chain_nested');
-  });
-  afterAll(async () => {
-    await h?.close();
-  });
-
-  it('deletes the source directory `2026/night 1` of the package `ingest` names `2026_night_1`', async () => {
+  it('deletes the source directory `2026/night 1` of the package `ingest` names `2026_night_1`', async ({
+    harness,
+  }) => {
+    const h = await harness('chain_nested');
     const src = h.locations.byName.get('cha/primecam-raw')!;
     const buffer = h.locations.byName.get('cha/cha-buffer')!;
     const files = [];

@@ -4,27 +4,19 @@ import { dispatchDue, readOperation } from '@ccat/db';
 import { ValidationError } from '@ccat/errors';
 import { heartbeatKeys } from '@ccat/heartbeat';
 import { waitFor } from '@ccat/test-support';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createHarness, type Harness } from './harness.js';
+import { describe, expect } from 'vitest';
+import type { WorkerConfigInput } from '../src/config.js';
+import { workerTest as it } from './harness.js';
 
-const faulty = (rules: object[], recovery: object = {}) => ({
+type Rules = NonNullable<WorkerConfigInput['faults']>['rules'];
+const faulty = (rules: Rules, recovery: WorkerConfigInput['recovery'] = {}): WorkerConfigInput => ({
   faults: { enabled: true, rules },
   recovery: { defaultMaxRetries: 3, backoff: { baseMs: 200, maxMs: 400 }, ...recovery },
 });
 
 describe('immediate recovery', () => {
-  const harnesses: Harness[] = [];
-  const make = async (label: string, overrides: object) => {
-    const h = await createHarness(label, overrides);
-    harnesses.push(h);
-    return h;
-  };
-  afterEach(async () => {
-    await Promise.all(harnesses.splice(0).map((h) => h.close()));
-  });
-
-  it('a retryable error → pending with backoff and an INFO outbox row, then success', async () => {
-    const h = await make(
+  it('a retryable error → pending with backoff and an INFO outbox row, then success', async ({ harness }) => {
+    const h = await harness(
       'fail_retry',
       faulty([{ kind: 'retryable', operationTypes: ['raw_data_package'], attempts: [0] }]),
     );
@@ -56,8 +48,10 @@ describe('immediate recovery', () => {
     });
   });
 
-  it('a non-retryable error → failed with exactly one ERROR outbox row; the partial output is removed', async () => {
-    const h = await make(
+  it('a non-retryable error → failed with exactly one ERROR outbox row; the partial output is removed', async ({
+    harness,
+  }) => {
+    const h = await harness(
       'fail_perm',
       faulty([{ kind: 'non_retryable', operationTypes: ['raw_data_package'], stage: 'middle' }]),
     );
@@ -84,8 +78,10 @@ describe('immediate recovery', () => {
     });
   });
 
-  it('a heartbeat lost while the attempt is still ours is registered again, and removed when the task ends', async () => {
-    const h = await make(
+  it('a heartbeat lost while the attempt is still ours is registered again, and removed when the task ends', async ({
+    harness,
+  }) => {
+    const h = await harness(
       'lost_hb',
       faulty([{ kind: 'hang', operationTypes: ['raw_data_package'], stage: 'middle', durationMs: 1000 }]),
     );
@@ -114,8 +110,8 @@ describe('immediate recovery', () => {
     expect(await h.redis.hget(keys.details, member)).toBeNull();
   });
 
-  it('retries exhausted → failed after 1 + maxRetries attempts', async () => {
-    const h = await make(
+  it('retries exhausted → failed after 1 + maxRetries attempts', async ({ harness }) => {
+    const h = await harness(
       'fail_exhaust',
       faulty([{ kind: 'retryable', operationTypes: ['raw_data_package'], attempts: [0, 1, 2, 3, 4] }], {
         defaultMaxRetries: 2,
@@ -148,8 +144,10 @@ describe('immediate recovery', () => {
     expect(notes.map((n) => n.level)).toEqual(['INFO', 'INFO', 'ERROR']);
   });
 
-  it('a real fault (a raw file gone missing) fails with FILE_NOT_FOUND and tells a human', async () => {
-    const h = await make('fail_missing', {});
+  it('a real fault (a raw file gone missing) fails with FILE_NOT_FOUND and tells a human', async ({
+    harness,
+  }) => {
+    const h = await harness('fail_missing');
     const [id] = await h.seed(1, 2);
     const file = await h.database.db
       .selectFrom('raw_data_files')
@@ -169,22 +167,15 @@ describe('immediate recovery', () => {
 });
 
 describe('malformed jobs', () => {
-  let h: Harness;
-  beforeAll(async () => {
-    h = await createHarness('malformed');
-  });
-  afterAll(async () => {
-    await h?.close();
-  });
-
-  it.each([
+  it.for([
     ['not an object', 'junk'],
     ['unknown operation type', { operationType: 'telescope', operationId: '1', attempt: 0 }],
     ['non-numeric id', { operationType: 'unpack', operationId: 'abc', attempt: 0 }],
     ['negative attempt', { operationType: 'unpack', operationId: '1', attempt: -1 }],
     ['extra fields', { operationType: 'unpack', operationId: '1', attempt: 0, rm: '-rf /' }],
     ['null', null],
-  ])('%s: rejected with a clear log line, no row touched', async (_label, payload) => {
+  ])('%s: rejected with a clear log line, no row touched', async ([, payload], { harness }) => {
+    const h = await harness('malformed');
     const [id] = await h.seed(1, 1);
     const before = await readOperation(h.database.db, 'raw_data_package', id!);
     await expect(h.runner.run(payload, 'some-job', 'q')).rejects.toBeInstanceOf(ValidationError);
@@ -195,7 +186,8 @@ describe('malformed jobs', () => {
     expect((line['problems'] as string[]).length).toBeGreaterThan(0);
   });
 
-  it('a job id that does not match its payload is refused', async () => {
+  it('a job id that does not match its payload is refused', async ({ harness }) => {
+    const h = await harness('malformed');
     await expect(
       h.runner.run({ operationType: 'unpack', operationId: '1', attempt: 0 }, 'unpack:2:0', 'q'),
     ).rejects.toThrow(/does not match/);

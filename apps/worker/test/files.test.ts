@@ -1,7 +1,7 @@
 // Files are fenced like rows, paths stay in their roots, deletion checks what it deletes (issue 12,
 // items 1-3). Driven in-process: a zombie attempt is an operation run with a context like the task
 // runner's, started after the monitor recovered its attempt and a newer attempt completed.
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import {
   claim,
@@ -13,22 +13,12 @@ import {
   type OperationRef,
 } from '@ccat/db';
 import { LeaseLostError, OperationAbortedError } from '@ccat/errors';
-import { unpackDirectory } from '@ccat/recovery-handlers';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { unpack } from '../src/operations/unpack.js';
 import type { OperationContext } from '../src/operations/types.js';
 import { createLocalCopyTransport } from '../src/transports.js';
-import { createHarness, type Harness } from './harness.js';
-
-const harnesses: Harness[] = [];
-const make = async (label: string) => {
-  const h = await createHarness(label);
-  harnesses.push(h);
-  return h;
-};
-afterEach(async () => {
-  await Promise.all(harnesses.splice(0).map((h) => h.close()));
-});
+import { runCopy, tree, unpackedDir } from './files-safety/common.js';
+import { workerTest as it, type Harness } from './harness.js';
 
 /** A context like the task runner's for attempt `ref`: fenced progress writes that abort on refusal. */
 /**
@@ -70,33 +60,6 @@ function attemptContext(h: Harness, ref: OperationRef, controller = new AbortCon
   };
 }
 
-/** Every file under `dir`, relative, with its bytes. */
-async function tree(dir: string): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  const walk = async (d: string, rel: string): Promise<void> => {
-    // A directory that is gone shows as an empty tree (the diff then names what was lost).
-    const entries = await readdir(d, { withFileTypes: true }).catch(() => []);
-    for (const e of entries) {
-      if (e.isDirectory()) await walk(join(d, e.name), `${rel}${e.name}/`);
-      else out.set(`${rel}${e.name}`, (await readFile(join(d, e.name))).toString('base64'));
-    }
-  };
-  await walk(dir, '');
-  return out;
-}
-
-/** The unpack directory of the transfer package behind data_transfer `id`. */
-async function unpackedDir(h: Harness, id: string): Promise<string> {
-  const r = await h.database.db
-    .selectFrom('data_transfers as t')
-    .innerJoin('data_transfer_packages as p', 'p.id', 't.data_transfer_package_id')
-    .innerJoin('data_locations as l', 'l.id', 't.destination_location_id')
-    .select(['p.name', 'l.root_path'])
-    .where('t.id', '=', id)
-    .executeTakeFirstOrThrow();
-  return unpackDirectory(r.root_path, r.name);
-}
-
 /** The attempt after `ref`, recovered by the monitor and scheduled by the dispatcher. */
 async function recover(h: Harness, ref: OperationRef): Promise<OperationRef> {
   expect((await recoverStalled(h.database.db, ref, {}, { event: {} })).applied).toBe(true);
@@ -109,8 +72,10 @@ const allCompleted = async (h: Harness) =>
   new Set((await countsByTypeAndStatus(h.database.db)).map((c) => c.status));
 
 describe('files are fenced like rows (issue 12 item 1)', () => {
-  it('a recovered zombie unpack never deletes the directory the newer attempt completed', async () => {
-    const h = await make('zombie_unpack');
+  it('a recovered zombie unpack never deletes the directory the newer attempt completed', async ({
+    harness,
+  }) => {
+    const h = await harness('zombie_unpack');
     await h.seed(2, 2);
     let checked = 0;
     const outcomes = await h.runUntilQuiet({
@@ -147,8 +112,10 @@ describe('files are fenced like rows (issue 12 item 1)', () => {
     expect(await allCompleted(h)).toEqual(new Set(['completed']));
   });
 
-  it('a zombie that finds the directory damaged does not remove it: the fenced check refuses', async () => {
-    const h = await make('zombie_damaged');
+  it('a zombie that finds the directory damaged does not remove it: the fenced check refuses', async ({
+    harness,
+  }) => {
+    const h = await harness('zombie_damaged');
     await h.seed(2, 2);
     let checked = 0;
     await h.runUntilQuiet({
@@ -177,8 +144,8 @@ describe('files are fenced like rows (issue 12 item 1)', () => {
     expect(checked).toBe(1);
   });
 
-  it('a graceful shutdown while verifying an existing directory leaves it in place', async () => {
-    const h = await make('shutdown_verify');
+  it('a graceful shutdown while verifying an existing directory leaves it in place', async ({ harness }) => {
+    const h = await harness('shutdown_verify');
     await h.seed(2, 2);
     let checked = 0;
     const outcomes = await h.runUntilQuiet({
@@ -213,8 +180,10 @@ describe('files are fenced like rows (issue 12 item 1)', () => {
 });
 
 describe('paths stay inside their roots (issue 12 item 3)', () => {
-  it("a transfer package named '../../victim' fails validation and touches nothing outside the root", async () => {
-    const h = await make('unpack_name');
+  it("a transfer package named '../../victim' fails validation and touches nothing outside the root", async ({
+    harness,
+  }) => {
+    const h = await harness('unpack_name');
     await h.seed(2, 2);
     let victim: string | undefined;
     const outcomes = await h.runUntilQuiet({
@@ -269,30 +238,8 @@ describe('deletion checks what it deletes (issue 12 item 2)', () => {
     return { archived: archived!, source, archive };
   }
 
-  async function runCopy(
-    h: Harness,
-    values: {
-      raw_data_package_id?: string;
-      data_transfer_package_id?: string;
-      location_id: number;
-      relative_path: string;
-      copy_kind: 'raw_files' | 'raw_data_package' | 'data_transfer_package';
-    },
-  ) {
-    const db = h.database.db;
-    const { id } = await db
-      .insertInto('physical_copies')
-      .values(values)
-      .returning('id')
-      .executeTakeFirstOrThrow();
-    const [ref] = await dispatchDue(db, 'deletion', { limit: 1 });
-    expect(ref?.id).toBe(id);
-    const outcome = await h.run(ref!);
-    return { outcome, row: await readOperation(db, 'deletion', id) };
-  }
-
-  it("a copy at relative path '.' (the source root) is refused; nothing is deleted", async () => {
-    const h = await make('delete_root');
+  it("a copy at relative path '.' (the source root) is refused; nothing is deleted", async ({ harness }) => {
+    const h = await harness('delete_root');
     const { archived, source } = await archivedAndNot(h);
     const before = await tree(source);
     expect(before.size).toBeGreaterThan(0);
@@ -307,8 +254,10 @@ describe('deletion checks what it deletes (issue 12 item 2)', () => {
     expect(await tree(source)).toEqual(before);
   });
 
-  it('a copy at the long-term archive (the verified archive itself) is refused; the archive stays', async () => {
-    const h = await make('delete_archive');
+  it('a copy at the long-term archive (the verified archive itself) is refused; the archive stays', async ({
+    harness,
+  }) => {
+    const h = await harness('delete_archive');
     const { archived, archive } = await archivedAndNot(h);
     const a = await h.database.db
       .selectFrom('long_term_archive_transfers')
@@ -329,8 +278,10 @@ describe('deletion checks what it deletes (issue 12 item 2)', () => {
     expect(await tree(archive.root)).toEqual(before);
   });
 
-  it("a copy that names another package's files, or a place its package does not put it, is refused", async () => {
-    const h = await make('delete_other');
+  it("a copy that names another package's files, or a place its package does not put it, is refused", async ({
+    harness,
+  }) => {
+    const h = await harness('delete_other');
     const { archived, source } = await archivedAndNot(h);
     const db = h.database.db;
     const [other] = await db

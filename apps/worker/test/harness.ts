@@ -1,5 +1,11 @@
 // In-process harness: a migrated schema, real directories, a real heartbeat emitter on Redis, and
 // the TaskRunner fed directly (no BullMQ), so tests can drive the pipeline step by step.
+//
+//   workerTest  a `test` (use it as `it`) whose context gives
+//     harness   test scope  `harness(label, overrides?)`: a new Harness (its own schema, root
+//                           directory and Redis key prefix, named by `label`; `overrides` on the
+//                           test config below). Every Harness it made is closed when the test ends,
+//                           after the file's afterEach hooks.
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +23,7 @@ import { createHandlerRegistry } from '@ccat/recovery-handlers';
 import { connectTestRedis, deleteKeysWithPrefix, uniquePrefix } from '@ccat/test-support';
 import type { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
+import { test } from 'vitest';
 import { workerConfigSchema, type WorkerConfig, type WorkerConfigInput } from '../src/config.js';
 import { createFaultInjector } from '../src/faults.js';
 import { createWorkerMetrics } from '../src/metrics.js';
@@ -48,7 +55,26 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function createHarness(label: string, overrides: WorkerConfigInput = {}): Promise<Harness> {
+type HarnessFactory = (label: string, overrides?: WorkerConfigInput) => Promise<Harness>;
+
+/** The worker tests' `test` (see the module comment). */
+export const workerTest = test.extend(
+  'harness',
+  // eslint-disable-next-line no-empty-pattern -- vitest reads a fixture's dependencies from this pattern
+  ({}, { onCleanup }): HarnessFactory => {
+    const made: Harness[] = [];
+    onCleanup(async () => {
+      await Promise.all(made.map((h) => h.close()));
+    });
+    return async (label, overrides) => {
+      const h = await createHarness(label, overrides);
+      made.push(h);
+      return h;
+    };
+  },
+);
+
+async function createHarness(label: string, overrides: WorkerConfigInput = {}): Promise<Harness> {
   const schema = await createTestDatabase(label);
   const database = schema.database;
   const root = await mkdtemp(join(tmpdir(), `ccat-${label}-`));

@@ -1,22 +1,24 @@
-// A seeded schema and a Redis key prefix of their own for one CLI test file, with the helpers that
-// run the CLI against them. With `heartbeats`, three tasks are tracked under the prefix:
+// The CLI tests' `test`: monitorTest(label) (monitor-fixture.ts) with two more file-scoped fixtures:
+//   f          that file's schema seeded (cli-seed.ts) and the helpers that run the CLI against it
+//   dashboard  `dashboard(env)`: a dashboard on f's database and Redis, configured by `f.env` and `env`
+// Everything they start is closed when the file ends. A file's own set-up takes them in `it.beforeAll`.
+//
+// With `heartbeats`, three tasks are tracked under the prefix:
 //   deletion:I:0               beats, progress {"bytesDone":1024}
 //   data_transfer_package:K:0  beats, progress never changes (progress-stalled after 100 ms)
 //   unpack:N:0                 its emitter closed: the member stays and expires after 30 ms
 // and a service `monitor/cli-test` reports itself alive.
 import { readOperation, type CcatDatabase, type OperationType } from '@ccat/db';
-import { createTestDatabase } from '@ccat/db/testing';
 import { HeartbeatEmitter, HeartbeatScanner, ServiceHealthReporter } from '@ccat/heartbeat';
-import {
-  connectTestRedis,
-  deleteKeysWithPrefix,
-  testRedisUrl,
-  uniquePrefix,
-  waitFor,
-} from '@ccat/test-support';
+import { testRedisUrl, waitFor } from '@ccat/test-support';
+import type { HttpServer } from '@ccat/service';
 import type { Redis } from 'ioredis';
+import { pino } from 'pino';
+import { loadMonitorConfig } from '../../src/config.js';
+import { startDashboard } from '../../src/dashboard/server.js';
 import { runCliInProcess, runCliProcess, type CliRun } from './cli-process.js';
 import { seedCliDatabase, type Seeded } from './cli-seed.js';
+import { monitorTest } from './monitor-fixture.js';
 
 export type Letter = keyof Seeded['ids'];
 
@@ -34,49 +36,65 @@ export interface CliFixture {
   /** The same through runCli in this process: for variants of what a process run already showed. */
   inProcess(...args: string[]): Promise<CliRun>;
   inProcessWith(extra: Record<string, string>, ...args: string[]): Promise<CliRun>;
-  close(): Promise<void>;
 }
 
-export async function createCliFixture(label: string, options: { heartbeats: boolean }): Promise<CliFixture> {
-  const closers: (() => Promise<unknown>)[] = [];
-  const close = async () => {
-    for (const c of closers.reverse()) await c().catch(() => undefined);
-  };
-  try {
-    const schema = await createTestDatabase(label);
-    closers.push(() => schema.close());
-    const database = schema.database;
-    const { ids } = await seedCliDatabase(database.db);
-    const redis = await connectTestRedis();
-    const prefix = uniquePrefix(label);
-    closers.push(async () => {
-      await deleteKeysWithPrefix(redis, prefix);
-      redis.disconnect();
+/** The CLI tests' `test` (see the module comment). */
+export function cliTest(label: string, options: { heartbeats: boolean }) {
+  return monitorTest(label)
+    .extend(
+      'f',
+      { scope: 'file' },
+      async ({ schema, database, redis, prefix }, { onCleanup }): Promise<CliFixture> => {
+        const { ids } = await seedCliDatabase(database.db);
+        if (options.heartbeats) {
+          const closers: (() => Promise<unknown>)[] = [];
+          const close = async () => {
+            for (const c of closers.reverse()) await c().catch(() => undefined);
+          };
+          // Closed at the file's end, or at once if the set-up fails (vitest then runs no cleanup).
+          onCleanup(close);
+          await trackHeartbeats(redis, prefix, ids, closers).catch(async (e: unknown) => {
+            await close();
+            throw e;
+          });
+        }
+        const env = {
+          DATABASE_URL: schema.url,
+          DATABASE_SCHEMA: schema.schema,
+          REDIS_URL: testRedisUrl(),
+          CCAT_KEY_PREFIX: prefix,
+        };
+        return {
+          env,
+          database,
+          redis,
+          prefix,
+          id: (letter) => ids[letter],
+          row: (type, letter) => readOperation(database.db, type, ids[letter]),
+          cli: (...args) => runCliProcess(args, env),
+          cliWith: (extra, ...args) => runCliProcess(args, { ...env, ...extra }),
+          inProcess: (...args) => runCliInProcess(args, env),
+          inProcessWith: (extra, ...args) => runCliInProcess(args, { ...env, ...extra }),
+        };
+      },
+    )
+    .extend('dashboard', { scope: 'file' }, ({ f }, { onCleanup }) => {
+      const started: HttpServer[] = [];
+      onCleanup(() => Promise.all(started.map((d) => d.close())).then(() => undefined));
+      return async (env: Record<string, string>): Promise<HttpServer> => {
+        const d = await startDashboard({
+          config: loadMonitorConfig({
+            env: { ...f.env, ...env },
+            file: { dashboard: { enabled: true, port: 0 } },
+          }),
+          db: f.database.db,
+          redis: f.redis,
+          logger: pino({ level: 'silent' }),
+        });
+        started.push(d);
+        return d;
+      };
     });
-    if (options.heartbeats) await trackHeartbeats(redis, prefix, ids, closers);
-    const env = {
-      DATABASE_URL: schema.url,
-      DATABASE_SCHEMA: schema.schema,
-      REDIS_URL: testRedisUrl(),
-      CCAT_KEY_PREFIX: prefix,
-    };
-    return {
-      env,
-      database,
-      redis,
-      prefix,
-      id: (letter) => ids[letter],
-      row: (type, letter) => readOperation(database.db, type, ids[letter]),
-      cli: (...args) => runCliProcess(args, env),
-      cliWith: (extra, ...args) => runCliProcess(args, { ...env, ...extra }),
-      inProcess: (...args) => runCliInProcess(args, env),
-      inProcessWith: (extra, ...args) => runCliInProcess(args, { ...env, ...extra }),
-      close,
-    };
-  } catch (e) {
-    await close();
-    throw e;
-  }
 }
 
 async function trackHeartbeats(

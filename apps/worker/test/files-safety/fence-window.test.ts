@@ -17,17 +17,12 @@ import {
   type OperationRef,
 } from '@ccat/db';
 import { LeaseLostError } from '@ccat/errors';
-import { unpackDirectory } from '@ccat/recovery-handlers';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { unpack } from '../../src/operations/unpack.js';
 import type { OperationContext } from '../../src/operations/types.js';
 import { createLocalCopyTransport } from '../../src/transports.js';
-import type { Harness } from '../harness.js';
-import { harnesses, make, tree } from './common.js';
-
-afterEach(async () => {
-  await Promise.all(harnesses.splice(0).map((h) => h.close()));
-});
+import { workerTest as it, type Harness } from '../harness.js';
+import { tree, unpackedDir } from './common.js';
 
 function ctxFor(h: Harness, ref: OperationRef, pauseAfterCheck?: () => Promise<void>): OperationContext {
   const db = h.database.db;
@@ -61,74 +56,70 @@ async function recover(h: Harness, ref: OperationRef): Promise<OperationRef> {
 }
 
 describe('the window between a fenced check and the rename', () => {
-  it.each([
+  it.for([
     [0, 'its first check (before renaming its tree into place)'],
     [1, 'its second check (right before swapping the trees through its tomb)'],
-  ])('a zombie paused after check %i, %s, leaves a verified tree in place', async (pauseAt) => {
-    const h = await make('adv_window');
-    await h.seed(2, 2);
-    let checked = false;
-    let lost: { final: string; good: number; after: number; row: unknown } | undefined;
-    await h
-      .runUntilQuiet({
-        before: async (ref) => {
-          if (ref.type !== 'unpack' || ref.attempt !== 0) return undefined;
-          const db = h.database.db;
-          // Attempt 0 unpacked and published, then died before recording it; a file then goes bad.
-          expect((await claim(db, ref, { workerId: 'crashed' })).applied).toBe(true);
-          await unpack.run(ctxFor(h, ref));
-          const r = await db
-            .selectFrom('data_transfers as t')
-            .innerJoin('data_transfer_packages as p', 'p.id', 't.data_transfer_package_id')
-            .innerJoin('data_locations as l', 'l.id', 't.destination_location_id')
-            .select(['p.name', 'l.root_path'])
-            .where('t.id', '=', ref.id)
-            .executeTakeFirstOrThrow();
-          const final = unpackDirectory(r.root_path, r.name);
-          const [first] = [...(await tree(final)).keys()].filter((k) => k.startsWith('files/'));
-          await writeFile(join(final, first!), 'bit rot');
-          // Attempt 1 sees the damage and destroys the tree: its check passes, then it is stopped.
-          const one = await recover(h, ref);
-          expect((await claim(db, one, { workerId: 'zombie' })).applied).toBe(true);
-          let paused!: () => void;
-          const isPaused = new Promise<void>((res) => (paused = res));
-          let resume!: () => void;
-          const gate = new Promise<void>((res) => (resume = res));
-          let pauses = 0;
-          const zombie = unpack
-            .run(
-              ctxFor(h, one, async () => {
-                if (pauses++ !== pauseAt) return;
-                paused();
-                await gate;
-              }),
-            )
-            .then(
-              () => 'returned',
-              (e: unknown) => e,
-            );
-          await isPaused;
-          // The monitor recovers attempt 1; attempt 2 destroys the damaged tree, unpacks and completes.
-          const two = await recover(h, one);
-          expect(await h.run(two)).toBe('completed');
-          const good = (await tree(final)).size;
-          expect(good).toBeGreaterThan(0);
-          // Attempt 1 resumes.
-          resume();
-          await zombie;
-          lost = {
-            final,
-            good,
-            after: (await tree(final)).size,
-            row: (await readOperation(db, 'unpack', ref.id))?.status,
-          };
-          checked = true;
-          return 'completed';
-        },
-      })
-      .catch(() => undefined);
-    expect(checked).toBe(true);
-    // What should hold: the completed unpack's directory is still there.
-    expect({ row: lost!.row, files: lost!.after }).toEqual({ row: 'completed', files: lost!.good });
-  });
+  ])(
+    'a zombie paused after check %i, %s, leaves a verified tree in place',
+    async ([pauseAt], { harness }) => {
+      const h = await harness('adv_window');
+      await h.seed(2, 2);
+      let checked = false;
+      let lost: { final: string; good: number; after: number; row: unknown } | undefined;
+      await h
+        .runUntilQuiet({
+          before: async (ref) => {
+            if (ref.type !== 'unpack' || ref.attempt !== 0) return undefined;
+            const db = h.database.db;
+            // Attempt 0 unpacked and published, then died before recording it; a file then goes bad.
+            expect((await claim(db, ref, { workerId: 'crashed' })).applied).toBe(true);
+            await unpack.run(ctxFor(h, ref));
+            const final = await unpackedDir(h, ref.id);
+            const [first] = [...(await tree(final)).keys()].filter((k) => k.startsWith('files/'));
+            await writeFile(join(final, first!), 'bit rot');
+            // Attempt 1 sees the damage and destroys the tree: its check passes, then it is stopped.
+            const one = await recover(h, ref);
+            expect((await claim(db, one, { workerId: 'zombie' })).applied).toBe(true);
+            let paused!: () => void;
+            const isPaused = new Promise<void>((res) => (paused = res));
+            let resume!: () => void;
+            const gate = new Promise<void>((res) => (resume = res));
+            let pauses = 0;
+            const zombie = unpack
+              .run(
+                ctxFor(h, one, async () => {
+                  if (pauses++ !== pauseAt) return;
+                  paused();
+                  await gate;
+                }),
+              )
+              .then(
+                () => 'returned',
+                (e: unknown) => e,
+              );
+            await isPaused;
+            // The monitor recovers attempt 1; attempt 2 destroys the damaged tree, unpacks and completes.
+            const two = await recover(h, one);
+            expect(await h.run(two)).toBe('completed');
+            const good = (await tree(final)).size;
+            expect(good).toBeGreaterThan(0);
+            // Attempt 1 resumes.
+            resume();
+            await zombie;
+            lost = {
+              final,
+              good,
+              after: (await tree(final)).size,
+              row: (await readOperation(db, 'unpack', ref.id))?.status,
+            };
+            checked = true;
+            return 'completed';
+          },
+        })
+        .catch(() => undefined);
+      expect(checked).toBe(true);
+      // What should hold: the completed unpack's directory is still there.
+      expect({ row: lost!.row, files: lost!.after }).toEqual({ row: 'completed', files: lost!.good });
+    },
+  );
 });

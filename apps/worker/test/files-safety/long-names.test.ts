@@ -4,16 +4,14 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { seedRawPackages } from '@ccat/db/testing';
-import { afterEach, describe, expect, it } from 'vitest';
-import { harnesses, make } from './common.js';
-
-afterEach(async () => {
-  await Promise.all(harnesses.splice(0).map((h) => h.close()));
-});
+import { describe, expect } from 'vitest';
+import { workerTest as it } from '../harness.js';
 
 describe('adversary: long names', () => {
-  it('a 240-byte package name is refused before any work: its partial name would exceed NAME_MAX', async () => {
-    const h = await make('adv_longname');
+  it('a 240-byte package name is refused before any work: its partial name would exceed NAME_MAX', async ({
+    harness,
+  }) => {
+    const h = await harness('adv_longname');
     await seedRawPackages(h.database.db, h.locations, {
       packages: 1,
       filesPerPackage: 1,

@@ -7,16 +7,15 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { harnesses, make, runCopy, tree } from './common.js';
-
-afterEach(async () => {
-  await Promise.all(harnesses.splice(0).map((h) => h.close()));
-});
+import { describe, expect } from 'vitest';
+import { workerTest as it } from '../harness.js';
+import { runCopy, tree } from './common.js';
 
 describe('partial-name collision', () => {
-  it("a refused deletion of package A leaves package B's never-archived raw files named A.ccat-partial-0 alone", async () => {
-    const h = await make('adv_collide');
+  it("a refused deletion of package A leaves package B's never-archived raw files named A.ccat-partial-0 alone", async ({
+    harness,
+  }) => {
+    const h = await harness('adv_collide');
     const db = h.database.db;
     const [aId] = await h.seed(1, 2);
     const a = await db

@@ -7,16 +7,15 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { harnesses, make, tree } from './common.js';
-
-afterEach(async () => {
-  await Promise.all(harnesses.splice(0).map((h) => h.close()));
-});
+import { describe, expect } from 'vitest';
+import { workerTest as it } from '../harness.js';
+import { tree } from './common.js';
 
 describe('adversary: raw files deletion', () => {
-  it("refuses, touching nothing, when another package's never-archived raw files registered at a second location with the same root are in the directory", async () => {
-    const h = await make('adv_sameroot');
+  it("refuses, touching nothing, when another package's never-archived raw files registered at a second location with the same root are in the directory", async ({
+    harness,
+  }) => {
+    const h = await harness('adv_sameroot');
     const db = h.database.db;
     const [aId] = await h.seed(1, 2);
     const a = await db
@@ -76,8 +75,10 @@ describe('adversary: raw files deletion', () => {
     expect([...(await tree(join(src.root, a.name))).keys()]).toContain('other-instrument.fits');
   });
 
-  it('refuses, touching nothing, when the package directory holds a file no row knows about (written after packaging)', async () => {
-    const h = await make('adv_unknownfile');
+  it('refuses, touching nothing, when the package directory holds a file no row knows about (written after packaging)', async ({
+    harness,
+  }) => {
+    const h = await harness('adv_unknownfile');
     const [aId] = await h.seed(1, 2);
     const a = await h.database.db
       .selectFrom('raw_data_packages')

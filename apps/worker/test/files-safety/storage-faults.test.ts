@@ -10,18 +10,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ContainedPath } from '@ccat/recovery-handlers';
 import * as tar from 'tar';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect } from 'vitest';
 import { extractTar } from '../../src/operations/files.js';
-import { harnesses, make, tree } from './common.js';
+import { workerTest as it } from '../harness.js';
+import { tree } from './common.js';
 
 const mounts: string[] = [];
 beforeAll(() => {
   if (process.getuid?.() !== 0)
     throw new Error('storage-faults.test.ts mounts tmpfs file systems and must run as root (the CI does)');
 });
-afterEach(async () => {
+afterEach(() => {
   for (const m of mounts.splice(0)) execFileSync('umount', [m]);
-  await Promise.all(harnesses.splice(0).map((h) => h.close()));
 });
 async function mountTmpfs(dir: string, options: string) {
   await rm(dir, { recursive: true, force: true });
@@ -31,8 +31,8 @@ async function mountTmpfs(dir: string, options: string) {
 }
 
 describe('adversary: storage faults', () => {
-  it('ENOSPC at the destination buffer during unpack', async () => {
-    const h = await make('adv_enospc');
+  it('ENOSPC at the destination buffer during unpack', async ({ harness }) => {
+    const h = await harness('adv_enospc');
     const dest = h.locations.byName.get('col/col-buffer')!.root;
     await h.seed(2, 8);
     const source = h.locations.byName.get('cha/primecam-raw')!.root;
@@ -76,8 +76,8 @@ describe('adversary: storage faults', () => {
     await rm(work, { recursive: true });
   });
 
-  it('EROFS at the long-term archive', async () => {
-    const h = await make('adv_erofs');
+  it('EROFS at the long-term archive', async ({ harness }) => {
+    const h = await harness('adv_erofs');
     const lta = h.locations.byName.get('col/col-lta')!.root;
     await mountTmpfs(lta, 'size=1m,ro');
     await h.seed(2, 2);

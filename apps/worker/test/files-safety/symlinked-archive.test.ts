@@ -5,18 +5,15 @@
 // with the copy by real path and device/inode (a hard link is the same file, never a second copy).
 import { link, readFile, rename, symlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { harnesses, make, runCopy } from './common.js';
-
-afterEach(async () => {
-  await Promise.all(harnesses.splice(0).map((h) => h.close()));
-});
+import { describe, expect } from 'vitest';
+import { workerTest as it } from '../harness.js';
+import { runCopy } from './common.js';
 
 describe('an archive that is the buffer copy itself', () => {
-  it.each(['symlink', 'hard link'])(
+  it.for(['symlink', 'hard link'])(
     'an archive that is a %s to the buffer copy: the deletion is refused and the only copy stays',
-    async (kind) => {
-      const h = await make('adv_symarch');
+    async (kind, { harness }) => {
+      const h = await harness('adv_symarch');
       const db = h.database.db;
       await h.seed(1, 2);
       expect((await h.runUntilQuiet()).filter((o) => o.outcome !== 'completed')).toEqual([]);

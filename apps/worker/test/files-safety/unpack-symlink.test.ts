@@ -9,21 +9,23 @@ import { join } from 'node:path';
 import { claim, dispatchDue, recoverStalled, updateProgress, type OperationRef } from '@ccat/db';
 import { LeaseLostError } from '@ccat/errors';
 import { unpackDirectory } from '@ccat/recovery-handlers';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect } from 'vitest';
 import { unpack } from '../../src/operations/unpack.js';
 import type { OperationContext } from '../../src/operations/types.js';
 import { createLocalCopyTransport } from '../../src/transports.js';
-import { harnesses, make, tree } from './common.js';
+import { workerTest as it } from '../harness.js';
+import { tree } from './common.js';
 
 const dirs: string[] = [];
 afterEach(async () => {
-  await Promise.all(harnesses.splice(0).map((h) => h.close()));
   for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
 });
 
 describe('unpack through a planted symlink', () => {
-  it('a symlink at <destination>/unpacked pointing outside: refused, the outside directory untouched', async () => {
-    const h = await make('adv_unpacklink');
+  it('a symlink at <destination>/unpacked pointing outside: refused, the outside directory untouched', async ({
+    harness,
+  }) => {
+    const h = await harness('adv_unpacklink');
     const outside = await mkdtemp(join(tmpdir(), 'ccat-adv-outside-'));
     dirs.push(outside);
     await h.seed(2, 2);
@@ -63,8 +65,10 @@ describe('unpack through a planted symlink', () => {
     });
   });
 
-  it('an unpacked directory replaced by a symlink to a verified copy outside: never completed through it', async () => {
-    const h = await make('adv_unpackfinal');
+  it('an unpacked directory replaced by a symlink to a verified copy outside: never completed through it', async ({
+    harness,
+  }) => {
+    const h = await harness('adv_unpackfinal');
     const outside = await mkdtemp(join(tmpdir(), 'ccat-adv-outside-'));
     dirs.push(outside);
     await h.seed(2, 2);

@@ -7,16 +7,11 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { claim, dispatchDue, recoverStalled, updateProgress, type OperationRef } from '@ccat/db';
 import { LeaseLostError } from '@ccat/errors';
 import { resolveOperationOutputs } from '@ccat/recovery-handlers';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { OPERATIONS } from '../../src/operations/index.js';
 import type { OperationContext } from '../../src/operations/types.js';
 import { createLocalCopyTransport } from '../../src/transports.js';
-import type { Harness } from '../harness.js';
-import { harnesses, make } from './common.js';
-
-afterEach(async () => {
-  await Promise.all(harnesses.splice(0).map((h) => h.close()));
-});
+import { workerTest as it, type Harness } from '../harness.js';
 
 function ctxFor(h: Harness, ref: OperationRef): OperationContext {
   const db = h.database.db;
@@ -41,8 +36,10 @@ function ctxFor(h: Harness, ref: OperationRef): OperationContext {
 }
 
 describe('adversary: zombies of every type', () => {
-  it('a resumed zombie never replaces or removes the final output its successor completed', async () => {
-    const h = await make('adv_zombies');
+  it('a resumed zombie never replaces or removes the final output its successor completed', async ({
+    harness,
+  }) => {
+    const h = await harness('adv_zombies');
     await h.seed(2, 2);
     const db = h.database.db;
     const seen: Record<string, unknown> = {};
