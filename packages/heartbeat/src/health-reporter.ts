@@ -101,7 +101,8 @@ export class ServiceHealthReporter implements AsyncDisposable, BeatHealthTarget 
   #notBefore: number | undefined;
   /**
    * Redis time (ms) of this process's last write of the record (a lower bound): another process's
-   * record older than that is a copy Redis came back with, written over (health-write.lua).
+   * record older than that, while Redis's clock is not behind it, is a copy Redis came back with,
+   * written over (health-write.lua).
    */
   #ownLastSeen: number | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -255,7 +256,9 @@ export class ServiceHealthReporter implements AsyncDisposable, BeatHealthTarget 
   }
 
   #wrote(now: number): void {
-    this.#ownLastSeen = Math.max(this.#ownLastSeen ?? 0, now);
+    // The latest reply's time, not the largest: after Redis's clock steps back, the next write
+    // makes copies recognisable again (an earlier reply heard late only makes the rule stricter).
+    this.#ownLastSeen = now;
   }
 
   /** Written over another process's record older than this one's last write (see `#ownLastSeen`). */

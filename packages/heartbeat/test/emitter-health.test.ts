@@ -169,6 +169,29 @@ describe('HeartbeatEmitter with a health record', () => {
     expect(taken.map((e) => e.code)).toEqual(['SERVICE_NAME_IN_USE']);
   });
 
+  it("Redis's clock behind this process's last write (stepped back): another process's older-looking record is a takeover, not a copy", async () => {
+    // Two live processes wrote over each other's record after a 90 s step back (issue 13 adversary,
+    // round 7): each one's own last write was ahead of every record Redis then wrote.
+    const { healthKey, keys } = pair(redis);
+    const [sec, micro] = await redis.time();
+    const now = Number(sec) * 1000 + Math.floor(Number(micro) / 1000);
+    const write = (ownLastSeen: number) =>
+      runScript(
+        redis,
+        'healthBeat',
+        [healthKey, keys.services],
+        ['worker:x', 2_000, '{"incarnation":"mine"}', 'mine', '', String(ownLastSeen)],
+      );
+    const other = `{"lastSeen":${now - 1_000},"ttlMs":60000,"incarnation":"other"}`;
+    await redis.set(healthKey, other, 'PX', 60_000);
+    // Our last write 90 s ahead of Redis's clock now: the clock went back.
+    expect(await write(now + 90_000)).toEqual(['taken', other]);
+    expect(await redis.get(healthKey)).toBe(other);
+    // Our last write behind Redis's clock and after the record: a restored copy, written over.
+    expect(await write(now - 500)).toEqual(['replaced', other, expect.any(Number)]);
+    expect(await record(redis, healthKey)).toMatchObject({ incarnation: 'mine' });
+  });
+
   it('refuses a record outside its keyspace (one script writes both: one hash tag)', () => {
     const health = new ServiceHealthReporter({
       redis,

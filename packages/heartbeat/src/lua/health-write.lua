@@ -6,14 +6,18 @@
 -- `ownLastSeen` (Redis ms of this process's last write, '' before its first): another process's
 -- record older than that is a copy Redis came back with (a snapshot or AOF restore, a lagging
 -- replica promoted), not a takeover (a process takes the name over only after this one's record
--- expired, so later): it is written over and { 'replaced', the record } returned.
+-- expired, so later): it is written over and { 'replaced', the record } returned. Only while
+-- Redis's clock is not behind that write: a clock stepped back (an NTP step, a failover to a host
+-- whose clock is slow) makes a takeover's record look older too, so it counts as a takeover.
+-- (Issue 13 adversary, round 7: two live processes wrote over each other after a 90 s step back.)
 local function writeHealth(healthKey, servicesKey, field, ttlMs, infoJson, incarnation, notBefore, ownLastSeen)
   local replaced = nil
   if incarnation ~= '' then
     local current = redis.call('GET', healthKey)
     if current and not string.find(current, '"incarnation":"' .. incarnation .. '"', 1, true) then
       local seen = tonumber(string.match(current, '^{"lastSeen":(%d+),'))
-      if not (seen and ownLastSeen ~= '' and seen < tonumber(ownLastSeen)) then return { 'taken', current } end
+      local own = tonumber(ownLastSeen)
+      if not (seen and own and seen < own and now >= own) then return { 'taken', current } end
       replaced = current
     end
     if not current and notBefore ~= '' and now < tonumber(notBefore) then return { 'wait' } end
