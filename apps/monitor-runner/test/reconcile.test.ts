@@ -361,6 +361,50 @@ describe('every monitor restarted with Redis', () => {
   }, 30_000);
 });
 
+describe('a Redis outage', () => {
+  it("a dead worker's task is recovered about one bound after Redis answers again, however long the outage; a live one is kept", async ({
+    setup: { prefix, database, locations, monitor },
+  }) => {
+    // Failed passes backed off towards the loop interval (5 min) and nothing woke the loop when
+    // Redis came back: a dead worker's task was kept 21-33 s after a 70-200 s outage (issue 13
+    // adversary, round 7). Now at most one beat interval, and woken by the first answer.
+    const server = await PrivateRedis.start();
+    const monitorRedis = new Redis(server.url, { commandTimeout: 300 });
+    monitorRedis.on('error', () => undefined);
+    const workerRedis = new Redis(server.url);
+    workerRedis.on('error', () => undefined);
+    const deadRedis = new Redis(server.url, { maxRetriesPerRequest: 0, retryStrategy: () => null });
+    deadRedis.on('error', () => undefined);
+    const keyPrefix = `${prefix}outage:`;
+    const live = await liveTask({ database, locations, redis: workerRedis }, keyPrefix);
+    const dead = await liveTask({ database, locations, redis: deadRedis }, keyPrefix);
+    const m = monitor(config(keyPrefix, 500), { monitorId: 'outage', redis: monitorRedis });
+    try {
+      await live.emitter.start();
+      await dead.emitter.start();
+      m.start();
+      await sleep(1500);
+      deadRedis.disconnect(); // that worker dies
+      server.pause(); // Redis hangs: every pass fails, backing off
+      await sleep(25_000);
+      server.resume();
+      const backAt = Date.now();
+      const afterMs = await pendingAfter(database, dead.id, backAt);
+      console.log(`outage 25 s: the dead worker's task recovered ${afterMs} ms after Redis answered again`);
+      expect(afterMs).toBeGreaterThan(0);
+      expect(afterMs).toBeLessThanOrEqual(LIVENESS_MS + 2500);
+      expect((await readOperation(database.db, 'deletion', live.id))?.status).toBe('in_progress');
+    } finally {
+      server.resume();
+      await m.close();
+      await live.emitter.close();
+      monitorRedis.disconnect();
+      workerRedis.disconnect();
+      await server.stop();
+    }
+  }, 60_000);
+});
+
 // A worker whose beat interval is longer than the monitor assumes registers a task's heartbeat with
 // its next beat, so its live tasks' members are missing for up to one of its intervals: the
 // reconciliation waits out that worker's own advertised liveness bound while it is alive.

@@ -85,6 +85,8 @@ export class Reconciler {
   #seq: number | undefined;
   /** When (monotonicNow) this monitor last got an answer from the counter. */
   #seqAt: number | undefined;
+  /** The last check failed (Redis unreachable): the next answer wakes the loop (redisAnswered). */
+  #checkFailed = false;
   /**
    * A longer gap between two answers (this monitor frozen or paused, or Redis unreachable) could hide
    * a restore (the snapshot may hold the last value it got): expired heartbeats then wait one bound.
@@ -198,7 +200,12 @@ export class Reconciler {
         this.#ctx.redisDataLost(Number(graceReply?.[1]), false);
       }
       if (wentBack || Number(sizeReply?.[1]) !== this.#registrySize) await this.#readWorkers();
+      if (this.#checkFailed) {
+        this.#checkFailed = false;
+        this.#ctx.redisAnswered();
+      }
     } catch (e) {
+      this.#checkFailed = true;
       this.#ctx.log.debug({ err: classifyError(e).message }, 'cannot check Redis for lost data');
     }
   }

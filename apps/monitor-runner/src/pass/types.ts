@@ -46,4 +46,6 @@ export interface PassContext {
    * `graceMs`; `seenHere` false when another monitor saw it (not logged again).
    */
   readonly redisDataLost: (graceMs: number, seenHere: boolean) => void;
+  /** Redis answered a check after failed ones: a loop sleeping after failed passes runs one now. */
+  readonly redisAnswered: () => void;
 }
