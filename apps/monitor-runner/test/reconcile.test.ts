@@ -310,6 +310,39 @@ describe('reconciliation', () => {
   });
 });
 
+describe("Redis's clock", () => {
+  it("a step of Redis's clock forward does not recover a live task whose deadline it made early", async ({
+    setup: { prefix, database, locations, redis, monitor },
+  }) => {
+    // A step forward of Redis's clock (an NTP step, a failover to a host whose clock is ahead) makes
+    // every deadline come early: a live task was recovered 1.3 s after a 30 s step (issue 13
+    // adversary, round 7). The monitor compares Redis's TIME with its own monotonic clock at each
+    // check. Here the deadlines are moved 30 s earlier and the monitor's monotonic clock held back
+    // 30 s: what the comparison sees of a 30 s step.
+    const keyPrefix = `${prefix}step:`;
+    const { id, member, emitter } = await liveTask({ database, locations, redis }, keyPrefix);
+    const m = monitor(config(keyPrefix, 500));
+    try {
+      await emitter.start();
+      await m.runPass();
+      const deadlines = heartbeatKeys({ keyPrefix }).deadlines;
+      await redis.zadd(deadlines, 'XX', Number(await redis.zscore(deadlines, member)) - 30_000, member);
+      const real = performance.now.bind(performance);
+      vi.spyOn(performance, 'now').mockImplementation(() => real() - 30_000);
+      const until = Date.now() + LIVENESS_MS + 1000;
+      while (Date.now() < until) {
+        await m.runPass();
+        expect((await readOperation(database.db, 'deletion', id))?.status).toBe('in_progress');
+        await sleep(200);
+      }
+      expect(Number(await redis.zscore(deadlines, member))).toBeGreaterThan(Date.now());
+    } finally {
+      vi.restoreAllMocks();
+      await emitter.close();
+    }
+  });
+});
+
 describe('every monitor restarted with Redis', () => {
   it('Redis back from an older snapshot and up for less than a bound, no monitor watching: a live task whose restored deadline is past is kept, a dead one recovered after one bound', async ({
     setup: { prefix, database, locations, monitor },

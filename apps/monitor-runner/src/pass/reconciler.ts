@@ -87,6 +87,8 @@ export class Reconciler {
   #seqAt: number | undefined;
   /** The last check failed (Redis unreachable): the next answer wakes the loop (redisAnswered). */
   #checkFailed = false;
+  /** Redis's TIME (ms) at the last answer, and this monitor's monotonicNow then. */
+  #clock: { readonly redis: number; readonly at: number } | undefined;
   /**
    * A longer gap between two answers (this monitor frozen or paused, or Redis unreachable) could hide
    * a restore (the snapshot may hold the last value it got): expired heartbeats then wait one bound.
@@ -155,19 +157,44 @@ export class Reconciler {
         .pipeline()
         .incr(`${keys.namespace}monitor:seq`)
         .hlen(keys.services)
-        .pttl(graceKey);
+        .pttl(graceKey)
+        .time();
       // Read at the first answer, written (by a monitor that has watched since its previous answer)
       // at every later one: absent at a first answer, no monitor watched Redis within the blind gap.
-      // INFO goes with the pipeline to the node that holds these keys (one hash tag).
+      // INFO and TIME go with the pipeline to the node that holds these keys (one hash tag).
       if (first) pipeline.get(watchedKey).info('server');
       else pipeline.set(watchedKey, this.#ctx.deps.monitorId, 'PX', this.#blindAfterMs);
       const results = await pipeline.exec();
-      const [seqReply, sizeReply, graceReply, watchedReply, infoReply] = results ?? [];
+      const [seqReply, sizeReply, graceReply, timeReply, watchedReply, infoReply] = results ?? [];
       const failed =
-        seqReply?.[0] ?? sizeReply?.[0] ?? graceReply?.[0] ?? watchedReply?.[0] ?? infoReply?.[0];
+        seqReply?.[0] ??
+        sizeReply?.[0] ??
+        graceReply?.[0] ??
+        timeReply?.[0] ??
+        watchedReply?.[0] ??
+        infoReply?.[0];
       if (failed) throw failed;
       const seq = Number(seqReply?.[1]);
       const now = monotonicNow();
+      const [sec, micro] = (timeReply?.[1] as [string, string] | undefined) ?? ['0', '0'];
+      const redisNow = Number(sec) * 1000 + Math.floor(Number(micro) / 1000);
+      // Redis's clock against this monitor's monotonic one since the last answer: a step forward
+      // (an NTP step, a failover to a host whose clock is ahead) expires live heartbeats early;
+      // longer than restored deadlines can spare, it is a loss like a restore (issue 13 adversary,
+      // round 7: a live task recovered 1.3 s after a 30 s step).
+      const stepMs = this.#clock === undefined ? 0 : redisNow - this.#clock.redis - (now - this.#clock.at);
+      this.#clock = { redis: redisNow, at: now };
+      const steppedForward = stepMs > this.#blindAfterMs;
+      if (steppedForward)
+        this.#ctx.log.warn(
+          { stepMs: Math.round(stepMs) },
+          "Redis's clock stepped forward: heartbeat deadlines came early, so expired heartbeats wait one liveness bound",
+        );
+      else if (stepMs < -this.#blindAfterMs)
+        this.#ctx.log.warn(
+          { stepMs: Math.round(stepMs) },
+          "Redis's clock stepped back: a worker that dies before its next beat has its tasks recovered up to that much later than its bound",
+        );
       // Frozen (SIGSTOP, a paused VM) across a restore, this monitor gets a higher value than its last
       // one from the restored counter (issue 13 adversary: a live task recovered 0.1 s after the restore).
       const blind = !first && now - this.#seqAt! > this.#blindAfterMs;
@@ -176,7 +203,7 @@ export class Reconciler {
       // and restored deadlines may still be stale (issue 13 adversary, round 6). Redis up for longer:
       // live workers have re-registered whatever it came back with.
       const unwatched = first && watchedReply?.[1] == null && redisUptimeMs(infoReply?.[1]) < graceMs;
-      const wentBack = (this.#seq !== undefined && seq <= this.#seq) || blind || unwatched;
+      const wentBack = (this.#seq !== undefined && seq <= this.#seq) || blind || unwatched || steppedForward;
       if (blind)
         this.#ctx.log.warn(
           { blindMs: Math.round(now - this.#seqAt!) },
@@ -191,7 +218,7 @@ export class Reconciler {
       this.#seqAt = now;
       if (wentBack) {
         this.#dataLostAt = now;
-        this.#ctx.redisDataLost(graceMs, !unwatched);
+        this.#ctx.redisDataLost(graceMs, !unwatched && !steppedForward);
         // Told to the other monitors too (one that started after the loss cannot tell by itself).
         await redis.set(graceKey, this.#ctx.deps.monitorId, 'PX', graceMs);
       } else if (Number(graceReply?.[1]) > 0) {
