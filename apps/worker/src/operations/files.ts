@@ -4,9 +4,9 @@
 // ingest); renaming into place and removing are in fenced-files.ts. Every stream is created in the
 // same synchronous step that hands it to `pipeline`, which attaches its 'error' handler: no stream
 // exists across an await without one (a missing source must reject, never crash the worker).
-import { lstat, mkdir, open, readdir, realpath } from 'node:fs/promises';
+import { constants, lstat, mkdir, open, readdir, realpath } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { ValidationError } from '@ccat/errors';
+import { StorageError, ValidationError } from '@ccat/errors';
 import {
   hashFile,
   hashingTap,
@@ -125,10 +125,48 @@ export function createTar(
   return writeStream(open, target, options);
 }
 
+/** Entry types tar writes as regular files, with `size` bytes of content. */
+const FILE_ENTRY_TYPES: ReadonlySet<string> = new Set(['File', 'OldFile', 'ContiguousFile']);
+
+/**
+ * Throws if a regular file tar extracted is shorter than its entry. tar's file writer
+ * (@isaacs/fs-minipass) ignores how many bytes a write(2) took: when the file system fills up in
+ * the middle of a file's last write, the kernel takes what fits and returns a short count (no
+ * ENOSPC, since something was written), the rest is dropped, the file is closed and the extraction
+ * "succeeds" with a truncated file. Writing the missing part again makes the file system give
+ * the errno (ENOSPC, EDQUOT, EFBIG, EIO), which is what is thrown; if that write succeeds (space was
+ * freed meanwhile), a StorageError about the short write.
+ */
+async function assertCompleteFiles(entries: readonly tar.ReadEntry[]): Promise<void> {
+  // A later entry for the same path (of any type) replaces an earlier one: only the last is on disk.
+  const last = new Map<string, tar.ReadEntry>();
+  for (const entry of entries) if (entry.absolute !== undefined) last.set(entry.absolute, entry);
+  for (const [path, entry] of last) {
+    if (!FILE_ENTRY_TYPES.has(entry.type)) continue;
+    const stat = await lstat(path);
+    // Anything but a regular file there is not this entry's (tar warned about it): never written.
+    if (!stat.isFile() || stat.size >= entry.size) continue;
+    const size = stat.size;
+    const missing = entry.size - size;
+    const handle = await open(path, constants.O_WRONLY | constants.O_NOFOLLOW);
+    try {
+      await handle.write(Buffer.alloc(Math.min(missing, 1 << 20)), 0, undefined, size);
+    } finally {
+      await handle.close();
+    }
+    throw new StorageError(
+      `${JSON.stringify(entry.path.slice(-200))} was extracted with ${size} of its ${entry.size} bytes (a short write)`,
+      { context: { path, expectedBytes: entry.size, writtenBytes: size } },
+    );
+  }
+}
+
 /**
  * Extracts a tar into `dir` (created; a partial directory or a directory inside one). Refuses
  * absolute paths and `..` entries: any entry tar warns about fails it, thrown only once every entry
  * file is closed (tar's `strict` rejected while others were still being created, racing cleanup).
+ * Every extracted file is checked to be as long as its entry (assertCompleteFiles: tar drops what a
+ * short write did not take, so a full disk could otherwise leave a truncated file and no error).
  */
 export async function extractTar(
   file: ContainedPath,
@@ -140,10 +178,12 @@ export async function extractTar(
   await ensureDirectory(dir);
   const tap = hashingTap(options.onBytes);
   let failed: Error | undefined;
+  const entries: tar.ReadEntry[] = [];
   const unpack = tar.extract({
     cwd: dir,
     onwarn: (code, message, data) =>
       (failed ??= data instanceof Error ? data : Object.assign(new Error(`${code}: ${message}`), data)),
+    onReadEntry: (entry) => entries.push(entry),
   });
   const source = await regularFileStream(file);
   await pipeline(
@@ -153,6 +193,7 @@ export async function extractTar(
     options.signal ? { signal: options.signal } : {},
   );
   if (failed) throw failed;
+  await assertCompleteFiles(entries);
 }
 
 /** Names of the entries of a tar (a regular file), in order. */

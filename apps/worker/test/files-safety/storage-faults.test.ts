@@ -76,6 +76,24 @@ describe('adversary: storage faults', () => {
     await rm(work, { recursive: true });
   });
 
+  it('a file whose last write the full disk cut short fails the extraction with ENOSPC', async () => {
+    // tar's file writer ignores short writes: a 48 KiB file written in one write(2) to a file system
+    // with 32 KiB free took 32 KiB, no error, and the extraction resolved with a truncated file (the
+    // flaky ENOSPC test above then failed on the truncated inner archive, as TAR_BAD_ARCHIVE).
+    const work = await mkdtemp(join(tmpdir(), 'ccat-extract-'));
+    await mkdir(join(work, 'src'));
+    await writeFile(join(work, 'src', 'big'), randomBytes(48 * 1024));
+    const archive = join(work, 'a.tar') as ContainedPath;
+    await tar.create({ cwd: join(work, 'src'), file: archive }, ['big']);
+    const dest = join(work, 'dest');
+    await mountTmpfs(dest, 'size=32k');
+    const partial = join(dest, 'x.ccat-partial-1') as ContainedPath;
+    await expect(extractTar(archive, partial)).rejects.toMatchObject({ code: 'ENOSPC' });
+    await rm(partial, { recursive: true });
+    execFileSync('umount', [mounts.pop()!]);
+    await rm(work, { recursive: true });
+  });
+
   it('EROFS at the long-term archive', async ({ harness }) => {
     const h = await harness('adv_erofs');
     const lta = h.locations.byName.get('col/col-lta')!.root;
