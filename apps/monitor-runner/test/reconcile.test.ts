@@ -343,6 +343,97 @@ describe("Redis's clock", () => {
   });
 });
 
+describe("Redis's clock, more", () => {
+  it('steps forward of under the blind gap each, adding up over a bound, count as one step', async ({
+    setup: { prefix, database, locations, redis, monitor },
+  }) => {
+    // Three 3.5 s steps 1.2 s apart, between two beats, recovered a live task (issue 13 adversary,
+    // round 8): each was under the blind gap against the answer before it. Here (blind gap 2 s) two
+    // 1.2 s steps 0.25 s apart, right after a beat of a worker that beats every 1.5 s; the monitor's
+    // monotonic clock held back stands for Redis's steps.
+    const keyPrefix = `${prefix}steps:`;
+    const id = await seedOperation(database.db, locations, 'deletion', {
+      status: 'in_progress',
+      lastSeenAgoS: 600,
+    });
+    const member = `deletion:${id}:0`;
+    const emitter = new HeartbeatEmitter({ redis, keyPrefix, intervalMs: 1500, timeoutMs: LIVENESS_MS });
+    const reTrack = (handle: { signal: AbortSignal }) =>
+      handle.signal.addEventListener('abort', () => void emitter.track(member, { now: true }).then(reTrack), {
+        once: true,
+      });
+    const m = monitor(config(keyPrefix, 500));
+    const deadlines = heartbeatKeys({ keyPrefix }).deadlines;
+    const kept = async () =>
+      expect((await readOperation(database.db, 'deletion', id))?.status).toBe('in_progress');
+    const real = performance.now.bind(performance);
+    let held = 0;
+    vi.spyOn(performance, 'now').mockImplementation(() => real() - held);
+    try {
+      await emitter.start();
+      reTrack(await emitter.track(member));
+      await m.runPass();
+      const before = await redis.zscore(deadlines, member);
+      await waitFor(async () => (await redis.zscore(deadlines, member)) !== before, {
+        timeoutMs: 5000,
+        message: 'a beat',
+      });
+      await m.runPass();
+      for (let step = 0; step < 2; step++) {
+        held += 1200;
+        await redis.zadd(deadlines, 'XX', Number(await redis.zscore(deadlines, member)) - 1200, member);
+        await m.runPass();
+        await kept();
+        await sleep(250);
+      }
+      const until = Date.now() + LIVENESS_MS + 1000;
+      while (Date.now() < until) {
+        await m.runPass();
+        await kept();
+        await sleep(200);
+      }
+    } finally {
+      vi.restoreAllMocks();
+      await emitter.close();
+    }
+  });
+
+  it("a monitor started after the last watching one's answer is more than the blind gap back in Redis's time waits one bound", async ({
+    setup: { prefix, database, locations, redis, monitor },
+  }) => {
+    // Redis's clock stepped forward while the only monitor restarted: the new one had nothing to
+    // compare with and recovered a live task 1.8 s after a 30 s step (issue 13 adversary, round 8).
+    // The last watching monitor's answer, 30 s back in Redis's time, says nobody watched since.
+    const keyPrefix = `${prefix}restart-step:`;
+    const { id, member, emitter } = await liveTask({ database, locations, redis }, keyPrefix);
+    const namespace = heartbeatKeys({ keyPrefix }).namespace;
+    try {
+      await emitter.start();
+      const first = monitor(config(keyPrefix, 500), { monitorId: 'before' });
+      await first.runPass();
+      await first.runPass();
+      await first.close();
+      const deadlines = heartbeatKeys({ keyPrefix }).deadlines;
+      // The step: every deadline 30 s earlier, and the last answer 30 s back; its watch key expired.
+      await redis.zadd(deadlines, 'XX', Number(await redis.zscore(deadlines, member)) - 30_000, member);
+      await redis.set(
+        `${namespace}monitor:clock`,
+        String(Number(await redis.get(`${namespace}monitor:clock`)) - 30_000),
+      );
+      await redis.del(`${namespace}monitor:watched`);
+      const fresh = monitor(config(keyPrefix, 500), { monitorId: 'after' });
+      const until = Date.now() + LIVENESS_MS + 1000;
+      while (Date.now() < until) {
+        await fresh.runPass();
+        expect((await readOperation(database.db, 'deletion', id))?.status).toBe('in_progress');
+        await sleep(200);
+      }
+    } finally {
+      await emitter.close();
+    }
+  });
+});
+
 describe('every monitor restarted with Redis', () => {
   it('Redis back from an older snapshot and up for less than a bound, no monitor watching: a live task whose restored deadline is past is kept, a dead one recovered after one bound', async ({
     setup: { prefix, database, locations, monitor },

@@ -52,7 +52,7 @@ export const workerConfigSchema = z
       .max(200)
       .optional()
       .describe(
-        "Names this process in rows (claimed_by), events and logs. Default `<host>-<pid>`. One live process per id: a process started with the id of another live process is refused (exit 2, SERVICE_NAME_IN_USE); one restarted after a crash waits for its predecessor's health record to expire (at most heartbeat.livenessTimeoutMs) before it works. The check reads that record: if Redis lost it, a second process is not refused, and the monitors then keep the first one's tasks one liveness bound from the loss (give each process its own id).",
+        "Names this process in rows (claimed_by), events and logs. Default `<host>-<pid>`. One live process per id: a process started with the id of another live process is refused (exit 2, SERVICE_NAME_IN_USE); one restarted after a crash waits for its predecessor's health record to expire (at most heartbeat.livenessTimeoutMs) before it works. The check reads that record: if Redis lost it, a second process is not refused, and the first one then stops itself at its next beat (its tasks are released and run again; nothing is committed twice). Give each process its own id.",
       ),
     database: databaseConfigSchema(schemaNameSchema).describe(
       'PostgreSQL: the operation tables, their events and the notification outbox.',

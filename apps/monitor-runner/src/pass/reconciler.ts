@@ -89,6 +89,8 @@ export class Reconciler {
   #checkFailed = false;
   /** Redis's TIME (ms) at the last answer, and this monitor's monotonicNow then. */
   #clock: { readonly redis: number; readonly at: number } | undefined;
+  /** The answers' clocks of the last liveness bound (a step is judged against each). */
+  #clocks: { readonly redis: number; readonly at: number }[] = [];
   /**
    * A longer gap between two answers (this monitor frozen or paused, or Redis unreachable) could hide
    * a restore (the snapshot may hold the last value it got): expired heartbeats then wait one bound.
@@ -150,6 +152,7 @@ export class Reconciler {
     const { keys } = this.#ctx.scanner;
     const graceKey = `${keys.namespace}monitor:grace`;
     const watchedKey = `${keys.namespace}monitor:watched`;
+    const clockKey = `${keys.namespace}monitor:clock`;
     const graceMs = config.monitor.livenessTimeoutMs;
     const first = this.#seqAt === undefined;
     try {
@@ -162,17 +165,15 @@ export class Reconciler {
       // Read at the first answer, written (by a monitor that has watched since its previous answer)
       // at every later one: absent at a first answer, no monitor watched Redis within the blind gap.
       // INFO and TIME go with the pipeline to the node that holds these keys (one hash tag).
-      if (first) pipeline.get(watchedKey).info('server');
-      else pipeline.set(watchedKey, this.#ctx.deps.monitorId, 'PX', this.#blindAfterMs);
+      // `<ns>monitor:clock` (no expiry): Redis's time at a watching monitor's last answer.
+      if (first) pipeline.get(watchedKey).info('server').get(clockKey);
+      else
+        pipeline
+          .set(watchedKey, this.#ctx.deps.monitorId, 'PX', this.#blindAfterMs)
+          .set(clockKey, String(this.#clock?.redis ?? 0));
       const results = await pipeline.exec();
-      const [seqReply, sizeReply, graceReply, timeReply, watchedReply, infoReply] = results ?? [];
-      const failed =
-        seqReply?.[0] ??
-        sizeReply?.[0] ??
-        graceReply?.[0] ??
-        timeReply?.[0] ??
-        watchedReply?.[0] ??
-        infoReply?.[0];
+      const [seqReply, sizeReply, graceReply, timeReply, watchedReply, infoReply, clockReply] = results ?? [];
+      const failed = results?.find((r) => r[0])?.[0];
       if (failed) throw failed;
       const seq = Number(seqReply?.[1]);
       const now = monotonicNow();
@@ -182,17 +183,24 @@ export class Reconciler {
       // (an NTP step, a failover to a host whose clock is ahead) expires live heartbeats early;
       // longer than restored deadlines can spare, it is a loss like a restore (issue 13 adversary,
       // round 7: a live task recovered 1.3 s after a 30 s step).
-      const stepMs = this.#clock === undefined ? 0 : redisNow - this.#clock.redis - (now - this.#clock.at);
+      // Over the last liveness bound, not only since the last answer: steps of under 4 s each add up
+      // (issue 13 adversary, round 8: three 3.5 s steps 1.2 s apart recovered a live task).
+      this.#clocks = this.#clocks.filter((c) => now - c.at <= graceMs);
+      const stepMs = Math.max(0, ...this.#clocks.map((c) => redisNow - c.redis - (now - c.at)));
+      const backMs = Math.min(0, ...this.#clocks.map((c) => redisNow - c.redis - (now - c.at)));
       this.#clock = { redis: redisNow, at: now };
       const steppedForward = stepMs > this.#blindAfterMs;
+      // A step counts once: the window starts again from here.
+      if (steppedForward || backMs < -this.#blindAfterMs) this.#clocks = [];
+      this.#clocks.push(this.#clock);
       if (steppedForward)
         this.#ctx.log.warn(
           { stepMs: Math.round(stepMs) },
           "Redis's clock stepped forward: heartbeat deadlines came early, so expired heartbeats wait one liveness bound",
         );
-      else if (stepMs < -this.#blindAfterMs)
+      else if (backMs < -this.#blindAfterMs)
         this.#ctx.log.warn(
-          { stepMs: Math.round(stepMs) },
+          { stepMs: Math.round(backMs) },
           "Redis's clock stepped back: a worker that dies before its next beat has its tasks recovered up to that much later than its bound",
         );
       // Frozen (SIGSTOP, a paused VM) across a restore, this monitor gets a higher value than its last
@@ -202,7 +210,14 @@ export class Reconciler {
       // with both, Redis back from its snapshot): it cannot know the counter's last value either,
       // and restored deadlines may still be stale (issue 13 adversary, round 6). Redis up for longer:
       // live workers have re-registered whatever it came back with.
-      const unwatched = first && watchedReply?.[1] == null && redisUptimeMs(infoReply?.[1]) < graceMs;
+      // Also when the last watching monitor's answer is further back in Redis's time than the blind
+      // gap: no monitor watched since (a restart of the only one), or Redis's clock stepped forward
+      // meanwhile (issue 13 adversary, round 8: a live task recovered 1.8 s after a 30 s step).
+      const lastWatched = Number(clockReply?.[1] ?? NaN);
+      const unwatched =
+        first &&
+        watchedReply?.[1] == null &&
+        (redisUptimeMs(infoReply?.[1]) < graceMs || redisNow - lastWatched > this.#blindAfterMs);
       const wentBack = (this.#seq !== undefined && seq <= this.#seq) || blind || unwatched || steppedForward;
       if (blind)
         this.#ctx.log.warn(
@@ -212,7 +227,7 @@ export class Reconciler {
       if (unwatched)
         this.#ctx.log.warn(
           { graceMs },
-          'Redis started less than one liveness bound ago and no monitor watched it: it may have come back with older data (a snapshot), so expired heartbeats wait one liveness bound',
+          "no monitor watched Redis just before this one started (Redis restarted, the monitors restarted, or Redis's clock stepped forward): heartbeat deadlines may be stale or early, so expired heartbeats wait one liveness bound",
         );
       this.#seq = seq;
       this.#seqAt = now;
