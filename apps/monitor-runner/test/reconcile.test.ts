@@ -103,18 +103,19 @@ async function pendingAfter(database: MonitorContext['database'], id: string, fr
 
 /**
  * A live worker's task at LIVENESS_MS: an in-progress deletion row with no recent database sign of
- * life, and an emitter that beats for it and registers it again whenever a beat reports it lost (the
+ * life, and an emitter that beats for it every `intervalMs` and registers it again whenever a beat reports it lost (the
  * task runner's part, done here by hand). The caller starts and closes the emitter.
  */
 async function liveTask(
   { database, locations, redis }: Pick<MonitorContext, 'database' | 'locations' | 'redis'>,
   keyPrefix: string,
+  intervalMs = 1000,
 ): Promise<{ id: string; member: string; emitter: HeartbeatEmitter }> {
   const id = await seedOperation(database.db, locations, 'deletion', {
     status: 'in_progress',
     lastSeenAgoS: 600,
   });
-  const emitter = new HeartbeatEmitter({ redis, keyPrefix, intervalMs: 1000, timeoutMs: LIVENESS_MS });
+  const emitter = new HeartbeatEmitter({ redis, keyPrefix, intervalMs, timeoutMs: LIVENESS_MS });
   const member = `deletion:${id}:0`;
   const reTrack = (handle: { signal: AbortSignal }) =>
     handle.signal.addEventListener('abort', () => void emitter.track(member, { now: true }).then(reTrack), {
@@ -352,16 +353,7 @@ describe("Redis's clock, more", () => {
     // 1.2 s steps 0.25 s apart, right after a beat of a worker that beats every 1.5 s; the monitor's
     // monotonic clock held back stands for Redis's steps.
     const keyPrefix = `${prefix}steps:`;
-    const id = await seedOperation(database.db, locations, 'deletion', {
-      status: 'in_progress',
-      lastSeenAgoS: 600,
-    });
-    const member = `deletion:${id}:0`;
-    const emitter = new HeartbeatEmitter({ redis, keyPrefix, intervalMs: 1500, timeoutMs: LIVENESS_MS });
-    const reTrack = (handle: { signal: AbortSignal }) =>
-      handle.signal.addEventListener('abort', () => void emitter.track(member, { now: true }).then(reTrack), {
-        once: true,
-      });
+    const { id, member, emitter } = await liveTask({ database, locations, redis }, keyPrefix, 1500);
     const m = monitor(config(keyPrefix, 500));
     const deadlines = heartbeatKeys({ keyPrefix }).deadlines;
     const kept = async () =>
@@ -371,7 +363,6 @@ describe("Redis's clock, more", () => {
     vi.spyOn(performance, 'now').mockImplementation(() => real() - held);
     try {
       await emitter.start();
-      reTrack(await emitter.track(member));
       await m.runPass();
       const before = await redis.zscore(deadlines, member);
       await waitFor(async () => (await redis.zscore(deadlines, member)) !== before, {
