@@ -66,12 +66,10 @@ export class Monitor implements AsyncDisposable {
   #wake: (() => void) | undefined;
   #closing: Promise<void> | undefined;
   #failures = 0;
-  /** One of the failed passes since the last good one failed on something other than PostgreSQL. */
-  #redisMayHaveFailed = false;
   /**
-   * After passes failed on Redis, expired members are left alone until one liveness bound after the
-   * first pass that works again: the workers could not beat meanwhile either, and get that long to
-   * show they are alive (their beats refresh what they still own). Also after a loss Redis showed.
+   * After Redis lost data, came back older, stepped its clock forward, or could not be watched for
+   * longer than restored deadlines can spare (Reconciler.checkRedis), expired members are left alone
+   * until this time: live workers get one liveness bound to beat and re-register what they own.
    */
   #expiredGraceUntil = 0;
   readonly #minTimeoutMs: number;
@@ -133,17 +131,14 @@ export class Monitor implements AsyncDisposable {
     while (!this.#closed) {
       let sleepMs: number;
       try {
-        // After passes that failed on Redis (or on something unknown), workers may not have beaten
-        // either: expired heartbeats wait one bound. Not after PostgreSQL faults alone: workers beat
-        // on (a 0.2 s connection reset kept a dead worker's task 24 s, issue 13 adversary, round 8).
-        if (this.#failures > 0 && this.#redisMayHaveFailed)
-          this.#expiredGraceUntil = monotonicNow() + this.#deps.config.monitor.livenessTimeoutMs;
+        // No grace for failed passes as such: a PostgreSQL fault alone leaves the workers beating
+        // (a 0.2 s connection reset kept a dead worker's task 24 s, issue 13 adversary, rounds 8-9),
+        // and a Redis outage long enough to cost a live worker its deadline is a gap between the
+        // counter's answers, which gives expired heartbeats one bound (Reconciler.checkRedis).
         sleepMs = (await this.runPass()).sleepMs;
         this.#failures = 0;
-        this.#redisMayHaveFailed = false;
       } catch (e) {
         this.#failures++;
-        if (!classifyError(e).code.startsWith('DB_')) this.#redisMayHaveFailed = true;
         this.#deps.metrics.passes.inc({ result: 'failed' });
         // Backs off to one beat interval at most (a dead worker's tasks are recovered one liveness
         // bound after the first pass that works again; backing off to the loop interval kept them

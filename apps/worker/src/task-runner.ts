@@ -353,10 +353,15 @@ export class TaskRunner {
           ),
         );
       } catch (e) {
+        // Registered again anyway: left unregistered, a live task was recovered once its wait ran out
+        // (Redis data lost while PostgreSQL was unreachable, issue 13 adversary, round 9). If the
+        // attempt did move on, the next fenced write stops this task (and its member goes with it),
+        // and the monitor's recovery of a member whose attempt moved on is fenced.
         log.warn(
-          { err: classifyError(e).message },
-          'could not check the row after a lost heartbeat; will check at the next fenced write',
+          { err: classifyError(e).message, reason: lostReason(why) },
+          'could not check the row after a lost heartbeat: re-registering; the next fenced write tells whether the attempt is still ours',
         );
+        if (!controller.signal.aborted && !hb.finished) await register(true);
       }
     };
     await register(false);

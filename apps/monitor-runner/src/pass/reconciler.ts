@@ -218,7 +218,8 @@ export class Reconciler {
         first &&
         watchedReply?.[1] == null &&
         (redisUptimeMs(infoReply?.[1]) < graceMs || redisNow - lastWatched > this.#blindAfterMs);
-      const wentBack = (this.#seq !== undefined && seq <= this.#seq) || blind || unwatched || steppedForward;
+      const counterBack = this.#seq !== undefined && seq <= this.#seq;
+      const wentBack = counterBack || blind || unwatched || steppedForward;
       if (blind)
         this.#ctx.log.warn(
           { blindMs: Math.round(now - this.#seqAt!) },
@@ -234,8 +235,11 @@ export class Reconciler {
       if (wentBack) {
         this.#dataLostAt = now;
         this.#ctx.redisDataLost(graceMs, !unwatched && !steppedForward);
-        // Told to the other monitors too (one that started after the loss cannot tell by itself).
-        await redis.set(graceKey, this.#ctx.deps.monitorId, 'PX', graceMs);
+        // Told to the other monitors on evidence about Redis (one that started after the loss cannot
+        // tell by itself); not when only this monitor could not watch: the others did (one frozen
+        // replica held back every replica's recoveries, issue 13 adversary, round 9).
+        if (counterBack || steppedForward || unwatched)
+          await redis.set(graceKey, this.#ctx.deps.monitorId, 'PX', graceMs);
       } else if (Number(graceReply?.[1]) > 0) {
         // Another monitor saw the loss: the same grace, counted from its detection.
         if (this.#dataLostAt === undefined || now - this.#dataLostAt > graceMs) this.#dataLostAt = now;
