@@ -103,7 +103,7 @@ export class Monitor implements AsyncDisposable {
       },
       redisDataLost: (graceMs, seenHere) => {
         // Restored deadlines are already past while their workers live: they get one liveness
-        // bound to beat and re-register, as after failed passes.
+        // bound to beat and re-register.
         this.#expiredGraceUntil = Math.max(this.#expiredGraceUntil, monotonicNow() + graceMs);
         if (seenHere)
           log.warn(

@@ -101,6 +101,20 @@ async function pendingAfter(database: MonitorContext['database'], id: string, fr
   return -1;
 }
 
+/** Runs `m`'s passes every 200 ms for one bound and a second, the row staying in progress throughout. */
+async function keptThroughPasses(
+  database: MonitorContext['database'],
+  m: { runPass(): Promise<unknown> },
+  id: string,
+): Promise<void> {
+  const until = Date.now() + LIVENESS_MS + 1000;
+  while (Date.now() < until) {
+    await m.runPass();
+    expect((await readOperation(database.db, 'deletion', id))?.status).toBe('in_progress');
+    await sleep(200);
+  }
+}
+
 /**
  * A live worker's task at LIVENESS_MS: an in-progress deletion row with no recent database sign of
  * life, and an emitter that beats for it every `intervalMs` and registers it again whenever a beat reports it lost (the
@@ -298,12 +312,7 @@ describe('reconciliation', () => {
       expect(Number(await redis.zscore(heartbeatKeys({ keyPrefix }).deadlines, member))).toBeLessThan(
         Date.now(),
       );
-      const until = Date.now() + LIVENESS_MS + 1000;
-      while (Date.now() < until) {
-        await m.runPass();
-        await kept();
-        await sleep(200);
-      }
+      await keptThroughPasses(database, m, id);
     } finally {
       vi.restoreAllMocks();
       await emitter.close();
@@ -330,21 +339,14 @@ describe("Redis's clock", () => {
       await redis.zadd(deadlines, 'XX', Number(await redis.zscore(deadlines, member)) - 30_000, member);
       const real = performance.now.bind(performance);
       vi.spyOn(performance, 'now').mockImplementation(() => real() - 30_000);
-      const until = Date.now() + LIVENESS_MS + 1000;
-      while (Date.now() < until) {
-        await m.runPass();
-        expect((await readOperation(database.db, 'deletion', id))?.status).toBe('in_progress');
-        await sleep(200);
-      }
+      await keptThroughPasses(database, m, id);
       expect(Number(await redis.zscore(deadlines, member))).toBeGreaterThan(Date.now());
     } finally {
       vi.restoreAllMocks();
       await emitter.close();
     }
   });
-});
 
-describe("Redis's clock, more", () => {
   it('steps forward of under the blind gap each, adding up over a bound, count as one step', async ({
     setup: { prefix, database, locations, redis, monitor },
   }) => {
@@ -377,12 +379,7 @@ describe("Redis's clock, more", () => {
         await kept();
         await sleep(250);
       }
-      const until = Date.now() + LIVENESS_MS + 1000;
-      while (Date.now() < until) {
-        await m.runPass();
-        await kept();
-        await sleep(200);
-      }
+      await keptThroughPasses(database, m, id);
     } finally {
       vi.restoreAllMocks();
       await emitter.close();
@@ -413,12 +410,7 @@ describe("Redis's clock, more", () => {
       );
       await redis.del(`${namespace}monitor:watched`);
       const fresh = monitor(config(keyPrefix, 500), { monitorId: 'after' });
-      const until = Date.now() + LIVENESS_MS + 1000;
-      while (Date.now() < until) {
-        await fresh.runPass();
-        expect((await readOperation(database.db, 'deletion', id))?.status).toBe('in_progress');
-        await sleep(200);
-      }
+      await keptThroughPasses(database, fresh, id);
     } finally {
       await emitter.close();
     }
@@ -455,12 +447,7 @@ describe('every monitor restarted with Redis', () => {
       const deadlines = heartbeatKeys({ keyPrefix }).deadlines;
       expect(Number(await monitorRedis.zscore(deadlines, member))).toBeLessThan(Date.now());
       const m = monitor(config(keyPrefix, 500), { monitorId: 'node-fresh', redis: monitorRedis });
-      const until = Date.now() + LIVENESS_MS + 1000;
-      while (Date.now() < until) {
-        await m.runPass();
-        expect(await status(id)).toBe('in_progress');
-        await sleep(200);
-      }
+      await keptThroughPasses(database, m, id);
       expect(Number(await monitorRedis.zscore(deadlines, member))).toBeGreaterThan(Date.now());
       await waitFor(async () => (await m.runPass(), (await status(dead.id)) !== 'in_progress'), {
         timeoutMs: 2 * LIVENESS_MS,

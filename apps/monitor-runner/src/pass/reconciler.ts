@@ -87,9 +87,10 @@ export class Reconciler {
   #seqAt: number | undefined;
   /** The last check failed (Redis unreachable): the next answer wakes the loop (redisAnswered). */
   #checkFailed = false;
-  /** Redis's TIME (ms) at the last answer, and this monitor's monotonicNow then. */
-  #clock: { readonly redis: number; readonly at: number } | undefined;
-  /** The answers' clocks of the last liveness bound (a step is judged against each). */
+  /**
+   * Redis's TIME (ms) and this monitor's monotonicNow at each answer of the last liveness bound (a
+   * step is judged against each), the last answer's last.
+   */
   #clocks: { readonly redis: number; readonly at: number }[] = [];
   /**
    * A longer gap between two answers (this monitor frozen or paused, or Redis unreachable) could hide
@@ -170,7 +171,7 @@ export class Reconciler {
       else
         pipeline
           .set(watchedKey, this.#ctx.deps.monitorId, 'PX', this.#blindAfterMs)
-          .set(clockKey, String(this.#clock?.redis ?? 0));
+          .set(clockKey, String(this.#clocks.at(-1)?.redis ?? 0));
       const results = await pipeline.exec();
       const [seqReply, sizeReply, graceReply, timeReply, watchedReply, infoReply, clockReply] = results ?? [];
       const failed = results?.find((r) => r[0])?.[0];
@@ -186,13 +187,13 @@ export class Reconciler {
       // Over the last liveness bound, not only since the last answer: steps of under 4 s each add up
       // (issue 13 adversary, round 8: three 3.5 s steps 1.2 s apart recovered a live task).
       this.#clocks = this.#clocks.filter((c) => now - c.at <= graceMs);
-      const stepMs = Math.max(0, ...this.#clocks.map((c) => redisNow - c.redis - (now - c.at)));
-      const backMs = Math.min(0, ...this.#clocks.map((c) => redisNow - c.redis - (now - c.at)));
-      this.#clock = { redis: redisNow, at: now };
+      const drifts = this.#clocks.map((c) => redisNow - c.redis - (now - c.at));
+      const stepMs = Math.max(0, ...drifts);
+      const backMs = Math.min(0, ...drifts);
       const steppedForward = stepMs > this.#blindAfterMs;
       // A step counts once: the window starts again from here.
       if (steppedForward || backMs < -this.#blindAfterMs) this.#clocks = [];
-      this.#clocks.push(this.#clock);
+      this.#clocks.push({ redis: redisNow, at: now });
       if (steppedForward)
         this.#ctx.log.warn(
           { stepMs: Math.round(stepMs) },
